@@ -1,0 +1,82 @@
+// Package indexer reads an image's layers once each, hands the files that
+// interest a cataloger to that cataloger, and folds the resulting layer
+// indexes, in order, into the index of the image.
+package indexer
+
+import (
+	"context"
+	"io"
+
+	"github.com/lapps/lapps/vuln"
+)
+
+// Version is the version of the indexer: the catalogers and the way their
+// results are recorded. A layer indexed by another version is indexed
+// again, lazily, the next time an image using it is scanned. Bump it
+// whenever a cataloger finds more, less or differently.
+const Version = "1"
+
+// Cataloger finds packages, or the distribution, in the files of a layer.
+// A cataloger is stateless: Parse may be called concurrently.
+type Cataloger interface {
+	// Name identifies the cataloger ("dpkg", "apk", "os-release", …).
+	Name() string
+	// Wants reports whether the regular file at path (slash separated,
+	// without a leading slash, as in the layer's tar stream) is one the
+	// cataloger reads.
+	Wants(path string) bool
+	// Parse reads one wanted file. It returns what it found in that file
+	// alone; the indexer records the path and the layer. An error means the
+	// file does not parse: the indexer records it as a warning and goes on.
+	Parse(ctx context.Context, path string, r io.Reader) (Result, error)
+}
+
+// Result is what a cataloger found in one file.
+type Result struct {
+	Packages     []vuln.Package
+	Distribution *vuln.Distribution
+}
+
+// Entry is what one cataloger found in one file of a layer.
+type Entry struct {
+	Path         string             `json:"path"`
+	Cataloger    string             `json:"cataloger"`
+	Packages     []vuln.Package     `json:"packages,omitempty"`
+	Distribution *vuln.Distribution `json:"distribution,omitempty"`
+}
+
+// LayerIndex is the index of one layer, stored under the layer's digest.
+type LayerIndex struct {
+	// Digest is the layer's digest as the manifest names it.
+	Digest string `json:"digest"`
+	// IndexerVersion is the Version that produced this index.
+	IndexerVersion string `json:"indexer_version"`
+	// Entries are the files the catalogers parsed, in tar order.
+	Entries []Entry `json:"entries,omitempty"`
+	// Whiteouts are the paths this layer deletes (".wh." files), and
+	// Opaque the directories whose earlier contents it hides
+	// (".wh..wh..opq"); both without a leading slash.
+	Whiteouts []string `json:"whiteouts,omitempty"`
+	Opaque    []string `json:"opaque,omitempty"`
+	// Warnings are files that did not parse, as "path: cataloger: error".
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// LayerInfo describes one layer of an indexed image.
+type LayerInfo struct {
+	Digest    string `json:"digest"`
+	DiffID    string `json:"diff_id,omitempty"`
+	MediaType string `json:"media_type,omitempty"`
+	Size      int64  `json:"size"`
+}
+
+// ImageIndex is the folded index of an image: what its final file system
+// holds.
+type ImageIndex struct {
+	ManifestDigest string             `json:"manifest_digest"`
+	IndexerVersion string             `json:"indexer_version"`
+	Distribution   *vuln.Distribution `json:"distribution,omitempty"`
+	Layers         []LayerInfo        `json:"layers"`
+	Packages       []vuln.Package     `json:"packages"`
+	Warnings       []string           `json:"warnings,omitempty"`
+}

@@ -1,0 +1,126 @@
+package vuln
+
+import "time"
+
+// Severity is a normalised severity. The zero value is SeverityUnknown.
+type Severity int
+
+// Severities in increasing order.
+const (
+	SeverityUnknown Severity = iota
+	SeverityNegligible
+	SeverityLow
+	SeverityMedium
+	SeverityHigh
+	SeverityCritical
+)
+
+var severityNames = [...]string{"unknown", "negligible", "low", "medium", "high", "critical"}
+
+// String returns the lower-case name of the severity.
+func (s Severity) String() string {
+	if s < 0 || int(s) >= len(severityNames) {
+		return "unknown"
+	}
+	return severityNames[s]
+}
+
+// ParseSeverity parses a normalised severity name; ok is false for a name
+// that is not one of critical, high, medium, low, negligible, unknown.
+func ParseSeverity(name string) (s Severity, ok bool) {
+	for i, n := range severityNames {
+		if n == name {
+			return Severity(i), true
+		}
+	}
+	return SeverityUnknown, false
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler; unknown names become
+// SeverityUnknown.
+func (s *Severity) UnmarshalText(b []byte) error {
+	*s, _ = ParseSeverity(string(b))
+	return nil
+}
+
+// Status is the state of a package with respect to a vulnerability.
+type Status string
+
+// Statuses of a record or finding.
+const (
+	// StatusFixed: versions before the fixed version are affected.
+	StatusFixed Status = "fixed"
+	// StatusUnfixed: affected, and no fix is available yet.
+	StatusUnfixed Status = "unfixed"
+	// StatusWontFix: affected, and the distribution will not fix it
+	// (Debian "ignored"/no-DSA, Ubuntu "ignored", Red Hat "will not fix").
+	StatusWontFix Status = "wont-fix"
+	// StatusNotAffected: the package is known not to be affected.
+	StatusNotAffected Status = "not-affected"
+)
+
+// Range types, as in OSV.
+const (
+	RangeEcosystem = "ECOSYSTEM"
+	RangeSemver    = "SEMVER"
+)
+
+// Range is one OSV-style range of affected versions: affected from
+// Introduced (empty or "0": from the beginning) up to but excluding Fixed,
+// or up to and including LastAffected; neither means no upper bound.
+type Range struct {
+	Type         string `json:"type"`
+	Introduced   string `json:"introduced,omitempty"`
+	Fixed        string `json:"fixed,omitempty"`
+	LastAffected string `json:"last_affected,omitempty"`
+}
+
+// CVSS is one CVSS rating.
+type CVSS struct {
+	Version string  `json:"version"`
+	Vector  string  `json:"vector,omitempty"`
+	Score   float64 `json:"score,omitempty"`
+}
+
+// Record is one vulnerability as it applies to one package of one
+// ecosystem, as a source states it: the unit that updaters store, the
+// matcher correlates and update operations are diffed by.
+type Record struct {
+	// ID is the advisory or vulnerability id in the source (CVE-2024-1234,
+	// DSA-5380-1, ALSA-2024:0001, GO-2024-2687, GHSA-…).
+	ID string `json:"id"`
+	// Aliases are other ids of the same vulnerability, CVE ids first.
+	Aliases []string `json:"aliases,omitempty"`
+	// Source is the name of the configured source that produced the record.
+	Source string `json:"source"`
+	// Ecosystem is the normalised ecosystem the package belongs to, as
+	// vuln.ParseEcosystem returns it ("Debian:12", "Alpine:v3.19", "Go", …).
+	Ecosystem string `json:"ecosystem"`
+	// Package is the affected package's name in that ecosystem (a source
+	// package for Debian, Ubuntu and Alpine; a binary RPM for RPM
+	// distributions; a module or library otherwise).
+	Package string `json:"package"`
+	// Ranges and Versions say which versions are affected; with neither,
+	// every version is (subject to Status).
+	Ranges   []Range  `json:"ranges,omitempty"`
+	Versions []string `json:"versions,omitempty"`
+	// Status is fixed when the ranges carry a fix, otherwise unfixed,
+	// wont-fix or not-affected.
+	Status Status `json:"status"`
+	// Severity is normalised; SourceSeverity is the source's own rating.
+	Severity       Severity  `json:"severity"`
+	SourceSeverity string    `json:"source_severity,omitempty"`
+	CVSS           []CVSS    `json:"cvss,omitempty"`
+	Title          string    `json:"title,omitempty"`
+	Description    string    `json:"description,omitempty"`
+	Links          []string  `json:"links,omitempty"`
+	Published      time.Time `json:"published,omitzero"`
+	Modified       time.Time `json:"modified,omitzero"`
+}
+
+// Key identifies a record within one source's data: the same key in two
+// update operations is the same advisory for the same package.
+func (r *Record) Key() string { return r.ID + "\x00" + r.Ecosystem + "\x00" + r.Package }
