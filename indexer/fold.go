@@ -1,0 +1,167 @@
+package indexer
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/lapps/lapps/vuln"
+)
+
+// folded is the state of one path while layers are folded.
+type folded struct {
+	entry Entry
+	// since maps a package's Key to the digest of the layer that
+	// introduced it.
+	since map[string]string
+}
+
+// Fold folds layer indexes, base layer first, into the index of an image:
+// for each path the entry of the last layer that wrote it, unless a later
+// layer deleted it with a whiteout or hid it behind an opaque directory. A
+// package keeps the layer that introduced it: when a later layer rewrites a
+// database, packages that were already there keep their earlier layer.
+// layers and idxs are parallel slices.
+func Fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex) (*ImageIndex, error) {
+	if len(layers) != len(idxs) {
+		return nil, fmt.Errorf("fold %s: %d layers but %d layer indexes", manifestDigest, len(layers), len(idxs))
+	}
+	state := map[string]*folded{}
+	out := &ImageIndex{ManifestDigest: manifestDigest, IndexerVersion: Version, Layers: layers}
+	for i, li := range idxs {
+		layer := layers[i].Digest
+		for _, dir := range li.Opaque {
+			removeUnder(state, dir, false)
+		}
+		for _, p := range li.Whiteouts {
+			removeUnder(state, p, true)
+		}
+		for _, e := range li.Entries {
+			key := e.Cataloger + "\x00" + e.Path
+			prev := state[key]
+			f := &folded{entry: e, since: make(map[string]string, len(e.Packages))}
+			for _, p := range e.Packages {
+				k := p.Key()
+				if prev != nil && prev.since[k] != "" {
+					f.since[k] = prev.since[k]
+				} else {
+					f.since[k] = layer
+				}
+			}
+			state[key] = f
+		}
+		for _, w := range li.Warnings {
+			out.Warnings = append(out.Warnings, fmt.Sprintf("layer %s: %s", layer, w))
+		}
+	}
+
+	keys := make([]string, 0, len(state))
+	for k := range state {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var releases []Entry
+	seen := map[string]bool{}
+	for _, k := range keys {
+		f := state[k]
+		if f.entry.Distribution != nil {
+			releases = append(releases, f.entry)
+		}
+		for _, p := range f.entry.Packages {
+			pk := p.Key()
+			if seen[pk] {
+				continue
+			}
+			seen[pk] = true
+			p.Layer = f.since[pk]
+			out.Packages = append(out.Packages, p)
+		}
+	}
+	out.Distribution = mergeReleases(releases)
+	for i := range out.Packages {
+		out.Packages[i].PURL = vuln.PURL(out.Packages[i], out.Distribution)
+	}
+	sort.SliceStable(out.Packages, func(a, b int) bool {
+		pa, pb := out.Packages[a], out.Packages[b]
+		if pa.Kind != pb.Kind {
+			return pa.Kind < pb.Kind
+		}
+		if pa.Name != pb.Name {
+			return pa.Name < pb.Name
+		}
+		if pa.Version != pb.Version {
+			return pa.Version < pb.Version
+		}
+		return pa.DBPath < pb.DBPath
+	})
+	return out, nil
+}
+
+// removeUnder deletes the state of the paths under dir, and dir itself
+// when self is set.
+func removeUnder(state map[string]*folded, dir string, self bool) {
+	prefix := dir + "/"
+	for k, f := range state {
+		p := f.entry.Path
+		if (self && p == dir) || strings.HasPrefix(p, prefix) || dir == "" {
+			delete(state, k)
+		}
+	}
+}
+
+// releaseRank orders release files: os-release first, vendor files after.
+func releaseRank(p string) int {
+	switch p {
+	case "etc/os-release":
+		return 0
+	case "usr/lib/os-release":
+		return 1
+	}
+	return 2
+}
+
+// mergeReleases combines the release files of the final file system:
+// etc/os-release wins over usr/lib/os-release, which wins over the vendor
+// files (alpine-release, debian_version, redhat-release…). Vendor files
+// fill what os-release leaves empty, and give the precise Version
+// ("12.8", "3.20.3") where os-release has only the major one.
+func mergeReleases(entries []Entry) *vuln.Distribution {
+	if len(entries) == 0 {
+		return nil
+	}
+	sort.SliceStable(entries, func(i, j int) bool {
+		ri, rj := releaseRank(entries[i].Path), releaseRank(entries[j].Path)
+		if ri != rj {
+			return ri < rj
+		}
+		return entries[i].Path < entries[j].Path
+	})
+	d := *entries[0].Distribution
+	for _, e := range entries[1:] {
+		v := e.Distribution
+		if v.ID != "" && d.ID != "" && !strings.EqualFold(v.ID, d.ID) {
+			continue // a vendor file of another distribution (e.g. lsb-release of a derivative)
+		}
+		if releaseRank(e.Path) == 2 && v.Version != "" {
+			d.Version = v.Version
+		}
+		fill(&d.ID, v.ID)
+		fill(&d.VersionID, v.VersionID)
+		fill(&d.VersionCodename, v.VersionCodename)
+		fill(&d.PrettyName, v.PrettyName)
+		fill(&d.Name, v.Name)
+		fill(&d.IDLike, v.IDLike)
+		fill(&d.Version, v.Version)
+		fill(&d.CPE, v.CPE)
+	}
+	if d.Version == "" {
+		d.Version = d.VersionID
+	}
+	return &d
+}
+
+func fill(dst *string, v string) {
+	if *dst == "" {
+		*dst = v
+	}
+}

@@ -1,0 +1,268 @@
+package indexer_test
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/vuln"
+)
+
+// listCataloger reads "name version" lines from files named pkgs.txt, and
+// a distribution id from files named release: a minimal cataloger that
+// lets these tests exercise the walk and the fold alone.
+type listCataloger struct{}
+
+func (listCataloger) Name() string { return "list" }
+func (listCataloger) Wants(p string) bool {
+	return strings.HasSuffix(p, "pkgs.txt") || strings.HasSuffix(p, "release")
+}
+func (listCataloger) Parse(_ context.Context, p string, r io.Reader) (indexer.Result, error) {
+	b, _ := io.ReadAll(r)
+	if strings.HasSuffix(p, "release") {
+		return indexer.Result{Distribution: &vuln.Distribution{ID: strings.TrimSpace(string(b)), VersionID: "1"}}, nil
+	}
+	var res indexer.Result
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 {
+			return indexer.Result{}, fmt.Errorf("bad line %q", sc.Text())
+		}
+		res.Packages = append(res.Packages, vuln.Package{Name: f[0], Version: f[1], Kind: vuln.KindDeb})
+	}
+	return res, nil
+}
+
+type file struct {
+	name, body string
+	typ        byte
+}
+
+func layerTar(t testing.TB, files ...file) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		typ := f.typ
+		if typ == 0 {
+			typ = tar.TypeReg
+		}
+		h := &tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.body)), Typeflag: typ}
+		if typ != tar.TypeReg {
+			h.Size = 0
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if typ == tar.TypeReg {
+			if _, err := tw.Write([]byte(f.body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func index(t *testing.T, layers ...[]byte) *indexer.ImageIndex {
+	t.Helper()
+	ix := indexer.New([]indexer.Cataloger{listCataloger{}})
+	var infos []indexer.LayerInfo
+	var idxs []*indexer.LayerIndex
+	for i, l := range layers {
+		d := fmt.Sprintf("sha256:layer%d", i)
+		li, err := ix.IndexLayer(context.Background(), d, bytes.NewReader(l))
+		if err != nil {
+			t.Fatal(err)
+		}
+		infos = append(infos, indexer.LayerInfo{Digest: d})
+		idxs = append(idxs, li)
+	}
+	img, err := indexer.Fold("sha256:m", infos, idxs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func pkgs(img *indexer.ImageIndex) string {
+	var s []string
+	for _, p := range img.Packages {
+		s = append(s, p.DBPath+":"+p.Name+"@"+p.Version+"<"+p.Layer)
+	}
+	return strings.Join(s, " ")
+}
+
+func TestFold(t *testing.T) {
+	tests := []struct {
+		name   string
+		layers [][]byte
+		want   string
+		distro string
+	}{
+		{
+			name:   "single layer, ./ prefixes",
+			layers: [][]byte{layerTar(t, file{name: "./var/lib/pkgs.txt", body: "a 1\nb 2\n"}, file{name: "./etc/release", body: "debian"})},
+			want:   "var/lib/pkgs.txt:a@1<sha256:layer0 var/lib/pkgs.txt:b@2<sha256:layer0",
+			distro: "debian",
+		},
+		{
+			name: "later database replaces earlier; unchanged packages keep their layer",
+			layers: [][]byte{
+				layerTar(t, file{name: "var/lib/pkgs.txt", body: "a 1\nb 2\n"}),
+				layerTar(t, file{name: "var/lib/pkgs.txt", body: "a 1\nb 3\nc 1\n"}),
+			},
+			want: "var/lib/pkgs.txt:a@1<sha256:layer0 var/lib/pkgs.txt:b@3<sha256:layer1 var/lib/pkgs.txt:c@1<sha256:layer1",
+		},
+		{
+			name: "whiteout deletes a database",
+			layers: [][]byte{
+				layerTar(t, file{name: "opt/x/pkgs.txt", body: "a 1\n"}, file{name: "var/pkgs.txt", body: "v 1\n"}),
+				layerTar(t, file{name: "opt/x/.wh.pkgs.txt"}),
+			},
+			want: "var/pkgs.txt:v@1<sha256:layer0",
+		},
+		{
+			name: "whiteout of a directory deletes what is under it",
+			layers: [][]byte{
+				layerTar(t, file{name: "opt/x/pkgs.txt", body: "a 1\n"}, file{name: "opt/xy/pkgs.txt", body: "b 1\n"}),
+				layerTar(t, file{name: "opt/.wh.x"}),
+			},
+			want: "opt/xy/pkgs.txt:b@1<sha256:layer0",
+		},
+		{
+			name: "opaque directory hides earlier content but not its own layer's",
+			layers: [][]byte{
+				layerTar(t, file{name: "opt/x/pkgs.txt", body: "a 1\n"}, file{name: "opt/x/sub/pkgs.txt", body: "b 1\n"}),
+				layerTar(t, file{name: "opt/x/.wh..wh..opq"}, file{name: "opt/x/new/pkgs.txt", body: "c 1\n"}),
+			},
+			want: "opt/x/new/pkgs.txt:c@1<sha256:layer1",
+		},
+		{
+			name: "re-added after deletion gets the new layer",
+			layers: [][]byte{
+				layerTar(t, file{name: "p/pkgs.txt", body: "a 1\n"}),
+				layerTar(t, file{name: "p/.wh.pkgs.txt"}),
+				layerTar(t, file{name: "p/pkgs.txt", body: "a 1\n"}),
+			},
+			want: "p/pkgs.txt:a@1<sha256:layer2",
+		},
+		{
+			name:   "symlinks and directories are not read",
+			layers: [][]byte{layerTar(t, file{name: "etc/", typ: tar.TypeDir}, file{name: "etc/release", typ: tar.TypeSymlink})},
+			want:   "",
+		},
+		{
+			name: "empty layers and no distribution",
+			layers: [][]byte{
+				layerTar(t),
+				layerTar(t, file{name: "bin/sh", body: "ELF"}),
+			},
+			want: "",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img := index(t, tt.layers...)
+			if got := pkgs(img); got != tt.want {
+				t.Errorf("packages:\n got %s\nwant %s", got, tt.want)
+			}
+			var d string
+			if img.Distribution != nil {
+				d = img.Distribution.ID
+			}
+			if d != tt.distro {
+				t.Errorf("distribution %q, want %q", d, tt.distro)
+			}
+		})
+	}
+}
+
+func TestIndexLayerWarnsAndGoesOn(t *testing.T) {
+	img := index(t,
+		layerTar(t, file{name: "a/pkgs.txt", body: "a 1\n"}),
+		layerTar(t, file{name: "a/pkgs.txt", body: "broken\n"}, file{name: "b/pkgs.txt", body: "b 1\n"}),
+	)
+	if got, want := pkgs(img), "a/pkgs.txt:a@1<sha256:layer0 b/pkgs.txt:b@1<sha256:layer1"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if len(img.Warnings) != 1 || !strings.Contains(img.Warnings[0], "a/pkgs.txt") || !strings.Contains(img.Warnings[0], "sha256:layer1") {
+		t.Errorf("warnings = %q", img.Warnings)
+	}
+}
+
+func TestIndexLayerErrors(t *testing.T) {
+	ix := indexer.New([]indexer.Cataloger{listCataloger{}})
+	good := layerTar(t, file{name: "a/pkgs.txt", body: strings.Repeat("a 1\n", 1000)}, file{name: "z", body: strings.Repeat("x", 10000)})
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"truncated", good[:len(good)/2]},
+		{"garbage", []byte(strings.Repeat("not a tar archive ", 100))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ix.IndexLayer(context.Background(), "sha256:x", bytes.NewReader(tc.data))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), "sha256:x") {
+				t.Errorf("error %q does not name the layer", err)
+			}
+		})
+	}
+	t.Run("too large", func(t *testing.T) {
+		ix := indexer.New([]indexer.Cataloger{listCataloger{}}, indexer.WithMaxFileSize(10))
+		li, err := ix.IndexLayer(context.Background(), "sha256:x", bytes.NewReader(good))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(li.Entries) != 0 || len(li.Warnings) != 1 {
+			t.Errorf("entries %v warnings %v", li.Entries, li.Warnings)
+		}
+	})
+	t.Run("cancelled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := ix.IndexLayer(ctx, "sha256:x", bytes.NewReader(good)); err == nil {
+			t.Fatal("no error")
+		}
+	})
+}
+
+func TestCleanPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"./etc/os-release": "etc/os-release", "/etc/x": "etc/x", "etc//x/": "etc/x",
+		"../../etc/passwd": "etc/passwd", ".": "", "./": "", "a/../b": "b",
+	} {
+		if got := indexer.CleanPath(in); got != want {
+			t.Errorf("CleanPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzIndexLayer feeds arbitrary bytes to the tar walk: it must return an
+// index or an error, never panic.
+func FuzzIndexLayer(f *testing.F) {
+	f.Add(layerTar(f, file{name: "./var/lib/pkgs.txt", body: "a 1\n"}, file{name: "x/.wh..wh..opq"}, file{name: "x/.wh.y"}))
+	f.Add(layerTar(f))
+	f.Add([]byte("garbage"))
+	ix := indexer.New([]indexer.Cataloger{listCataloger{}})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		li, err := ix.IndexLayer(context.Background(), "sha256:f", bytes.NewReader(data))
+		if err == nil {
+			if _, err := indexer.Fold("m", []indexer.LayerInfo{{Digest: "sha256:f"}}, []*indexer.LayerIndex{li}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
