@@ -1,0 +1,138 @@
+// Package cli builds lapps' command line with cobra. Commands parse flags,
+// call the service, and render; they never know whether the service runs
+// in-process or on a server.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lapps/lapps/config"
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/all"
+	"github.com/lapps/lapps/service"
+	"github.com/lapps/lapps/store/sqlite"
+)
+
+// Version is lapps' version, set at build time with -ldflags.
+var Version = "dev"
+
+// app holds what the commands share: global flags and the service.
+type app struct {
+	stdout, stderr io.Writer
+	configPath     string
+	dbPath         string
+	debug          bool
+	cfg            *config.Config
+	svc            service.Service
+	// isTerminal reports whether stderr is a terminal (progress is shown
+	// only then).
+	isTerminal bool
+}
+
+// Main runs the command line with args and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr, isTerminal: isTerminal(stderr)}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if a.svc != nil {
+		if cerr := a.svc.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		return ExitOK
+	}
+	code := exitCode(err)
+	if code != ExitFindings || !isSilent(err) {
+		fmt.Fprintf(stderr, "lapps: %v\n", err)
+	}
+	return code
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "lapps",
+		Short: "Find the known vulnerabilities in container images and the applications built from them",
+		Long: `lapps indexes container images layer by layer, once, and reports the known
+vulnerabilities of the packages they contain by matching the stored index
+against vulnerability data it ingests from distribution trackers and OSV.
+
+By default everything runs in-process on an embedded database under
+$XDG_DATA_HOME/lapps (override with --db or LAPPS_DB).`,
+		Example: `  # scan an image in a registry, then list and show its scans
+  lapps image security scan docker.io/library/debian:12
+  lapps image security list docker.io/library/debian:12
+  lapps image security report docker.io/library/debian:12 -i 1 -o json
+
+  # fetch vulnerability data
+  lapps vulndb update`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelWarn
+			if a.debug {
+				level = slog.LevelDebug
+			}
+			slog.SetDefault(slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})))
+			cfg, err := config.Load(a.configPath)
+			if err != nil {
+				return usageError{err}
+			}
+			a.cfg = cfg
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVarP(&a.configPath, "config", "c", "", "configuration file (YAML; see the README)")
+	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "database file (default $LAPPS_DB or $XDG_DATA_HOME/lapps/lapps.db)")
+	root.PersistentFlags().BoolVar(&a.debug, "debug", false, "log debug messages to stderr")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(a.imageCommand(), a.vulndbCommand(), a.versionCommand())
+	return root
+}
+
+// service returns the service, opening it on first use.
+func (a *app) service(ctx context.Context) (service.Service, error) {
+	if a.svc != nil {
+		return a.svc, nil
+	}
+	path := a.dbPath
+	if path == "" {
+		path = os.Getenv("LAPPS_DB")
+	}
+	if path == "" {
+		p, err := sqlite.DefaultPath()
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	a.svc = service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(a.cfg.Sources()))
+	return a.svc, nil
+}
+
+func (a *app) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "Print lapps' version and the indexer version",
+		Example: "  lapps version",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(a.stdout, "lapps %s (indexer %s)\n", Version, indexer.Version)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lapps/lapps/updater"
+)
+
+func (a *app) vulndbCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "vulndb",
+		Short: "Fetch and inspect vulnerability data",
+		Example: `  lapps vulndb update
+  lapps vulndb update --source debian-tracker
+  lapps vulndb status
+  lapps vulndb import --type osv ./almalinux-advisories.zip`,
+	}
+	var sources []string
+	update := &cobra.Command{
+		Use:   "update",
+		Short: "Run the configured sources now",
+		Long: `Fetches every configured source (or those named with --source), with
+conditional requests: an unchanged feed creates no new data. Each run that
+changes the data is stored as one update operation, in one transaction; a
+source that fails leaves its previous data untouched.`,
+		Example: `  lapps vulndb update
+  lapps vulndb update --source osv-debian --source debian-tracker
+  lapps vulndb update -c lapps.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, err := a.service(cmd.Context())
+			if err != nil {
+				return err
+			}
+			results, err := svc.UpdateVulnDB(cmd.Context(), sources)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SOURCE\tRESULT\tRECORDS\tTIME")
+			var failed []string
+			for _, r := range results {
+				res := "unchanged"
+				switch {
+				case r.Error != "":
+					res = "failed: " + r.Error
+					failed = append(failed, r.Source)
+				case r.Changed:
+					res = "updated"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Source, res, r.Records, r.Duration.Round(time.Millisecond))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(failed) > 0 {
+				return exitError{code: ExitVulnDB, err: fmt.Errorf("%d source(s) failed: %s", len(failed), strings.Join(failed, ", "))}
+			}
+			return nil
+		},
+	}
+	update.Flags().StringSliceVar(&sources, "source", nil, "run only this source (repeatable)")
+
+	var output string
+	status := &cobra.Command{
+		Use:     "status",
+		Short:   "Show each source: last run, result, records, age",
+		Example: "  lapps vulndb status\n  lapps vulndb status -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, err := a.service(cmd.Context())
+			if err != nil {
+				return err
+			}
+			st, err := svc.VulnDBStatus(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SOURCE\tTYPE\tLAST RUN\tRESULT\tRECORDS\tDATA AGE")
+			for _, s := range st {
+				last, res, age := "never", "-", "-"
+				if !s.LastRun.IsZero() {
+					last = s.LastRun.UTC().Format("2006-01-02 15:04Z")
+					res = "ok"
+					if s.LastError != "" {
+						res = "failed: " + s.LastError
+					}
+				}
+				if !s.UpdatedAt.IsZero() {
+					age = time.Since(s.UpdatedAt).Round(time.Minute).String()
+				}
+				typ := s.Type
+				if !s.Configured {
+					typ += " (not configured)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", s.Source, typ, last, res, s.Records, age)
+			}
+			return tw.Flush()
+		},
+	}
+	status.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json")
+
+	var typ, name string
+	imp := &cobra.Command{
+		Use:   "import --type TYPE PATH",
+		Short: "Load a file, directory or zip in a source's own format (air-gapped use)",
+		Example: `  lapps vulndb import --type osv all.zip
+  lapps vulndb import --type alpine-secdb ./alpine-secdb
+  lapps vulndb import --type debian-dsa ./security-tracker/data --name debian-dsa`,
+		Args: exactArgs(1, "PATH"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if typ == "" {
+				return usageError{fmt.Errorf("--type is required (one of %s)", strings.Join(updater.Types(), ", "))}
+			}
+			if _, err := updater.Lookup(typ); err != nil {
+				return usageError{err}
+			}
+			svc, err := a.service(cmd.Context())
+			if err != nil {
+				return err
+			}
+			r, err := svc.ImportVulnDB(cmd.Context(), typ, args[0], name)
+			if err != nil {
+				return exitError{code: ExitVulnDB, err: fmt.Errorf("import %s: %w", args[0], err)}
+			}
+			if r == nil {
+				return errors.New("import: no result")
+			}
+			state := "unchanged"
+			if r.Changed {
+				state = "imported"
+			}
+			fmt.Fprintf(a.stdout, "%s: %s, %d records as source %q\n", args[0], state, r.Records, r.Source)
+			return nil
+		},
+	}
+	imp.Flags().StringVar(&typ, "type", "", "source type: "+strings.Join(updater.Types(), ", "))
+	imp.Flags().StringVar(&name, "name", "", "source name to store the data under (default import-TYPE)")
+	cmd.AddCommand(update, status, imp)
+	return cmd
+}

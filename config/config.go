@@ -1,0 +1,116 @@
+// Package config reads lapps' YAML configuration file: registry
+// credentials, the platform to scan, and the vulnerability sources. The
+// README documents every field.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/updater"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Platform is the default os/arch[/variant] to scan in multi-platform
+	// images.
+	Platform string `yaml:"platform"`
+	// Registries holds per-registry settings, keyed by host[:port].
+	Registries map[string]Registry `yaml:"registries"`
+	// VulnDB configures vulnerability data.
+	VulnDB VulnDB `yaml:"vulndb"`
+}
+
+// Registry is how to reach one registry.
+type Registry struct {
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// PasswordEnv names an environment variable holding the password, so
+	// that the file need not hold it.
+	PasswordEnv string `yaml:"password_env"`
+	// Token is a bearer token (registry identity token).
+	Token string `yaml:"token"`
+	// Insecure allows plain HTTP and unverified TLS for this registry.
+	Insecure bool `yaml:"insecure"`
+}
+
+// VulnDB configures vulnerability data.
+type VulnDB struct {
+	// Sources replaces the default sources when given.
+	Sources []updater.Source `yaml:"sources"`
+}
+
+// Load reads the configuration file at path. An empty path gives the
+// defaults.
+func Load(path string) (*Config, error) {
+	c := &Config{}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := c.validate(); err != nil {
+		if path != "" {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Config) validate() error {
+	seen := map[string]bool{}
+	for i, s := range c.VulnDB.Sources {
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("vulndb.sources[%d]: %w", i, err)
+		}
+		if seen[s.Name] {
+			return fmt.Errorf("vulndb.sources[%d]: duplicate source name %q", i, s.Name)
+		}
+		seen[s.Name] = true
+	}
+	for host, r := range c.Registries {
+		if r.PasswordEnv != "" && os.Getenv(r.PasswordEnv) == "" {
+			return fmt.Errorf("registries.%s.password_env: environment variable %s is not set", host, r.PasswordEnv)
+		}
+	}
+	return nil
+}
+
+// Sources returns the configured sources, or the defaults.
+func (c *Config) Sources() []updater.Source {
+	if len(c.VulnDB.Sources) > 0 {
+		return c.VulnDB.Sources
+	}
+	return updater.DefaultSources()
+}
+
+// Credentials returns the registry credentials by host.
+func (c *Config) Credentials() map[string]image.Credential {
+	out := map[string]image.Credential{}
+	for host, r := range c.Registries {
+		pw := r.Password
+		if r.PasswordEnv != "" {
+			pw = os.Getenv(r.PasswordEnv)
+		}
+		if r.Username != "" || pw != "" || r.Token != "" {
+			out[host] = image.Credential{Username: r.Username, Password: pw, Token: r.Token}
+		}
+	}
+	return out
+}
+
+// Insecure reports whether the registry of host is configured insecure.
+func (c *Config) Insecure(host string) bool { return c.Registries[host].Insecure }

@@ -1,0 +1,133 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/lapps/lapps/vuln"
+)
+
+// Formats lists the output formats Write understands.
+var Formats = []string{"table", "json"}
+
+// Write renders r in format ("table" or "json") to w.
+func Write(w io.Writer, r *Report, format string) error {
+	switch format {
+	case "", "table":
+		return WriteTable(w, r)
+	case "json":
+		return WriteJSON(w, r)
+	}
+	return fmt.Errorf("unknown output format %q (one of %s)", format, strings.Join(Formats, ", "))
+}
+
+// WriteJSON writes r as indented JSON.
+func WriteJSON(w io.Writer, r *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteTable writes r as a human-readable text report: a header, the
+// findings, and the packages when there are no findings to show.
+func WriteTable(w io.Writer, r *Report) error {
+	var b strings.Builder
+	distro := "unknown"
+	if d := r.Distribution; d != nil {
+		distro = d.PrettyName
+		if distro == "" {
+			distro = strings.TrimSpace(d.ID + " " + d.Version)
+		}
+	}
+	mode := "as recorded at scan time"
+	if r.Live {
+		mode = "matched against current data at " + r.GeneratedAt.UTC().Format("2006-01-02 15:04:05Z")
+	}
+	fmt.Fprintf(&b, "Image:        %s\n", r.Image)
+	fmt.Fprintf(&b, "Scan:         #%d, %s\n", r.ScanIndex, r.ScannedAt.UTC().Format("2006-01-02 15:04:05Z"))
+	fmt.Fprintf(&b, "Manifest:     %s\n", r.ManifestDigest)
+	fmt.Fprintf(&b, "Distribution: %s\n", distro)
+	fmt.Fprintf(&b, "Layers:       %d\n", len(r.Layers))
+	fmt.Fprintf(&b, "Packages:     %d%s\n", len(r.Packages), kindCounts(r.Packages))
+	fmt.Fprintf(&b, "Findings:     %d (%s), %s\n", len(r.Vulnerabilities), severityLine(r), mode)
+	if len(r.DataSources) == 0 {
+		fmt.Fprintf(&b, "Data:         no vulnerability data loaded (run `lapps vulndb update`)\n")
+	}
+	for _, wr := range r.Warnings {
+		fmt.Fprintf(&b, "Warning:      %s\n", wr)
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if len(r.Vulnerabilities) > 0 {
+		fmt.Fprintln(tw, "\nSEVERITY\tID\tPACKAGE\tINSTALLED\tFIXED\tSTATUS\tTITLE")
+		for _, f := range r.Vulnerabilities {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.ID, f.Package, f.InstalledVersion, f.FixedVersion, f.Status, clip(f.Title, 60))
+		}
+	} else {
+		fmt.Fprintln(tw, "\nPACKAGE\tVERSION\tTYPE\tSOURCE\tLAYER")
+		for _, p := range r.Packages {
+			src := p.SourceName
+			if p.SourceVersion != "" && p.SourceVersion != p.Version {
+				src += " " + p.SourceVersion
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.Version, p.Kind, src, short(p.Layer))
+		}
+	}
+	return tw.Flush()
+}
+
+func severityLine(r *Report) string {
+	c := r.Counts()
+	var parts []string
+	for s := vuln.SeverityCritical; s >= vuln.SeverityUnknown; s-- {
+		if c[s] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", s, c[s]))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func kindCounts(pkgs []vuln.Package) string {
+	c := map[string]int{}
+	for _, p := range pkgs {
+		c[p.Kind]++
+	}
+	if len(c) == 0 {
+		return ""
+	}
+	kinds := make([]string, 0, len(c))
+	for k := range c {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	var parts []string
+	for _, k := range kinds {
+		parts = append(parts, fmt.Sprintf("%s %d", k, c[k]))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// short abbreviates a digest for tables.
+func short(d string) string {
+	if alg, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+		return alg + ":" + hex[:12]
+	}
+	return d
+}
+
+func clip(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len([]rune(s)) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}

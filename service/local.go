@@ -1,0 +1,321 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/report"
+	"github.com/lapps/lapps/store"
+	"github.com/lapps/lapps/updater"
+	"github.com/lapps/lapps/vuln"
+)
+
+// Local is the in-process Service, on a store of its own.
+type Local struct {
+	st       store.Store
+	ix       *indexer.Indexer
+	sources  []updater.Source
+	log      *slog.Logger
+	now      func() time.Time
+	parallel int
+	// open opens images; tests replace it to count layer reads.
+	open func(ctx context.Context, ref string, opts ...image.Option) (image.Image, error)
+}
+
+// Option configures a Local service.
+type Option func(*Local)
+
+// WithSources sets the configured vulnerability sources.
+func WithSources(s []updater.Source) Option { return func(l *Local) { l.sources = s } }
+
+// WithLogger sets the logger.
+func WithLogger(log *slog.Logger) Option { return func(l *Local) { l.log = log } }
+
+// WithParallelism sets how many layers are indexed at once (default: the
+// number of CPUs).
+func WithParallelism(n int) Option { return func(l *Local) { l.parallel = max(1, n) } }
+
+// NewLocal returns the in-process service on st, indexing with ix. It
+// takes ownership of st: Close closes it.
+func NewLocal(st store.Store, ix *indexer.Indexer, opts ...Option) *Local {
+	l := &Local{
+		st: st, ix: ix, log: slog.Default(), now: time.Now,
+		parallel: runtime.GOMAXPROCS(0), open: image.Open,
+		sources: updater.DefaultSources(),
+	}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
+}
+
+// Close closes the store.
+func (l *Local) Close() error { return l.st.Close() }
+
+// ScanImage indexes the layers of the image not indexed yet by this
+// indexer version, folds the layer indexes, matches the result against the
+// current data and records the scan. Nothing is recorded when any step
+// fails.
+func (l *Local) ScanImage(ctx context.Context, req ScanRequest) (*report.Report, error) {
+	progress := req.Progress
+	if progress == nil {
+		progress = func(Progress) {}
+	}
+	progress(Progress{Stage: StageResolve})
+	opts := []image.Option{image.WithPlatform(req.Platform), image.WithInsecure(req.Insecure)}
+	if len(req.Credentials) > 0 {
+		opts = append(opts, image.WithCredentials(req.Credentials))
+	}
+	layerPos := map[string]int{}
+	var nLayers int
+	opts = append(opts, image.WithProgress(func(digest string, read, total int64) {
+		progress(Progress{Stage: StageLayer, Layer: digest, Index: layerPos[digest], Layers: nLayers, Read: read, Total: total})
+	}))
+	img, err := l.open(ctx, req.Image, opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	layers := img.Layers()
+	nLayers = len(layers)
+	for i, ly := range layers {
+		layerPos[ly.Digest()] = i
+	}
+	idx, err := l.indexImage(ctx, img, progress)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", img.Name(), err)
+	}
+	progress(Progress{Stage: StageMatch, Layers: nLayers})
+	now := l.now().UTC()
+	r, err := l.build(ctx, img.Name(), idx, now)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", img.Name(), err)
+	}
+	r.ScannedAt = now
+	r.Live = false
+	body, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	scan := &store.Scan{
+		Image: img.Name(), ScannedAt: now, ManifestDigest: idx.ManifestDigest,
+		Packages: len(idx.Packages), Counts: r.Counts(), Report: body,
+	}
+	n, err := l.st.CreateScan(ctx, scan)
+	if err != nil {
+		return nil, fmt.Errorf("%s: record scan: %w", img.Name(), err)
+	}
+	r.ScanIndex = n
+	// The stored report carries its own number too.
+	scan.Index = n
+	return r, nil
+}
+
+// layerKey is the key a layer's index is stored under: its DiffID (the
+// digest of its content, whatever the compression), else its digest.
+func layerKey(ly image.Layer) string {
+	if d := ly.DiffID(); d != "" {
+		return d
+	}
+	return ly.Digest()
+}
+
+// indexImage returns the folded index of img, reading only the layers
+// that have no index of the current indexer version.
+func (l *Local) indexImage(ctx context.Context, img image.Image, progress func(Progress)) (*indexer.ImageIndex, error) {
+	layers := img.Layers()
+	infos := make([]indexer.LayerInfo, len(layers))
+	idxs := make([]*indexer.LayerIndex, len(layers))
+	var todo []int
+	for i, ly := range layers {
+		infos[i] = indexer.LayerInfo{Digest: ly.Digest(), DiffID: ly.DiffID(), MediaType: ly.MediaType(), Size: ly.Size()}
+		li, err := l.st.Layer(ctx, layerKey(ly))
+		switch {
+		case err == nil && li.IndexerVersion == indexer.Version:
+			idxs[i] = li
+			progress(Progress{Stage: StageCached, Layer: ly.Digest(), Index: i, Layers: len(layers)})
+		case err == nil || errors.Is(err, store.ErrNotFound):
+			todo = append(todo, i)
+		default:
+			return nil, fmt.Errorf("read layer index: %w", err)
+		}
+	}
+	if len(todo) > 0 {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			firstErr error
+			sem      = make(chan struct{}, l.parallel)
+		)
+		for _, i := range todo {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				li, err := l.indexLayer(ctx, layers[i])
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+						cancel()
+					}
+					return
+				}
+				idxs[i] = li
+				progress(Progress{Stage: StageDone, Layer: layers[i].Digest(), Index: i, Layers: len(layers)})
+			}()
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return nil, firstErr
+		}
+	}
+	idx, err := indexer.Fold(img.ManifestDigest(), infos, idxs)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.st.PutManifest(ctx, idx); err != nil {
+		return nil, fmt.Errorf("store index: %w", err)
+	}
+	return idx, nil
+}
+
+// indexLayer reads and indexes one layer and stores its index.
+func (l *Local) indexLayer(ctx context.Context, ly image.Layer) (*indexer.LayerIndex, error) {
+	start := time.Now()
+	rc, err := ly.Open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %w", ly.Digest(), err)
+	}
+	defer rc.Close()
+	li, err := l.ix.IndexLayer(ctx, layerKey(ly), rc)
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %w", ly.Digest(), err)
+	}
+	if err := l.st.PutLayer(ctx, li); err != nil {
+		return nil, fmt.Errorf("layer %s: store index: %w", ly.Digest(), err)
+	}
+	l.log.Debug("indexed layer", "layer", ly.Digest(), "entries", len(li.Entries), "duration", time.Since(start))
+	return li, nil
+}
+
+// build matches idx against the current data and assembles a report.
+func (l *Local) build(ctx context.Context, name string, idx *indexer.ImageIndex, now time.Time) (*report.Report, error) {
+	findings, warnings, err := l.match(ctx, idx)
+	if err != nil {
+		return nil, err
+	}
+	sources, err := l.dataSources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := &report.Report{
+		Image:           name,
+		ManifestDigest:  idx.ManifestDigest,
+		GeneratedAt:     now,
+		Live:            true,
+		IndexerVersion:  idx.IndexerVersion,
+		Distribution:    idx.Distribution,
+		Layers:          idx.Layers,
+		Packages:        idx.Packages,
+		Vulnerabilities: findings,
+		DataSources:     sources,
+		Warnings:        append(append([]string(nil), idx.Warnings...), warnings...),
+	}
+	if r.Packages == nil {
+		r.Packages = []vuln.Package{}
+	}
+	if r.Vulnerabilities == nil {
+		r.Vulnerabilities = []vuln.Finding{}
+	}
+	r.Summarize()
+	return r, nil
+}
+
+func (l *Local) dataSources(ctx context.Context) ([]report.DataSource, error) {
+	st, err := l.st.SourceStatuses(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("vulnerability data status: %w", err)
+	}
+	out := []report.DataSource{}
+	for _, s := range st {
+		if s.Latest != nil {
+			out = append(out, report.DataSource{Name: s.Source, Operation: s.Latest.ID, UpdatedAt: s.Latest.CreatedAt})
+		}
+	}
+	return out, nil
+}
+
+// ListScans lists the scans of an image.
+func (l *Local) ListScans(ctx context.Context, ref string) ([]ScanSummary, error) {
+	name, err := image.NormalizeName(ref)
+	if err != nil {
+		return nil, err
+	}
+	scans, err := l.st.ListScans(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(scans) == 0 {
+		return nil, fmt.Errorf("no scans of %s: %w", name, ErrNotFound)
+	}
+	out := make([]ScanSummary, len(scans))
+	for i, s := range scans {
+		counts := map[string]int{}
+		for sev := vuln.SeverityUnknown; sev <= vuln.SeverityCritical; sev++ {
+			counts[sev.String()] = s.Counts[sev]
+		}
+		out[i] = ScanSummary{Image: s.Image, Index: s.Index, ScannedAt: s.ScannedAt, ManifestDigest: s.ManifestDigest, Packages: s.Packages, Vulnerabilities: counts}
+	}
+	return out, nil
+}
+
+// Report returns a scan as recorded (index > 0) or the latest scan matched
+// against the current data (index 0).
+func (l *Local) Report(ctx context.Context, ref string, index int) (*report.Report, error) {
+	name, err := image.NormalizeName(ref)
+	if err != nil {
+		return nil, err
+	}
+	scan, err := l.st.GetScan(ctx, name, index)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			if index > 0 {
+				return nil, fmt.Errorf("%s has no scan #%d: %w", name, index, ErrNotFound)
+			}
+			return nil, fmt.Errorf("no scans of %s (run `lapps image security scan %s`): %w", name, ref, ErrNotFound)
+		}
+		return nil, err
+	}
+	if index > 0 {
+		var r report.Report
+		if err := json.Unmarshal(scan.Report, &r); err != nil {
+			return nil, fmt.Errorf("%s scan #%d: stored report: %w", name, index, err)
+		}
+		r.ScanIndex = scan.Index
+		return &r, nil
+	}
+	idx, err := l.st.Manifest(ctx, scan.ManifestDigest)
+	if err != nil {
+		return nil, fmt.Errorf("%s: index of %s: %w", name, scan.ManifestDigest, err)
+	}
+	r, err := l.build(ctx, name, idx, l.now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	r.ScanIndex = scan.Index
+	r.ScannedAt = scan.ScannedAt
+	return r, nil
+}
