@@ -6,6 +6,7 @@ package indexer
 import (
 	"context"
 	"io"
+	"io/fs"
 
 	"github.com/lapps/lapps/vuln"
 )
@@ -29,6 +30,15 @@ type Cataloger interface {
 	// alone; the indexer records the path and the layer. An error means the
 	// file does not parse: the indexer records it as a warning and goes on.
 	Parse(ctx context.Context, path string, r io.Reader) (Result, error)
+}
+
+// FileWanter is implemented by catalogers that choose files by more than
+// their path: a Go binary can be any executable. When a cataloger
+// implements it, the walker calls WantsFile instead of Wants. A cataloger
+// that looks at content (an ELF header, say) does so in Parse and returns
+// an empty Result for files that turn out not to be its own.
+type FileWanter interface {
+	WantsFile(path string, mode fs.FileMode, size int64) bool
 }
 
 // Result is what a cataloger found in one file.

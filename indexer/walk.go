@@ -94,7 +94,13 @@ func (ix *Indexer) IndexLayer(ctx context.Context, digest string, r io.Reader) (
 		}
 		wanting = wanting[:0]
 		for _, c := range ix.catalogers {
-			if c.Wants(name) {
+			var want bool
+			if fw, ok := c.(FileWanter); ok {
+				want = fw.WantsFile(name, hdr.FileInfo().Mode(), hdr.Size)
+			} else {
+				want = c.Wants(name)
+			}
+			if want {
 				wanting = append(wanting, c)
 			}
 		}
@@ -119,8 +125,10 @@ func (ix *Indexer) IndexLayer(ctx context.Context, digest string, r io.Reader) (
 				continue
 			}
 			if len(res.Packages) == 0 && res.Distribution == nil {
-				// Still recorded: an empty database replaces an earlier one.
-				idx.Entries = append(idx.Entries, Entry{Path: name, Cataloger: c.Name()})
+				if _, content := c.(FileWanter); !content {
+					// Still recorded: an empty database replaces an earlier one.
+					idx.Entries = append(idx.Entries, Entry{Path: name, Cataloger: c.Name()})
+				}
 				continue
 			}
 			for i := range res.Packages {
