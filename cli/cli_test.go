@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lapps/lapps/testenv"
+)
+
+// run runs lapps with args on the database db and returns the exit code
+// and outputs.
+func run(t *testing.T, db string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), append([]string{"--db", db}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestHelpHasExamples: every command's help carries examples.
+func TestHelpHasExamples(t *testing.T) {
+	a := &app{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Name() != "help" && c.Name() != "completion" && c.Example == "" {
+			t.Errorf("%q has no examples", c.CommandPath())
+		}
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk(a.rootCommand())
+}
+
+func TestImageCommands(t *testing.T) {
+	dir := testenv.Images(t)
+	db := filepath.Join(t.TempDir(), "lapps.db")
+	ref := "oci:" + filepath.Join(dir, "rootfs", "oci") + ":alpine-3.20.3"
+
+	code, out, stderr := run(t, db, "image", "security", "scan", ref)
+	if code != 0 {
+		t.Fatalf("scan: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, "Alpine Linux v3.20") || !strings.Contains(out, "musl") || stderr != "" {
+		t.Errorf("scan output:\n%s\nstderr: %s", out, stderr)
+	}
+	if code, _, stderr := run(t, db, "image", "security", "scan", ref); code != 0 {
+		t.Fatalf("second scan: exit %d: %s", code, stderr)
+	}
+	code, out, _ = run(t, db, "image", "security", "list", ref)
+	if code != 0 || strings.Count(out, "\n") != 3 || !strings.Contains(out, "SCAN") {
+		t.Errorf("list: exit %d:\n%s", code, out)
+	}
+	code, out, _ = run(t, db, "image", "security", "report", ref, "-i", "1", "-o", "json")
+	if code != 0 {
+		t.Fatalf("report: exit %d", code)
+	}
+	var doc struct {
+		Image     string `json:"image"`
+		ScanIndex int    `json:"scan_index"`
+		Packages  []any  `json:"packages"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("report JSON: %v\n%s", err, out)
+	}
+	if doc.ScanIndex != 1 || len(doc.Packages) != 14 || !strings.HasPrefix(doc.Image, "oci:/") {
+		t.Errorf("report: %+v", doc)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"report of an unknown scan index", []string{"image", "security", "report", ref, "-i", "7"}, ExitNoScan},
+		{"list of an image never scanned", []string{"image", "security", "list", "oci:/nowhere:x"}, ExitNoScan},
+		{"missing layout", []string{"image", "security", "scan", "oci:/nowhere/at/all:x"}, ExitImageNotFound},
+		{"bad output format", []string{"image", "security", "scan", ref, "-o", "xml"}, ExitUsage},
+		{"bad fail-on", []string{"image", "security", "scan", ref, "--fail-on", "urgent"}, ExitUsage},
+		{"no image", []string{"image", "security", "scan"}, ExitUsage},
+		{"unknown flag", []string{"image", "security", "scan", ref, "--nope"}, ExitUsage},
+		{"fail-on without findings passes", []string{"image", "security", "scan", ref, "--fail-on", "low"}, ExitOK},
+		{"bad config", []string{"-c", "/nonexistent.yaml", "image", "security", "list", ref}, ExitUsage},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := run(t, db, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d (stderr %q)", code, tc.code, stderr)
+			}
+			if code != 0 && (strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.HasPrefix(stderr, "lapps: ")) {
+				t.Errorf("error is not one line: %q", stderr)
+			}
+		})
+	}
+}
