@@ -1,0 +1,289 @@
+// Package client implements the service interface over lapps' HTTP API,
+// so that the commands work the same against `lapps serve` as in-process.
+package client
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/report"
+	"github.com/lapps/lapps/server"
+	"github.com/lapps/lapps/service"
+)
+
+// Client talks to a lapps server.
+type Client struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+	poll  time.Duration
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient sets the HTTP client (TLS settings, timeouts).
+func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+
+// WithPollInterval sets how often job state is polled.
+func WithPollInterval(d time.Duration) Option { return func(c *Client) { c.poll = d } }
+
+// New returns a client of the server at base ("http://127.0.0.1:6060"),
+// authenticating with token when it is not empty.
+func New(base, token string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(strings.TrimSuffix(base, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("server URL %q: want http(s)://host:port: %w", base, service.ErrBadRequest)
+	}
+	c := &Client{base: u, token: token, http: &http.Client{Timeout: 10 * time.Minute}, poll: 200 * time.Millisecond}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+var _ service.Service = (*Client)(nil)
+
+// Close does nothing: the client holds no resources.
+func (c *Client) Close() error { return nil }
+
+// apiError turns an error response into an error that matches the same
+// sentinels as the in-process service (errors.Is), so that exit codes are
+// the same in both modes.
+func apiError(e server.APIError, status int) error {
+	var sentinel error
+	switch e.Code {
+	case server.CodeNotFound:
+		sentinel = service.ErrNotFound
+	case server.CodeImageNotFound:
+		sentinel = image.ErrNotFound
+	case server.CodeRegistryDenied:
+		sentinel = image.ErrUnauthorized
+	case server.CodeInvalidReference:
+		sentinel = image.ErrInvalidReference
+	case server.CodeBadImage:
+		sentinel = image.ErrCorrupt
+	case server.CodeBadRequest:
+		sentinel = service.ErrBadRequest
+	case server.CodeCanceled:
+		sentinel = context.Canceled
+	case server.CodeUnauthorized:
+		return fmt.Errorf("server refused the token (set LAPPS_TOKEN): %s", e.Message)
+	}
+	if sentinel == nil {
+		return fmt.Errorf("server: %s (HTTP %d)", e.Message, status)
+	}
+	return &remoteError{msg: e.Message, sentinel: sentinel}
+}
+
+type remoteError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *remoteError) Error() string        { return e.msg }
+func (e *remoteError) Is(target error) bool { return target == e.sentinel }
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body io.Reader, contentType string, out any) error {
+	u := *c.base
+	u.Path += path
+	u.RawQuery = query.Encode()
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("server %s: %w", c.base.Host, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("server %s: %w", c.base.Host, err)
+	}
+	if resp.StatusCode >= 300 {
+		var eb struct {
+			Error server.APIError `json:"error"`
+		}
+		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
+			return apiError(eb.Error, resp.StatusCode)
+		}
+		return fmt.Errorf("server %s: HTTP %d: %s", c.base.Host, resp.StatusCode, strings.TrimSpace(string(data)))
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("server %s: response: %w", c.base.Host, err)
+		}
+	}
+	return nil
+}
+
+func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, path, nil, bytes.NewReader(b), "application/json", out)
+}
+
+// ScanImage starts a scan job and waits for it, reporting its progress.
+func (c *Client) ScanImage(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
+	if len(req.Credentials) > 0 {
+		return nil, fmt.Errorf("registry credentials are configured on the server, not sent by the client: %w", service.ErrBadRequest)
+	}
+	var job server.Job
+	if err := c.postJSON(ctx, "/v1/scans", server.ScanBody{Image: absRef(req.Image), Platform: req.Platform, Insecure: req.Insecure}, &job); err != nil {
+		return nil, err
+	}
+	t := time.NewTicker(c.poll)
+	defer t.Stop()
+	for {
+		if job.Progress != nil && req.Progress != nil {
+			req.Progress(service.Progress{Stage: job.Progress.Stage, Layers: job.Progress.Layers, Read: job.Progress.BytesRead})
+		}
+		switch job.State {
+		case server.JobSucceeded:
+			if job.Result == nil {
+				return nil, errors.New("server: job succeeded without a report")
+			}
+			return job.Result, nil
+		case server.JobFailed:
+			if job.Error == nil {
+				return nil, errors.New("server: job failed")
+			}
+			return nil, apiError(*job.Error, 0)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		if err := c.do(ctx, http.MethodGet, "/v1/jobs/"+job.ID, nil, nil, "", &job); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// ListScans lists the scans of an image.
+func (c *Client) ListScans(ctx context.Context, img string) ([]service.ScanSummary, error) {
+	var out []service.ScanSummary
+	err := c.do(ctx, http.MethodGet, "/v1/scans", url.Values{"image": {absRef(img)}}, nil, "", &out)
+	return out, err
+}
+
+// Report returns one scan's report.
+func (c *Client) Report(ctx context.Context, img string, index int) (*report.Report, error) {
+	var out report.Report
+	err := c.do(ctx, http.MethodGet, "/v1/report", url.Values{"image": {absRef(img)}, "index": {strconv.Itoa(index)}}, nil, "", &out)
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// UpdateVulnDB runs sources on the server.
+func (c *Client) UpdateVulnDB(ctx context.Context, names []string) ([]service.SourceResult, error) {
+	var out []service.SourceResult
+	err := c.postJSON(ctx, "/v1/sources/update", server.UpdateBody{Sources: names}, &out)
+	return out, err
+}
+
+// VulnDBStatus returns the server's sources.
+func (c *Client) VulnDBStatus(ctx context.Context) ([]service.SourceStatus, error) {
+	var out []service.SourceStatus
+	err := c.do(ctx, http.MethodGet, "/v1/sources", nil, nil, "", &out)
+	return out, err
+}
+
+// ImportVulnDB uploads a local file, or a directory as a zip, to the
+// server and imports it there.
+func (c *Client) ImportVulnDB(ctx context.Context, typ, path, name string) (*service.SourceResult, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	var body io.Reader
+	filename := filepath.Base(path)
+	if fi.IsDir() {
+		var buf bytes.Buffer
+		if err := zipDir(&buf, path); err != nil {
+			return nil, fmt.Errorf("zip %s: %w", path, err)
+		}
+		body, filename = &buf, filename+".zip"
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		body = f
+	}
+	var out service.SourceResult
+	q := url.Values{"type": {typ}, "name": {name}, "filename": {filename}}
+	if err := c.do(ctx, http.MethodPost, "/v1/sources/import", q, body, "application/octet-stream", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func zipDir(w io.Writer, dir string) error {
+	zw := zip.NewWriter(w)
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		f, err := zw.Create(filepath.ToSlash(rel))
+		if err != nil {
+			return err
+		}
+		src, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		_, err = io.Copy(f, src)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// absRef makes transport paths absolute on the client side, as the
+// in-process service does, so that the server numbers scans under the
+// same name. Registry references are left alone.
+func absRef(ref string) string {
+	for _, t := range []string{"oci:", "oci-archive:", "docker-archive:", "dir:"} {
+		if rest, ok := strings.CutPrefix(ref, t); ok && !filepath.IsAbs(rest) {
+			if abs, err := filepath.Abs(rest); err == nil {
+				return t + abs
+			}
+		}
+	}
+	return ref
+}
