@@ -1,0 +1,235 @@
+package image
+
+import (
+	"bufio"
+	"bytes"
+	"compress/bzip2"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+	"sync/atomic"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// blobOpener opens a layer's blob as stored (compressed or not).
+type blobOpener func(ctx context.Context) (io.ReadCloser, error)
+
+// layer implements Layer for every transport: the transport supplies the
+// raw blob, layer does the rest (digest and diffID verification, progress,
+// decompression).
+type layer struct {
+	digest    string
+	diffID    string
+	mediaType string
+	size      int64
+	open      blobOpener
+	// digestVerifiable is false where the digest is not a hash of the blob
+	// (dir:, where it hashes a listing).
+	digestVerifiable bool
+	// diffIDVerifiable is false where the diffID is synthetic (dir:).
+	diffIDVerifiable bool
+	progress         ProgressFunc
+	closed           *atomic.Bool
+}
+
+func (l *layer) Digest() string    { return l.digest }
+func (l *layer) DiffID() string    { return l.diffID }
+func (l *layer) MediaType() string { return l.mediaType }
+func (l *layer) Size() int64       { return l.size }
+
+// Magic numbers of the compressions a layer may use.
+var (
+	magicGzip  = []byte{0x1f, 0x8b}
+	magicZstd  = []byte{0x28, 0xb5, 0x2f, 0xfd}
+	magicBzip2 = []byte("BZh")
+	magicXz    = []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
+)
+
+// Open implements Layer. The blob is hashed as it streams and checked
+// against Digest at its end; the uncompressed stream is hashed and checked
+// against DiffID (the key layer indexes are shared under, so it must not be
+// taken on trust from the image configuration). An uncompressed blob whose
+// digest is its diffID is hashed once.
+func (l *layer) Open(ctx context.Context) (io.ReadCloser, error) {
+	if l.closed != nil && l.closed.Load() {
+		return nil, fmt.Errorf("layer %s: image already closed", l.digest)
+	}
+	raw, err := l.open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: %w", l.digest, err)
+	}
+	vr := &blobReader{ctx: ctx, r: raw, digest: l.digest, size: l.size, progress: l.progress}
+	if l.digestVerifiable {
+		if h, want, ok := newHash(l.digest); ok {
+			vr.h, vr.want = h, want
+		}
+	}
+	br := bufio.NewReaderSize(vr, 64<<10)
+	head, _ := br.Peek(6) // a short or failing read shows up on the first Read
+	lr := &layerReader{digest: l.digest, raw: raw, buf: br, blob: vr}
+	switch {
+	case bytes.HasPrefix(head, magicGzip):
+		zr, err := newGzipReader(br)
+		if err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("layer %s: gzip: %w", l.digest, vr.explain(err))
+		}
+		lr.dec, lr.closeDec = zr, zr.Close
+	case bytes.HasPrefix(head, magicZstd):
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("layer %s: zstd: %w", l.digest, err)
+		}
+		lr.dec, lr.closeDec = zr, func() error { zr.Close(); return nil }
+	case bytes.HasPrefix(head, magicBzip2):
+		lr.dec = bzip2.NewReader(br)
+	case bytes.HasPrefix(head, magicXz):
+		raw.Close()
+		return nil, fmt.Errorf("layer %s: xz-compressed layers are not supported", l.digest)
+	default:
+		lr.dec = br
+	}
+	compressed := lr.dec != io.Reader(br)
+	// An uncompressed blob checked against its digest needs no second hash
+	// when its digest is its diffID.
+	if l.diffIDVerifiable && (compressed || vr.h == nil || l.diffID != l.digest) {
+		if h, want, ok := newHash(l.diffID); ok {
+			lr.h, lr.want = h, want
+		}
+	}
+	return lr, nil
+}
+
+// newGzipReader is the gzip decompressor; klauspost/compress won the
+// benchmark in bench_test.go (see BenchmarkGunzip).
+func newGzipReader(r io.Reader) (*gzip.Reader, error) { return gzip.NewReader(r) }
+
+// newHash returns a hash for a "sha256:hex" digest and the expected sum.
+func newHash(digest string) (hash.Hash, []byte, bool) {
+	hexSum, ok := strings.CutPrefix(digest, "sha256:")
+	if !ok {
+		return nil, nil, false
+	}
+	want, err := hex.DecodeString(hexSum)
+	if err != nil || len(want) != sha256.Size {
+		return nil, nil, false
+	}
+	return sha256.New(), want, true
+}
+
+// blobReader counts and hashes the raw blob, reports progress, and turns
+// its end into an error when the blob is short or does not match.
+type blobReader struct {
+	ctx      context.Context
+	r        io.Reader
+	digest   string
+	size     int64
+	read     int64
+	h        hash.Hash
+	want     []byte
+	progress ProgressFunc
+	err      error
+}
+
+func (b *blobReader) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	if err := b.ctx.Err(); err != nil {
+		b.err = err
+		return 0, err
+	}
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.read += int64(n)
+		if b.h != nil {
+			b.h.Write(p[:n])
+		}
+		if b.progress != nil {
+			b.progress(b.digest, b.read, b.size)
+		}
+		if b.size >= 0 && b.read > b.size {
+			err = fmt.Errorf("blob is larger than the %d bytes the manifest gives", b.size)
+		}
+	}
+	if err == io.EOF {
+		switch {
+		case b.size >= 0 && b.read < b.size:
+			err = fmt.Errorf("blob truncated: %d of %d bytes: %w", b.read, b.size, io.ErrUnexpectedEOF)
+		case b.h != nil && !bytes.Equal(b.h.Sum(nil), b.want):
+			err = fmt.Errorf("blob digest mismatch: got sha256:%x after %d bytes", b.h.Sum(nil), b.read)
+		}
+	}
+	if err != nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// explain prefers the blob's own error (truncation, mismatch) to the
+// decompressor's consequence of it (unexpected EOF, corrupt input).
+func (b *blobReader) explain(err error) error {
+	if b.err != nil && b.err != io.EOF && !errors.Is(err, b.err) {
+		return b.err
+	}
+	return err
+}
+
+// layerReader is the uncompressed stream returned by Layer.Open.
+type layerReader struct {
+	digest   string
+	raw      io.Closer
+	buf      *bufio.Reader
+	blob     *blobReader
+	dec      io.Reader
+	closeDec func() error
+	h        hash.Hash
+	want     []byte
+	err      error
+}
+
+func (r *layerReader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	n, err := r.dec.Read(p)
+	if n > 0 && r.h != nil {
+		r.h.Write(p[:n])
+	}
+	if err == io.EOF {
+		// The compressed stream ended: read what follows it (padding) so
+		// the blob digest covers the whole blob.
+		if _, derr := io.Copy(io.Discard, r.buf); derr != nil {
+			err = derr
+		} else if r.h != nil && !bytes.Equal(r.h.Sum(nil), r.want) {
+			err = fmt.Errorf("uncompressed content does not match the diffID: got sha256:%x", r.h.Sum(nil))
+		}
+	}
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("layer %s: %w", r.digest, r.blob.explain(err))
+	}
+	r.err = err
+	return n, err
+}
+
+func (r *layerReader) Close() error {
+	var err error
+	if r.closeDec != nil {
+		err = r.closeDec()
+	}
+	if cerr := r.raw.Close(); err == nil {
+		err = cerr
+	}
+	if r.err == nil {
+		r.err = errors.New("layer reader closed")
+	}
+	return err
+}

@@ -1,0 +1,101 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+)
+
+// tarMember is where a regular file's content lies inside a tar archive.
+type tarMember struct {
+	offset, size int64
+}
+
+// indexTar lists the regular files of an uncompressed tar archive with the
+// offsets of their contents, so that archive transports read blobs in place
+// with io.SectionReader (concurrently, through ReadAt) and never extract
+// anything. Names are cleaned ("./blobs/x" is "blobs/x"); hard links point
+// at their target's content. Written here because neither the standard
+// library nor go-containerregistry exposes member offsets.
+func indexTar(r io.ReadSeeker) (map[string]tarMember, error) {
+	var magic [6]byte
+	if n, _ := io.ReadFull(r, magic[:]); n > 0 {
+		if err := compressedArchive(magic[:n]); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	members := map[string]tarMember{}
+	links := map[string]string{}
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read tar archive: %w", err)
+		}
+		name := cleanMember(hdr.Name)
+		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeRegA:
+			if isSparse(hdr) {
+				continue // content is not contiguous in the archive
+			}
+			// tar.Reader reads headers exactly and seeks over contents,
+			// so the position after Next is the content's offset.
+			off, err := r.Seek(0, io.SeekCurrent)
+			if err != nil {
+				return nil, err
+			}
+			members[name] = tarMember{offset: off, size: hdr.Size}
+		case tar.TypeLink:
+			links[name] = cleanMember(hdr.Linkname)
+		}
+	}
+	for name, target := range links {
+		if m, ok := members[target]; ok {
+			members[name] = m
+		}
+	}
+	if len(members) == 0 {
+		return nil, errors.New("not a tar archive, or an empty one")
+	}
+	return members, nil
+}
+
+func isSparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
+}
+
+func cleanMember(name string) string {
+	return strings.TrimPrefix(path.Clean("/"+name), "/")
+}
+
+// compressedArchive refuses compressed archives: their members cannot be
+// read in place.
+func compressedArchive(magic []byte) error {
+	for _, c := range []struct {
+		magic []byte
+		name  string
+	}{{magicGzip, "gzip"}, {magicZstd, "zstd"}, {magicBzip2, "bzip2"}, {magicXz, "xz"}} {
+		if bytes.HasPrefix(magic, c.magic) {
+			return fmt.Errorf("the archive is %s-compressed; decompress it first (archives are read in place)", c.name)
+		}
+	}
+	return nil
+}
