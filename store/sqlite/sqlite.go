@@ -1,0 +1,170 @@
+// Package sqlite is lapps' embedded store: store.Store on a single SQLite
+// database file, through the pure-Go modernc.org/sqlite driver (no cgo).
+//
+// The database runs in WAL mode. Writes go through a pool of exactly one
+// connection whose transactions begin IMMEDIATE, so concurrent writers queue
+// in Go instead of failing with SQLITE_BUSY, and a read never upgrades to a
+// write lock half-way; reads use a separate pool of read-only connections
+// that WAL lets run beside the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	// The pure-Go SQLite driver, registered as "sqlite".
+	_ "modernc.org/sqlite"
+
+	"github.com/lapps/lapps/store"
+)
+
+// busyTimeout is how long a connection waits for a lock held by another
+// process before giving up with SQLITE_BUSY.
+const busyTimeout = 10 * time.Second
+
+// Store is a store.Store on a SQLite database. It is safe for concurrent use.
+type Store struct {
+	path string
+	// w is the write pool: one connection, transactions BEGIN IMMEDIATE.
+	w *sql.DB
+	// r is the read pool: read-only connections.
+	r *sql.DB
+}
+
+var _ store.Store = (*Store)(nil)
+
+// DefaultPath returns where the embedded database lives by default:
+// $XDG_DATA_HOME/lapps/lapps.db, or ~/.local/share/lapps/lapps.db when
+// XDG_DATA_HOME is unset or not absolute (as the XDG specification says).
+func DefaultPath() (string, error) {
+	if dir := os.Getenv("XDG_DATA_HOME"); dir != "" && filepath.IsAbs(dir) {
+		return filepath.Join(dir, "lapps", "lapps.db"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("default database path: %w", err)
+	}
+	return filepath.Join(home, ".local", "share", "lapps", "lapps.db"), nil
+}
+
+// Open opens the database at path, creating it and its parent directory
+// (mode 0700) when missing, and brings its schema up to date. It fails
+// when the database was written by a newer lapps whose schema this one
+// does not know.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("open database: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("open database %s: is a directory", path)
+	}
+
+	w, err := openPool(ctx, abs, false)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+
+	r, err := openPool(ctx, abs, true)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	return &Store{path: abs, w: w, r: r}, nil
+}
+
+// openPool opens a connection pool on the database file and checks that a
+// connection can be made.
+func openPool(ctx context.Context, abs string, readOnly bool) (*sql.DB, error) {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Set("_txlock", "immediate")
+	}
+	// A file: URI with the path escaped, so that a path holding '?' or '#'
+	// cannot be taken for the parameters.
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Path returns the absolute path of the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// write runs fn in a write transaction, committing when it returns nil and
+// rolling back otherwise.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// timeLayout is the fixed-width form in which times are stored, so that
+// they compare correctly as text.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// formatTime formats t for storage, in UTC.
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// parseTime parses a stored time.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("stored time %q: %w", s, err)
+	}
+	return t.UTC(), nil
+}
+
+// now is the current time at the precision stored engines keep
+// (microseconds, as PostgreSQL's timestamps).
+func now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

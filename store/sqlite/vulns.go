@@ -1,0 +1,458 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lapps/lapps/store"
+	"github.com/lapps/lapps/vuln"
+)
+
+// latestOps selects the id of each source's latest update operation.
+const latestOps = `SELECT MAX(id) FROM update_operations GROUP BY source`
+
+// encoded is a record ready to store.
+type encoded struct {
+	rec  *vuln.Record
+	hash []byte
+	data string
+}
+
+// encodeRecords checks the records of an update of source and encodes
+// them: every record needs an id, an ecosystem and a package, belongs to
+// source (an empty Source is taken to mean source) and has a Key of its own.
+func encodeRecords(source string, records []vuln.Record) ([]encoded, error) {
+	out := make([]encoded, len(records))
+	keys := make(map[string]int, len(records))
+	for i := range records {
+		r := records[i] // a copy: the caller's records are not changed
+		switch {
+		case r.ID == "" || r.Ecosystem == "" || r.Package == "":
+			return nil, fmt.Errorf("record %d (%q, ecosystem %q, package %q): id, ecosystem and package are required", i, r.ID, r.Ecosystem, r.Package)
+		case r.Source == "":
+			r.Source = source
+		case r.Source != source:
+			return nil, fmt.Errorf("record %s %s %s: source %q in an update of %q", r.ID, r.Ecosystem, r.Package, r.Source, source)
+		}
+		k := r.Key()
+		if j, dup := keys[k]; dup {
+			return nil, fmt.Errorf("records %d and %d have the same key (%s, %s, %s)", j, i, r.ID, r.Ecosystem, r.Package)
+		}
+		keys[k] = i
+		b, err := json.Marshal(&r)
+		if err != nil {
+			return nil, fmt.Errorf("record %s %s %s: %w", r.ID, r.Ecosystem, r.Package, err)
+		}
+		h := sha256.Sum256(b)
+		out[i] = encoded{rec: &r, hash: h[:], data: string(b)}
+	}
+	return out, nil
+}
+
+// PutUpdate stores records as the new update operation of source, in one
+// transaction: on any error nothing is stored. Records with the same Key,
+// records without an id, ecosystem or package, and records of another
+// source are errors. A record stored by an earlier operation with the same
+// content is shared, not stored again.
+func (s *Store) PutUpdate(ctx context.Context, source, fingerprint string, records []vuln.Record) (*store.UpdateOperation, error) {
+	if source == "" {
+		return nil, errors.New("put update: no source")
+	}
+	enc, err := encodeRecords(source, records)
+	if err != nil {
+		return nil, fmt.Errorf("put update of %s: %w", source, err)
+	}
+	op := &store.UpdateOperation{Source: source, CreatedAt: now(), Fingerprint: fingerprint, Records: len(enc)}
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO update_operations (source, fingerprint, created_at, records) VALUES (?, ?, ?, ?) RETURNING id`,
+			source, fingerprint, formatTime(op.CreatedAt), op.Records).Scan(&op.ID); err != nil {
+			return err
+		}
+		return insertRecords(ctx, tx, op.ID, enc)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("put update of %s: %w", source, err)
+	}
+	return op, nil
+}
+
+// batch is the number of rows one INSERT statement carries. Multi-row
+// inserts are several times faster than one statement per row through
+// database/sql; 100 rows × 6 columns stays far below SQLite's limit on
+// bound parameters.
+const batch = 100
+
+// insertRecords inserts the records of operation op, in batches of
+// prepared multi-row statements.
+func insertRecords(ctx context.Context, tx *sql.Tx, op int64, enc []encoded) error {
+	recStmt := func(n int) string {
+		return `INSERT INTO records (hash, source, id, ecosystem, package, data) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", n), ", ") +
+			` ON CONFLICT (hash) DO NOTHING`
+	}
+	linkStmt := func(n int) string {
+		return `INSERT INTO uo_records (op, hash) VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ")
+	}
+	var full [2]*sql.Stmt // prepared once for full batches
+	defer func() {
+		for _, st := range full {
+			if st != nil {
+				st.Close()
+			}
+		}
+	}()
+	recArgs := make([]any, 0, 6*batch)
+	linkArgs := make([]any, 0, 2*batch)
+	for start := 0; start < len(enc); start += batch {
+		chunk := enc[start:min(start+batch, len(enc))]
+		recArgs, linkArgs = recArgs[:0], linkArgs[:0]
+		for _, e := range chunk {
+			r := e.rec
+			recArgs = append(recArgs, e.hash, r.Source, r.ID, r.Ecosystem, r.Package, e.data)
+			linkArgs = append(linkArgs, op, e.hash)
+		}
+		var err error
+		if len(chunk) == batch {
+			if full[0] == nil {
+				if full[0], err = tx.PrepareContext(ctx, recStmt(batch)); err != nil {
+					return err
+				}
+				if full[1], err = tx.PrepareContext(ctx, linkStmt(batch)); err != nil {
+					return err
+				}
+			}
+			_, err = full[0].ExecContext(ctx, recArgs...)
+			if err == nil {
+				_, err = full[1].ExecContext(ctx, linkArgs...)
+			}
+		} else {
+			_, err = tx.ExecContext(ctx, recStmt(len(chunk)), recArgs...)
+			if err == nil {
+				_, err = tx.ExecContext(ctx, linkStmt(len(chunk)), linkArgs...)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("insert records %d to %d: %w", start, start+len(chunk), err)
+		}
+	}
+	return nil
+}
+
+// runJSON is how a SourceRun is stored.
+type runJSON struct {
+	StartedAt  time.Time         `json:"started_at"`
+	Duration   time.Duration     `json:"duration_ns"`
+	Err        string            `json:"error,omitempty"`
+	Operation  int64             `json:"operation,omitempty"`
+	Validators map[string]string `json:"validators,omitempty"`
+}
+
+// RecordRun records the outcome of a run of a source: it becomes the
+// source's last run, and its last success when run.Err is empty.
+func (s *Store) RecordRun(ctx context.Context, run *store.SourceRun) error {
+	if run == nil || run.Source == "" {
+		return errors.New("record run: no source")
+	}
+	if run.StartedAt.IsZero() {
+		return fmt.Errorf("record run of %s: no start time", run.Source)
+	}
+	data, err := json.Marshal(runJSON{
+		StartedAt: run.StartedAt.UTC(), Duration: run.Duration, Err: run.Err,
+		Operation: run.Operation, Validators: run.Validators,
+	})
+	if err != nil {
+		return fmt.Errorf("record run of %s: %w", run.Source, err)
+	}
+	var success any // NULL: keep the previous last success
+	if run.Err == "" {
+		success = formatTime(run.StartedAt)
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO source_runs (source, last_run, last_success) VALUES (?, ?, ?)
+		ON CONFLICT (source) DO UPDATE SET last_run = excluded.last_run,
+			last_success = COALESCE(excluded.last_success, source_runs.last_success)`,
+		run.Source, string(data), success)
+	if err != nil {
+		return fmt.Errorf("record run of %s: %w", run.Source, err)
+	}
+	return nil
+}
+
+// SourceStatuses returns the status of every source that ever ran or
+// stored an update, sorted by source name.
+func (s *Store) SourceStatuses(ctx context.Context) ([]store.SourceStatus, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT n.source, r.last_run, r.last_success, o.id, o.fingerprint, o.created_at, o.records
+		FROM (SELECT source FROM source_runs UNION SELECT source FROM update_operations) AS n
+		LEFT JOIN source_runs AS r ON r.source = n.source
+		LEFT JOIN update_operations AS o ON o.id = (SELECT MAX(id) FROM update_operations AS l WHERE l.source = n.source)
+		ORDER BY n.source`)
+	if err != nil {
+		return nil, fmt.Errorf("source statuses: %w", err)
+	}
+	defer rows.Close()
+	var out []store.SourceStatus
+	for rows.Next() {
+		var (
+			st                      store.SourceStatus
+			lastRun, lastSuccess    sql.NullString
+			opID, opRecords         sql.NullInt64
+			opFingerprint, opCreate sql.NullString
+		)
+		if err := rows.Scan(&st.Source, &lastRun, &lastSuccess, &opID, &opFingerprint, &opCreate, &opRecords); err != nil {
+			return nil, fmt.Errorf("source statuses: %w", err)
+		}
+		if lastRun.Valid {
+			var r runJSON
+			if err := json.Unmarshal([]byte(lastRun.String), &r); err != nil {
+				return nil, fmt.Errorf("source %s: decode stored run: %w", st.Source, err)
+			}
+			st.LastRun = &store.SourceRun{
+				Source: st.Source, StartedAt: r.StartedAt, Duration: r.Duration, Err: r.Err,
+				Operation: r.Operation, Validators: r.Validators,
+			}
+		}
+		if lastSuccess.Valid {
+			if st.LastSuccess, err = parseTime(lastSuccess.String); err != nil {
+				return nil, fmt.Errorf("source %s: %w", st.Source, err)
+			}
+		}
+		if opID.Valid {
+			t, err := parseTime(opCreate.String)
+			if err != nil {
+				return nil, fmt.Errorf("source %s: %w", st.Source, err)
+			}
+			st.Latest = &store.UpdateOperation{ID: opID.Int64, Source: st.Source, CreatedAt: t,
+				Fingerprint: opFingerprint.String, Records: int(opRecords.Int64)}
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("source statuses: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateOperations lists the update operations of a source, newest first.
+func (s *Store) UpdateOperations(ctx context.Context, source string) ([]store.UpdateOperation, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, source, fingerprint, created_at, records
+		FROM update_operations WHERE source = ? ORDER BY id DESC`, source)
+	if err != nil {
+		return nil, fmt.Errorf("update operations of %s: %w", source, err)
+	}
+	defer rows.Close()
+	var out []store.UpdateOperation
+	for rows.Next() {
+		op, err := scanOperation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("update operations of %s: %w", source, err)
+		}
+		out = append(out, *op)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("update operations of %s: %w", source, err)
+	}
+	return out, nil
+}
+
+// operation returns update operation id, or store.ErrNotFound.
+func (s *Store) operation(ctx context.Context, id int64) (*store.UpdateOperation, error) {
+	op, err := scanOperation(s.r.QueryRowContext(ctx, `SELECT id, source, fingerprint, created_at, records
+		FROM update_operations WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("update operation %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update operation %d: %w", id, err)
+	}
+	return op, nil
+}
+
+func scanOperation(row interface{ Scan(...any) error }) (*store.UpdateOperation, error) {
+	var (
+		op      store.UpdateOperation
+		created string
+		records int64
+	)
+	if err := row.Scan(&op.ID, &op.Source, &op.Fingerprint, &created, &records); err != nil {
+		return nil, err
+	}
+	t, err := parseTime(created)
+	if err != nil {
+		return nil, err
+	}
+	op.CreatedAt, op.Records = t, int(records)
+	return &op, nil
+}
+
+// DiffUpdates compares two update operations of the same source by record
+// Key: records only in to are added, records only in from removed, and
+// records in both whose content differs changed (as they are in to). from
+// may be 0, and everything in to is then added. Each list is sorted by
+// ecosystem, package and id. An unknown operation is store.ErrNotFound;
+// operations of different sources are an error.
+func (s *Store) DiffUpdates(ctx context.Context, from, to int64) (*store.Diff, error) {
+	toOp, err := s.operation(ctx, to)
+	if err != nil {
+		return nil, fmt.Errorf("diff updates %d..%d: %w", from, to, err)
+	}
+	if from != 0 {
+		fromOp, err := s.operation(ctx, from)
+		if err != nil {
+			return nil, fmt.Errorf("diff updates %d..%d: %w", from, to, err)
+		}
+		if fromOp.Source != toOp.Source {
+			return nil, fmt.Errorf("diff updates %d..%d: operations of different sources (%s, %s)", from, to, fromOp.Source, toOp.Source)
+		}
+	}
+	// The records of one operation whose exact content the other does not
+	// have: added and changed records on the to side, removed records and
+	// the earlier versions of changed records on the from side.
+	const onlyIn = `SELECT r.data FROM uo_records AS u JOIN records AS r ON r.hash = u.hash
+		WHERE u.op = ? AND NOT EXISTS (SELECT 1 FROM uo_records AS o WHERE o.op = ? AND o.hash = u.hash)`
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}) // one snapshot for both queries
+	if err != nil {
+		return nil, fmt.Errorf("diff updates %d..%d: %w", from, to, err)
+	}
+	defer tx.Rollback()
+	newer, err := queryRecords(ctx, tx, onlyIn, to, from)
+	if err != nil {
+		return nil, fmt.Errorf("diff updates %d..%d: %w", from, to, err)
+	}
+	older, err := queryRecords(ctx, tx, onlyIn, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("diff updates %d..%d: %w", from, to, err)
+	}
+	inOlder := make(map[string]bool, len(older))
+	for i := range older {
+		inOlder[older[i].Key()] = true
+	}
+	inNewer := make(map[string]bool, len(newer))
+	d := &store.Diff{}
+	for _, r := range newer {
+		inNewer[r.Key()] = true
+		if inOlder[r.Key()] {
+			d.Changed = append(d.Changed, r)
+		} else {
+			d.Added = append(d.Added, r)
+		}
+	}
+	for _, r := range older {
+		if !inNewer[r.Key()] {
+			d.Removed = append(d.Removed, r)
+		}
+	}
+	for _, l := range [][]vuln.Record{d.Added, d.Removed, d.Changed} {
+		sortRecords(l)
+	}
+	return d, nil
+}
+
+// sortRecords sorts records by ecosystem, package and id.
+func sortRecords(rs []vuln.Record) {
+	slices.SortFunc(rs, func(a, b vuln.Record) int {
+		return cmpStrings(a.Ecosystem, b.Ecosystem, a.Package, b.Package, a.ID, b.ID, a.Source, b.Source)
+	})
+}
+
+// cmpStrings compares pairs of strings in turn.
+func cmpStrings(pairs ...string) int {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if c := strings.Compare(pairs[i], pairs[i+1]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// queryRecords runs a query selecting the data column of records and
+// decodes them.
+func queryRecords(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, args ...any) ([]vuln.Record, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []vuln.Record
+	var data []byte
+	for rows.Next() {
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		var r vuln.Record
+		if err := json.Unmarshal(data, &r); err != nil {
+			return nil, fmt.Errorf("decode stored record: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Records returns the records of each source's latest update operation in
+// ecosystem for the given package names, sorted by package, id and source.
+func (s *Store) Records(ctx context.Context, ecosystem string, packages []string) ([]vuln.Record, error) {
+	packages = uniqueNonEmpty(packages)
+	if ecosystem == "" || len(packages) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(packages)
+	if err != nil {
+		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
+	}
+	// The (ecosystem, package) index finds the candidates; uo_records'
+	// (hash, op) index keeps those of a latest operation.
+	out, err := queryRecords(ctx, s.r, `SELECT r.data FROM records AS r
+		WHERE r.ecosystem = ? AND r.package IN (SELECT value FROM json_each(?))
+		AND EXISTS (SELECT 1 FROM uo_records AS u WHERE u.hash = r.hash AND u.op IN (`+latestOps+`))`,
+		ecosystem, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
+	}
+	sortRecords(out)
+	return out, nil
+}
+
+// PruneUpdates removes the update operations of source beyond the keep
+// newest, and the records no operation refers to any more, in one
+// transaction. It returns the number of operations removed.
+func (s *Store) PruneUpdates(ctx context.Context, source string, keep int) (int, error) {
+	if keep < 0 {
+		return 0, fmt.Errorf("prune updates of %s: negative keep %d", source, keep)
+	}
+	var removed int
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		const old = `SELECT id FROM update_operations WHERE source = ? AND id NOT IN
+			(SELECT id FROM update_operations WHERE source = ? ORDER BY id DESC LIMIT ?)`
+		if _, err := tx.ExecContext(ctx, `DELETE FROM uo_records WHERE op IN (`+old+`)`, source, source, keep); err != nil {
+			return fmt.Errorf("delete links: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM update_operations WHERE id IN (`+old+`)`, source, source, keep)
+		if err != nil {
+			return fmt.Errorf("delete operations: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		removed = int(n)
+		if removed == 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE source = ? AND NOT EXISTS
+			(SELECT 1 FROM uo_records AS u WHERE u.hash = records.hash)`, source); err != nil {
+			return fmt.Errorf("delete orphaned records: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune updates of %s: %w", source, err)
+	}
+	return removed, nil
+}
