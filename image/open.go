@@ -146,9 +146,17 @@ func Open(ctx context.Context, ref string, opts ...Option) (Image, error) {
 // existing prefix ending before a colon is the path (skopeo splits at the
 // first colon). When nothing exists the split is at the first colon, so
 // the error names the path the user most likely meant.
+//
+// "PATH@sha256:…" selects by digest: the suffix is then "@sha256:…".
 func splitPath(s string) (path, suffix string) {
 	if _, err := os.Stat(s); err == nil {
 		return s, ""
+	}
+	if i := strings.LastIndex(s, "@sha256:"); i > 0 {
+		p := strings.TrimSuffix(s[:i], ":")
+		if _, err := os.Stat(p); err == nil {
+			return p, s[i:]
+		}
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] != ':' {

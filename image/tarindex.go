@@ -18,8 +18,8 @@ type tarMember struct {
 // indexTar lists the regular files of an uncompressed tar archive with the
 // offsets of their contents, so that archive transports read blobs in place
 // with io.SectionReader (concurrently, through ReadAt) and never extract
-// anything. Names are cleaned ("./blobs/x" is "blobs/x"); hard links point
-// at their target's content. Written here because neither the standard
+// anything. Names are cleaned ("./blobs/x" is "blobs/x"); hard and symbolic links
+// point at their target's content (one level). Written here because neither the standard
 // library nor go-containerregistry exposes member offsets.
 func indexTar(r io.ReadSeeker) (map[string]tarMember, error) {
 	var magic [6]byte
@@ -57,6 +57,12 @@ func indexTar(r io.ReadSeeker) (map[string]tarMember, error) {
 			members[name] = tarMember{offset: off, size: hdr.Size}
 		case tar.TypeLink:
 			links[name] = cleanMember(hdr.Linkname)
+		case tar.TypeSymlink: // skopeo links <id>/layer.tar to the layer file
+			target := hdr.Linkname
+			if !path.IsAbs(target) {
+				target = path.Join(path.Dir(name), target)
+			}
+			links[name] = cleanMember(target)
 		}
 	}
 	for name, target := range links {
