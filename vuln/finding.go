@@ -25,9 +25,9 @@ type Finding struct {
 	// Aliases are the other ids of the vulnerability (advisories, GHSA…),
 	// sorted, without ID.
 	Aliases []string `json:"aliases,omitempty"`
-	// Package is the installed package's name, InstalledVersion its
-	// version as compared (the source version when matched through the
-	// source package and the package records one).
+	// Package is the installed package's name and InstalledVersion its
+	// version. When matched through the source package, the source
+	// version was compared (see SourcePackage).
 	Package          string `json:"package"`
 	InstalledVersion string `json:"installed_version"`
 	// FixedVersion is the smallest fixed version above the installed one;

@@ -1,0 +1,279 @@
+// Package matcher correlates the packages of an image index with stored
+// vulnerability records, deciding each with its ecosystem's own version
+// ordering (package vuln/version), and merges what several sources say about
+// the same vulnerability of the same package into one finding.
+//
+// Rules:
+//
+//   - Distribution packages take the records of the image's distribution
+//     ecosystem (vuln.DistributionEcosystem: "Debian:12", "AlmaLinux:9", …)
+//     and of no other release; language packages those of their kind's
+//     ecosystem (vuln.KindEcosystem). The names of one ecosystem are asked
+//     of the RecordSource in one call.
+//   - Debian and Ubuntu (deb) packages match records of their source package
+//     and of their binary package. Through the source package the source
+//     version is compared (Package.SourceVersion; when the index has none,
+//     the binary version without a binNMU "+bN" suffix, which Debian's
+//     data never carries). Alpine, Wolfi and Chainguard (apk) packages
+//     match on their origin (the source name, or the name when there is
+//     none). RPM packages match on the binary name.
+//   - A record affects the installed version when it lies in one of the
+//     record's ranges (introduced ≤ v < fixed, or ≤ last_affected; an empty
+//     or "0" introduced means from the start; ranges of type SEMVER are
+//     compared as semantic versions, those of type ECOSYSTEM with the
+//     ecosystem's ordering, others are ignored) or equals one of its
+//     explicit versions. A record with neither ranges nor versions affects
+//     every version when its status is unfixed or wont-fix.
+//   - The fixed version shown is the smallest fix above the installed
+//     version. Unfixed and wont-fix records are reported with that status.
+//   - A not-affected record (which applies when it has no ranges or
+//     versions, or they hold the installed version) is the distribution's
+//     or the maintainers' statement that the package does not have the
+//     vulnerability: it produces no finding, and it suppresses the finding
+//     for the same vulnerability (the same CVE, or the same id when the
+//     record has no CVE) and the same package from the other sources of
+//     the ecosystem, as a VEX not_affected statement would. (Trivy keeps one
+//     source per distribution and drops such entries when it builds its
+//     database; with several sources for one ecosystem the statement of the
+//     source that knows the package best has to win over a generic range.)
+//   - One finding per vulnerability and installed package. Records are the
+//     same vulnerability when they have the same id or share a CVE (for
+//     records naming at most one CVE) or another alias such as a GHSA id.
+//     A record naming several CVEs (an advisory such as DSA-5514-1 or an
+//     AlmaLinux ALSA) joins the finding of each of its CVEs that another
+//     record reports; when none does, it is a finding of its own under its
+//     advisory id, with its CVEs as aliases. A finding is shown under its
+//     CVE where it has one, otherwise under the smallest record id; the
+//     others are kept in Aliases. It keeps the highest severity and the
+//     source rating and CVSS of the record that gave it.
+//   - A version that does not parse never aborts the report: the
+//     comparisons that need it are skipped and a warning says so.
+package matcher
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/vuln"
+	"github.com/lapps/lapps/vuln/version"
+)
+
+// RecordSource gives the current vulnerability records of an ecosystem
+// for a set of package names; store.Vulnerabilities satisfies it.
+type RecordSource interface {
+	Records(ctx context.Context, ecosystem string, packages []string) ([]vuln.Record, error)
+}
+
+// Match matches the packages of idx against the records of src. It returns
+// the findings, sorted by vuln.SortFindings, and warnings about what could
+// not be decided (unknown distribution, versions that do not parse, records
+// that make no sense); an error only when src fails or ctx is done.
+func Match(ctx context.Context, src RecordSource, idx *indexer.ImageIndex) ([]vuln.Finding, []string, error) {
+	if idx == nil {
+		return nil, nil, fmt.Errorf("match: no image index")
+	}
+	m := &matcher{warned: map[string]bool{}}
+	groups := m.plan(idx)
+	var findings []vuln.Finding
+	for _, g := range groups {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, fmt.Errorf("match: %w", err)
+		}
+		recs, err := src.Records(ctx, g.ecosystem, g.names)
+		if err != nil {
+			return nil, nil, fmt.Errorf("match: records of %s: %w", g.ecosystem, err)
+		}
+		findings = append(findings, m.matchEcosystem(g, recs)...)
+	}
+	vuln.SortFindings(findings)
+	return findings, m.warnings, nil
+}
+
+// target is one installed package to match and the names it is matched by.
+type target struct {
+	pkg     *vuln.Package
+	lookups []lookup
+}
+
+// lookup is one name a package is matched by, and the version compared
+// when a record names it.
+type lookup struct {
+	name string // normalised
+	by   string // vuln.MatchedBySource, vuln.MatchedByBinary or ""
+	ver  string
+}
+
+// ecoGroup is the work for one ecosystem: one query to the source.
+type ecoGroup struct {
+	ecosystem string
+	ord       version.Ordering
+	names     []string
+	targets   []target
+}
+
+type matcher struct {
+	warnings []string
+	warned   map[string]bool
+}
+
+// warn records a warning once.
+func (m *matcher) warn(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	if !m.warned[s] {
+		m.warned[s] = true
+		m.warnings = append(m.warnings, s)
+	}
+}
+
+// kindOrdering is the ordering each distribution package kind needs; a
+// distribution whose ecosystem orders otherwise is a mismatch.
+var kindOrdering = map[string]version.Ordering{
+	vuln.KindDeb: version.Dpkg,
+	vuln.KindRPM: version.RPM,
+	vuln.KindAPK: version.APK,
+}
+
+// plan groups the packages of idx by ecosystem and works out the names
+// each is looked up by.
+func (m *matcher) plan(idx *indexer.ImageIndex) []*ecoGroup {
+	byEco := map[string]*ecoGroup{}
+	distroEco := vuln.DistributionEcosystem(idx.Distribution)
+	unmatched := map[string]int{}
+	for i := range idx.Packages {
+		p := &idx.Packages[i]
+		var eco string
+		if want, ok := kindOrdering[p.Kind]; ok {
+			eco = distroEco
+			if eco == "" {
+				unmatched["distribution "+describeDistro(idx.Distribution)+" has no vulnerability data model"]++
+				continue
+			}
+			if ord, _ := version.For(eco); ord != want {
+				unmatched[fmt.Sprintf("%s packages in a %s image", p.Kind, eco)]++
+				continue
+			}
+		} else {
+			eco = vuln.KindEcosystem(p.Kind)
+			if eco == "" {
+				unmatched[fmt.Sprintf("unknown package kind %q", p.Kind)]++
+				continue
+			}
+		}
+		g := byEco[eco]
+		if g == nil {
+			ord, _ := version.For(eco)
+			g = &ecoGroup{ecosystem: eco, ord: ord}
+			byEco[eco] = g
+		}
+		t := target{pkg: p, lookups: lookups(eco, p)}
+		for _, l := range t.lookups {
+			g.names = append(g.names, l.name)
+		}
+		if raw := strings.TrimSpace(p.Name); raw != normName(eco, raw) {
+			// Sources that do not normalise names store them as spelled.
+			g.names = append(g.names, raw)
+		}
+		g.targets = append(g.targets, t)
+	}
+	for _, why := range sortedKeys(unmatched) {
+		m.warn("%d package(s) not matched: %s", unmatched[why], why)
+	}
+	out := make([]*ecoGroup, 0, len(byEco))
+	for _, g := range byEco {
+		slices.Sort(g.names)
+		g.names = slices.Compact(g.names)
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ecosystem < out[j].ecosystem })
+	return out
+}
+
+func describeDistro(d *vuln.Distribution) string {
+	if d.Empty() {
+		return "(none detected)"
+	}
+	return strings.TrimSpace(d.ID + " " + d.VersionID)
+}
+
+// lookups returns the names a package is matched by in ecosystem eco.
+func lookups(eco string, p *vuln.Package) []lookup {
+	name := normName(eco, p.Name)
+	switch p.Kind {
+	case vuln.KindDeb:
+		src := normName(eco, p.SourceName)
+		srcVer := p.SourceVersion
+		if srcVer == "" {
+			srcVer = stripBinNMU(p.Version)
+		}
+		if src == "" || src == name {
+			// Without a Source: field the source package has the binary's
+			// name and version.
+			return []lookup{{name: name, by: vuln.MatchedBySource, ver: srcVer}}
+		}
+		return []lookup{
+			{name: src, by: vuln.MatchedBySource, ver: srcVer},
+			{name: name, by: vuln.MatchedByBinary, ver: p.Version},
+		}
+	case vuln.KindAPK:
+		if src := normName(eco, p.SourceName); src != "" {
+			return []lookup{{name: src, by: vuln.MatchedBySource, ver: p.Version}}
+		}
+		return []lookup{{name: name, by: vuln.MatchedBySource, ver: p.Version}}
+	case vuln.KindRPM:
+		return []lookup{{name: name, by: vuln.MatchedByBinary, ver: p.Version}}
+	}
+	return []lookup{{name: name, ver: p.Version}}
+}
+
+// stripBinNMU removes a binNMU suffix ("+b1") from a Debian binary version.
+func stripBinNMU(v string) string {
+	i := strings.LastIndex(v, "+b")
+	if i < 0 || i+2 == len(v) {
+		return v
+	}
+	for _, c := range v[i+2:] {
+		if c < '0' || c > '9' {
+			return v
+		}
+	}
+	return v[:i]
+}
+
+// normName normalises a package name for comparison within an ecosystem:
+// PEP 503 for PyPI, lower case where the ecosystem ignores case.
+func normName(eco, name string) string {
+	name = strings.TrimSpace(name)
+	switch eco {
+	case vuln.EcosystemPyPI:
+		var b strings.Builder
+		sep := false
+		for _, c := range strings.ToLower(name) {
+			if c == '-' || c == '_' || c == '.' {
+				sep = true
+				continue
+			}
+			if sep && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			sep = false
+			b.WriteRune(c)
+		}
+		return b.String()
+	case vuln.EcosystemNuGet, vuln.EcosystemPackagist:
+		return strings.ToLower(name)
+	}
+	return name
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
