@@ -70,7 +70,7 @@ func registryError(image string, err error) error {
 			terr.StatusCode == http.StatusUnauthorized, terr.StatusCode == http.StatusForbidden:
 			return fmt.Errorf("%w: %s: the registry refused access (check the credentials in the lapps config or `docker login`): %w", ErrUnauthorized, image, err)
 		case terr.StatusCode == http.StatusTooManyRequests:
-			return fmt.Errorf("%s: rate limited by the registry (429), retries exhausted: %w", image, err)
+			return fmt.Errorf("%s: rate limited by the registry (429; retries exhausted, or Retry-After beyond the wait limit): %w", image, err)
 		}
 		return fmt.Errorf("%s: %w", image, err)
 	}

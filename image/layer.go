@@ -177,10 +177,10 @@ func (b *blobReader) Read(p []byte) (int, error) {
 // explain prefers the blob's own error (truncation, mismatch) to the
 // decompressor's consequence of it (unexpected EOF, corrupt input).
 func (b *blobReader) explain(err error) error {
-	if b.err != nil && b.err != io.EOF && !errors.Is(err, b.err) {
-		return b.err
+	if b.err == nil || b.err == io.EOF || errors.Is(err, b.err) {
+		return err
 	}
-	return err
+	return fmt.Errorf("%w (decompressing: %v)", b.err, err)
 }
 
 // layerReader is the uncompressed stream returned by Layer.Open.
@@ -214,6 +214,12 @@ func (r *layerReader) Read(p []byte) (int, error) {
 		}
 	}
 	if err != nil && err != io.EOF {
+		if r.blob.err == nil {
+			// The decompressor failed before the blob did: read the rest of
+			// the blob, to tell a blob damaged in storage or transit (digest
+			// mismatch) from a published layer that is itself corrupt.
+			_, _ = io.Copy(io.Discard, r.buf)
+		}
 		err = fmt.Errorf("layer %s: %w", r.digest, r.blob.explain(err))
 	}
 	r.err = err

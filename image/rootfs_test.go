@@ -3,8 +3,8 @@ package image
 import (
 	"archive/tar"
 	"compress/gzip"
-	"crypto/sha256"
 	"context"
+	"crypto/sha256"
 	"io"
 	"maps"
 	"os"

@@ -40,7 +40,7 @@ func indexTar(r io.ReadSeeker) (map[string]tarMember, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read tar archive: %w", err)
+			return nil, fmt.Errorf("not a tar archive, or a damaged one: %w", err)
 		}
 		name := cleanMember(hdr.Name)
 		switch hdr.Typeflag {
