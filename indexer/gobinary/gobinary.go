@@ -1,0 +1,269 @@
+// Package gobinary finds the Go modules compiled into executables: the
+// build information the Go toolchain embeds in every binary it links
+// (debug/buildinfo), read from the ELF files of a layer.
+package gobinary
+
+import (
+	"bytes"
+	"context"
+	"debug/buildinfo"
+	"fmt"
+	"io"
+	"io/fs"
+	"runtime/debug"
+	"strings"
+
+	"golang.org/x/mod/semver"
+
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/vuln"
+)
+
+// DefaultMaxSize is the largest executable the cataloger asks for. Go
+// binaries of a few hundred megabytes exist (kubelet is ~100 MiB); larger
+// files are not read, which keeps the walker's memory use bounded.
+const DefaultMaxSize = 256 << 20
+
+// minSize is the size of an ELF64 header: nothing smaller can be a Go
+// binary.
+const minSize = 64
+
+// StdlibName is the package name under which the Go standard library is
+// reported, as in the Go vulnerability database.
+const StdlibName = "stdlib"
+
+// Cataloger reads the Go build information of executables.
+type Cataloger struct {
+	maxSize int64
+}
+
+var (
+	_ indexer.Cataloger  = (*Cataloger)(nil)
+	_ indexer.FileWanter = (*Cataloger)(nil)
+)
+
+// New returns a Go binary cataloger that reads executables up to
+// DefaultMaxSize bytes.
+func New() *Cataloger { return &Cataloger{maxSize: DefaultMaxSize} }
+
+// Name implements indexer.Cataloger.
+func (*Cataloger) Name() string { return "gobinary" }
+
+// Wants implements indexer.Cataloger. A Go binary cannot be told by its
+// path; the walker asks WantsFile instead, so Wants always says no.
+func (*Cataloger) Wants(string) bool { return false }
+
+// WantsFile implements indexer.FileWanter: any executable regular file of
+// a plausible size.
+func (c *Cataloger) WantsFile(_ string, mode fs.FileMode, size int64) bool {
+	return mode.IsRegular() && mode.Perm()&0o111 != 0 && size >= minSize && size <= c.maxSize
+}
+
+// elfMagic opens every ELF file.
+var elfMagic = []byte("\x7fELF")
+
+// Parse implements indexer.Cataloger. Files that are not ELF, and ELF
+// files that are not Go binaries, give an empty Result and no error; an
+// error means a Go binary whose build information does not parse.
+func (c *Cataloger) Parse(_ context.Context, path string, r io.Reader) (indexer.Result, error) {
+	ra, err := readerAt(r)
+	if err != nil {
+		return indexer.Result{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	var magic [4]byte
+	if _, err := ra.ReadAt(magic[:], 0); err != nil || !bytes.Equal(magic[:], elfMagic) {
+		return indexer.Result{}, nil
+	}
+	bi, err := buildinfo.Read(ra)
+	if err != nil {
+		if notGo(err) {
+			return indexer.Result{}, nil
+		}
+		return indexer.Result{}, fmt.Errorf("go build info of %s: %w", path, err)
+	}
+	return indexer.Result{Packages: Packages(bi)}, nil
+}
+
+// readerAt returns r as an io.ReaderAt, reading it into memory only when
+// it is not one already (the walker passes a *bytes.Reader).
+func readerAt(r io.Reader) (io.ReaderAt, error) {
+	if ra, ok := r.(io.ReaderAt); ok {
+		return ra, nil
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.NewReader(b), nil
+}
+
+// notGo reports whether a buildinfo error says the file is simply not a
+// Go executable (or an executable format buildinfo does not know), as
+// opposed to a Go binary whose build information is damaged. The
+// sentinel errors of debug/buildinfo are not exported, hence the text.
+func notGo(err error) bool {
+	msg := err.Error()
+	for _, s := range []string{"not a Go executable", "unrecognized file format"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	// debug/buildinfo maps every ELF that debug/elf cannot open to
+	// "unrecognized file format": such a file cannot come from the Go
+	// linker. Other errors (a read past the end of a section, module
+	// lines that do not parse) are damaged Go binaries, worth a warning.
+	return false
+}
+
+// Packages turns build information into packages: the main module (when
+// it has a path), every dependency (replacements honoured) and the
+// standard library as StdlibName at the toolchain's version. Versions are
+// as the build information gives them ("v0.3.5"); an unknown version
+// ("(devel)", a local replacement) is reported empty.
+func Packages(bi *debug.BuildInfo) []vuln.Package {
+	var out []vuln.Package
+	add := func(name, version string) {
+		out = append(out, vuln.Package{Name: name, Version: version, Kind: vuln.KindGo})
+	}
+	if bi.Main.Path != "" {
+		v := moduleVersion(bi.Main.Version)
+		if v == "" {
+			v = ldflagsVersion(bi.Settings)
+		}
+		add(bi.Main.Path, v)
+	}
+	for _, d := range bi.Deps {
+		if d == nil || d.Path == "" {
+			continue
+		}
+		name, version := d.Path, d.Version
+		if rep := d.Replace; rep != nil {
+			if localPath(rep.Path) {
+				// The code is a local copy: the module's name is still the
+				// original path, but no version says what it holds.
+				version = ""
+			} else {
+				name, version = rep.Path, rep.Version
+			}
+		}
+		add(name, moduleVersion(version))
+	}
+	if v := StdlibVersion(bi.GoVersion); v != "" {
+		add(StdlibName, v)
+	}
+	return out
+}
+
+// moduleVersion returns a module version, or "" where the build
+// information has no real one.
+func moduleVersion(v string) string {
+	if v == "(devel)" {
+		return ""
+	}
+	return v
+}
+
+// localPath reports whether a replacement names a directory rather than
+// a module (go.mod's "=> ../fork").
+func localPath(p string) bool {
+	return strings.HasPrefix(p, "./") || strings.HasPrefix(p, "../") || strings.HasPrefix(p, "/") || p == "." || p == ".."
+}
+
+// ldflagsVersion finds a version set at link time with
+// -ldflags "-X main.version=1.2.3" (or any variable named version or ver),
+// as Trivy does for main modules built outside version control. It
+// returns "" unless the value is a semantic version.
+func ldflagsVersion(settings []debug.BuildSetting) string {
+	for _, s := range settings {
+		if s.Key != "-ldflags" {
+			continue
+		}
+		fields := strings.Fields(s.Value)
+		for i := 0; i < len(fields); i++ {
+			f := strings.Trim(fields[i], `'"`)
+			var kv string
+			switch {
+			case f == "-X" && i+1 < len(fields):
+				i++
+				kv = strings.Trim(fields[i], `'"`)
+			case strings.HasPrefix(f, "-X="):
+				kv = f[len("-X="):]
+			default:
+				continue
+			}
+			key, val, ok := strings.Cut(kv, "=")
+			if !ok {
+				continue
+			}
+			key = strings.ToLower(key)
+			if !strings.HasSuffix(key, ".version") && !strings.HasSuffix(key, ".ver") {
+				continue
+			}
+			if semver.IsValid(val) {
+				return val
+			}
+			if semver.IsValid("v" + val) {
+				return "v" + val
+			}
+		}
+	}
+	return ""
+}
+
+// StdlibVersion turns a toolchain version as the build information gives
+// it into the semantic version the Go vulnerability database uses for
+// "stdlib": "go1.21.0" → "1.21.0", "go1.20" → "1.20.0", "go1.21rc2" →
+// "1.21.0-rc.2", "go1.22.1 X:boringcrypto" → "1.22.1". Development
+// toolchains ("devel go1.23-abcdef …") and anything unrecognised give "".
+func StdlibVersion(goVersion string) string {
+	v, _, _ := strings.Cut(strings.TrimSpace(goVersion), " ")
+	v, ok := strings.CutPrefix(v, "go")
+	if !ok {
+		return ""
+	}
+	// Vendor suffixes ("go1.21.0-bigcorp", Microsoft's "+1") carry no
+	// ordering the vulnerability data knows; drop them.
+	if i := strings.IndexAny(v, "-+"); i >= 0 {
+		v = v[:i]
+	}
+	num, pre := v, ""
+	for _, tag := range []string{"rc", "beta", "alpha"} {
+		if i := strings.Index(v, tag); i > 0 {
+			n := v[i+len(tag):]
+			if !digits(n) {
+				return ""
+			}
+			num, pre = v[:i], "-"+tag+"."+n
+			break
+		}
+	}
+	parts := strings.Split(num, ".")
+	if len(parts) < 2 || len(parts) > 3 {
+		return ""
+	}
+	for _, p := range parts {
+		if !digits(p) {
+			return ""
+		}
+	}
+	if len(parts) == 2 {
+		parts = append(parts, "0")
+	}
+	out := strings.Join(parts, ".") + pre
+	if !semver.IsValid("v" + out) {
+		return ""
+	}
+	return out
+}
+
+func digits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
