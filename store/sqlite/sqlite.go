@@ -104,10 +104,17 @@ func openPool(ctx context.Context, abs string, readOnly bool) (*sql.DB, error) {
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Statement journals and temporary indexes in memory: a multi-row
+	// INSERT otherwise writes its statement journal to a temporary file.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	if readOnly {
 		q.Add("_pragma", "query_only(1)")
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
+		// A page cache of 64 MiB for the one writer, so that an update of
+		// tens of thousands of records does not spill pages to the WAL
+		// before it commits (the default is 2 MiB).
+		q.Add("_pragma", "cache_size(-65536)")
 		q.Set("_txlock", "immediate")
 	}
 	// A file: URI with the path escaped, so that a path holding '?' or '#'

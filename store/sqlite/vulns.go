@@ -7,16 +7,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/vuln"
 )
-
-// latestOps selects the id of each source's latest update operation.
-const latestOps = `SELECT MAX(id) FROM update_operations GROUP BY source`
 
 // encoded is a record ready to store.
 type encoded struct {
@@ -380,19 +379,46 @@ func queryRecords(ctx context.Context, q interface {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []vuln.Record
-	var data []byte
+	var raw [][]byte
 	for rows.Next() {
+		var data []byte
 		if err := rows.Scan(&data); err != nil {
 			return nil, err
 		}
-		var r vuln.Record
-		if err := json.Unmarshal(data, &r); err != nil {
-			return nil, fmt.Errorf("decode stored record: %w", err)
-		}
-		out = append(out, r)
+		raw = append(raw, data)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return decodeRecords(raw)
+}
+
+// decodeRecords decodes stored records. Decoding JSON costs more than
+// finding the records, so a large result is decoded on several cores.
+func decodeRecords(raw [][]byte) ([]vuln.Record, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	out := make([]vuln.Record, len(raw))
+	const perWorker = 64
+	workers := min(runtime.GOMAXPROCS(0), (len(raw)+perWorker-1)/perWorker)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(raw); i += workers {
+				if err := json.Unmarshal(raw[i], &out[i]); err != nil {
+					errs[w] = fmt.Errorf("decode stored record: %w", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Records returns the records of each source's latest update operation in
@@ -406,11 +432,13 @@ func (s *Store) Records(ctx context.Context, ecosystem string, packages []string
 	if err != nil {
 		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
 	}
-	// The (ecosystem, package) index finds the candidates; uo_records'
-	// (hash, op) index keeps those of a latest operation.
+	// The (ecosystem, package) index finds the candidates; one lookup in
+	// uo_records' primary key keeps those of the latest operation of their
+	// source (found in the (source, id) index of update_operations).
 	out, err := queryRecords(ctx, s.r, `SELECT r.data FROM records AS r
 		WHERE r.ecosystem = ? AND r.package IN (SELECT value FROM json_each(?))
-		AND EXISTS (SELECT 1 FROM uo_records AS u WHERE u.hash = r.hash AND u.op IN (`+latestOps+`))`,
+		AND EXISTS (SELECT 1 FROM uo_records AS u WHERE u.hash = r.hash AND u.op =
+			(SELECT MAX(o.id) FROM update_operations AS o WHERE o.source = r.source))`,
 		ecosystem, string(list))
 	if err != nil {
 		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
@@ -445,8 +473,12 @@ func (s *Store) PruneUpdates(ctx context.Context, source string, keep int) (int,
 		if removed == 0 {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE source = ? AND NOT EXISTS
-			(SELECT 1 FROM uo_records AS u WHERE u.hash = records.hash)`, source); err != nil {
+		// Records are never shared between sources (their JSON holds the
+		// source), so the orphans are the source's records that none of its
+		// remaining operations links.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE source = ? AND hash NOT IN
+			(SELECT u.hash FROM uo_records AS u JOIN update_operations AS o ON o.id = u.op WHERE o.source = ?)`,
+			source, source); err != nil {
 			return fmt.Errorf("delete orphaned records: %w", err)
 		}
 		return nil

@@ -28,7 +28,7 @@ CREATE TABLE manifest_layers (
     position INTEGER NOT NULL,
     layer    TEXT    NOT NULL,
     PRIMARY KEY (manifest, position)
-);
+) WITHOUT ROWID;
 CREATE INDEX manifest_layers_layer ON manifest_layers (layer);
 
 -- The inverted index from package to manifest: one row per package kind and
@@ -38,7 +38,7 @@ CREATE TABLE manifest_packages (
     kind     TEXT NOT NULL,
     name     TEXT NOT NULL,
     PRIMARY KEY (manifest, kind, name)
-);
+) WITHOUT ROWID;
 CREATE INDEX manifest_packages_kind_name ON manifest_packages (kind, name, manifest);
 
 -- Numbered scans of an image: idx is 1, 2, 3 … per image.
@@ -73,15 +73,19 @@ CREATE TABLE records (
     package   TEXT NOT NULL,
     data      TEXT NOT NULL  -- JSON of vuln.Record
 );
-CREATE INDEX records_ecosystem_package ON records (ecosystem, package);
+CREATE INDEX records_ecosystem_package ON records (ecosystem, package, source, hash);
 
--- The records of each update operation.
+-- The records of each update operation. hash has no foreign key and no
+-- index of its own: an operation's links are written tens of thousands at a
+-- time, and each would cost a lookup and an index entry; records are only
+-- deleted by PruneUpdates, which removes those no link refers to.
+-- (WITHOUT ROWID, here and below, is SQLite's clustered primary key: the
+-- table is its primary-key B-tree. PostgreSQL needs no equivalent.)
 CREATE TABLE uo_records (
     op   INTEGER NOT NULL REFERENCES update_operations (id) ON DELETE CASCADE,
-    hash BLOB    NOT NULL REFERENCES records (hash),
+    hash BLOB    NOT NULL,
     PRIMARY KEY (op, hash)
-);
-CREATE INDEX uo_records_hash ON uo_records (hash, op);
+) WITHOUT ROWID;
 
 -- The last run of each source, changed data or not.
 CREATE TABLE source_runs (
