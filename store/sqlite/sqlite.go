@@ -115,6 +115,8 @@ func openPool(ctx context.Context, abs string, readOnly bool) (*sql.DB, error) {
 		// tens of thousands of records does not spill pages to the WAL
 		// before it commits (the default is 2 MiB).
 		q.Add("_pragma", "cache_size(-65536)")
+		// After a checkpoint, truncate a WAL that a large update grew.
+		q.Add("_pragma", "journal_size_limit(67108864)")
 		q.Set("_txlock", "immediate")
 	}
 	// A file: URI with the path escaped, so that a path holding '?' or '#'

@@ -27,6 +27,7 @@ type encoded struct {
 // encodeRecords checks the records of an update of source and encodes
 // them: every record needs an id, an ecosystem and a package, belongs to
 // source (an empty Source is taken to mean source) and has a Key of its own.
+// Encoding and hashing, the bulk of the work, run on several cores.
 func encodeRecords(source string, records []vuln.Record) ([]encoded, error) {
 	out := make([]encoded, len(records))
 	keys := make(map[string]int, len(records))
@@ -45,12 +46,29 @@ func encodeRecords(source string, records []vuln.Record) ([]encoded, error) {
 			return nil, fmt.Errorf("records %d and %d have the same key (%s, %s, %s)", j, i, r.ID, r.Ecosystem, r.Package)
 		}
 		keys[k] = i
-		b, err := json.Marshal(&r)
-		if err != nil {
-			return nil, fmt.Errorf("record %s %s %s: %w", r.ID, r.Ecosystem, r.Package, err)
-		}
-		h := sha256.Sum256(b)
-		out[i] = encoded{rec: &r, hash: h[:], data: string(b)}
+		out[i].rec = &r
+	}
+	const perWorker = 256
+	workers := min(runtime.GOMAXPROCS(0), (len(out)+perWorker-1)/perWorker)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(out); i += workers {
+				r := out[i].rec
+				b, err := json.Marshal(r)
+				if err != nil {
+					errs[w] = fmt.Errorf("record %s %s %s: %w", r.ID, r.Ecosystem, r.Package, err)
+					return
+				}
+				h := sha256.Sum256(b)
+				out[i].hash, out[i].data = h[:], string(b)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -260,8 +278,8 @@ func (s *Store) UpdateOperations(ctx context.Context, source string) ([]store.Up
 }
 
 // operation returns update operation id, or store.ErrNotFound.
-func (s *Store) operation(ctx context.Context, id int64) (*store.UpdateOperation, error) {
-	op, err := scanOperation(s.r.QueryRowContext(ctx, `SELECT id, source, fingerprint, created_at, records
+func operation(ctx context.Context, tx *sql.Tx, id int64) (*store.UpdateOperation, error) {
+	op, err := scanOperation(tx.QueryRowContext(ctx, `SELECT id, source, fingerprint, created_at, records
 		FROM update_operations WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("update operation %d: %w", id, store.ErrNotFound)
@@ -296,12 +314,19 @@ func scanOperation(row interface{ Scan(...any) error }) (*store.UpdateOperation,
 // ecosystem, package and id. An unknown operation is store.ErrNotFound;
 // operations of different sources are an error.
 func (s *Store) DiffUpdates(ctx context.Context, from, to int64) (*store.Diff, error) {
-	toOp, err := s.operation(ctx, to)
+	// One snapshot for all queries, so that a concurrent prune cannot
+	// remove an operation half-way.
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("diff updates %d..%d: %w", from, to, err)
+	}
+	defer tx.Rollback()
+	toOp, err := operation(ctx, tx, to)
 	if err != nil {
 		return nil, fmt.Errorf("diff updates %d..%d: %w", from, to, err)
 	}
 	if from != 0 {
-		fromOp, err := s.operation(ctx, from)
+		fromOp, err := operation(ctx, tx, from)
 		if err != nil {
 			return nil, fmt.Errorf("diff updates %d..%d: %w", from, to, err)
 		}
@@ -314,11 +339,6 @@ func (s *Store) DiffUpdates(ctx context.Context, from, to int64) (*store.Diff, e
 	// the earlier versions of changed records on the from side.
 	const onlyIn = `SELECT r.data FROM uo_records AS u JOIN records AS r ON r.hash = u.hash
 		WHERE u.op = ? AND NOT EXISTS (SELECT 1 FROM uo_records AS o WHERE o.op = ? AND o.hash = u.hash)`
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true}) // one snapshot for both queries
-	if err != nil {
-		return nil, fmt.Errorf("diff updates %d..%d: %w", from, to, err)
-	}
-	defer tx.Rollback()
 	newer, err := queryRecords(ctx, tx, onlyIn, to, from)
 	if err != nil {
 		return nil, fmt.Errorf("diff updates %d..%d: %w", from, to, err)

@@ -432,7 +432,12 @@ func testRecords(t *testing.T, s store.Store) {
 	checkRecords(t, s, "Debian:12", deb12, nil) // empty store
 
 	putUpdate(t, s, srcDebian, "sha256:aaaa", debian1())
-	putUpdate(t, s, srcGo, "sha256:go01", goRecords())
+	// Records without a Source are the update's source's.
+	noSource := goRecords()
+	for i := range noSource {
+		noSource[i].Source = ""
+	}
+	putUpdate(t, s, srcGo, "sha256:go01", noSource)
 	checkRecords(t, s, "Debian:12", deb12, pick(debian1(), isPackage("Debian:12", deb12...)))
 	checkRecords(t, s, "Debian:12", []string{"glibc"}, pick(debian1(), isPackage("Debian:12", "glibc")))
 	checkRecords(t, s, "Debian:11", []string{"glibc"}, pick(debian1(), isPackage("Debian:11", "glibc")))
