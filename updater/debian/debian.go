@@ -1,0 +1,60 @@
+// Package debian parses the Debian security team's own data into
+// vulnerability records:
+//
+//   - "debian-tracker": the security tracker's JSON export
+//     (https://security-tracker.debian.org/tracker/data/json), one record
+//     per (CVE, release, source package); see TrackerParser.
+//   - "debian-dsa": the DSA and DLA list text files of the tracker's
+//     repository (data/DSA/list, data/DLA/list), one record per (advisory,
+//     release, source package); see ListParser.
+//
+// Releases are named by codename in both; a record's ecosystem is
+// "Debian:<release number>" (vuln.DebianRelease). Codenames without a
+// release number ("sid", "experimental", a codename newer than lapps
+// knows) produce no record: no image identifies itself with them in a way
+// the matcher could use.
+package debian
+
+import (
+	"strings"
+
+	"github.com/lapps/lapps/updater"
+	"github.com/lapps/lapps/vuln"
+)
+
+func init() {
+	updater.Register("debian-tracker", TrackerParser{})
+	updater.Register("debian-dsa", ListParser{})
+}
+
+// trackerURL is where the security tracker shows a CVE, DSA or DLA.
+const trackerURL = "https://security-tracker.debian.org/tracker/"
+
+// ecosystem returns "Debian:<n>" for a release codename, or "" when the
+// codename has no release number.
+func ecosystem(codename string) string {
+	n := vuln.DebianRelease(strings.TrimSpace(codename))
+	if n == "" {
+		return ""
+	}
+	return "Debian:" + n
+}
+
+// severity maps a tracker urgency to a normalised severity. The tracker
+// writes "unimportant", "low", "medium", "high", "not yet assigned" and
+// "end-of-life", and marks urgencies it took from NVD rather than set
+// itself with one or two trailing asterisks ("high**"); those count as the
+// same level.
+func severity(urgency string) vuln.Severity {
+	switch strings.TrimRight(strings.ToLower(strings.TrimSpace(urgency)), "*") {
+	case "unimportant":
+		return vuln.SeverityNegligible
+	case "low":
+		return vuln.SeverityLow
+	case "medium":
+		return vuln.SeverityMedium
+	case "high":
+		return vuln.SeverityHigh
+	}
+	return vuln.SeverityUnknown
+}
