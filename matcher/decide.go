@@ -9,17 +9,16 @@ import (
 
 // parsedRange is a range with its bounds parsed once.
 type parsedRange struct {
-	ord                 version.Ordering
-	intro, fixed, last  version.Version
-	introZero, hasUpper bool
+	ord                version.Ordering
+	intro, fixed, last version.Version
+	introZero          bool
 }
 
 // parsedRecord is what matching needs of a record, parsed once however
 // many packages it is compared with.
 type parsedRecord struct {
+	done   bool
 	ranges []parsedRange // the usable ranges
-	// hasRanges is true when the record has ranges of any type.
-	hasRanges bool
 	// versions are the explicit versions, parsed lazily (only when the
 	// record has no usable ranges and no exact string match).
 	versions       []version.Version
@@ -72,43 +71,40 @@ func rangeOrdering(eco version.Ordering, typ string) version.Ordering {
 	return nil
 }
 
-// parseRecord parses a record's range bounds, warning about those that do
-// not parse (the range is then skipped).
-func (m *matcher) parseRecord(g *ecoGroup, r *vuln.Record) *parsedRecord {
-	pr := &parsedRecord{hasRanges: len(r.Ranges) > 0}
+var boundNames = [...]string{"introduced", "fixed", "last affected"}
+
+// parseRecord parses a record's range bounds into pr, warning about those
+// that do not parse (the range is then skipped). Ranges are appended to
+// the arena, shared by the records of one ecosystem to save allocations.
+func (m *matcher) parseRecord(g *ecoGroup, r *vuln.Record, pr *parsedRecord, arena *[]parsedRange) {
+	pr.done = true
+	start := len(*arena)
 	for _, rg := range r.Ranges {
 		ord := rangeOrdering(g.ord, rg.Type)
 		if ord == nil {
 			continue
 		}
-		p := parsedRange{ord: ord}
+		var bounds [3]version.Version
 		ok := true
-		parse := func(what, s string) version.Version {
-			v, err := ord.Parse(s)
-			if err != nil {
-				m.warn("%s %s (%s) for %s: %s version does not parse, range skipped: %v", r.ID, r.Source, g.ecosystem, r.Package, what, err)
-				ok = false
+		for k, b := range [...]string{rg.Introduced, rg.Fixed, rg.LastAffected} {
+			if b == "" || (k == 0 && b == "0") {
+				continue
 			}
-			return v
+			v, err := ord.Parse(b)
+			if err != nil {
+				m.warn("%s %s (%s) for %s: %s version does not parse, range skipped: %v", r.ID, r.Source, g.ecosystem, r.Package, boundNames[k], err)
+				ok = false
+				continue
+			}
+			bounds[k] = v
 		}
-		if rg.Introduced == "" || rg.Introduced == "0" {
-			p.introZero = true
-		} else {
-			p.intro = parse("introduced", rg.Introduced)
-		}
-		if rg.Fixed != "" {
-			p.fixed = parse("fixed", rg.Fixed)
-			p.hasUpper = true
-		}
-		if rg.LastAffected != "" {
-			p.last = parse("last affected", rg.LastAffected)
-			p.hasUpper = true
-		}
+		p := parsedRange{ord: ord, intro: bounds[0], fixed: bounds[1], last: bounds[2]}
+		p.introZero = p.intro == nil
 		if ok {
-			pr.ranges = append(pr.ranges, p)
+			*arena = append(*arena, p)
 		}
 	}
-	return pr
+	pr.ranges = (*arena)[start:len(*arena):len(*arena)]
 }
 
 // outcome is what one record says of one installed version.

@@ -87,7 +87,7 @@ func Match(ctx context.Context, src RecordSource, idx *indexer.ImageIndex) ([]vu
 		if err != nil {
 			return nil, nil, fmt.Errorf("match: records of %s: %w", g.ecosystem, err)
 		}
-		findings = append(findings, m.matchEcosystem(g, recs)...)
+		findings = m.matchEcosystem(findings, g, recs)
 	}
 	vuln.SortFindings(findings)
 	return findings, m.warnings, nil
@@ -118,6 +118,7 @@ type ecoGroup struct {
 type matcher struct {
 	warnings []string
 	warned   map[string]bool
+	scratch  scratch
 }
 
 // warn records a warning once.

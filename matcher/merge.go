@@ -11,15 +11,65 @@ import (
 
 // hit is one record that affects one installed package.
 type hit struct {
-	rec  *vuln.Record
-	by   string
-	fix  version.Version // nil: no fix
-	cves []string
+	rec *vuln.Record
+	by  string
+	fix version.Version // nil: no fix
+	// cve is the record's CVE when it names exactly one; multi is true
+	// when it names several.
+	cve   string
+	multi bool
 }
 
+// recordCVEs returns the CVE a record names when it names exactly one, and
+// whether it names several.
+func recordCVEs(r *vuln.Record) (cve string, multi bool) {
+	if isCVE(r.ID) {
+		cve = r.ID
+	}
+	for _, a := range r.Aliases {
+		if !isCVE(a) || a == cve {
+			continue
+		}
+		if cve != "" {
+			return "", true
+		}
+		cve = a
+	}
+	return cve, false
+}
+
+// eachCVE calls f with each CVE id a record names.
+func eachCVE(r *vuln.Record, f func(string)) {
+	if isCVE(r.ID) {
+		f(r.ID)
+	}
+	for _, a := range r.Aliases {
+		if isCVE(a) && a != r.ID {
+			f(a)
+		}
+	}
+}
+
+// scratch holds what merging one package needs, reused across packages.
+type scratch struct {
+	parent     []int
+	cveOf      []string
+	gidOfRoot  []int
+	keys       []string
+	keyIsCVE   []bool
+	pairs      []member
+	members    []hit
+	owner      map[string]int
+	byCVE      map[string]int
+	byAdvisory map[string]int
+}
+
+// member places a hit in a group.
+type member struct{ gid, hit int }
+
 // matchEcosystem matches the targets of g against the records of its
-// ecosystem.
-func (m *matcher) matchEcosystem(g *ecoGroup, recs []vuln.Record) []vuln.Finding {
+// ecosystem, appending the findings to out.
+func (m *matcher) matchEcosystem(out []vuln.Finding, g *ecoGroup, recs []vuln.Record) []vuln.Finding {
 	byName := make(map[string][]int, len(g.names))
 	for i := range recs {
 		if recs[i].Ecosystem != "" && recs[i].Ecosystem != g.ecosystem {
@@ -29,11 +79,13 @@ func (m *matcher) matchEcosystem(g *ecoGroup, recs []vuln.Record) []vuln.Finding
 		n := normName(g.ecosystem, recs[i].Package)
 		byName[n] = append(byName[n], i)
 	}
-	parsed := make([]*parsedRecord, len(recs))
-	var out []vuln.Finding
+	parsed := make([]parsedRecord, len(recs))
+	arena := make([]parsedRange, 0, len(recs))
+	var hits []hit
+	notAffected := map[string]bool{}
 	for _, t := range g.targets {
-		var hits []hit
-		var notAffected map[string]bool
+		hits = hits[:0]
+		clear(notAffected)
 		for _, l := range t.lookups {
 			ids := byName[l.name]
 			if len(ids) == 0 {
@@ -42,28 +94,24 @@ func (m *matcher) matchEcosystem(g *ecoGroup, recs []vuln.Record) []vuln.Finding
 			in := &installed{raw: l.ver, pkg: t.pkg}
 			for _, i := range ids {
 				r := &recs[i]
-				if parsed[i] == nil {
-					parsed[i] = m.parseRecord(g, r)
+				if !parsed[i].done {
+					m.parseRecord(g, r, &parsed[i], &arena)
 				}
-				switch o, fix := m.evaluate(g, r, parsed[i], in); o {
+				switch o, fix := m.evaluate(g, r, &parsed[i], in); o {
 				case outAffected:
-					hits = append(hits, hit{rec: r, by: l.by, fix: fix, cves: cveIDs(r)})
+					cve, multi := recordCVEs(r)
+					hits = append(hits, hit{rec: r, by: l.by, fix: fix, cve: cve, multi: multi})
 				case outNotAffected:
-					if notAffected == nil {
-						notAffected = map[string]bool{}
-					}
-					if cves := cveIDs(r); len(cves) > 0 {
-						for _, c := range cves {
-							notAffected[c] = true
-						}
-					} else {
+					n := len(notAffected)
+					eachCVE(r, func(c string) { notAffected[c] = true })
+					if len(notAffected) == n {
 						notAffected[r.ID] = true
 					}
 				}
 			}
 		}
 		if len(hits) > 0 {
-			out = append(out, m.merge(g, t, hits, notAffected)...)
+			out = m.merge(out, g, t, hits, notAffected)
 		}
 	}
 	return out
@@ -74,41 +122,32 @@ func isCVE(id string) bool {
 	return len(id) > 4 && strings.EqualFold(id[:4], "CVE-")
 }
 
-// cveIDs returns the distinct CVE ids a record names (its id and aliases).
-func cveIDs(r *vuln.Record) []string {
-	var out []string
-	add := func(id string) {
-		if isCVE(id) && !slices.Contains(out, id) {
-			out = append(out, id)
-		}
+// grow returns s resized to n elements, all set to v.
+func grow[T any](s []T, n int, v T) []T {
+	s = slices.Grow(s[:0], n)[:n]
+	for i := range s {
+		s[i] = v
 	}
-	add(r.ID)
-	for _, a := range r.Aliases {
-		add(a)
-	}
-	return out
-}
-
-// group is the records that make one finding.
-type group struct {
-	key     string // the CVE, or the advisory id
-	cve     bool
-	members []hit
+	return s
 }
 
 // merge groups the hits of one package into vulnerabilities (see the
-// package documentation) and turns each group into a finding.
-func (m *matcher) merge(g *ecoGroup, t target, hits []hit, notAffected map[string]bool) []vuln.Finding {
+// package documentation) and appends a finding for each to out.
+func (m *matcher) merge(out []vuln.Finding, g *ecoGroup, t target, hits []hit, notAffected map[string]bool) []vuln.Finding {
 	slices.SortFunc(hits, func(a, b hit) int {
 		return cmp.Or(strings.Compare(a.rec.ID, b.rec.ID), strings.Compare(a.rec.Source, b.rec.Source))
 	})
-	// Records naming at most one CVE: union those that share an id or an
-	// alias, never two different CVEs.
-	parent := make([]int, len(hits))
-	cveOf := make([]string, len(hits))
-	for i := range parent {
-		parent[i] = i
+	sc := &m.scratch
+	if sc.owner == nil {
+		sc.owner, sc.byCVE, sc.byAdvisory = map[string]int{}, map[string]int{}, map[string]int{}
 	}
+	clear(sc.owner)
+	clear(sc.byCVE)
+	clear(sc.byAdvisory)
+	n := len(hits)
+	sc.parent = grow(sc.parent, n, 0)
+	sc.cveOf = grow(sc.cveOf, n, "")
+	parent, cveOf := sc.parent, sc.cveOf
 	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
@@ -116,89 +155,97 @@ func (m *matcher) merge(g *ecoGroup, t target, hits []hit, notAffected map[strin
 		}
 		return i
 	}
-	owner := map[string]int{}
-	var multi []int
-	for i, h := range hits {
-		if len(h.cves) > 1 {
-			multi = append(multi, i)
+	// Records naming at most one CVE: union those that share an id or an
+	// alias, never two different CVEs.
+	unite := func(i int, id string) {
+		j, ok := sc.owner[id]
+		if !ok {
+			sc.owner[id] = i
+			return
+		}
+		a, b := find(i), find(j)
+		if a == b || (cveOf[a] != "" && cveOf[b] != "" && cveOf[a] != cveOf[b]) {
+			return
+		}
+		if cveOf[a] == "" {
+			cveOf[a] = cveOf[b]
+		}
+		parent[b] = a
+	}
+	for i := range hits {
+		parent[i] = i
+		h := &hits[i]
+		if h.multi {
 			continue
 		}
-		if len(h.cves) == 1 {
-			cveOf[i] = h.cves[0]
-		}
-		for _, id := range append([]string{h.rec.ID}, h.rec.Aliases...) {
-			j, ok := owner[id]
-			if !ok {
-				owner[id] = i
-				continue
-			}
-			a, b := find(i), find(j)
-			if a == b || (cveOf[a] != "" && cveOf[b] != "" && cveOf[a] != cveOf[b]) {
-				continue
-			}
-			if cveOf[a] == "" {
-				cveOf[a] = cveOf[b]
-			}
-			parent[b] = a
+		cveOf[i] = h.cve
+		unite(i, h.rec.ID)
+		for _, a := range h.rec.Aliases {
+			unite(i, a)
 		}
 	}
-	var groups []*group
-	byRoot := map[int]*group{}
-	byCVE := map[string]*group{}
+	sc.gidOfRoot = grow(sc.gidOfRoot, n, -1)
+	sc.keys, sc.keyIsCVE, sc.pairs = sc.keys[:0], sc.keyIsCVE[:0], sc.pairs[:0]
 	for i := range hits {
-		if len(hits[i].cves) > 1 {
+		if hits[i].multi {
 			continue
 		}
 		root := find(i)
-		gr := byRoot[root]
-		if gr == nil {
-			gr = &group{}
+		gid := sc.gidOfRoot[root]
+		if gid < 0 {
+			gid = len(sc.keys)
+			sc.gidOfRoot[root] = gid
 			if c := cveOf[root]; c != "" {
-				gr.key, gr.cve = c, true
-				byCVE[c] = gr
+				sc.keys, sc.keyIsCVE = append(sc.keys, c), append(sc.keyIsCVE, true)
+				sc.byCVE[c] = gid
+			} else {
+				sc.keys, sc.keyIsCVE = append(sc.keys, hits[i].rec.ID), append(sc.keyIsCVE, false)
 			}
-			byRoot[root] = gr
-			groups = append(groups, gr)
+		} else if !sc.keyIsCVE[gid] {
+			sc.keys[gid] = min(sc.keys[gid], hits[i].rec.ID)
 		}
-		gr.members = append(gr.members, hits[i])
-	}
-	for _, gr := range groups {
-		if !gr.cve {
-			gr.key = gr.members[0].rec.ID
-			for _, h := range gr.members[1:] {
-				gr.key = min(gr.key, h.rec.ID)
-			}
-		}
+		sc.pairs = append(sc.pairs, member{gid, i})
 	}
 	// Records naming several CVEs join each CVE's finding, or make one
 	// finding of their own per advisory id.
-	byAdvisory := map[string]*group{}
-	for _, i := range multi {
-		h := hits[i]
+	for i := range hits {
+		h := &hits[i]
+		if !h.multi {
+			continue
+		}
 		joined := false
-		for _, c := range h.cves {
-			if gr := byCVE[c]; gr != nil {
-				gr.members = append(gr.members, h)
+		eachCVE(h.rec, func(c string) {
+			if gid, ok := sc.byCVE[c]; ok {
+				sc.pairs = append(sc.pairs, member{gid, i})
 				joined = true
 			}
-		}
+		})
 		if joined {
 			continue
 		}
-		gr := byAdvisory[h.rec.ID]
-		if gr == nil {
-			gr = &group{key: h.rec.ID}
-			byAdvisory[h.rec.ID] = gr
-			groups = append(groups, gr)
+		gid, ok := sc.byAdvisory[h.rec.ID]
+		if !ok {
+			gid = len(sc.keys)
+			sc.keys, sc.keyIsCVE = append(sc.keys, h.rec.ID), append(sc.keyIsCVE, false)
+			sc.byAdvisory[h.rec.ID] = gid
 		}
-		gr.members = append(gr.members, h)
+		sc.pairs = append(sc.pairs, member{gid, i})
 	}
-	out := make([]vuln.Finding, 0, len(groups))
-	for _, gr := range groups {
-		if notAffected[gr.key] {
-			continue
+	slices.SortFunc(sc.pairs, func(a, b member) int { return cmp.Or(a.gid-b.gid, a.hit-b.hit) })
+	sc.members = sc.members[:0]
+	for _, p := range sc.pairs {
+		sc.members = append(sc.members, hits[p.hit])
+	}
+	for lo := 0; lo < len(sc.pairs); {
+		hi := lo + 1
+		for hi < len(sc.pairs) && sc.pairs[hi].gid == sc.pairs[lo].gid {
+			hi++
 		}
-		out = append(out, finding(g, t, gr))
+		gid := sc.pairs[lo].gid
+		if !notAffected[sc.keys[gid]] {
+			out = append(out, finding(g, t, sc.keys[gid], sc.keyIsCVE[gid], sc.members[lo:hi]))
+		}
+		lo = hi
 	}
 	return out
 }
@@ -217,17 +264,18 @@ func better(a, b *vuln.Record) bool {
 	return a.ID < b.ID
 }
 
-// finding builds the finding of one group.
-func finding(g *ecoGroup, t target, gr *group) vuln.Finding {
+// finding builds the finding of one group: its key (a CVE when keyIsCVE)
+// and the hits that make it.
+func finding(g *ecoGroup, t target, key string, keyIsCVE bool, members []hit) vuln.Finding {
 	p := t.pkg
-	top := gr.members[0].rec
-	for _, h := range gr.members[1:] {
+	top := members[0].rec
+	for _, h := range members[1:] {
 		if better(h.rec, top) {
 			top = h.rec
 		}
 	}
 	f := vuln.Finding{
-		ID:               gr.key,
+		ID:               key,
 		Package:          p.Name,
 		InstalledVersion: p.Version,
 		Status:           vuln.StatusUnfixed,
@@ -242,10 +290,8 @@ func finding(g *ecoGroup, t target, gr *group) vuln.Finding {
 		DBPath:           p.DBPath,
 	}
 	var fix version.Version
-	sources := []string{top.Source}
-	var ids, links []string
-	links = append(links, top.Links...)
-	for _, h := range gr.members {
+	oneSource, otherLinks, nAliases := true, false, 0
+	for _, h := range members {
 		r := h.rec
 		if h.fix != nil && (fix == nil || h.fix.Compare(fix) < 0) {
 			fix = h.fix
@@ -262,12 +308,9 @@ func finding(g *ecoGroup, t target, gr *group) vuln.Finding {
 		if f.Title == "" {
 			f.Title = r.Title
 		}
-		sources = append(sources, r.Source)
-		ids = append(ids, r.ID)
-		ids = append(ids, r.Aliases...)
-		if r != top {
-			links = append(links, r.Links...)
-		}
+		oneSource = oneSource && r.Source == top.Source
+		otherLinks = otherLinks || (r != top && len(r.Links) > 0)
+		nAliases += 1 + len(r.Aliases)
 	}
 	if fix != nil {
 		f.FixedVersion = fix.String()
@@ -276,26 +319,44 @@ func finding(g *ecoGroup, t target, gr *group) vuln.Finding {
 	if f.MatchedBy == vuln.MatchedBySource && p.SourceName != "" && p.SourceName != p.Name {
 		f.SourcePackage = p.SourceName
 	}
-	f.Source = strings.Join(append(sources[:1], uniqueSorted(sources[1:], sources[0])...), ", ")
-	var aliases []string
-	for _, id := range ids {
-		if id == "" || id == f.ID || (gr.cve && isCVE(id)) {
-			continue
+	f.Source = top.Source
+	if !oneSource {
+		var others []string
+		for _, h := range members {
+			if h.rec.Source != top.Source {
+				others = append(others, h.rec.Source)
+			}
 		}
-		aliases = append(aliases, id)
+		slices.Sort(others)
+		f.Source = strings.Join(append([]string{top.Source}, slices.Compact(others)...), ", ")
+	}
+	aliases := make([]string, 0, nAliases)
+	keep := func(id string) {
+		if id != "" && id != f.ID && !(keyIsCVE && isCVE(id)) {
+			aliases = append(aliases, id)
+		}
+	}
+	for _, h := range members {
+		keep(h.rec.ID)
+		for _, a := range h.rec.Aliases {
+			keep(a)
+		}
 	}
 	if len(aliases) > 0 {
-		f.Aliases = uniqueSorted(aliases, "")
+		slices.Sort(aliases)
+		f.Aliases = slices.Compact(aliases)
 	}
-	f.Links = dedupe(links)
+	f.Links = top.Links
+	if otherLinks {
+		links := slices.Clone(top.Links)
+		for _, h := range members {
+			if h.rec != top {
+				links = append(links, h.rec.Links...)
+			}
+		}
+		f.Links = dedupe(links)
+	}
 	return f
-}
-
-// uniqueSorted returns the distinct values of s other than skip, sorted.
-func uniqueSorted(s []string, skip string) []string {
-	out := slices.DeleteFunc(slices.Clone(s), func(v string) bool { return v == skip || v == "" })
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // dedupe returns s without repeated values, in order.

@@ -80,17 +80,37 @@ func (dpkgOrdering) Parse(s string) (Version, error) {
 		return nil, fmt.Errorf("dpkg version %q: empty upstream version", v)
 	}
 	for i := 0; i < len(p.upstream); i++ {
-		if c := p.upstream[i]; !isAlnum(c) && !strings.ContainsRune(".-+~:", rune(c)) {
+		if c := p.upstream[i]; dpkgChars[c]&dpkgUpstream == 0 {
 			return nil, fmt.Errorf("dpkg version %q: invalid character %q in upstream version", v, c)
 		}
 	}
 	for i := 0; i < len(p.revision); i++ {
-		if c := p.revision[i]; !isAlnum(c) && !strings.ContainsRune(".+~", rune(c)) {
+		if c := p.revision[i]; dpkgChars[c]&dpkgRevision == 0 {
 			return nil, fmt.Errorf("dpkg version %q: invalid character %q in revision", v, c)
 		}
 	}
 	return p, nil
 }
+
+// Characters dpkg allows in the upstream version and in the revision.
+const (
+	dpkgUpstream = 1 << iota
+	dpkgRevision
+)
+
+var dpkgChars = func() (t [256]byte) {
+	for c := 0; c < 256; c++ {
+		if isAlnum(byte(c)) {
+			t[c] = dpkgUpstream | dpkgRevision
+		}
+	}
+	for _, c := range ".+~" {
+		t[c] |= dpkgUpstream | dpkgRevision
+	}
+	t['-'] |= dpkgUpstream
+	t[':'] |= dpkgUpstream
+	return t
+}()
 
 // dpkgOrder is dpkg's order(): letters sort before non-letters, a tilde
 // before anything, even the end of the part.

@@ -238,3 +238,35 @@ func TestMismatchedVersionsDoNotPanic(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkParse(b *testing.B) {
+	for _, c := range []struct {
+		o Ordering
+		v string
+	}{{Dpkg, "1:2.38.1-5+deb12u3"}, {RPM, "1:0.1.15-2.git2d0b8a3.module_el8.5.0+119+9a9ec082"}, {APK, "1.1.1d-r3"}, {Go, "v0.0.0-20210226172049-e18ecbb05110"}} {
+		b.Run(c.o.Name(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.o.Parse(c.v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkCompare(b *testing.B) {
+	for _, c := range []struct {
+		o    Ordering
+		x, y string
+	}{{Dpkg, "1:2.38.1-5+deb12u3", "1:2.38.1-5+deb12u10"}, {RPM, "2.34-83.el9_3.7", "2.34-100.el9_4.2"}, {APK, "1.1.1d-r3", "1.1.1g-r0"}} {
+		x, _ := c.o.Parse(c.x)
+		y, _ := c.o.Parse(c.y)
+		b.Run(c.o.Name(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = x.Compare(y)
+			}
+		})
+	}
+}
