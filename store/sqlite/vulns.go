@@ -102,9 +102,9 @@ func (s *Store) PutUpdate(ctx context.Context, source, fingerprint string, recor
 
 // batch is the number of rows one INSERT statement carries. Multi-row
 // inserts are several times faster than one statement per row through
-// database/sql; 100 rows × 6 columns stays far below SQLite's limit on
+// database/sql; 500 rows × 6 columns stays far below SQLite's limit on
 // bound parameters.
-const batch = 100
+const batch = 500
 
 // insertRecords inserts the records of operation op, in batches of
 // prepared multi-row statements.
