@@ -32,9 +32,9 @@ func TestBadReferences(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		ref     string
+		ref      string
 		sentinel error
-		mention string
+		mention  string
 	}{
 		{"", ErrInvalidReference, "empty"},
 		{"Upper/Case:tag", ErrInvalidReference, "Upper/Case"},
