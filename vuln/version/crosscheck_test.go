@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	apklib "github.com/knqyf263/go-apk-version"
 	deb "github.com/knqyf263/go-deb-version"
 	rpmlib "github.com/knqyf263/go-rpm-version"
 )
@@ -144,4 +145,70 @@ for line in sys.stdin:
 		t.Fatalf("python3-rpm answered %d of %d pairs", i, len(pairs))
 	}
 	t.Logf("%d pairs agree with rpm.labelCompare", len(pairs))
+}
+
+// badHyphen reports whether v has a hyphen not followed by "r": apk-tools
+// rejects such versions, go-apk-version takes any character after the
+// hyphen for the "r" of a revision. The Alpine secdb has four such keys,
+// "1.11-20-r0", "2.7.16-33", "4.10-1-r1" and "57-1-r2"; lapps follows
+// apk-tools (apk itself would refuse them), and the matcher warns.
+func badHyphen(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] == '-' && (i+1 == len(v) || v[i+1] != 'r') {
+			return true
+		}
+	}
+	return false
+}
+
+func TestAPKAgreesWithGoAPKVersion(t *testing.T) {
+	var vs []string
+	for _, v := range sample(realVersions(t)[APK], 500) {
+		_, err := APK.Parse(v)
+		switch {
+		case badHyphen(v):
+			if err == nil {
+				t.Errorf("Parse(%q) succeeded; apk-tools rejects a hyphen without r", v)
+			}
+			continue
+		case (err == nil) != apklib.Valid(v):
+			t.Errorf("Parse(%q): %v, go-apk-version says valid=%v", v, err, apklib.Valid(v))
+		}
+		vs = append(vs, v)
+	}
+	n := 0
+	for i, a := range vs {
+		for _, b := range vs[i+1:] {
+			n++
+			if got, want := apkCompare(a, b), sign(apklib.Version(a).Compare(apklib.Version(b))); got != want {
+				t.Errorf("Compare(%q, %q) = %d, go-apk-version says %d", a, b, got, want)
+			}
+		}
+	}
+	t.Logf("%d pairs of real Alpine versions agree", n)
+}
+
+// FuzzAPKAgreesWithGoAPKVersion: the port and the library it replaces
+// agree on validity and order.
+func FuzzAPKAgreesWithGoAPKVersion(f *testing.F) {
+	for _, k := range knownPairs[APK] {
+		f.Add(k.a, k.b)
+	}
+	f.Add("1.0-r", "1.0_rc")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if strings.ContainsFunc(a+b, func(r rune) bool { return r <= ' ' || r >= 0x7f }) || badHyphen(a) || badHyphen(b) {
+			return
+		}
+		_, errA := APK.Parse(a)
+		_, errB := APK.Parse(b)
+		if errA == nil && !apklib.Valid(a) {
+			t.Fatalf("Parse(%q) succeeded, go-apk-version says invalid", a)
+		}
+		if errA != nil || errB != nil {
+			return
+		}
+		if got, want := apkCompare(a, b), sign(apklib.Version(a).Compare(apklib.Version(b))); got != want {
+			t.Fatalf("Compare(%q, %q) = %d, go-apk-version says %d", a, b, got, want)
+		}
+	})
 }

@@ -7,40 +7,9 @@ import (
 	gem "github.com/aquasecurity/go-gem-version"
 	pep440 "github.com/aquasecurity/go-pep440-version"
 	generic "github.com/aquasecurity/go-version/pkg/version"
-	apk "github.com/knqyf263/go-apk-version"
 	mvn "github.com/masahiro331/go-mvn-version"
 	"golang.org/x/mod/semver"
 )
-
-// apkOrdering wraps github.com/knqyf263/go-apk-version, a port of
-// apk-tools' version.c.
-type apkOrdering struct{}
-
-func (apkOrdering) Name() string { return "apk" }
-
-type apkVersion struct{ v apk.Version }
-
-func (v apkVersion) String() string { return string(v.v) }
-
-func (v apkVersion) Compare(w Version) int {
-	o, ok := w.(apkVersion)
-	if !ok {
-		return mismatch(v, w)
-	}
-	return sign(v.v.Compare(o.v))
-}
-
-func (apkOrdering) Parse(s string) (Version, error) {
-	s = strings.TrimSpace(s)
-	if err := checkText("apk", s); err != nil {
-		return nil, err
-	}
-	v, err := apk.NewVersion(s)
-	if err != nil {
-		return nil, fmt.Errorf("apk version %q: %w", s, err)
-	}
-	return apkVersion{v}, nil
-}
 
 // semverOrdering compares with golang.org/x/mod/semver, adding the "v"
 // prefix that package requires and that npm, crates.io and the Go

@@ -262,7 +262,13 @@ func TestRealVersionsParse(t *testing.T) {
 		_, bad := parseAll(o, vs)
 		t.Logf("%s: %d distinct real versions, %d do not parse %.10q", o.Name(), len(vs), len(bad), bad)
 		limit := 0
-		if o != Dpkg && o != RPM && o != APK {
+		switch o {
+		case Dpkg, RPM:
+		case APK:
+			// Four secdb keys are not apk versions (a hyphen not followed
+			// by "r"): "1.11-20-r0", "2.7.16-33", "4.10-1-r1", "57-1-r2".
+			limit = 4
+		default:
 			limit = len(vs) / 50
 		}
 		if len(bad) > limit {
