@@ -1,6 +1,9 @@
 package matcher
 
 import (
+	"archive/tar"
+	"bufio"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +16,7 @@ import (
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/vuln"
+	"gopkg.in/yaml.v3"
 )
 
 // almaOracle is what /work/shared/checks/oracle_rpm.py (rpm.labelCompare
@@ -291,5 +295,136 @@ func BenchmarkMatchDebianMid(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// alpineInstalled reads the installed packages (name, version, origin) of
+// the shipped Alpine 3.11.13 root file system.
+func alpineInstalled(t *testing.T) []vuln.Package {
+	t.Helper()
+	path := filepath.Join(testenv.Shared(t), "testimages", "rootfs", "alpine-minirootfs-3.11.13-x86_64.tar.gz")
+	f, err := os.Open(path)
+	if err != nil {
+		testenv.Missing(t, "%v", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("%s: lib/apk/db/installed: %v", path, err)
+		}
+		if strings.TrimPrefix(h.Name, "./") != "lib/apk/db/installed" {
+			continue
+		}
+		var out []vuln.Package
+		sc := bufio.NewScanner(tr)
+		for sc.Scan() {
+			k, v, _ := strings.Cut(sc.Text(), ":")
+			switch k {
+			case "P":
+				out = append(out, vuln.Package{Name: v, Kind: vuln.KindAPK})
+			case "V":
+				out[len(out)-1].Version = v
+			case "o":
+				out[len(out)-1].SourceName = v
+			}
+		}
+		if err := sc.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+}
+
+// secdbRecords reads Alpine secdb files as the secdb updater does: one
+// record per CVE and origin, fixed in the key's version; key "0" is not
+// affected. Enough for this test; it is not the updater.
+func secdbRecords(t *testing.T, files ...string) []vuln.Record {
+	t.Helper()
+	var out []vuln.Record
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var db struct {
+			Distroversion string `yaml:"distroversion"`
+			Packages      []struct {
+				Pkg struct {
+					Name     string              `yaml:"name"`
+					Secfixes map[string][]string `yaml:"secfixes"`
+				} `yaml:"pkg"`
+			} `yaml:"packages"`
+		}
+		if err := yaml.Unmarshal(b, &db); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		eco, _ := vuln.NormalizeEcosystem("Alpine:" + db.Distroversion)
+		for _, p := range db.Packages {
+			for fix, cves := range p.Pkg.Secfixes {
+				for _, c := range cves {
+					c, _, _ = strings.Cut(strings.TrimSpace(c), " ")
+					r := vuln.Record{ID: c, Source: "alpine-secdb", Ecosystem: eco, Package: p.Pkg.Name, Status: vuln.StatusFixed}
+					if fix == "0" {
+						r.Status = vuln.StatusNotAffected
+					} else {
+						r.Ranges = []vuln.Range{{Type: vuln.RangeEcosystem, Introduced: "0", Fixed: fix}}
+					}
+					out = append(out, r)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestAlpineAgainstSecdb matches the Alpine 3.11.13 image against the
+// v3.11 secdb: every fix there predates the image, so no finding; with
+// every installed version set back to "0.1-r0", one finding per CVE the
+// secdb lists for each package's origin.
+func TestAlpineAgainstSecdb(t *testing.T) {
+	dir := testenv.VulnData(t, "alpine-secdb", "v3.11")
+	recs := secdbRecords(t, filepath.Join(dir, "main.yaml"), filepath.Join(dir, "community.yaml"))
+	pkgs := alpineInstalled(t)
+	if len(pkgs) != 14 {
+		t.Fatalf("%d installed packages, want 14", len(pkgs))
+	}
+	idx := &indexer.ImageIndex{Distribution: alpine, Packages: pkgs}
+	fs, warnings, err := Match(context.Background(), &fakeSource{records: recs}, idx)
+	if err != nil || len(fs) != 0 || len(warnings) != 0 {
+		t.Fatalf("Alpine 3.11.13: %d findings %v, warnings %q, err %v", len(fs), project(fs), warnings, err)
+	}
+
+	old := slices.Clone(pkgs)
+	want := 0
+	for i := range old {
+		old[i].Version = "0.1-r0"
+		origin := old[i].SourceName
+		cves := map[string]bool{}
+		for _, r := range recs {
+			if r.Package == origin && r.Status == vuln.StatusFixed {
+				cves[r.ID] = true
+			}
+		}
+		want += len(cves)
+	}
+	idx.Packages = old
+	fs, warnings, err = Match(context.Background(), &fakeSource{records: recs}, idx)
+	if err != nil || len(warnings) != 0 {
+		t.Fatalf("warnings %q, err %v", warnings, err)
+	}
+	if len(fs) != want || want == 0 {
+		t.Errorf("old versions: %d findings, want %d", len(fs), want)
+	}
+	// Checked by hand in v3.11/main.yaml: openssl 1.1.1d-r3 fixes
+	// CVE-2019-1551, and libcrypto1.1 comes from openssl.
+	i := slices.IndexFunc(fs, func(f vuln.Finding) bool { return f.ID == "CVE-2019-1551" && f.Package == "libcrypto1.1" })
+	if i < 0 || fs[i].FixedVersion != "1.1.1d-r3" || fs[i].SourcePackage != "openssl" || fs[i].MatchedBy != vuln.MatchedBySource {
+		t.Errorf("CVE-2019-1551 on libcrypto1.1: %+v", fs)
 	}
 }
