@@ -67,6 +67,9 @@ func init() { updater.Register("alpine-secdb", Parser{}) }
 // backport and the larger the upstream fix; both are fixed builds. The
 // smallest version (apk ordering) is kept: choosing the largest would
 // report the backported build as vulnerable. A real fix wins over "0".
+// A fixed version apk cannot parse (secdb typos such as "4.10-1-r1") is
+// skipped with a warning: it could never be compared with an installed
+// version.
 type Parser struct{}
 
 // document is one secdb file.
@@ -166,8 +169,11 @@ func ParseSecDB(data []byte, name string) ([]vuln.Record, error) {
 		slog.Info("alpine secdb: skipping edge document", "file", name)
 		return nil, nil
 	}
-	var recs []vuln.Record
-	skipped := 0
+	var (
+		recs       []vuln.Record
+		skipped    int
+		badVersion []string
+	)
 	for i, pw := range doc.Packages {
 		pkg := strings.TrimSpace(pw.Pkg.Name)
 		if pkg == "" {
@@ -181,7 +187,9 @@ func ParseSecDB(data []byte, name string) ([]vuln.Record, error) {
 			notAffected := ver == "0"
 			if !notAffected {
 				if _, err := version.APK.Parse(ver); err != nil {
-					skipped += len(entries)
+					// secdb has typos ("4.10-1-r1", "2.7.16-33"): a fix
+					// in a version apk cannot order matches nothing.
+					badVersion = append(badVersion, pkg+" "+ver)
 					continue
 				}
 			}
@@ -213,6 +221,10 @@ func ParseSecDB(data []byte, name string) ([]vuln.Record, error) {
 				}
 			}
 		}
+	}
+	if len(badVersion) > 0 {
+		sort.Strings(badVersion)
+		slog.Warn("alpine secdb: fixed versions that are not apk versions skipped", "file", name, "versions", badVersion)
 	}
 	if skipped > 0 {
 		slog.Debug("alpine secdb: entries skipped (no usable id or version)", "file", name, "count", skipped)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/lapps/lapps/updater"
 	"github.com/lapps/lapps/vuln"
+	"github.com/lapps/lapps/vuln/version"
 )
 
 func init() {
@@ -57,4 +58,18 @@ func severity(urgency string) vuln.Severity {
 		return vuln.SeverityHigh
 	}
 	return vuln.SeverityUnknown
+}
+
+// validVersion reports whether v is a Debian version that, as policy asks,
+// starts with a digit (after an epoch); dpkg itself accepts words.
+func validVersion(v string) bool {
+	up := v
+	if _, after, ok := strings.Cut(v, ":"); ok {
+		up = after
+	}
+	if up == "" || up[0] < '0' || up[0] > '9' {
+		return false
+	}
+	_, err := version.Dpkg.Parse(v)
+	return err == nil
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/lapps/lapps/vuln"
-	"github.com/lapps/lapps/vuln/version"
 )
 
 // ListParser parses the security tracker's advisory lists, data/DSA/list
@@ -226,7 +225,7 @@ func fixRecord(adv *advisory, codename, pkg, rest string) (vuln.Record, bool) {
 		}
 		return rec, true
 	}
-	if _, err := version.Dpkg.Parse(ver); err != nil {
+	if !validVersion(ver) {
 		return vuln.Record{}, false
 	}
 	rec.Status = vuln.StatusFixed

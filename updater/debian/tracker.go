@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/lapps/lapps/vuln"
-	"github.com/lapps/lapps/vuln/version"
 )
 
 // TrackerParser parses the Debian security tracker's JSON export:
@@ -255,7 +254,7 @@ func releaseStatus(rel trackerRelease) (status vuln.Status, fixed string, ok boo
 		case fv == "":
 			return "", "", false
 		}
-		if _, err := version.Dpkg.Parse(fv); err != nil {
+		if !validVersion(fv) {
 			return "", "", false
 		}
 		return vuln.StatusFixed, fv, true
