@@ -30,13 +30,14 @@
 //     versions, or they hold the installed version) is the distribution's
 //     or the maintainers' statement that the package does not have the
 //     vulnerability: it produces no finding, and it suppresses the finding
-//     for the same vulnerability (the same CVE, or the same id when the
-//     record has no CVE) and the same package from the other sources of
-//     the ecosystem, as a VEX not_affected statement would. (Trivy keeps one
+//     for the same vulnerability (its id or one of its CVEs) and the same
+//     package from the other sources of the ecosystem, as a VEX
+//     not_affected statement would. (Trivy keeps one
 //     source per distribution and drops such entries when it builds its
 //     database; with several sources for one ecosystem the statement of the
 //     source that knows the package best has to win over a generic range.)
-//   - One finding per vulnerability and installed package. Records are the
+//   - One finding per vulnerability and installed package. The finding's
+//     InstalledVersion is the package's own (binary) version, as installed. Records are the
 //     same vulnerability when they have the same id or share a CVE (for
 //     records naming at most one CVE) or another alias such as a GHSA id.
 //     A record naming several CVEs (an advisory such as DSA-5514-1 or an

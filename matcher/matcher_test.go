@@ -216,6 +216,11 @@ func TestMatch(t *testing.T) {
 				status("CVE-2007-2383", "debian-tracker", d10, "prototypejs", vuln.StatusNotAffected),
 				status("CVE-2007-2383", "osv", d10, "prototypejs", vuln.StatusUnfixed),
 				status("CVE-2005-2541", "debian-tracker", d10, "tar", vuln.StatusWontFix),
+				// Synthetic: an advisory saying the release is not affected
+				// suppresses the same advisory and its CVEs from elsewhere.
+				status("DSA-9999-1", "debian-dsa", d10, "tar", vuln.StatusNotAffected, "CVE-2018-20482", "CVE-2019-9923"),
+				status("DSA-9999-1", "osv", d10, "tar", vuln.StatusUnfixed, "CVE-2018-20482", "CVE-2019-9923"),
+				status("CVE-2019-9923", "osv", d10, "tar", vuln.StatusUnfixed),
 			},
 			want: []want{
 				{"CVE-2005-2541", "tar", "1.30+dfsg-6", "", vuln.StatusWontFix, "", "source"},

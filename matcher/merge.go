@@ -102,11 +102,8 @@ func (m *matcher) matchEcosystem(out []vuln.Finding, g *ecoGroup, recs []vuln.Re
 					cve, multi := recordCVEs(r)
 					hits = append(hits, hit{rec: r, by: l.by, fix: fix, cve: cve, multi: multi})
 				case outNotAffected:
-					n := len(notAffected)
+					notAffected[r.ID] = true
 					eachCVE(r, func(c string) { notAffected[c] = true })
-					if len(notAffected) == n {
-						notAffected[r.ID] = true
-					}
 				}
 			}
 		}
