@@ -108,8 +108,12 @@ func (l *layer) Open(ctx context.Context) (io.ReadCloser, error) {
 	return lr, nil
 }
 
-// newGzipReader is the gzip decompressor; klauspost/compress won the
-// benchmark in bench_test.go (see BenchmarkGunzip).
+// newGzipReader is the gzip decompressor: klauspost/compress won
+// BenchmarkGunzip (bench_test.go) on the 51 MB first layer of
+// debian-bookworm-mid, best of 6 on the 2-core workplace machine: klauspost
+// 494 ms (104 MB/s compressed, ~250 MB/s out), pgzip 516 ms (and 1.3-2.3 s
+// when the other core is busy, as it will be with layers read in
+// parallel), compress/gzip 675 ms.
 func newGzipReader(r io.Reader) (*gzip.Reader, error) { return gzip.NewReader(r) }
 
 // newHash returns a hash for a "sha256:hex" digest and the expected sum.
