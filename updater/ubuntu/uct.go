@@ -157,7 +157,7 @@ func (f *field) lines() []string {
 // a key given twice.
 func readFields(r io.Reader) (map[string]*field, []string, error) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	sc.Buffer(make([]byte, 0, 4<<10), 1<<20)
 	fields := map[string]*field{}
 	var (
 		order []string
