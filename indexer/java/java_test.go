@@ -1,0 +1,473 @@
+package java_test
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/java"
+	"github.com/lapps/lapps/testenv"
+	"github.com/lapps/lapps/vuln"
+)
+
+// layerBlobs returns the gzip blobs of the layers of a tagged image of
+// the Debian test-image OCI layout, base first.
+func layerBlobs(t testing.TB, tag string) []string {
+	t.Helper()
+	dir := filepath.Join(testenv.Images(t), "debian", "oci")
+	var index struct {
+		Manifests []struct {
+			Digest      string            `json:"digest"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"manifests"`
+	}
+	var manifest struct {
+		Layers []struct {
+			Digest string `json:"digest"`
+		} `json:"layers"`
+	}
+	readJSON(t, filepath.Join(dir, "index.json"), &index)
+	for _, m := range index.Manifests {
+		if m.Annotations["org.opencontainers.image.ref.name"] == tag {
+			readJSON(t, blob(dir, m.Digest), &manifest)
+			var out []string
+			for _, l := range manifest.Layers {
+				out = append(out, blob(dir, l.Digest))
+			}
+			return out
+		}
+	}
+	t.Fatalf("tag %s not in %s", tag, dir)
+	return nil
+}
+
+func blob(dir, digest string) string {
+	return filepath.Join(dir, "blobs", strings.Replace(digest, ":", string(filepath.Separator), 1))
+}
+
+func readJSON(t testing.TB, p string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", p, err)
+	}
+}
+
+func openLayer(t testing.TB, blobPath string) io.Reader {
+	t.Helper()
+	f, err := os.Open(blobPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zr
+}
+
+// layerFiles returns the regular files of a layer whose names match re,
+// with their contents.
+func layerFiles(t testing.TB, blobPath string, re *regexp.Regexp) map[string][]byte {
+	t.Helper()
+	tr := tar.NewReader(openLayer(t, blobPath))
+	out := map[string][]byte{}
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := indexer.CleanPath(h.Name)
+		if h.Typeflag != tar.TypeReg || !re.MatchString(name) {
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = b
+	}
+}
+
+var (
+	jarRE     = regexp.MustCompile(`\.jar$`)
+	pomPathRE = regexp.MustCompile(`^META-INF/maven/[^/]+/[^/]+/pom\.properties$`)
+	propRE    = regexp.MustCompile(`(?m)^(groupId|artifactId|version)=(.*?)\r?$`)
+	mfVerRE   = regexp.MustCompile(`(?m)^(?:Implementation-Version|Bundle-Version|Specification-Version): *(.*?)\r?$`)
+)
+
+// truth reads, independently of the cataloger, what a jar should give:
+// the coordinates of its pom.properties files ("g:a@v", sorted), or, for a
+// jar without any, the versions its manifest or file name allow.
+func truth(t *testing.T, name string, b []byte) (poms []string, versions map[string]bool) {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	versions = map[string]bool{}
+	for _, f := range zr.File {
+		switch {
+		case pomPathRE.MatchString(f.Name):
+			props := map[string]string{}
+			for _, m := range propRE.FindAllStringSubmatch(string(readZip(t, f)), -1) {
+				props[m[1]] = m[2]
+			}
+			poms = append(poms, props["groupId"]+":"+props["artifactId"]+"@"+props["version"])
+		case f.Name == "META-INF/MANIFEST.MF":
+			for _, m := range mfVerRE.FindAllStringSubmatch(string(readZip(t, f)), -1) {
+				versions[m[1]] = true
+			}
+		}
+	}
+	if m := regexp.MustCompile(`-(\d[^/]*)\.jar$`).FindStringSubmatch(name); m != nil {
+		versions[m[1]] = true
+	}
+	sort.Strings(poms)
+	return poms, versions
+}
+
+func readZip(t *testing.T, f *zip.File) []byte {
+	rc, err := f.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestImages runs the cataloger through the real layer walk over every
+// layer of the fat and mid images (Debian's jars under usr/share/java, the
+// /app/java jars) and compares each jar with what its own pom.properties
+// and manifest say.
+func TestImages(t *testing.T) {
+	for _, tag := range []string{"debian-bookworm-fat", "debian-bookworm-mid"} {
+		t.Run(tag, func(t *testing.T) {
+			got := map[string][]vuln.Package{}
+			jars := 0
+			ix := indexer.New([]indexer.Cataloger{java.New()})
+			for _, b := range layerBlobs(t, tag) {
+				li, err := ix.IndexLayer(context.Background(), "test", openLayer(t, b))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(li.Warnings) != 0 {
+					t.Errorf("warnings: %q", li.Warnings)
+				}
+				for _, e := range li.Entries {
+					got[e.Path] = e.Packages
+				}
+				for name, data := range layerFiles(t, b, jarRE) {
+					jars++
+					poms, versions := truth(t, name, data)
+					pkgs := got[name]
+					var have []string
+					for _, p := range pkgs {
+						if p.Kind != vuln.KindMaven || p.DBPath != name {
+							t.Errorf("%s: %+v", name, p)
+						}
+						have = append(have, p.Name+"@"+p.Version)
+					}
+					sort.Strings(have)
+					switch {
+					case len(poms) > 0:
+						if strings.Join(have, " ") != strings.Join(poms, " ") {
+							t.Errorf("%s: got %v, want %v", name, have, poms)
+						}
+					case len(versions) > 0:
+						if len(pkgs) != 1 || !versions[pkgs[0].Version] {
+							t.Errorf("%s: got %v, want one package versioned one of %v", name, have, versions)
+						}
+					default:
+						if len(pkgs) != 0 {
+							t.Errorf("%s: got %v, want nothing", name, have)
+						}
+					}
+				}
+			}
+			if jars == 0 {
+				t.Fatal("no jars in the image")
+			}
+			t.Logf("%d jars", jars)
+			want := map[string]string{
+				"app/java/jackson-databind-2.14.0.jar": "com.fasterxml.jackson.core:jackson-databind@2.14.0",
+				"usr/share/java/jackson-databind.jar":  "com.fasterxml.jackson.core:jackson-databind@2.14.0",
+			}
+			if tag == "debian-bookworm-fat" {
+				for k, v := range map[string]string{
+					"app/java/log4j-core-2.19.0.jar":  "org.apache.logging.log4j:log4j-core@2.19.0",
+					"usr/share/java/log4j-core.jar":   "org.apache.logging.log4j:log4j-core@2.19.0",
+					"usr/share/java/commons-text.jar": "org.apache.commons:commons-text@1.10.0",
+					// Manifest only: coordinates guessed from the manifest and file name.
+					"usr/share/java/xz-1.9.jar":              "org.tukaani:xz@1.9",
+					"usr/share/java/bson-3.6.3.jar":          "org.mongodb:bson@3.6.3",
+					"usr/share/java/commons-logging-1.2.jar": "org.apache:commons-logging@1.2",
+				} {
+					want[k] = v
+				}
+				if n := len(got["usr/share/java/httpclient-osgi.jar"]); n != 6 {
+					t.Errorf("httpclient-osgi.jar: %d packages, want the 6 of its pom.properties", n)
+				}
+			}
+			for p, w := range want {
+				pkgs := got[p]
+				if len(pkgs) != 1 || pkgs[0].Name+"@"+pkgs[0].Version != w {
+					t.Errorf("%s: got %+v, want %s", p, pkgs, w)
+				}
+			}
+			if pkgs := got["app/java/jackson-databind-2.14.0.jar"]; len(pkgs) == 1 {
+				if purl := vuln.PURL(pkgs[0], nil); purl != "pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.14.0" {
+					t.Errorf("purl %s", purl)
+				}
+			}
+		})
+	}
+}
+
+// realJars returns a few real jars from the fat image's /app layer, or
+// skips.
+func realJars(t *testing.T) map[string][]byte {
+	blobs := layerBlobs(t, "debian-bookworm-fat")
+	jars := layerFiles(t, blobs[len(blobs)-1], jarRE)
+	if len(jars) < 2 {
+		t.Fatalf("%d jars in the app layer", len(jars))
+	}
+	return jars
+}
+
+type entry struct {
+	name string
+	data []byte
+}
+
+func zipOf(t testing.TB, entries ...entry) []byte {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, e := range entries {
+		w, err := zw.Create(e.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(e.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func parse(t *testing.T, c *java.Cataloger, name string, b []byte) ([]string, error) {
+	res, err := c.Parse(context.Background(), name, bytes.NewReader(b))
+	var out []string
+	for _, p := range res.Packages {
+		out = append(out, p.DBPath+" "+p.Name+"@"+p.Version)
+	}
+	sort.Strings(out)
+	return out, err
+}
+
+// TestNested puts the real /app jars inside a war, the war inside an ear,
+// and a Spring Boot style jar, and checks the nested paths.
+func TestNested(t *testing.T) {
+	jars := realJars(t)
+	log4j, jackson := jars["app/java/log4j-core-2.19.0.jar"], jars["app/java/jackson-databind-2.14.0.jar"]
+	war := zipOf(t,
+		entry{"META-INF/MANIFEST.MF", []byte("Manifest-Version: 1.0\r\nImplementation-Title: shop\r\nImplementation-Version: 3.1\r\nImplementation-Vendor-Id: com.example\r\n\r\n")},
+		entry{"WEB-INF/web.xml", []byte("<web-app/>")},
+		entry{"WEB-INF/lib/log4j-core-2.19.0.jar", log4j},
+		entry{"WEB-INF/lib/broken.jar", []byte("not a zip")},
+	)
+	ear := zipOf(t, entry{"shop.war", war}, entry{"lib/jackson-databind-2.14.0.jar", jackson})
+	boot := zipOf(t,
+		entry{"META-INF/maven/com.example/app/pom.properties", []byte("#Generated by Maven\nversion=1.0.0\ngroupId=com.example\nartifactId=app\n")},
+		entry{"BOOT-INF/lib/jackson-databind-2.14.0.jar", jackson},
+	)
+	tests := []struct {
+		name string
+		data []byte
+		want []string
+	}{
+		{"srv/shop.ear", ear, []string{
+			"srv/shop.ear!lib/jackson-databind-2.14.0.jar com.fasterxml.jackson.core:jackson-databind@2.14.0",
+			"srv/shop.ear!shop.war com.example:shop@3.1",
+			"srv/shop.ear!shop.war!WEB-INF/lib/log4j-core-2.19.0.jar org.apache.logging.log4j:log4j-core@2.19.0",
+		}},
+		{"app.jar", boot, []string{
+			"app.jar com.example:app@1.0.0",
+			"app.jar!BOOT-INF/lib/jackson-databind-2.14.0.jar com.fasterxml.jackson.core:jackson-databind@2.14.0",
+		}},
+	}
+	for _, tc := range tests {
+		got, err := parse(t, java.New(), tc.name, tc.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The ear itself has neither pom.properties, manifest nor a
+		// version in its name: it gives nothing of its own.
+		if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+	// Depth 1: the war inside the ear is read, the jars inside it are not.
+	got, err := parse(t, java.NewWithLimits(java.DefaultMaxNestedSize, java.DefaultMaxTotal, 1), "srv/shop.ear", ear)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Errorf("depth 1: %q", got)
+	}
+}
+
+// TestLimits: a nested archive over the per-archive limit is skipped (its
+// parent still reported); nested archives over the total limit, as a zip
+// bomb of nested archives would be, fail the whole archive; bad zips are
+// errors.
+func TestLimits(t *testing.T) {
+	zeros := make([]byte, 3<<20) // compresses to a few KiB
+	pom := entry{"META-INF/maven/g/a/pom.properties", []byte("groupId=g\nartifactId=a\nversion=1\n")}
+	big := zipOf(t, pom, entry{"lib/huge.jar", zeros})
+	got, err := parse(t, java.NewWithLimits(1<<20, 10<<20, 4), "x.jar", big)
+	if err != nil || len(got) != 1 || got[0] != "x.jar g:a@1" {
+		t.Errorf("over the per-archive limit: %q, %v", got, err)
+	}
+	noise := make([]byte, 800<<10) // does not compress
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range noise {
+		noise[i] = byte(r.Uint32())
+	}
+	inner := zipOf(t, entry{"META-INF/maven/g/b/pom.properties", []byte("groupId=g\nartifactId=b\nversion=2\n")}, entry{"pad", noise})
+	bomb := zipOf(t, pom, entry{"lib/1.jar", inner}, entry{"lib/2.jar", inner}, entry{"lib/3.jar", inner})
+	_, err = parse(t, java.NewWithLimits(1<<20, 2<<20, 4), "bomb.jar", bomb)
+	if !errors.Is(err, java.ErrTooLarge) {
+		t.Errorf("over the total limit: %v", err)
+	}
+	got, err = parse(t, java.NewWithLimits(1<<20, 4<<20, 4), "ok.jar", bomb)
+	if err != nil || len(got) != 4 {
+		t.Errorf("within the total limit: %q, %v", got, err)
+	}
+	// An archive nesting itself deeper than the depth limit.
+	deep := zipOf(t, pom)
+	for range 10 {
+		deep = zipOf(t, entry{"lib/d.jar", deep})
+	}
+	if got, err := parse(t, java.New(), "deep.jar", deep); err != nil || len(got) != 0 {
+		t.Errorf("deep: %q, %v", got, err)
+	}
+	for name, b := range map[string][]byte{
+		"empty.jar":     nil,
+		"garbage.jar":   []byte("PK\x03\x04 this is not a zip"),
+		"truncated.jar": big[:len(big)/2],
+	} {
+		if _, err := parse(t, java.New(), name, b); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+func TestManifestAndNames(t *testing.T) {
+	tests := []struct {
+		name     string
+		manifest string
+		want     string
+	}{
+		{"jackson-databind.jar", "Bundle-SymbolicName: com.fasterxml.jackson.core.jackson-databind\nBundle-Name: jackson-databind\nBundle-Version: 2.14.0\n", "com.fasterxml.jackson.core:jackson-databind@2.14.0"},
+		{"guava-31.1-jre.jar", "Bundle-SymbolicName: com.google.guava\nBundle-Version: 31.1.0.jre\n", "com.google:guava@31.1.0.jre"},
+		{"guava-31.1-jre.jar", "Created-By: Maven\n", "guava@31.1-jre"},
+		{"x.jar", "Implementation-Title: My Thing\nImplementation-Vendor-Id: org.x\nImplementation-Version: 1.0\n", "org.x:x@1.0"},
+		{"plugin.jar", "Bundle-SymbolicName: org.eclipse.foo.bar;singleton:=true\nBundle-Version: 3.2.1.v2020\n", "org.eclipse.foo:bar@3.2.1.v2020"},
+		{"long.jar", "Implementation-Title: lo\n ng-name\nImplementation-Version: 7\n", "long-name@7"},
+		{"nothing.jar", "Manifest-Version: 1.0\n", ""},
+	}
+	for _, tc := range tests {
+		b := zipOf(t, entry{"META-INF/MANIFEST.MF", []byte(tc.manifest)})
+		got, err := parse(t, java.New(), tc.name, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string(nil)
+		if tc.want != "" {
+			want = []string{tc.name + " " + tc.want}
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s %q: got %q, want %q", tc.name, tc.manifest, got, want)
+		}
+	}
+	// pom.properties without a version, or with an unresolved property,
+	// is ignored in favour of the manifest.
+	b := zipOf(t,
+		entry{"META-INF/maven/g/a/pom.properties", []byte("groupId=g\nartifactId=a\nversion=${project.version}\n")},
+		entry{"META-INF/MANIFEST.MF", []byte("Implementation-Vendor-Id: g\nImplementation-Version: 5\n")},
+	)
+	if got, _ := parse(t, java.New(), "a-5.jar", b); len(got) != 1 || got[0] != "a-5.jar g:a@5" {
+		t.Errorf("unresolved pom.properties: %q", got)
+	}
+}
+
+func TestWants(t *testing.T) {
+	for p, want := range map[string]bool{
+		"usr/share/java/log4j-core.jar": true, "app/x.WAR": true, "opt/a.ear": true, "var/jenkins/plugins/git.jpi": true,
+		"x.hpi": true, "usr/share/java/readme.txt": false, "jar": false, "a.jar.sha1": false, "a.zip": false,
+	} {
+		if got := java.New().Wants(p); got != want {
+			t.Errorf("Wants(%q) = %v", p, got)
+		}
+	}
+}
+
+func FuzzJar(f *testing.F) {
+	f.Add(zipOf(f, entry{"META-INF/maven/g/a/pom.properties", []byte("groupId=g\nartifactId=a\nversion=1\n")}))
+	f.Add(zipOf(f, entry{"META-INF/MANIFEST.MF", []byte("Bundle-SymbolicName: a.b\nBundle-Version: 1\n")}))
+	f.Add(zipOf(f, entry{"lib/in.jar", zipOf(f, entry{"META-INF/MANIFEST.MF", []byte("Implementation-Version: 2\n")})}))
+	// Small real jars of the fat image, where available.
+	if dir := os.Getenv("LAPPS_TEST_IMAGES"); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "debian", "oci", "index.json")); err == nil {
+			for _, b := range layerBlobs(f, "debian-bookworm-fat") {
+				n := 0
+				for _, data := range layerFiles(f, b, jarRE) {
+					if len(data) < 16<<10 && n < 5 {
+						f.Add(data)
+						n++
+					}
+				}
+			}
+		}
+	}
+	c := java.NewWithLimits(1<<20, 4<<20, 3)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		res, err := c.Parse(context.Background(), "f.jar", bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		for _, p := range res.Packages {
+			if p.Kind != vuln.KindMaven || p.Name == "" || p.Version == "" || !strings.HasPrefix(p.DBPath, "f.jar") {
+				t.Fatalf("bad package %+v", p)
+			}
+		}
+	})
+}
