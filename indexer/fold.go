@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 
@@ -67,6 +68,17 @@ func Fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex) (*Image
 		if f.entry.Distribution != nil {
 			releases = append(releases, f.entry)
 		}
+		if f.entry.OwnedBy != "" {
+			for _, p := range f.entry.Packages {
+				p.Layer = f.since[p.Key()]
+				p.OwnedBy = f.entry.OwnedBy
+				out.OSOwned = append(out.OSOwned, p)
+			}
+			continue
+		}
+		if supersededLock(f.entry, state) {
+			continue
+		}
 		for _, p := range f.entry.Packages {
 			pk := p.Key()
 			if seen[pk] {
@@ -80,6 +92,9 @@ func Fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex) (*Image
 	out.Distribution = mergeReleases(releases)
 	for i := range out.Packages {
 		out.Packages[i].PURL = vuln.PURL(out.Packages[i], out.Distribution)
+	}
+	for i := range out.OSOwned {
+		out.OSOwned[i].PURL = vuln.PURL(out.OSOwned[i], out.Distribution)
 	}
 	sort.SliceStable(out.Packages, func(a, b int) bool {
 		pa, pb := out.Packages[a], out.Packages[b]
@@ -95,6 +110,29 @@ func Fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex) (*Image
 		return pa.DBPath < pb.DBPath
 	})
 	return out, nil
+}
+
+// lockFiles are the npm lock files, whose packages count only where no
+// installed node_modules tree sits beside them.
+var lockFiles = map[string]bool{"package-lock.json": true, "npm-shrinkwrap.json": true, "yarn.lock": true, "pnpm-lock.yaml": true}
+
+// supersededLock reports whether e is a lock file of the npm cataloger
+// with an installed node_modules tree beside it in the final file system:
+// the packages installed there are what runs, and are reported instead.
+func supersededLock(e Entry, state map[string]*folded) bool {
+	if e.Cataloger != "npm" || !lockFiles[path.Base(e.Path)] {
+		return false
+	}
+	prefix := "node_modules/"
+	if dir := path.Dir(e.Path); dir != "." {
+		prefix = dir + "/" + prefix
+	}
+	for _, f := range state {
+		if f.entry.Cataloger == "npm" && strings.HasPrefix(f.entry.Path, prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // removeUnder deletes the state of the paths under dir, and dir itself

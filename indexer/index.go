@@ -45,6 +45,14 @@ type FileWanter interface {
 type Result struct {
 	Packages     []vuln.Package
 	Distribution *vuln.Distribution
+	// OwnedFiles are the files that a package manager's database says its
+	// packages installed (dpkg's info/*.list, apk's F:/R: lines, rpm's
+	// file lists), keyed by the owning package as "KIND NAME" ("deb
+	// python3-requests"). Language packages found in those files, in the
+	// same layer, belong to that operating-system package and are matched
+	// as it, not a second time. Ownership is worked out during the walk and
+	// not stored: a result with nothing but OwnedFiles leaves no entry.
+	OwnedFiles map[string][]string
 }
 
 // Entry is what one cataloger found in one file of a layer.
@@ -53,6 +61,9 @@ type Entry struct {
 	Cataloger    string             `json:"cataloger"`
 	Packages     []vuln.Package     `json:"packages,omitempty"`
 	Distribution *vuln.Distribution `json:"distribution,omitempty"`
+	// OwnedBy names the operating-system package ("deb python3-requests")
+	// that installed this file, for files of language packages.
+	OwnedBy string `json:"owned_by,omitempty"`
 }
 
 // LayerIndex is the index of one layer, stored under the layer's digest.
@@ -88,5 +99,10 @@ type ImageIndex struct {
 	Distribution   *vuln.Distribution `json:"distribution,omitempty"`
 	Layers         []LayerInfo        `json:"layers"`
 	Packages       []vuln.Package     `json:"packages"`
-	Warnings       []string           `json:"warnings,omitempty"`
+	// OSOwned are language packages found in files that an operating-system
+	// package installed (Debian's python3-requests, say): they are
+	// reported and matched as that package, and listed here with OwnedBy
+	// set so that the report can say so.
+	OSOwned  []vuln.Package `json:"os_owned,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"`
 }

@@ -266,3 +266,63 @@ func FuzzIndexLayer(f *testing.F) {
 		}
 	})
 }
+
+// ownerCataloger reads "file" lines from files named owner.list, as a
+// package manager's file list owned by the package "deb owner".
+type ownerCataloger struct{}
+
+func (ownerCataloger) Name() string        { return "owner" }
+func (ownerCataloger) Wants(p string) bool { return strings.HasSuffix(p, "owner.list") }
+func (ownerCataloger) Parse(_ context.Context, _ string, r io.Reader) (indexer.Result, error) {
+	b, _ := io.ReadAll(r)
+	return indexer.Result{OwnedFiles: map[string][]string{"deb owner": strings.Fields(string(b))}}, nil
+}
+
+// npmLike stands in for the npm cataloger: lock files and package.json
+// files each give one package named after their directory.
+type npmLike struct{}
+
+func (npmLike) Name() string { return "npm" }
+func (npmLike) Wants(p string) bool {
+	return strings.HasSuffix(p, "package.json") || strings.HasSuffix(p, "package-lock.json")
+}
+func (npmLike) Parse(_ context.Context, p string, _ io.Reader) (indexer.Result, error) {
+	return indexer.Result{Packages: []vuln.Package{{Name: p, Version: "1", Kind: vuln.KindNPM}}}, nil
+}
+
+func TestOwnershipAndLockFiles(t *testing.T) {
+	ix := indexer.New([]indexer.Cataloger{listCataloger{}, ownerCataloger{}, npmLike{}})
+	layers := [][]byte{
+		layerTar(t,
+			file{name: "usr/lib/py/pkgs.txt", body: "requests 2\n"},
+			file{name: "var/lib/dpkg/info/owner.list", body: "/usr/lib/py/pkgs.txt\n/usr/bin/x\n"},
+			file{name: "opt/pkgs.txt", body: "mine 1\n"},
+			file{name: "app/package-lock.json", body: "{}"},
+			file{name: "app/node_modules/a/package.json", body: "{}"},
+			file{name: "other/package-lock.json", body: "{}"},
+		),
+	}
+	li, err := ix.IndexLayer(context.Background(), "sha256:l", bytes.NewReader(layers[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := indexer.Fold("m", []indexer.LayerInfo{{Digest: "sha256:l"}}, []*indexer.LayerIndex{li})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range img.Packages {
+		names = append(names, p.Name)
+	}
+	if got, want := strings.Join(names, " "), "mine app/node_modules/a/package.json other/package-lock.json"; got != want {
+		t.Errorf("packages %q, want %q", got, want)
+	}
+	if len(img.OSOwned) != 1 || img.OSOwned[0].Name != "requests" || img.OSOwned[0].OwnedBy != "deb owner" {
+		t.Errorf("OS-owned packages: %+v", img.OSOwned)
+	}
+	for _, e := range li.Entries {
+		if e.Cataloger == "owner" {
+			t.Errorf("a pure file list left an entry: %+v", e)
+		}
+	}
+}

@@ -64,6 +64,8 @@ func (ix *Indexer) IndexLayer(ctx context.Context, digest string, r io.Reader) (
 	idx := &LayerIndex{Digest: digest, IndexerVersion: Version}
 	tr := tar.NewReader(r)
 	var wanting []Cataloger
+	owned := map[string]string{}         // file → "KIND NAME" of its OS package
+	ownerCatalogers := map[string]bool{} // catalogers that reported ownership
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -124,7 +126,18 @@ func (ix *Indexer) IndexLayer(ctx context.Context, digest string, r io.Reader) (
 				idx.Warnings = append(idx.Warnings, fmt.Sprintf("%s: %s: %v", name, c.Name(), err))
 				continue
 			}
+			for owner, files := range res.OwnedFiles {
+				ownerCatalogers[c.Name()] = true
+				for _, f := range files {
+					if f = CleanPath(f); f != "" {
+						owned[f] = owner
+					}
+				}
+			}
 			if len(res.Packages) == 0 && res.Distribution == nil {
+				if len(res.OwnedFiles) > 0 {
+					continue
+				}
 				if _, content := c.(FileWanter); !content {
 					// Still recorded: an empty database replaces an earlier one.
 					idx.Entries = append(idx.Entries, Entry{Path: name, Cataloger: c.Name()})
@@ -137,6 +150,11 @@ func (ix *Indexer) IndexLayer(ctx context.Context, digest string, r io.Reader) (
 				}
 			}
 			idx.Entries = append(idx.Entries, Entry{Path: name, Cataloger: c.Name(), Packages: res.Packages, Distribution: res.Distribution})
+		}
+	}
+	for i, e := range idx.Entries {
+		if !ownerCatalogers[e.Cataloger] {
+			idx.Entries[i].OwnedBy = owned[e.Path]
 		}
 	}
 	// Drain what follows the end-of-archive marker so that the transport

@@ -79,6 +79,10 @@ func (l *Local) ScanImage(ctx context.Context, req ScanRequest) (*report.Report,
 	opts = append(opts, image.WithProgress(func(digest string, read, total int64) {
 		progress(Progress{Stage: StageLayer, Layer: digest, Index: layerPos[digest], Layers: nLayers, Read: read, Total: total})
 	}))
+	name, err := image.NormalizeName(req.Image)
+	if err != nil {
+		return nil, err
+	}
 	img, err := l.open(ctx, req.Image, opts...)
 	if err != nil {
 		return nil, err
@@ -91,13 +95,13 @@ func (l *Local) ScanImage(ctx context.Context, req ScanRequest) (*report.Report,
 	}
 	idx, err := l.indexImage(ctx, img, progress)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", img.Name(), err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	progress(Progress{Stage: StageMatch, Layers: nLayers})
 	now := l.now().UTC()
-	r, err := l.build(ctx, img.Name(), idx, now)
+	r, err := l.build(ctx, name, idx, now)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", img.Name(), err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	r.ScannedAt = now
 	r.Live = false
@@ -106,12 +110,12 @@ func (l *Local) ScanImage(ctx context.Context, req ScanRequest) (*report.Report,
 		return nil, err
 	}
 	scan := &store.Scan{
-		Image: img.Name(), ScannedAt: now, ManifestDigest: idx.ManifestDigest,
+		Image: name, ScannedAt: now, ManifestDigest: idx.ManifestDigest,
 		Packages: len(idx.Packages), Counts: r.Counts(), Report: body,
 	}
 	n, err := l.st.CreateScan(ctx, scan)
 	if err != nil {
-		return nil, fmt.Errorf("%s: record scan: %w", img.Name(), err)
+		return nil, fmt.Errorf("%s: record scan: %w", name, err)
 	}
 	r.ScanIndex = n
 	// The stored report carries its own number too.
@@ -197,18 +201,27 @@ func (l *Local) indexLayer(ctx context.Context, ly image.Layer) (*indexer.LayerI
 	start := time.Now()
 	rc, err := ly.Open(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("layer %s: %w", ly.Digest(), err)
+		return nil, corrupt(ctx, fmt.Errorf("layer %s: %w", ly.Digest(), err))
 	}
 	defer rc.Close()
 	li, err := l.ix.IndexLayer(ctx, layerKey(ly), rc)
 	if err != nil {
-		return nil, fmt.Errorf("layer %s: %w", ly.Digest(), err)
+		return nil, corrupt(ctx, err)
 	}
 	if err := l.st.PutLayer(ctx, li); err != nil {
 		return nil, fmt.Errorf("layer %s: store index: %w", ly.Digest(), err)
 	}
 	l.log.Debug("indexed layer", "layer", ly.Digest(), "entries", len(li.Entries), "duration", time.Since(start))
 	return li, nil
+}
+
+// corrupt marks a failure to read a layer as a corrupt image, unless the
+// work was cancelled.
+func corrupt(ctx context.Context, err error) error {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, image.ErrCorrupt) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", image.ErrCorrupt, err)
 }
 
 // build matches idx against the current data and assembles a report.

@@ -39,6 +39,10 @@ type Package struct {
 	DBPath string `json:"db_path,omitempty"`
 	// Layer is the digest of the layer that introduced the package.
 	Layer string `json:"layer,omitempty"`
+	// OwnedBy names the operating-system package ("deb python3-requests")
+	// that installed the files this language package was read from; such a
+	// package is matched as that OS package and not again.
+	OwnedBy string `json:"owned_by,omitempty"`
 }
 
 // Key identifies a package within an image for de-duplication: the same
