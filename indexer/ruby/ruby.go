@@ -38,9 +38,9 @@ func New() Cataloger { return Cataloger{} }
 func (Cataloger) Name() string { return CatalogerName }
 
 // installedGemDir matches the inside of an installed gem or a Bundler git
-// checkout (…/gems/rbs-2.7.0/…): a Gemfile.lock there is the gem's own
+// checkout (…/gems/rbs-2.7.0/…, …/bundler/gems/rails-abc123/…): a Gemfile.lock there is the gem's own
 // development lock file and describes nothing installed.
-var installedGemDir = regexp.MustCompile(`(^|/)gems/[^/]+-\d[^/]*/`)
+var installedGemDir = regexp.MustCompile(`(^|/)(bundler/gems/[^/]+|gems/[^/]+-\d[^/]*)/`)
 
 // Wants implements indexer.Cataloger: *.gemspec files directly in a
 // "specifications" directory (or its "default" subdirectory), and

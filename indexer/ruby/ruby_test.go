@@ -1,0 +1,357 @@
+package ruby_test
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/ruby"
+	"github.com/lapps/lapps/testenv"
+	"github.com/lapps/lapps/vuln"
+)
+
+func layerBlobs(t testing.TB, tag string) []string {
+	t.Helper()
+	dir := filepath.Join(testenv.Images(t), "debian", "oci")
+	var index struct {
+		Manifests []struct {
+			Digest      string            `json:"digest"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"manifests"`
+	}
+	var manifest struct {
+		Layers []struct {
+			Digest string `json:"digest"`
+		} `json:"layers"`
+	}
+	readJSON(t, filepath.Join(dir, "index.json"), &index)
+	for _, m := range index.Manifests {
+		if m.Annotations["org.opencontainers.image.ref.name"] == tag {
+			readJSON(t, blob(dir, m.Digest), &manifest)
+			var out []string
+			for _, l := range manifest.Layers {
+				out = append(out, blob(dir, l.Digest))
+			}
+			return out
+		}
+	}
+	t.Fatalf("tag %s not in %s", tag, dir)
+	return nil
+}
+
+func blob(dir, digest string) string {
+	return filepath.Join(dir, "blobs", strings.Replace(digest, ":", string(filepath.Separator), 1))
+}
+
+func readJSON(t testing.TB, p string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", p, err)
+	}
+}
+
+func openLayer(t testing.TB, blobPath string) io.Reader {
+	t.Helper()
+	f, err := os.Open(blobPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zr
+}
+
+// layerFiles returns the regular files of a layer whose names match re.
+func layerFiles(t testing.TB, blobPath string, re *regexp.Regexp) map[string][]byte {
+	t.Helper()
+	tr := tar.NewReader(openLayer(t, blobPath))
+	out := map[string][]byte{}
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := indexer.CleanPath(h.Name)
+		if h.Typeflag != tar.TypeReg || !re.MatchString(name) {
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = b
+	}
+}
+
+// specFileRE matches, independently of the cataloger, installed gem
+// specifications, capturing the name and version of the file name
+// (RubyGems names them NAME-VERSION.gemspec).
+var specFileRE = regexp.MustCompile(`/specifications/(?:default/)?(.+)-([0-9][^-/]*)\.gemspec$`)
+
+// TestImage runs the cataloger through the real layer walk over the fat
+// image: every gemspec under a specifications directory (Ruby's default
+// and bundled gems, Debian's rubygems-integration gems such as
+// ruby-rack's) must give the gem its file name promises; the Gemfile.lock
+// files inside installed gems (rbs, typeprof) are their development
+// lock files and must not be read.
+func TestImage(t *testing.T) {
+	want := map[string]string{}
+	got := map[string]string{}
+	ix := indexer.New([]indexer.Cataloger{ruby.New()})
+	locks := 0
+	for _, b := range layerBlobs(t, "debian-bookworm-fat") {
+		for name := range layerFiles(t, b, regexp.MustCompile(`(\.gemspec|Gemfile\.lock)$`)) {
+			if strings.HasSuffix(name, "Gemfile.lock") {
+				locks++
+				continue
+			}
+			if m := specFileRE.FindStringSubmatch(name); m != nil {
+				want[name] = m[1] + "@" + m[2]
+			}
+		}
+		li, err := ix.IndexLayer(context.Background(), "test", openLayer(t, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(li.Warnings) != 0 {
+			t.Errorf("warnings: %q", li.Warnings)
+		}
+		for _, e := range li.Entries {
+			if len(e.Packages) != 1 {
+				t.Errorf("%s: %d packages", e.Path, len(e.Packages))
+				continue
+			}
+			p := e.Packages[0]
+			if p.Kind != vuln.KindGem || p.DBPath != e.Path {
+				t.Errorf("%s: %+v", e.Path, p)
+			}
+			got[e.Path] = p.Name + "@" + p.Version
+		}
+	}
+	if len(want) < 50 || locks == 0 {
+		t.Fatalf("only %d gemspecs and %d lock files in the image", len(want), locks)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: got %q, want %q", k, got[k], v)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s: not an installed gemspec", k)
+		}
+	}
+	for p, w := range map[string]string{
+		"usr/share/rubygems-integration/all/specifications/rack-2.2.22.gemspec":   "rack@2.2.22",
+		"usr/lib/ruby/gems/3.1.0/specifications/default/net-http-0.3.0.1.gemspec": "net-http@0.3.0.1",
+		"usr/lib/ruby/gems/3.1.0/specifications/rexml-3.3.9.gemspec":              "rexml@3.3.9",
+	} {
+		if got[p] != w {
+			t.Errorf("%s: got %q, want %q", p, got[p], w)
+		}
+	}
+	if purl := vuln.PURL(vuln.Package{Name: "rack", Version: "2.2.22", Kind: vuln.KindGem}, nil); purl != "pkg:gem/rack@2.2.22" {
+		t.Errorf("purl %s", purl)
+	}
+	t.Logf("%d gemspecs, %d Gemfile.lock files skipped", len(got), locks)
+}
+
+// TestGemfileLockReal parses the real lock files the image ships (inside
+// installed gems, where the cataloger does not read them, but real Bundler
+// output all the same) and compares with a line count.
+func TestGemfileLockReal(t *testing.T) {
+	blobs := layerBlobs(t, "debian-bookworm-fat")
+	specLine := regexp.MustCompile(`(?m)^    ([^ ]+) \(([^)-]+)(?:-[^)]*)?\)$`)
+	n := 0
+	for _, b := range blobs {
+		for name, data := range layerFiles(t, b, regexp.MustCompile(`Gemfile\.lock$`)) {
+			n++
+			pkgs, err := ruby.ParseGemfileLock(data)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			// The independent count: four-space spec lines of the GEM
+			// sections only.
+			want := map[string]bool{}
+			for _, sec := range strings.Split(string(data), "\n\n") {
+				if strings.HasPrefix(sec, "GEM\n") || strings.HasPrefix(sec, "GIT\n") {
+					for _, m := range specLine.FindAllStringSubmatch(sec, -1) {
+						want[m[1]+"@"+m[2]] = true
+					}
+				}
+			}
+			if len(pkgs) != len(want) || len(want) == 0 {
+				t.Errorf("%s: %d gems, want %d", name, len(pkgs), len(want))
+			}
+			for _, p := range pkgs {
+				if !want[p.Name+"@"+p.Version] {
+					t.Errorf("%s: unexpected %s@%s", name, p.Name, p.Version)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no Gemfile.lock in the image")
+	}
+}
+
+func TestParseGemspec(t *testing.T) {
+	tests := []struct{ in, want, wantErr string }{
+		{"Gem::Specification.new do |s|\n  s.name = \"rack\".freeze\n  s.version = \"2.2.4\"\nend\n", "rack@2.2.4", ""},
+		{"Gem::Specification.new do |s|\n  s.name = %q{rack}\n  s.version = %q<2.2.4>\nend\n", "rack@2.2.4", ""},
+		{"Gem::Specification.new do |spec|\n  spec.name = 'nokogiri'\n  spec.version = Gem::Version.new(\"1.13.6\")\nend\n", "nokogiri@1.13.6", ""},
+		{"s.version = \"1.0.0.pre\"\ns.name = \"x\"\ns.name = \"y\"\n", "x@1.0.0.pre", ""},
+		{"s.name = \"x\"\n", "", "no version"},
+		{"s.version = \"1\"\n", "", "no gem name"},
+		{"s.name = NAME\ns.version = VERSION\n", "", "no gem name"},
+		{"s.name = \"a b\"\ns.version = \"1\"\n", "", "not a gem name"},
+		{"", "", "no gem name"},
+	}
+	for _, tc := range tests {
+		p, err := ruby.ParseGemspec([]byte(tc.in))
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%q: error %v, want %q", tc.in, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || p.Name+"@"+p.Version != tc.want || p.Kind != vuln.KindGem {
+			t.Errorf("%q: %+v, %v", tc.in, p, err)
+		}
+	}
+}
+
+func TestParseGemfileLock(t *testing.T) {
+	lock := `GIT
+  remote: https://github.com/rails/rails.git
+  revision: abc
+  specs:
+    rails (7.1.0.alpha)
+      actionpack (= 7.1.0.alpha)
+
+PATH
+  remote: .
+  specs:
+    myapp (0.1.0)
+
+GEM
+  remote: https://rubygems.org/
+  specs:
+    nokogiri (1.13.6-x86_64-linux)
+      racc (~> 1.4)
+    racc (1.6.0)
+
+PLATFORMS
+  x86_64-linux
+
+DEPENDENCIES
+  nokogiri
+
+BUNDLED WITH
+   2.3.14
+`
+	pkgs, err := ruby.ParseGemfileLock([]byte(strings.ReplaceAll(lock, "\n", "\r\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range pkgs {
+		got = append(got, p.Name+"@"+p.Version)
+	}
+	if strings.Join(got, " ") != "rails@7.1.0.alpha nokogiri@1.13.6 racc@1.6.0" {
+		t.Errorf("got %v", got)
+	}
+	if _, err := ruby.ParseGemfileLock([]byte("just text\n")); err == nil {
+		t.Error("no error for a file that is not a lock file")
+	}
+}
+
+func TestWants(t *testing.T) {
+	for p, want := range map[string]bool{
+		"usr/lib/ruby/gems/3.1.0/specifications/rake-13.0.6.gemspec":            true,
+		"usr/lib/ruby/gems/3.1.0/specifications/default/json-2.6.1.gemspec":     true,
+		"usr/share/rubygems-integration/all/specifications/rack-2.2.22.gemspec": true,
+		"app/vendor/bundle/ruby/3.1.0/specifications/rack-3.0.0.gemspec":        true,
+		"app/Gemfile.lock": true,
+		"Gemfile.lock":     true,
+		"usr/lib/ruby/gems/3.1.0/gems/rbs-2.7.0/Gemfile.lock":                    false,
+		"usr/lib/ruby/gems/3.1.0/gems/rbs-2.7.0/steep/Gemfile.lock":              false,
+		"app/vendor/bundle/ruby/3.1.0/bundler/gems/rails-abc123def/Gemfile.lock": false,
+		"usr/lib/ruby/gems/3.1.0/gems/rack-2.2.4/rack.gemspec":                   false,
+		"usr/lib/ruby/gems/3.1.0/specifications/.gemspec":                        false,
+		"usr/lib/ruby/gems/3.1.0/specifications/default/nested/x-1.gemspec":      false,
+		"usr/lib/ruby/gems/3.1.0/specifications/rake-13.0.6.gemspec.bak":         false,
+	} {
+		if got := ruby.New().Wants(p); got != want {
+			t.Errorf("Wants(%q) = %v", p, got)
+		}
+	}
+}
+
+// realSeeds returns gemspecs and lock files of the fat image for the
+// fuzz corpora, when the images are there.
+func realSeeds(f *testing.F, re *regexp.Regexp) {
+	dir := os.Getenv("LAPPS_TEST_IMAGES")
+	if dir == "" {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(dir, "debian", "oci", "index.json")); err != nil {
+		return
+	}
+	n := 0
+	for _, b := range layerBlobs(f, "debian-bookworm-fat") {
+		for _, data := range layerFiles(f, b, re) {
+			if n < 20 {
+				f.Add(data)
+				n++
+			}
+		}
+	}
+}
+
+func FuzzGemspec(f *testing.F) {
+	f.Add([]byte("s.name = \"rack\".freeze\ns.version = \"2.2.4\"\n"))
+	f.Add([]byte("s.name = %q{a}\ns.version = Gem::Version.new('1')\n"))
+	realSeeds(f, regexp.MustCompile(`specifications/.*\.gemspec$`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := ruby.ParseGemspec(b)
+		if err == nil && (p.Name == "" || p.Version == "" || strings.ContainsAny(p.Name+p.Version, " \n\"'")) {
+			t.Fatalf("bad package %+v", p)
+		}
+	})
+}
+
+func FuzzGemfileLock(f *testing.F) {
+	f.Add([]byte("GEM\n  remote: https://rubygems.org/\n  specs:\n    rack (2.2.4)\n    nokogiri (1.0-java)\n"))
+	realSeeds(f, regexp.MustCompile(`Gemfile\.lock$`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pkgs, err := ruby.ParseGemfileLock(b)
+		if err != nil {
+			return
+		}
+		for _, p := range pkgs {
+			if p.Name == "" || p.Version == "" || strings.ContainsAny(p.Name+p.Version, " ()\n") {
+				t.Fatalf("bad package %+v", p)
+			}
+		}
+	})
+}
