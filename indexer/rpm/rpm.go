@@ -1,0 +1,208 @@
+// Package rpm finds the packages installed by rpm, in any of its three
+// database formats: BerkeleyDB (Packages: RHEL/CentOS ≤ 8, Amazon Linux
+// 2), NDB (Packages.db: SUSE) and SQLite (rpmdb.sqlite: RHEL 9, Fedora ≥
+// 33), under var/lib/rpm/ or usr/lib/sysimage/rpm/.
+//
+// The databases are read with github.com/knqyf263/go-rpmdb, which opens a
+// path: Parse copies the file to a temporary file first. go-rpmdb reads
+// BerkeleyDB and NDB pages in a goroutine of its own that trusts the
+// file: on a damaged database it panics (out-of-range slices, which no
+// recover in this package can catch), loops forever or allocates what
+// the file claims. Before handing a file to go-rpmdb, this package
+// therefore walks the same structures with bounds checks (see check.go)
+// and refuses a database go-rpmdb could not read safely.
+package rpm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	rpmdb "github.com/knqyf263/go-rpmdb/pkg"
+	_ "modernc.org/sqlite" // the "sqlite" database/sql driver go-rpmdb opens rpmdb.sqlite with
+
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/vuln"
+)
+
+// MaxSize is the largest database read. The largest real ones (a full
+// Fedora workstation) are a few hundred megabytes.
+const MaxSize = 512 << 20
+
+// dirs are the directories holding rpm databases, and names the file
+// names of the three formats.
+var (
+	dirs  = []string{"var/lib/rpm", "usr/lib/sysimage/rpm"}
+	names = []string{"Packages", "Packages.db", "rpmdb.sqlite"}
+)
+
+// Cataloger reads rpm databases.
+type Cataloger struct{}
+
+var _ indexer.Cataloger = Cataloger{}
+
+// New returns the rpm cataloger.
+func New() Cataloger { return Cataloger{} }
+
+// Name implements indexer.Cataloger.
+func (Cataloger) Name() string { return "rpm" }
+
+// Wants implements indexer.Cataloger: Packages, Packages.db or
+// rpmdb.sqlite in var/lib/rpm or usr/lib/sysimage/rpm.
+func (Cataloger) Wants(p string) bool {
+	dir, base := path.Split(p)
+	dir = strings.TrimSuffix(dir, "/")
+	return contains(dirs, dir) && contains(names, base)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Parse implements indexer.Cataloger: it copies the database to a
+// temporary file (at most MaxSize bytes), reads it with ReadFile and
+// removes the copy.
+func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Result, error) {
+	dir, err := os.MkdirTemp("", "lapps-rpmdb-")
+	if err != nil {
+		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, path.Base(p))
+	if err := copyLimited(file, r); err != nil {
+		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
+	}
+	pkgs, err := ReadFile(ctx, file)
+	if err != nil {
+		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
+	}
+	for i := range pkgs {
+		pkgs[i].DBPath = p
+	}
+	return indexer.Result{Packages: pkgs}, nil
+}
+
+// copyLimited writes r to a new file, refusing more than MaxSize bytes.
+func copyLimited(file string, r io.Reader) error {
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(f, io.LimitReader(r, MaxSize+1))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("copy to a temporary file: %w", err)
+	}
+	if n > MaxSize {
+		return fmt.Errorf("larger than %d bytes; not read", MaxSize)
+	}
+	return nil
+}
+
+// ReadFile reads the rpm database at file, of any of the three formats,
+// and returns its packages with Kind set to rpm, in database order. The
+// gpg-pubkey pseudo-packages (the imported signing keys) are left out.
+// Version is "[epoch:]version-release", with the epoch only when it is
+// set and not zero; SourceName and SourceVersion come from the source
+// RPM's file name, SourceVersion with the binary's epoch.
+func ReadFile(ctx context.Context, file string) ([]vuln.Package, error) {
+	if err := check(ctx, file); err != nil {
+		return nil, err
+	}
+	infos, err := list(file)
+	if err != nil {
+		return nil, err
+	}
+	pkgs := make([]vuln.Package, 0, len(infos))
+	for _, pi := range infos {
+		if pi.Name == "gpg-pubkey" {
+			continue
+		}
+		if pi.Name == "" || pi.Version == "" {
+			return nil, fmt.Errorf("a package without name or version (%q %q)", pi.Name, pi.Version)
+		}
+		epoch := ""
+		if pi.Epoch != nil && *pi.Epoch != 0 {
+			epoch = strconv.Itoa(*pi.Epoch) + ":"
+		}
+		p := vuln.Package{
+			Name:    pi.Name,
+			Version: epoch + pi.Version,
+			Arch:    pi.Arch,
+			Kind:    vuln.KindRPM,
+		}
+		if pi.Release != "" {
+			p.Version += "-" + pi.Release
+		}
+		if name, version, ok := ParseSourceRPM(pi.SourceRpm); ok {
+			p.SourceName, p.SourceVersion = name, epoch+version
+		} else {
+			p.SourceName, p.SourceVersion = p.Name, p.Version
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs, nil
+}
+
+// list opens the database with go-rpmdb and lists its packages. Header
+// parsing runs in this goroutine, so a panic in it is recovered into an
+// error.
+func list(file string) (infos []*rpmdb.PackageInfo, err error) {
+	db, err := rpmdb.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("open rpm database: %w", err)
+	}
+	// Close releases the file even when the listing stopped early.
+	// go-rpmdb's reading goroutine then stays blocked on its channel
+	// (it cannot be told to stop); that is the price of a damaged header
+	// that passed the structural checks.
+	defer db.Close()
+	defer func() {
+		if r := recover(); r != nil {
+			infos, err = nil, fmt.Errorf("read rpm database: damaged package header (%v)", r)
+		}
+	}()
+	infos, err = db.ListPackages()
+	if err != nil {
+		return nil, fmt.Errorf("read rpm database: %w", err)
+	}
+	return infos, nil
+}
+
+// ParseSourceRPM splits the file name of a source RPM,
+// "glibc-2.34-83.el9.src.rpm", into the source package's name ("glibc")
+// and its version-release ("2.34-83.el9"). It reports false for names
+// that do not have that shape, such as "(none)".
+func ParseSourceRPM(s string) (name, version string, ok bool) {
+	base, found := strings.CutSuffix(s, ".src.rpm")
+	if !found {
+		if base, found = strings.CutSuffix(s, ".nosrc.rpm"); !found {
+			return "", "", false
+		}
+	}
+	r := strings.LastIndexByte(base, '-')
+	if r <= 0 {
+		return "", "", false
+	}
+	v := strings.LastIndexByte(base[:r], '-')
+	if v <= 0 || v+1 == r || r+1 == len(base) {
+		return "", "", false
+	}
+	return base[:v], base[v+1:], true
+}
+
+// errNotRPMDB is returned for files in none of the three formats.
+var errNotRPMDB = errors.New("not an rpm database (BerkeleyDB, NDB or SQLite)")
