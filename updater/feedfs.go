@@ -94,7 +94,7 @@ func (t *treeFS) Open(name string) (fs.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &renamed{File: f, name: n.name}, nil
+		return &renamed{File: f, info: n.info()}, nil
 	case n.dir != nil:
 		return &dirFile{n: n, entries: n.entries()}, nil
 	}
@@ -102,7 +102,7 @@ func (t *treeFS) Open(name string) (fs.File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	return &renamed{File: f, name: n.name}, nil
+	return &renamed{File: f, info: n.info()}, nil
 }
 
 // info returns the FileInfo of a node.
@@ -166,28 +166,22 @@ func (d *dirFile) ReadDir(count int) ([]fs.DirEntry, error) {
 	return rest[:count], nil
 }
 
-// renamed is an open file or mounted root reporting the name it has in
-// the tree rather than its name on disk (a temporary file's) or in its
-// own tree (".").
+// renamed is an open file or mounted root reporting the information it
+// has in the tree (as its directory lists it) rather than its name on
+// disk (a temporary file's) or in its own tree (".").
 type renamed struct {
 	fs.File
-	name string
+	info fs.FileInfo
 }
 
 // Stat implements fs.File.
-func (r *renamed) Stat() (fs.FileInfo, error) {
-	fi, err := r.File.Stat()
-	if err != nil {
-		return nil, err
-	}
-	return fileInfo{name: r.name, size: fi.Size(), mode: fi.Mode(), modTime: fi.ModTime()}, nil
-}
+func (r *renamed) Stat() (fs.FileInfo, error) { return r.info, nil }
 
 // ReadDir implements fs.ReadDirFile for mounted roots.
 func (r *renamed) ReadDir(n int) ([]fs.DirEntry, error) {
 	d, ok := r.File.(fs.ReadDirFile)
 	if !ok {
-		return nil, &fs.PathError{Op: "readdir", Path: r.name, Err: fs.ErrInvalid}
+		return nil, &fs.PathError{Op: "readdir", Path: r.info.Name(), Err: fs.ErrInvalid}
 	}
 	return d.ReadDir(n)
 }
@@ -197,7 +191,7 @@ func (r *renamed) ReadDir(n int) ([]fs.DirEntry, error) {
 func (r *renamed) ReadAt(p []byte, off int64) (int, error) {
 	ra, ok := r.File.(io.ReaderAt)
 	if !ok {
-		return 0, &fs.PathError{Op: "readat", Path: r.name, Err: fs.ErrInvalid}
+		return 0, &fs.PathError{Op: "readat", Path: r.info.Name(), Err: fs.ErrInvalid}
 	}
 	return ra.ReadAt(p, off)
 }
@@ -206,7 +200,7 @@ func (r *renamed) ReadAt(p []byte, off int64) (int, error) {
 func (r *renamed) Seek(off int64, whence int) (int64, error) {
 	s, ok := r.File.(io.Seeker)
 	if !ok {
-		return 0, &fs.PathError{Op: "seek", Path: r.name, Err: fs.ErrInvalid}
+		return 0, &fs.PathError{Op: "seek", Path: r.info.Name(), Err: fs.ErrInvalid}
 	}
 	return s.Seek(off, whence)
 }

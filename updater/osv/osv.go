@@ -1,0 +1,670 @@
+// Package osv parses vulnerability records in the OSV format
+// (https://ossf.github.io/osv-schema/), as JSON or YAML: OSV.dev's
+// per-ecosystem exports (all.zip), the Go vulnerability database, the PyPA
+// advisory database (OSV as YAML), GitHub's advisory database, and the
+// OSV records of Ubuntu, AlmaLinux, Rocky Linux, Wolfi and Chainguard. It
+// registers the source type "osv".
+package osv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lapps/lapps/updater"
+	"github.com/lapps/lapps/vuln"
+)
+
+func init() { updater.Register("osv", Parser{}) }
+
+// maxFileBytes caps one OSV file: the largest real records (Debian,
+// Ubuntu with long version lists) are a few hundred kilobytes.
+const maxFileBytes = 64 << 20
+
+// Parser parses OSV feeds: every .json, .yaml and .yml file of the feed
+// (hidden files and directories skipped) is one OSV record, or a list of
+// records. Index files that sit beside the records are recognised and
+// skipped: a list of {id, modified} entries (Chainguard's all.json, the Go
+// vulnerability database's index/vulns.json and index/modules.json) and the
+// Go database's index/db.json ({"modified": …}). Any other file that does
+// not parse as OSV is an error naming the file: a corrupt feed must not
+// replace good data. A feed without any OSV file is an error too.
+//
+// Each record gives one vuln.Record per affected package:
+//
+//   - Ecosystem: normalised with vuln.NormalizeEcosystem ("Ubuntu:22.04:LTS"
+//     → "Ubuntu:22.04", "AlmaLinux:9.3" → "AlmaLinux:9"); Package: the
+//     package name, PEP 503-normalised for PyPI and lower-cased for NuGet
+//     and Packagist, as the matcher looks them up. Ubuntu names the source
+//     package (its binaries are in ecosystem_specific) and so does the
+//     record. Go's "stdlib" and "toolchain" are kept as they are.
+//   - Ranges: ECOSYSTEM and SEMVER ranges, one vuln.Range per
+//     introduced…fixed or introduced…last_affected pair (an unclosed
+//     introduced has no upper bound); GIT ranges are dropped. Versions:
+//     the explicit versions[]. An affected entry whose ranges are all GIT
+//     (or of unknown types) and that lists no versions cannot be matched
+//     and gives no record; one with no ranges and no versions affects
+//     every version.
+//   - Status: fixed when a range carries a fix, else unfixed.
+//   - Withdrawn records give nothing, so the next update operation
+//     removes them.
+//   - Aliases: aliases[], upstream[] and the CVE ids of related[] (CVE
+//     first), so the same CVE from two sources is one finding.
+//   - Severity: the source's own rating when it has one (affected-level
+//     ecosystem_specific/database_specific severity, urgency or
+//     ubuntu_priority; a severity[] entry of type "Ubuntu"; GHSA's
+//     database_specific.severity; the "Important:" prefix of AlmaLinux,
+//     Rocky and Red Hat summaries), kept as SourceSeverity; otherwise the
+//     rating of the CVSS base score of the newest CVSS version given.
+//     CVSS vectors are kept with their scores.
+//   - Title: the summary, or the first line of details; Description:
+//     details; Links: references[] and database_specific.url.
+type Parser struct{}
+
+// Parse implements updater.Parser.
+func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
+	files, err := osvFiles(feed)
+	if err != nil {
+		return nil, fmt.Errorf("osv: %w", err)
+	}
+	if len(files) == 0 {
+		return nil, errors.New("osv: no .json, .yaml or .yml file in the feed")
+	}
+	// Decoding dominates; files are parsed in parallel and their records
+	// concatenated in file order, so the result does not depend on timing.
+	results := make([][]vuln.Record, len(files))
+	errs := make([]error, len(files))
+	var next int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), len(files))
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= len(files) || ctx.Err() != nil {
+					return
+				}
+				results[i], errs[i] = parseFile(feed, files[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("osv: %w", err)
+	}
+	n := 0
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("osv: %w", err)
+		}
+		n += len(results[i])
+	}
+	out := make([]vuln.Record, 0, n)
+	for _, rs := range results {
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+// osvFiles lists the feed's candidate files in lexical order.
+func osvFiles(feed fs.FS) ([]string, error) {
+	var files []string
+	err := fs.WalkDir(feed, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("walk %s: %w", p, err)
+		}
+		if p != "." && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		switch strings.ToLower(path.Ext(p)) {
+		case ".json", ".yaml", ".yml":
+			files = append(files, p)
+		}
+		return nil
+	})
+	return files, err
+}
+
+// parseFile parses one file of the feed.
+func parseFile(feed fs.FS, name string) ([]vuln.Record, error) {
+	f, err := feed.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(data) > maxFileBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxFileBytes)
+	}
+	recs, err := ParseDocument(data, isYAML(name))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return recs, nil
+}
+
+func isYAML(name string) bool {
+	ext := strings.ToLower(path.Ext(name))
+	return ext == ".yaml" || ext == ".yml"
+}
+
+// ParseDocument parses one OSV document, JSON or YAML: a record, or a list
+// of records. An index document (see Parser) gives no records and no
+// error.
+func ParseDocument(data []byte, isYAML bool) ([]vuln.Record, error) {
+	var docs []Record
+	list := false
+	if isYAML {
+		var n yaml.Node
+		if err := yaml.Unmarshal(data, &n); err != nil {
+			return nil, fmt.Errorf("yaml: %w", err)
+		}
+		if n.Kind == 0 {
+			return nil, errors.New("empty document")
+		}
+		doc := &n
+		if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+			doc = doc.Content[0]
+		}
+		switch doc.Kind {
+		case yaml.SequenceNode:
+			list = true
+			if err := doc.Decode(&docs); err != nil {
+				return nil, fmt.Errorf("yaml: %w", err)
+			}
+		case yaml.MappingNode:
+			var r Record
+			if err := doc.Decode(&r); err != nil {
+				return nil, fmt.Errorf("yaml: %w", err)
+			}
+			docs = []Record{r}
+		default:
+			return nil, errors.New("yaml: not an OSV record (neither a mapping nor a list)")
+		}
+	} else {
+		trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
+		switch {
+		case len(trimmed) == 0:
+			return nil, errors.New("empty document")
+		case trimmed[0] == '[':
+			list = true
+			if err := json.Unmarshal(trimmed, &docs); err != nil {
+				return nil, fmt.Errorf("json: %w", err)
+			}
+		case trimmed[0] == '{':
+			var r Record
+			if err := json.Unmarshal(trimmed, &r); err != nil {
+				return nil, fmt.Errorf("json: %w", err)
+			}
+			docs = []Record{r}
+		default:
+			return nil, errors.New("json: not an OSV record (neither an object nor a list)")
+		}
+	}
+	if isIndex(docs, list) {
+		return nil, nil
+	}
+	var out []vuln.Record
+	for i := range docs {
+		rs, err := docs[i].Records()
+		if err != nil {
+			if len(docs) > 1 {
+				return nil, fmt.Errorf("record %d: %w", i, err)
+			}
+			return nil, err
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+// isIndex reports whether decoded documents are an index rather than
+// records: entries without affected packages, summary or details that
+// carry only an id and modification time (Chainguard's all.json, the Go
+// database's index/vulns.json), a module path (index/modules.json), or,
+// alone and not in a list, only a modification time (index/db.json).
+func isIndex(docs []Record, list bool) bool {
+	for i := range docs {
+		d := &docs[i]
+		if len(d.Affected) > 0 || d.Summary != "" || d.Details != "" || d.Withdrawn != "" {
+			return false
+		}
+		switch {
+		case list && (d.ID != "" || d.IndexPath != ""):
+		case !list && d.ID == "" && d.Modified != "":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Record is an OSV record, as far as lapps reads it.
+type Record struct {
+	SchemaVersion    string         `json:"schema_version" yaml:"schema_version"`
+	ID               string         `json:"id" yaml:"id"`
+	Modified         string         `json:"modified" yaml:"modified"`
+	Published        string         `json:"published" yaml:"published"`
+	Withdrawn        string         `json:"withdrawn" yaml:"withdrawn"`
+	Aliases          []string       `json:"aliases" yaml:"aliases"`
+	Upstream         []string       `json:"upstream" yaml:"upstream"`
+	Related          []string       `json:"related" yaml:"related"`
+	Summary          string         `json:"summary" yaml:"summary"`
+	Details          string         `json:"details" yaml:"details"`
+	Severity         []Severity     `json:"severity" yaml:"severity"`
+	Affected         []Affected     `json:"affected" yaml:"affected"`
+	References       []Reference    `json:"references" yaml:"references"`
+	DatabaseSpecific map[string]any `json:"database_specific" yaml:"database_specific"`
+	// IndexPath is the module path of an entry of the Go vulnerability
+	// database's index/modules.json, read only to recognise that index.
+	IndexPath string `json:"path" yaml:"path"`
+}
+
+// Severity is one entry of severity[].
+type Severity struct {
+	Type  string `json:"type" yaml:"type"`
+	Score string `json:"score" yaml:"score"`
+}
+
+// Affected is one entry of affected[].
+type Affected struct {
+	Package           Package        `json:"package" yaml:"package"`
+	Severity          []Severity     `json:"severity" yaml:"severity"`
+	Ranges            []Range        `json:"ranges" yaml:"ranges"`
+	Versions          []string       `json:"versions" yaml:"versions"`
+	EcosystemSpecific map[string]any `json:"ecosystem_specific" yaml:"ecosystem_specific"`
+	DatabaseSpecific  map[string]any `json:"database_specific" yaml:"database_specific"`
+}
+
+// Package names the affected package.
+type Package struct {
+	Ecosystem string `json:"ecosystem" yaml:"ecosystem"`
+	Name      string `json:"name" yaml:"name"`
+	PURL      string `json:"purl" yaml:"purl"`
+}
+
+// Range is one entry of ranges[].
+type Range struct {
+	Type   string  `json:"type" yaml:"type"`
+	Repo   string  `json:"repo" yaml:"repo"`
+	Events []Event `json:"events" yaml:"events"`
+}
+
+// Event is one event of a range.
+type Event struct {
+	Introduced   string `json:"introduced" yaml:"introduced"`
+	Fixed        string `json:"fixed" yaml:"fixed"`
+	LastAffected string `json:"last_affected" yaml:"last_affected"`
+	Limit        string `json:"limit" yaml:"limit"`
+}
+
+// Reference is one entry of references[].
+type Reference struct {
+	Type string `json:"type" yaml:"type"`
+	URL  string `json:"url" yaml:"url"`
+}
+
+// Records converts the record into one vuln.Record per affected package;
+// a withdrawn record gives none.
+func (r *Record) Records() ([]vuln.Record, error) {
+	id := strings.TrimSpace(r.ID)
+	if id == "" {
+		return nil, errors.New("record without an id")
+	}
+	if strings.TrimSpace(r.Withdrawn) != "" {
+		return nil, nil
+	}
+	base := vuln.Record{
+		ID:          id,
+		Aliases:     r.aliases(id),
+		Title:       title(r.Summary, r.Details),
+		Description: strings.TrimSpace(r.Details),
+		Links:       r.links(),
+		Published:   parseTime(r.Published),
+		Modified:    parseTime(r.Modified),
+	}
+	recordCVSS, recordRating := ratings(r.Severity)
+	if recordRating == "" {
+		recordRating = stringField(r.DatabaseSpecific, "severity", "ubuntu_priority")
+	}
+	var out []vuln.Record
+	for i := range r.Affected {
+		a := &r.Affected[i]
+		eco, ok := vuln.NormalizeEcosystem(a.Package.Ecosystem)
+		name := normalizeName(eco, a.Package.Name)
+		if !ok || name == "" {
+			continue // a GIT-only entry of a repository, without a package
+		}
+		rec := base
+		rec.Ecosystem, rec.Package = eco, name
+		rec.Aliases = cloneStrings(base.Aliases)
+		rec.Links = cloneStrings(base.Links)
+		var matchable bool
+		rec.Ranges, matchable = ranges(a.Ranges)
+		rec.Versions = versions(a.Versions)
+		if !matchable && len(rec.Versions) == 0 {
+			continue
+		}
+		rec.Status = vuln.StatusUnfixed
+		for _, rg := range rec.Ranges {
+			if rg.Fixed != "" {
+				rec.Status = vuln.StatusFixed
+				break
+			}
+		}
+		cvss, rating := ratings(a.Severity)
+		if len(cvss) == 0 {
+			cvss = recordCVSS
+		}
+		if rating == "" {
+			rating = stringField(a.EcosystemSpecific, "severity", "ubuntu_priority", "urgency")
+		}
+		if rating == "" {
+			rating = stringField(a.DatabaseSpecific, "severity", "ubuntu_priority", "urgency")
+		}
+		if rating == "" {
+			rating = recordRating
+		}
+		if rating == "" && redHatLike(eco) {
+			rating = summaryRating(r.Summary)
+		}
+		rec.CVSS = cloneCVSS(cvss)
+		rec.Severity, rec.SourceSeverity = severity(rating, cvss)
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// aliases gathers the other ids of the vulnerability.
+func (r *Record) aliases(id string) []string {
+	all := make([]string, 0, len(r.Aliases)+len(r.Upstream)+len(r.Related))
+	all = append(all, r.Aliases...)
+	all = append(all, r.Upstream...)
+	for _, rel := range r.Related {
+		if strings.HasPrefix(strings.TrimSpace(rel), "CVE-") {
+			all = append(all, rel)
+		}
+	}
+	return updater.SortAliases(id, all)
+}
+
+// links returns the reference URLs, and the database's own page.
+func (r *Record) links() []string {
+	var out []string
+	seen := map[string]bool{"": true}
+	add := func(u string) {
+		u = strings.TrimSpace(u)
+		if !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	if u, ok := r.DatabaseSpecific["url"].(string); ok {
+		add(u)
+	}
+	for _, ref := range r.References {
+		add(ref.URL)
+	}
+	return out
+}
+
+// ranges converts ECOSYSTEM and SEMVER ranges. matchable is false when
+// the entry has ranges and none of them is of a type lapps compares
+// (GIT only).
+func ranges(in []Range) (out []vuln.Range, matchable bool) {
+	if len(in) == 0 {
+		return nil, true
+	}
+	for _, r := range in {
+		var typ string
+		switch strings.ToUpper(strings.TrimSpace(r.Type)) {
+		case vuln.RangeEcosystem:
+			typ = vuln.RangeEcosystem
+		case vuln.RangeSemver:
+			typ = vuln.RangeSemver
+		default:
+			continue
+		}
+		matchable = true
+		var cur vuln.Range
+		open, emitted := false, 0
+		closeWith := func(fixed, last string) {
+			if !open {
+				if emitted > 0 {
+					return // a second fix of an already closed interval
+				}
+				cur = vuln.Range{Type: typ, Introduced: "0"}
+			}
+			cur.Fixed, cur.LastAffected = fixed, last
+			out = append(out, cur)
+			open = false
+			emitted++
+		}
+		for _, ev := range r.Events {
+			switch {
+			case strings.TrimSpace(ev.Introduced) != "":
+				if !open {
+					cur = vuln.Range{Type: typ, Introduced: strings.TrimSpace(ev.Introduced)}
+					open = true
+				}
+			case strings.TrimSpace(ev.Fixed) != "":
+				closeWith(strings.TrimSpace(ev.Fixed), "")
+			case strings.TrimSpace(ev.LastAffected) != "":
+				closeWith("", strings.TrimSpace(ev.LastAffected))
+			}
+		}
+		if open {
+			out = append(out, cur)
+		}
+	}
+	return out, matchable
+}
+
+func versions(in []string) []string {
+	var out []string
+	seen := map[string]bool{"": true}
+	for _, v := range in {
+		v = strings.TrimSpace(v)
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// ratings returns the CVSS ratings of a severity[] list and the source's
+// own rating (a severity entry of type "Ubuntu"). Vectors that do not
+// parse are kept without a score.
+func ratings(sev []Severity) ([]vuln.CVSS, string) {
+	var cvss []vuln.CVSS
+	rating := ""
+	seen := map[string]bool{}
+	for _, s := range sev {
+		score := strings.TrimSpace(s.Score)
+		switch strings.ToUpper(strings.TrimSpace(s.Type)) {
+		case "CVSS_V2", "CVSS_V3", "CVSS_V4":
+			if score == "" || seen[score] {
+				continue
+			}
+			seen[score] = true
+			c, err := ParseCVSS(score)
+			if err != nil {
+				c = vuln.CVSS{Version: cvssVersion(s.Type, score), Vector: score}
+			}
+			cvss = append(cvss, c)
+		case "UBUNTU":
+			if rating == "" {
+				rating = score
+			}
+		}
+	}
+	return cvss, rating
+}
+
+func cvssVersion(typ, vector string) string {
+	if strings.HasPrefix(vector, "CVSS:") {
+		v, _, _ := strings.Cut(strings.TrimPrefix(vector, "CVSS:"), "/")
+		return v
+	}
+	switch strings.ToUpper(typ) {
+	case "CVSS_V2":
+		return "2.0"
+	case "CVSS_V4":
+		return "4.0"
+	}
+	return "3.1"
+}
+
+// severity decides the normalised severity: the source's rating when it
+// means something, else the CVSS rating of the newest version given (its
+// highest score).
+func severity(rating string, cvss []vuln.CVSS) (vuln.Severity, string) {
+	rating = strings.TrimSpace(rating)
+	if s, ok := RatingSeverity(rating); ok {
+		return s, rating
+	}
+	var best *vuln.CVSS
+	for i := range cvss {
+		c := &cvss[i]
+		if c.Score == 0 && c.Vector != "" {
+			if _, err := ParseCVSS(c.Vector); err != nil {
+				continue // unparsable vector: no score to go by
+			}
+		}
+		if best == nil || c.Version > best.Version || (c.Version == best.Version && c.Score > best.Score) {
+			best = c
+		}
+	}
+	if best == nil {
+		return vuln.SeverityUnknown, rating
+	}
+	return CVSSSeverity(*best), rating
+}
+
+// redHatLike reports whether an ecosystem's advisories carry Red Hat's
+// rating as the prefix of their summary.
+func redHatLike(eco string) bool {
+	name, _, _ := strings.Cut(eco, ":")
+	switch name {
+	case "AlmaLinux", "Rocky Linux", "Red Hat":
+		return true
+	}
+	return false
+}
+
+// stringField returns the first of keys that m holds as a non-empty
+// string.
+func stringField(m map[string]any, keys ...string) string {
+	for _, k := range keys {
+		if s, ok := m[k].(string); ok && strings.TrimSpace(s) != "" {
+			return strings.TrimSpace(s)
+		}
+	}
+	return ""
+}
+
+// normalizeName spells a package name the way the matcher looks it up.
+func normalizeName(eco, name string) string {
+	name = strings.TrimSpace(name)
+	switch eco {
+	case vuln.EcosystemPyPI:
+		var b strings.Builder
+		sep := false
+		for _, c := range strings.ToLower(name) {
+			if c == '-' || c == '_' || c == '.' {
+				sep = true
+				continue
+			}
+			if sep && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			sep = false
+			b.WriteRune(c)
+		}
+		return b.String()
+	case vuln.EcosystemNuGet, vuln.EcosystemPackagist:
+		return strings.ToLower(name)
+	}
+	return name
+}
+
+// maxTitle bounds a title made from details.
+const maxTitle = 160
+
+// title returns the summary, or the first line of details, shortened.
+func title(summary, details string) string {
+	if s := strings.TrimSpace(summary); s != "" {
+		return s
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(details), "\n")
+	line = strings.TrimSpace(line)
+	if utf8.RuneCountInString(line) <= maxTitle {
+		return line
+	}
+	runes := []rune(line)[:maxTitle]
+	cut := string(runes)
+	if i := strings.LastIndexByte(cut, ' '); i > maxTitle/2 {
+		cut = cut[:i]
+	}
+	return strings.TrimRight(cut, " ,.;:") + "…"
+}
+
+// parseTime parses an OSV timestamp (RFC 3339); the zero time stands for
+// absent or unparsable values and for Go's "0001-01-01T00:00:00Z".
+func parseTime(s string) time.Time {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05Z07:00", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			if t.Year() <= 1 {
+				return time.Time{}
+			}
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}
+
+func cloneStrings(s []string) []string {
+	if s == nil {
+		return nil
+	}
+	return append([]string(nil), s...)
+}
+
+func cloneCVSS(c []vuln.CVSS) []vuln.CVSS {
+	if c == nil {
+		return nil
+	}
+	return append([]vuln.CVSS(nil), c...)
+}
