@@ -7,7 +7,9 @@
 // An archive's identity is taken, in order of preference, from:
 //
 //  1. every META-INF/maven/GROUP/ARTIFACT/pom.properties it holds (a fat or
-//     shaded jar holds several, one per bundled artifact);
+//     shaded jar holds several, one per bundled artifact); when none of
+//     them is the archive's own (neither its file name's artifactId nor
+//     its manifest's version), the manifest's package is added;
 //  2. otherwise META-INF/MANIFEST.MF (see manifestPackage);
 //  3. otherwise the file name (artifactId-version.jar), without a group.
 //
@@ -189,6 +191,14 @@ func (w *walk) archive(dbPath, name string, ra io.ReaderAt, size int64, depth in
 	}
 	if len(poms) > 0 {
 		w.pkgs = append(w.pkgs, poms...)
+		// A shaded jar can carry only the pom.properties of what it
+		// bundles (Debian's guice.jar holds cglib's): when none of them
+		// is the archive's own (by file name or manifest version), the
+		// manifest names the archive itself.
+		if pkg, ok := manifestPackage(manifest, name); ok && !ownPom(poms, name, pkg.Version) {
+			pkg.DBPath = dbPath
+			w.pkgs = append(w.pkgs, pkg)
+		}
 		return nil
 	}
 	if pkg, ok := manifestPackage(manifest, name); ok {
@@ -200,6 +210,37 @@ func (w *walk) archive(dbPath, name string, ra io.ReaderAt, size int64, depth in
 		w.pkgs = append(w.pkgs, vuln.Package{Name: a, Version: v, Kind: vuln.KindMaven, DBPath: dbPath})
 	}
 	return nil
+}
+
+// ownPom reports whether one of an archive's pom.properties describes
+// the archive itself: its artifactId and the file name's are one a
+// prefix of the other once "_" and "." are read as "-"
+// (error_prone_annotations for error-prone-annotations.jar,
+// plexus-utils for plexus-utils2.jar), or its version is the manifest's
+// (1.3 and 1.3.0 being the same).
+func ownPom(poms []vuln.Package, fileName, manifestVersion string) bool {
+	artifact, _, ok := splitFileName(fileName)
+	if !ok {
+		artifact = strings.TrimSuffix(fileName, path.Ext(fileName))
+	}
+	norm := strings.NewReplacer("_", "-", ".", "-")
+	f := strings.ToLower(norm.Replace(artifact))
+	for _, p := range poms {
+		_, a, _ := strings.Cut(p.Name, ":")
+		a = strings.ToLower(norm.Replace(a))
+		if strings.HasPrefix(a, f) || strings.HasPrefix(f, a) || trimZeros(p.Version) == trimZeros(manifestVersion) {
+			return true
+		}
+	}
+	return false
+}
+
+// trimZeros drops trailing ".0" elements: 1.3.0 → 1.3.
+func trimZeros(v string) string {
+	for strings.HasSuffix(v, ".0") {
+		v = strings.TrimSuffix(v, ".0")
+	}
+	return v
 }
 
 // nested reads an archive stored inside another into memory, within the
