@@ -21,6 +21,7 @@ import (
 //   - status is fixed when a range of the merge carries a fix, else the
 //     most affecting of the parts' (unfixed, wont-fix, fixed,
 //     not-affected);
+//   - ranges are sorted by their fields as strings;
 //   - aliases, CVSS ratings and links are the union; severity the
 //     highest, with the source's rating that gave it;
 //   - title and description come from the most recently modified part;
@@ -117,6 +118,10 @@ func merge(g []vuln.Record) vuln.Record {
 			}
 		}
 	}
+	sort.Slice(m.Ranges, func(i, j int) bool {
+		a, b := m.Ranges[i], m.Ranges[j]
+		return a.Type+"\x00"+a.Introduced+"\x00"+a.Fixed+"\x00"+a.LastAffected < b.Type+"\x00"+b.Introduced+"\x00"+b.Fixed+"\x00"+b.LastAffected
+	})
 	for _, r := range m.Ranges {
 		if r.Fixed != "" {
 			status = vuln.StatusFixed
