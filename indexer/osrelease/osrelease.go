@@ -405,7 +405,7 @@ var redHatIDs = []struct{ prefix, id string }{
 	{"scientific linux", "scientific"},
 	{"eurolinux", "eurolinux"},
 	{"cloudlinux", "cloudlinux"},
-	{"openeuler", "openEuler"},
+	{"openeuler", "openeuler"},
 }
 
 // majorVersionIDs are the distributions whose os-release VERSION_ID is
