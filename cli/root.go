@@ -17,6 +17,7 @@ import (
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store/sqlite"
+	_ "github.com/lapps/lapps/updater/all" // every source type
 )
 
 // Version is lapps' version, set at build time with -ldflags.

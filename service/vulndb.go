@@ -43,8 +43,8 @@ func (l *Local) UpdateVulnDB(ctx context.Context, names []string) ([]SourceResul
 
 func sourceResult(src updater.Source, r updater.Result) SourceResult {
 	res := SourceResult{Source: src.Name, Type: src.Type}
+	res.Changed = r.Changed
 	if r.Run != nil {
-		res.Changed = r.Run.Operation != 0
 		res.Duration = r.Run.Duration
 	}
 	res.Records = r.Records

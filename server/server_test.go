@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/report"
+	"github.com/lapps/lapps/service"
+)
+
+// TestOpenAPIMatchesRoutes: every route is documented and every documented
+// operation is served.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPI, &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Errorf("openapi version %q", doc.OpenAPI)
+	}
+	documented := map[string]bool{}
+	for p, ops := range doc.Paths {
+		for m := range ops {
+			documented[strings.ToUpper(m)+" "+p] = true
+		}
+	}
+	served := map[string]bool{}
+	for _, r := range routes {
+		served[r.method+" "+r.path] = true
+	}
+	var missing []string
+	for k := range served {
+		if !documented[k] {
+			missing = append(missing, "undocumented: "+k)
+		}
+	}
+	for k := range documented {
+		if !served[k] {
+			missing = append(missing, "not served: "+k)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Error(strings.Join(missing, "\n"))
+	}
+	// And each documented operation answers with something other than
+	// the catch-all 404.
+	srv := New(fakeService{})
+	defer srv.Close()
+	for _, r := range routes {
+		path := strings.ReplaceAll(r.path, "{id}", "nope")
+		req := httptest.NewRequest(r.method, path, strings.NewReader("{}"))
+		w := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(w, req)
+		if strings.Contains(w.Body.String(), "no such endpoint") {
+			t.Errorf("%s %s is not routed", r.method, r.path)
+		}
+	}
+}
+
+type fakeService struct {
+	scan func(ctx context.Context, req service.ScanRequest) (*report.Report, error)
+}
+
+func (f fakeService) ScanImage(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
+	if f.scan != nil {
+		return f.scan(ctx, req)
+	}
+	return nil, fmt.Errorf("%s: %w", req.Image, image.ErrNotFound)
+}
+func (fakeService) ListScans(context.Context, string) ([]service.ScanSummary, error) {
+	return nil, fmt.Errorf("no scans: %w", service.ErrNotFound)
+}
+func (fakeService) Report(context.Context, string, int) (*report.Report, error) {
+	return nil, fmt.Errorf("no scans: %w", service.ErrNotFound)
+}
+func (fakeService) UpdateVulnDB(context.Context, []string) ([]service.SourceResult, error) {
+	return nil, fmt.Errorf("no source named x: %w", service.ErrBadRequest)
+}
+func (fakeService) VulnDBStatus(context.Context) ([]service.SourceStatus, error) { return nil, nil }
+func (fakeService) ImportVulnDB(context.Context, string, string, string) (*service.SourceResult, error) {
+	return nil, fmt.Errorf("bad feed: %w", service.ErrBadRequest)
+}
+func (fakeService) Close() error { return nil }
+
+type tokens map[string]bool
+
+func (t tokens) CheckToken(_ context.Context, tok string) (bool, error) { return t[tok], nil }
+
+func TestErrorsAndAuth(t *testing.T) {
+	srv := New(fakeService{}, WithTokens(tokens{"good": true}))
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	cases := []struct {
+		method, path, token, body string
+		status                    int
+		code                      string
+	}{
+		{"GET", "/healthz", "", "", 200, ""},
+		{"GET", "/v1/openapi.json", "", "", 200, ""},
+		{"GET", "/v1/sources", "", "", 401, CodeUnauthorized},
+		{"GET", "/v1/sources", "bad", "", 401, CodeUnauthorized},
+		{"GET", "/v1/sources", "good", "", 200, ""},
+		{"GET", "/v1/scans", "good", "", 400, CodeBadRequest},
+		{"GET", "/v1/scans?image=x", "good", "", 404, CodeNotFound},
+		{"GET", "/v1/report?image=x&index=-1", "good", "", 400, CodeBadRequest},
+		{"POST", "/v1/scans", "good", `{"image": 5}`, 400, CodeBadRequest},
+		{"POST", "/v1/scans", "good", `{"imag": "x"}`, 400, CodeBadRequest},
+		{"POST", "/v1/sources/update", "good", `{"sources": ["x"]}`, 400, CodeBadRequest},
+		{"GET", "/v1/jobs/unknown", "good", "", 404, CodeNotFound},
+		{"GET", "/v2/anything", "good", "", 404, CodeNotFound},
+	}
+	for _, c := range cases {
+		req, _ := http.NewRequest(c.method, ts.URL+c.path, strings.NewReader(c.body))
+		if c.token != "" {
+			req.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var eb errorBody
+		_ = json.NewDecoder(resp.Body).Decode(&eb)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || eb.Error.Code != c.code {
+			t.Errorf("%s %s: %d %q, want %d %q (%s)", c.method, c.path, resp.StatusCode, eb.Error.Code, c.status, c.code, eb.Error.Message)
+		}
+	}
+}
+
+func TestScanJob(t *testing.T) {
+	release := make(chan struct{})
+	srv := New(fakeService{scan: func(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
+		req.Progress(service.Progress{Stage: service.StageLayer, Layer: "sha256:a", Layers: 2, Read: 10, Total: 20})
+		<-release
+		if req.Image == "bad" {
+			return nil, fmt.Errorf("bad: %w", image.ErrNotFound)
+		}
+		return &report.Report{Image: req.Image, ScanIndex: 1}, nil
+	}})
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	post := func(img string) Job {
+		resp, err := http.Post(ts.URL+"/v1/scans", "application/json", strings.NewReader(`{"image":"`+img+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Location") == "" {
+			t.Fatalf("POST /v1/scans: %d", resp.StatusCode)
+		}
+		var j Job
+		if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	get := func(id string) Job {
+		resp, err := http.Get(ts.URL + "/v1/jobs/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var j Job
+		_ = json.NewDecoder(resp.Body).Decode(&j)
+		return j
+	}
+	good, bad := post("img"), post("bad")
+	deadline := time.Now().Add(5 * time.Second)
+	for get(good.ID).Progress.BytesRead != 10 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if j := get(good.ID); j.State != JobRunning || j.Progress.BytesRead != 10 {
+		t.Errorf("running job: %+v %+v", j, j.Progress)
+	}
+	close(release)
+	for (get(good.ID).State == JobRunning || get(bad.ID).State == JobRunning || get(bad.ID).State == JobQueued) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if j := get(good.ID); j.State != JobSucceeded || j.Result == nil || j.Result.Image != "img" {
+		t.Errorf("good job: %+v", j)
+	}
+	if j := get(bad.ID); j.State != JobFailed || j.Error == nil || j.Error.Code != CodeImageNotFound {
+		t.Errorf("bad job: %+v", j)
+	}
+}
