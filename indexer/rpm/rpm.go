@@ -43,12 +43,18 @@ var (
 )
 
 // Cataloger reads rpm databases.
-type Cataloger struct{}
+type Cataloger struct {
+	maxSize int64
+}
 
 var _ indexer.Cataloger = Cataloger{}
 
-// New returns the rpm cataloger.
-func New() Cataloger { return Cataloger{} }
+// New returns the rpm cataloger, reading databases of up to MaxSize bytes.
+func New() Cataloger { return Cataloger{maxSize: MaxSize} }
+
+// NewWithMaxSize returns an rpm cataloger reading databases of up to n
+// bytes.
+func NewWithMaxSize(n int64) Cataloger { return Cataloger{maxSize: n} }
 
 // Name implements indexer.Cataloger.
 func (Cataloger) Name() string { return "rpm" }
@@ -71,16 +77,20 @@ func contains(list []string, s string) bool {
 }
 
 // Parse implements indexer.Cataloger: it copies the database to a
-// temporary file (at most MaxSize bytes), reads it with ReadFile and
-// removes the copy.
-func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Result, error) {
+// temporary file (at most the cataloger's maximum size), reads it with
+// ReadFile and removes the copy.
+func (c Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Result, error) {
 	dir, err := os.MkdirTemp("", "lapps-rpmdb-")
 	if err != nil {
 		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, path.Base(p))
-	if err := copyLimited(file, r); err != nil {
+	max := c.maxSize
+	if max <= 0 {
+		max = MaxSize
+	}
+	if err := copyLimited(file, r, max); err != nil {
 		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
 	}
 	pkgs, err := ReadFile(ctx, file)
@@ -93,21 +103,21 @@ func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Resu
 	return indexer.Result{Packages: pkgs}, nil
 }
 
-// copyLimited writes r to a new file, refusing more than MaxSize bytes.
-func copyLimited(file string, r io.Reader) error {
+// copyLimited writes r to a new file, refusing more than max bytes.
+func copyLimited(file string, r io.Reader, max int64) error {
 	f, err := os.OpenFile(file, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(f, io.LimitReader(r, MaxSize+1))
+	n, err := io.Copy(f, io.LimitReader(r, max+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("copy to a temporary file: %w", err)
 	}
-	if n > MaxSize {
-		return fmt.Errorf("larger than %d bytes; not read", MaxSize)
+	if n > max {
+		return fmt.Errorf("larger than %d bytes; not read", max)
 	}
 	return nil
 }
