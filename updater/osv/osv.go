@@ -156,7 +156,14 @@ func parseFile(feed fs.FS, name string) ([]vuln.Record, error) {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileBytes+1))
+	// Read into a buffer of the file's size rather than letting ReadAll
+	// grow one: it halves the bytes allocated over a large feed.
+	var buf bytes.Buffer
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 && fi.Size() <= maxFileBytes {
+		buf.Grow(int(fi.Size()) + bytes.MinRead)
+	}
+	_, err = buf.ReadFrom(io.LimitReader(f, maxFileBytes+1))
+	data := buf.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
