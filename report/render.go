@@ -53,6 +53,9 @@ func WriteTable(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "Distribution: %s\n", distro)
 	fmt.Fprintf(&b, "Layers:       %d\n", len(r.Layers))
 	fmt.Fprintf(&b, "Packages:     %d%s\n", len(r.Packages), kindCounts(r.Packages))
+	if n := len(r.OSOwnedPackages); n > 0 {
+		fmt.Fprintf(&b, "              %d more%s installed by the distribution's package manager, matched as those OS packages\n", n, kindCounts(r.OSOwnedPackages))
+	}
 	fmt.Fprintf(&b, "Findings:     %d (%s), %s\n", len(r.Vulnerabilities), severityLine(r), mode)
 	if len(r.DataSources) == 0 {
 		fmt.Fprintf(&b, "Data:         no vulnerability data loaded (run `lapps vulndb update`)\n")

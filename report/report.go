@@ -28,6 +28,11 @@ type Report struct {
 	Distribution   *vuln.Distribution  `json:"distribution"`
 	Layers         []indexer.LayerInfo `json:"layers"`
 	Packages       []vuln.Package      `json:"packages"`
+	// OSOwnedPackages are language packages found in files that an
+	// operating-system package installed (Debian's python3-requests, say):
+	// they are matched as that OS package, not a second time, and listed
+	// here with owned_by naming it.
+	OSOwnedPackages []vuln.Package `json:"os_owned_packages,omitempty"`
 	// Vulnerabilities are the findings, most severe first.
 	Vulnerabilities []vuln.Finding `json:"vulnerabilities"`
 	Summary         Summary        `json:"summary"`
