@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lapps/lapps/client"
 	"github.com/lapps/lapps/config"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
@@ -28,6 +29,7 @@ type app struct {
 	stdout, stderr io.Writer
 	configPath     string
 	dbPath         string
+	serverURL      string
 	debug          bool
 	cfg            *config.Config
 	svc            service.Service
@@ -96,6 +98,7 @@ $XDG_DATA_HOME/lapps (override with --db or LAPPS_DB).`,
 	root.PersistentFlags().StringVarP(&a.configPath, "config", "c", "", "configuration file (YAML; see the README)")
 	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "database file (default $LAPPS_DB or $XDG_DATA_HOME/lapps/lapps.db)")
 	root.PersistentFlags().BoolVar(&a.debug, "debug", false, "log debug messages to stderr")
+	root.PersistentFlags().StringVar(&a.serverURL, "server", "", "run commands on a lapps server (default $LAPPS_SERVER; token in $LAPPS_TOKEN) instead of in-process")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(a.imageCommand(), a.vulndbCommand(), a.versionCommand())
 	return root
@@ -106,6 +109,27 @@ func (a *app) service(ctx context.Context) (service.Service, error) {
 	if a.svc != nil {
 		return a.svc, nil
 	}
+	if u := a.serverURL; u != "" || os.Getenv("LAPPS_SERVER") != "" {
+		if u == "" {
+			u = os.Getenv("LAPPS_SERVER")
+		}
+		c, err := client.New(u, os.Getenv("LAPPS_TOKEN"))
+		if err != nil {
+			return nil, usageError{err}
+		}
+		a.svc = c
+		return c, nil
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.svc = service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(a.cfg.Sources()))
+	return a.svc, nil
+}
+
+// openStore opens the local database.
+func (a *app) openStore(ctx context.Context) (*sqlite.Store, error) {
 	path := a.dbPath
 	if path == "" {
 		path = os.Getenv("LAPPS_DB")
@@ -121,8 +145,7 @@ func (a *app) service(ctx context.Context) (service.Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	a.svc = service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(a.cfg.Sources()))
-	return a.svc, nil
+	return st, nil
 }
 
 func (a *app) versionCommand() *cobra.Command {
