@@ -18,7 +18,8 @@ import (
 // same order and with the same (wrapping) arithmetic, and refuse every
 // case where those readers would panic in their goroutine, never return,
 // allocate more than the file holds, print to standard output or leave
-// their goroutine blocked. Writing a reader of our own would have meant
+// their goroutine blocked, and check the package headers for what
+// go-rpmdb's header import would spin or over-allocate on. Writing a reader of our own would have meant
 // re-implementing rpm's header format too; this keeps go-rpmdb as the
 // parser of record.
 
@@ -90,6 +91,9 @@ func checkSQLite(ctx context.Context, file string) error {
 		if blob == nil {
 			return errors.New("read rpmdb.sqlite: a package without a header blob")
 		}
+		if err := checkHeader(blob); err != nil {
+			return fmt.Errorf("read rpmdb.sqlite: %w", err)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read rpmdb.sqlite: %w", err)
@@ -108,6 +112,7 @@ func checkNDB(ctx context.Context, f *os.File, size int64, slotPages uint32) err
 		return fmt.Errorf("NDB: read slot pages: %w", err)
 	}
 	var hdr [16]byte
+	var total int64 // blob bytes: overlapping blobs would multiply the work
 	for i := 0; i+16 <= len(slots); i += 16 {
 		if i%(1<<14) == 0 {
 			if err := ctx.Err(); err != nil {
@@ -132,8 +137,19 @@ func checkNDB(ctx context.Context, f *os.File, size int64, slotPages uint32) err
 		if binary.LittleEndian.Uint32(hdr[4:]) != pkgIndex {
 			return fmt.Errorf("NDB: package %d: blob of another package", pkgIndex)
 		}
-		if l := int64(binary.LittleEndian.Uint32(hdr[12:])); l > size-off-16 {
+		l := int64(binary.LittleEndian.Uint32(hdr[12:]))
+		if l > size-off-16 {
 			return fmt.Errorf("NDB: package %d: blob of %d bytes beyond the end of the file", pkgIndex, l)
+		}
+		if total += l; total > size {
+			return fmt.Errorf("NDB: package %d: blobs overlap", pkgIndex)
+		}
+		blob := make([]byte, l)
+		if _, err := f.ReadAt(blob, off+16); err != nil {
+			return fmt.Errorf("NDB: package %d: read blob: %w", pkgIndex, err)
+		}
+		if err := checkHeader(blob); err != nil {
+			return fmt.Errorf("NDB: package %d: %w", pkgIndex, err)
 		}
 	}
 	return nil
@@ -194,7 +210,11 @@ func checkBDB(ctx context.Context, f *os.File, head []byte) error {
 			if err != nil {
 				return fmt.Errorf("BerkeleyDB: page %d: %w", pageNo, err)
 			}
-			if err := checkChain(f, entry.PageNo, pageSize, meta.Swapped, overflow, used); err != nil {
+			blob, err := checkChain(f, entry.PageNo, pageSize, meta.Swapped, overflow, used)
+			if err != nil {
+				return fmt.Errorf("BerkeleyDB: page %d: %w", pageNo, err)
+			}
+			if err := checkHeader(blob); err != nil {
 				return fmt.Errorf("BerkeleyDB: page %d: %w", pageNo, err)
 			}
 		}
@@ -202,34 +222,94 @@ func checkBDB(ctx context.Context, f *os.File, head []byte) error {
 	return nil
 }
 
-// checkChain follows a chain of overflow pages. go-rpmdb loops forever on
-// a page of another type in a chain, and on a cycle; a page shared by two
-// chains would let a small file claim unbounded memory.
-func checkChain(f *os.File, pageNo, pageSize uint32, swapped bool, buf []byte, used map[uint32]bool) error {
+// checkChain follows a chain of overflow pages and returns the value
+// they hold, as go-rpmdb concatenates it. go-rpmdb loops forever on a page
+// of another type in a chain, and on a cycle; a page shared by two chains
+// would let a small file claim unbounded memory.
+func checkChain(f *os.File, pageNo, pageSize uint32, swapped bool, buf []byte, used map[uint32]bool) ([]byte, error) {
+	var value []byte
 	for pageNo != 0 {
 		if used[pageNo] {
-			return fmt.Errorf("overflow page %d is used twice", pageNo)
+			return nil, fmt.Errorf("overflow page %d is used twice", pageNo)
 		}
 		used[pageNo] = true
 		start := pageSize * pageNo // wraps as go-rpmdb's does
 		if _, err := f.ReadAt(buf, int64(start)); err != nil {
-			return fmt.Errorf("read overflow page %d: %w", pageNo, err)
+			return nil, fmt.Errorf("read overflow page %d: %w", pageNo, err)
 		}
 		p, err := bdb.ParseHashPage(buf, swapped)
 		if err != nil {
-			return fmt.Errorf("overflow page %d: %w", pageNo, err)
+			return nil, fmt.Errorf("overflow page %d: %w", pageNo, err)
 		}
 		if p.PageType != bdb.OverflowPageType {
-			return fmt.Errorf("page %d in an overflow chain is of type %d", pageNo, p.PageType)
+			return nil, fmt.Errorf("page %d in an overflow chain is of type %d", pageNo, p.PageType)
 		}
 		if p.NextPageNo == 0 {
 			// go-rpmdb slices buf[26 : uint16(26+FreeAreaOffset)].
 			end := uint16(bdb.PageHeaderSize) + p.FreeAreaOffset
 			if end < bdb.PageHeaderSize || int(end) > len(buf) {
-				return fmt.Errorf("overflow page %d: bad free area offset %d", pageNo, p.FreeAreaOffset)
+				return nil, fmt.Errorf("overflow page %d: bad free area offset %d", pageNo, p.FreeAreaOffset)
 			}
+			value = append(value, buf[bdb.PageHeaderSize:end]...)
+		} else {
+			value = append(value, buf[bdb.PageHeaderSize:]...)
 		}
 		pageNo = p.NextPageNo
+	}
+	return value, nil
+}
+
+// Header entry types whose data are NUL-terminated strings.
+const (
+	rpmString      = 6
+	rpmStringArray = 8
+	rpmI18NString  = 9
+)
+
+// checkHeader checks what go-rpmdb's header import trusts: that the index
+// fits in the blob (it allocates the index before checking its size) and
+// that string entries hold the NUL-terminated strings their count
+// promises (it loops count times, up to four billion, over a string
+// without its NUL). It also bounds the string data scanned to twice the
+// blob, which overlapping entries would exceed.
+func checkHeader(b []byte) error {
+	if len(b) < 8 {
+		return fmt.Errorf("package header of %d bytes", len(b))
+	}
+	be := binary.BigEndian
+	il := int64(int32(be.Uint32(b)))
+	dl := int64(int32(be.Uint32(b[4:])))
+	if il < 1 || dl < 0 || 8+16*il+dl > int64(len(b)) {
+		return fmt.Errorf("package header: %d entries and %d data bytes do not fit in %d bytes", il, dl, len(b))
+	}
+	dataStart := 8 + 16*il
+	dataEnd := dataStart + dl
+	var scanned int64
+	for i := int64(0); i < il; i++ {
+		e := b[8+16*i : 8+16*i+16]
+		typ := be.Uint32(e[4:])
+		if typ != rpmString && typ != rpmStringArray && typ != rpmI18NString {
+			continue
+		}
+		start := dataStart + int64(int32(be.Uint32(e[8:])))
+		count := int64(be.Uint32(e[12:]))
+		if start < dataStart || start >= dataEnd {
+			return fmt.Errorf("package header: entry %d: data offset out of range", i)
+		}
+		if count > dataEnd-start {
+			return fmt.Errorf("package header: entry %d: %d strings in %d bytes", i, count, dataEnd-start)
+		}
+		p := start
+		for c := count; c > 0; c-- {
+			j := bytes.IndexByte(b[p:dataEnd], 0)
+			if j < 0 {
+				return fmt.Errorf("package header: entry %d: unterminated string", i)
+			}
+			p += int64(j) + 1
+		}
+		if scanned += p - start; scanned > 2*int64(len(b)) {
+			return fmt.Errorf("package header: overlapping entries")
+		}
 	}
 	return nil
 }

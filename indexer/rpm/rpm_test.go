@@ -429,6 +429,21 @@ func TestDamagedDatabases(t *testing.T) {
 			le.PutUint32(b[off+16:], 0xffffffff)
 			return b
 		}},
+		{"ndb header string array of four billion strings", ndbFile, func(b []byte) []byte {
+			off := int(le.Uint32(b[32+8:]))*16 + 16 // the first blob
+			be := binary.BigEndian
+			il := int(be.Uint32(b[off:]))
+			for i := 0; i < il; i++ {
+				e := off + 8 + 16*i
+				if be.Uint32(b[e+4:]) == 6 { // a string
+					be.PutUint32(b[e+4:], 8)
+					be.PutUint32(b[e+12:], 0xffffffff)
+					return b
+				}
+			}
+			t.Fatal("no string entry")
+			return nil
+		}},
 		{"sqlite truncated", sqliteFile, func(b []byte) []byte { return b[:len(b)/2] }},
 		{"sqlite zeroed pages", sqliteFile, func(b []byte) []byte { clear(b[4096 : len(b)/2]); return b }},
 		{"sqlite without Packages", sqliteFile, sqliteWith("CREATE TABLE Other (x)")},
