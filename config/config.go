@@ -25,6 +25,38 @@ type Config struct {
 	Registries map[string]Registry `yaml:"registries"`
 	// VulnDB configures vulnerability data.
 	VulnDB VulnDB `yaml:"vulndb"`
+	// Server configures `lapps serve`.
+	Server Server `yaml:"server"`
+}
+
+// Server configures `lapps serve`. Every field has a default.
+type Server struct {
+	// Addr is the address to listen on (default 127.0.0.1:6060).
+	Addr string `yaml:"addr"`
+	// TLSCert and TLSKey are PEM files; with both, the server speaks TLS.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+	// RequireToken requires a bearer token on /v1 (default true; tokens
+	// come from `lapps token create`).
+	RequireToken *bool `yaml:"require_token"`
+	// ScanConcurrency is how many scan jobs run at once (default 2).
+	ScanConcurrency int `yaml:"scan_concurrency"`
+}
+
+// Defaults of the server section.
+const (
+	DefaultAddr = "127.0.0.1:6060"
+)
+
+// TokenRequired reports whether the server requires tokens.
+func (s Server) TokenRequired() bool { return s.RequireToken == nil || *s.RequireToken }
+
+// ListenAddr returns Addr or the default.
+func (s Server) ListenAddr() string {
+	if s.Addr == "" {
+		return DefaultAddr
+	}
+	return s.Addr
 }
 
 // Registry is how to reach one registry.
@@ -80,6 +112,12 @@ func (c *Config) validate() error {
 			return fmt.Errorf("vulndb.sources[%d]: duplicate source name %q", i, s.Name)
 		}
 		seen[s.Name] = true
+	}
+	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
+		return errors.New("server: tls_cert and tls_key go together")
+	}
+	if c.Server.ScanConcurrency < 0 {
+		return errors.New("server.scan_concurrency: must not be negative")
 	}
 	for host, r := range c.Registries {
 		if r.PasswordEnv != "" && os.Getenv(r.PasswordEnv) == "" {

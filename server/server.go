@@ -45,6 +45,15 @@ type Option func(*Server)
 // WithTokens requires a valid bearer token on every /v1 request.
 func WithTokens(t TokenChecker) Option { return func(s *Server) { s.tokens = t } }
 
+// WithScanConcurrency sets how many scan jobs run at once (default 2).
+func WithScanConcurrency(n int) Option {
+	return func(s *Server) {
+		if n > 0 {
+			s.jobs = newJobs(n, time.Hour)
+		}
+	}
+}
+
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
