@@ -21,6 +21,10 @@ type Store interface {
 	Manifests
 	Scans
 	Vulnerabilities
+	UpdateRecords
+	Tokens
+	Outbox
+	Retention
 	// Close releases the store's resources.
 	Close() error
 }
@@ -137,4 +141,170 @@ type Vulnerabilities interface {
 	// newest, and the records no operation refers to any more. It returns
 	// the number of operations removed.
 	PruneUpdates(ctx context.Context, source string, keep int) (int, error)
+}
+
+// The interfaces below serve `lapps serve`: API tokens, the notifier's
+// outbox, and the scrub and garbage-collection jobs. Times given to them
+// are compared and stored at microsecond precision or finer; engines return
+// them in UTC.
+
+// Token is an API bearer token. Its secret is never stored: only the
+// SHA-256 of the secret, by which the token is found.
+type Token struct {
+	// ID is assigned by CreateToken, from 1, never reused.
+	ID   int64
+	Name string
+	// CreatedAt is set by CreateToken to the current time.
+	CreatedAt time.Time
+	// LastUsed is the latest time given to TouchToken; zero when never used.
+	LastUsed time.Time
+	// RevokedAt is when RevokeToken was first called; zero while valid.
+	RevokedAt time.Time
+}
+
+// Tokens stores API bearer tokens by the SHA-256 of their secrets.
+type Tokens interface {
+	// CreateToken stores a new token named name (names need not be
+	// unique) whose secret hashes to hash (32 bytes, SHA-256), and returns
+	// it with its ID and CreatedAt. A hash already stored, revoked or not,
+	// is an error.
+	CreateToken(ctx context.Context, name string, hash []byte) (*Token, error)
+	// TokenByHash returns the valid token whose secret hashes to hash.
+	// Unknown and revoked tokens are both ErrNotFound, so that a caller
+	// cannot accept a revoked token by mistake.
+	TokenByHash(ctx context.Context, hash []byte) (*Token, error)
+	// ListTokens returns every token, revoked ones included, by ID.
+	ListTokens(ctx context.Context) ([]Token, error)
+	// RevokeToken revokes token id; revoking a revoked token does nothing
+	// and keeps the first revocation time. An unknown id is ErrNotFound.
+	RevokeToken(ctx context.Context, id int64) error
+	// TouchToken records that token id was used at at. LastUsed only moves
+	// forward: an earlier at than the stored one is ignored. An unknown id
+	// is ErrNotFound.
+	TouchToken(ctx context.Context, id int64, at time.Time) error
+}
+
+// Notification kinds.
+const (
+	// KindVulnerability: vulnerabilities added to or removed from
+	// manifests by new vulnerability data.
+	KindVulnerability = "vulnerability"
+	// KindVerdict: a policy verdict changed.
+	KindVerdict = "verdict"
+)
+
+// Notification is one delivery waiting in, or done from, the outbox: one
+// payload for one configured webhook. Retries deliver the same ID and the
+// same Payload, so that receivers can de-duplicate.
+type Notification struct {
+	// ID is the delivery id, chosen by the caller of EnqueueNotifications
+	// (non-empty, unique in the outbox; at most 200 bytes).
+	ID string
+	// Webhook is the name of the configured webhook to deliver to.
+	Webhook string
+	// Kind is KindVulnerability or KindVerdict.
+	Kind string
+	// Payload is the JSON body delivered, as is.
+	Payload []byte
+	// CreatedAt is when the notification was enqueued: the current time
+	// when EnqueueNotifications is given zero.
+	CreatedAt time.Time
+	// Attempts counts the failed deliveries (MarkFailed calls); Enqueue
+	// stores 0.
+	Attempts int
+	// NextAttempt is when the notification is next due: CreatedAt when
+	// EnqueueNotifications is given zero, then moved by
+	// ClaimNotifications (the lease) and MarkFailed (the backoff).
+	NextAttempt time.Time
+	// DeliveredAt is zero until MarkDelivered (Enqueue ignores it).
+	DeliveredAt time.Time
+	// LastError is the error of the last failed attempt (Enqueue ignores
+	// it).
+	LastError string
+}
+
+// Outbox is the durable queue of notifications and the notifier's
+// cursors. It is at-least-once: a notification leaves the queue only by
+// MarkDelivered, and a deliverer that dies holding a claim loses it only
+// for the lease.
+type Outbox interface {
+	// EnqueueNotifications adds ns to the outbox and sets the notifier
+	// cursor named cursor (a source name, say) to op, in one transaction:
+	// either both happen or neither, so that a notifier that crashes
+	// neither loses nor duplicates the notifications of an update
+	// operation. ns may be empty (the cursor still moves). Notifications
+	// with an empty or duplicate ID (within ns or already stored) are an
+	// error and nothing is stored. The cursor may move backwards; that is
+	// the caller's business.
+	EnqueueNotifications(ctx context.Context, cursor string, op int64, ns []Notification) error
+	// NotifierCursor returns the op last stored for cursor, 0 when none.
+	NotifierCursor(ctx context.Context, cursor string) (int64, error)
+	// ClaimNotifications returns at most limit undelivered notifications
+	// whose NextAttempt <= now, oldest first (by CreatedAt, then ID), and
+	// sets their NextAttempt to now+lease in the same transaction, so that
+	// concurrent callers (several replicas) never receive the same one
+	// while its lease runs. The returned notifications carry the new
+	// NextAttempt. limit <= 0 is an error.
+	ClaimNotifications(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Notification, error)
+	// MarkDelivered records the delivery of notification id at at; it is
+	// never claimed again. An unknown id is ErrNotFound. Marking a
+	// delivered notification again changes nothing.
+	MarkDelivered(ctx context.Context, id string, at time.Time) error
+	// MarkFailed records a failed attempt of notification id: Attempts is
+	// incremented, LastError set to errMsg and NextAttempt to next. An
+	// unknown id is ErrNotFound; a delivered one is left as it is.
+	MarkFailed(ctx context.Context, id string, next time.Time, errMsg string) error
+	// OutboxDepth returns the number of undelivered notifications.
+	OutboxDepth(ctx context.Context) (int, error)
+	// PruneDelivered deletes at most limit notifications delivered before
+	// before, oldest delivery first, and returns how many it deleted.
+	// Undelivered notifications are never deleted. limit <= 0 is an error.
+	PruneDelivered(ctx context.Context, before time.Time, limit int) (int, error)
+	// Notifications returns the notifications of the outbox, delivered or
+	// not, oldest first (by CreatedAt, then ID): for status pages and
+	// tests.
+	Notifications(ctx context.Context) ([]Notification, error)
+}
+
+// UpdateRecords reads the records of one update operation.
+type UpdateRecords interface {
+	// OperationRecords returns the records of update operation op in
+	// ecosystem for the given package names, sorted by package, id and
+	// source: what Records returned for that source while op was its
+	// latest. An unknown operation is ErrNotFound.
+	OperationRecords(ctx context.Context, op int64, ecosystem string, packages []string) ([]vuln.Record, error)
+}
+
+// Retention serves the scrub and garbage-collection jobs. Every Prune
+// method deletes at most limit rows of its main table per call (limit <= 0
+// is an error) in one short transaction, and returns how many it deleted,
+// so that a job calls it again until it returns 0 and never holds the
+// database for long.
+type Retention interface {
+	// LatestScans returns the latest scan of every image, without report,
+	// sorted by image.
+	LatestScans(ctx context.Context) ([]Scan, error)
+	// ImagesOfManifest returns, sorted, the images whose latest scan is of
+	// manifest digest; none (and no error) when there are none.
+	ImagesOfManifest(ctx context.Context, digest string) ([]string, error)
+	// TouchManifest records that manifest digest is still referenced at
+	// at (re-evaluated by scrub, named by a deployment), which keeps it
+	// from PruneManifests until at falls before its cut-off. It only moves
+	// forward. An unknown digest is ErrNotFound.
+	TouchManifest(ctx context.Context, digest string, at time.Time) error
+	// PruneScans deletes, per image, the scans beyond the keep newest (by
+	// index), oldest first, at most limit in all. keep < 1 is an error: an
+	// image's latest scan is never pruned here.
+	PruneScans(ctx context.Context, keep, limit int) (int, error)
+	// PruneManifests deletes at most limit manifests last seen before
+	// before, with their scans, their layer lists and their packages. A
+	// manifest's last-seen time is the latest of: when PutManifest last
+	// stored it, the latest TouchManifest, and its newest scan's
+	// ScannedAt. Layer indexes are left to PruneLayers.
+	PruneManifests(ctx context.Context, before time.Time, limit int) (int, error)
+	// PruneLayers deletes at most limit layer indexes that no stored
+	// manifest lists and that were last stored (PutLayer) before before.
+	// The cut-off protects the layers of an image being indexed, stored
+	// before its manifest is.
+	PruneLayers(ctx context.Context, before time.Time, limit int) (int, error)
 }

@@ -29,7 +29,8 @@ func (s *Store) Layer(ctx context.Context, digest string) (*indexer.LayerIndex, 
 	return &idx, nil
 }
 
-// PutLayer stores or replaces a layer's index.
+// PutLayer stores or replaces a layer's index; its storage time
+// (created_at, which PruneLayers compares) becomes the current time.
 func (s *Store) PutLayer(ctx context.Context, idx *indexer.LayerIndex) error {
 	if idx == nil || idx.Digest == "" {
 		return errors.New("put layer: no digest")
@@ -39,7 +40,8 @@ func (s *Store) PutLayer(ctx context.Context, idx *indexer.LayerIndex) error {
 		return fmt.Errorf("put layer %s: %w", idx.Digest, err)
 	}
 	_, err = s.w.ExecContext(ctx, `INSERT INTO layers (digest, indexer_version, data, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (digest) DO UPDATE SET indexer_version = excluded.indexer_version, data = excluded.data`,
+		ON CONFLICT (digest) DO UPDATE SET indexer_version = excluded.indexer_version, data = excluded.data,
+			created_at = excluded.created_at`,
 		idx.Digest, idx.IndexerVersion, string(data), formatTime(now()))
 	if err != nil {
 		return fmt.Errorf("put layer %s: %w", idx.Digest, err)
@@ -90,9 +92,11 @@ func (s *Store) PutManifest(ctx context.Context, idx *indexer.ImageIndex) error 
 	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		t := formatTime(now())
-		if _, err := tx.ExecContext(ctx, `INSERT INTO manifests (digest, indexer_version, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (digest) DO UPDATE SET indexer_version = excluded.indexer_version, data = excluded.data, updated_at = excluded.updated_at`,
-			digest, idx.IndexerVersion, string(data), t, t); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO manifests (digest, indexer_version, data, created_at, updated_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (digest) DO UPDATE SET indexer_version = excluded.indexer_version, data = excluded.data,
+				updated_at = excluded.updated_at,
+				last_seen = CASE WHEN manifests.last_seen < excluded.last_seen THEN excluded.last_seen ELSE manifests.last_seen END`,
+			digest, idx.IndexerVersion, string(data), t, t, t); err != nil {
 			return err
 		}
 		for _, q := range []string{`DELETE FROM manifest_layers WHERE manifest = ?`, `DELETE FROM manifest_packages WHERE manifest = ?`} {

@@ -1,0 +1,195 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/lapps/lapps/store"
+	"github.com/lapps/lapps/vuln"
+)
+
+// OperationRecords returns the records of update operation op in
+// ecosystem for the given package names, sorted by package, id and source.
+func (s *Store) OperationRecords(ctx context.Context, op int64, ecosystem string, packages []string) ([]vuln.Record, error) {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("records of operation %d: %w", op, err)
+	}
+	defer tx.Rollback()
+	o, err := operation(ctx, tx, op)
+	if err != nil {
+		return nil, err
+	}
+	packages = uniqueNonEmpty(packages)
+	if ecosystem == "" || len(packages) == 0 {
+		return nil, nil
+	}
+	list, err := json.Marshal(packages)
+	if err != nil {
+		return nil, fmt.Errorf("records of operation %d: %w", op, err)
+	}
+	out, err := queryRecords(ctx, tx, `SELECT r.data FROM records AS r
+		WHERE r.ecosystem = ? AND r.package IN (SELECT value FROM json_each(?)) AND r.source = ?
+		AND EXISTS (SELECT 1 FROM uo_records AS u WHERE u.op = ? AND u.hash = r.hash)`,
+		ecosystem, string(list), o.Source, op)
+	if err != nil {
+		return nil, fmt.Errorf("records of operation %d in %s: %w", op, ecosystem, err)
+	}
+	sortRecords(out)
+	return out, nil
+}
+
+// LatestScans returns the latest scan of every image, without report,
+// sorted by image.
+func (s *Store) LatestScans(ctx context.Context) ([]store.Scan, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT image, idx, scanned_at, manifest_digest, packages, counts, NULL
+		FROM scans AS s WHERE idx = (SELECT MAX(idx) FROM scans AS t WHERE t.image = s.image)
+		ORDER BY image`)
+	if err != nil {
+		return nil, fmt.Errorf("latest scans: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Scan
+	for rows.Next() {
+		sc, err := scanScan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("latest scans: %w", err)
+		}
+		out = append(out, *sc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("latest scans: %w", err)
+	}
+	return out, nil
+}
+
+// ImagesOfManifest returns, sorted, the images whose latest scan is of
+// manifest digest.
+func (s *Store) ImagesOfManifest(ctx context.Context, digest string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT image FROM scans AS s
+		WHERE manifest_digest = ? AND idx = (SELECT MAX(idx) FROM scans AS t WHERE t.image = s.image)
+		ORDER BY image`, digest)
+	if err != nil {
+		return nil, fmt.Errorf("images of manifest %s: %w", digest, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var img string
+		if err := rows.Scan(&img); err != nil {
+			return nil, fmt.Errorf("images of manifest %s: %w", digest, err)
+		}
+		out = append(out, img)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("images of manifest %s: %w", digest, err)
+	}
+	return out, nil
+}
+
+// TouchManifest records that manifest digest is referenced at at.
+func (s *Store) TouchManifest(ctx context.Context, digest string, at time.Time) error {
+	t := formatTime(at)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE manifests SET last_seen = CASE WHEN last_seen < ? THEN ? ELSE last_seen END
+			WHERE digest = ?`, t, t, digest)
+		return affectedOne(res, err)
+	})
+	if err != nil {
+		return fmt.Errorf("touch manifest %s: %w", digest, err)
+	}
+	return nil
+}
+
+// PruneScans deletes, per image, the scans beyond the keep newest, at most
+// limit in all.
+func (s *Store) PruneScans(ctx context.Context, keep, limit int) (int, error) {
+	if keep < 1 || limit <= 0 {
+		return 0, fmt.Errorf("prune scans: keep %d, limit %d: both must be positive", keep, limit)
+	}
+	return s.deleteCount(ctx, "prune scans", `DELETE FROM scans WHERE (image, idx) IN (
+		SELECT image, idx FROM (SELECT image, idx, ROW_NUMBER() OVER (PARTITION BY image ORDER BY idx DESC) AS rn FROM scans) AS ranked
+		WHERE rn > ? ORDER BY image, idx LIMIT ?)`, keep, limit)
+}
+
+// PruneManifests deletes at most limit manifests last seen before before,
+// with their scans, layer lists and packages.
+func (s *Store) PruneManifests(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("prune manifests: limit %d", limit)
+	}
+	b := formatTime(before)
+	var n int
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT digest FROM manifests AS m
+			WHERE m.updated_at < ? AND m.last_seen < ?
+			AND NOT EXISTS (SELECT 1 FROM scans AS s WHERE s.manifest_digest = m.digest AND s.scanned_at >= ?)
+			ORDER BY digest LIMIT ?`, b, b, b, limit)
+		if err != nil {
+			return err
+		}
+		var digests []string
+		for rows.Next() {
+			var d string
+			if err := rows.Scan(&d); err != nil {
+				rows.Close()
+				return err
+			}
+			digests = append(digests, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, d := range digests {
+			for _, q := range []string{
+				`DELETE FROM scans WHERE manifest_digest = ?`,
+				`DELETE FROM manifest_layers WHERE manifest = ?`,
+				`DELETE FROM manifest_packages WHERE manifest = ?`,
+				`DELETE FROM manifests WHERE digest = ?`,
+			} {
+				if _, err := tx.ExecContext(ctx, q, d); err != nil {
+					return fmt.Errorf("manifest %s: %w", d, err)
+				}
+			}
+		}
+		n = len(digests)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune manifests: %w", err)
+	}
+	return n, nil
+}
+
+// PruneLayers deletes at most limit layer indexes stored before before
+// that no manifest lists.
+func (s *Store) PruneLayers(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("prune layers: limit %d", limit)
+	}
+	return s.deleteCount(ctx, "prune layers", `DELETE FROM layers WHERE digest IN (SELECT digest FROM layers AS l
+		WHERE l.created_at < ? AND NOT EXISTS (SELECT 1 FROM manifest_layers AS ml WHERE ml.layer = l.digest)
+		ORDER BY digest LIMIT ?)`, formatTime(before), limit)
+}
+
+// deleteCount runs a DELETE in a write transaction and returns the number
+// of rows it deleted.
+func (s *Store) deleteCount(ctx context.Context, what, query string, args ...any) (int, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", what, err)
+	}
+	return int(n), nil
+}
