@@ -40,6 +40,16 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DuplicateKeys", testDuplicateKeys},
 		{"SourceStatuses", testSourceStatuses},
 		{"PruneUpdates", testPruneUpdates},
+		{"Tokens", testTokens},
+		{"OutboxEnqueue", testOutboxEnqueue},
+		{"OutboxClaim", testOutboxClaim},
+		{"OutboxConcurrentClaim", testOutboxConcurrentClaim},
+		{"PruneDelivered", testPruneDelivered},
+		{"OperationRecords", testOperationRecords},
+		{"LatestScans", testLatestScans},
+		{"PruneScans", testPruneScans},
+		{"PruneManifests", testPruneManifests},
+		{"PruneLayers", testPruneLayers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
