@@ -445,13 +445,33 @@ func parseRedHat(p string, b []byte) (*vuln.Distribution, error) {
 	return d, nil
 }
 
-// cutWord is strings.Cut, case-insensitive in sep.
+// cutWord is strings.Cut, ASCII-case-insensitive in sep. (Lower-casing s
+// first would not do: it changes the length of invalid UTF-8.)
 func cutWord(s, sep string) (before, after string, found bool) {
-	i := strings.Index(strings.ToLower(s), sep)
-	if i < 0 {
-		return s, "", false
+	for i := 0; i+len(sep) <= len(s); i++ {
+		if asciiEqualFold(s[i:i+len(sep)], sep) {
+			return strings.TrimSpace(s[:i]), strings.TrimSpace(s[i+len(sep):]), true
+		}
 	}
-	return strings.TrimSpace(s[:i]), strings.TrimSpace(s[i+len(sep):]), true
+	return s, "", false
+}
+
+// asciiEqualFold reports whether a and b, of equal length, are equal
+// under ASCII case folding.
+func asciiEqualFold(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // redHatID returns the os-release ID of a redhat-release style name.
