@@ -175,12 +175,15 @@ func mergeReleases(entries []Entry) *vuln.Distribution {
 		return entries[i].Path < entries[j].Path
 	})
 	d := *entries[0].Distribution
+	if d.Version == "" {
+		d.Version = d.VersionID
+	}
 	for _, e := range entries[1:] {
 		v := e.Distribution
 		if v.ID != "" && d.ID != "" && !strings.EqualFold(v.ID, d.ID) {
 			continue // a vendor file of another distribution (e.g. lsb-release of a derivative)
 		}
-		if releaseRank(e.Path) == 2 && v.Version != "" {
+		if releaseRank(e.Path) == 2 && morePrecise(v.Version, firstNonEmpty(d.Version, d.VersionID)) {
 			d.Version = v.Version
 		}
 		fill(&d.ID, v.ID)
@@ -196,6 +199,27 @@ func mergeReleases(entries []Entry) *vuln.Distribution {
 		d.Version = d.VersionID
 	}
 	return &d
+}
+
+// morePrecise reports whether version v refines base: "12.8" refines
+// "12", "3.20.3" refines "3.20"; "22.04" does not refine "22.04.3".
+func morePrecise(v, base string) bool {
+	if v == "" {
+		return false
+	}
+	if base == "" {
+		return true
+	}
+	return strings.HasPrefix(v, base+".") || (strings.HasPrefix(v, base) && len(v) > len(base) && !strings.HasPrefix(base, v))
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 func fill(dst *string, v string) {

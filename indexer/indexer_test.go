@@ -326,3 +326,40 @@ func TestOwnershipAndLockFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestReleaseVersionPrecision(t *testing.T) {
+	ix := indexer.New([]indexer.Cataloger{releaseFiles{}})
+	for _, tc := range []struct{ osVersion, vendor, want string }{
+		{"12", "12.8", "12.8"},
+		{"22.04.3", "22.04", "22.04.3"},
+		{"3.20.3", "3.20.3", "3.20.3"},
+		{"", "11.11", "11.11"},
+	} {
+		li, err := ix.IndexLayer(context.Background(), "sha256:r", bytes.NewReader(layerTar(t,
+			file{name: "etc/os-release", body: "debian " + tc.osVersion},
+			file{name: "etc/debian_version", body: "debian " + tc.vendor},
+		)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, _ := indexer.Fold("m", []indexer.LayerInfo{{Digest: "sha256:r"}}, []*indexer.LayerIndex{li})
+		if img.Distribution.Version != tc.want {
+			t.Errorf("os-release %q, vendor %q: version %q, want %q", tc.osVersion, tc.vendor, img.Distribution.Version, tc.want)
+		}
+	}
+}
+
+// releaseFiles reads "ID VERSION" from os-release and vendor files.
+type releaseFiles struct{}
+
+func (releaseFiles) Name() string        { return "os-release" }
+func (releaseFiles) Wants(p string) bool { return strings.HasPrefix(p, "etc/") }
+func (releaseFiles) Parse(_ context.Context, p string, r io.Reader) (indexer.Result, error) {
+	b, _ := io.ReadAll(r)
+	id, ver, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	d := &vuln.Distribution{ID: id, Version: ver}
+	if p == "etc/os-release" {
+		d = &vuln.Distribution{ID: id, VersionID: ver}
+	}
+	return indexer.Result{Distribution: d}, nil
+}
