@@ -26,6 +26,9 @@ type Local struct {
 	log      *slog.Logger
 	now      func() time.Time
 	parallel int
+	// creds are registry credentials for the work the service does on its
+	// own (scrub, scan on push).
+	creds map[string]image.Credential
 	// open opens images; tests replace it to count layer reads.
 	open func(ctx context.Context, ref string, opts ...image.Option) (image.Image, error)
 }
@@ -35,6 +38,10 @@ type Option func(*Local)
 
 // WithSources sets the configured vulnerability sources.
 func WithSources(s []updater.Source) Option { return func(l *Local) { l.sources = s } }
+
+// WithCredentials sets the registry credentials used for work the service
+// starts itself (scrub, scans on push).
+func WithCredentials(c map[string]image.Credential) Option { return func(l *Local) { l.creds = c } }
 
 // WithLogger sets the logger.
 func WithLogger(log *slog.Logger) Option { return func(l *Local) { l.log = log } }
@@ -103,24 +110,30 @@ func (l *Local) ScanImage(ctx context.Context, req ScanRequest) (*report.Report,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	if _, err := l.record(ctx, name, idx.ManifestDigest, len(idx.Packages), r, now); err != nil {
+		return nil, fmt.Errorf("%s: record scan: %w", name, err)
+	}
+	return r, nil
+}
+
+// record stores r as the next numbered scan of name and sets its
+// ScanIndex.
+func (l *Local) record(ctx context.Context, name, manifest string, packages int, r *report.Report, now time.Time) (int, error) {
 	r.ScannedAt = now
 	r.Live = false
 	body, err := json.Marshal(r)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	scan := &store.Scan{
-		Image: name, ScannedAt: now, ManifestDigest: idx.ManifestDigest,
-		Packages: len(idx.Packages), Counts: r.Counts(), Report: body,
-	}
-	n, err := l.st.CreateScan(ctx, scan)
+	n, err := l.st.CreateScan(ctx, &store.Scan{
+		Image: name, ScannedAt: now, ManifestDigest: manifest,
+		Packages: packages, Counts: r.Counts(), Report: body,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: record scan: %w", name, err)
+		return 0, err
 	}
 	r.ScanIndex = n
-	// The stored report carries its own number too.
-	scan.Index = n
-	return r, nil
+	return n, nil
 }
 
 // layerKey is the key a layer's index is stored under: its DiffID (the
