@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/lapps/lapps/client"
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/service"
 )
@@ -17,7 +18,8 @@ const (
 	ExitUsage = 2
 	// ExitImageNotFound: the image, tag, file or directory does not exist.
 	ExitImageNotFound = 3
-	// ExitAccessDenied: the registry refused (401/403).
+	// ExitAccessDenied: the registry refused (401/403), or the lapps server
+	// refused the token.
 	ExitAccessDenied = 4
 	// ExitBadImage: the image is corrupt or unreadable (bad reference,
 	// manifest, layer digest mismatch, truncated layer).
@@ -64,7 +66,7 @@ func exitCode(err error) int {
 		return ExitCanceled
 	case errors.Is(err, image.ErrNotFound):
 		return ExitImageNotFound
-	case errors.Is(err, image.ErrUnauthorized):
+	case errors.Is(err, image.ErrUnauthorized), errors.Is(err, client.ErrUnauthorized):
 		return ExitAccessDenied
 	case errors.Is(err, image.ErrInvalidReference):
 		return ExitUsage

@@ -25,6 +25,9 @@ import (
 	"github.com/lapps/lapps/service"
 )
 
+// ErrUnauthorized is returned (wrapped) when the server refuses the token.
+var ErrUnauthorized = errors.New("the server refused the token")
+
 // Client talks to a lapps server.
 type Client struct {
 	base  *url.URL
@@ -82,7 +85,7 @@ func apiError(e server.APIError, status int) error {
 	case server.CodeCanceled:
 		sentinel = context.Canceled
 	case server.CodeUnauthorized:
-		return fmt.Errorf("server refused the token (set LAPPS_TOKEN): %s", e.Message)
+		return fmt.Errorf("%w (set LAPPS_TOKEN): %s", ErrUnauthorized, e.Message)
 	}
 	if sentinel == nil {
 		return fmt.Errorf("server: %s (HTTP %d)", e.Message, status)

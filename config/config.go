@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -41,6 +42,54 @@ type Server struct {
 	RequireToken *bool `yaml:"require_token"`
 	// ScanConcurrency is how many scan jobs run at once (default 2).
 	ScanConcurrency int `yaml:"scan_concurrency"`
+	// ScrubInterval is how often every image is re-evaluated (default 6h).
+	ScrubInterval time.Duration `yaml:"scrub_interval"`
+	// GC configures garbage collection.
+	GC GC `yaml:"gc"`
+}
+
+// GC configures garbage collection.
+type GC struct {
+	// Interval between collections (default 1h).
+	Interval time.Duration `yaml:"interval"`
+	// KeepScans is how many scans of each image are kept (default 10).
+	KeepScans int `yaml:"keep_scans"`
+	// ManifestTTL removes manifests neither scanned nor referenced for
+	// this long (default 720h, 30 days).
+	ManifestTTL time.Duration `yaml:"manifest_ttl"`
+	// DeliveredTTL removes delivered notifications older than this
+	// (default 168h).
+	DeliveredTTL time.Duration `yaml:"delivered_ttl"`
+	// Batch is how many rows one delete takes (default 500).
+	Batch int `yaml:"batch"`
+}
+
+// WithDefaults returns g with its defaults filled in.
+func (g GC) WithDefaults() GC {
+	if g.Interval <= 0 {
+		g.Interval = time.Hour
+	}
+	if g.KeepScans <= 0 {
+		g.KeepScans = 10
+	}
+	if g.ManifestTTL <= 0 {
+		g.ManifestTTL = 30 * 24 * time.Hour
+	}
+	if g.DeliveredTTL <= 0 {
+		g.DeliveredTTL = 7 * 24 * time.Hour
+	}
+	if g.Batch <= 0 {
+		g.Batch = 500
+	}
+	return g
+}
+
+// ScrubEvery returns the scrub interval or its default.
+func (s Server) ScrubEvery() time.Duration {
+	if s.ScrubInterval <= 0 {
+		return 6 * time.Hour
+	}
+	return s.ScrubInterval
 }
 
 // Defaults of the server section.

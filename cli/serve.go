@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/all"
+	"github.com/lapps/lapps/scheduler"
+	"github.com/lapps/lapps/server"
+	"github.com/lapps/lapps/service"
+)
+
+func (a *app) serveCommand() *cobra.Command {
+	var addr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the lapps server: the HTTP API, scheduled ingest, scrub and garbage collection",
+		Long: `Runs the versioned JSON API under /v1 (described at /v1/openapi.json) and, in the
+same process, each vulnerability source at its interval. The configuration
+file's server section sets the address, TLS and tokens (docs/config.md);
+nothing is needed to start. Point the CLI at it with --server or LAPPS_SERVER.`,
+		Example: `  lapps serve
+  lapps serve --addr 127.0.0.1:6060 -c lapps.yaml
+  LAPPS_SERVER=http://127.0.0.1:6060 LAPPS_TOKEN=… lapps image security list debian:12`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if addr == "" {
+				addr = a.cfg.Server.ListenAddr()
+			}
+			return a.serve(cmd.Context(), addr)
+		},
+	}
+	cmd.Flags().StringVar(&addr, "addr", "", "address to listen on (default "+"127.0.0.1:6060"+", or server.addr of the configuration)")
+	return cmd
+}
+
+func (a *app) serve(ctx context.Context, addr string) error {
+	log := slog.Default()
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	sources := a.cfg.Sources()
+	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(sources), service.WithLogger(log), service.WithCredentials(a.cfg.Credentials()))
+	a.svc = local // closed by Main
+	opts := []server.Option{server.WithLogger(log), server.WithScanConcurrency(a.cfg.Server.ScanConcurrency)}
+	if a.cfg.Server.TokenRequired() {
+		opts = append(opts, server.WithTokens(server.StoreTokens{Store: st}))
+	}
+	srv := server.New(local, opts...)
+	defer srv.Close()
+
+	var jobs []scheduler.Job
+	for _, s := range sources {
+		if !s.IsEnabled() {
+			continue
+		}
+		jobs = append(jobs, scheduler.Job{
+			Name: "ingest/" + s.Name, Interval: s.EffectiveInterval(), Jitter: 0.1, RunAtStart: true,
+			Run: func(ctx context.Context) error {
+				res, err := local.UpdateVulnDB(ctx, []string{s.Name})
+				if err != nil {
+					return err
+				}
+				if len(res) == 1 && res[0].Error != "" {
+					return errors.New(res[0].Error)
+				}
+				return nil
+			},
+		})
+	}
+	gc := a.cfg.Server.GC.WithDefaults()
+	jobs = append(jobs,
+		scheduler.Job{Name: "scrub", Interval: a.cfg.Server.ScrubEvery(), Jitter: 0.1, Run: func(ctx context.Context) error {
+			_, err := local.Scrub(ctx)
+			return err
+		}},
+		scheduler.Job{Name: "gc", Interval: gc.Interval, Jitter: 0.1, Run: func(ctx context.Context) error {
+			_, err := local.GC(ctx, service.Retention{KeepScans: gc.KeepScans, ManifestTTL: gc.ManifestTTL, DeliveredTTL: gc.DeliveredTTL, Batch: gc.Batch})
+			return err
+		}},
+	)
+	sched, err := scheduler.New(jobs, log, nil)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return usageError{fmt.Errorf("listen on %s: %w", addr, err)}
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go sched.Run(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		scheme := "http"
+		if a.cfg.Server.TLSCert != "" {
+			scheme = "https"
+			errc <- hs.ServeTLS(ln, a.cfg.Server.TLSCert, a.cfg.Server.TLSKey)
+			return
+		}
+		log.Info("serving", "url", scheme+"://"+ln.Addr().String())
+		errc <- hs.Serve(ln)
+	}()
+	fmt.Fprintf(a.stderr, "lapps: serving on %s (%d scheduled jobs)\n", ln.Addr(), len(jobs))
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	shutdown, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	_ = hs.Shutdown(shutdown)
+	return nil
+}
