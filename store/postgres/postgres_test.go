@@ -1,0 +1,307 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/store"
+	"github.com/lapps/lapps/store/storetest"
+	"github.com/lapps/lapps/testenv"
+)
+
+// baseDSN returns the DSN of the test server, from LAPPS_TEST_POSTGRES_DSN
+// (.ci/postgres.sh starts a server and prints it); the test skips without
+// it, and fails under CI=true.
+func baseDSN(tb testing.TB) string {
+	tb.Helper()
+	dsn := os.Getenv("LAPPS_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		testenv.Missing(tb, "LAPPS_TEST_POSTGRES_DSN is not set (.ci/postgres.sh starts a PostgreSQL and prints it)")
+	}
+	return dsn
+}
+
+// freshDSN creates a schema of its own for the test, dropped when the test
+// ends, and returns the test server's DSN with search_path set to it: the
+// test's tables and migrations live there, apart from every other test's.
+func freshDSN(tb testing.TB) string {
+	tb.Helper()
+	dsn := baseDSN(tb)
+	ctx := context.Background()
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "lapps_test_" + hex.EncodeToString(b)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		tb.Fatalf("connect to the test server: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
+		tb.Fatalf("create schema: %v", err)
+	}
+	tb.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			tb.Errorf("connect to drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+			tb.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		tb.Fatalf("LAPPS_TEST_POSTGRES_DSN is not a URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// openFresh opens a store on a new, empty schema.
+func openFresh(tb testing.TB) *Store {
+	tb.Helper()
+	s, err := Open(context.Background(), freshDSN(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t) })
+}
+
+func TestIsDSN(t *testing.T) {
+	for s, want := range map[string]bool{
+		"postgres://u:p@db:5432/lapps":      true,
+		"postgresql://db/lapps?sslmode=off": true,
+		"POSTGRES://db/lapps":               true,
+		"/var/lib/lapps/lapps.db":           false,
+		"lapps.db":                          false,
+		"host=db dbname=lapps":              false,
+		"":                                  false,
+	} {
+		if got := IsDSN(s); got != want {
+			t.Errorf("IsDSN(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+func TestOpenBadDSN(t *testing.T) {
+	ctx := context.Background()
+	for _, dsn := range []string{
+		"",
+		"lapps.db",
+		"host=127.0.0.1 dbname=lapps",
+		"postgres://lapps:s3cret@127.0.0.1:notaport/lapps",
+		"postgres://lapps:s3cret@127.0.0.1:1/lapps?connect_timeout=5", // nothing listens on port 1
+		"postgres://lapps:s3cret@127.0.0.1:1/lapps?sslmode=bogus",
+	} {
+		s, err := Open(ctx, dsn)
+		if err == nil {
+			s.Close()
+			t.Errorf("Open(%q): no error", dsn)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open(%q): the error shows the password: %v", dsn, err)
+		}
+	}
+	// A wrong password on a live server.
+	u, err := url.Parse(baseDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), "s3cret-but-wrong")
+	if s, err := Open(ctx, u.String()); err == nil {
+		s.Close()
+		t.Error("Open with a wrong password: no error")
+	} else if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("Open with a wrong password: the error shows the password: %v", err)
+	}
+}
+
+// schemaRows returns the rows of schema_migrations.
+func schemaRows(t *testing.T, s *Store) []string {
+	t.Helper()
+	rows, err := s.pool.Query(context.Background(), `SELECT version::text || ' ' || name || ' ' || applied_at::text FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestMigrationsFromEmpty(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDSN(t)
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := schemaRows(t, s)
+	if len(first) != SchemaVersion() || SchemaVersion() < 2 {
+		t.Fatalf("schema_migrations %q, want %d rows", first, SchemaVersion())
+	}
+	for i, r := range first {
+		if !strings.HasPrefix(r, fmt.Sprintf("%d %04d_", i+1, i+1)) {
+			t.Errorf("schema_migrations row %d: %q", i, r)
+		}
+	}
+	// Data survives a re-open, which applies nothing.
+	layer := &indexer.LayerIndex{Digest: "sha256:8a1e25ce7c4f75e372e9884f8f7b1bedcfe4a7a7d452eb4b0a1c7477c9a90345", IndexerVersion: indexer.Version}
+	if err := s.PutLayer(ctx, layer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateScan(ctx, &store.Scan{Image: "docker.io/library/debian:12", ManifestDigest: "sha256:1"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	if again := schemaRows(t, s); !slices.Equal(again, first) {
+		t.Errorf("schema_migrations after reopen %q, want %q unchanged", again, first)
+	}
+	if _, err := s.Layer(ctx, layer.Digest); err != nil {
+		t.Errorf("layer after reopen: %v", err)
+	}
+	if idx, err := s.CreateScan(ctx, &store.Scan{Image: "docker.io/library/debian:12", ManifestDigest: "sha256:1"}); err != nil || idx != 2 {
+		t.Errorf("CreateScan after reopen = %d, %v; want 2", idx, err)
+	}
+}
+
+// TestConcurrentOpen opens one new database from many stores at once, as
+// replicas starting together do: each migration is applied once.
+func TestConcurrentOpen(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDSN(t)
+	const n = 8
+	stores := make([]*Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { stores[i], errs[i] = Open(ctx, dsn) })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("Open %d: %v", i, errs[i])
+		}
+		defer stores[i].Close()
+	}
+	if rows := schemaRows(t, stores[0]); len(rows) != SchemaVersion() {
+		t.Errorf("schema_migrations %q, want each of %d migrations once", rows, SchemaVersion())
+	}
+}
+
+func TestNewerSchema(t *testing.T) {
+	ctx := context.Background()
+	dsn := freshDSN(t)
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := SchemaVersion() + 1
+	if _, err := s.pool.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, now())`,
+		newer, fmt.Sprintf("%04d_future.sql", newer)); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err = Open(ctx, dsn)
+	if err == nil {
+		t.Fatal("Open of a database with a newer schema: no error")
+	}
+	if !strings.Contains(err.Error(), "newer") || !strings.Contains(err.Error(), fmt.Sprint(newer)) {
+		t.Errorf("error %q does not say the schema is newer", err)
+	}
+}
+
+func TestMigrations(t *testing.T) {
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) == 0 || ms[0].name != "0001_init.sql" {
+		t.Fatalf("embedded migrations: %v", ms)
+	}
+	for name, fsys := range map[string]fstest.MapFS{
+		"gap":        {"migrations/0001_a.sql": {}, "migrations/0003_c.sql": {}},
+		"repeat":     {"migrations/0001_a.sql": {}, "migrations/0001_b.sql": {}},
+		"unnumbered": {"migrations/init.sql": {}},
+		"zero":       {"migrations/0000_a.sql": {}},
+	} {
+		if _, err := loadMigrations(fsys); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+
+	ctx := context.Background()
+	s := openFresh(t)
+	defer s.Close()
+
+	// From the previous schema version: a database at version N-1, with
+	// data, is brought to N by Open.
+	prev := SchemaVersion() - 1
+	dsn := freshDSN(t)
+	prevStore, err := open(ctx, dsn, ms[:prev])
+	if err != nil {
+		t.Fatalf("open at version %d: %v", prev, err)
+	}
+	if _, err := prevStore.pool.Exec(ctx, `INSERT INTO manifests (digest, indexer_version, data, created_at, updated_at)
+		VALUES ('sha256:1', '1', '{}', now() - interval '1 day', now() - interval '1 hour')`); err != nil {
+		t.Fatal(err)
+	}
+	prevStore.Close()
+	cur, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("migrate from version %d: %v", prev, err)
+	}
+	defer cur.Close()
+	if rows := schemaRows(t, cur); len(rows) != SchemaVersion() {
+		t.Errorf("after migrating from %d: schema_migrations %q", prev, rows)
+	}
+	var seenIsUpdated bool
+	if err := cur.pool.QueryRow(ctx, `SELECT last_seen = updated_at FROM manifests WHERE digest = 'sha256:1'`).Scan(&seenIsUpdated); err != nil || !seenIsUpdated {
+		t.Errorf("migrated manifest: last_seen = updated_at is %v, %v", seenIsUpdated, err)
+	}
+
+	// A later migration applies on top of an existing database; a failing
+	// one changes nothing and is not recorded.
+	next := SchemaVersion() + 1
+	extra := append(slices.Clone(ms), migration{version: next, name: "x", sql: `ALTER TABLE layers ADD COLUMN size integer; CREATE TABLE bogus (;`})
+	if err := applyMigrations(ctx, s.pool, extra); err == nil {
+		t.Fatal("failing migration: no error")
+	}
+	if _, err := s.pool.Exec(ctx, `SELECT size FROM layers`); err == nil {
+		t.Error("failing migration left a change behind")
+	}
+	extra[len(extra)-1].sql = `ALTER TABLE layers ADD COLUMN size integer`
+	if err := applyMigrations(ctx, s.pool, extra); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `SELECT size FROM layers`); err != nil {
+		t.Errorf("migration %d not applied: %v", next, err)
+	}
+}
+

@@ -1,0 +1,538 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lapps/lapps/store"
+	"github.com/lapps/lapps/vuln"
+)
+
+// encoded is a record ready to store.
+type encoded struct {
+	rec  *vuln.Record
+	hash []byte
+	data string
+}
+
+// encodeRecords checks the records of an update of source and encodes
+// them: every record needs an id, an ecosystem and a package, belongs to
+// source (an empty Source is taken to mean source) and has a Key of its own.
+// Encoding and hashing, the bulk of the work, run on several cores.
+//
+// This is the SQLite engine's function, repeated: the two engines must
+// hash records alike, and the store package, a contract, holds no code.
+func encodeRecords(source string, records []vuln.Record) ([]encoded, error) {
+	out := make([]encoded, len(records))
+	keys := make(map[string]int, len(records))
+	for i := range records {
+		r := records[i] // a copy: the caller's records are not changed
+		switch {
+		case r.ID == "" || r.Ecosystem == "" || r.Package == "":
+			return nil, fmt.Errorf("record %d (%q, ecosystem %q, package %q): id, ecosystem and package are required", i, r.ID, r.Ecosystem, r.Package)
+		case r.Source == "":
+			r.Source = source
+		case r.Source != source:
+			return nil, fmt.Errorf("record %s %s %s: source %q in an update of %q", r.ID, r.Ecosystem, r.Package, r.Source, source)
+		}
+		k := r.Key()
+		if j, dup := keys[k]; dup {
+			return nil, fmt.Errorf("records %d and %d have the same key (%s, %s, %s)", j, i, r.ID, r.Ecosystem, r.Package)
+		}
+		keys[k] = i
+		out[i].rec = &r
+	}
+	const perWorker = 256
+	workers := min(runtime.GOMAXPROCS(0), (len(out)+perWorker-1)/perWorker)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(out); i += workers {
+				r := out[i].rec
+				b, err := json.Marshal(r)
+				if err != nil {
+					errs[w] = fmt.Errorf("record %s %s %s: %w", r.ID, r.Ecosystem, r.Package, err)
+					return
+				}
+				h := sha256.Sum256(b)
+				out[i].hash, out[i].data = h[:], string(b)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PutUpdate stores records as the new update operation of source, in one
+// transaction: on any error nothing is stored. Records with the same Key,
+// records without an id, ecosystem or package, and records of another
+// source are errors. A record stored by an earlier operation with the same
+// content is shared, not stored again. Updates and prunes of one source
+// queue on an advisory lock, so that operation ids increase in the order
+// operations become visible.
+func (s *Store) PutUpdate(ctx context.Context, source, fingerprint string, records []vuln.Record) (*store.UpdateOperation, error) {
+	if source == "" {
+		return nil, errors.New("put update: no source")
+	}
+	enc, err := encodeRecords(source, records)
+	if err != nil {
+		return nil, fmt.Errorf("put update of %s: %w", source, err)
+	}
+	op := &store.UpdateOperation{Source: source, CreatedAt: now(), Fingerprint: fingerprint, Records: len(enc)}
+	err = s.write(ctx, func(tx pgx.Tx) error {
+		if err := lock(ctx, tx, lockSource, txt(source)); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `INSERT INTO update_operations (source, fingerprint, created_at, records) VALUES ($1, $2, $3, $4) RETURNING id`,
+			txt(source), txt(fingerprint), op.CreatedAt, op.Records).Scan(&op.ID); err != nil {
+			return err
+		}
+		return insertRecords(ctx, tx, op.ID, enc)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("put update of %s: %w", source, err)
+	}
+	return op, nil
+}
+
+// batch is the number of records one statement of insertRecords carries:
+// large enough that the round trips do not count, small enough that a
+// statement's arrays stay a few megabytes.
+const batch = 5000
+
+// insertRecords inserts the records of operation op and links them to it,
+// batch records per statement: each statement passes the columns as arrays
+// and unnests them, inserting the records not yet stored and every link.
+// The statements are pipelined, one round trip for all of them.
+func insertRecords(ctx context.Context, tx pgx.Tx, op int64, enc []encoded) error {
+	const q = `WITH r AS (
+			INSERT INTO records (hash, source, id, ecosystem, package, data)
+			SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], $6::json[])
+			ON CONFLICT (hash) DO NOTHING)
+		INSERT INTO uo_records (op, hash) SELECT $7, h FROM unnest($1::bytea[]) AS h`
+	b := &pgx.Batch{}
+	for start := 0; start < len(enc); start += batch {
+		chunk := enc[start:min(start+batch, len(enc))]
+		var (
+			hashes                      = make([][]byte, len(chunk))
+			sources, ids, ecos, pkgs, d = make([]string, len(chunk)), make([]string, len(chunk)), make([]string, len(chunk)), make([]string, len(chunk)), make([]string, len(chunk))
+		)
+		for i, e := range chunk {
+			r := e.rec
+			hashes[i], sources[i], ids[i], ecos[i], pkgs[i], d[i] = e.hash, txt(r.Source), txt(r.ID), txt(r.Ecosystem), txt(r.Package), e.data
+		}
+		b.Queue(q, hashes, sources, ids, ecos, pkgs, d, op)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("insert records: %w", err)
+	}
+	return nil
+}
+
+// runJSON is how a SourceRun is stored.
+type runJSON struct {
+	StartedAt  time.Time         `json:"started_at"`
+	Duration   time.Duration     `json:"duration_ns"`
+	Err        string            `json:"error,omitempty"`
+	Operation  int64             `json:"operation,omitempty"`
+	Validators map[string]string `json:"validators,omitempty"`
+}
+
+// RecordRun records the outcome of a run of a source: it becomes the
+// source's last run, and its last success when run.Err is empty.
+func (s *Store) RecordRun(ctx context.Context, run *store.SourceRun) error {
+	if run == nil || run.Source == "" {
+		return errors.New("record run: no source")
+	}
+	if run.StartedAt.IsZero() {
+		return fmt.Errorf("record run of %s: no start time", run.Source)
+	}
+	data, err := json.Marshal(runJSON{
+		StartedAt: run.StartedAt.UTC(), Duration: run.Duration, Err: run.Err,
+		Operation: run.Operation, Validators: run.Validators,
+	})
+	if err != nil {
+		return fmt.Errorf("record run of %s: %w", run.Source, err)
+	}
+	var success *time.Time // NULL: keep the previous last success
+	if run.Err == "" {
+		success = &run.StartedAt
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO source_runs (source, last_run, last_success) VALUES ($1, $2, $3)
+		ON CONFLICT (source) DO UPDATE SET last_run = excluded.last_run,
+			last_success = COALESCE(excluded.last_success, source_runs.last_success)`,
+		txt(run.Source), string(data), success)
+	if err != nil {
+		return fmt.Errorf("record run of %s: %w", run.Source, err)
+	}
+	return nil
+}
+
+// SourceStatuses returns the status of every source that ever ran or
+// stored an update, sorted by source name.
+func (s *Store) SourceStatuses(ctx context.Context) ([]store.SourceStatus, error) {
+	rows, err := s.pool.Query(ctx, `SELECT n.source, r.last_run, r.last_success, o.id, o.fingerprint, o.created_at, o.records
+		FROM (SELECT source FROM source_runs UNION SELECT DISTINCT source FROM update_operations) AS n
+		LEFT JOIN source_runs AS r ON r.source = n.source
+		LEFT JOIN LATERAL (SELECT id, fingerprint, created_at, records FROM update_operations AS l
+			WHERE l.source = n.source ORDER BY id DESC LIMIT 1) AS o ON true`)
+	if err != nil {
+		return nil, fmt.Errorf("source statuses: %w", err)
+	}
+	defer rows.Close()
+	var out []store.SourceStatus
+	for rows.Next() {
+		var (
+			st            store.SourceStatus
+			lastRun       []byte
+			lastSuccess   *time.Time
+			opID          *int64
+			opRecords     *int
+			opFingerprint *string
+			opCreated     *time.Time
+		)
+		if err := rows.Scan(&st.Source, &lastRun, &lastSuccess, &opID, &opFingerprint, &opCreated, &opRecords); err != nil {
+			return nil, fmt.Errorf("source statuses: %w", err)
+		}
+		if lastRun != nil {
+			var r runJSON
+			if err := json.Unmarshal(lastRun, &r); err != nil {
+				return nil, fmt.Errorf("source %s: decode stored run: %w", st.Source, err)
+			}
+			st.LastRun = &store.SourceRun{
+				Source: st.Source, StartedAt: r.StartedAt, Duration: r.Duration, Err: r.Err,
+				Operation: r.Operation, Validators: r.Validators,
+			}
+		}
+		if lastSuccess != nil {
+			st.LastSuccess = lastSuccess.UTC()
+		}
+		if opID != nil && opFingerprint != nil && opCreated != nil && opRecords != nil {
+			st.Latest = &store.UpdateOperation{ID: *opID, Source: st.Source, CreatedAt: opCreated.UTC(),
+				Fingerprint: *opFingerprint, Records: *opRecords}
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("source statuses: %w", err)
+	}
+	slices.SortFunc(out, func(a, b store.SourceStatus) int { return strings.Compare(a.Source, b.Source) })
+	return out, nil
+}
+
+// operationCols are the columns scanOperation reads.
+const operationCols = `id, source, fingerprint, created_at, records`
+
+// UpdateOperations lists the update operations of a source, newest first.
+func (s *Store) UpdateOperations(ctx context.Context, source string) ([]store.UpdateOperation, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+operationCols+` FROM update_operations WHERE source = $1 ORDER BY id DESC`, txt(source))
+	if err != nil {
+		return nil, fmt.Errorf("update operations of %s: %w", source, err)
+	}
+	defer rows.Close()
+	var out []store.UpdateOperation
+	for rows.Next() {
+		op, err := scanOperation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("update operations of %s: %w", source, err)
+		}
+		op.Source = source // as asked, even where txt changed it
+		out = append(out, *op)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("update operations of %s: %w", source, err)
+	}
+	return out, nil
+}
+
+// operation returns update operation id, or store.ErrNotFound.
+func operation(ctx context.Context, tx pgx.Tx, id int64) (*store.UpdateOperation, error) {
+	op, err := scanOperation(tx.QueryRow(ctx, `SELECT `+operationCols+` FROM update_operations WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("update operation %d: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("update operation %d: %w", id, err)
+	}
+	return op, nil
+}
+
+func scanOperation(row pgx.Row) (*store.UpdateOperation, error) {
+	var op store.UpdateOperation
+	if err := row.Scan(&op.ID, &op.Source, &op.Fingerprint, &op.CreatedAt, &op.Records); err != nil {
+		return nil, err
+	}
+	op.CreatedAt = op.CreatedAt.UTC()
+	return &op, nil
+}
+
+// snapshot runs fn in a read-only REPEATABLE READ transaction: all its
+// queries see one snapshot, so that a concurrent prune or update cannot
+// change the data half-way.
+func (s *Store) snapshot(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, fn)
+}
+
+// queryOnlyIn selects the records of one operation ($1) whose exact
+// content the other ($2) does not have.
+const queryOnlyIn = `SELECT r.data FROM uo_records AS u JOIN records AS r ON r.hash = u.hash
+	WHERE u.op = $1 AND NOT EXISTS (SELECT 1 FROM uo_records AS o WHERE o.op = $2 AND o.hash = u.hash)`
+
+// DiffUpdates compares two update operations of the same source by record
+// Key: records only in to are added, records only in from removed, and
+// records in both whose content differs changed (as they are in to). from
+// may be 0, and everything in to is then added. Each list is sorted by
+// ecosystem, package and id. An unknown operation is store.ErrNotFound;
+// operations of different sources are an error.
+func (s *Store) DiffUpdates(ctx context.Context, from, to int64) (*store.Diff, error) {
+	var newer, older []vuln.Record
+	err := s.snapshot(ctx, func(tx pgx.Tx) error {
+		toOp, err := operation(ctx, tx, to)
+		if err != nil {
+			return err
+		}
+		if from != 0 {
+			fromOp, err := operation(ctx, tx, from)
+			if err != nil {
+				return err
+			}
+			if fromOp.Source != toOp.Source {
+				return fmt.Errorf("operations of different sources (%s, %s)", fromOp.Source, toOp.Source)
+			}
+		}
+		// Added and changed records on the to side, removed records and
+		// the earlier versions of changed records on the from side.
+		if newer, err = queryRecords(ctx, tx, queryOnlyIn, to, from); err != nil {
+			return err
+		}
+		older, err = queryRecords(ctx, tx, queryOnlyIn, from, to)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("diff updates %d..%d: %w", from, to, err)
+	}
+	inOlder := make(map[string]bool, len(older))
+	for i := range older {
+		inOlder[older[i].Key()] = true
+	}
+	inNewer := make(map[string]bool, len(newer))
+	d := &store.Diff{}
+	for _, r := range newer {
+		inNewer[r.Key()] = true
+		if inOlder[r.Key()] {
+			d.Changed = append(d.Changed, r)
+		} else {
+			d.Added = append(d.Added, r)
+		}
+	}
+	for _, r := range older {
+		if !inNewer[r.Key()] {
+			d.Removed = append(d.Removed, r)
+		}
+	}
+	for _, l := range [][]vuln.Record{d.Added, d.Removed, d.Changed} {
+		sortRecords(l)
+	}
+	return d, nil
+}
+
+// sortRecords sorts records by ecosystem, package and id.
+func sortRecords(rs []vuln.Record) {
+	slices.SortFunc(rs, func(a, b vuln.Record) int {
+		return cmpStrings(a.Ecosystem, b.Ecosystem, a.Package, b.Package, a.ID, b.ID, a.Source, b.Source)
+	})
+}
+
+// cmpStrings compares pairs of strings in turn.
+func cmpStrings(pairs ...string) int {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if c := strings.Compare(pairs[i], pairs[i+1]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// querier is what pgxpool.Pool and pgx.Tx have in common for queries.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// queryRecords runs a query selecting the data column of records and
+// decodes them.
+func queryRecords(ctx context.Context, q querier, query string, args ...any) ([]vuln.Record, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var raw [][]byte
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		raw = append(raw, data)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return decodeRecords(raw)
+}
+
+// decodeRecords decodes stored records. Decoding JSON costs more than
+// finding the records, so a large result is decoded on several cores.
+func decodeRecords(raw [][]byte) ([]vuln.Record, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	out := make([]vuln.Record, len(raw))
+	const perWorker = 64
+	workers := min(runtime.GOMAXPROCS(0), (len(raw)+perWorker-1)/perWorker)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(raw); i += workers {
+				if err := json.Unmarshal(raw[i], &out[i]); err != nil {
+					errs[w] = fmt.Errorf("decode stored record: %w", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// queryRecordsCurrent selects the records of an ecosystem ($1) for package
+// names ($2, an array) that the latest operation of their source links:
+// the (ecosystem, package) index finds the candidates, and one probe of
+// uo_records' primary key (op, hash) per candidate keeps those of the
+// latest operation of their source, found by a backward probe of the
+// (source, id) index of update_operations.
+const queryRecordsCurrent = `SELECT r.data FROM records AS r
+	WHERE r.ecosystem = $1 AND r.package = ANY ($2::text[])
+	AND EXISTS (SELECT 1 FROM uo_records AS u WHERE u.hash = r.hash AND u.op =
+		(SELECT MAX(o.id) FROM update_operations AS o WHERE o.source = r.source))`
+
+// Records returns the records of each source's latest update operation in
+// ecosystem for the given package names, sorted by package, id and source.
+// The query is one statement, so it sees one snapshot: never half of an
+// update.
+func (s *Store) Records(ctx context.Context, ecosystem string, packages []string) ([]vuln.Record, error) {
+	packages = uniqueNonEmpty(txts(packages))
+	if ecosystem == "" || len(packages) == 0 {
+		return nil, nil
+	}
+	out, err := queryRecords(ctx, s.pool, queryRecordsCurrent, txt(ecosystem), packages)
+	if err != nil {
+		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
+	}
+	sortRecords(out)
+	return out, nil
+}
+
+// queryOperationRecords selects the records of an ecosystem ($1) for
+// package names ($2) that operation $4, of source $3, links.
+const queryOperationRecords = `SELECT r.data FROM records AS r
+	WHERE r.ecosystem = $1 AND r.package = ANY ($2::text[]) AND r.source = $3
+	AND EXISTS (SELECT 1 FROM uo_records AS u WHERE u.op = $4 AND u.hash = r.hash)`
+
+// OperationRecords returns the records of update operation op in
+// ecosystem for the given package names, sorted by package, id and source.
+// An unknown operation is store.ErrNotFound.
+func (s *Store) OperationRecords(ctx context.Context, op int64, ecosystem string, packages []string) ([]vuln.Record, error) {
+	var out []vuln.Record
+	err := s.snapshot(ctx, func(tx pgx.Tx) error {
+		o, err := operation(ctx, tx, op)
+		if err != nil {
+			return err
+		}
+		packages = uniqueNonEmpty(txts(packages))
+		if ecosystem == "" || len(packages) == 0 {
+			return nil
+		}
+		out, err = queryRecords(ctx, tx, queryOperationRecords, txt(ecosystem), packages, o.Source, op)
+		if err != nil {
+			return fmt.Errorf("records of operation %d in %s: %w", op, ecosystem, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sortRecords(out)
+	return out, nil
+}
+
+// PruneUpdates removes the update operations of source beyond the keep
+// newest, and the records no operation refers to any more, in one
+// transaction under the source's lock. It returns the number of
+// operations removed.
+func (s *Store) PruneUpdates(ctx context.Context, source string, keep int) (int, error) {
+	if keep < 0 {
+		return 0, fmt.Errorf("prune updates of %s: negative keep %d", source, keep)
+	}
+	src := txt(source)
+	var removed int
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		if err := lock(ctx, tx, lockSource, src); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT id FROM update_operations WHERE source = $1 ORDER BY id DESC OFFSET $2`, src, keep)
+		if err != nil {
+			return fmt.Errorf("old operations: %w", err)
+		}
+		old, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("old operations: %w", err)
+		}
+		if len(old) == 0 {
+			return nil
+		}
+		// Records are never shared between sources (their JSON holds the
+		// source), so the orphans are the records the removed operations
+		// link and none of the source's remaining operations does.
+		if _, err := tx.Exec(ctx, `DELETE FROM records AS r
+			USING (SELECT DISTINCT hash FROM uo_records WHERE op = ANY ($2::bigint[])) AS c
+			WHERE r.hash = c.hash AND r.source = $1
+			AND NOT EXISTS (SELECT 1 FROM update_operations AS o JOIN uo_records AS u ON u.op = o.id
+				WHERE o.source = $1 AND o.id <> ALL ($2::bigint[]) AND u.hash = r.hash)`, src, old); err != nil {
+			return fmt.Errorf("delete orphaned records: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM uo_records WHERE op = ANY ($1::bigint[])`, old); err != nil {
+			return fmt.Errorf("delete links: %w", err)
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM update_operations WHERE id = ANY ($1::bigint[])`, old)
+		if err != nil {
+			return fmt.Errorf("delete operations: %w", err)
+		}
+		removed = int(tag.RowsAffected())
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune updates of %s: %w", source, err)
+	}
+	return removed, nil
+}
