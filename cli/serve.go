@@ -51,7 +51,8 @@ func (a *app) serve(ctx context.Context, addr string) error {
 	sources := a.cfg.Sources()
 	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(sources), service.WithLogger(log), service.WithCredentials(a.cfg.Credentials()))
 	a.svc = local // closed by Main
-	opts := []server.Option{server.WithLogger(log), server.WithScanConcurrency(a.cfg.Server.ScanConcurrency)}
+	metrics := server.NewMetrics(st.OutboxDepth)
+	opts := []server.Option{server.WithLogger(log), server.WithScanConcurrency(a.cfg.Server.ScanConcurrency), server.WithMetrics(metrics)}
 	if a.cfg.Server.TokenRequired() {
 		opts = append(opts, server.WithTokens(server.StoreTokens{Store: st}))
 	}
@@ -69,6 +70,9 @@ func (a *app) serve(ctx context.Context, addr string) error {
 				res, err := local.UpdateVulnDB(ctx, []string{s.Name})
 				if err != nil {
 					return err
+				}
+				if len(res) == 1 && res[0].Error == "" {
+					metrics.SetSourceRecords(s.Name, res[0].Records)
 				}
 				if len(res) == 1 && res[0].Error != "" {
 					return errors.New(res[0].Error)
@@ -88,7 +92,7 @@ func (a *app) serve(ctx context.Context, addr string) error {
 			return err
 		}},
 	)
-	sched, err := scheduler.New(jobs, log, nil)
+	sched, err := scheduler.New(jobs, log, metrics.ObserveJob)
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,8 @@ type jobs struct {
 	keep time.Duration
 	sem  chan struct{}
 	wg   sync.WaitGroup
+	// observe, if set, is told the duration of each successful scan.
+	observe func(time.Duration)
 }
 
 func newJobs(concurrency int, keep time.Duration) *jobs {
@@ -105,7 +107,11 @@ func (j *jobs) startScan(ctx context.Context, svc service.Service, req service.S
 		j.mu.Lock()
 		job.State = JobRunning
 		j.mu.Unlock()
+		start := time.Now()
 		r, err := svc.ScanImage(ctx, req)
+		if j.observe != nil && err == nil {
+			j.observe(time.Since(start))
+		}
 		j.finish(job, r, err)
 	}()
 	return j.snapshot(job.ID)

@@ -36,7 +36,8 @@ type Server struct {
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
-	mux    *http.ServeMux
+	mux     *http.ServeMux
+	metrics *Metrics
 }
 
 // Option configures a Server.
@@ -53,6 +54,10 @@ func WithScanConcurrency(n int) Option {
 		}
 	}
 }
+
+// WithMetrics exports metrics at /metrics and records request, scan and
+// report durations in them.
+func WithMetrics(m *Metrics) Option { return func(s *Server) { s.metrics = m } }
 
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
@@ -85,6 +90,9 @@ func New(svc service.Service, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	if s.metrics != nil {
+		s.jobs.observe = func(d time.Duration) { s.metrics.index.Observe(d.Seconds()) }
+	}
 	for _, rt := range routes {
 		h := rt.handler
 		handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(s, w, r) })
@@ -92,7 +100,10 @@ func New(svc service.Service, opts ...Option) *Server {
 		if !rt.public {
 			hh = s.authenticate(handler)
 		}
-		s.mux.Handle(rt.method+" "+rt.path, hh)
+		s.mux.Handle(rt.method+" "+rt.path, s.metrics.instrument(rt.method+" "+rt.path, hh))
+	}
+	if s.metrics != nil {
+		s.mux.Handle("GET /metrics", s.metrics.Handler())
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no such endpoint: %s %s (see /v1/openapi.json)", r.Method, r.URL.Path))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -195,5 +196,34 @@ func TestScanJob(t *testing.T) {
 	}
 	if j := get(bad.ID); j.State != JobFailed || j.Error == nil || j.Error.Code != CodeImageNotFound {
 		t.Errorf("bad job: %+v", j)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	m := NewMetrics(func(context.Context) (int, error) { return 7, nil })
+	srv := New(fakeService{}, WithMetrics(m))
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	http.Get(ts.URL + "/v1/report?image=x")
+	m.ObserveJob("ingest/debian-dsa", time.Second, nil)
+	m.ObserveDelivery("hook", false)
+	resp, err := http.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b := new(strings.Builder)
+	io.Copy(b, resp.Body)
+	for _, want := range []string{
+		`lapps_notification_queue_depth 7`,
+		`lapps_job_runs_total{job="ingest/debian-dsa",result="ok"} 1`,
+		`lapps_notification_deliveries_total{result="failed",webhook="hook"} 1`,
+		`lapps_http_request_duration_seconds_count{code="4xx",route="GET /v1/report"} 1`,
+		`lapps_scan_duration_seconds_count 0`,
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
