@@ -81,6 +81,7 @@ var routes = []route{
 	{"GET", "/v1/sources", (*Server).sources, false},
 	{"POST", "/v1/sources/update", (*Server).updateSources, false},
 	{"POST", "/v1/sources/import", (*Server).importSource, false},
+	{"POST", "/v1/registry/events", (*Server).registryEvents, false},
 }
 
 // New returns a server over svc.

@@ -227,3 +227,26 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestPushRef(t *testing.T) {
+	ev := func(action, mt, repo, tag, digest, u, host string) RegistryEvent {
+		var e RegistryEvent
+		e.Action, e.Target.MediaType, e.Target.Repository, e.Target.Tag, e.Target.Digest, e.Target.URL, e.Request.Host = action, mt, repo, tag, digest, u, host
+		return e
+	}
+	const oci = "application/vnd.oci.image.manifest.v1+json"
+	for _, c := range []struct {
+		ev   RegistryEvent
+		want string
+	}{
+		{ev("push", oci, "library/alpine", "3.20", "sha256:ab", "http://127.0.0.1:5000/v2/library/alpine/manifests/sha256:ab", "127.0.0.1:5000"), "127.0.0.1:5000/library/alpine:3.20"},
+		{ev("push", "application/vnd.docker.distribution.manifest.v2+json", "x", "", "sha256:cd", "", "reg:5000"), "reg:5000/x@sha256:cd"},
+		{ev("push", "application/vnd.oci.image.layer.v1.tar+gzip", "x", "", "sha256:ef", "", "reg:5000"), ""},
+		{ev("pull", oci, "x", "1", "sha256:ab", "", "reg:5000"), ""},
+		{ev("push", oci, "", "1", "sha256:ab", "", "reg:5000"), ""},
+	} {
+		if got := pushRef(c.ev); got != c.want {
+			t.Errorf("pushRef(%+v) = %q, want %q", c.ev, got, c.want)
+		}
+	}
+}
