@@ -1,0 +1,360 @@
+// Package notifier tells people when new vulnerability data changes what
+// affects the images lapps has indexed.
+//
+// After each update operation of a source it works out which indexed
+// manifests gain or lose a finding (Affected), without reading a layer or
+// matching any manifest in full; it writes one notification per
+// (manifest, vulnerability, added|removed) and webhook to the store's
+// durable outbox, in pages, together with the source's cursor (Notify);
+// and a Deliverer POSTs the outbox to the webhooks, signed with
+// HMAC-SHA256, at least once, with exponential backoff while a receiver is
+// down.
+package notifier
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/matcher"
+	"github.com/lapps/lapps/store"
+	"github.com/lapps/lapps/vuln"
+)
+
+// Actions of a Change.
+const (
+	// ActionAdded: the manifest has a finding after the update that it did
+	// not have before.
+	ActionAdded = "added"
+	// ActionRemoved: the manifest had a finding before the update that it
+	// no longer has (a withdrawn advisory, a fix now at or below the
+	// installed version, a not-affected statement).
+	ActionRemoved = "removed"
+)
+
+// Change is one vulnerability that an update operation added to or
+// removed from one manifest.
+type Change struct {
+	ManifestDigest string
+	// Images are the images whose latest scan is of the manifest (none
+	// when the manifest was indexed but its scan is gone).
+	Images []string
+	// Finding is the finding as the matcher reports it: after the update
+	// for an added one, before it for a removed one.
+	Finding vuln.Finding
+	// Action is ActionAdded or ActionRemoved.
+	Action string
+}
+
+// Affected returns the changes that update operation to of a source makes
+// against from, the operation before it (0 when to is the source's
+// first), sorted by manifest digest, action, vulnerability id and package.
+//
+// How:
+//
+//  1. DiffUpdates(from, to) gives the records added, removed and changed.
+//     They name, per ecosystem, a set of package names.
+//  2. For each ecosystem, the package kind whose packages it describes
+//     (Debian/Ubuntu: deb; Alpine/Wolfi/Chainguard: apk; AlmaLinux/Rocky
+//     Linux/Red Hat: rpm; Go: golang; PyPI: pypi; npm, Maven, RubyGems,
+//     Packagist, crates.io, NuGet likewise) and ManifestsWithPackages of
+//     that kind and those names (which matches a package's name or its
+//     source name) give the candidate manifests: the inverted index, not a
+//     scan of every manifest.
+//  3. Each candidate's stored index is loaded (no layer is read). A
+//     distribution ecosystem applies only to manifests of that release
+//     (vuln.DistributionEcosystem equal to the record's ecosystem: a
+//     Debian:11 record does not concern a Debian 12 image). The index is
+//     cut down to the packages of that kind whose name or source name the
+//     diff names.
+//  4. The cut-down index is matched twice with matcher.Match: against the
+//     data as it was (the records of operation from for this source, the
+//     current records of every other source) and as it is (operation to
+//     for this source, the others unchanged). Other sources take part so
+//     that the result is what a report shows: a record for a CVE that
+//     another source already reports for the package, or that another
+//     source declares not-affected, changes nothing. A finding (by id,
+//     package, installed version, package database and kind) present
+//     after but not before is added, before but not after removed; a
+//     finding in both, even with another severity or fixed version, is
+//     not a change.
+//
+// Cost: one diff, one index query per ecosystem and kind, one index load
+// per candidate manifest, and matching only the packages concerned; the
+// records are fetched once per ecosystem and name and shared by every
+// manifest.
+//
+// Limitation: ManifestsWithPackages compares names exactly; for the
+// ecosystems whose names ignore case (NuGet, Packagist) a package
+// indexed in another case than the record spells it is found only when
+// one of them is all lower case.
+func Affected(ctx context.Context, st store.Store, from, to int64) ([]Change, error) {
+	diff, err := st.DiffUpdates(ctx, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("affected by operation %d: %w", to, err)
+	}
+	return affected(ctx, st, from, to, diff)
+}
+
+// ecoNames is what a diff says of one ecosystem.
+type ecoNames struct {
+	ecosystem string
+	names     map[string]bool
+}
+
+func affected(ctx context.Context, st store.Store, from, to int64, diff *store.Diff) ([]Change, error) {
+	var source string
+	byEco := map[string]*ecoNames{}
+	for _, l := range [][]vuln.Record{diff.Added, diff.Removed, diff.Changed} {
+		for _, r := range l {
+			source = r.Source
+			e := byEco[r.Ecosystem]
+			if e == nil {
+				e = &ecoNames{ecosystem: r.Ecosystem, names: map[string]bool{}}
+				byEco[r.Ecosystem] = e
+			}
+			e.names[r.Package] = true
+		}
+	}
+	if len(byEco) == 0 {
+		return nil, nil
+	}
+	before := newSnapshot(st, source, from)
+	after := newSnapshot(st, source, to)
+	var out []Change
+	images := map[string][]string{}
+	for _, eco := range sortedKeys(byEco) {
+		e := byEco[eco]
+		kind := KindOf(eco)
+		if kind == "" {
+			continue // an ecosystem no indexed package belongs to
+		}
+		names := sortedKeys(e.names)
+		query := names
+		if caseless(eco) {
+			for _, n := range names {
+				query = append(query, strings.ToLower(n))
+			}
+		}
+		digests, err := st.ManifestsWithPackages(ctx, kind, query)
+		if err != nil {
+			return nil, fmt.Errorf("affected by operation %d: %w", to, err)
+		}
+		for _, d := range digests {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("affected by operation %d: %w", to, err)
+			}
+			idx, err := st.Manifest(ctx, d)
+			if err != nil {
+				return nil, fmt.Errorf("affected by operation %d: %w", to, err)
+			}
+			sub := restrict(idx, eco, kind, e.names)
+			if sub == nil {
+				continue
+			}
+			was, _, err := matcher.Match(ctx, before, sub)
+			if err != nil {
+				return nil, fmt.Errorf("affected by operation %d: manifest %s before: %w", to, d, err)
+			}
+			is, _, err := matcher.Match(ctx, after, sub)
+			if err != nil {
+				return nil, fmt.Errorf("affected by operation %d: manifest %s after: %w", to, d, err)
+			}
+			changes := compare(d, was, is)
+			if len(changes) == 0 {
+				continue
+			}
+			imgs, ok := images[d]
+			if !ok {
+				if imgs, err = st.ImagesOfManifest(ctx, d); err != nil {
+					return nil, fmt.Errorf("affected by operation %d: %w", to, err)
+				}
+				images[d] = imgs
+			}
+			for i := range changes {
+				changes[i].Images = imgs
+			}
+			out = append(out, changes...)
+		}
+	}
+	slices.SortFunc(out, func(a, b Change) int {
+		return cmp.Or(
+			cmp.Compare(a.ManifestDigest, b.ManifestDigest),
+			cmp.Compare(a.Action, b.Action),
+			cmp.Compare(a.Finding.ID, b.Finding.ID),
+			cmp.Compare(a.Finding.Package, b.Finding.Package),
+			cmp.Compare(a.Finding.InstalledVersion, b.Finding.InstalledVersion),
+			cmp.Compare(a.Finding.DBPath, b.Finding.DBPath),
+		)
+	})
+	return out, nil
+}
+
+// KindOf returns the package kind whose packages the records of a
+// canonical ecosystem describe ("Debian:12" → deb, "Go" → golang), or ""
+// for an ecosystem lapps indexes no packages of.
+func KindOf(ecosystem string) string {
+	name, _, _ := strings.Cut(ecosystem, ":")
+	switch name {
+	case "Debian", "Ubuntu":
+		return vuln.KindDeb
+	case "Alpine", "Wolfi", "Chainguard":
+		return vuln.KindAPK
+	case "AlmaLinux", "Rocky Linux", "Red Hat":
+		return vuln.KindRPM
+	}
+	for _, k := range []string{vuln.KindGo, vuln.KindPyPI, vuln.KindNPM, vuln.KindMaven, vuln.KindGem,
+		vuln.KindComposer, vuln.KindCargo, vuln.KindNuGet} {
+		if vuln.KindEcosystem(k) == ecosystem {
+			return k
+		}
+	}
+	return ""
+}
+
+// caseless reports whether an ecosystem's package names ignore case.
+func caseless(eco string) bool { return eco == vuln.EcosystemNuGet || eco == vuln.EcosystemPackagist }
+
+// distribution reports whether kind is a distribution package kind.
+func distribution(kind string) bool {
+	return kind == vuln.KindDeb || kind == vuln.KindAPK || kind == vuln.KindRPM
+}
+
+// restrict returns a copy of idx holding only the packages of kind that
+// the names of ecosystem eco concern, or nil when there are none or the
+// manifest's distribution is not eco's release.
+func restrict(idx *indexer.ImageIndex, eco, kind string, names map[string]bool) *indexer.ImageIndex {
+	if distribution(kind) && vuln.DistributionEcosystem(idx.Distribution) != eco {
+		return nil
+	}
+	named := func(n string) bool {
+		if n == "" {
+			return false
+		}
+		if names[n] {
+			return true
+		}
+		if caseless(eco) {
+			for m := range names {
+				if strings.EqualFold(m, n) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	var pkgs []vuln.Package
+	for _, p := range idx.Packages {
+		if p.Kind == kind && (named(p.Name) || named(p.SourceName)) {
+			pkgs = append(pkgs, p)
+		}
+	}
+	if len(pkgs) == 0 {
+		return nil
+	}
+	return &indexer.ImageIndex{
+		ManifestDigest: idx.ManifestDigest,
+		IndexerVersion: idx.IndexerVersion,
+		Distribution:   idx.Distribution,
+		Packages:       pkgs,
+	}
+}
+
+// findingKey identifies a finding across the two matches.
+func findingKey(f *vuln.Finding) string {
+	return strings.Join([]string{f.ID, f.PackageKind, f.Package, f.InstalledVersion, f.DBPath}, "\x00")
+}
+
+// compare returns the findings of is not in was (added) and of was not in
+// is (removed).
+func compare(digest string, was, is []vuln.Finding) []Change {
+	before := make(map[string]bool, len(was))
+	for i := range was {
+		before[findingKey(&was[i])] = true
+	}
+	after := make(map[string]bool, len(is))
+	var out []Change
+	for i := range is {
+		k := findingKey(&is[i])
+		after[k] = true
+		if !before[k] {
+			out = append(out, Change{ManifestDigest: digest, Finding: is[i], Action: ActionAdded})
+		}
+	}
+	for i := range was {
+		if !after[findingKey(&was[i])] {
+			out = append(out, Change{ManifestDigest: digest, Finding: was[i], Action: ActionRemoved})
+		}
+	}
+	return out
+}
+
+// snapshot is a matcher.RecordSource serving the data as it stood with
+// operation op as source's latest: op's records for source, the current
+// records of every other source. Records are fetched once per ecosystem
+// and package name.
+type snapshot struct {
+	st     store.Store
+	source string
+	op     int64 // 0: the source had no data
+	cache  map[string]map[string][]vuln.Record
+}
+
+func newSnapshot(st store.Store, source string, op int64) *snapshot {
+	return &snapshot{st: st, source: source, op: op, cache: map[string]map[string][]vuln.Record{}}
+}
+
+// Records implements matcher.RecordSource.
+func (s *snapshot) Records(ctx context.Context, ecosystem string, packages []string) ([]vuln.Record, error) {
+	c := s.cache[ecosystem]
+	if c == nil {
+		c = map[string][]vuln.Record{}
+		s.cache[ecosystem] = c
+	}
+	var missing []string
+	for _, p := range packages {
+		if _, ok := c[p]; !ok {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		cur, err := s.st.Records(ctx, ecosystem, missing)
+		if err != nil {
+			return nil, err
+		}
+		var own []vuln.Record
+		if s.op != 0 {
+			if own, err = s.st.OperationRecords(ctx, s.op, ecosystem, missing); err != nil {
+				return nil, err
+			}
+		}
+		for _, p := range missing {
+			c[p] = nil
+		}
+		for _, r := range cur {
+			if r.Source != s.source {
+				c[r.Package] = append(c[r.Package], r)
+			}
+		}
+		for _, r := range own {
+			c[r.Package] = append(c[r.Package], r)
+		}
+	}
+	var out []vuln.Record
+	for _, p := range packages {
+		out = append(out, c[p]...)
+	}
+	return out, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
