@@ -1,5 +1,6 @@
 // Package apk finds the packages installed by apk-tools, Alpine's (and
-// Wolfi's) package manager: the database lib/apk/db/installed.
+// Wolfi's) package manager, and the files each installed: the database
+// lib/apk/db/installed.
 package apk
 
 import (
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/vuln"
@@ -36,16 +38,17 @@ func (Cataloger) Name() string { return "apk" }
 // Wants implements indexer.Cataloger: lib/apk/db/installed.
 func (Cataloger) Wants(p string) bool { return p == InstalledPath }
 
-// Parse implements indexer.Cataloger.
+// Parse implements indexer.Cataloger: the installed packages, and the
+// files each installed, as OwnedFiles keyed "apk NAME".
 func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Result, error) {
-	pkgs, err := ParseInstalled(ctx, r)
+	pkgs, files, err := ParseInstalled(ctx, r)
 	if err != nil {
 		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
 	}
 	for i := range pkgs {
 		pkgs[i].DBPath = p
 	}
-	return indexer.Result{Packages: pkgs}, nil
+	return indexer.Result{Packages: pkgs, OwnedFiles: files}, nil
 }
 
 // ParseInstalled reads an apk installed database: paragraphs separated by
@@ -53,15 +56,24 @@ func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Resu
 // (https://wiki.alpinelinux.org/wiki/Apk_spec). It returns the packages in
 // file order with Kind set to apk: P is the name, V the version, A the
 // architecture and o the origin, the source package (SourceVersion is the
-// package's version: an origin is built at one version). The file lists
-// (F, R, a, Z…) are skipped. Paragraphs without P or V are skipped; a line
-// that is not "X:value" is an error.
-func ParseInstalled(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
+// package's version: an origin is built at one version).
+//
+// It also returns the files of each package, keyed "apk NAME": an F line
+// names a directory (relative to the root) and the R lines after it the
+// files in that directory; the paths are returned cleaned, relative to
+// the root (the indexer's form). An R line before any F line of its
+// paragraph names a file in the root directory. Other lines (a, Z, M…)
+// are skipped. Paragraphs without P or V are skipped, with their files; a
+// line that is not "X:value" is an error.
+func ParseInstalled(ctx context.Context, r io.Reader) ([]vuln.Package, map[string][]string, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	var (
 		pkgs   []vuln.Package
+		owned  = map[string][]string{}
 		cur    vuln.Package
+		dir    string   // the directory of the last F line, with a trailing "/"
+		files  []string // of the current paragraph
 		inPara bool
 		lineNo int
 	)
@@ -77,14 +89,16 @@ func ParseInstalled(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
 			}
 			cur.SourceVersion = cur.Version
 			pkgs = append(pkgs, cur)
+			key := vuln.KindAPK + " " + cur.Name
+			owned[key] = append(owned[key], files...)
 		}
-		cur = vuln.Package{}
+		cur, dir, files = vuln.Package{}, "", nil
 	}
 	for sc.Scan() {
 		lineNo++
 		if lineNo%4096 == 0 {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		line := bytes.TrimSuffix(sc.Bytes(), []byte("\r"))
@@ -93,7 +107,7 @@ func ParseInstalled(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
 			continue
 		}
 		if len(line) < 2 || line[1] != ':' {
-			return nil, fmt.Errorf("line %d: not a \"X:value\" line: %q", lineNo, truncate(line))
+			return nil, nil, fmt.Errorf("line %d: not a \"X:value\" line: %q", lineNo, truncate(line))
 		}
 		inPara = true
 		switch line[0] {
@@ -105,16 +119,26 @@ func ParseInstalled(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
 			cur.Arch = string(line[2:])
 		case 'o':
 			cur.SourceName = string(line[2:])
+		case 'F':
+			dir = string(line[2:]) + "/"
+		case 'R':
+			if len(line) > 2 {
+				// One allocation per file: "/" keeps Clean from
+				// climbing out of the root, and is dropped after it.
+				if p := path.Clean("/" + dir + string(line[2:]))[1:]; p != "" {
+					files = append(files, p)
+				}
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, fmt.Errorf("line %d: longer than %d bytes", lineNo+1, maxLine)
+			return nil, nil, fmt.Errorf("line %d: longer than %d bytes", lineNo+1, maxLine)
 		}
-		return nil, fmt.Errorf("line %d: %w", lineNo+1, err)
+		return nil, nil, fmt.Errorf("line %d: %w", lineNo+1, err)
 	}
 	flush()
-	return pkgs, nil
+	return pkgs, owned, nil
 }
 
 // truncate shortens a line for an error message.

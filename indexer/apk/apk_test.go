@@ -7,12 +7,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/apk"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/vuln"
@@ -26,6 +28,14 @@ var realVersions = []string{"3.11.13", "3.13.12", "3.20.3"}
 // Alpine version.
 func installedDB(tb testing.TB, version string) []byte {
 	tb.Helper()
+	db, _ := readRootFS(tb, version)
+	return db
+}
+
+// readRootFS reads the minirootfs tarball of an Alpine version: its
+// lib/apk/db/installed, and the tar type of each entry by clean path.
+func readRootFS(tb testing.TB, version string) ([]byte, map[string]byte) {
+	tb.Helper()
 	file := filepath.Join(testenv.Shared(tb), "testimages", "rootfs", "alpine-minirootfs-"+version+"-x86_64.tar.gz")
 	f, err := os.Open(file)
 	if err != nil {
@@ -36,22 +46,79 @@ func installedDB(tb testing.TB, version string) []byte {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	var db []byte
+	types := map[string]byte{}
 	tr := tar.NewReader(zr)
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			tb.Fatalf("%s: no lib/apk/db/installed", file)
+			break
 		}
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if strings.TrimPrefix(hdr.Name, "./") == apk.InstalledPath {
-			b, err := io.ReadAll(tr)
-			if err != nil {
+		name := indexer.CleanPath(hdr.Name)
+		types[name] = hdr.Typeflag
+		if name == apk.InstalledPath {
+			if db, err = io.ReadAll(tr); err != nil {
 				tb.Fatal(err)
 			}
-			return b
 		}
+	}
+	if db == nil {
+		tb.Fatalf("%s: no lib/apk/db/installed", file)
+	}
+	return db, types
+}
+
+// TestRealFileLists checks the files the real databases say their
+// packages installed against the root file systems they came from: every
+// owned file is there and is not a directory, and the regular files no package owns are the ones the image build
+// writes (release files, apk's configuration and database). The busybox
+// applets are symbolic links made by a trigger, not owned.
+func TestRealFileLists(t *testing.T) {
+	spot := map[string]string{
+		"lib/ld-musl-x86_64.so.1": "apk musl",
+		"bin/busybox":             "apk busybox",
+		"sbin/apk":                "apk apk-tools",
+	}
+	for _, v := range realVersions {
+		t.Run(v, func(t *testing.T) {
+			db, types := readRootFS(t, v)
+			res, err := apk.New().Parse(context.Background(), apk.InstalledPath, bytes.NewReader(db))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.OwnedFiles) != len(res.Packages) {
+				t.Errorf("%d file lists for %d packages", len(res.OwnedFiles), len(res.Packages))
+			}
+			owner := map[string]string{}
+			for key, files := range res.OwnedFiles {
+				for _, f := range files {
+					typ, ok := types[f]
+					if !ok || typ == tar.TypeDir {
+						t.Errorf("%s owns %s: not a file of the root file system (type %q)", key, f, typ)
+					}
+					owner[f] = key
+				}
+			}
+			var unowned []string
+			for name, typ := range types {
+				if typ == tar.TypeReg && owner[name] == "" {
+					unowned = append(unowned, name)
+					if !strings.HasPrefix(name, "lib/apk/db/") && !strings.HasPrefix(name, "etc/") {
+						t.Errorf("%s: a regular file no package owns", name)
+					}
+				}
+			}
+			slices.Sort(unowned)
+			t.Logf("%d files owned, %d regular files not owned: %q", len(owner), len(unowned), unowned)
+			for f, want := range spot {
+				if owner[f] != want {
+					t.Errorf("%s owned by %q, want %q", f, owner[f], want)
+				}
+			}
+		})
 	}
 }
 
@@ -129,25 +196,35 @@ func TestParseInstalled(t *testing.T) {
 		in      string
 		want    []string // "name version arch source"
 		wantErr string
+		files   map[string][]string // nil: not checked
 	}{
-		{"empty", "", nil, ""},
-		{"blank lines only", "\n\n\r\n", nil, ""},
+		{"empty", "", nil, "", nil},
+		{"blank lines only", "\n\n\r\n", nil, "", map[string][]string{}},
 		{"two packages",
 			"C:Q1x=\nP:musl\nV:1.2.5-r0\nA:x86_64\nF:lib\nR:ld-musl-x86_64.so.1\na:0:0:755\nZ:Q1y=\no:musl\n\nP:libssl3\nV:3.3.2-r0\nA:x86_64\no:openssl\n\n",
-			[]string{"musl 1.2.5-r0 x86_64 musl", "libssl3 3.3.2-r0 x86_64 openssl"}, ""},
-		{"no origin: the package is its own source", "P:foo\nV:1-r0\n", []string{"foo 1-r0  foo"}, ""},
-		{"CRLF and no final newline", "P:foo\r\nV:1-r0\r\nA:aarch64", []string{"foo 1-r0 aarch64 foo"}, ""},
-		{"paragraph without version skipped", "P:foo\n\nP:bar\nV:2-r1\n", []string{"bar 2-r1  bar"}, ""},
-		{"several blank lines", "P:a\nV:1\n\n\n\nP:b\nV:2\n", []string{"a 1  a", "b 2  b"}, ""},
-		{"empty value", "P:\nV:1\n", nil, ""},
-		{"not X:value", "P:foo\nversion 1\n", nil, "line 2"},
-		{"long key", "Pkg:foo\n", nil, "not a \"X:value\" line"},
-		{"binary", "\x7fELF\x02\x01\x01\x00", nil, "line 1"},
-		{"line too long", "P:" + strings.Repeat("x", 2<<20) + "\n", nil, "longer than"},
+			[]string{"musl 1.2.5-r0 x86_64 musl", "libssl3 3.3.2-r0 x86_64 openssl"}, "",
+			map[string][]string{"apk musl": {"lib/ld-musl-x86_64.so.1"}, "apk libssl3": nil}},
+		{"files: several directories, R before F, empty R, cleaned paths, skipped paragraph",
+			"P:a\nV:1\nR:top\nF:usr/bin\nR:x\nR:y\nR:\nF:etc/../../etc/\nR:conf\nF:empty\n\nP:noversion\nF:bin\nR:z\n\nP:b\nV:2\nF:bin\nR:b\n",
+			[]string{"a 1  a", "b 2  b"}, "",
+			map[string][]string{"apk a": {"top", "usr/bin/x", "usr/bin/y", "etc/conf"}, "apk b": {"bin/b"}}},
+		{"files: F carries over only within a paragraph", "P:a\nV:1\nF:usr/lib\n\nP:b\nV:1\nR:c\n",
+			[]string{"a 1  a", "b 1  b"}, "",
+			map[string][]string{"apk a": nil, "apk b": {"c"}}},
+		{"no origin: the package is its own source", "P:foo\nV:1-r0\n", []string{"foo 1-r0  foo"}, "", nil},
+		{"CRLF and no final newline", "P:foo\r\nV:1-r0\r\nA:aarch64\r\nF:bin\r\nR:sh", []string{"foo 1-r0 aarch64 foo"}, "",
+			map[string][]string{"apk foo": {"bin/sh"}}},
+		{"paragraph without version skipped", "P:foo\n\nP:bar\nV:2-r1\n", []string{"bar 2-r1  bar"}, "", nil},
+		{"several blank lines", "P:a\nV:1\n\n\n\nP:b\nV:2\n", []string{"a 1  a", "b 2  b"}, "", nil},
+		{"empty value", "P:\nV:1\n", nil, "", map[string][]string{}},
+		{"not X:value", "P:foo\nversion 1\n", nil, "line 2", nil},
+		{"long key", "Pkg:foo\n", nil, "not a \"X:value\" line", nil},
+		{"binary", "\x7fELF\x02\x01\x01\x00", nil, "line 1", nil},
+		{"line too long", "P:" + strings.Repeat("x", 2<<20) + "\n", nil, "longer than", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			pkgs, err := apk.ParseInstalled(context.Background(), strings.NewReader(tt.in))
+			pkgs, files, err := apk.ParseInstalled(context.Background(), strings.NewReader(tt.in))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err %v, want one containing %q", err, tt.wantErr)
@@ -164,6 +241,9 @@ func TestParseInstalled(t *testing.T) {
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
+			if tt.files != nil && !maps.EqualFunc(files, tt.files, slices.Equal) {
+				t.Errorf("files %q, want %q", files, tt.files)
+			}
 		})
 	}
 }
@@ -179,7 +259,7 @@ func TestCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	in := strings.Repeat("P:a\nV:1\n\n", 10000)
-	if _, err := apk.ParseInstalled(ctx, strings.NewReader(in)); !errors.Is(err, context.Canceled) {
+	if _, _, err := apk.ParseInstalled(ctx, strings.NewReader(in)); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
 }
@@ -192,7 +272,7 @@ func FuzzApkInstalled(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		pkgs, err := apk.ParseInstalled(context.Background(), bytes.NewReader(b))
+		pkgs, files, err := apk.ParseInstalled(context.Background(), bytes.NewReader(b))
 		if err != nil {
 			return
 		}
@@ -200,9 +280,22 @@ func FuzzApkInstalled(f *testing.F) {
 			if p.Name == "" || p.Version == "" || p.Kind != vuln.KindAPK || p.SourceName == "" || p.SourceVersion != p.Version {
 				t.Fatalf("bad package %+v", p)
 			}
+			if _, ok := files["apk "+p.Name]; !ok {
+				t.Fatalf("package %s without a file list", p.Name)
+			}
 		}
-		again, err := apk.ParseInstalled(context.Background(), bytes.NewReader(b))
-		if err != nil || !slices.Equal(pkgs, again) {
+		if len(files) > len(pkgs) {
+			t.Fatalf("%d file lists for %d packages", len(files), len(pkgs))
+		}
+		for k, fs := range files {
+			for _, f := range fs {
+				if f == "" || f != indexer.CleanPath(f) {
+					t.Fatalf("%s: path %q not in the indexer's form", k, f)
+				}
+			}
+		}
+		again, files2, err := apk.ParseInstalled(context.Background(), bytes.NewReader(b))
+		if err != nil || !slices.Equal(pkgs, again) || !maps.EqualFunc(files, files2, slices.Equal) {
 			t.Fatalf("not deterministic: %v", err)
 		}
 	})
