@@ -147,7 +147,7 @@ func (s *Store) ManifestsWithPackages(ctx context.Context, kind string, names []
 	if err != nil {
 		return nil, fmt.Errorf("manifests with %s packages: %w", kind, err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	out, err := collect[string](rows)
 	if err != nil {
 		return nil, fmt.Errorf("manifests with %s packages: %w", kind, err)
 	}

@@ -199,6 +199,7 @@ func collectNotifications(rows pgx.Rows) ([]store.Notification, error) {
 			return nil, err
 		}
 		n.CreatedAt, n.NextAttempt, n.DeliveredAt = n.CreatedAt.UTC(), n.NextAttempt.UTC(), utcOrZero(delivered)
+		n.Payload = nilIfEmpty(n.Payload)
 		out = append(out, n)
 	}
 	return out, rows.Err()

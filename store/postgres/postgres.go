@@ -154,3 +154,22 @@ func txts(ss []string) []string {
 	}
 	return out
 }
+
+// collect reads and closes rows of one column; no rows is a nil slice, as
+// the SQLite engine returns.
+func collect[T any](rows pgx.Rows) ([]T, error) {
+	out, err := pgx.CollectRows(rows, pgx.RowTo[T])
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, err
+}
+
+// nilIfEmpty returns nil for an empty b: SQLite reads an empty blob back
+// as nil, and the engines answer alike.
+func nilIfEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}

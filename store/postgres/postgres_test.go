@@ -304,4 +304,3 @@ func TestMigrations(t *testing.T) {
 		t.Errorf("migration %d not applied: %v", next, err)
 	}
 }
-

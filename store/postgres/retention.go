@@ -43,7 +43,7 @@ func (s *Store) ImagesOfManifest(ctx context.Context, digest string) ([]string, 
 	if err != nil {
 		return nil, fmt.Errorf("images of manifest %s: %w", digest, err)
 	}
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	out, err := collect[string](rows)
 	if err != nil {
 		return nil, fmt.Errorf("images of manifest %s: %w", digest, err)
 	}
@@ -92,7 +92,7 @@ func (s *Store) PruneManifests(ctx context.Context, before time.Time, limit int)
 		if err != nil {
 			return err
 		}
-		digests, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		digests, err := collect[string](rows)
 		if err != nil {
 			return err
 		}

@@ -126,6 +126,7 @@ func scanScan(row pgx.Row) (*store.Scan, error) {
 		return nil, err
 	}
 	sc.ScannedAt = sc.ScannedAt.UTC()
+	sc.Report = nilIfEmpty(sc.Report)
 	if err := json.Unmarshal(counts, &sc.Counts); err != nil {
 		return nil, fmt.Errorf("decode stored counts: %w", err)
 	}

@@ -19,8 +19,15 @@ func (s *Store) CreateToken(ctx context.Context, name string, hash []byte) (*sto
 		return nil, fmt.Errorf("create token %q: hash of %d bytes, want 32 (SHA-256)", name, len(hash))
 	}
 	tok := &store.Token{Name: name, CreatedAt: now()}
-	err := s.pool.QueryRow(ctx, `INSERT INTO tokens (name, hash, created_at) VALUES ($1, $2, $3) RETURNING id`,
+	// A hash already stored inserts no row and so takes no id: ids stay
+	// consecutive, as the SQLite engine's. (Two callers racing with one
+	// hash still meet the unique constraint, and one id is lost.)
+	err := s.pool.QueryRow(ctx, `INSERT INTO tokens (name, hash, created_at)
+		SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE hash = $2) RETURNING id`,
 		txt(name), hash, tok.CreatedAt).Scan(&tok.ID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = errors.New("a token with this hash exists")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create token %q: %w", name, err)
 	}

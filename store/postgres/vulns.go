@@ -504,7 +504,7 @@ func (s *Store) PruneUpdates(ctx context.Context, source string, keep int) (int,
 		if err != nil {
 			return fmt.Errorf("old operations: %w", err)
 		}
-		old, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		old, err := collect[int64](rows)
 		if err != nil {
 			return fmt.Errorf("old operations: %w", err)
 		}
