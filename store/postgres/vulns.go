@@ -426,15 +426,20 @@ func decodeRecords(raw [][]byte) ([]vuln.Record, error) {
 }
 
 // queryRecordsCurrent selects the records of an ecosystem ($1) for package
-// names ($2, an array) that the latest operation of their source links:
-// the (ecosystem, package) index finds the candidates, and one probe of
-// uo_records' primary key (op, hash) per candidate keeps those of the
-// latest operation of their source, found by a backward probe of the
-// (source, id) index of update_operations.
-const queryRecordsCurrent = `SELECT r.data FROM records AS r
+// names ($2, an array) that the latest operation of their source links.
+// The latest operation of each source is computed once (update_operations
+// is small: pruned to a few operations per source); the (ecosystem,
+// package) index finds the candidate records, a few per name; and one
+// probe of uo_records' primary key (op, hash) per candidate keeps those of
+// the latest operation. The probe is a scalar subquery, which PostgreSQL
+// evaluates per row as written, rather than EXISTS, which it may turn into
+// a join that reads all of uo_records, the largest table, when its
+// estimates favour it.
+const queryRecordsCurrent = `WITH latest AS MATERIALIZED (
+		SELECT source, MAX(id) AS op FROM update_operations GROUP BY source)
+	SELECT r.data FROM records AS r JOIN latest AS l ON l.source = r.source
 	WHERE r.ecosystem = $1 AND r.package = ANY ($2::text[])
-	AND EXISTS (SELECT 1 FROM uo_records AS u WHERE u.hash = r.hash AND u.op =
-		(SELECT MAX(o.id) FROM update_operations AS o WHERE o.source = r.source))`
+	AND (SELECT true FROM uo_records AS u WHERE u.op = l.op AND u.hash = r.hash)`
 
 // Records returns the records of each source's latest update operation in
 // ecosystem for the given package names, sorted by package, id and source.
@@ -455,9 +460,10 @@ func (s *Store) Records(ctx context.Context, ecosystem string, packages []string
 
 // queryOperationRecords selects the records of an ecosystem ($1) for
 // package names ($2) that operation $4, of source $3, links.
+// As in queryRecordsCurrent, the probe of uo_records is a scalar subquery.
 const queryOperationRecords = `SELECT r.data FROM records AS r
 	WHERE r.ecosystem = $1 AND r.package = ANY ($2::text[]) AND r.source = $3
-	AND EXISTS (SELECT 1 FROM uo_records AS u WHERE u.op = $4 AND u.hash = r.hash)`
+	AND (SELECT true FROM uo_records AS u WHERE u.op = $4 AND u.hash = r.hash)`
 
 // OperationRecords returns the records of update operation op in
 // ecosystem for the given package names, sorted by package, id and source.
