@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
+	"github.com/lapps/lapps/notifier"
 	"github.com/lapps/lapps/scheduler"
 	"github.com/lapps/lapps/server"
 	"github.com/lapps/lapps/service"
@@ -59,6 +61,22 @@ func (a *app) serve(ctx context.Context, addr string) error {
 	srv := server.New(local, opts...)
 	defer srv.Close()
 
+	webhooks := a.cfg.Server.Webhooks
+	deliverer, err := notifier.NewDeliverer(st, webhooks)
+	if err != nil {
+		return usageError{err}
+	}
+	deliverer.Metrics = metrics
+	deliverer.Logger = log
+	// notify runs the notifier for a source; one run at a time, so that no
+	// operation is enqueued twice (Notify's contract).
+	var notifyMu sync.Mutex
+	notify := func(ctx context.Context, source string) error {
+		notifyMu.Lock()
+		defer notifyMu.Unlock()
+		_, err := notifier.Notify(ctx, st, source, webhooks, notifier.WithLogger(log))
+		return err
+	}
 	var jobs []scheduler.Job
 	for _, s := range sources {
 		if !s.IsEnabled() {
@@ -77,7 +95,8 @@ func (a *app) serve(ctx context.Context, addr string) error {
 				if len(res) == 1 && res[0].Error != "" {
 					return errors.New(res[0].Error)
 				}
-				return nil
+				// What the new data means for the images already indexed.
+				return notify(ctx, s.Name)
 			},
 		})
 	}
@@ -86,6 +105,26 @@ func (a *app) serve(ctx context.Context, addr string) error {
 		scheduler.Job{Name: "scrub", Interval: a.cfg.Server.ScrubEvery(), Jitter: 0.1, Run: func(ctx context.Context) error {
 			_, err := local.Scrub(ctx)
 			return err
+		}},
+		// Data can also change through the API (update, import): catch up.
+		scheduler.Job{Name: "notify", Interval: 10 * time.Second, Run: func(ctx context.Context) error {
+			statuses, err := st.SourceStatuses(ctx)
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, s := range statuses {
+				errs = append(errs, notify(ctx, s.Source))
+			}
+			return errors.Join(errs...)
+		}},
+		scheduler.Job{Name: "deliver", Interval: a.cfg.Server.DeliveryEvery(), RunAtStart: true, Run: func(ctx context.Context) error {
+			for {
+				delivered, failed, err := deliverer.DeliverOnce(ctx)
+				if err != nil || delivered+failed < deliverer.Batch {
+					return err
+				}
+			}
 		}},
 		scheduler.Job{Name: "gc", Interval: gc.Interval, Jitter: 0.1, Run: func(ctx context.Context) error {
 			_, err := local.GC(ctx, service.Retention{KeepScans: gc.KeepScans, ManifestTTL: gc.ManifestTTL, DeliveredTTL: gc.DeliveredTTL, Batch: gc.Batch})

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/notifier"
 	"github.com/lapps/lapps/updater"
 )
 
@@ -46,6 +47,11 @@ type Server struct {
 	ScrubInterval time.Duration `yaml:"scrub_interval"`
 	// GC configures garbage collection.
 	GC GC `yaml:"gc"`
+	// Webhooks receive notifications when new data affects indexed
+	// images.
+	Webhooks []notifier.Webhook `yaml:"webhooks"`
+	// DeliveryInterval is how often the outbox is delivered (default 2s).
+	DeliveryInterval time.Duration `yaml:"delivery_interval"`
 }
 
 // GC configures garbage collection.
@@ -82,6 +88,14 @@ func (g GC) WithDefaults() GC {
 		g.Batch = 500
 	}
 	return g
+}
+
+// DeliveryEvery returns the delivery interval or its default.
+func (s Server) DeliveryEvery() time.Duration {
+	if s.DeliveryInterval <= 0 {
+		return 2 * time.Second
+	}
+	return s.DeliveryInterval
 }
 
 // ScrubEvery returns the scrub interval or its default.
@@ -167,6 +181,16 @@ func (c *Config) validate() error {
 	}
 	if c.Server.ScanConcurrency < 0 {
 		return errors.New("server.scan_concurrency: must not be negative")
+	}
+	names := map[string]bool{}
+	for i, w := range c.Server.Webhooks {
+		if err := w.Validate(); err != nil {
+			return fmt.Errorf("server.webhooks[%d]: %w", i, err)
+		}
+		if names[w.Name] {
+			return fmt.Errorf("server.webhooks[%d]: duplicate name %q", i, w.Name)
+		}
+		names[w.Name] = true
 	}
 	for host, r := range c.Registries {
 		if r.PasswordEnv != "" && os.Getenv(r.PasswordEnv) == "" {

@@ -85,13 +85,14 @@ func (m *Metrics) ObserveJob(job string, took time.Duration, err error) {
 // SetSourceRecords records the size of a source's current data.
 func (m *Metrics) SetSourceRecords(source string, n int) { m.records.WithLabelValues(source).Set(float64(n)) }
 
-// ObserveDelivery records one webhook delivery attempt.
-func (m *Metrics) ObserveDelivery(webhook string, ok bool) {
-	result := "delivered"
-	if !ok {
-		result = "failed"
-	}
-	m.deliveries.WithLabelValues(webhook, result).Inc()
+// Delivered records a successful webhook delivery (notifier.Metrics).
+func (m *Metrics) Delivered(webhook string, _ time.Duration) {
+	m.deliveries.WithLabelValues(webhook, "delivered").Inc()
+}
+
+// Failed records a failed webhook delivery attempt (notifier.Metrics).
+func (m *Metrics) Failed(webhook string, _ error) {
+	m.deliveries.WithLabelValues(webhook, "failed").Inc()
 }
 
 // Handler serves the metrics.

@@ -207,7 +207,7 @@ func TestMetrics(t *testing.T) {
 	defer ts.Close()
 	http.Get(ts.URL + "/v1/report?image=x")
 	m.ObserveJob("ingest/debian-dsa", time.Second, nil)
-	m.ObserveDelivery("hook", false)
+	m.Failed("hook", nil)
 	resp, err := http.Get(ts.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
