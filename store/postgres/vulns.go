@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -124,6 +125,11 @@ func insertRecords(ctx context.Context, tx pgx.Tx, op int64, enc []encoded) erro
 			SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], $6::json[])
 			ON CONFLICT (hash) DO NOTHING)
 		INSERT INTO uo_records (op, hash) SELECT $7, h FROM unnest($1::bytea[]) AS h`
+	// In hash order, the links of the new operation append to the right
+	// edge of uo_records' primary key, and the records' inserts touch the
+	// pages of the hash index in order.
+	enc = slices.Clone(enc)
+	slices.SortFunc(enc, func(a, b encoded) int { return bytes.Compare(a.hash, b.hash) })
 	b := &pgx.Batch{}
 	for start := 0; start < len(enc); start += batch {
 		chunk := enc[start:min(start+batch, len(enc))]
