@@ -82,8 +82,8 @@ type Change struct {
 //     finding in both, even with another severity or fixed version, is
 //     not a change.
 //
-// Cost: one diff, one index query per ecosystem and kind, one index load
-// per candidate manifest, and matching only the packages concerned; the
+// Cost: one diff, one inverted-index query per package kind, one index
+// load per candidate manifest, and matching only the packages concerned; the
 // records are fetched once per ecosystem and name and shared by every
 // manifest.
 //
@@ -122,21 +122,27 @@ func affected(ctx context.Context, st store.Store, from, to int64, diff *store.D
 	if len(byEco) == 0 {
 		return nil, nil
 	}
+	// Ecosystems by package kind: the Debian 9, 10 and 11 records of one
+	// DSA list all concern deb packages, and a manifest is loaded once.
+	byKind := map[string][]*ecoNames{}
+	for _, eco := range sortedKeys(byEco) {
+		if kind := KindOf(eco); kind != "" { // else no indexed package belongs to it
+			byKind[kind] = append(byKind[kind], byEco[eco])
+		}
+	}
 	before := newSnapshot(st, source, from)
 	after := newSnapshot(st, source, to)
 	var out []Change
 	images := map[string][]string{}
-	for _, eco := range sortedKeys(byEco) {
-		e := byEco[eco]
-		kind := KindOf(eco)
-		if kind == "" {
-			continue // an ecosystem no indexed package belongs to
-		}
-		names := sortedKeys(e.names)
-		query := names
-		if caseless(eco) {
-			for _, n := range names {
-				query = append(query, strings.ToLower(n))
+	for _, kind := range sortedKeys(byKind) {
+		ecos := byKind[kind]
+		var query []string
+		for _, e := range ecos {
+			for n := range e.names {
+				query = append(query, n)
+				if caseless(e.ecosystem) {
+					query = append(query, strings.ToLower(n))
+				}
 			}
 		}
 		digests, err := st.ManifestsWithPackages(ctx, kind, query)
@@ -151,33 +157,35 @@ func affected(ctx context.Context, st store.Store, from, to int64, diff *store.D
 			if err != nil {
 				return nil, fmt.Errorf("affected by operation %d: %w", to, err)
 			}
-			sub := restrict(idx, eco, kind, e.names)
-			if sub == nil {
-				continue
-			}
-			was, _, err := matcher.Match(ctx, before, sub)
-			if err != nil {
-				return nil, fmt.Errorf("affected by operation %d: manifest %s before: %w", to, d, err)
-			}
-			is, _, err := matcher.Match(ctx, after, sub)
-			if err != nil {
-				return nil, fmt.Errorf("affected by operation %d: manifest %s after: %w", to, d, err)
-			}
-			changes := compare(d, was, is)
-			if len(changes) == 0 {
-				continue
-			}
-			imgs, ok := images[d]
-			if !ok {
-				if imgs, err = st.ImagesOfManifest(ctx, d); err != nil {
-					return nil, fmt.Errorf("affected by operation %d: %w", to, err)
+			for _, e := range ecos {
+				sub := restrict(idx, e.ecosystem, kind, e.names)
+				if sub == nil {
+					continue
 				}
-				images[d] = imgs
+				was, _, err := matcher.Match(ctx, before, sub)
+				if err != nil {
+					return nil, fmt.Errorf("affected by operation %d: manifest %s before: %w", to, d, err)
+				}
+				is, _, err := matcher.Match(ctx, after, sub)
+				if err != nil {
+					return nil, fmt.Errorf("affected by operation %d: manifest %s after: %w", to, d, err)
+				}
+				changes := compare(d, was, is)
+				if len(changes) == 0 {
+					continue
+				}
+				imgs, ok := images[d]
+				if !ok {
+					if imgs, err = st.ImagesOfManifest(ctx, d); err != nil {
+						return nil, fmt.Errorf("affected by operation %d: %w", to, err)
+					}
+					images[d] = imgs
+				}
+				for i := range changes {
+					changes[i].Images = imgs
+				}
+				out = append(out, changes...)
 			}
-			for i := range changes {
-				changes[i].Images = imgs
-			}
-			out = append(out, changes...)
 		}
 	}
 	slices.SortFunc(out, func(a, b Change) int {

@@ -319,4 +319,3 @@ func (refusingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r2.URL.Host = addr
 	return http.DefaultTransport.RoundTrip(r2)
 }
-

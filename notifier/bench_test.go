@@ -1,0 +1,217 @@
+package notifier_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/all"
+	"github.com/lapps/lapps/matcher"
+	"github.com/lapps/lapps/notifier"
+	"github.com/lapps/lapps/service"
+	"github.com/lapps/lapps/store"
+	"github.com/lapps/lapps/store/sqlite"
+	"github.com/lapps/lapps/testenv"
+	"github.com/lapps/lapps/updater"
+	_ "github.com/lapps/lapps/updater/debian"
+	"github.com/lapps/lapps/vuln"
+)
+
+// benchManifests is how many manifests BenchmarkAffected indexes:
+// 10,000, or LAPPS_BENCH_MANIFESTS.
+func benchManifests() int {
+	if n, err := strconv.Atoi(os.Getenv("LAPPS_BENCH_MANIFESTS")); err == nil && n > 0 {
+		return n
+	}
+	return 10000
+}
+
+// olderDSAs is how many of the newest DSAs the first version of the
+// Debian DSA list lacks: the second version, the real list, adds them
+// in one update operation.
+const olderDSAs = 400
+
+// BenchmarkAffected measures Affected for one large update operation (the
+// newest 400 DSAs of the real Debian DSA list, added at once) over 10,000
+// indexed Debian 11 manifests generated from the real indexes of the
+// Debian test images (bookworm min, mid, fat and bullseye min, their
+// packages thinned and a third of their versions made older), against
+// re-matching every manifest in full with matcher.Match on the same data,
+// and reports the ratio. Run it with -benchtime=1x: the setup takes a
+// while.
+func BenchmarkAffected(b *testing.B) {
+	images := testenv.Images(b)
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "lapps.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+
+	// The real indexes of the Debian images.
+	svc := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(nil))
+	var bases []*indexer.ImageIndex
+	for _, ref := range []string{
+		"debian/oci:debian-bookworm-min", "debian/oci:debian-bookworm-mid", "debian/oci:debian-bookworm-fat",
+		"debian-bullseye/oci:debian-bullseye-min",
+	} {
+		dir, tag, _ := strings.Cut(ref, ":")
+		if _, err := svc.ScanImage(ctx, service.ScanRequest{Image: "oci:" + filepath.Join(images, dir) + ":" + tag}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	scans, err := st.LatestScans(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, sc := range scans {
+		idx, err := st.Manifest(ctx, sc.ManifestDigest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bases = append(bases, idx)
+	}
+
+	// The DSA list as it was olderDSAs advisories ago, then as it is.
+	full, err := os.ReadFile(testenv.VulnData(b, "debian-security-tracker", "data", "DSA", "list"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	older := dropNewest(b, string(full), olderDSAs)
+	feed := filepath.Join(b.TempDir(), "DSA")
+	if err := os.MkdirAll(feed, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	src := updater.Source{Name: "debian-dsa", Type: "debian-dsa", Path: feed}
+	var ops []int64
+	for _, data := range []string{older, string(full)} {
+		if err := os.WriteFile(filepath.Join(feed, "list"), []byte(data), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		run, err := updater.Run(ctx, st, src)
+		if err != nil || run.Operation == 0 {
+			b.Fatalf("ingest: %+v, %v", run, err)
+		}
+		ops = append(ops, run.Operation)
+	}
+	diff, err := st.DiffUpdates(ctx, ops[0], ops[1])
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	// 10,000 manifests of Debian 11.
+	started := time.Now()
+	rng := rand.New(rand.NewPCG(1, 2))
+	nManifests := benchManifests()
+	digests := make([]string, nManifests)
+	for i := range nManifests {
+		idx := generate(bases[rng.IntN(len(bases))], i, rng)
+		if err := st.PutManifest(ctx, idx); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := st.CreateScan(ctx, &store.Scan{Image: fmt.Sprintf("registry.example/team%d/app%d:1", i%50, i),
+			ManifestDigest: idx.ManifestDigest, Packages: len(idx.Packages), Counts: store.SeverityCounts{}}); err != nil {
+			b.Fatal(err)
+		}
+		digests[i] = idx.ManifestDigest
+	}
+	b.Logf("setup: %d manifests stored in %s; the operation adds %d, removes %d, changes %d records",
+		nManifests, time.Since(started).Round(time.Millisecond), len(diff.Added), len(diff.Removed), len(diff.Changed))
+
+	var affectedTime, fullTime time.Duration
+	var changes, fullFindings int
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		cs, err := notifier.Affected(ctx, st, ops[0], ops[1])
+		if err != nil {
+			b.Fatal(err)
+		}
+		affectedTime += time.Since(t0)
+		changes = len(cs)
+
+		t0 = time.Now()
+		fullFindings = 0
+		for _, d := range digests {
+			idx, err := st.Manifest(ctx, d)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fs, _, err := matcher.Match(ctx, st, idx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fullFindings += len(fs)
+		}
+		fullTime += time.Since(t0)
+	}
+	b.StopTimer()
+	n := time.Duration(b.N)
+	b.ReportMetric(float64(affectedTime/n)/1e6, "affected-ms")
+	b.ReportMetric(float64(fullTime/n)/1e6, "full-rematch-ms")
+	b.ReportMetric(float64(fullTime)/float64(affectedTime), "speedup")
+	b.ReportMetric(float64(changes), "changes")
+	b.Logf("Affected: %s, %d changes; full re-match of %d manifests: %s, %d findings; ratio %.1f",
+		affectedTime/n, changes, nManifests, fullTime/n, fullFindings, float64(fullTime)/float64(affectedTime))
+}
+
+// dropNewest returns the DSA list without its newest n advisories (the
+// list is newest first; an advisory starts with a "[date]" line).
+func dropNewest(tb testing.TB, list string, n int) string {
+	lines := strings.SplitAfter(list, "\n")
+	seen := 0
+	for i, l := range lines {
+		if strings.HasPrefix(l, "[") {
+			if seen == n {
+				return strings.Join(lines[i:], "")
+			}
+			seen++
+		}
+	}
+	tb.Fatalf("the DSA list has fewer than %d advisories", n)
+	return ""
+}
+
+// generate returns a variant of a real index as a Debian 11 image: about
+// one package in ten dropped, and a third of the rest made older than
+// installed (their upstream version prefixed with "0~", which dpkg sorts
+// before any release), so that the advisories apply to them.
+func generate(base *indexer.ImageIndex, i int, rng *rand.Rand) *indexer.ImageIndex {
+	sum := sha256.Sum256(fmt.Appendf(nil, "lapps-bench-%d", i))
+	idx := &indexer.ImageIndex{
+		ManifestDigest: "sha256:" + hex.EncodeToString(sum[:]),
+		IndexerVersion: base.IndexerVersion,
+		Distribution:   &vuln.Distribution{ID: "debian", VersionID: "11", VersionCodename: "bullseye", Name: "Debian GNU/Linux"},
+		Layers:         base.Layers,
+	}
+	for _, p := range base.Packages {
+		if rng.IntN(10) == 0 {
+			continue
+		}
+		if rng.IntN(3) == 0 {
+			p.Version = older(p.Version)
+			if p.SourceVersion != "" {
+				p.SourceVersion = older(p.SourceVersion)
+			}
+		}
+		idx.Packages = append(idx.Packages, p)
+	}
+	return idx
+}
+
+// older returns a dpkg version sorting before v.
+func older(v string) string {
+	if epoch, rest, ok := strings.Cut(v, ":"); ok {
+		return epoch + ":0~" + rest
+	}
+	return "0~" + v
+}
