@@ -1,0 +1,55 @@
+package sqlite
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lapps/lapps/indexer"
+)
+
+// TestMigrate0002 opens a database written at schema 1 holding a
+// manifest: after migration the manifest has a last-seen time, so that
+// garbage collection neither removes it at once nor keeps it forever.
+func TestMigrate0002(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "lapps.db")
+	db, err := openPool(ctx, path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := loadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := applyMigrations(ctx, db, ms[:1]); err != nil {
+		t.Fatal(err)
+	}
+	const digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	stored := time.Date(2024, time.January, 2, 3, 4, 5, 0, time.UTC)
+	if _, err := db.ExecContext(ctx, `INSERT INTO manifests (digest, indexer_version, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+		digest, indexer.Version, `{"manifest_digest":"`+digest+`"}`, formatTime(stored), formatTime(stored)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var lastSeen string
+	if err := s.r.QueryRowContext(ctx, `SELECT last_seen FROM manifests WHERE digest = ?`, digest).Scan(&lastSeen); err != nil {
+		t.Fatal(err)
+	}
+	if lastSeen != formatTime(stored) {
+		t.Errorf("last_seen after migration = %q, want %q", lastSeen, formatTime(stored))
+	}
+	if n, err := s.PruneManifests(ctx, stored, 10); err != nil || n != 0 {
+		t.Errorf("PruneManifests(at the time it was stored) = %d, %v; want 0", n, err)
+	}
+	if n, err := s.PruneManifests(ctx, stored.Add(time.Second), 10); err != nil || n != 1 {
+		t.Errorf("PruneManifests(after) = %d, %v; want 1", n, err)
+	}
+}
