@@ -58,7 +58,11 @@ func (a *app) serve(ctx context.Context, addr string) error {
 	if a.cfg.Server.TokenRequired() {
 		opts = append(opts, server.WithTokens(server.StoreTokens{Store: st}))
 	}
-	srv := server.New(local, opts...)
+	// Data changed through the API (update, import) is notified at once,
+	// not at the next catch-up run of the notify job.
+	var sched *scheduler.Scheduler // set before the API serves
+	api := notifyAfterChange{Service: local, trigger: func() { sched.Trigger("notify") }}
+	srv := server.New(api, opts...)
 	defer srv.Close()
 
 	webhooks := a.cfg.Server.Webhooks
@@ -67,6 +71,10 @@ func (a *app) serve(ctx context.Context, addr string) error {
 		return usageError{err}
 	}
 	deliverer.Metrics = metrics
+	deliverer.Backoff = a.cfg.Server.Backoff()
+	if a.cfg.Server.DeliveryLease > 0 {
+		deliverer.Lease = a.cfg.Server.DeliveryLease
+	}
 	deliverer.Logger = log
 	// notify runs the notifier for a source; one run at a time, so that no
 	// operation is enqueued twice (Notify's contract).
@@ -74,7 +82,10 @@ func (a *app) serve(ctx context.Context, addr string) error {
 	notify := func(ctx context.Context, source string) error {
 		notifyMu.Lock()
 		defer notifyMu.Unlock()
-		_, err := notifier.Notify(ctx, st, source, webhooks, notifier.WithLogger(log))
+		n, err := notifier.Notify(ctx, st, source, webhooks, notifier.WithLogger(log))
+		if n > 0 {
+			sched.Trigger("deliver") // now rather than at its next run
+		}
 		return err
 	}
 	var jobs []scheduler.Job
@@ -131,7 +142,7 @@ func (a *app) serve(ctx context.Context, addr string) error {
 			return err
 		}},
 	)
-	sched, err := scheduler.New(jobs, log, metrics.ObserveJob)
+	sched, err = scheduler.New(jobs, log, metrics.ObserveJob)
 	if err != nil {
 		return err
 	}
@@ -168,4 +179,29 @@ func (a *app) serve(ctx context.Context, addr string) error {
 	defer stop()
 	_ = hs.Shutdown(shutdown)
 	return nil
+}
+
+// notifyAfterChange is the service the API serves: after an update or an
+// import through the API it asks for a notifier run at once.
+type notifyAfterChange struct {
+	service.Service
+	trigger func()
+}
+
+// UpdateVulnDB runs the sources, then triggers the notifier.
+func (n notifyAfterChange) UpdateVulnDB(ctx context.Context, names []string) ([]service.SourceResult, error) {
+	res, err := n.Service.UpdateVulnDB(ctx, names)
+	if err == nil {
+		n.trigger()
+	}
+	return res, err
+}
+
+// ImportVulnDB imports the data, then triggers the notifier.
+func (n notifyAfterChange) ImportVulnDB(ctx context.Context, typ, path, name string) (*service.SourceResult, error) {
+	res, err := n.Service.ImportVulnDB(ctx, typ, path, name)
+	if err == nil {
+		n.trigger()
+	}
+	return res, err
 }

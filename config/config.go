@@ -52,6 +52,18 @@ type Server struct {
 	Webhooks []notifier.Webhook `yaml:"webhooks"`
 	// DeliveryInterval is how often the outbox is delivered (default 2s).
 	DeliveryInterval time.Duration `yaml:"delivery_interval"`
+	// DeliveryBackoff is the retry schedule of failed deliveries: base
+	// (default 10s), doubled after each failure up to max (default 1h),
+	// spread by ±jitter (a fraction below 1; default 0.2 when the whole
+	// section is absent, as given otherwise).
+	DeliveryBackoff notifier.Backoff `yaml:"delivery_backoff"`
+	// DeliveryLease is how long a delivery attempt keeps its notification
+	// from other deliverers, hence how soon a notification whose
+	// deliverer died (a crash, SIGKILL) is sent again (default: the
+	// longest webhook timeout, at least 10s, plus a minute). It must
+	// exceed every webhook's timeout, or a slow delivery would be sent
+	// twice concurrently.
+	DeliveryLease time.Duration `yaml:"delivery_lease"`
 }
 
 // GC configures garbage collection.
@@ -96,6 +108,22 @@ func (s Server) DeliveryEvery() time.Duration {
 		return 2 * time.Second
 	}
 	return s.DeliveryInterval
+}
+
+// Backoff returns the delivery retry schedule, with defaults for what
+// the delivery_backoff section leaves out.
+func (s Server) Backoff() notifier.Backoff {
+	b := s.DeliveryBackoff
+	if b == (notifier.Backoff{}) {
+		return notifier.DefaultBackoff
+	}
+	if b.Base <= 0 {
+		b.Base = notifier.DefaultBackoff.Base
+	}
+	if b.Max <= 0 {
+		b.Max = max(notifier.DefaultBackoff.Max, b.Base)
+	}
+	return b
 }
 
 // ScrubEvery returns the scrub interval or its default.
@@ -182,6 +210,15 @@ func (c *Config) validate() error {
 	if c.Server.ScanConcurrency < 0 {
 		return errors.New("server.scan_concurrency: must not be negative")
 	}
+	if b := c.Server.DeliveryBackoff; b.Base < 0 || b.Max < 0 || b.Jitter < 0 || b.Jitter >= 1 {
+		return errors.New("server.delivery_backoff: base and max must not be negative, jitter must be in [0, 1)")
+	}
+	if b := c.Server.DeliveryBackoff; b.Base > 0 && b.Max > 0 && b.Max < b.Base {
+		return fmt.Errorf("server.delivery_backoff: max %s is below base %s", b.Max, b.Base)
+	}
+	if c.Server.DeliveryLease < 0 {
+		return errors.New("server.delivery_lease: must not be negative")
+	}
 	names := map[string]bool{}
 	for i, w := range c.Server.Webhooks {
 		if err := w.Validate(); err != nil {
@@ -191,6 +228,13 @@ func (c *Config) validate() error {
 			return fmt.Errorf("server.webhooks[%d]: duplicate name %q", i, w.Name)
 		}
 		names[w.Name] = true
+		timeout := w.Timeout
+		if timeout <= 0 {
+			timeout = notifier.DefaultTimeout
+		}
+		if l := c.Server.DeliveryLease; l > 0 && l <= timeout {
+			return fmt.Errorf("server.delivery_lease %s must exceed the timeout %s of webhook %s", l, timeout, w.Name)
+		}
 	}
 	for host, r := range c.Registries {
 		if r.PasswordEnv != "" && os.Getenv(r.PasswordEnv) == "" {
