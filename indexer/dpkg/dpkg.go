@@ -1,6 +1,9 @@
 // Package dpkg finds the packages installed by dpkg: the status database
 // var/lib/dpkg/status, and the per-package files distroless images keep
-// in var/lib/dpkg/status.d/ instead.
+// in var/lib/dpkg/status.d/ instead. It also reads the file lists
+// var/lib/dpkg/info/*.list, which say what each package installed, so
+// that the language packages among those files are reported as the
+// Debian package that installed them (see indexer.Result.OwnedFiles).
 package dpkg
 
 import (
@@ -21,6 +24,10 @@ import (
 const (
 	StatusPath = "var/lib/dpkg/status"
 	StatusDir  = "var/lib/dpkg/status.d"
+	// InfoDir holds the per-package control files, among them the file
+	// lists PACKAGE.list and, for Multi-Arch: same packages,
+	// PACKAGE:ARCH.list.
+	InfoDir = "var/lib/dpkg/info"
 )
 
 // maxLine bounds one line of a status file. Real lines are short (long
@@ -39,19 +46,35 @@ func New() Cataloger { return Cataloger{} }
 // Name implements indexer.Cataloger.
 func (Cataloger) Name() string { return "dpkg" }
 
-// Wants implements indexer.Cataloger: var/lib/dpkg/status and the files
-// of var/lib/dpkg/status.d/ except the *.md5sums lists beside them.
+// Wants implements indexer.Cataloger: var/lib/dpkg/status, the files of
+// var/lib/dpkg/status.d/ except the *.md5sums lists beside them, and the
+// file lists var/lib/dpkg/info/*.list.
 func (Cataloger) Wants(p string) bool {
 	if p == StatusPath {
 		return true
 	}
 	dir, base := path.Split(p)
+	if dir == InfoDir+"/" {
+		return ListPackage(base) != ""
+	}
 	return dir == StatusDir+"/" && base != "" && !strings.HasSuffix(base, ".md5sums") && !strings.HasPrefix(base, ".")
 }
 
 // Parse implements indexer.Cataloger: the installed packages of one
-// status file.
+// status file, or the files of one package's file list, as OwnedFiles
+// keyed "deb PACKAGE" and without packages.
 func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Result, error) {
+	if dir, base := path.Split(p); dir == InfoDir+"/" {
+		name := ListPackage(base)
+		if name == "" {
+			return indexer.Result{}, fmt.Errorf("parse %s: not a dpkg file list name", p)
+		}
+		files, err := ParseList(ctx, r)
+		if err != nil {
+			return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
+		}
+		return indexer.Result{OwnedFiles: map[string][]string{vuln.KindDeb + " " + name: files}}, nil
+	}
 	pkgs, err := ParseStatus(ctx, r)
 	if err != nil {
 		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
@@ -256,4 +279,126 @@ func truncate(b []byte) string {
 		return string(b[:80]) + "…"
 	}
 	return string(b)
+}
+
+// ListPackage returns the package a file name of var/lib/dpkg/info/ is
+// the file list of: "python3-requests" for "python3-requests.list",
+// "libc6" for "libc6:amd64.list". It returns "" for other names: the
+// other control files (*.md5sums, *.postinst…), and names whose package
+// or architecture part is empty or not made of the characters dpkg
+// allows (letters, digits, "+", "-", ".", and "_" in old packages).
+func ListPackage(base string) string {
+	stem, ok := strings.CutSuffix(base, ".list")
+	if !ok {
+		return ""
+	}
+	name, arch, multi := strings.Cut(stem, ":")
+	if !validName(name) || (multi && !validName(arch)) {
+		return ""
+	}
+	if name[0] == '.' || name[0] == '-' || name[0] == '+' {
+		return ""
+	}
+	return name
+}
+
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// usrMerged are the top-level directories that merged-/usr systems
+// (Debian from bookworm's installer on, Ubuntu from 19.10) make links
+// into /usr. Packages still list their files under the old names
+// (/bin/bash), while the layer's tar stream holds them under the real
+// ones (usr/bin/bash).
+var usrMerged = []string{"bin/", "sbin/", "lib/", "lib32/", "lib64/", "libx32/", "libo32/"}
+
+// MaxListSize bounds a file list. The largest real ones (documentation
+// packages with tens of thousands of files) are a few megabytes.
+const MaxListSize = 64 << 20
+
+// ParseList reads a dpkg file list (info/PACKAGE.list: one absolute path
+// per line, the package's directories and files, starting with "/.") and
+// returns the paths in the indexer's form: cleaned, without the leading
+// slash, the root left out. A path under one of the directories that
+// merged-/usr systems link into /usr (bin, sbin, lib…) is also returned
+// under /usr, right after it, since that is where the layer holds the
+// file; on a system without merged /usr the extra name matches nothing.
+// Empty lines are skipped; a line that is not an absolute path is an
+// error, and so is a list larger than MaxListSize.
+//
+// The list is read into one string and the paths are slices of it: a
+// clean path costs no allocation of its own, which keeps the ~600 lists
+// (60,000 paths) of a large Debian image cheap.
+func ParseList(ctx context.Context, r io.Reader) ([]string, error) {
+	data, err := readString(r, MaxListSize)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for lineNo := 1; data != ""; lineNo++ {
+		if lineNo%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		line := data
+		if i := strings.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = ""
+		}
+		if line == "" {
+			continue
+		}
+		if line[0] != '/' || strings.IndexByte(line, 0) >= 0 {
+			return nil, fmt.Errorf("line %d: not an absolute path: %q", lineNo, truncate([]byte(line)))
+		}
+		p := path.Clean(line)[1:]
+		if p == "" {
+			continue // "/.", the root
+		}
+		files = append(files, p)
+		for _, d := range usrMerged {
+			if strings.HasPrefix(p, d) || p == d[:len(d)-1] {
+				files = append(files, "usr/"+p)
+				break
+			}
+		}
+	}
+	return files, nil
+}
+
+// readString reads r to its end into a string of at most max bytes. The
+// walker's readers (bytes.Reader) know their length and copy themselves
+// in one allocation.
+func readString(r io.Reader, max int) (string, error) {
+	var sb strings.Builder
+	if br, ok := r.(interface {
+		Len() int
+		io.WriterTo
+	}); ok && br.Len() <= max {
+		sb.Grow(br.Len())
+		if _, err := br.WriteTo(&sb); err != nil {
+			return "", err
+		}
+		return sb.String(), nil
+	}
+	n, err := io.Copy(&sb, io.LimitReader(r, int64(max)+1))
+	if err != nil {
+		return "", err
+	}
+	if n > int64(max) {
+		return "", fmt.Errorf("larger than %d bytes", max)
+	}
+	return sb.String(), nil
 }

@@ -270,16 +270,32 @@ func TestDistrolessStatusD(t *testing.T) {
 func TestWants(t *testing.T) {
 	c := dpkg.New()
 	for p, want := range map[string]bool{
-		"var/lib/dpkg/status":                   true,
-		"var/lib/dpkg/status.d/base-files":      true,
-		"var/lib/dpkg/status.d/libssl3":         true,
-		"var/lib/dpkg/status.d/libssl3.md5sums": false,
-		"var/lib/dpkg/status.d/.hidden":         false,
-		"var/lib/dpkg/status-old":               false,
-		"var/lib/dpkg/available":                false,
-		"var/lib/dpkg/status.d/sub/dir":         false,
-		"usr/var/lib/dpkg/status":               false,
-		"var/lib/dpkg/status.d":                 false,
+		"var/lib/dpkg/status":                      true,
+		"var/lib/dpkg/status.d/base-files":         true,
+		"var/lib/dpkg/status.d/libssl3":            true,
+		"var/lib/dpkg/status.d/libssl3.md5sums":    false,
+		"var/lib/dpkg/status.d/.hidden":            false,
+		"var/lib/dpkg/status-old":                  false,
+		"var/lib/dpkg/available":                   false,
+		"var/lib/dpkg/status.d/sub/dir":            false,
+		"usr/var/lib/dpkg/status":                  false,
+		"var/lib/dpkg/status.d":                    false,
+		"var/lib/dpkg/info/python3-requests.list":  true,
+		"var/lib/dpkg/info/libc6:amd64.list":       true,
+		"var/lib/dpkg/info/libstdc++6:amd64.list":  true,
+		"var/lib/dpkg/info/libc6:amd64.md5sums":    false,
+		"var/lib/dpkg/info/libc6:amd64.list-new":   false,
+		"var/lib/dpkg/info/format":                 false,
+		"var/lib/dpkg/info/.list":                  false,
+		"var/lib/dpkg/info/:amd64.list":            false,
+		"var/lib/dpkg/info/libc6:.list":            false,
+		"var/lib/dpkg/info/sub/libc6.list":         false,
+		"var/lib/dpkg/triggers/libc6.list":         false,
+		"usr/var/lib/dpkg/info/libc6.list":         false,
+		"var/lib/dpkg/info/libc6:amd64:i386.list":  false,
+		"var/lib/dpkg/info/lib c6.list":            false,
+		"var/lib/dpkg/info/libc6.list.dpkg-backup": false,
+		"var/lib/dpkg/status.d/libc6.list":         true, // a status.d file of a package named "libc6.list"
 	} {
 		if got := c.Wants(p); got != want {
 			t.Errorf("Wants(%q) = %v, want %v", p, got, want)
