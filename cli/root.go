@@ -17,6 +17,8 @@ import (
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/service"
+	"github.com/lapps/lapps/store"
+	"github.com/lapps/lapps/store/postgres"
 	"github.com/lapps/lapps/store/sqlite"
 	_ "github.com/lapps/lapps/updater/all" // every source type
 )
@@ -96,7 +98,7 @@ $XDG_DATA_HOME/lapps (override with --db or LAPPS_DB).`,
 		},
 	}
 	root.PersistentFlags().StringVarP(&a.configPath, "config", "c", "", "configuration file (YAML; see the README)")
-	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "database file (default $LAPPS_DB or $XDG_DATA_HOME/lapps/lapps.db)")
+	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "database: an SQLite file, or a PostgreSQL URL postgres://… (default $LAPPS_DB or $XDG_DATA_HOME/lapps/lapps.db)")
 	root.PersistentFlags().BoolVar(&a.debug, "debug", false, "log debug messages to stderr")
 	root.PersistentFlags().StringVar(&a.serverURL, "server", "", "run commands on a lapps server (default $LAPPS_SERVER; token in $LAPPS_TOKEN) instead of in-process")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -128,8 +130,9 @@ func (a *app) service(ctx context.Context) (service.Service, error) {
 	return a.svc, nil
 }
 
-// openStore opens the local database.
-func (a *app) openStore(ctx context.Context) (*sqlite.Store, error) {
+// openStore opens the database: a PostgreSQL URL (postgres://…) or an
+// SQLite file.
+func (a *app) openStore(ctx context.Context) (store.Store, error) {
 	path := a.dbPath
 	if path == "" {
 		path = os.Getenv("LAPPS_DB")
@@ -140,6 +143,13 @@ func (a *app) openStore(ctx context.Context) (*sqlite.Store, error) {
 			return nil, err
 		}
 		path = p
+	}
+	if postgres.IsDSN(path) {
+		st, err := postgres.Open(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		return st, nil
 	}
 	st, err := sqlite.Open(ctx, path)
 	if err != nil {
