@@ -93,14 +93,14 @@ func (c Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Re
 	if err := copyLimited(file, r, max); err != nil {
 		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
 	}
-	pkgs, err := ReadFile(ctx, file)
+	res, err := ReadFile(ctx, file)
 	if err != nil {
 		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
 	}
-	for i := range pkgs {
-		pkgs[i].DBPath = p
+	for i := range res.Packages {
+		res.Packages[i].DBPath = p
 	}
-	return indexer.Result{Packages: pkgs}, nil
+	return res, nil
 }
 
 // copyLimited writes r to a new file, refusing more than max bytes.
@@ -123,26 +123,32 @@ func copyLimited(file string, r io.Reader, max int64) error {
 }
 
 // ReadFile reads the rpm database at file, of any of the three formats,
-// and returns its packages with Kind set to rpm, in database order. The
+// and returns its packages with Kind set to rpm, in database order, and
+// the files each installed as OwnedFiles keyed "rpm NAME". The
 // gpg-pubkey pseudo-packages (the imported signing keys) are left out.
 // Version is "[epoch:]version-release", with the epoch only when it is
 // set and not zero; SourceName and SourceVersion come from the source
-// RPM's file name, SourceVersion with the binary's epoch.
-func ReadFile(ctx context.Context, file string) ([]vuln.Package, error) {
+// RPM's file name, SourceVersion with the binary's epoch. The files are
+// those of the package's file list (BASENAMES, DIRNAMES, DIRINDEXES),
+// directories left out, in the indexer's form (see ownedFiles).
+func ReadFile(ctx context.Context, file string) (indexer.Result, error) {
 	if err := check(ctx, file); err != nil {
-		return nil, err
+		return indexer.Result{}, err
 	}
 	infos, err := list(file)
 	if err != nil {
-		return nil, err
+		return indexer.Result{}, err
 	}
-	pkgs := make([]vuln.Package, 0, len(infos))
+	res := indexer.Result{
+		Packages:   make([]vuln.Package, 0, len(infos)),
+		OwnedFiles: make(map[string][]string, len(infos)),
+	}
 	for _, pi := range infos {
 		if pi.Name == "gpg-pubkey" {
 			continue
 		}
 		if pi.Name == "" || pi.Version == "" {
-			return nil, fmt.Errorf("a package without name or version (%q %q)", pi.Name, pi.Version)
+			return indexer.Result{}, fmt.Errorf("a package without name or version (%q %q)", pi.Name, pi.Version)
 		}
 		epoch := ""
 		if pi.Epoch != nil && *pi.Epoch != 0 {
@@ -162,10 +168,83 @@ func ReadFile(ctx context.Context, file string) ([]vuln.Package, error) {
 		} else {
 			p.SourceName, p.SourceVersion = p.Name, p.Version
 		}
-		pkgs = append(pkgs, p)
+		files, err := ownedFiles(pi)
+		if err != nil {
+			return indexer.Result{}, fmt.Errorf("package %s: %w", pi.Name, err)
+		}
+		key := vuln.KindRPM + " " + p.Name
+		// Multilib packages (glibc.i686 and glibc.x86_64) share the key.
+		res.OwnedFiles[key] = append(res.OwnedFiles[key], files...)
+		res.Packages = append(res.Packages, p)
 	}
-	return pkgs, nil
+	return res, nil
 }
+
+// sIFMT and sIFDIR are the file type bits of rpm's FILEMODES and the
+// type of a directory (as in stat(2)).
+const (
+	sIFMT  = 0o170000
+	sIFDIR = 0o040000
+)
+
+// ownedFiles returns the paths of the files of a package: for each
+// BASENAMES entry, the DIRNAMES entry its DIRINDEXES entry points to,
+// followed by the base name, as rpm's own rpmfiFN joins them; cleaned and
+// without the leading slash, as the indexer's walker sees paths. A file
+// under bin, sbin, lib or lib64 is also returned under usr/, right after
+// it (see usrMerged); on a system without merged /usr that name matches
+// nothing.
+// Directories, by FILEMODES, are left out: ownership is about the files
+// language packages are read from, and a large database lists tens of
+// thousands of directories. go-rpmdb's InstalledFileNames is not used: it
+// keeps the directories and allocates twice per path (path.Join). A file
+// list whose arrays disagree, which only a damaged header has, is an
+// error.
+func ownedFiles(pi *rpmdb.PackageInfo) ([]string, error) {
+	if len(pi.BaseNames) == 0 || (len(pi.BaseNames) == 1 && pi.BaseNames[0] == "" && len(pi.DirIndexes) == 0) {
+		return nil, nil
+	}
+	if len(pi.DirIndexes) != len(pi.BaseNames) {
+		return nil, fmt.Errorf("file list: %d base names but %d directory indexes", len(pi.BaseNames), len(pi.DirIndexes))
+	}
+	modes := pi.FileModes
+	if len(modes) != len(pi.BaseNames) {
+		modes = nil // no file types: keep every entry
+	}
+	files := make([]string, 0, len(pi.BaseNames))
+	for i, base := range pi.BaseNames {
+		if modes != nil && modes[i]&sIFMT == sIFDIR {
+			continue
+		}
+		d := pi.DirIndexes[i]
+		if d < 0 || int(d) >= len(pi.DirNames) {
+			return nil, fmt.Errorf("file list: directory index %d of %q out of range (%d directories)", d, base, len(pi.DirNames))
+		}
+		p := pi.DirNames[d] + base
+		if len(p) > 0 && p[0] == '/' {
+			p = path.Clean(p) // no allocation when already clean, as rpm writes it
+		} else {
+			p = path.Clean("/" + p)
+		}
+		if p = p[1:]; p == "" {
+			continue
+		}
+		files = append(files, p)
+		for _, d := range usrMerged {
+			if strings.HasPrefix(p, d) {
+				files = append(files, "usr/"+p)
+				break
+			}
+		}
+	}
+	return files, nil
+}
+
+// usrMerged are the top-level directories that merged-/usr systems (RHEL
+// and Fedora from 17/7 on) make links into /usr. Some packages still
+// list files under the old names (glibc's /lib64/libc.so.6), while the
+// layer's tar stream holds them under the real ones (usr/lib64/libc.so.6).
+var usrMerged = []string{"bin/", "sbin/", "lib/", "lib64/"}
 
 // list opens the database with go-rpmdb and lists its packages. Header
 // parsing runs in this goroutine, so a panic in it is recovered into an
