@@ -128,6 +128,7 @@ func TestScanOnPushAndNotifications(t *testing.T) {
 		t.Fatalf("%d notifications after version 3, want 2: %+v", len(got), got)
 	}
 	checkMusl(t, got[1], digest, ref, notifier.ActionRemoved)
+	checkUnique(t, got)
 	if got[0].DeliveryID == got[1].DeliveryID {
 		t.Errorf("added and removed share delivery id %s", got[0].DeliveryID)
 	}
@@ -191,6 +192,7 @@ func TestReceiverDown(t *testing.T) {
 		t.Fatalf("%d notifications, want 1: %+v", len(got), got)
 	}
 	checkMusl(t, got[0], digest, ref, notifier.ActionAdded)
+	checkUnique(t, got)
 	all := e.recv.all()
 	var attempts []string
 	for _, h := range all {
@@ -251,6 +253,7 @@ func TestKillDuringDelivery(t *testing.T) {
 		t.Fatalf("notifications %+v, want one under delivery id %s", got, inFlight)
 	}
 	checkMusl(t, got[0], digest, ref, notifier.ActionAdded)
+	checkUnique(t, got)
 	ids := map[string]int{}
 	for _, h := range e.recv.all() {
 		checkHit(t, h)

@@ -232,3 +232,18 @@ func checkHit(t *testing.T, h hit) {
 		t.Errorf("delivery %s: attempt header %q", h.ID, h.Attempt)
 	}
 }
+
+// checkUnique fails the test when two different delivery ids carry the
+// same (manifest, vulnerability, action): a receiver de-duplicating by
+// id would see that notification twice.
+func checkUnique(t *testing.T, got []received) {
+	t.Helper()
+	by := map[key]string{}
+	for _, n := range got {
+		k := key{n.ManifestDigest, n.Vulnerability.ID, n.Action}
+		if id, ok := by[k]; ok && id != n.DeliveryID {
+			t.Errorf("%v delivered under two ids: %s and %s", k, id, n.DeliveryID)
+		}
+		by[k] = n.DeliveryID
+	}
+}
