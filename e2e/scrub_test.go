@@ -57,7 +57,7 @@ func (e *env) gcRemoved() [4]int {
 func TestScrubAndGC(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, options{scrub: time.Second, gcInterval: time.Second, keepScans: 1})
-	affected := "oci:" + alpine(t) + ":alpine-3.11.13"  // musl 1.1.24-r3
+	affected := "oci:" + alpine(t) + ":alpine-3.11.13"   // musl 1.1.24-r3
 	unaffected := "oci:" + alpine(t) + ":alpine-3.13.12" // not Alpine v3.11: no v3.11 record applies
 	digests := map[string]string{}
 	for _, ref := range []string{affected, unaffected} {
