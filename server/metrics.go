@@ -83,7 +83,9 @@ func (m *Metrics) ObserveJob(job string, took time.Duration, err error) {
 }
 
 // SetSourceRecords records the size of a source's current data.
-func (m *Metrics) SetSourceRecords(source string, n int) { m.records.WithLabelValues(source).Set(float64(n)) }
+func (m *Metrics) SetSourceRecords(source string, n int) {
+	m.records.WithLabelValues(source).Set(float64(n))
+}
 
 // Delivered records a successful webhook delivery (notifier.Metrics).
 func (m *Metrics) Delivered(webhook string, _ time.Duration) {

@@ -30,12 +30,12 @@ type TokenChecker interface {
 
 // Server serves the API.
 type Server struct {
-	svc    service.Service
-	jobs   *jobs
-	tokens TokenChecker
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
+	svc     service.Service
+	jobs    *jobs
+	tokens  TokenChecker
+	log     *slog.Logger
+	ctx     context.Context
+	cancel  context.CancelFunc
 	mux     *http.ServeMux
 	metrics *Metrics
 }
