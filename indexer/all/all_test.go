@@ -21,10 +21,12 @@ func TestCatalogers(t *testing.T) {
 	}
 	// Each distribution database has exactly one cataloger.
 	for p, want := range map[string]string{
-		"etc/os-release":           "os-release",
-		"var/lib/dpkg/status":      "dpkg",
-		"lib/apk/db/installed":     "apk",
-		"var/lib/rpm/rpmdb.sqlite": "rpm",
+		"etc/os-release":                          "os-release",
+		"var/lib/dpkg/status":                     "dpkg",
+		"lib/apk/db/installed":                    "apk",
+		"var/lib/rpm/rpmdb.sqlite":                "rpm",
+		"var/lib/dpkg/info/libc6:amd64.list":      "dpkg",
+		"var/lib/dpkg/info/python3-requests.list": "dpkg",
 	} {
 		var got []string
 		for _, c := range all.Catalogers() {
