@@ -15,7 +15,7 @@ import (
 // results are recorded. A layer indexed by another version is indexed
 // again, lazily, the next time an image using it is scanned. Bump it
 // whenever a cataloger finds more, less or differently.
-const Version = "1"
+const Version = "2"
 
 // Cataloger finds packages, or the distribution, in the files of a layer.
 // A cataloger is stateless: Parse may be called concurrently.
