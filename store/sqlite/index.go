@@ -51,7 +51,7 @@ func (s *Store) PutLayer(ctx context.Context, idx *indexer.LayerIndex) error {
 
 // Manifest returns the stored index of a manifest, or store.ErrNotFound.
 func (s *Store) Manifest(ctx context.Context, digest string) (*indexer.ImageIndex, error) {
-	var data string
+	var data []byte
 	err := s.r.QueryRowContext(ctx, `SELECT data FROM manifests WHERE digest = ?`, digest).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("manifest %s: %w", digest, store.ErrNotFound)
@@ -59,11 +59,11 @@ func (s *Store) Manifest(ctx context.Context, digest string) (*indexer.ImageInde
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", digest, err)
 	}
-	var idx indexer.ImageIndex
-	if err := json.Unmarshal([]byte(data), &idx); err != nil {
+	idx, err := s.indexes.decode(data)
+	if err != nil {
 		return nil, fmt.Errorf("manifest %s: decode stored index: %w", digest, err)
 	}
-	return &idx, nil
+	return idx, nil
 }
 
 // PutManifest stores or replaces a manifest's index, its layer list and

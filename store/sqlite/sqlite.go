@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	// The pure-Go SQLite driver, registered as "sqlite".
@@ -36,6 +37,13 @@ type Store struct {
 	w *sql.DB
 	// r is the read pool: read-only connections.
 	r *sql.DB
+	// records caches decoded records for Records, indexes decoded image
+	// indexes for Manifest.
+	records *recordCache
+	indexes *indexCache
+
+	stmtMu   sync.Mutex
+	recordsQ *sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -94,7 +102,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return &Store{path: abs, w: w, r: r}, nil
+	return &Store{path: abs, w: w, r: r, records: newRecordCache(50000), indexes: newIndexCache(256)}, nil
 }
 
 // openPool opens a connection pool on the database file and checks that a
@@ -138,7 +146,13 @@ func (s *Store) Path() string { return s.path }
 
 // Close closes the database.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	s.stmtMu.Lock()
+	var err error
+	if s.recordsQ != nil {
+		err = s.recordsQ.Close()
+	}
+	s.stmtMu.Unlock()
+	return errors.Join(err, s.r.Close(), s.w.Close())
 }
 
 // write runs fn in a write transaction, committing when it returns nil and

@@ -455,16 +455,54 @@ func (s *Store) Records(ctx context.Context, ecosystem string, packages []string
 	// The (ecosystem, package) index finds the candidates; one lookup in
 	// uo_records' primary key keeps those of the latest operation of their
 	// source (found in the (source, id) index of update_operations).
-	out, err := queryRecords(ctx, s.r, `SELECT r.data FROM records AS r
-		WHERE r.ecosystem = ? AND r.package IN (SELECT value FROM json_each(?))
-		AND EXISTS (SELECT 1 FROM uo_records AS u WHERE u.hash = r.hash AND u.op =
-			(SELECT MAX(o.id) FROM update_operations AS o WHERE o.source = r.source))`,
-		ecosystem, string(list))
+	stmt, err := s.recordsStmt(ctx)
 	if err != nil {
+		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
+	}
+	rows, err := stmt.QueryContext(ctx, ecosystem, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
+	}
+	defer rows.Close()
+	var out []vuln.Record
+	for rows.Next() {
+		var hash, data []byte
+		if err := rows.Scan(&hash, &data); err != nil {
+			return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
+		}
+		rec, err := s.records.decode(hash, data)
+		if err != nil {
+			return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
 	}
 	sortRecords(out)
 	return out, nil
+}
+
+// recordsQuery finds the current records of an ecosystem for a JSON list
+// of package names.
+const recordsQuery = `SELECT r.hash, r.data FROM records AS r
+		WHERE r.ecosystem = ? AND r.package IN (SELECT value FROM json_each(?))
+		AND EXISTS (SELECT 1 FROM uo_records AS u WHERE u.hash = r.hash AND u.op =
+			(SELECT MAX(o.id) FROM update_operations AS o WHERE o.source = r.source))`
+
+// recordsStmt returns the prepared recordsQuery: reports ask it several
+// times each, and preparing it costs as much as running it.
+func (s *Store) recordsStmt(ctx context.Context) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if s.recordsQ == nil {
+		q, err := s.r.PrepareContext(ctx, recordsQuery)
+		if err != nil {
+			return nil, err
+		}
+		s.recordsQ = q
+	}
+	return s.recordsQ, nil
 }
 
 // PruneUpdates removes the update operations of source beyond the keep
