@@ -204,6 +204,15 @@ func (c *Client) Report(ctx context.Context, img string, index int) (*report.Rep
 	return &out, nil
 }
 
+// ManifestReport returns the live report of a manifest.
+func (c *Client) ManifestReport(ctx context.Context, digest string) (*report.Report, error) {
+	var out report.Report
+	if err := c.do(ctx, http.MethodGet, "/v1/manifests/"+url.PathEscape(digest)+"/report", nil, nil, "", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // UpdateVulnDB runs sources on the server.
 func (c *Client) UpdateVulnDB(ctx context.Context, names []string) ([]service.SourceResult, error) {
 	var out []service.SourceResult

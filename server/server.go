@@ -78,6 +78,7 @@ var routes = []route{
 	{"GET", "/v1/scans", (*Server).listScans, false},
 	{"GET", "/v1/jobs/{id}", (*Server).getJob, false},
 	{"GET", "/v1/report", (*Server).getReport, false},
+	{"GET", "/v1/manifests/{digest}/report", (*Server).manifestReport, false},
 	{"GET", "/v1/sources", (*Server).sources, false},
 	{"POST", "/v1/sources/update", (*Server).updateSources, false},
 	{"POST", "/v1/sources/import", (*Server).importSource, false},
@@ -240,6 +241,20 @@ func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
 		index = n
 	}
 	rep, err := s.svc.Report(r.Context(), img, index)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) manifestReport(w http.ResponseWriter, r *http.Request) {
+	digest := r.PathValue("digest")
+	if !strings.HasPrefix(digest, "sha256:") {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "the digest must be sha256:…")
+		return
+	}
+	rep, err := s.svc.ManifestReport(r.Context(), digest)
 	if err != nil {
 		writeErr(w, err)
 		return

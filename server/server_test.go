@@ -60,7 +60,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	srv := New(fakeService{})
 	defer srv.Close()
 	for _, r := range routes {
-		path := strings.ReplaceAll(r.path, "{id}", "nope")
+		path := strings.ReplaceAll(strings.ReplaceAll(r.path, "{id}", "nope"), "{digest}", "sha256:00")
 		req := httptest.NewRequest(r.method, path, strings.NewReader("{}"))
 		w := httptest.NewRecorder()
 		srv.Handler().ServeHTTP(w, req)
@@ -85,6 +85,9 @@ func (fakeService) ListScans(context.Context, string) ([]service.ScanSummary, er
 }
 func (fakeService) Report(context.Context, string, int) (*report.Report, error) {
 	return nil, fmt.Errorf("no scans: %w", service.ErrNotFound)
+}
+func (fakeService) ManifestReport(context.Context, string) (*report.Report, error) {
+	return nil, fmt.Errorf("not indexed: %w", service.ErrNotFound)
 }
 func (fakeService) UpdateVulnDB(context.Context, []string) ([]service.SourceResult, error) {
 	return nil, fmt.Errorf("no source named x: %w", service.ErrBadRequest)
@@ -121,6 +124,8 @@ func TestErrorsAndAuth(t *testing.T) {
 		{"POST", "/v1/scans", "good", `{"imag": "x"}`, 400, CodeBadRequest},
 		{"POST", "/v1/sources/update", "good", `{"sources": ["x"]}`, 400, CodeBadRequest},
 		{"GET", "/v1/jobs/unknown", "good", "", 404, CodeNotFound},
+		{"GET", "/v1/manifests/sha256:00/report", "good", "", 404, CodeNotFound},
+		{"GET", "/v1/manifests/md5:00/report", "good", "", 400, CodeBadRequest},
 		{"GET", "/v2/anything", "good", "", 404, CodeNotFound},
 	}
 	for _, c := range cases {

@@ -346,3 +346,28 @@ func (l *Local) Report(ctx context.Context, ref string, index int) (*report.Repo
 	r.ScannedAt = scan.ScannedAt
 	return r, nil
 }
+
+// ManifestReport matches a stored manifest index against the current data.
+// The report names the manifest after the images whose latest scan it is.
+func (l *Local) ManifestReport(ctx context.Context, digest string) (*report.Report, error) {
+	idx, err := l.st.Manifest(ctx, digest)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("manifest %s has not been indexed: %w", digest, ErrNotFound)
+		}
+		return nil, err
+	}
+	images, err := l.st.ImagesOfManifest(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	name := digest
+	if len(images) > 0 {
+		name = images[0]
+	}
+	r, err := l.build(ctx, name, idx, l.now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", digest, err)
+	}
+	return r, nil
+}

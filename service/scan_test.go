@@ -255,6 +255,16 @@ func TestScanNumberingListReport(t *testing.T) {
 	if !live.Live || live.ScanIndex != 3 || reads.Load() != 1 {
 		t.Errorf("live report: live %v index %d reads %d", live.Live, live.ScanIndex, reads.Load())
 	}
+	mr, err := l.ManifestReport(ctx, live.ManifestDigest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mr.Live || len(mr.Packages) != 14 || !strings.HasSuffix(mr.Image, ":alpine-3.20.3") || reads.Load() != 1 {
+		t.Errorf("manifest report: live %v, %d packages, image %q, %d reads", mr.Live, len(mr.Packages), mr.Image, reads.Load())
+	}
+	if _, err := l.ManifestReport(ctx, "sha256:0000"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("report of an unknown manifest: %v", err)
+	}
 	if _, err := l.Report(ctx, ref, 9); !errors.Is(err, ErrNotFound) {
 		t.Errorf("report -i 9: %v, want not found", err)
 	}

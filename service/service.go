@@ -25,6 +25,10 @@ type Service interface {
 	// time; index 0 means the latest scan, matched again against the
 	// current vulnerability data without reading the image.
 	Report(ctx context.Context, imageRef string, index int) (*report.Report, error)
+	// ManifestReport matches the stored index of a manifest against the
+	// current vulnerability data, without reading the image and without
+	// recording a scan.
+	ManifestReport(ctx context.Context, digest string) (*report.Report, error)
 	// UpdateVulnDB runs the named sources (all configured ones when names
 	// is empty) now.
 	UpdateVulnDB(ctx context.Context, names []string) ([]SourceResult, error)
