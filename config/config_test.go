@@ -1,0 +1,97 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "lapps.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoad(t *testing.T) {
+	t.Setenv("LAPPS_TEST_PW", "s3cret")
+	c, err := Load(write(t, `
+platform: linux/arm64
+registries:
+  registry.example.com:
+    username: ci
+    password_env: LAPPS_TEST_PW
+  10.0.0.5:5000:
+    insecure: true
+vulndb:
+  sources:
+    - {name: dsa, type: debian-dsa, path: /srv/dsa, interval: 2h}
+server:
+  addr: 127.0.0.1:7000
+  scrub_interval: 30m
+  gc: {keep_scans: 3}
+  webhooks:
+    - {name: team, url: "https://hooks.example.com/x", secret: k}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Platform != "linux/arm64" || c.Server.ListenAddr() != "127.0.0.1:7000" || c.Server.ScrubEvery() != 30*time.Minute {
+		t.Errorf("config: %+v", c)
+	}
+	if cr := c.Credentials()["registry.example.com"]; cr.Username != "ci" || cr.Password != "s3cret" {
+		t.Errorf("credentials: %+v", cr)
+	}
+	if !c.Insecure("10.0.0.5:5000") || c.Insecure("registry.example.com") {
+		t.Error("insecure")
+	}
+	if s := c.Sources(); len(s) != 1 || s[0].Name != "dsa" || s[0].Interval != 2*time.Hour {
+		t.Errorf("sources: %+v", s)
+	}
+	if g := c.Server.GC.WithDefaults(); g.KeepScans != 3 || g.Interval != time.Hour || g.Batch != 500 {
+		t.Errorf("gc defaults: %+v", g)
+	}
+	if !c.Server.TokenRequired() {
+		t.Error("tokens are required by default")
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Sources()) < 5 || c.Server.ListenAddr() != DefaultAddr || c.Server.DeliveryEvery() != 2*time.Second {
+		t.Errorf("defaults: %d sources, addr %s", len(c.Sources()), c.Server.ListenAddr())
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	for name, body := range map[string]string{
+		"unknown field":       "platfrom: linux/amd64\n",
+		"duplicate source":    "vulndb:\n  sources:\n    - {name: a, type: osv, path: /x}\n    - {name: a, type: osv, path: /y}\n",
+		"source without type": "vulndb:\n  sources:\n    - {name: a, path: /x}\n",
+		"tls half":            "server:\n  tls_cert: /x.crt\n",
+		"password env unset":  "registries:\n  r:\n    password_env: LAPPS_TEST_NOT_SET_ANYWHERE\n",
+		"webhook no secret":   "server:\n  webhooks:\n    - {name: w, url: 'http://127.0.0.1:1/x'}\n",
+		"not yaml":            "server: [\n",
+		"bad duration":        "server:\n  scrub_interval: soon\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(write(t, body))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), "lapps.yaml") {
+				t.Errorf("error does not name the file: %v", err)
+			}
+		})
+	}
+	if _, err := Load("/nonexistent/lapps.yaml"); err == nil {
+		t.Error("missing file accepted")
+	}
+}

@@ -1,0 +1,66 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lapps/lapps/vuln"
+)
+
+func sample() *Report {
+	r := &Report{
+		Image: "index.docker.io/library/debian:12", ManifestDigest: "sha256:abcdef0123456789", ScanIndex: 2,
+		ScannedAt:    time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC),
+		Distribution: &vuln.Distribution{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"},
+		Packages:     []vuln.Package{{Name: "gzip", Version: "1.12-1", Kind: vuln.KindDeb, Layer: "sha256:0123456789abcdef0123"}},
+		OSOwnedPackages: []vuln.Package{{Name: "requests", Version: "2.28.1", Kind: vuln.KindPyPI, OwnedBy: "deb python3-requests"}},
+		Vulnerabilities: []vuln.Finding{
+			{ID: "CVE-2022-1271", Package: "gzip", InstalledVersion: "1.12-1", FixedVersion: "1.12-1+deb12u1", Status: vuln.StatusFixed, Severity: vuln.SeverityHigh, Title: "zgrep arbitrary file write"},
+			{ID: "CVE-2023-0001", Package: "gzip", InstalledVersion: "1.12-1", Status: vuln.StatusUnfixed, Severity: vuln.SeverityLow},
+		},
+		Warnings: []string{"layer sha256:x: var/lib/dpkg/status: dpkg: bad stanza"},
+	}
+	r.Summarize()
+	return r
+}
+
+func TestTable(t *testing.T) {
+	var b bytes.Buffer
+	if err := Write(&b, sample(), "table"); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"Scan:         #2", "Debian GNU/Linux 12 (bookworm)", "Findings:     2 (high 1, low 1)",
+		"1 more (pypi 1) installed by the distribution's package manager", "Warning:      layer sha256:x",
+		"CVE-2022-1271", "1.12-1+deb12u1", "unfixed", "no vulnerability data loaded",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestJSONAndCounts(t *testing.T) {
+	r := sample()
+	var b bytes.Buffer
+	if err := Write(&b, r, "json"); err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.ScanIndex != 2 || len(back.Vulnerabilities) != 2 || back.Vulnerabilities[0].Severity != vuln.SeverityHigh || back.Summary.BySeverity["high"] != 1 || back.Summary.BySeverity["critical"] != 0 {
+		t.Errorf("round trip: %+v", back)
+	}
+	if r.AtOrAbove(vuln.SeverityHigh) != 1 || r.AtOrAbove(vuln.SeverityLow) != 2 || r.AtOrAbove(vuln.SeverityCritical) != 0 {
+		t.Error("AtOrAbove")
+	}
+	if err := Write(&b, r, "xml"); err == nil || !strings.Contains(err.Error(), "table, json") {
+		t.Errorf("unknown format: %v", err)
+	}
+}
