@@ -97,7 +97,7 @@ type Record struct {
 	// Source is the name of the configured source that produced the record.
 	Source string `json:"source"`
 	// Ecosystem is the normalised ecosystem the package belongs to, as
-	// vuln.ParseEcosystem returns it ("Debian:12", "Alpine:v3.19", "Go", …).
+	// vuln.NormalizeEcosystem returns it ("Debian:12", "Alpine:v3.19", "Go", …).
 	Ecosystem string `json:"ecosystem"`
 	// Package is the affected package's name in that ecosystem (a source
 	// package for Debian, Ubuntu and Alpine; a binary RPM for RPM
