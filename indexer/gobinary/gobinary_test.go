@@ -4,10 +4,8 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"debug/buildinfo"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -24,71 +22,15 @@ import (
 	"github.com/lapps/lapps/vuln"
 )
 
-// layerBlob returns the path of the gzip blob of layer i (0 = base) of a
-// tagged image of the Debian test-image OCI layout.
-func layerBlob(t testing.TB, tag string, i int) string {
-	t.Helper()
-	dir := filepath.Join(testenv.Images(t), "debian", "oci")
-	var index struct {
-		Manifests []struct {
-			Digest      string            `json:"digest"`
-			Annotations map[string]string `json:"annotations"`
-		} `json:"manifests"`
-	}
-	var manifest struct {
-		Layers []struct {
-			Digest string `json:"digest"`
-		} `json:"layers"`
-	}
-	readJSON(t, filepath.Join(dir, "index.json"), &index)
-	for _, m := range index.Manifests {
-		if m.Annotations["org.opencontainers.image.ref.name"] == tag {
-			readJSON(t, blob(dir, m.Digest), &manifest)
-			if i >= len(manifest.Layers) {
-				t.Fatalf("%s has %d layers", tag, len(manifest.Layers))
-			}
-			return blob(dir, manifest.Layers[i].Digest)
-		}
-	}
-	t.Fatalf("tag %s not in %s", tag, dir)
-	return ""
-}
 
-func blob(dir, digest string) string {
-	return filepath.Join(dir, "blobs", strings.Replace(digest, ":", string(filepath.Separator), 1))
-}
 
-func readJSON(t testing.TB, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
 
-// openLayer returns the uncompressed tar stream of a layer blob.
-func openLayer(t testing.TB, blobPath string) io.Reader {
-	t.Helper()
-	f, err := os.Open(blobPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return zr
-}
 
 // indexLayer runs the real layer walk with the Go binary cataloger alone.
 func indexLayer(t *testing.T, blobPath string) *indexer.LayerIndex {
 	t.Helper()
 	ix := indexer.New([]indexer.Cataloger{gobinary.New()})
-	li, err := ix.IndexLayer(context.Background(), "test", openLayer(t, blobPath))
+	li, err := ix.IndexLayer(context.Background(), "test", testenv.OpenLayer(t, blobPath))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +41,7 @@ func indexLayer(t *testing.T, blobPath string) *indexer.LayerIndex {
 // dir, independently of the cataloger, and returns their layer paths.
 func extractELFExecutables(t *testing.T, blobPath, dir string) []string {
 	t.Helper()
-	tr := tar.NewReader(openLayer(t, blobPath))
+	tr := tar.NewReader(testenv.OpenLayer(t, blobPath))
 	var paths []string
 	for {
 		h, err := tr.Next()
@@ -215,7 +157,7 @@ func TestImageLayers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			blobPath := layerBlob(t, tc.tag, tc.layer)
+			blobPath := testenv.LayerBlobs(t, tc.tag)[tc.layer]
 			dir := t.TempDir()
 			elves := extractELFExecutables(t, blobPath, dir)
 			truth := goVersionM(t, dir)
@@ -409,7 +351,7 @@ func FuzzGoBinary(f *testing.F) {
 // binaries of the app layer (their ELF headers) and their build
 // information as text.
 func fuzzSeeds(f *testing.F) [][]byte {
-	tr := tar.NewReader(openLayer(f, layerBlob(f, "debian-bookworm-mid", 2)))
+	tr := tar.NewReader(testenv.OpenLayer(f, testenv.LayerBlobs(f, "debian-bookworm-mid")[2]))
 	var seeds [][]byte
 	for {
 		h, err := tr.Next()

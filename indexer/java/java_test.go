@@ -1,12 +1,9 @@
 package java_test
 
 import (
-	"archive/tar"
 	"archive/zip"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -25,91 +22,10 @@ import (
 	"github.com/lapps/lapps/vuln"
 )
 
-// layerBlobs returns the gzip blobs of the layers of a tagged image of
-// the Debian test-image OCI layout, base first.
-func layerBlobs(t testing.TB, tag string) []string {
-	t.Helper()
-	dir := filepath.Join(testenv.Images(t), "debian", "oci")
-	var index struct {
-		Manifests []struct {
-			Digest      string            `json:"digest"`
-			Annotations map[string]string `json:"annotations"`
-		} `json:"manifests"`
-	}
-	var manifest struct {
-		Layers []struct {
-			Digest string `json:"digest"`
-		} `json:"layers"`
-	}
-	readJSON(t, filepath.Join(dir, "index.json"), &index)
-	for _, m := range index.Manifests {
-		if m.Annotations["org.opencontainers.image.ref.name"] == tag {
-			readJSON(t, blob(dir, m.Digest), &manifest)
-			var out []string
-			for _, l := range manifest.Layers {
-				out = append(out, blob(dir, l.Digest))
-			}
-			return out
-		}
-	}
-	t.Fatalf("tag %s not in %s", tag, dir)
-	return nil
-}
 
-func blob(dir, digest string) string {
-	return filepath.Join(dir, "blobs", strings.Replace(digest, ":", string(filepath.Separator), 1))
-}
 
-func readJSON(t testing.TB, p string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", p, err)
-	}
-}
 
-func openLayer(t testing.TB, blobPath string) io.Reader {
-	t.Helper()
-	f, err := os.Open(blobPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return zr
-}
 
-// layerFiles returns the regular files of a layer whose names match re,
-// with their contents.
-func layerFiles(t testing.TB, blobPath string, re *regexp.Regexp) map[string][]byte {
-	t.Helper()
-	tr := tar.NewReader(openLayer(t, blobPath))
-	out := map[string][]byte{}
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := indexer.CleanPath(h.Name)
-		if h.Typeflag != tar.TypeReg || !re.MatchString(name) {
-			continue
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[name] = b
-	}
-}
 
 var (
 	jarRE     = regexp.MustCompile(`\.jar$`)
@@ -197,8 +113,8 @@ func TestImages(t *testing.T) {
 			got := map[string][]vuln.Package{}
 			jars := 0
 			ix := indexer.New([]indexer.Cataloger{java.New()})
-			for _, b := range layerBlobs(t, tag) {
-				li, err := ix.IndexLayer(context.Background(), "test", openLayer(t, b))
+			for _, b := range testenv.LayerBlobs(t, tag) {
+				li, err := ix.IndexLayer(context.Background(), "test", testenv.OpenLayer(t, b))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -208,7 +124,7 @@ func TestImages(t *testing.T) {
 				for _, e := range li.Entries {
 					got[e.Path] = e.Packages
 				}
-				for name, data := range layerFiles(t, b, jarRE) {
+				for name, data := range testenv.LayerFiles(t, b, jarRE.MatchString) {
 					jars++
 					poms, versions := truth(t, name, data)
 					pkgs := got[name]
@@ -301,8 +217,8 @@ func TestImages(t *testing.T) {
 // realJars returns a few real jars from the fat image's /app layer, or
 // skips.
 func realJars(t *testing.T) map[string][]byte {
-	blobs := layerBlobs(t, "debian-bookworm-fat")
-	jars := layerFiles(t, blobs[len(blobs)-1], jarRE)
+	blobs := testenv.LayerBlobs(t, "debian-bookworm-fat")
+	jars := testenv.LayerFiles(t, blobs[len(blobs)-1], jarRE.MatchString)
 	if len(jars) < 2 {
 		t.Fatalf("%d jars in the app layer", len(jars))
 	}
@@ -497,9 +413,9 @@ func FuzzJar(f *testing.F) {
 	// Small real jars of the fat image, where available.
 	if dir := os.Getenv("LAPPS_TEST_IMAGES"); dir != "" {
 		if _, err := os.Stat(filepath.Join(dir, "debian", "oci", "index.json")); err == nil {
-			for _, b := range layerBlobs(f, "debian-bookworm-fat") {
+			for _, b := range testenv.LayerBlobs(f, "debian-bookworm-fat") {
 				n := 0
-				for _, data := range layerFiles(f, b, jarRE) {
+				for _, data := range testenv.LayerFiles(f, b, jarRE.MatchString) {
 					if len(data) < 16<<10 && n < 5 {
 						f.Add(data)
 						n++

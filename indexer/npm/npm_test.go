@@ -1,12 +1,8 @@
 package npm_test
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,89 +15,10 @@ import (
 	"github.com/lapps/lapps/vuln"
 )
 
-// layerBlob returns the path of the gzip blob of layer i (0 = base) of a
-// tagged image of the Debian test-image OCI layout.
-func layerBlob(t testing.TB, tag string, i int) string {
-	t.Helper()
-	dir := filepath.Join(testenv.Images(t), "debian", "oci")
-	var index struct {
-		Manifests []struct {
-			Digest      string            `json:"digest"`
-			Annotations map[string]string `json:"annotations"`
-		} `json:"manifests"`
-	}
-	var manifest struct {
-		Layers []struct {
-			Digest string `json:"digest"`
-		} `json:"layers"`
-	}
-	readJSON(t, filepath.Join(dir, "index.json"), &index)
-	for _, m := range index.Manifests {
-		if m.Annotations["org.opencontainers.image.ref.name"] == tag {
-			readJSON(t, blob(dir, m.Digest), &manifest)
-			if i >= len(manifest.Layers) {
-				t.Fatalf("%s has %d layers", tag, len(manifest.Layers))
-			}
-			return blob(dir, manifest.Layers[i].Digest)
-		}
-	}
-	t.Fatalf("tag %s not in %s", tag, dir)
-	return ""
-}
 
-func blob(dir, digest string) string {
-	return filepath.Join(dir, "blobs", strings.Replace(digest, ":", string(filepath.Separator), 1))
-}
 
-func readJSON(t testing.TB, p string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", p, err)
-	}
-}
 
-func openLayer(t testing.TB, blobPath string) io.Reader {
-	t.Helper()
-	f, err := os.Open(blobPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return zr
-}
 
-// layerFiles returns the regular files of a layer whose path keep says to.
-func layerFiles(t testing.TB, blobPath string, keep func(string) bool) map[string][]byte {
-	t.Helper()
-	tr := tar.NewReader(openLayer(t, blobPath))
-	out := map[string][]byte{}
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := indexer.CleanPath(h.Name)
-		if h.Typeflag != tar.TypeReg || !keep(name) {
-			continue
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[name] = b
-	}
-}
 
 func ids(ps []vuln.Package) []string {
 	var out []string
@@ -121,11 +38,11 @@ func ids(ps []vuln.Package) []string {
 // counted there independently; the lock file beside node_modules must
 // list the same packages, and be superseded by them.
 func TestImage(t *testing.T) {
-	blobPath := layerBlob(t, "debian-bookworm-mid", 2)
+	blobPath := testenv.LayerBlobs(t, "debian-bookworm-mid")[2]
 	// The truth: every package.json under node_modules naming a package
 	// and a version, read with plain encoding/json.
 	want := map[string]string{}
-	files := layerFiles(t, blobPath, func(p string) bool {
+	files := testenv.LayerFiles(t, blobPath, func(p string) bool {
 		return strings.HasSuffix(p, "/package.json") && strings.Contains(p, "/node_modules/")
 	})
 	for p, b := range files {
@@ -141,7 +58,7 @@ func TestImage(t *testing.T) {
 		t.Fatalf("only %d packages under node_modules", len(want))
 	}
 
-	li, err := indexer.New([]indexer.Cataloger{npm.New()}).IndexLayer(context.Background(), "test", openLayer(t, blobPath))
+	li, err := indexer.New([]indexer.Cataloger{npm.New()}).IndexLayer(context.Background(), "test", testenv.OpenLayer(t, blobPath))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,7 +368,7 @@ func FuzzPackageJSON(f *testing.F) {
 	f.Add([]byte(`{"name":"@babel/core","version":"7.0.0","private":false}`))
 	if os.Getenv("LAPPS_TEST_IMAGES") != "" {
 		n := 0
-		for _, b := range layerFiles(f, layerBlob(f, "debian-bookworm-mid", 2), npm.New().Wants) {
+		for _, b := range testenv.LayerFiles(f, testenv.LayerBlobs(f, "debian-bookworm-mid")[2], npm.New().Wants) {
 			if n++; n <= 20 {
 				f.Add(b)
 			}

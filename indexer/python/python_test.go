@@ -2,13 +2,10 @@ package python_test
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,65 +16,9 @@ import (
 	"github.com/lapps/lapps/vuln"
 )
 
-// layerBlobs returns the paths of the gzip blobs of the layers of a tagged
-// image of the Debian test-image OCI layout, base first.
-func layerBlobs(t testing.TB, tag string) []string {
-	t.Helper()
-	dir := filepath.Join(testenv.Images(t), "debian", "oci")
-	var index struct {
-		Manifests []struct {
-			Digest      string            `json:"digest"`
-			Annotations map[string]string `json:"annotations"`
-		} `json:"manifests"`
-	}
-	var manifest struct {
-		Layers []struct {
-			Digest string `json:"digest"`
-		} `json:"layers"`
-	}
-	readJSON(t, filepath.Join(dir, "index.json"), &index)
-	for _, m := range index.Manifests {
-		if m.Annotations["org.opencontainers.image.ref.name"] == tag {
-			readJSON(t, blob(dir, m.Digest), &manifest)
-			var out []string
-			for _, l := range manifest.Layers {
-				out = append(out, blob(dir, l.Digest))
-			}
-			return out
-		}
-	}
-	t.Fatalf("tag %s not in %s", tag, dir)
-	return nil
-}
 
-func blob(dir, digest string) string {
-	return filepath.Join(dir, "blobs", strings.Replace(digest, ":", string(filepath.Separator), 1))
-}
 
-func readJSON(t testing.TB, p string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", p, err)
-	}
-}
 
-func openLayer(t testing.TB, blobPath string) io.Reader {
-	t.Helper()
-	f, err := os.Open(blobPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return zr
-}
 
 // metadataFile matches, independently of the cataloger, the metadata
 // files of installed distributions, capturing the directory's name and
@@ -88,7 +29,7 @@ var metadataFile = regexp.MustCompile(`(?:^|/)(?:site|dist)-packages/(?:.*/)?([^
 // its directory name promises: PEP 503 name (by regexp) and version.
 func expected(t *testing.T, blobPath string) map[string]string {
 	t.Helper()
-	tr := tar.NewReader(openLayer(t, blobPath))
+	tr := tar.NewReader(testenv.OpenLayer(t, blobPath))
 	sep := regexp.MustCompile(`[-_.]+`)
 	out := map[string]string{}
 	for {
@@ -118,11 +59,11 @@ func TestImage(t *testing.T) {
 	want := map[string]string{}
 	got := map[string]string{}
 	ix := indexer.New([]indexer.Cataloger{python.New()})
-	for _, b := range layerBlobs(t, "debian-bookworm-mid") {
+	for _, b := range testenv.LayerBlobs(t, "debian-bookworm-mid") {
 		for k, v := range expected(t, b) {
 			want[k] = v
 		}
-		li, err := ix.IndexLayer(context.Background(), "test", openLayer(t, b))
+		li, err := ix.IndexLayer(context.Background(), "test", testenv.OpenLayer(t, b))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,8 +183,8 @@ func TestNormalizeName(t *testing.T) {
 func FuzzPythonMetadata(f *testing.F) {
 	f.Add([]byte("Metadata-Version: 2.1\nName: requests\nVersion: 2.28.1\n"))
 	if os.Getenv("LAPPS_TEST_IMAGES") != "" {
-		for _, b := range layerBlobs(f, "debian-bookworm-mid")[1:] {
-			tr := tar.NewReader(openLayer(f, b))
+		for _, b := range testenv.LayerBlobs(f, "debian-bookworm-mid")[1:] {
+			tr := tar.NewReader(testenv.OpenLayer(f, b))
 			for {
 				h, err := tr.Next()
 				if err != nil {

@@ -1,12 +1,7 @@
 package ruby_test
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,88 +14,10 @@ import (
 	"github.com/lapps/lapps/vuln"
 )
 
-func layerBlobs(t testing.TB, tag string) []string {
-	t.Helper()
-	dir := filepath.Join(testenv.Images(t), "debian", "oci")
-	var index struct {
-		Manifests []struct {
-			Digest      string            `json:"digest"`
-			Annotations map[string]string `json:"annotations"`
-		} `json:"manifests"`
-	}
-	var manifest struct {
-		Layers []struct {
-			Digest string `json:"digest"`
-		} `json:"layers"`
-	}
-	readJSON(t, filepath.Join(dir, "index.json"), &index)
-	for _, m := range index.Manifests {
-		if m.Annotations["org.opencontainers.image.ref.name"] == tag {
-			readJSON(t, blob(dir, m.Digest), &manifest)
-			var out []string
-			for _, l := range manifest.Layers {
-				out = append(out, blob(dir, l.Digest))
-			}
-			return out
-		}
-	}
-	t.Fatalf("tag %s not in %s", tag, dir)
-	return nil
-}
 
-func blob(dir, digest string) string {
-	return filepath.Join(dir, "blobs", strings.Replace(digest, ":", string(filepath.Separator), 1))
-}
 
-func readJSON(t testing.TB, p string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", p, err)
-	}
-}
 
-func openLayer(t testing.TB, blobPath string) io.Reader {
-	t.Helper()
-	f, err := os.Open(blobPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return zr
-}
 
-// layerFiles returns the regular files of a layer whose names match re.
-func layerFiles(t testing.TB, blobPath string, re *regexp.Regexp) map[string][]byte {
-	t.Helper()
-	tr := tar.NewReader(openLayer(t, blobPath))
-	out := map[string][]byte{}
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := indexer.CleanPath(h.Name)
-		if h.Typeflag != tar.TypeReg || !re.MatchString(name) {
-			continue
-		}
-		b, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[name] = b
-	}
-}
 
 // specFileRE matches, independently of the cataloger, installed gem
 // specifications, capturing the name and version of the file name
@@ -118,8 +35,8 @@ func TestImage(t *testing.T) {
 	got := map[string]string{}
 	ix := indexer.New([]indexer.Cataloger{ruby.New()})
 	locks := 0
-	for _, b := range layerBlobs(t, "debian-bookworm-fat") {
-		for name := range layerFiles(t, b, regexp.MustCompile(`(\.gemspec|Gemfile\.lock)$`)) {
+	for _, b := range testenv.LayerBlobs(t, "debian-bookworm-fat") {
+		for name := range testenv.LayerFiles(t, b, regexp.MustCompile(`(\.gemspec|Gemfile\.lock)$`).MatchString) {
 			if strings.HasSuffix(name, "Gemfile.lock") {
 				locks++
 				continue
@@ -128,7 +45,7 @@ func TestImage(t *testing.T) {
 				want[name] = m[1] + "@" + m[2]
 			}
 		}
-		li, err := ix.IndexLayer(context.Background(), "test", openLayer(t, b))
+		li, err := ix.IndexLayer(context.Background(), "test", testenv.OpenLayer(t, b))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,11 +97,11 @@ func TestImage(t *testing.T) {
 // output all the same) and compares with a line count.
 func TestGemfileLockReal(t *testing.T) {
 	// The Ruby packages are in the fat image's second layer.
-	blobs := layerBlobs(t, "debian-bookworm-fat")[1:2]
+	blobs := testenv.LayerBlobs(t, "debian-bookworm-fat")[1:2]
 	specLine := regexp.MustCompile(`(?m)^    ([^ ]+) \(([^)-]+)(?:-[^)]*)?\)$`)
 	n := 0
 	for _, b := range blobs {
-		for name, data := range layerFiles(t, b, regexp.MustCompile(`Gemfile\.lock$`)) {
+		for name, data := range testenv.LayerFiles(t, b, regexp.MustCompile(`Gemfile\.lock$`).MatchString) {
 			n++
 			pkgs, err := ruby.ParseGemfileLock(data)
 			if err != nil {
@@ -319,8 +236,8 @@ func realSeeds(f *testing.F, re *regexp.Regexp) {
 		return
 	}
 	n := 0
-	for _, b := range layerBlobs(f, "debian-bookworm-fat") {
-		for _, data := range layerFiles(f, b, re) {
+	for _, b := range testenv.LayerBlobs(f, "debian-bookworm-fat") {
+		for _, data := range testenv.LayerFiles(f, b, re.MatchString) {
 			if n < 20 {
 				f.Add(data)
 				n++
