@@ -3,7 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,65 +18,6 @@ import (
 	"github.com/lapps/lapps/vuln"
 )
 
-// encoded is a record ready to store.
-type encoded struct {
-	rec  *vuln.Record
-	hash []byte
-	data string
-}
-
-// encodeRecords checks the records of an update of source and encodes
-// them: every record needs an id, an ecosystem and a package, belongs to
-// source (an empty Source is taken to mean source) and has a Key of its own.
-// Encoding and hashing, the bulk of the work, run on several cores.
-//
-// This is the SQLite engine's function, repeated: the two engines must
-// hash records alike, and the store package, a contract, holds no code.
-func encodeRecords(source string, records []vuln.Record) ([]encoded, error) {
-	out := make([]encoded, len(records))
-	keys := make(map[string]int, len(records))
-	for i := range records {
-		r := records[i] // a copy: the caller's records are not changed
-		switch {
-		case r.ID == "" || r.Ecosystem == "" || r.Package == "":
-			return nil, fmt.Errorf("record %d (%q, ecosystem %q, package %q): id, ecosystem and package are required", i, r.ID, r.Ecosystem, r.Package)
-		case r.Source == "":
-			r.Source = source
-		case r.Source != source:
-			return nil, fmt.Errorf("record %s %s %s: source %q in an update of %q", r.ID, r.Ecosystem, r.Package, r.Source, source)
-		}
-		k := r.Key()
-		if j, dup := keys[k]; dup {
-			return nil, fmt.Errorf("records %d and %d have the same key (%s, %s, %s)", j, i, r.ID, r.Ecosystem, r.Package)
-		}
-		keys[k] = i
-		out[i].rec = &r
-	}
-	const perWorker = 256
-	workers := min(runtime.GOMAXPROCS(0), (len(out)+perWorker-1)/perWorker)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(out); i += workers {
-				r := out[i].rec
-				b, err := json.Marshal(r)
-				if err != nil {
-					errs[w] = fmt.Errorf("record %s %s %s: %w", r.ID, r.Ecosystem, r.Package, err)
-					return
-				}
-				h := sha256.Sum256(b)
-				out[i].hash, out[i].data = h[:], string(b)
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // PutUpdate stores records as the new update operation of source, in one
 // transaction: on any error nothing is stored. Records with the same Key,
 // records without an id, ecosystem or package, and records of another
@@ -89,7 +29,7 @@ func (s *Store) PutUpdate(ctx context.Context, source, fingerprint string, recor
 	if source == "" {
 		return nil, errors.New("put update: no source")
 	}
-	enc, err := encodeRecords(source, records)
+	enc, err := store.EncodeRecords(source, records)
 	if err != nil {
 		return nil, fmt.Errorf("put update of %s: %w", source, err)
 	}
@@ -119,7 +59,7 @@ const batch = 5000
 // batch records per statement: each statement passes the columns as arrays
 // and unnests them, inserting the records not yet stored and every link.
 // The statements are pipelined, one round trip for all of them.
-func insertRecords(ctx context.Context, tx pgx.Tx, op int64, enc []encoded) error {
+func insertRecords(ctx context.Context, tx pgx.Tx, op int64, enc []store.EncodedRecord) error {
 	const q = `WITH r AS (
 			INSERT INTO records (hash, source, id, ecosystem, package, data)
 			SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], $6::json[])
@@ -129,7 +69,7 @@ func insertRecords(ctx context.Context, tx pgx.Tx, op int64, enc []encoded) erro
 	// edge of uo_records' primary key, and the records' inserts touch the
 	// pages of the hash index in order.
 	enc = slices.Clone(enc)
-	slices.SortFunc(enc, func(a, b encoded) int { return bytes.Compare(a.hash, b.hash) })
+	slices.SortFunc(enc, func(a, b store.EncodedRecord) int { return bytes.Compare(a.Hash, b.Hash) })
 	b := &pgx.Batch{}
 	for start := 0; start < len(enc); start += batch {
 		chunk := enc[start:min(start+batch, len(enc))]
@@ -138,8 +78,8 @@ func insertRecords(ctx context.Context, tx pgx.Tx, op int64, enc []encoded) erro
 			sources, ids, ecos, pkgs, d = make([]string, len(chunk)), make([]string, len(chunk)), make([]string, len(chunk)), make([]string, len(chunk)), make([]string, len(chunk))
 		)
 		for i, e := range chunk {
-			r := e.rec
-			hashes[i], sources[i], ids[i], ecos[i], pkgs[i], d[i] = e.hash, txt(r.Source), txt(r.ID), txt(r.Ecosystem), txt(r.Package), e.data
+			r := e.Record
+			hashes[i], sources[i], ids[i], ecos[i], pkgs[i], d[i] = e.Hash, txt(r.Source), txt(r.ID), txt(r.Ecosystem), txt(r.Package), e.Data
 		}
 		b.Queue(q, hashes, sources, ids, ecos, pkgs, d, op)
 	}

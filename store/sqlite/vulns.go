@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -17,62 +16,6 @@ import (
 	"github.com/lapps/lapps/vuln"
 )
 
-// encoded is a record ready to store.
-type encoded struct {
-	rec  *vuln.Record
-	hash []byte
-	data string
-}
-
-// encodeRecords checks the records of an update of source and encodes
-// them: every record needs an id, an ecosystem and a package, belongs to
-// source (an empty Source is taken to mean source) and has a Key of its own.
-// Encoding and hashing, the bulk of the work, run on several cores.
-func encodeRecords(source string, records []vuln.Record) ([]encoded, error) {
-	out := make([]encoded, len(records))
-	keys := make(map[string]int, len(records))
-	for i := range records {
-		r := records[i] // a copy: the caller's records are not changed
-		switch {
-		case r.ID == "" || r.Ecosystem == "" || r.Package == "":
-			return nil, fmt.Errorf("record %d (%q, ecosystem %q, package %q): id, ecosystem and package are required", i, r.ID, r.Ecosystem, r.Package)
-		case r.Source == "":
-			r.Source = source
-		case r.Source != source:
-			return nil, fmt.Errorf("record %s %s %s: source %q in an update of %q", r.ID, r.Ecosystem, r.Package, r.Source, source)
-		}
-		k := r.Key()
-		if j, dup := keys[k]; dup {
-			return nil, fmt.Errorf("records %d and %d have the same key (%s, %s, %s)", j, i, r.ID, r.Ecosystem, r.Package)
-		}
-		keys[k] = i
-		out[i].rec = &r
-	}
-	const perWorker = 256
-	workers := min(runtime.GOMAXPROCS(0), (len(out)+perWorker-1)/perWorker)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(out); i += workers {
-				r := out[i].rec
-				b, err := json.Marshal(r)
-				if err != nil {
-					errs[w] = fmt.Errorf("record %s %s %s: %w", r.ID, r.Ecosystem, r.Package, err)
-					return
-				}
-				h := sha256.Sum256(b)
-				out[i].hash, out[i].data = h[:], string(b)
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // PutUpdate stores records as the new update operation of source, in one
 // transaction: on any error nothing is stored. Records with the same Key,
 // records without an id, ecosystem or package, and records of another
@@ -82,7 +25,7 @@ func (s *Store) PutUpdate(ctx context.Context, source, fingerprint string, recor
 	if source == "" {
 		return nil, errors.New("put update: no source")
 	}
-	enc, err := encodeRecords(source, records)
+	enc, err := store.EncodeRecords(source, records)
 	if err != nil {
 		return nil, fmt.Errorf("put update of %s: %w", source, err)
 	}
@@ -108,7 +51,7 @@ const batch = 500
 
 // insertRecords inserts the records of operation op, in batches of
 // prepared multi-row statements.
-func insertRecords(ctx context.Context, tx *sql.Tx, op int64, enc []encoded) error {
+func insertRecords(ctx context.Context, tx *sql.Tx, op int64, enc []store.EncodedRecord) error {
 	recStmt := func(n int) string {
 		return `INSERT INTO records (hash, source, id, ecosystem, package, data) VALUES ` +
 			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", n), ", ") +
@@ -131,9 +74,9 @@ func insertRecords(ctx context.Context, tx *sql.Tx, op int64, enc []encoded) err
 		chunk := enc[start:min(start+batch, len(enc))]
 		recArgs, linkArgs = recArgs[:0], linkArgs[:0]
 		for _, e := range chunk {
-			r := e.rec
-			recArgs = append(recArgs, e.hash, r.Source, r.ID, r.Ecosystem, r.Package, e.data)
-			linkArgs = append(linkArgs, op, e.hash)
+			r := e.Record
+			recArgs = append(recArgs, e.Hash, r.Source, r.ID, r.Ecosystem, r.Package, e.Data)
+			linkArgs = append(linkArgs, op, e.Hash)
 		}
 		var err error
 		if len(chunk) == batch {
