@@ -123,6 +123,7 @@ func TestScanRealImages(t *testing.T) {
 		{"debian-bookworm-mid", "debian", vuln.KindDeb, "debian", "debian/debian-bookworm-mid.packages", false},
 		{"debian-bullseye-min", "debian-bullseye", vuln.KindDeb, "debian", "debian-bullseye/debian-bullseye-min.packages", false},
 		{"alpine-3.11.13", "rootfs", vuln.KindAPK, "alpine", "rootfs/alpine-3.11.13.packages", false},
+		{"alpine-3.13.12", "rootfs", vuln.KindAPK, "alpine", "rootfs/alpine-3.13.12.packages", false},
 		{"alpine-3.20.3", "rootfs", vuln.KindAPK, "alpine", "rootfs/alpine-3.20.3.packages", false},
 		{"almalinux-9.3", "rootfs", vuln.KindRPM, "almalinux", "rootfs/almalinux-9.3.packages", true},
 	}
