@@ -25,6 +25,7 @@ type Store interface {
 	Tokens
 	Outbox
 	Retention
+	Leases
 	// Close releases the store's resources.
 	Close() error
 }
@@ -307,4 +308,23 @@ type Retention interface {
 	// The cut-off protects the layers of an image being indexed, stored
 	// before its manifest is.
 	PruneLayers(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// Leases are named, timed locks shared by every process on one database:
+// the `lapps serve` replicas take one before singleton work (a source's
+// ingest, scrub, GC, the notifier), renew it while the work lasts, and
+// release it after; a replica that dies holding one loses it when it
+// expires. Expiry is judged by the database's clock where the engine has
+// one (PostgreSQL), so that replicas with skewed clocks agree.
+type Leases interface {
+	// AcquireLease takes the lease name for holder until ttl from now, and
+	// reports whether it did: true when the lease was free, expired, or
+	// already held by holder (whose lease is then extended to ttl from
+	// now); false when another holder's lease runs. Of concurrent callers
+	// for a free lease exactly one gets it. An empty name or holder, one
+	// that is not valid UTF-8 or holds a NUL byte, and ttl <= 0 are errors.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	// ReleaseLease frees the lease name when holder holds it (expired or
+	// not); otherwise it does nothing.
+	ReleaseLease(ctx context.Context, name, holder string) error
 }

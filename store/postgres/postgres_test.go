@@ -260,30 +260,36 @@ func TestMigrations(t *testing.T) {
 	s := openFresh(t)
 	defer s.Close()
 
-	// From the previous schema version: a database at version N-1, with
-	// data, is brought to N by Open.
-	prev := SchemaVersion() - 1
-	dsn := freshDSN(t)
-	prevStore, err := open(ctx, dsn, ms[:prev])
-	if err != nil {
-		t.Fatalf("open at version %d: %v", prev, err)
-	}
-	if _, err := prevStore.pool.Exec(ctx, `INSERT INTO manifests (digest, indexer_version, data, created_at, updated_at)
-		VALUES ('sha256:1', '1', '{}', now() - interval '1 day', now() - interval '1 hour')`); err != nil {
-		t.Fatal(err)
-	}
-	prevStore.Close()
-	cur, err := Open(ctx, dsn)
-	if err != nil {
-		t.Fatalf("migrate from version %d: %v", prev, err)
-	}
-	defer cur.Close()
-	if rows := schemaRows(t, cur); len(rows) != SchemaVersion() {
-		t.Errorf("after migrating from %d: schema_migrations %q", prev, rows)
-	}
-	var seenIsUpdated bool
-	if err := cur.pool.QueryRow(ctx, `SELECT last_seen = updated_at FROM manifests WHERE digest = 'sha256:1'`).Scan(&seenIsUpdated); err != nil || !seenIsUpdated {
-		t.Errorf("migrated manifest: last_seen = updated_at is %v, %v", seenIsUpdated, err)
+	// From the first and from the previous schema version: a database at
+	// version 1 or N-1, with data, is brought to N by Open.
+	for _, from := range []int{1, SchemaVersion() - 1} {
+		dsn := freshDSN(t)
+		prevStore, err := open(ctx, dsn, ms[:from])
+		if err != nil {
+			t.Fatalf("open at version %d: %v", from, err)
+		}
+		insert := `INSERT INTO manifests (digest, indexer_version, data, created_at, updated_at)
+			VALUES ('sha256:1', '1', '{}', now() - interval '1 day', now() - interval '1 hour')`
+		if from >= 2 { // 0002 added last_seen
+			insert = `INSERT INTO manifests (digest, indexer_version, data, created_at, updated_at, last_seen)
+				VALUES ('sha256:1', '1', '{}', now() - interval '1 day', now() - interval '1 hour', now() - interval '1 hour')`
+		}
+		if _, err := prevStore.pool.Exec(ctx, insert); err != nil {
+			t.Fatal(err)
+		}
+		prevStore.Close()
+		cur, err := Open(ctx, dsn)
+		if err != nil {
+			t.Fatalf("migrate from version %d: %v", from, err)
+		}
+		if rows := schemaRows(t, cur); len(rows) != SchemaVersion() {
+			t.Errorf("after migrating from %d: schema_migrations %q", from, rows)
+		}
+		var seenIsUpdated bool
+		if err := cur.pool.QueryRow(ctx, `SELECT last_seen = updated_at FROM manifests WHERE digest = 'sha256:1'`).Scan(&seenIsUpdated); err != nil || !seenIsUpdated {
+			t.Errorf("manifest migrated from %d: last_seen = updated_at is %v, %v", from, seenIsUpdated, err)
+		}
+		cur.Close()
 	}
 
 	// A later migration applies on top of an existing database; a failing

@@ -50,6 +50,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PruneScans", testPruneScans},
 		{"PruneManifests", testPruneManifests},
 		{"PruneLayers", testPruneLayers},
+		{"Leases", testLeases},
+		{"LeasesConcurrent", testLeasesConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
