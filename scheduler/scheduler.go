@@ -1,6 +1,9 @@
 // Package scheduler runs periodic jobs (each source's ingest, scrub,
 // garbage collection, notification delivery) at their intervals, with
-// jitter, and on demand.
+// jitter, and on demand. A singleton job runs in one replica at a time: the
+// scheduler takes the job's lock from a Locker (LeaseLocker: a lease in the
+// shared database) before each run and skips the run when another replica
+// holds it.
 package scheduler
 
 import (
@@ -25,6 +28,10 @@ type Job struct {
 	Jitter   float64
 	// RunAtStart runs the job once as soon as the scheduler starts.
 	RunAtStart bool
+	// Singleton jobs run in one replica at a time: each run first takes
+	// the lock "job/<Name>" from the scheduler's Locker, and is skipped
+	// when another replica holds it.
+	Singleton bool
 	// Run does the work.
 	Run func(ctx context.Context) error
 }
@@ -40,17 +47,33 @@ type Scheduler struct {
 	triggers map[string]chan struct{}
 	mu       sync.Mutex
 	running  map[string]bool
+	locker   Locker
 }
 
-// New returns a scheduler of jobs.
-func New(jobs []Job, log *slog.Logger, observe Observer) (*Scheduler, error) {
+// Option configures a Scheduler.
+type Option func(*Scheduler)
+
+// WithLocker sets the Locker of the singleton jobs.
+func WithLocker(l Locker) Option {
+	return func(s *Scheduler) { s.locker = l }
+}
+
+// New returns a scheduler of jobs. A Singleton job needs a Locker
+// (WithLocker).
+func New(jobs []Job, log *slog.Logger, observe Observer, opts ...Option) (*Scheduler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
 	s := &Scheduler{jobs: jobs, log: log, observe: observe, triggers: map[string]chan struct{}{}, running: map[string]bool{}}
+	for _, o := range opts {
+		o(s)
+	}
 	for _, j := range jobs {
 		if j.Name == "" || j.Run == nil {
 			return nil, errors.New("scheduler: a job needs a name and a Run function")
+		}
+		if j.Singleton && s.locker == nil {
+			return nil, fmt.Errorf("scheduler: job %s is a singleton but the scheduler has no Locker", j.Name)
 		}
 		if j.Interval <= 0 {
 			return nil, fmt.Errorf("scheduler: job %s: interval must be positive", j.Name)
@@ -126,8 +149,31 @@ func (s *Scheduler) loop(ctx context.Context, j Job) {
 }
 
 func (s *Scheduler) runOnce(ctx context.Context, j Job) {
+	if j.Singleton {
+		// The run's context is cancelled when its Locker finds the lock
+		// lost (abandon).
+		runCtx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		runCtx = context.WithValue(runCtx, abandonKey{}, cancel)
+		release, ok, err := s.locker.TryLock(runCtx, LockName(j.Name))
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				s.log.Error("job skipped: cannot take its lock", "job", j.Name, "err", err)
+			}
+			return
+		case !ok:
+			s.log.Debug("job skipped: another replica runs it", "job", j.Name)
+			return
+		}
+		defer release()
+		ctx = runCtx
+	}
 	start := time.Now()
 	err := j.Run(ctx)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrLockLost) {
+		err = fmt.Errorf("%w: %w", cause, err)
+	}
 	took := time.Since(start)
 	if s.observe != nil {
 		s.observe(j.Name, took, err)
