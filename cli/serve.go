@@ -76,12 +76,29 @@ func (a *app) serve(ctx context.Context, addr string) error {
 		deliverer.Lease = a.cfg.Server.DeliveryLease
 	}
 	deliverer.Logger = log
-	// notify runs the notifier for a source; one run at a time, so that no
-	// operation is enqueued twice (Notify's contract).
+	// The singleton work runs in one replica at a time under leases in
+	// the database (server.lease_ttl): a replica that dies holding one
+	// hands its work over when the lease expires.
+	locker := scheduler.NewLeaseLocker(st, "", a.cfg.Server.LeaseTTL, log)
+	log.Info("replica", "holder", locker.Holder())
+	// notify runs the notifier for a source; one run at a time in all the
+	// replicas (the mutex in this one, whose lease renews rather than
+	// excludes; the lease across them), so that no operation is enqueued
+	// twice (Notify's contract). When another replica is notifying the
+	// source, this run leaves it to it (and to the catch-up job).
 	var notifyMu sync.Mutex
 	notify := func(ctx context.Context, source string) error {
 		notifyMu.Lock()
 		defer notifyMu.Unlock()
+		release, ok, err := locker.TryLock(ctx, "notify/"+source)
+		if err != nil {
+			return fmt.Errorf("notify %s: %w", source, err)
+		}
+		if !ok {
+			log.Debug("another replica notifies the source", "source", source)
+			return nil
+		}
+		defer release()
 		n, err := notifier.Notify(ctx, st, source, webhooks, notifier.WithLogger(log))
 		if n > 0 {
 			sched.Trigger("deliver") // now rather than at its next run
@@ -94,7 +111,7 @@ func (a *app) serve(ctx context.Context, addr string) error {
 			continue
 		}
 		jobs = append(jobs, scheduler.Job{
-			Name: "ingest/" + s.Name, Interval: s.EffectiveInterval(), Jitter: 0.1, RunAtStart: true,
+			Name: "ingest/" + s.Name, Interval: s.EffectiveInterval(), Jitter: 0.1, RunAtStart: true, Singleton: true,
 			Run: func(ctx context.Context) error {
 				res, err := local.UpdateVulnDB(ctx, []string{s.Name})
 				if err != nil {
@@ -113,12 +130,12 @@ func (a *app) serve(ctx context.Context, addr string) error {
 	}
 	gc := a.cfg.Server.GC.WithDefaults()
 	jobs = append(jobs,
-		scheduler.Job{Name: "scrub", Interval: a.cfg.Server.ScrubEvery(), Jitter: 0.1, Run: func(ctx context.Context) error {
+		scheduler.Job{Name: "scrub", Interval: a.cfg.Server.ScrubEvery(), Jitter: 0.1, Singleton: true, Run: func(ctx context.Context) error {
 			_, err := local.Scrub(ctx)
 			return err
 		}},
 		// Data can also change through the API (update, import): catch up.
-		scheduler.Job{Name: "notify", Interval: 10 * time.Second, Run: func(ctx context.Context) error {
+		scheduler.Job{Name: "notify", Interval: 10 * time.Second, Singleton: true, Run: func(ctx context.Context) error {
 			statuses, err := st.SourceStatuses(ctx)
 			if err != nil {
 				return err
@@ -129,7 +146,9 @@ func (a *app) serve(ctx context.Context, addr string) error {
 			}
 			return errors.Join(errs...)
 		}},
-		scheduler.Job{Name: "deliver", Interval: a.cfg.Server.DeliveryEvery(), RunAtStart: true, Run: func(ctx context.Context) error {
+		// Claims keep deliveries apart across replicas already; the lease
+		// keeps one replica's deliverer on the outbox at a time.
+		scheduler.Job{Name: "deliver", Interval: a.cfg.Server.DeliveryEvery(), RunAtStart: true, Singleton: true, Run: func(ctx context.Context) error {
 			for {
 				delivered, failed, err := deliverer.DeliverOnce(ctx)
 				if err != nil || delivered+failed < deliverer.Batch {
@@ -137,12 +156,12 @@ func (a *app) serve(ctx context.Context, addr string) error {
 				}
 			}
 		}},
-		scheduler.Job{Name: "gc", Interval: gc.Interval, Jitter: 0.1, Run: func(ctx context.Context) error {
+		scheduler.Job{Name: "gc", Interval: gc.Interval, Jitter: 0.1, Singleton: true, Run: func(ctx context.Context) error {
 			_, err := local.GC(ctx, service.Retention{KeepScans: gc.KeepScans, ManifestTTL: gc.ManifestTTL, DeliveredTTL: gc.DeliveredTTL, Batch: gc.Batch})
 			return err
 		}},
 	)
-	sched, err = scheduler.New(jobs, log, metrics.ObserveJob)
+	sched, err = scheduler.New(jobs, log, metrics.ObserveJob, scheduler.WithLocker(locker))
 	if err != nil {
 		return err
 	}

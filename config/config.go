@@ -64,6 +64,11 @@ type Server struct {
 	// exceed every webhook's timeout, or a slow delivery would be sent
 	// twice concurrently.
 	DeliveryLease time.Duration `yaml:"delivery_lease"`
+	// LeaseTTL is the lease under which a replica runs singleton work
+	// (each source's ingest, notify, scrub, gc, deliver), renewed every
+	// third of it while the work lasts: how soon another replica on the
+	// same database takes over the work of one that died (default 1m).
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
 }
 
 // GC configures garbage collection.
@@ -218,6 +223,9 @@ func (c *Config) validate() error {
 	}
 	if c.Server.DeliveryLease < 0 {
 		return errors.New("server.delivery_lease: must not be negative")
+	}
+	if c.Server.LeaseTTL < 0 {
+		return errors.New("server.lease_ttl: must not be negative")
 	}
 	names := map[string]bool{}
 	for i, w := range c.Server.Webhooks {
