@@ -1,0 +1,187 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lapps/lapps/report"
+	"github.com/lapps/lapps/vuln"
+)
+
+// Results of a verdict.
+const (
+	Pass = "pass"
+	Warn = "warn"
+	Fail = "fail"
+)
+
+// Verdict is the decision of a policy on one report.
+type Verdict struct {
+	// Result is Pass, Warn or Fail.
+	Result string `json:"result"`
+	// Causes are the findings that made the verdict warn or fail: at or
+	// above fail_on for a failure, at or above warn_on for a warning.
+	Causes []FindingRef `json:"causes,omitempty"`
+	// Suppressed are the findings at or above a threshold that an ignore
+	// rule or a VEX statement suppressed, each with its rule.
+	Suppressed []Suppression `json:"suppressed,omitempty"`
+	// Reasons say in words why the verdict is what it is.
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// FindingRef names one finding of a report.
+type FindingRef struct {
+	ID               string        `json:"id"`
+	Aliases          []string      `json:"aliases,omitempty"`
+	Package          string        `json:"package"`
+	InstalledVersion string        `json:"installed_version"`
+	FixedVersion     string        `json:"fixed_version,omitempty"`
+	Severity         vuln.Severity `json:"severity"`
+	PURL             string        `json:"purl,omitempty"`
+}
+
+// String is "CVE-2024-1 (high) in glibc 2.34-83.el9_3.7".
+func (f FindingRef) String() string {
+	return fmt.Sprintf("%s (%s) in %s %s", f.ID, f.Severity, f.Package, f.InstalledVersion)
+}
+
+// Suppression is a finding and the rule that suppressed it.
+type Suppression struct {
+	Finding FindingRef `json:"finding"`
+	// Rule names the ignore rule ("ignore[0] id=… package=… until=…") or
+	// the VEX statement ("vex FILE: CVE-… not_affected").
+	Rule string `json:"rule"`
+	// Reason is the ignore rule's reason or the statement's justification
+	// and impact statement.
+	Reason string `json:"reason,omitempty"`
+}
+
+func ref(f *vuln.Finding) FindingRef {
+	return FindingRef{ID: f.ID, Aliases: f.Aliases, Package: f.Package, InstalledVersion: f.InstalledVersion,
+		FixedVersion: f.FixedVersion, Severity: f.Severity, PURL: f.PURL}
+}
+
+// fixable reports whether a fix is known for f.
+func fixable(f *vuln.Finding) bool { return f.Status == vuln.StatusFixed && f.FixedVersion != "" }
+
+// Evaluate decides p (nil: no policy, every report passes unless nil) on
+// report r at time now, with the VEX documents vex (nil: none; load them
+// with LoadVEX(p.VEX...)). Only findings at or above warn_on or fail_on are
+// considered; with fixable_only those without a fix are left out; of the
+// rest, those an ignore rule in force at now or a VEX statement suppresses
+// are listed in Suppressed, and the others decide: fail when one is at or
+// above fail_on, else warn when one is at or above warn_on, else pass. A
+// report matched (GeneratedAt, else ScannedAt) more than max_report_age
+// before now fails too. A nil report fails. p is assumed valid (Validate);
+// an unknown threshold counts as unset.
+func Evaluate(p *Policy, r *report.Report, now time.Time, vex *VEX) Verdict {
+	if r == nil {
+		return Verdict{Result: Fail, Reasons: []string{"no report"}}
+	}
+	if p == nil {
+		p = &Policy{}
+	}
+	v := Verdict{Result: Pass}
+	failAt, failSet := threshold(p.FailOn)
+	warnAt, warnSet := threshold(p.WarnOn)
+	var fails, warns []FindingRef
+	nonFixable := 0
+	for i := range r.Vulnerabilities {
+		f := &r.Vulnerabilities[i]
+		isFail := failSet && f.Severity >= failAt
+		isWarn := warnSet && f.Severity >= warnAt
+		if !isFail && !isWarn {
+			continue
+		}
+		if p.FixableOnly && !fixable(f) {
+			nonFixable++
+			continue
+		}
+		ids := append([]string{f.ID}, f.Aliases...)
+		if rule, reason, ok := p.ignored(ids, f, now); ok {
+			v.Suppressed = append(v.Suppressed, Suppression{Finding: ref(f), Rule: rule, Reason: reason})
+			continue
+		}
+		if rule, reason, ok := vex.match(ids, r, f); ok {
+			v.Suppressed = append(v.Suppressed, Suppression{Finding: ref(f), Rule: rule, Reason: reason})
+			continue
+		}
+		if isFail {
+			fails = append(fails, ref(f))
+		} else {
+			warns = append(warns, ref(f))
+		}
+	}
+	switch {
+	case len(fails) > 0:
+		v.Result, v.Causes = Fail, fails
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s at or above %s (fail_on)", len(fails), plural(len(fails), "finding"), p.FailOn))
+	case len(warns) > 0:
+		v.Result, v.Causes = Warn, warns
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s at or above %s (warn_on)", len(warns), plural(len(warns), "finding"), p.WarnOn))
+	}
+	if p.MaxReportAge > 0 {
+		at := r.GeneratedAt
+		if at.IsZero() {
+			at = r.ScannedAt
+		}
+		if age := now.Sub(at); at.IsZero() || age > time.Duration(p.MaxReportAge) {
+			v.Result = Fail
+			if at.IsZero() {
+				v.Reasons = append(v.Reasons, "report has no scan time; max_report_age "+p.MaxReportAge.String())
+			} else {
+				v.Reasons = append(v.Reasons, fmt.Sprintf("report matched %s ago (%s), more than max_report_age %s",
+					age.Round(time.Minute), at.UTC().Format(time.RFC3339), p.MaxReportAge))
+			}
+		}
+	}
+	if len(v.Suppressed) > 0 {
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s suppressed by ignore rules or VEX", len(v.Suppressed), plural(len(v.Suppressed), "finding")))
+	}
+	if nonFixable > 0 {
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s without a fix not counted (fixable_only)", nonFixable, plural(nonFixable, "finding")))
+	}
+	return v
+}
+
+func threshold(name string) (vuln.Severity, bool) {
+	if name == "" {
+		return 0, false
+	}
+	s, ok := parseThreshold(name)
+	return s, ok
+}
+
+// ignored returns the first ignore rule in force at now that matches f.
+func (p *Policy) ignored(ids []string, f *vuln.Finding, now time.Time) (rule, reason string, ok bool) {
+	for i, r := range p.Ignore {
+		if !slices.Contains(ids, r.ID) {
+			continue
+		}
+		if r.Package != "" && r.Package != f.Package && r.Package != f.SourcePackage {
+			continue
+		}
+		if !r.Until.IsZero() && !now.Before(r.Until.Time) {
+			continue // expired on its date
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "ignore[%d] id=%s", i, r.ID)
+		if r.Package != "" {
+			fmt.Fprintf(&b, " package=%s", r.Package)
+		}
+		if !r.Until.IsZero() {
+			fmt.Fprintf(&b, " until=%s", r.Until)
+		}
+		return b.String(), r.Reason, true
+	}
+	return "", "", false
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return s
+	}
+	return s + "s"
+}
