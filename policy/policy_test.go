@@ -92,7 +92,7 @@ ignore:
 		{name: "expires this instant (RFC 3339)", yaml: "fail_on: high\nignore:\n  - {id: CVE-2026-4878, until: '" + now.Format(time.RFC3339) + "'}", r: alma, result: Fail, causes: almaHighs},
 		{name: "expires in a second (RFC 3339)", yaml: "fail_on: high\nignore:\n  - {id: CVE-2026-4878, until: '" + now.Add(time.Second).Format(time.RFC3339) + "'}", r: alma, result: Fail, ncauses: 4, suppressed: []string{"CVE-2026-4878 libcap"}},
 		{name: "VEX fixed on glibc by alias", yaml: "fail_on: high", r: alma, vex: vex, result: Fail,
-			causes: []string{"ALSA-2024:3339 glibc-common", "ALSA-2024:3339 glibc-minimal-langpack", "ALSA-2026:42736 libacl", "CVE-2026-4878 libcap"},
+			causes:     []string{"ALSA-2024:3339 glibc-common", "ALSA-2024:3339 glibc-minimal-langpack", "ALSA-2026:42736 libacl", "CVE-2026-4878 libcap"},
 			suppressed: []string{"ALSA-2024:3339 glibc"}, rule: "vex testdata/almalinux-glibc.openvex.json: CVE-2024-2961 fixed", reason: "The ISO-2022-CN-EXT converter is removed"},
 		{name: "VEX latest statement is affected", yaml: "fail_on: medium", r: alma, vex: vex, result: Fail, ncauses: 27, suppressed: []string{"ALSA-2024:3339 glibc"}},
 		{name: "Go findings of unknown severity", yaml: "fail_on: high\nwarn_on: unknown", r: deb, result: Warn, ncauses: len(deb.Vulnerabilities)},

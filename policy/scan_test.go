@@ -20,10 +20,10 @@ import (
 // AlmaLinux 9 advisories, debian-bookworm-mid against the Debian security
 // tracker and the Go vulnerability database.
 var (
-	scanOnce    sync.Once
-	almaReport  *report.Report
-	debReport   *report.Report
-	scanErr     error
+	scanOnce   sync.Once
+	almaReport *report.Report
+	debReport  *report.Report
+	scanErr    error
 )
 
 func reports(t *testing.T) (alma, deb *report.Report) {
