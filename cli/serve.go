@@ -161,7 +161,9 @@ func (a *app) serve(ctx context.Context, addr string) error {
 			return err
 		}},
 	)
-	sched, err = scheduler.New(jobs, log, metrics.ObserveJob, scheduler.WithLocker(locker))
+	// A replica not leading a singleton job tries to take it over every
+	// third of the lease: a dead leader's work resumes within 4/3 of it.
+	sched, err = scheduler.New(jobs, log, metrics.ObserveJob, scheduler.WithLocker(locker), scheduler.WithLockRetry(locker.TTL()/3))
 	if err != nil {
 		return err
 	}

@@ -20,23 +20,25 @@ type Locker interface {
 	// TryLock takes the lock name if no one holds it, without waiting,
 	// and holds it until release is called (release is nil unless ok).
 	// ok is false when another holder has it. ctx is the context of the
-	// work done under the lock.
+	// work done under the lock; a Locker that finds the lock lost while
+	// held cancels it with ErrLockLost when the scheduler made it.
 	TryLock(ctx context.Context, name string) (release func(), ok bool, err error)
 }
 
 // LockName is the name of the lock of job: "job/<job>".
 func LockName(job string) string { return "job/" + job }
 
-// ErrLockLost is the cause with which a singleton run's context is
+// ErrLockLost is the cause with which a singleton leader's context is
 // cancelled when its lock is found lost (renewal refused, or failing until
 // the lease ran out): another replica may be doing the same work.
 var ErrLockLost = errors.New("singleton lock lost")
 
-// abandonKey keys the cancel function of a singleton run in its context.
+// abandonKey keys the cancel function of a singleton leader in its
+// context.
 type abandonKey struct{}
 
-// abandon cancels the singleton run whose context is ctx (the one given
-// to TryLock) with cause; without one it does nothing.
+// abandon cancels the singleton leader whose context is ctx (the one
+// given to TryLock) with cause; without one it does nothing.
 func abandon(ctx context.Context, cause error) {
 	if cancel, ok := ctx.Value(abandonKey{}).(context.CancelCauseFunc); ok {
 		cancel(cause)
@@ -73,6 +75,9 @@ func NewLeaseLocker(leases store.Leases, holder string, ttl time.Duration, log *
 	return &LeaseLocker{leases: leases, holder: holder, ttl: ttl, log: log}
 }
 
+// TTL returns the lease the locker takes.
+func (l *LeaseLocker) TTL() time.Duration { return l.ttl }
+
 // Holder returns the holder name the locker takes leases as.
 func (l *LeaseLocker) Holder() string { return l.holder }
 
@@ -92,7 +97,7 @@ func HolderID() string {
 // TryLock acquires the lease name and starts renewing it every TTL/3. A
 // renewal refused (the lease expired and another holder took it) or
 // failing for a whole TTL cancels ctx with ErrLockLost, when ctx is a
-// singleton run's. release stops the renewals and releases the lease.
+// singleton leader's. release stops the renewals and releases the lease.
 func (l *LeaseLocker) TryLock(ctx context.Context, name string) (func(), bool, error) {
 	ok, err := l.leases.AcquireLease(ctx, name, l.holder, l.ttl)
 	if err != nil || !ok {
@@ -138,11 +143,11 @@ func (l *LeaseLocker) renew(ctx context.Context, name string, stop <-chan struct
 		case err == nil && ok:
 			held = attempt
 		case err == nil:
-			l.log.Error("lease lost to another replica: abandoning the run", "lease", name)
+			l.log.Error("lease lost to another replica: abandoning its work", "lease", name)
 			abandon(ctx, fmt.Errorf("%w: %s taken by another holder", ErrLockLost, name))
 			return
 		case time.Since(held) >= l.ttl:
-			l.log.Error("lease not renewed before it expired: abandoning the run", "lease", name, "err", err)
+			l.log.Error("lease not renewed before it expired: abandoning its work", "lease", name, "err", err)
 			abandon(ctx, fmt.Errorf("%w: %s: %w", ErrLockLost, name, err))
 			return
 		default:

@@ -17,11 +17,13 @@ type fakeLocker struct {
 	taken    []string
 	released []string
 	err      error
+	attempts int
 }
 
 func (f *fakeLocker) TryLock(_ context.Context, name string) (func(), bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.attempts++
 	if f.err != nil {
 		return nil, false, f.err
 	}
@@ -44,62 +46,134 @@ func (f *fakeLocker) holds(name string) bool {
 	return f.heldBy[name] == "us"
 }
 
+// tries counts TryLock calls.
+func (f *fakeLocker) tries() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.attempts
+}
+
+// setHolder sets who holds lock name ("" frees it).
+func (f *fakeLocker) setHolder(name, holder string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if holder == "" {
+		delete(f.heldBy, name)
+		return
+	}
+	f.heldBy[name] = holder
+}
+
+// eventually waits until cond holds, failing the test after a minute.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// start runs s until the test ends, and returns a function that stops
+// it and waits for it.
+func start(t *testing.T, s *Scheduler) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
 func TestSingletonJobs(t *testing.T) {
-	locker := &fakeLocker{heldBy: map[string]string{"job/held": "other"}}
-	var heldRuns, freeRuns, plainRuns atomic.Int64
+	locker := &fakeLocker{heldBy: map[string]string{"job/held": "other", "job/later": "other"}}
+	var heldRuns, freeRuns, laterRuns, plainRuns atomic.Int64
 	var lockedDuringRun atomic.Bool
-	var observed sync.Map
 	s, err := New([]Job{
-		{Name: "held", Interval: time.Hour, Singleton: true, Run: func(context.Context) error { heldRuns.Add(1); return nil }},
-		{Name: "free", Interval: time.Hour, Singleton: true, Run: func(context.Context) error {
+		{Name: "held", Interval: time.Millisecond, RunAtStart: true, Singleton: true, Run: func(context.Context) error { heldRuns.Add(1); return nil }},
+		{Name: "free", Interval: time.Hour, RunAtStart: true, Singleton: true, Run: func(context.Context) error {
 			lockedDuringRun.Store(locker.holds("job/free"))
 			freeRuns.Add(1)
 			return nil
 		}},
-		{Name: "plain", Interval: time.Hour, Run: func(context.Context) error { plainRuns.Add(1); return nil }},
-	}, nil, func(job string, _ time.Duration, _ error) { observed.Store(job, true) }, WithLocker(locker))
+		{Name: "later", Interval: time.Hour, RunAtStart: true, Singleton: true, Run: func(context.Context) error { laterRuns.Add(1); return nil }},
+		{Name: "plain", Interval: time.Hour, RunAtStart: true, Run: func(context.Context) error { plainRuns.Add(1); return nil }},
+	}, nil, nil, WithLocker(locker), WithLockRetry(time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	for _, name := range []string{"held", "free", "plain"} {
-		for _, j := range s.jobs {
-			if j.Name == name {
-				s.runOnce(ctx, j)
-			}
-		}
+	stop := start(t, s)
+
+	// The free singleton runs at once, under its lock, and keeps the lock
+	// between runs; the plain job needs none.
+	eventually(t, "the free singleton and the plain job to run", func() bool { return freeRuns.Load() == 1 && plainRuns.Load() == 1 })
+	if !lockedDuringRun.Load() {
+		t.Error("the singleton ran without its lock")
 	}
-	if heldRuns.Load() != 0 {
-		t.Errorf("a job whose lock another replica holds ran %d times", heldRuns.Load())
+	// A held lock keeps its job from running however often this replica
+	// tries (a trigger makes it try at once).
+	n := locker.tries()
+	s.Trigger("held")
+	eventually(t, "retries of the held lock", func() bool { return locker.tries() >= n+20 })
+	if heldRuns.Load() != 0 || laterRuns.Load() != 0 {
+		t.Errorf("jobs whose lock another replica holds ran: %d, %d times", heldRuns.Load(), laterRuns.Load())
 	}
-	if _, ok := observed.Load("held"); ok {
-		t.Error("a skipped run was observed as a run")
-	}
-	if freeRuns.Load() != 1 || !lockedDuringRun.Load() {
-		t.Errorf("free singleton: %d runs, locked during the run %v", freeRuns.Load(), lockedDuringRun.Load())
-	}
-	if plainRuns.Load() != 1 {
-		t.Errorf("plain job: %d runs", plainRuns.Load())
-	}
-	if strings.Join(locker.taken, ",") != "job/free" || strings.Join(locker.released, ",") != "job/free" || locker.holds("job/free") {
-		t.Errorf("locks taken %v, released %v: want job/free taken and released once", locker.taken, locker.released)
+	if !locker.holds("job/free") {
+		t.Error("the leader released its lock between runs")
 	}
 
-	// A Locker failing skips the run.
-	locker.err = errors.New("database down")
-	for _, j := range s.jobs {
-		if j.Name == "free" {
-			s.runOnce(ctx, j)
-		}
+	// The other holder dies: this replica takes the lock over and runs the
+	// job at once (RunAtStart), once.
+	locker.setHolder("job/later", "")
+	eventually(t, "the job to be taken over", func() bool { return laterRuns.Load() == 1 })
+	if !locker.holds("job/later") {
+		t.Error("the job runs without its lock")
 	}
-	if freeRuns.Load() != 1 {
-		t.Errorf("the run went ahead without its lock (%d runs)", freeRuns.Load())
+
+	// Stopping releases every lock this replica holds, and only those.
+	stop()
+	if locker.holds("job/free") || locker.holds("job/later") {
+		t.Error("locks still held after the scheduler stopped")
+	}
+	if freeRuns.Load() != 1 || laterRuns.Load() != 1 || heldRuns.Load() != 0 {
+		t.Errorf("runs: free %d, later %d, held %d; want 1, 1, 0", freeRuns.Load(), laterRuns.Load(), heldRuns.Load())
+	}
+	locker.mu.Lock()
+	taken, released := strings.Join(locker.taken, ","), strings.Join(locker.released, ",")
+	locker.mu.Unlock()
+	if len(locker.taken) != 2 || len(locker.released) != 2 {
+		t.Errorf("locks taken %s, released %s: want job/free and job/later once each", taken, released)
+	}
+	if locker.heldBy["job/held"] != "other" {
+		t.Errorf("the other replica's lock: %q", locker.heldBy["job/held"])
 	}
 
 	// A singleton needs a Locker.
 	if _, err := New([]Job{{Name: "x", Interval: 1, Singleton: true, Run: func(context.Context) error { return nil }}}, nil, nil); err == nil {
 		t.Error("a singleton job without a Locker accepted")
 	}
+}
+
+func TestLockerErrorsAreRetried(t *testing.T) {
+	locker := &fakeLocker{heldBy: map[string]string{}, err: errors.New("database down")}
+	var runs atomic.Int64
+	s, err := New([]Job{{Name: "gc", Interval: time.Hour, RunAtStart: true, Singleton: true, Run: func(context.Context) error { runs.Add(1); return nil }}},
+		nil, nil, WithLocker(locker), WithLockRetry(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, s)
+	eventually(t, "retries", func() bool { return locker.tries() >= 5 })
+	if runs.Load() != 0 {
+		t.Error("the job ran without its lock")
+	}
+	locker.mu.Lock()
+	locker.err = nil
+	locker.mu.Unlock()
+	eventually(t, "the run once the database is back", func() bool { return runs.Load() == 1 })
 }
 
 // memLeases is store.Leases in memory, counting acquisitions; refuse
@@ -109,6 +183,7 @@ type memLeases struct {
 	holder   map[string]string
 	expires  map[string]time.Time
 	acquired atomic.Int64
+	attempts atomic.Int64
 	refuse   atomic.Bool
 	renewed  chan struct{}
 }
@@ -120,6 +195,7 @@ func newMemLeases() *memLeases {
 func (m *memLeases) AcquireLease(_ context.Context, name, holder string, ttl time.Duration) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.attempts.Add(1)
 	if m.refuse.Load() {
 		return false, nil
 	}
@@ -173,7 +249,7 @@ func TestLeaseLockerRenewsDuringLongRuns(t *testing.T) {
 	a := NewLeaseLocker(leases, "replica-a", 30*time.Millisecond, nil)
 	b := NewLeaseLocker(leases, "replica-b", 30*time.Millisecond, nil)
 	var sawB atomic.Bool
-	s, err := New([]Job{{Name: "ingest/alpine", Interval: time.Hour, Singleton: true, Run: func(ctx context.Context) error {
+	s, err := New([]Job{{Name: "ingest/alpine", Interval: time.Hour, RunAtStart: true, Singleton: true, Run: func(ctx context.Context) error {
 		// The run lasts several lease periods: renewed all along, the
 		// lease stays a's, and b cannot take it.
 		waitRenewals(t, leases, 5)
@@ -185,12 +261,16 @@ func TestLeaseLockerRenewsDuringLongRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.runOnce(context.Background(), s.jobs[0])
+	var runs atomic.Int64
+	s.observe = func(string, time.Duration, error) { runs.Add(1) }
+	stop := start(t, s)
+	eventually(t, "the run", func() bool { return runs.Load() == 1 })
+	stop()
 	if sawB.Load() {
 		t.Error("another replica took the lease during a renewed run")
 	}
 	if h := leases.heldBy("job/ingest/alpine"); h != "" {
-		t.Errorf("lease still held by %q after the run", h)
+		t.Errorf("lease still held by %q after the scheduler stopped", h)
 	}
 	if b, ok, _ := b.TryLock(context.Background(), "job/ingest/alpine"); !ok {
 		t.Error("the other replica cannot take the lease after the run")
@@ -205,20 +285,27 @@ func TestLeaseLockerRenewsDuringLongRuns(t *testing.T) {
 func TestLeaseLockerAbandonsALostRun(t *testing.T) {
 	leases := newMemLeases()
 	locker := NewLeaseLocker(leases, "replica-a", 30*time.Millisecond, nil)
-	var runErr error
-	s, err := New([]Job{{Name: "scrub", Interval: time.Hour, Singleton: true, Run: func(ctx context.Context) error {
+	errs := make(chan error, 10)
+	s, err := New([]Job{{Name: "scrub", Interval: time.Hour, RunAtStart: true, Singleton: true, Run: func(ctx context.Context) error {
 		leases.refuse.Store(true) // another replica took the lease
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Minute):
 		}
 		return ctx.Err()
-	}}}, nil, func(_ string, _ time.Duration, err error) { runErr = err }, WithLocker(locker))
+	}}}, nil, func(_ string, _ time.Duration, err error) { errs <- err }, WithLocker(locker), WithLockRetry(time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.runOnce(context.Background(), s.jobs[0])
-	if !errors.Is(runErr, ErrLockLost) {
-		t.Errorf("run error %v, want ErrLockLost", runErr)
+	start(t, s)
+	if err := <-errs; !errors.Is(err, ErrLockLost) {
+		t.Errorf("run error %v, want ErrLockLost", err)
+	}
+	// This replica follows again: it tries the lock, which stays the
+	// other replica's, and does not run the job.
+	n := leases.acquired.Load()
+	eventually(t, "attempts to take the lock again", func() bool { return leases.attempts.Load() >= 5 })
+	if leases.acquired.Load() != n || len(errs) != 0 {
+		t.Errorf("the job ran again without its lease")
 	}
 }

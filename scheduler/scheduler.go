@@ -1,9 +1,16 @@
 // Package scheduler runs periodic jobs (each source's ingest, scrub,
 // garbage collection, notification delivery) at their intervals, with
-// jitter, and on demand. A singleton job runs in one replica at a time: the
-// scheduler takes the job's lock from a Locker (LeaseLocker: a lease in the
-// shared database) before each run and skips the run when another replica
-// holds it.
+// jitter, and on demand.
+//
+// A singleton job runs in one replica at a time. Its lock (from a Locker;
+// LeaseLocker: a lease in the shared database) makes one replica the job's
+// leader: the leader keeps the lock, renewed, between runs and runs the
+// job at its interval; the others try to take the lock every lock-retry
+// period and do nothing else. When the leader dies its lease expires and
+// the next replica to try becomes the leader, running the job at once when
+// it is RunAtStart (the dead leader may have died in the middle of a run)
+// and after an interval otherwise. A leader that stops releases the lock,
+// so that another replica takes over without waiting for the expiry.
 package scheduler
 
 import (
@@ -28,9 +35,9 @@ type Job struct {
 	Jitter   float64
 	// RunAtStart runs the job once as soon as the scheduler starts.
 	RunAtStart bool
-	// Singleton jobs run in one replica at a time: each run first takes
-	// the lock "job/<Name>" from the scheduler's Locker, and is skipped
-	// when another replica holds it.
+	// Singleton jobs run in one replica at a time: the replica holding
+	// the lock LockName(Name) from the scheduler's Locker (see the package
+	// documentation).
 	Singleton bool
 	// Run does the work.
 	Run func(ctx context.Context) error
@@ -48,7 +55,12 @@ type Scheduler struct {
 	mu       sync.Mutex
 	running  map[string]bool
 	locker   Locker
+	retry    time.Duration
 }
+
+// DefaultLockRetry is how often a replica that is not a singleton job's
+// leader tries to take the job's lock, by default.
+const DefaultLockRetry = 10 * time.Second
 
 // Option configures a Scheduler.
 type Option func(*Scheduler)
@@ -58,13 +70,24 @@ func WithLocker(l Locker) Option {
 	return func(s *Scheduler) { s.locker = l }
 }
 
+// WithLockRetry sets how often a replica tries to take the lock of a
+// singleton job another replica leads (DefaultLockRetry when d <= 0):
+// with the lease's TTL, the longest a dead leader's job waits.
+func WithLockRetry(d time.Duration) Option {
+	return func(s *Scheduler) {
+		if d > 0 {
+			s.retry = d
+		}
+	}
+}
+
 // New returns a scheduler of jobs. A Singleton job needs a Locker
 // (WithLocker).
 func New(jobs []Job, log *slog.Logger, observe Observer, opts ...Option) (*Scheduler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Scheduler{jobs: jobs, log: log, observe: observe, triggers: map[string]chan struct{}{}, running: map[string]bool{}}
+	s := &Scheduler{jobs: jobs, log: log, observe: observe, triggers: map[string]chan struct{}{}, running: map[string]bool{}, retry: DefaultLockRetry}
 	for _, o := range opts {
 		o(s)
 	}
@@ -124,6 +147,53 @@ func Next(j Job) time.Duration {
 }
 
 func (s *Scheduler) loop(ctx context.Context, j Job) {
+	if j.Singleton {
+		s.lead(ctx, j)
+		return
+	}
+	s.schedule(ctx, j)
+}
+
+// lead runs a singleton job while this replica leads it: it tries to take
+// the job's lock every retry period (at once on a trigger), and, holding
+// it, schedules the job until ctx is done or the lock is lost.
+func (s *Scheduler) lead(ctx context.Context, j Job) {
+	name := LockName(j.Name)
+	for {
+		// The leader's context is cancelled when the Locker finds the
+		// lock lost (abandon): the run in progress stops, and this
+		// replica follows again.
+		leaderCtx, cancel := context.WithCancelCause(ctx)
+		leaderCtx = context.WithValue(leaderCtx, abandonKey{}, cancel)
+		release, ok, err := s.locker.TryLock(leaderCtx, name)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Error("cannot take a singleton job's lock", "job", j.Name, "err", err)
+		case ok:
+			s.log.Info("leading singleton job", "job", j.Name)
+			s.schedule(leaderCtx, j)
+			release()
+			if cause := context.Cause(leaderCtx); errors.Is(cause, ErrLockLost) {
+				s.log.Error("singleton job's lock lost; following", "job", j.Name, "err", cause)
+			}
+		default:
+			s.log.Debug("another replica leads the job", "job", j.Name)
+		}
+		cancel(nil)
+		retry := time.NewTimer(s.retry + time.Duration(rand.Float64()*0.1*float64(s.retry)))
+		select {
+		case <-ctx.Done():
+			retry.Stop()
+			return
+		case <-retry.C:
+		case <-s.triggers[j.Name]:
+			retry.Stop()
+		}
+	}
+}
+
+// schedule runs j at its interval (and on triggers) until ctx is done.
+func (s *Scheduler) schedule(ctx context.Context, j Job) {
 	delay := Next(j)
 	if j.RunAtStart {
 		delay = 0
@@ -149,26 +219,6 @@ func (s *Scheduler) loop(ctx context.Context, j Job) {
 }
 
 func (s *Scheduler) runOnce(ctx context.Context, j Job) {
-	if j.Singleton {
-		// The run's context is cancelled when its Locker finds the lock
-		// lost (abandon).
-		runCtx, cancel := context.WithCancelCause(ctx)
-		defer cancel(nil)
-		runCtx = context.WithValue(runCtx, abandonKey{}, cancel)
-		release, ok, err := s.locker.TryLock(runCtx, LockName(j.Name))
-		switch {
-		case err != nil:
-			if ctx.Err() == nil {
-				s.log.Error("job skipped: cannot take its lock", "job", j.Name, "err", err)
-			}
-			return
-		case !ok:
-			s.log.Debug("job skipped: another replica runs it", "job", j.Name)
-			return
-		}
-		defer release()
-		ctx = runCtx
-	}
 	start := time.Now()
 	err := j.Run(ctx)
 	if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrLockLost) {
