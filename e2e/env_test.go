@@ -116,6 +116,8 @@ func newEnv(t *testing.T, o options) *env {
 	e.db = filepath.Join(dir, "lapps.db")
 	e.config = filepath.Join(dir, "lapps.yaml")
 	writeSecdb(t, e.data, false)
+	// lease_ttl is short: a server restarted after SIGKILL takes its own
+	// singleton jobs over once the dead one's leases expire.
 	if o.webhookTimeout == 0 {
 		o.webhookTimeout = 2 * time.Second
 	}
@@ -128,6 +130,7 @@ func newEnv(t *testing.T, o options) *env {
       interval: 24h
 server:
   require_token: true
+  lease_ttl: 2s
   delivery_interval: 250ms
   delivery_backoff:
     base: 300ms

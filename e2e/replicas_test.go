@@ -1,0 +1,269 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lapps/lapps/client"
+	"github.com/lapps/lapps/notifier"
+	"github.com/lapps/lapps/testenv"
+)
+
+// postgresDSN creates a schema of its own on the test PostgreSQL
+// (LAPPS_TEST_POSTGRES_DSN; the test skips without it), dropped when the
+// test ends, and returns the DSN with search_path set to it.
+func postgresDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("LAPPS_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		testenv.Missing(t, "LAPPS_TEST_POSTGRES_DSN is not set (.ci/postgres.sh starts a PostgreSQL and prints it)")
+	}
+	ctx := context.Background()
+	b := make([]byte, 8)
+	rand.Read(b)
+	schema := "lapps_e2e_" + hex.EncodeToString(b)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to the test server: %v", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Errorf("connect to drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("LAPPS_TEST_POSTGRES_DSN is not a URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// feed serves the data set's main.yaml over HTTP, counting the requests
+// and those in flight at once; while held, requests wait until released
+// or their client goes away.
+type feed struct {
+	dir       string
+	mu        sync.Mutex
+	held      chan struct{} // closed to release; nil when not held
+	requests  int
+	inFlight  int
+	maxAtOnce int
+	arrived   chan struct{}
+}
+
+func (f *feed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.requests++
+	f.inFlight++
+	f.maxAtOnce = max(f.maxAtOnce, f.inFlight)
+	held := f.held
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.inFlight--
+		f.mu.Unlock()
+	}()
+	select {
+	case f.arrived <- struct{}{}:
+	default:
+	}
+	if held != nil {
+		select {
+		case <-held:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	http.ServeFile(w, r, filepath.Join(f.dir, "main.yaml"))
+}
+
+// hold makes the next requests wait; the function returned releases them.
+func (f *feed) hold() (release func()) {
+	ch := make(chan struct{})
+	f.mu.Lock()
+	f.held = ch
+	f.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			f.mu.Lock()
+			f.held = nil
+			f.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+func (f *feed) counts() (requests, inFlight, maxAtOnce int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.requests, f.inFlight, f.maxAtOnce
+}
+
+// jobRuns is the number of successful runs of job a replica counted.
+func jobRuns(t *testing.T, p *lappsProc, job string) float64 {
+	t.Helper()
+	v, err := scrape(p.url, `lapps_job_runs_total{job="`+job+`",result="ok"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestReplicas runs `lapps serve` twice on one PostgreSQL database: the
+// singleton jobs run in one replica, the leader of each; the other one
+// only tries their leases. The leader is killed with SIGKILL in the
+// middle of an ingest (its feed request held open): the other replica
+// takes the jobs over once the leases expire and ingests the data; a
+// third replica started afterwards follows, scans an image pushed to it,
+// ingests new data through its API, and the leader's notifier and
+// deliverer send the one notification it means, once, under one id.
+func TestReplicas(t *testing.T) {
+	t.Parallel()
+	dsn := postgresDSN(t)
+	testenv.Images(t)
+	f := &feed{dir: t.TempDir(), arrived: make(chan struct{}, 1)}
+	writeSecdb(t, f.dir, false)
+	ts := httptest.NewServer(f)
+	t.Cleanup(ts.Close)
+	release := f.hold()
+	t.Cleanup(release)
+
+	dir := t.TempDir()
+	e := &env{t: t, data: f.dir, db: filepath.Join(dir, "unused.db"), config: filepath.Join(dir, "lapps.yaml"), recv: startReceiver(t, webhookSecret)}
+	const leaseTTL = 3 * time.Second
+	cfg := fmt.Sprintf(`vulndb:
+  sources:
+    - name: %s
+      type: alpine-secdb
+      urls: [%s/v3.11/main.yaml]
+      interval: 24h
+server:
+  require_token: true
+  lease_ttl: %s
+  delivery_interval: 250ms
+  webhooks:
+    - name: e2e
+      url: %s
+      secret: %s
+      timeout: 2s
+`, source, ts.URL, leaseTTL, e.recv.url(), webhookSecret)
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.cli(t, nil, "--db", dsn, "token", "create", "e2e")
+	if err != nil {
+		t.Fatalf("token create: %v\n%s", err, out)
+	}
+	e.token = strings.TrimSpace(out)
+	serve := func() *lappsProc {
+		return startLapps(t, e.baseEnv(), "--db", dsn, "-c", e.config, "--debug", "serve", "--addr", "127.0.0.1:0")
+	}
+	ingest := "ingest/" + source
+
+	// Replica a starts first and leads every singleton job: its ingest at
+	// start is in flight, held by the feed. Replica b starts and follows.
+	a := serve()
+	select {
+	case <-f.arrived:
+	case <-time.After(30 * time.Second):
+		t.Fatal("replica a did not fetch the feed")
+	}
+	b := serve()
+	following := `msg="another replica leads the job" job=` + ingest
+	waitFor(t, 30*time.Second, "replica b to try the ingest lease and follow", func() (bool, string) {
+		n := strings.Count(b.log.String(), following)
+		return n >= 3, fmt.Sprintf("%d attempts", n)
+	})
+	if req, inFlight, _ := f.counts(); req != 1 || inFlight != 1 {
+		t.Fatalf("feed: %d requests, %d in flight; want a's one", req, inFlight)
+	}
+	for _, job := range []string{ingest, "notify", "deliver"} {
+		if n := jobRuns(t, b, job); n != 0 {
+			t.Errorf("replica b ran %s %v times while a leads it", job, n)
+		}
+	}
+
+	// a dies in the middle of its ingest; b takes over once the lease has
+	// expired, and ingests the data (the notifier's baseline follows).
+	a.kill()
+	release()
+	waitFor(t, 30*time.Second, "replica b to take the ingest over", func() (bool, string) {
+		n := jobRuns(t, b, ingest)
+		return n >= 1, fmt.Sprintf("b: %v ingests", n)
+	})
+	if !strings.Contains(b.log.String(), `msg="leading singleton job" job=`+ingest) {
+		t.Error("b's log does not say it leads the ingest")
+	}
+	bAPI, err := client.New(b.url, e.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := bAPI.VulnDBStatus(e.ctx())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("status after the takeover: %+v", status)
+
+	// A new replica c follows; an image pushed to it is scanned there
+	// (scans are not singleton work), and new data ingested through its
+	// API is notified by b, the notifier's leader, once.
+	c := serve()
+	e.srv = c
+	e.api, err = client.New(c.url, e.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := testenv.StartRegistryNotifying(t, c.url+"/v1/registry/events", map[string][]string{"Authorization": {"Bearer " + e.token}})
+	digest := reg.Push(t, "oci:"+alpine(t)+":alpine-3.11.13", "e2e/alpine:3.11", "")
+	e.waitScans(reg.Addr+"/e2e/alpine:3.11", 1)
+	writeSecdb(t, f.dir, true)
+	e.update()
+	e.waitNotification(key{digest, inventedID, notifier.ActionAdded})
+	waitFor(t, 30*time.Second, "outbox drained", func() (bool, string) {
+		v, err := scrape(b.url, "lapps_notification_queue_depth")
+		return err == nil && v == 0, fmt.Sprintf("queue depth %v, %v", v, err)
+	})
+	got := e.recv.notifications(t)
+	if len(got) != 1 {
+		t.Errorf("%d notifications, want 1: %+v", len(got), got)
+	}
+	checkUnique(t, got)
+	for _, job := range []string{"notify", "deliver", ingest} {
+		if n := jobRuns(t, c, job); n != 0 {
+			t.Errorf("replica c ran %s %v times while b leads it", job, n)
+		}
+	}
+	if n := jobRuns(t, b, "deliver"); n < 1 {
+		t.Errorf("b delivered %v times", n)
+	}
+	if req, _, maxAtOnce := f.counts(); maxAtOnce != 1 {
+		t.Errorf("feed: %d requests, up to %d at once; the ingests overlapped", req, maxAtOnce)
+	}
+}
