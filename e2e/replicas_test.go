@@ -213,11 +213,13 @@ server:
 	// a dies in the middle of its ingest; b takes over once the lease has
 	// expired, and ingests the data (the notifier's baseline follows).
 	a.kill()
+	killedAt := time.Now()
 	release()
 	waitFor(t, 30*time.Second, "replica b to take the ingest over", func() (bool, string) {
 		n := jobRuns(t, b, ingest)
 		return n >= 1, fmt.Sprintf("b: %v ingests", n)
 	})
+	t.Logf("b ingested %s after a's SIGKILL (lease_ttl %s)", time.Since(killedAt).Round(100*time.Millisecond), leaseTTL)
 	if !strings.Contains(b.log.String(), `msg="leading singleton job" job=`+ingest) {
 		t.Error("b's log does not say it leads the ingest")
 	}
@@ -229,7 +231,9 @@ server:
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("status after the takeover: %+v", status)
+	if len(status) != 1 || status[0].Records == 0 || status[0].LastError != "" {
+		t.Errorf("status after the takeover: %+v, want the source's data", status)
+	}
 
 	// A new replica c follows; an image pushed to it is scanned there
 	// (scans are not singleton work), and new data ingested through its
