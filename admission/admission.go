@@ -1,0 +1,214 @@
+// Package admission answers Kubernetes validating admission webhook calls
+// (AdmissionReview admission.k8s.io/v1) for pods and workload kinds: it
+// denies an object when the policy verdict of one of its images is fail.
+//
+// The review is read into the few fields used here rather than
+// k8s.io/api/admission/v1's types, which would bring apimachinery onto the
+// server's request path for five fields; the tests build their requests
+// with k8s.io/api's types, as the API server does.
+package admission
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/lapps/lapps/policy"
+	"github.com/lapps/lapps/workload"
+)
+
+// Lookup returns the stored verdict of an image; found is false when the
+// image has not been scanned (the caller may queue it for scanning). It
+// must not index or scan on the request path.
+type Lookup func(ctx context.Context, image string) (v *policy.Verdict, found bool, err error)
+
+// Options tune Decide.
+type Options struct {
+	// FailOpen allows an object with an image not scanned yet, or whose
+	// lookup failed; otherwise such an object is denied.
+	FailOpen bool
+	// MaxFindings is how many findings per image the denial message names
+	// (default 5); the rest are counted.
+	MaxFindings int
+}
+
+// review is the part of an AdmissionReview read here.
+type review struct {
+	APIVersion string   `json:"apiVersion"`
+	Kind       string   `json:"kind"`
+	Request    *request `json:"request"`
+}
+
+type request struct {
+	UID  string `json:"uid"`
+	Kind struct {
+		Group   string `json:"group"`
+		Version string `json:"version"`
+		Kind    string `json:"kind"`
+	} `json:"kind"`
+	Namespace string          `json:"namespace"`
+	Name      string          `json:"name"`
+	Operation string          `json:"operation"`
+	Object    json.RawMessage `json:"object"`
+}
+
+// Response is the AdmissionReview response Decide writes.
+type Response struct {
+	APIVersion string          `json:"apiVersion"`
+	Kind       string          `json:"kind"`
+	Response   ResponseDetails `json:"response"`
+}
+
+// ResponseDetails is an AdmissionResponse.
+type ResponseDetails struct {
+	UID      string   `json:"uid"`
+	Allowed  bool     `json:"allowed"`
+	Status   *Status  `json:"status,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Status is the metav1.Status of a denial.
+type Status struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+const apiVersion = "admission.k8s.io/v1"
+
+// Decide answers the AdmissionReview review: it reads the object's images
+// (package workload), looks each distinct image up and denies the object
+// (HTTP 403 in the status, message naming the images and their findings)
+// when any verdict is fail; an image not found, or whose lookup fails, is
+// "not scanned yet" (or "lookup failed") and allowed or denied by
+// opts.FailOpen. Warn verdicts and allowed unscanned images become
+// response warnings. The response carries the request's uid. A review that
+// is not valid JSON, or has no request uid, is an error (there is nothing
+// to answer); any other malformed review is denied with a message saying
+// what is wrong. Lookup errors become part of the decision; only a
+// canceled ctx is returned as an error.
+func Decide(ctx context.Context, data []byte, lookup Lookup, opts Options) ([]byte, error) {
+	var rv review
+	if err := json.Unmarshal(data, &rv); err != nil {
+		// The uid may still be readable when only the object is bad.
+		var probe struct {
+			Request struct {
+				UID string `json:"uid"`
+			} `json:"request"`
+		}
+		if json.Unmarshal(data, &probe) != nil || probe.Request.UID == "" {
+			return nil, fmt.Errorf("admission review: %w", err)
+		}
+		return deny(probe.Request.UID, http.StatusBadRequest, "lapps: malformed AdmissionReview: "+err.Error())
+	}
+	if rv.Request == nil || rv.Request.UID == "" {
+		return nil, errors.New("admission review: no request uid")
+	}
+	req := rv.Request
+	if rv.APIVersion != apiVersion || rv.Kind != "AdmissionReview" {
+		return deny(req.UID, http.StatusBadRequest, fmt.Sprintf("lapps: want an AdmissionReview %s, got kind %q apiVersion %q", apiVersion, rv.Kind, rv.APIVersion))
+	}
+	switch req.Operation {
+	case "DELETE", "CONNECT":
+		return allow(req.UID, nil)
+	}
+	if len(req.Object) == 0 || string(req.Object) == "null" {
+		return deny(req.UID, http.StatusBadRequest, fmt.Sprintf("lapps: %s request for %s without an object", req.Operation, req.Kind.Kind))
+	}
+	ws, err := workload.ParseObject(req.Object)
+	if err != nil {
+		return deny(req.UID, http.StatusBadRequest, fmt.Sprintf("lapps: cannot read the %s %s: %v", req.Kind.Kind, objName(req), err))
+	}
+	var images []string
+	seen := map[string]bool{}
+	for _, w := range ws {
+		for _, im := range w.Images() {
+			if !seen[im] {
+				seen[im] = true
+				images = append(images, im)
+			}
+		}
+	}
+	maxF := opts.MaxFindings
+	if maxF <= 0 {
+		maxF = 5
+	}
+	var denials, warnings []string
+	for _, im := range images {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		v, found, err := lookup(ctx, im)
+		switch {
+		case err != nil || !found || v == nil:
+			why := "not scanned yet"
+			if err != nil {
+				why = "lookup failed: " + err.Error()
+			}
+			if opts.FailOpen {
+				warnings = append(warnings, fmt.Sprintf("lapps: image %s %s (allowed: fail open)", im, why))
+			} else {
+				denials = append(denials, fmt.Sprintf("image %s %s", im, why))
+			}
+		case v.Result == policy.Fail:
+			denials = append(denials, fmt.Sprintf("image %s fails policy: %s", im, describe(v, maxF)))
+		case v.Result == policy.Warn:
+			warnings = append(warnings, fmt.Sprintf("lapps: image %s warns: %s", im, describe(v, maxF)))
+		}
+	}
+	if len(denials) > 0 {
+		msg := fmt.Sprintf("lapps denied %s %s: %s", req.Kind.Kind, objName(req), strings.Join(denials, "; "))
+		return respond(ResponseDetails{UID: req.UID, Status: &Status{Code: http.StatusForbidden, Message: msg, Reason: "Forbidden"}, Warnings: warnings})
+	}
+	return allow(req.UID, warnings)
+}
+
+// describe names the verdict's causes, at most max of them, or its reasons.
+func describe(v *policy.Verdict, max int) string {
+	var parts []string
+	for i, c := range v.Causes {
+		if i == max {
+			parts = append(parts, fmt.Sprintf("and %d more", len(v.Causes)-max))
+			break
+		}
+		parts = append(parts, c.String())
+	}
+	s := strings.Join(parts, ", ")
+	// Reasons that are not about the counted findings (report age).
+	for _, r := range v.Reasons {
+		if strings.Contains(r, "max_report_age") || len(v.Causes) == 0 {
+			s = strings.TrimPrefix(s+"; "+r, "; ")
+		}
+	}
+	if s == "" {
+		s = v.Result
+	}
+	return s
+}
+
+func objName(req *request) string {
+	if req.Namespace != "" {
+		return req.Namespace + "/" + req.Name
+	}
+	return req.Name
+}
+
+func allow(uid string, warnings []string) ([]byte, error) {
+	return respond(ResponseDetails{UID: uid, Allowed: true, Warnings: warnings})
+}
+
+// deny answers a malformed request.
+func deny(uid string, code int, msg string) ([]byte, error) {
+	return respond(ResponseDetails{UID: uid, Status: &Status{Code: code, Message: msg, Reason: "BadRequest"}})
+}
+
+func respond(d ResponseDetails) ([]byte, error) {
+	b, err := json.Marshal(Response{APIVersion: apiVersion, Kind: "AdmissionReview", Response: d})
+	if err != nil {
+		return nil, fmt.Errorf("admission response: %w", err)
+	}
+	return b, nil
+}
