@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,54 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/lapps/lapps/client"
 	"github.com/lapps/lapps/notifier"
 	"github.com/lapps/lapps/testenv"
 )
-
-// postgresDSN creates a schema of its own on the test PostgreSQL
-// (LAPPS_TEST_POSTGRES_DSN; the test skips without it), dropped when the
-// test ends, and returns the DSN with search_path set to it.
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("LAPPS_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		testenv.Missing(t, "LAPPS_TEST_POSTGRES_DSN is not set (.ci/postgres.sh starts a PostgreSQL and prints it)")
-	}
-	ctx := context.Background()
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "lapps_e2e_" + hex.EncodeToString(b)
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect to the test server: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("connect to drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("LAPPS_TEST_POSTGRES_DSN is not a URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // feed serves the data set's main.yaml over HTTP, counting the requests
 // and those in flight at once; while held, requests wait until released
@@ -146,7 +98,7 @@ func jobRuns(t *testing.T, p *lappsProc, job string) float64 {
 // deliverer send the one notification it means, once, under one id.
 func TestReplicas(t *testing.T) {
 	t.Parallel()
-	dsn := postgresDSN(t)
+	dsn := testenv.PostgresDSN(t)
 	testenv.Images(t)
 	f := &feed{dir: t.TempDir(), arrived: make(chan struct{}, 1)}
 	writeSecdb(t, f.dir, false)

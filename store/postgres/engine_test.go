@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"github.com/lapps/lapps/testenv"
 	"slices"
 	"strings"
 	"sync"
@@ -111,7 +112,7 @@ func counts(t *testing.T, s *Store) (c [3]int) {
 // across both, and no notification is claimed by both.
 func TestReplicas(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshDSN(t)
+	dsn := testenv.PostgresDSN(t)
 	var replicas [2]*Store
 	for i := range replicas {
 		s, err := Open(ctx, dsn)

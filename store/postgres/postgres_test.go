@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
@@ -33,49 +31,10 @@ func baseDSN(tb testing.TB) string {
 	return dsn
 }
 
-// freshDSN creates a schema of its own for the test, dropped when the test
-// ends, and returns the test server's DSN with search_path set to it: the
-// test's tables and migrations live there, apart from every other test's.
-func freshDSN(tb testing.TB) string {
-	tb.Helper()
-	dsn := baseDSN(tb)
-	ctx := context.Background()
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema := "lapps_test_" + hex.EncodeToString(b)
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		tb.Fatalf("connect to the test server: %v", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `CREATE SCHEMA `+schema); err != nil {
-		tb.Fatalf("create schema: %v", err)
-	}
-	tb.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			tb.Errorf("connect to drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		tb.Fatalf("LAPPS_TEST_POSTGRES_DSN is not a URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // openFresh opens a store on a new, empty schema.
 func openFresh(tb testing.TB) *Store {
 	tb.Helper()
-	s, err := Open(context.Background(), freshDSN(tb))
+	s, err := Open(context.Background(), testenv.PostgresDSN(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -152,7 +111,7 @@ func schemaRows(t *testing.T, s *Store) []string {
 
 func TestMigrationsFromEmpty(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshDSN(t)
+	dsn := testenv.PostgresDSN(t)
 	s, err := Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +154,7 @@ func TestMigrationsFromEmpty(t *testing.T) {
 // replicas starting together do: each migration is applied once.
 func TestConcurrentOpen(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshDSN(t)
+	dsn := testenv.PostgresDSN(t)
 	const n = 8
 	stores := make([]*Store, n)
 	errs := make([]error, n)
@@ -217,7 +176,7 @@ func TestConcurrentOpen(t *testing.T) {
 
 func TestNewerSchema(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshDSN(t)
+	dsn := testenv.PostgresDSN(t)
 	s, err := Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -263,7 +222,7 @@ func TestMigrations(t *testing.T) {
 	// From the first and from the previous schema version: a database at
 	// version 1 or N-1, with data, is brought to N by Open.
 	for _, from := range []int{1, SchemaVersion() - 1} {
-		dsn := freshDSN(t)
+		dsn := testenv.PostgresDSN(t)
 		prevStore, err := open(ctx, dsn, ms[:from])
 		if err != nil {
 			t.Fatalf("open at version %d: %v", from, err)
