@@ -38,6 +38,7 @@ type Server struct {
 	cancel  context.CancelFunc
 	mux     *http.ServeMux
 	metrics *Metrics
+	admit   *admitter
 }
 
 // Option configures a Server.
@@ -83,6 +84,9 @@ var routes = []route{
 	{"POST", "/v1/sources/update", (*Server).updateSources, false},
 	{"POST", "/v1/sources/import", (*Server).importSource, false},
 	{"POST", "/v1/registry/events", (*Server).registryEvents, false},
+	// Public: the API server calls webhooks without a bearer token (see
+	// AdmissionConfig).
+	{"POST", "/v1/admission", (*Server).admission, true},
 }
 
 // New returns a server over svc.
