@@ -1,0 +1,194 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/all"
+	"github.com/lapps/lapps/server"
+	"github.com/lapps/lapps/service"
+	"github.com/lapps/lapps/store"
+	"github.com/lapps/lapps/store/postgres"
+	"github.com/lapps/lapps/store/sqlite"
+	"github.com/lapps/lapps/testenv"
+	"github.com/lapps/lapps/updater"
+)
+
+// sharedData are the sources of ../shared/vulndata, as local paths.
+func sharedData(tb testing.TB) []updater.Source {
+	v := testenv.VulnData(tb)
+	samples := filepath.Join(v, "vunnel-format-samples", "tests", "unit", "providers")
+	return []updater.Source{
+		{Name: "debian-dsa", Type: "debian-dsa", Path: filepath.Join(v, "debian-security-tracker", "data")},
+		{Name: "debian-tracker", Type: "debian-tracker", Path: filepath.Join(samples, "debian", "test-fixtures", "input", "debian.json")},
+		{Name: "alpine-secdb", Type: "alpine-secdb", Path: filepath.Join(v, "alpine-secdb")},
+		{Name: "ubuntu-uct", Type: "ubuntu-uct", Path: filepath.Join(v, "ubuntu-cve-tracker", "active")},
+		{Name: "osv-ubuntu", Type: "osv", Path: filepath.Join(samples, "ubuntu", "test-fixtures", "osv")},
+		{Name: "osv-almalinux", Type: "osv", Path: filepath.Join(v, "almalinux-osv-database", "advisories")},
+		{Name: "osv-rocky", Type: "osv", Path: filepath.Join(samples, "rocky")},
+		{Name: "go-vulndb", Type: "osv", Path: filepath.Join(v, "golang-vulndb", "data", "osv")},
+		{Name: "pypa", Type: "osv", Path: filepath.Join(v, "pypa-advisory-database", "vulns")},
+		{Name: "ghsa", Type: "osv", Path: filepath.Join(v, "github-advisory-database", "advisories")},
+		{Name: "rustsec", Type: "rustsec", Path: filepath.Join(v, "rustsec-advisory-db", "crates")},
+	}
+}
+
+// pgSize returns the size of the tables of the schema of dsn.
+func pgSize(tb testing.TB, dsn string) int64 {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int64
+	err = conn.QueryRow(ctx, `SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'r'`).Scan(&n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// rps runs 32 clients, 40 report requests each, spread over targets, and
+// returns the requests per second and the median and 99th percentile.
+func rps(tb testing.TB, targets []string) (float64, time.Duration, time.Duration) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	const clients, perClient = 32, 40
+	var mu sync.Mutex
+	var all []time.Duration
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	start := time.Now()
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			lat := make([]time.Duration, 0, perClient)
+			for j := 0; j < perClient; j++ {
+				t0 := time.Now()
+				resp, err := client.Get(targets[(c+j)%len(targets)])
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- fmt.Errorf("status %d", resp.StatusCode)
+					return
+				}
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	wall := time.Since(start)
+	close(errs)
+	for err := range errs {
+		tb.Fatal(err)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	return float64(len(all)) / wall.Seconds(), all[len(all)/2], all[len(all)*99/100]
+}
+
+// BenchmarkEngines measures, with all of ../shared/vulndata loaded, the
+// ingest time and database size of SQLite and PostgreSQL, and the report
+// requests per second of the Debian mid image with one SQLite server, one
+// PostgreSQL server, and two servers (replicas) on one PostgreSQL, all in
+// the same run. Servers and clients share this machine's cores.
+func BenchmarkEngines(b *testing.B) {
+	images := testenv.Images(b)
+	dsn := testenv.PostgresDSN(b)
+	ctx := context.Background()
+	ref := "oci:" + filepath.Join(images, "debian", "oci") + ":debian-bookworm-mid"
+	dbFile := filepath.Join(b.TempDir(), "lapps.db")
+	open := map[string]func() (store.Store, error){
+		"sqlite":   func() (store.Store, error) { return sqlite.Open(ctx, dbFile) },
+		"postgres": func() (store.Store, error) { return postgres.Open(ctx, dsn) },
+	}
+	targets := map[string][]string{}
+	for i := 0; i < b.N; i++ {
+		for _, engine := range []string{"sqlite", "postgres"} {
+			st, err := open[engine]()
+			if err != nil {
+				b.Fatal(err)
+			}
+			l := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(sharedData(b)))
+			start := time.Now()
+			res, err := l.UpdateVulnDB(ctx, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			took := time.Since(start)
+			records := 0
+			for _, r := range res {
+				if r.Error != "" {
+					b.Fatalf("%s: %s", r.Source, r.Error)
+				}
+				records += r.Records
+			}
+			if _, err := l.ScanImage(ctx, service.ScanRequest{Image: ref}); err != nil {
+				b.Fatal(err)
+			}
+			var size int64
+			if engine == "sqlite" {
+				for _, sfx := range []string{"", "-wal"} {
+					if fi, err := os.Stat(dbFile + sfx); err == nil {
+						size += fi.Size()
+					}
+				}
+			} else {
+				size = pgSize(b, dsn)
+			}
+			b.ReportMetric(took.Seconds(), engine+"-ingest-s")
+			b.ReportMetric(float64(size)/(1<<20), engine+"-db-MiB")
+			b.ReportMetric(float64(records), "records")
+			l.Close()
+		}
+		// Servers: one on SQLite, two replicas on the PostgreSQL database.
+		serve := func(st store.Store) string {
+			l := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(nil))
+			srv := server.New(l)
+			ts := httptest.NewServer(srv.Handler())
+			b.Cleanup(func() { ts.Close(); srv.Close(); l.Close() })
+			return ts.URL + "/v1/report?" + url.Values{"image": {ref}}.Encode()
+		}
+		for _, engine := range []string{"sqlite", "postgres", "postgres"} {
+			st, err := open[engine]()
+			if err != nil {
+				b.Fatal(err)
+			}
+			targets[engine] = append(targets[engine], serve(st))
+		}
+		for _, c := range []struct {
+			name    string
+			targets []string
+		}{
+			{"sqlite-1", targets["sqlite"]},
+			{"postgres-1", targets["postgres"][:1]},
+			{"postgres-2", targets["postgres"]},
+		} {
+			r, p50, p99 := rps(b, c.targets)
+			b.ReportMetric(r, c.name+"-req/s")
+			b.ReportMetric(float64(p50.Microseconds())/1000, c.name+"-p50-ms")
+			b.ReportMetric(float64(p99.Microseconds())/1000, c.name+"-p99-ms")
+		}
+	}
+}
