@@ -15,6 +15,7 @@ import (
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/notifier"
+	"github.com/lapps/lapps/policy"
 	"github.com/lapps/lapps/scheduler"
 	"github.com/lapps/lapps/server"
 	"github.com/lapps/lapps/service"
@@ -57,6 +58,15 @@ func (a *app) serve(ctx context.Context, addr string) error {
 	opts := []server.Option{server.WithLogger(log), server.WithScanConcurrency(a.cfg.Server.ScanConcurrency), server.WithMetrics(metrics)}
 	if a.cfg.Server.TokenRequired() {
 		opts = append(opts, server.WithTokens(server.StoreTokens{Store: st}))
+	}
+	if ad := a.cfg.Server.Admission; ad != nil {
+		var vex *policy.VEX
+		if ad.Policy != nil && len(ad.Policy.VEX) > 0 {
+			if vex, err = policy.LoadVEX(ad.Policy.VEX...); err != nil {
+				return usageError{fmt.Errorf("server.admission.policy: %w", err)}
+			}
+		}
+		opts = append(opts, server.WithAdmission(server.AdmissionConfig{Policy: ad.Policy, VEX: vex, FailOpen: ad.FailOpen, Token: ad.Token, CacheTTL: ad.CacheTTL, Platform: ad.Platform}))
 	}
 	// Data changed through the API (update, import) is notified at once,
 	// not at the next catch-up run of the notify job.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/notifier"
+	"github.com/lapps/lapps/policy"
 	"github.com/lapps/lapps/updater"
 )
 
@@ -69,6 +70,28 @@ type Server struct {
 	// third of it while the work lasts: how soon another replica on the
 	// same database takes over the work of one that died (default 1m).
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// Admission enables the Kubernetes validating admission webhook at
+	// POST /v1/admission (absent: not served).
+	Admission *Admission `yaml:"admission"`
+}
+
+// Admission configures the Kubernetes admission webhook. The route needs
+// no bearer token (the API server sends none): serve it over TLS
+// (tls_cert, tls_key) and restrict it with a network policy.
+type Admission struct {
+	// Policy decides each image's latest scan; its vex paths are relative
+	// to the working directory of `lapps serve`.
+	Policy *policy.Policy `yaml:"policy"`
+	// FailOpen allows objects with images not scanned yet (default false:
+	// denied). Unscanned images are queued for scanning either way.
+	FailOpen bool `yaml:"fail_open"`
+	// Token, when set, is a bearer token the caller must send.
+	Token string `yaml:"token"`
+	// CacheTTL is how long an image's verdict is reused (default 5s;
+	// negative: not cached).
+	CacheTTL time.Duration `yaml:"cache_ttl"`
+	// Platform is the platform unscanned images are scanned for.
+	Platform string `yaml:"platform"`
 }
 
 // GC configures garbage collection.
@@ -226,6 +249,11 @@ func (c *Config) validate() error {
 	}
 	if c.Server.LeaseTTL < 0 {
 		return errors.New("server.lease_ttl: must not be negative")
+	}
+	if a := c.Server.Admission; a != nil {
+		if err := a.Policy.Validate(); err != nil {
+			return fmt.Errorf("server.admission.policy: %w", err)
+		}
 	}
 	names := map[string]bool{}
 	for i, w := range c.Server.Webhooks {
