@@ -26,6 +26,7 @@ type Store interface {
 	Outbox
 	Retention
 	Leases
+	Apps
 	// Close releases the store's resources.
 	Close() error
 }

@@ -52,6 +52,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PruneLayers", testPruneLayers},
 		{"Leases", testLeases},
 		{"LeasesConcurrent", testLeasesConcurrent},
+		{"Apps", testApps},
+		{"Deployments", testDeployments},
+		{"AppScans", testAppScans},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
