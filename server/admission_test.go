@@ -32,20 +32,23 @@ import (
 	"github.com/lapps/lapps/updater"
 )
 
-// admissionService is a Local service on a fresh sqlite store with the
-// AlmaLinux 9 advisories loaded and the images scans scanned (each ref
-// with its platform).
-func admissionService(tb testing.TB, scans map[string]string) *service.Local {
-	tb.Helper()
+// almaSource is the AlmaLinux 9 advisories of the shared data.
+func almaSource(tb testing.TB) updater.Source {
 	v := testenv.VulnData(tb)
+	return updater.Source{Name: "osv-almalinux", Type: "osv", Path: filepath.Join(v, "almalinux-osv-database", "advisories", "almalinux9")}
+}
+
+// admissionService is a Local service on a fresh sqlite store with the
+// sources loaded and the images scans scanned (each ref with its
+// platform).
+func admissionService(tb testing.TB, sources []updater.Source, scans map[string]string) *service.Local {
+	tb.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "lapps.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources([]updater.Source{
-		{Name: "osv-almalinux", Type: "osv", Path: filepath.Join(v, "almalinux-osv-database", "advisories", "almalinux9")},
-	}))
+	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(sources))
 	tb.Cleanup(func() { _ = local.Close() })
 	res, err := local.UpdateVulnDB(ctx, nil)
 	if err != nil {
@@ -146,7 +149,7 @@ func post(tb testing.TB, c *http.Client, url string, body []byte, header ...stri
 
 func TestAdmission(t *testing.T) {
 	im := testImages(t)
-	local := admissionService(t, map[string]string{im["almalinux"]: "linux/arm64"})
+	local := admissionService(t, []updater.Source{almaSource(t)}, map[string]string{im["almalinux"]: "linux/arm64"})
 	pol := &policy.Policy{FailOn: "high"}
 	closed := server.New(local, server.WithAdmission(server.AdmissionConfig{Policy: pol}))
 	defer closed.Close()
