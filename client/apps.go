@@ -57,4 +57,5 @@ func (c *Client) ListAppScans(context.Context, string) ([]service.AppScanSummary
 func (c *Client) AppReport(context.Context, string, int) (*service.AppReport, error) {
 	return nil, errAppsRemote("app security report")
 }
+
 var _ service.Apps = (*Client)(nil)
