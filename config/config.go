@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -30,6 +31,10 @@ type Config struct {
 	VulnDB VulnDB `yaml:"vulndb"`
 	// Server configures `lapps serve`.
 	Server Server `yaml:"server"`
+	// Policy decides `lapps app deploy` and `lapps app security scan`
+	// (absent: every image passes). Load makes its relative vex paths
+	// relative to the configuration file's directory.
+	Policy *policy.Policy `yaml:"policy"`
 }
 
 // Server configures `lapps serve`. Every field has a default.
@@ -211,6 +216,13 @@ func Load(path string) (*Config, error) {
 		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
+		if c.Policy != nil {
+			for i, v := range c.Policy.VEX {
+				if v != "" && !filepath.IsAbs(v) {
+					c.Policy.VEX[i] = filepath.Join(filepath.Dir(path), v)
+				}
+			}
+		}
 	}
 	if err := c.validate(); err != nil {
 		if path != "" {
@@ -249,6 +261,9 @@ func (c *Config) validate() error {
 	}
 	if c.Server.LeaseTTL < 0 {
 		return errors.New("server.lease_ttl: must not be negative")
+	}
+	if err := c.Policy.Validate(); err != nil {
+		return fmt.Errorf("policy: %w", err)
 	}
 	if a := c.Server.Admission; a != nil {
 		if err := a.Policy.Validate(); err != nil {

@@ -80,6 +80,9 @@ func TestLoadErrors(t *testing.T) {
 		"webhook no secret":   "server:\n  webhooks:\n    - {name: w, url: 'http://127.0.0.1:1/x'}\n",
 		"not yaml":            "server: [\n",
 		"bad duration":        "server:\n  scrub_interval: soon\n",
+		"policy threshold":    "policy:\n  fail_on: severe\n",
+		"policy unknown key":  "policy:\n  fail_of: high\n",
+		"policy ignore no id": "policy:\n  ignore:\n    - {reason: x}\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Load(write(t, body))
@@ -93,5 +96,24 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := Load("/nonexistent/lapps.yaml"); err == nil {
 		t.Error("missing file accepted")
+	}
+}
+
+// TestPolicy reads the policy section: thresholds, ignore rules with their
+// dates, and VEX paths made relative to the configuration file.
+func TestPolicy(t *testing.T) {
+	p := write(t, "policy:\n  fail_on: high\n  warn_on: medium\n  ignore:\n    - {id: ALSA-2024:3339, package: glibc, until: 2099-01-01, reason: mitigated}\n  vex: [vex/glibc.json, /abs/other.json]\n")
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Policy == nil || c.Policy.FailOn != "high" || len(c.Policy.Ignore) != 1 || c.Policy.Ignore[0].Until.String() != "2099-01-01" {
+		t.Fatalf("policy = %+v", c.Policy)
+	}
+	if want := filepath.Join(filepath.Dir(p), "vex", "glibc.json"); c.Policy.VEX[0] != want || c.Policy.VEX[1] != "/abs/other.json" {
+		t.Errorf("vex = %q, want %q first", c.Policy.VEX, want)
+	}
+	if c, err := Load(""); err != nil || c.Policy != nil {
+		t.Errorf("no file: policy %+v, %v; want none", c.Policy, err)
 	}
 }
