@@ -32,6 +32,10 @@ const (
 	ExitCanceled = 8
 	// ExitFindings: --fail-on found a finding at or above the threshold.
 	ExitFindings = 10
+	// ExitRefused: `lapps app deploy` refused the deployment (its policy
+	// verdict is fail); the reasons are on stderr, one per line, and the
+	// refusal is recorded in the app's history.
+	ExitRefused = 11
 )
 
 // usageError marks an error in how lapps was called.

@@ -102,7 +102,7 @@ $XDG_DATA_HOME/lapps (override with --db or LAPPS_DB).`,
 	root.PersistentFlags().BoolVar(&a.debug, "debug", false, "log debug messages to stderr")
 	root.PersistentFlags().StringVar(&a.serverURL, "server", "", "run commands on a lapps server (default $LAPPS_SERVER; token in $LAPPS_TOKEN) instead of in-process")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(a.imageCommand(), a.vulndbCommand(), a.serveCommand(), a.tokenCommand(), a.versionCommand())
+	root.AddCommand(a.imageCommand(), a.appCommand(), a.vulndbCommand(), a.serveCommand(), a.tokenCommand(), a.versionCommand())
 	return root
 }
 
