@@ -60,6 +60,23 @@ func TestAppDeploy(t *testing.T) {
 		t.Errorf("reasons do not name ALSA-2024:3339 on glibc:\n%s", strings.Join(refused.Reasons, "\n"))
 	}
 
+	// An OpenVEX statement (written for this image's glibc finding) marks
+	// ALSA-2024:3339 fixed in glibc: the other high findings still refuse.
+	withVEX := &policy.Policy{FailOn: "high", VEX: []string{filepath.Join("..", "policy", "testdata", "almalinux-glibc.openvex.json")}}
+	vexed, err := l.Deploy(ctx, DeployRequest{App: "shop", Env: "prod", Policy: withVEX, ImageOptions: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vexed.Accepted || slices.ContainsFunc(vexed.Reasons, func(r string) bool { return strings.Contains(r, "ALSA-2024:3339 (high) in glibc 2.34") }) ||
+		!slices.ContainsFunc(vexed.Results[0].Verdict.Suppressed, func(s policy.Suppression) bool {
+			return s.Finding.Package == "glibc" && strings.HasPrefix(s.Rule, "vex ")
+		}) {
+		t.Errorf("deploy with VEX: accepted %v, reasons:\n%s\nsuppressed: %+v", vexed.Accepted, strings.Join(vexed.Reasons, "\n"), vexed.Results[0].Verdict.Suppressed)
+	}
+	if _, err := l.Deploy(ctx, DeployRequest{App: "shop", Policy: &policy.Policy{VEX: []string{"/nonexistent.json"}}, ImageOptions: opts}); !errors.Is(err, ErrBadRequest) {
+		t.Errorf("deploy with a missing VEX file: %v, want ErrBadRequest", err)
+	}
+
 	// Ignore every high finding (ALSA-2024:3339 among them) until 2099.
 	ignoreAll := &policy.Policy{FailOn: "high", WarnOn: "medium"}
 	until, _ := policy.ParseDate("2099-01-01")
@@ -116,7 +133,7 @@ func TestAppDeploy(t *testing.T) {
 	for _, d := range hist {
 		got = append(got, d.Env+" "+d.Verdict+" "+map[bool]string{true: "accepted", false: "refused"}[d.Accepted])
 	}
-	want := []string{"prod fail refused", "staging warn accepted", "prod warn accepted", "prod fail refused", "default pass accepted"}
+	want := []string{"prod fail refused", "prod fail refused", "staging warn accepted", "prod warn accepted", "prod fail refused", "default pass accepted"}
 	if !slices.Equal(got, want) {
 		t.Errorf("history = %q, want %q", got, want)
 	}
