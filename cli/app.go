@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lapps/lapps/apps"
+	"github.com/lapps/lapps/client"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
 )
@@ -48,18 +50,25 @@ new image scan of each, and keeps their indexes and the verdict.`,
 	return cmd
 }
 
-// apps returns the applications part of the service.
-func (a *app) apps(cmd *cobra.Command) (service.Apps, error) {
+// apps returns the app service: the server's over --server, else the
+// in-process one on the database.
+func (a *app) apps(cmd *cobra.Command) (apps.Service, error) {
 	svc, err := a.service(cmd.Context())
 	if err != nil {
 		return nil, err
 	}
-	return service.AppsOf(svc)
+	if c, ok := svc.(*client.Client); ok {
+		return c, nil
+	}
+	if a.st == nil {
+		return nil, fmt.Errorf("applications: no database (%T): %w", svc, service.ErrBadRequest)
+	}
+	return apps.New(a.st, svc), nil
 }
 
 // imageOptions are the settings of the configuration for reading images.
-func (a *app) imageOptions() service.ImageOptions {
-	o := service.ImageOptions{Platform: a.cfg.Platform, Credentials: a.cfg.Credentials()}
+func (a *app) imageOptions() apps.ImageOptions {
+	o := apps.ImageOptions{Platform: a.cfg.Platform, Credentials: a.cfg.Credentials()}
 	for host, r := range a.cfg.Registries {
 		if r.Insecure {
 			o.InsecureRegistries = append(o.InsecureRegistries, host)
@@ -82,19 +91,19 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // appName returns -a, or the only app when -a is not given.
-func (a *app) appName(cmd *cobra.Command, svc service.Apps, name string) (string, error) {
+func (a *app) appName(cmd *cobra.Command, svc apps.Service, name string) (string, error) {
 	if name != "" {
 		return name, nil
 	}
-	apps, err := svc.ListApps(cmd.Context())
+	list, err := svc.ListApps(cmd.Context())
 	if err != nil {
 		return "", err
 	}
-	if len(apps) == 1 {
-		return apps[0].Name, nil
+	if len(list) == 1 {
+		return list[0].Name, nil
 	}
 	var names []string
-	for _, ap := range apps {
+	for _, ap := range list {
 		names = append(names, ap.Name)
 	}
 	if len(names) == 0 {
@@ -220,7 +229,7 @@ app's own images are deployed. ENV defaults to "default".`,
 			if err != nil {
 				return err
 			}
-			d, err := svc.Deploy(cmd.Context(), service.DeployRequest{App: name, Env: env, Images: images,
+			d, err := svc.Deploy(cmd.Context(), apps.DeployRequest{App: name, Env: env, Images: images,
 				Policy: a.cfg.Policy, ImageOptions: a.imageOptions()})
 			if err != nil {
 				return err
@@ -280,19 +289,19 @@ func (a *app) appListCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			apps, err := svc.ListApps(cmd.Context())
+			list, err := svc.ListApps(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if output == "json" {
-				if apps == nil {
-					apps = []service.App{}
+				if list == nil {
+					list = []apps.App{}
 				}
-				return writeJSON(a.stdout, apps)
+				return writeJSON(a.stdout, list)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "APP\tCREATED\tIMAGES\tDEPLOYED")
-			for _, ap := range apps {
+			for _, ap := range list {
 				var envs []string
 				for _, d := range ap.Deployments {
 					envs = append(envs, fmt.Sprintf("%s (#%d, %s)", d.Env, d.ID, d.Verdict))
@@ -361,7 +370,7 @@ func (a *app) appHistoryCommand() *cobra.Command {
 			}
 			if output == "json" {
 				if ds == nil {
-					ds = []service.Deployment{}
+					ds = []apps.Deployment{}
 				}
 				return writeJSON(a.stdout, ds)
 			}
@@ -417,7 +426,7 @@ scan. Without -a, the only app.`,
 			if name, err = a.appName(cmd, svc, name); err != nil {
 				return err
 			}
-			r, err := svc.ScanApp(cmd.Context(), service.AppScanRequest{App: name, Policy: a.cfg.Policy, ImageOptions: a.imageOptions()})
+			r, err := svc.ScanApp(cmd.Context(), apps.AppScanRequest{App: name, Policy: a.cfg.Policy, ImageOptions: a.imageOptions()})
 			if err != nil {
 				return err
 			}
@@ -511,7 +520,7 @@ the app scan. Without -a, the only app.`,
 
 // writeAppReport writes an app scan: with full set, each image's report;
 // otherwise a line per image.
-func (a *app) writeAppReport(r *service.AppReport, output string, full bool) error {
+func (a *app) writeAppReport(r *apps.AppReport, output string, full bool) error {
 	if output == "json" {
 		return writeJSON(a.stdout, r)
 	}

@@ -61,7 +61,7 @@ func TestAppCommands(t *testing.T) {
 		{"report", []string{"app", "security", "report", "-a", "shop", "-i", "1"}, 0,
 			[]string{"(image scan #2): fail ==", "ALSA-2024:3339", "Totals:", "Verdict:  fail"}, nil, true},
 		{"report missing", []string{"app", "security", "report", "-a", "shop", "-i", "7"}, ExitNoScan, nil, []string{"no scan #7"}, false},
-		{"import", []string{"app", "import", "-f", filepath.Join("..", "service", "testdata", "workload.yaml")}, 0,
+		{"import", []string{"app", "import", "-f", filepath.Join("..", "apps", "testdata", "workload.yaml")}, 0,
 			[]string{"app shop: 4 image(s) from 2 workload(s)", "CronJob prod/shop-cleanup", "initContainer", "docker.io/library/busybox:1.36"}, nil, true},
 		{"import without -f", []string{"app", "import"}, ExitUsage, nil, []string{"-f WORKLOAD.yaml is required"}, false},
 		{"list, the only app", []string{"app", "security", "list"}, 0, []string{"SCAN"}, nil, true},

@@ -35,6 +35,8 @@ type app struct {
 	debug          bool
 	cfg            *config.Config
 	svc            service.Service
+	// st is the store of the in-process service (nil over --server).
+	st store.Store
 	// isTerminal reports whether stderr is a terminal (progress is shown
 	// only then).
 	isTerminal bool
@@ -126,6 +128,7 @@ func (a *app) service(ctx context.Context) (service.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.st = st
 	a.svc = service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(a.cfg.Sources()))
 	return a.svc, nil
 }

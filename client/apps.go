@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/lapps/lapps/apps"
 	"github.com/lapps/lapps/service"
 )
 
@@ -14,22 +15,22 @@ func errAppsRemote(op string) error {
 }
 
 // CreateApp is not available over HTTP yet.
-func (c *Client) CreateApp(context.Context, string, []string) (*service.App, error) {
+func (c *Client) CreateApp(context.Context, string, []string) (*apps.App, error) {
 	return nil, errAppsRemote("app create")
 }
 
 // ImportApp is not available over HTTP yet.
-func (c *Client) ImportApp(context.Context, string, []byte) (*service.App, error) {
+func (c *Client) ImportApp(context.Context, string, []byte) (*apps.App, error) {
 	return nil, errAppsRemote("app import")
 }
 
 // Deploy is not available over HTTP yet.
-func (c *Client) Deploy(context.Context, service.DeployRequest) (*service.Deployment, error) {
+func (c *Client) Deploy(context.Context, apps.DeployRequest) (*apps.Deployment, error) {
 	return nil, errAppsRemote("app deploy")
 }
 
 // ListApps is not available over HTTP yet.
-func (c *Client) ListApps(context.Context) ([]service.App, error) {
+func (c *Client) ListApps(context.Context) ([]apps.App, error) {
 	return nil, errAppsRemote("app list")
 }
 
@@ -39,23 +40,23 @@ func (c *Client) RemoveApp(context.Context, string) error {
 }
 
 // AppHistory is not available over HTTP yet.
-func (c *Client) AppHistory(context.Context, string) ([]service.Deployment, error) {
+func (c *Client) AppHistory(context.Context, string) ([]apps.Deployment, error) {
 	return nil, errAppsRemote("app history")
 }
 
 // ScanApp is not available over HTTP yet.
-func (c *Client) ScanApp(context.Context, service.AppScanRequest) (*service.AppReport, error) {
+func (c *Client) ScanApp(context.Context, apps.AppScanRequest) (*apps.AppReport, error) {
 	return nil, errAppsRemote("app security scan")
 }
 
 // ListAppScans is not available over HTTP yet.
-func (c *Client) ListAppScans(context.Context, string) ([]service.AppScanSummary, error) {
+func (c *Client) ListAppScans(context.Context, string) ([]apps.AppScanSummary, error) {
 	return nil, errAppsRemote("app security list")
 }
 
 // AppReport is not available over HTTP yet.
-func (c *Client) AppReport(context.Context, string, int) (*service.AppReport, error) {
+func (c *Client) AppReport(context.Context, string, int) (*apps.AppReport, error) {
 	return nil, errAppsRemote("app security report")
 }
 
-var _ service.Apps = (*Client)(nil)
+var _ apps.Service = (*Client)(nil)

@@ -1,4 +1,4 @@
-package service
+package apps
 
 import (
 	"context"
@@ -9,10 +9,40 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/policy"
+	"github.com/lapps/lapps/service"
+	"github.com/lapps/lapps/store/sqlite"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/updater"
+	_ "github.com/lapps/lapps/updater/all"
 )
+
+// newTestLocal is the app service on a new SQLite database, with the
+// given vulnerability sources loaded.
+func newTestLocal(t *testing.T, sources ...updater.Source) *Local {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "lapps.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(sources))
+	t.Cleanup(func() { svc.Close() })
+	if len(sources) > 0 {
+		res, err := svc.UpdateVulnDB(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Error != "" || r.Records == 0 {
+				t.Fatalf("load %s: %+v", r.Source, r)
+			}
+		}
+	}
+	return New(st, svc)
+}
 
 // almaLocal is a service with the AlmaLinux 9 advisories loaded, and the
 // reference of the AlmaLinux 9.3 test image.
@@ -20,12 +50,7 @@ func almaLocal(t *testing.T) (*Local, string, ImageOptions) {
 	t.Helper()
 	images := testenv.Images(t)
 	data := testenv.VulnData(t, "almalinux-osv-database", "advisories", "almalinux9")
-	l, _ := newTestLocal(t)
-	l.sources = []updater.Source{{Name: "osv-almalinux", Type: "osv", Path: data}}
-	res, err := l.UpdateVulnDB(context.Background(), nil)
-	if err != nil || len(res) != 1 || res[0].Error != "" || res[0].Records == 0 {
-		t.Fatalf("load AlmaLinux 9 data: %+v, %v", res, err)
-	}
+	l := newTestLocal(t, updater.Source{Name: "osv-almalinux", Type: "osv", Path: data})
 	return l, "oci:" + filepath.Join(images, "rootfs", "oci") + ":almalinux-9.3", ImageOptions{Platform: "linux/arm64"}
 }
 
@@ -39,10 +64,10 @@ func TestAppDeploy(t *testing.T) {
 	if _, err := l.CreateApp(ctx, "shop", []string{alma, " ", alma}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.CreateApp(ctx, "shop", nil); !errors.Is(err, ErrBadRequest) {
-		t.Errorf("CreateApp twice: %v, want ErrBadRequest", err)
+	if _, err := l.CreateApp(ctx, "shop", nil); !errors.Is(err, service.ErrBadRequest) {
+		t.Errorf("CreateApp twice: %v, want service.ErrBadRequest", err)
 	}
-	if _, err := l.Deploy(ctx, DeployRequest{App: "nope", Images: []string{alma}}); !errors.Is(err, ErrNotFound) {
+	if _, err := l.Deploy(ctx, DeployRequest{App: "nope", Images: []string{alma}}); !errors.Is(err, service.ErrNotFound) {
 		t.Errorf("Deploy of unknown app: %v, want ErrNotFound", err)
 	}
 	failHigh := &policy.Policy{FailOn: "high", WarnOn: "medium"}
@@ -73,8 +98,8 @@ func TestAppDeploy(t *testing.T) {
 		}) {
 		t.Errorf("deploy with VEX: accepted %v, reasons:\n%s\nsuppressed: %+v", vexed.Accepted, strings.Join(vexed.Reasons, "\n"), vexed.Results[0].Verdict.Suppressed)
 	}
-	if _, err := l.Deploy(ctx, DeployRequest{App: "shop", Policy: &policy.Policy{VEX: []string{"/nonexistent.json"}}, ImageOptions: opts}); !errors.Is(err, ErrBadRequest) {
-		t.Errorf("deploy with a missing VEX file: %v, want ErrBadRequest", err)
+	if _, err := l.Deploy(ctx, DeployRequest{App: "shop", Policy: &policy.Policy{VEX: []string{"/nonexistent.json"}}, ImageOptions: opts}); !errors.Is(err, service.ErrBadRequest) {
+		t.Errorf("deploy with a missing VEX file: %v, want service.ErrBadRequest", err)
 	}
 
 	// Ignore every high finding (ALSA-2024:3339 among them) until 2099.
@@ -163,7 +188,7 @@ func TestAppScans(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := l.ListAppScans(ctx, "shop"); !errors.Is(err, ErrNotFound) {
+	if _, err := l.ListAppScans(ctx, "shop"); !errors.Is(err, service.ErrNotFound) {
 		t.Errorf("ListAppScans before any scan: %v, want ErrNotFound", err)
 	}
 	p := &policy.Policy{FailOn: "high"}
@@ -208,7 +233,7 @@ func TestAppScans(t *testing.T) {
 	if err != nil || latest.Index != 2 {
 		t.Errorf("AppReport latest = %+v, %v", latest, err)
 	}
-	if _, err := l.AppReport(ctx, "shop", 3); !errors.Is(err, ErrNotFound) {
+	if _, err := l.AppReport(ctx, "shop", 3); !errors.Is(err, service.ErrNotFound) {
 		t.Errorf("AppReport 3: %v, want ErrNotFound", err)
 	}
 
@@ -216,8 +241,8 @@ func TestAppScans(t *testing.T) {
 	if _, err := l.CreateApp(ctx, "empty", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.ScanApp(ctx, AppScanRequest{App: "empty"}); !errors.Is(err, ErrBadRequest) {
-		t.Errorf("ScanApp of an app without images: %v, want ErrBadRequest", err)
+	if _, err := l.ScanApp(ctx, AppScanRequest{App: "empty"}); !errors.Is(err, service.ErrBadRequest) {
+		t.Errorf("ScanApp of an app without images: %v, want service.ErrBadRequest", err)
 	}
 	if _, err := l.Deploy(ctx, DeployRequest{App: "empty", Images: []string{alma}, ImageOptions: opts}); err != nil {
 		t.Fatal(err)
@@ -230,10 +255,10 @@ func TestAppScans(t *testing.T) {
 	if err := l.RemoveApp(ctx, "shop"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.ListAppScans(ctx, "shop"); !errors.Is(err, ErrNotFound) {
+	if _, err := l.ListAppScans(ctx, "shop"); !errors.Is(err, service.ErrNotFound) {
 		t.Errorf("ListAppScans after removal: %v, want ErrNotFound", err)
 	}
-	if err := l.RemoveApp(ctx, "shop"); !errors.Is(err, ErrNotFound) {
+	if err := l.RemoveApp(ctx, "shop"); !errors.Is(err, service.ErrNotFound) {
 		t.Errorf("RemoveApp twice: %v, want ErrNotFound", err)
 	}
 }
@@ -241,7 +266,7 @@ func TestAppScans(t *testing.T) {
 // TestImportApp imports a real-world multi-document manifest: a Service,
 // a ConfigMap, a Deployment with an init container and a CronJob.
 func TestImportApp(t *testing.T) {
-	l, _ := newTestLocal(t)
+	l := newTestLocal(t)
 	ctx := context.Background()
 	manifest, err := os.ReadFile(filepath.Join("testdata", "workload.yaml"))
 	if err != nil {

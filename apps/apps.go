@@ -1,10 +1,19 @@
-package service
+// Package apps is lapps' applications: named sets of images, deployed into
+// environments under a policy (refused when the verdict is fail, every
+// attempt recorded), and scanned as a whole into numbered app scans. It
+// works on the store and on the image scans of package service.
+//
+// It is a package of its own, rather than part of service, because the
+// policy package's tests import service: service importing policy would
+// make an import cycle.
+package apps
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -12,14 +21,15 @@ import (
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/policy"
 	"github.com/lapps/lapps/report"
+	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/vuln"
 	"github.com/lapps/lapps/workload"
 )
 
-// Apps is the applications part of Service: named sets of images,
-// deployed into environments under a policy, and scanned as a whole.
-type Apps interface {
+// Service is what the app commands call: implemented in-process by Local
+// and over HTTP by package client.
+type Service interface {
 	// CreateApp creates app name made of images (possibly none).
 	CreateApp(ctx context.Context, name string, images []string) (*App, error)
 	// ImportApp creates app name from Kubernetes manifests (every
@@ -75,8 +85,8 @@ type ImageOptions struct {
 	Credentials map[string]image.Credential `json:"-"`
 }
 
-func (o ImageOptions) request(ref string) ScanRequest {
-	req := ScanRequest{Image: ref, Platform: o.Platform, Credentials: o.Credentials}
+func (o ImageOptions) request(ref string) service.ScanRequest {
+	req := service.ScanRequest{Image: ref, Platform: o.Platform, Credentials: o.Credentials}
 	for _, h := range o.InsecureRegistries {
 		if strings.HasPrefix(ref, h+"/") {
 			req.Insecure = true
@@ -167,7 +177,7 @@ type appScanSummary struct {
 }
 
 func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrBadRequest)
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), service.ErrBadRequest)
 }
 
 // cleanImages trims, drops empty and repeated images, keeping the order,
@@ -198,9 +208,9 @@ func checkAppName(name string) error {
 func appErr(name string, err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("no app %q (create it with `lapps app create %s`): %w", name, name, ErrNotFound)
+		return fmt.Errorf("no app %q (create it with `lapps app create %s`): %w", name, name, service.ErrNotFound)
 	case errors.Is(err, store.ErrExists):
-		return fmt.Errorf("app %q already exists: %w", name, ErrBadRequest)
+		return fmt.Errorf("app %q already exists: %w", name, service.ErrBadRequest)
 	}
 	return err
 }
@@ -233,7 +243,7 @@ func (l *Local) CreateApp(ctx context.Context, name string, images []string) (*A
 func (l *Local) ImportApp(ctx context.Context, name string, manifests []byte) (*App, error) {
 	ws, err := workload.Images(strings.NewReader(string(manifests)))
 	if err != nil {
-		return nil, fmt.Errorf("manifests: %w: %w", err, ErrBadRequest)
+		return nil, fmt.Errorf("manifests: %w: %w", err, service.ErrBadRequest)
 	}
 	var images []string
 	var kept []workload.Workload
@@ -320,7 +330,7 @@ func loadVEX(p *policy.Policy) (*policy.VEX, error) {
 	}
 	v, err := policy.LoadVEX(p.VEX...)
 	if err != nil {
-		return nil, fmt.Errorf("policy: %w: %w", err, ErrBadRequest)
+		return nil, fmt.Errorf("policy: %w: %w", err, service.ErrBadRequest)
 	}
 	return v, nil
 }
@@ -332,13 +342,13 @@ func (l *Local) decide(ctx context.Context, ref string, rescan bool, p *policy.P
 	var r *report.Report
 	var err error
 	if !rescan {
-		r, err = l.Report(ctx, ref, 0)
+		r, err = l.svc.Report(ctx, ref, 0)
 		if errors.Is(err, store.ErrNotFound) {
 			r, err = nil, nil // never scanned, or its index was pruned
 		}
 	}
 	if r == nil && err == nil {
-		r, err = l.ScanImage(ctx, opts.request(ref))
+		r, err = l.svc.ScanImage(ctx, opts.request(ref))
 	}
 	if err != nil {
 		return ImageVerdict{}, nil, err
@@ -403,7 +413,7 @@ func (l *Local) Deploy(ctx context.Context, req DeployRequest) (*Deployment, err
 	}
 	if req.Policy != nil {
 		if err := req.Policy.Validate(); err != nil {
-			return nil, fmt.Errorf("policy: %w: %w", err, ErrBadRequest)
+			return nil, fmt.Errorf("policy: %w: %w", err, service.ErrBadRequest)
 		}
 	}
 	vex, err := loadVEX(req.Policy)
@@ -470,7 +480,7 @@ func (l *Local) ScanApp(ctx context.Context, req AppScanRequest) (*AppReport, er
 	}
 	if req.Policy != nil {
 		if err := req.Policy.Validate(); err != nil {
-			return nil, fmt.Errorf("policy: %w: %w", err, ErrBadRequest)
+			return nil, fmt.Errorf("policy: %w: %w", err, service.ErrBadRequest)
 		}
 	}
 	vex, err := loadVEX(req.Policy)
@@ -532,7 +542,7 @@ func (l *Local) ListAppScans(ctx context.Context, name string) ([]AppScanSummary
 		return nil, err
 	}
 	if len(scans) == 0 {
-		return nil, fmt.Errorf("no scans of app %s (run `lapps app security scan -a %s`): %w", name, name, ErrNotFound)
+		return nil, fmt.Errorf("no scans of app %s (run `lapps app security scan -a %s`): %w", name, name, service.ErrNotFound)
 	}
 	out := make([]AppScanSummary, len(scans))
 	for i := range scans {
@@ -554,9 +564,9 @@ func (l *Local) AppReport(ctx context.Context, name string, index int) (*AppRepo
 	sc, err := l.st.GetAppScan(ctx, name, index)
 	if errors.Is(err, store.ErrNotFound) {
 		if index > 0 {
-			return nil, fmt.Errorf("app %s has no scan #%d: %w", name, index, ErrNotFound)
+			return nil, fmt.Errorf("app %s has no scan #%d: %w", name, index, service.ErrNotFound)
 		}
-		return nil, fmt.Errorf("no scans of app %s (run `lapps app security scan -a %s`): %w", name, name, ErrNotFound)
+		return nil, fmt.Errorf("no scans of app %s (run `lapps app security scan -a %s`): %w", name, name, service.ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
@@ -571,7 +581,7 @@ func (l *Local) AppReport(ctx context.Context, name string, index int) (*AppRepo
 		if i < len(sum.Verdicts) && sum.Verdicts[i].Image == im.Image {
 			sec.Verdict = sum.Verdicts[i].Verdict
 		}
-		r, err := l.Report(ctx, im.Image, im.Index)
+		r, err := l.svc.Report(ctx, im.Image, im.Index)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			sec.Error = fmt.Sprintf("image scan #%d is no longer stored", im.Index)
@@ -585,16 +595,19 @@ func (l *Local) AppReport(ctx context.Context, name string, index int) (*AppRepo
 	return out, nil
 }
 
-// Local and the HTTP client serve Apps. Apps is not embedded in Service
-// yet only because test doubles of Service in other packages
-// (server/server_test.go's fakeService) would stop compiling; callers get
-// it with AppsOf.
-var _ Apps = (*Local)(nil)
+var _ Service = (*Local)(nil)
 
-// AppsOf returns the Apps of svc, or an error naming the missing support.
-func AppsOf(svc Service) (Apps, error) {
-	if a, ok := svc.(Apps); ok {
-		return a, nil
-	}
-	return nil, fmt.Errorf("applications are not supported by this service (%T): %w", svc, ErrBadRequest)
+// Local is the in-process Service, on the store and the image scans of a
+// service.Service.
+type Local struct {
+	st  store.Store
+	svc service.Service
+	log *slog.Logger
+	now func() time.Time
+}
+
+// New returns the in-process Service on st (which it does not close),
+// scanning and reporting images with svc (a service.Local on st).
+func New(st store.Store, svc service.Service) *Local {
+	return &Local{st: st, svc: svc, log: slog.Default(), now: time.Now}
 }
