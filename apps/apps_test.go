@@ -21,7 +21,7 @@ import (
 
 // newTestLocal is the app service on a new SQLite database, with the
 // given vulnerability sources loaded.
-func newTestLocal(t *testing.T, sources ...updater.Source) *Local {
+func newTestLocal(t testing.TB, sources ...updater.Source) *Local {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "lapps.db"))
