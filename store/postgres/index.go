@@ -60,11 +60,11 @@ func (s *Store) Manifest(ctx context.Context, digest string) (*indexer.ImageInde
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", digest, err)
 	}
-	var idx indexer.ImageIndex
-	if err := json.Unmarshal(data, &idx); err != nil {
+	idx, err := s.indexes.Decode(data)
+	if err != nil {
 		return nil, fmt.Errorf("manifest %s: decode stored index: %w", digest, err)
 	}
-	return &idx, nil
+	return idx, nil
 }
 
 // PutManifest stores or replaces a manifest's index, its layer list and

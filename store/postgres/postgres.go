@@ -32,6 +32,10 @@ type Store struct {
 	pool *pgxpool.Pool
 	// where names the database for errors and logs, without credentials.
 	where string
+	// records caches decoded records for Records, indexes decoded image
+	// indexes for Manifest.
+	records *store.RecordCache
+	indexes *store.IndexCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -93,7 +97,7 @@ func open(ctx context.Context, dsn string, ms []migration) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open PostgreSQL database %s: %w", where, err)
 	}
-	return &Store{pool: pool, where: where}, nil
+	return &Store{pool: pool, where: where, records: store.NewRecordCache(50000), indexes: store.NewIndexCache(256)}, nil
 }
 
 // redact returns dsn without its password and parameters, for messages.

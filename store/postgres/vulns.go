@@ -383,7 +383,7 @@ func decodeRecords(raw [][]byte) ([]vuln.Record, error) {
 // estimates favour it.
 const queryRecordsCurrent = `WITH latest AS MATERIALIZED (
 		SELECT source, MAX(id) AS op FROM update_operations GROUP BY source)
-	SELECT r.data FROM records AS r JOIN latest AS l ON l.source = r.source
+	SELECT r.hash, r.data FROM records AS r JOIN latest AS l ON l.source = r.source
 	WHERE r.ecosystem = $1 AND r.package = ANY ($2::text[])
 	AND (SELECT true FROM uo_records AS u WHERE u.op = l.op AND u.hash = r.hash)`
 
@@ -396,8 +396,24 @@ func (s *Store) Records(ctx context.Context, ecosystem string, packages []string
 	if ecosystem == "" || len(packages) == 0 {
 		return nil, nil
 	}
-	out, err := queryRecords(ctx, s.pool, queryRecordsCurrent, txt(ecosystem), packages)
+	rows, err := s.pool.Query(ctx, queryRecordsCurrent, txt(ecosystem), packages)
 	if err != nil {
+		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
+	}
+	defer rows.Close()
+	var out []vuln.Record
+	for rows.Next() {
+		var hash, data []byte
+		if err := rows.Scan(&hash, &data); err != nil {
+			return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
+		}
+		rec, err := s.records.Decode(hash, data)
+		if err != nil {
+			return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
 	}
 	sortRecords(out)

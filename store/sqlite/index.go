@@ -59,7 +59,7 @@ func (s *Store) Manifest(ctx context.Context, digest string) (*indexer.ImageInde
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", digest, err)
 	}
-	idx, err := s.indexes.decode(data)
+	idx, err := s.indexes.Decode(data)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: decode stored index: %w", digest, err)
 	}

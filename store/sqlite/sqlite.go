@@ -39,8 +39,8 @@ type Store struct {
 	r *sql.DB
 	// records caches decoded records for Records, indexes decoded image
 	// indexes for Manifest.
-	records *recordCache
-	indexes *indexCache
+	records *store.RecordCache
+	indexes *store.IndexCache
 
 	stmtMu   sync.Mutex
 	recordsQ *sql.Stmt
@@ -102,7 +102,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return &Store{path: abs, w: w, r: r, records: newRecordCache(50000), indexes: newIndexCache(256)}, nil
+	return &Store{path: abs, w: w, r: r, records: store.NewRecordCache(50000), indexes: store.NewIndexCache(256)}, nil
 }
 
 // openPool opens a connection pool on the database file and checks that a

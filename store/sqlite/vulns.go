@@ -413,7 +413,7 @@ func (s *Store) Records(ctx context.Context, ecosystem string, packages []string
 		if err := rows.Scan(&hash, &data); err != nil {
 			return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
 		}
-		rec, err := s.records.decode(hash, data)
+		rec, err := s.records.Decode(hash, data)
 		if err != nil {
 			return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
 		}

@@ -1,4 +1,4 @@
-package sqlite
+package store
 
 import (
 	"crypto/sha256"
@@ -11,23 +11,25 @@ import (
 	"github.com/lapps/lapps/vuln"
 )
 
-// recordCache keeps decoded records by content hash. A stored record never
+// RecordCache keeps decoded records by content hash. A stored record never
 // changes under its hash, so the cache needs no invalidation; it only
-// spares the JSON decoding that dominates a report's lookups. It is
+// spares the JSON decoding that dominates a report's lookups. Both engines
+// use it. It is
 // bounded: when full it starts again empty.
-type recordCache struct {
+type RecordCache struct {
 	mu  sync.RWMutex
 	m   map[string]*vuln.Record
 	max int
 }
 
-func newRecordCache(max int) *recordCache {
-	return &recordCache{m: make(map[string]*vuln.Record), max: max}
+// NewRecordCache returns a cache of at most max records.
+func NewRecordCache(max int) *RecordCache {
+	return &RecordCache{m: make(map[string]*vuln.Record), max: max}
 }
 
-// decode returns the record stored as data under hash, decoding it only
+// Decode returns the record stored as data under hash, decoding it only
 // when it is not cached. The caller gets its own copy, slices included.
-func (c *recordCache) decode(hash, data []byte) (vuln.Record, error) {
+func (c *RecordCache) Decode(hash, data []byte) (vuln.Record, error) {
 	c.mu.RLock()
 	r, ok := c.m[string(hash)]
 	c.mu.RUnlock()
@@ -59,22 +61,23 @@ func clone(r *vuln.Record) vuln.Record {
 	return c
 }
 
-// indexCache keeps decoded image indexes by the SHA-256 of their stored
+// IndexCache keeps decoded image indexes by the SHA-256 of their stored
 // JSON, so that an index rewritten by anyone (another process included)
 // is never served stale, while repeated reports of an unchanged image skip
-// the decoding. Bounded like recordCache.
-type indexCache struct {
+// the decoding. Bounded like RecordCache.
+type IndexCache struct {
 	mu  sync.Mutex
 	m   map[[32]byte]*indexer.ImageIndex
 	max int
 }
 
-func newIndexCache(max int) *indexCache {
-	return &indexCache{m: make(map[[32]byte]*indexer.ImageIndex), max: max}
+// NewIndexCache returns a cache of at most max indexes.
+func NewIndexCache(max int) *IndexCache {
+	return &IndexCache{m: make(map[[32]byte]*indexer.ImageIndex), max: max}
 }
 
-// decode returns the index stored as data, as a copy the caller may change.
-func (c *indexCache) decode(data []byte) (*indexer.ImageIndex, error) {
+// Decode returns the index stored as data, as a copy the caller may change.
+func (c *IndexCache) Decode(data []byte) (*indexer.ImageIndex, error) {
 	key := sha256.Sum256(data)
 	c.mu.Lock()
 	idx, ok := c.m[key]
