@@ -38,7 +38,9 @@ type AdmissionConfig struct {
 	// Token, when set, is the bearer token the caller must send.
 	Token string
 	// CacheTTL is how long an image's verdict is reused (default 5s;
-	// negative: not cached).
+	// negative: not cached). After it, the verdict is still answered, for
+	// at most 12 times as long (at least a minute), while one lookup
+	// refreshes it.
 	CacheTTL time.Duration
 	// Platform is the platform unscanned images are scanned for (default:
 	// the service's default).
@@ -52,16 +54,18 @@ func WithAdmission(c AdmissionConfig) Option {
 		if c.CacheTTL == 0 {
 			c.CacheTTL = 5 * time.Second
 		}
-		s.admit = &admitter{cfg: c, cache: map[string]cachedVerdict{}, queued: map[string]time.Time{}}
+		s.admit = &admitter{cfg: c, cache: map[string]cachedVerdict{}, inflight: map[string]*lookupCall{}, queued: map[string]time.Time{}}
 	}
 }
 
 // admitter looks verdicts up for admission decisions.
 type admitter struct {
-	cfg    AdmissionConfig
-	mu     sync.Mutex
-	cache  map[string]cachedVerdict
-	queued map[string]time.Time
+	cfg      AdmissionConfig
+	mu       sync.Mutex
+	cache    map[string]cachedVerdict
+	inflight map[string]*lookupCall
+	queued   map[string]time.Time
+	wg       sync.WaitGroup // refreshes
 }
 
 type cachedVerdict struct {
@@ -126,20 +130,95 @@ func (s *Server) admission(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(out)
 }
 
-// verdict is the admission lookup: the verdict of image's latest scan
-// (cached for CacheTTL), or found false for an image never scanned, which
-// is queued for scanning.
+// verdict is the admission lookup: the verdict of image's latest scan, or
+// found false for an image never scanned, which is queued for scanning.
+//
+// Verdicts are cached: a fresh one (younger than CacheTTL) is answered at
+// once; a stale one (younger than staleFor) too, while one background
+// lookup refreshes it, so that the expiry of a busy image does not stall
+// every caller at once; a missing or older one is looked up, once per
+// image however many callers wait for it.
 func (s *Server) verdict(ctx context.Context, image string) (*policy.Verdict, bool, error) {
 	a := s.admit
-	now := time.Now()
-	if a.cfg.CacheTTL > 0 {
-		a.mu.Lock()
-		c, ok := a.cache[image]
-		a.mu.Unlock()
-		if ok && now.Sub(c.at) < a.cfg.CacheTTL {
-			return c.v, true, nil
-		}
+	ttl := a.cfg.CacheTTL
+	if ttl <= 0 {
+		return s.lookupVerdict(ctx, image)
 	}
+	now := time.Now()
+	a.mu.Lock()
+	c, ok := a.cache[image]
+	if ok && now.Sub(c.at) < ttl {
+		a.mu.Unlock()
+		return c.v, true, nil
+	}
+	cl := a.inflight[image]
+	if cl == nil {
+		cl = &lookupCall{done: make(chan struct{})}
+		a.inflight[image] = cl
+		a.wg.Add(1)
+		go s.refresh(image, cl)
+	}
+	a.mu.Unlock()
+	if ok && now.Sub(c.at) < staleFor(ttl) {
+		return c.v, true, nil
+	}
+	select {
+	case <-cl.done:
+		return cl.v, cl.found, cl.err
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+}
+
+// staleFor is how long after its lookup a cached verdict is still answered
+// while it is refreshed.
+func staleFor(ttl time.Duration) time.Duration { return max(12*ttl, time.Minute) }
+
+// lookupCall is one lookup that callers of the same image wait for.
+type lookupCall struct {
+	done  chan struct{}
+	v     *policy.Verdict
+	found bool
+	err   error
+}
+
+// refresh looks image up for cl, under the server's context (not a
+// caller's, which may end first), and caches the verdict.
+func (s *Server) refresh(image string, cl *lookupCall) {
+	a := s.admit
+	defer a.wg.Done()
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	cl.v, cl.found, cl.err = s.lookupVerdict(ctx, image)
+	a.mu.Lock()
+	switch {
+	case cl.err == nil && cl.found:
+		if len(a.cache) >= maxCached {
+			for k, c := range a.cache {
+				if start.Sub(c.at) >= staleFor(a.cfg.CacheTTL) {
+					delete(a.cache, k)
+				}
+			}
+			if len(a.cache) >= maxCached {
+				clear(a.cache)
+			}
+		}
+		a.cache[image] = cachedVerdict{v: cl.v, at: start}
+	case cl.err == nil:
+		delete(a.cache, image) // its scans are gone
+	}
+	delete(a.inflight, image)
+	a.mu.Unlock()
+	close(cl.done)
+}
+
+// lookupVerdict evaluates the policy on image's latest scan matched
+// against the current data (service.Report with index 0 reads the stored
+// index, never the image).
+func (s *Server) lookupVerdict(ctx context.Context, image string) (*policy.Verdict, bool, error) {
+	a := s.admit
+	now := time.Now()
 	rep, err := s.svc.Report(ctx, image, 0)
 	if errors.Is(err, service.ErrNotFound) {
 		s.queueScan(image, now)
@@ -149,21 +228,6 @@ func (s *Server) verdict(ctx context.Context, image string) (*policy.Verdict, bo
 		return nil, false, fmt.Errorf("report of %s: %w", image, err)
 	}
 	v := policy.Evaluate(a.cfg.Policy, rep, now, a.cfg.VEX)
-	if a.cfg.CacheTTL > 0 {
-		a.mu.Lock()
-		if len(a.cache) >= maxCached {
-			for k, c := range a.cache {
-				if now.Sub(c.at) >= a.cfg.CacheTTL {
-					delete(a.cache, k)
-				}
-			}
-			if len(a.cache) >= maxCached {
-				clear(a.cache)
-			}
-		}
-		a.cache[image] = cachedVerdict{v: &v, at: now}
-		a.mu.Unlock()
-	}
 	return &v, true, nil
 }
 

@@ -123,6 +123,9 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // Close stops the jobs and waits for them.
 func (s *Server) Close() {
 	s.cancel()
+	if s.admit != nil {
+		s.admit.wg.Wait()
+	}
 	s.jobs.wait()
 }
 
