@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/lapps/lapps/testenv"
+)
+
+// TestAdmissionTLS: lapps serve with server.admission over TLS answers the
+// AdmissionReview the API server sends: a pod of the AlmaLinux 9.3 image,
+// scanned before, is denied for ALSA-2024:3339 in glibc; a pod of an image
+// never scanned is denied (fail closed), and allowed once the scan that
+// admission queued has run.
+func TestAdmissionTLS(t *testing.T) {
+	images := testenv.Images(t)
+	alma := testenv.VulnData(t, "almalinux-osv-database", "advisories", "almalinux9")
+	dir := t.TempDir()
+	certFile, keyFile, pool := selfSigned(t, dir)
+	cfg := filepath.Join(dir, "lapps.yaml")
+	if err := os.WriteFile(cfg, []byte(`vulndb:
+  sources:
+    - {name: osv-almalinux, type: osv, path: `+alma+`}
+server:
+  tls_cert: `+certFile+`
+  tls_key: `+keyFile+`
+  admission:
+    fail_open: false
+    policy:
+      fail_on: high
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "lapps.db")
+	almaRef := "oci:" + filepath.Join(images, "rootfs", "oci") + ":almalinux-9.3"
+	alpineRef := "oci:" + filepath.Join(images, "rootfs", "oci") + ":alpine-3.20.3"
+	for _, args := range [][]string{{"vulndb", "update"}, {"image", "security", "scan", almaRef, "--platform", "linux/arm64"}} {
+		out, err := exec.Command(lappsBin, append([]string{"--db", db, "-c", cfg}, args...)...).CombinedOutput()
+		if _, exit := err.(*exec.ExitError); err != nil && !exit {
+			t.Fatalf("lapps %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	cmd := exec.Command(lappsBin, "--db", db, "serve", "--addr", "127.0.0.1:0", "-c", cfg)
+	log := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var addr string
+	waitFor(t, 30*time.Second, "lapps serve to listen", func() (bool, string) {
+		m := servingRE.FindStringSubmatch(log.String())
+		if m == nil {
+			return false, log.String()
+		}
+		addr = m[1]
+		return true, ""
+	})
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+	review := func(uid, image string) *admissionv1.AdmissionResponse {
+		t.Helper()
+		pod := &corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: image}}}}
+		raw, _ := json.Marshal(pod)
+		body, _ := json.Marshal(admissionv1.AdmissionReview{
+			TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+			Request: &admissionv1.AdmissionRequest{UID: types.UID("uid-" + uid), Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+				Resource: metav1.GroupVersionResource{Version: "v1", Resource: "pods"}, Namespace: "shop", Name: "web",
+				Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw}},
+		})
+		// No bearer token: the API server sends none.
+		resp, err := c.Post("https://"+addr+"/v1/admission?timeout=5s", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var rv admissionv1.AdmissionReview
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &rv) != nil || rv.Response == nil || string(rv.Response.UID) != "uid-"+uid {
+			t.Fatalf("HTTP %d: %s\n%s", resp.StatusCode, b, log.String())
+		}
+		return rv.Response
+	}
+	if r := review("alma", almaRef); r.Allowed || r.Result == nil || !strings.Contains(r.Result.Message, "ALSA-2024:3339 (high) in glibc") {
+		t.Errorf("AlmaLinux pod: %+v", r)
+	}
+	if r := review("alpine", alpineRef); r.Allowed || r.Result == nil || !strings.Contains(r.Result.Message, "not scanned yet") {
+		t.Errorf("unscanned alpine pod: %+v", r)
+	}
+	n := 0
+	waitFor(t, 90*time.Second, "the queued scan of alpine to allow its pod", func() (bool, string) {
+		n++
+		r := review("alpine-"+strings.Repeat("x", n), alpineRef)
+		if r.Allowed {
+			return true, ""
+		}
+		return false, r.Result.Message
+	})
+}
