@@ -215,11 +215,18 @@ func (s *Server) refresh(image string, cl *lookupCall) {
 
 // lookupVerdict evaluates the policy on image's latest scan matched
 // against the current data (service.Report with index 0 reads the stored
-// index, never the image).
+// index, never the image); a reference pinned to a digest never scanned
+// under its name is looked up by its manifest (service.ManifestReport).
 func (s *Server) lookupVerdict(ctx context.Context, image string) (*policy.Verdict, bool, error) {
 	a := s.admit
 	now := time.Now()
 	rep, err := s.svc.Report(ctx, image, 0)
+	if _, digest, ok := strings.Cut(image, "@"); ok && errors.Is(err, service.ErrNotFound) && strings.HasPrefix(digest, "sha256:") {
+		// A reference pinned to a digest never scanned under this name:
+		// the manifest may have been scanned under another (its tag, a
+		// mirror).
+		rep, err = s.svc.ManifestReport(ctx, digest)
+	}
 	if errors.Is(err, service.ErrNotFound) {
 		s.queueScan(image, now)
 		return nil, false, nil

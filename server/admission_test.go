@@ -161,6 +161,12 @@ func TestAdmission(t *testing.T) {
 	defer tsOpen.Close()
 	auth := []string{"Authorization", "Bearer s3cret"}
 
+	scans, err := local.ListScans(context.Background(), im["almalinux"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := "registry.example.com/mirror/almalinux@" + scans[0].ManifestDigest
+
 	deploy := &appsv1.Deployment{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"}, ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"}}
 	deploy.Spec.Template.Spec.InitContainers = []corev1.Container{{Name: "init", Image: im["almalinux"]}}
 	deploy.Spec.Template.Spec.Containers = []corev1.Container{{Name: "app", Image: im["alpine-3.11"]}}
@@ -178,6 +184,10 @@ func TestAdmission(t *testing.T) {
 	}{
 		{name: "scanned image failing the policy", ts: tsClosed, body: podReview(t, "u1", im["almalinux"]),
 			status: 200, code: 403, message: []string{"lapps denied Pod shop/web-0", "image " + im["almalinux"] + " fails policy", "ALSA-2024:3339 (high) in glibc"}},
+		{name: "image pinned to the digest of a scanned manifest", ts: tsClosed, body: podReview(t, "u1d", pinned),
+			status: 200, code: 403, message: []string{"image " + pinned + " fails policy", "ALSA-2024:3339 (high) in glibc"}},
+		{name: "image pinned to an unknown digest", ts: tsClosed, body: podReview(t, "u1e", "registry.example.com/mirror/almalinux@sha256:"+strings.Repeat("0", 64)),
+			status: 200, code: 403, message: []string{"not scanned yet"}},
 		{name: "deployment whose init container fails", ts: tsOpen, header: auth, body: reviewFor(t, "u2", metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, "deployments", deploy),
 			status: 200, code: 403, message: []string{"lapps denied Deployment shop/web-0", "ALSA-2024:3339"}},
 		{name: "unscanned image, fail closed", ts: tsClosed, body: podReview(t, "u3", im["alpine-3.20"]),
