@@ -13,9 +13,9 @@ import (
 func sample() *Report {
 	r := &Report{
 		Image: "index.docker.io/library/debian:12", ManifestDigest: "sha256:abcdef0123456789", ScanIndex: 2,
-		ScannedAt:    time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC),
-		Distribution: &vuln.Distribution{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"},
-		Packages:     []vuln.Package{{Name: "gzip", Version: "1.12-1", Kind: vuln.KindDeb, Layer: "sha256:0123456789abcdef0123"}},
+		ScannedAt:       time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC),
+		Distribution:    &vuln.Distribution{ID: "debian", VersionID: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"},
+		Packages:        []vuln.Package{{Name: "gzip", Version: "1.12-1", Kind: vuln.KindDeb, Layer: "sha256:0123456789abcdef0123"}},
 		OSOwnedPackages: []vuln.Package{{Name: "requests", Version: "2.28.1", Kind: vuln.KindPyPI, OwnedBy: "deb python3-requests"}},
 		Vulnerabilities: []vuln.Finding{
 			{ID: "CVE-2022-1271", Package: "gzip", InstalledVersion: "1.12-1", FixedVersion: "1.12-1+deb12u1", Status: vuln.StatusFixed, Severity: vuln.SeverityHigh, Title: "zgrep arbitrary file write"},

@@ -22,10 +22,6 @@ import (
 	"github.com/lapps/lapps/vuln"
 )
 
-
-
-
-
 // indexLayer runs the real layer walk with the Go binary cataloger alone.
 func indexLayer(t *testing.T, blobPath string) *indexer.LayerIndex {
 	t.Helper()

@@ -22,11 +22,6 @@ import (
 	"github.com/lapps/lapps/vuln"
 )
 
-
-
-
-
-
 var (
 	jarRE     = regexp.MustCompile(`\.jar$`)
 	pomPathRE = regexp.MustCompile(`^META-INF/maven/[^/]+/[^/]+/pom\.properties$`)

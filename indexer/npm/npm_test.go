@@ -15,11 +15,6 @@ import (
 	"github.com/lapps/lapps/vuln"
 )
 
-
-
-
-
-
 func ids(ps []vuln.Package) []string {
 	var out []string
 	for _, p := range ps {

@@ -16,10 +16,6 @@ import (
 	"github.com/lapps/lapps/vuln"
 )
 
-
-
-
-
 // metadataFile matches, independently of the cataloger, the metadata
 // files of installed distributions, capturing the directory's name and
 // version parts ("charset_normalizer-3.0.1.dist-info").

@@ -14,11 +14,6 @@ import (
 	"github.com/lapps/lapps/vuln"
 )
 
-
-
-
-
-
 // specFileRE matches, independently of the cataloger, installed gem
 // specifications, capturing the name and version of the file name
 // (RubyGems names them NAME-VERSION.gemspec).
