@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,52 +20,6 @@ import (
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/vuln"
 )
-
-// layerBlobs returns the paths of the gzip blobs of the layers of a tagged
-// image of the Debian test-image OCI layout, base first.
-func layerBlobs(tb testing.TB, tag string) []string {
-	tb.Helper()
-	dir := filepath.Join(testenv.Images(tb), "debian", "oci")
-	var index struct {
-		Manifests []struct {
-			Digest      string            `json:"digest"`
-			Annotations map[string]string `json:"annotations"`
-		} `json:"manifests"`
-	}
-	var manifest struct {
-		Layers []struct {
-			Digest string `json:"digest"`
-		} `json:"layers"`
-	}
-	readJSON(tb, filepath.Join(dir, "index.json"), &index)
-	for _, m := range index.Manifests {
-		if m.Annotations["org.opencontainers.image.ref.name"] == tag {
-			readJSON(tb, blob(dir, m.Digest), &manifest)
-			var out []string
-			for _, l := range manifest.Layers {
-				out = append(out, blob(dir, l.Digest))
-			}
-			return out
-		}
-	}
-	tb.Fatalf("tag %s not in %s", tag, dir)
-	return nil
-}
-
-func blob(dir, digest string) string {
-	return filepath.Join(dir, "blobs", strings.Replace(digest, ":", string(filepath.Separator), 1))
-}
-
-func readJSON(tb testing.TB, p string, v any) {
-	tb.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		tb.Fatalf("%s: %v", p, err)
-	}
-}
 
 // wantedFiles returns the files of a gzip layer blob that the cataloger
 // wants, by their clean path, choosing them as the indexer's walker does.
@@ -104,7 +57,7 @@ func wantedFiles(tb testing.TB, blobPath string, c indexer.Cataloger) map[string
 func finalStatus(tb testing.TB, tag string) []byte {
 	tb.Helper()
 	var status []byte
-	for _, b := range layerBlobs(tb, tag) {
+	for _, b := range testenv.LayerBlobs(tb, tag) {
 		if s, ok := wantedFiles(tb, b, dpkg.New())[dpkg.StatusPath]; ok {
 			status = s
 		}

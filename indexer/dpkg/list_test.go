@@ -209,7 +209,7 @@ func TestRealFileLists(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.tag, func(t *testing.T) {
 			t.Parallel()
-			blobs := layerBlobs(t, tt.tag)
+			blobs := testenv.LayerBlobs(t, tt.tag)
 			if len(blobs) != len(tt.lists) {
 				t.Fatalf("%d layers, want %d", len(blobs), len(tt.lists))
 			}
@@ -346,7 +346,7 @@ func compareDpkgQuery(t *testing.T, status []byte, wanted map[string][]byte, lis
 }
 
 func BenchmarkParseListsFat(b *testing.B) {
-	blobs := layerBlobs(b, "debian-bookworm-fat")
+	blobs := testenv.LayerBlobs(b, "debian-bookworm-fat")
 	l := readLayer(b, blobs[1], dpkg.New())
 	var lists [][]byte
 	var size int64
@@ -370,7 +370,7 @@ func BenchmarkParseListsFat(b *testing.B) {
 func FuzzDpkgList(f *testing.F) {
 	f.Add([]byte("/.\n/usr\n/usr/bin/fzf\n/bin/bash\n"))
 	if os.Getenv("LAPPS_TEST_IMAGES") != "" {
-		blobs := layerBlobs(f, "debian-bookworm-mid")
+		blobs := testenv.LayerBlobs(f, "debian-bookworm-mid")
 		l := readLayer(f, blobs[1], dpkg.New())
 		if data, ok := l.wanted[dpkg.InfoDir+"/python3-requests.list"]; ok {
 			f.Add(data)

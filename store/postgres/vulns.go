@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -294,26 +292,9 @@ func (s *Store) DiffUpdates(ctx context.Context, from, to int64) (*store.Diff, e
 		}
 	}
 	for _, l := range [][]vuln.Record{d.Added, d.Removed, d.Changed} {
-		sortRecords(l)
+		store.SortRecords(l)
 	}
 	return d, nil
-}
-
-// sortRecords sorts records by ecosystem, package and id.
-func sortRecords(rs []vuln.Record) {
-	slices.SortFunc(rs, func(a, b vuln.Record) int {
-		return cmpStrings(a.Ecosystem, b.Ecosystem, a.Package, b.Package, a.ID, b.ID, a.Source, b.Source)
-	})
-}
-
-// cmpStrings compares pairs of strings in turn.
-func cmpStrings(pairs ...string) int {
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if c := strings.Compare(pairs[i], pairs[i+1]); c != 0 {
-			return c
-		}
-	}
-	return 0
 }
 
 // querier is what pgxpool.Pool and pgx.Tx have in common for queries.
@@ -340,35 +321,7 @@ func queryRecords(ctx context.Context, q querier, query string, args ...any) ([]
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	return decodeRecords(raw)
-}
-
-// decodeRecords decodes stored records. Decoding JSON costs more than
-// finding the records, so a large result is decoded on several cores.
-func decodeRecords(raw [][]byte) ([]vuln.Record, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	out := make([]vuln.Record, len(raw))
-	const perWorker = 64
-	workers := min(runtime.GOMAXPROCS(0), (len(raw)+perWorker-1)/perWorker)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(raw); i += workers {
-				if err := json.Unmarshal(raw[i], &out[i]); err != nil {
-					errs[w] = fmt.Errorf("decode stored record: %w", err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return store.DecodeRecords(raw)
 }
 
 // queryRecordsCurrent selects the records of an ecosystem ($1) for package
@@ -416,7 +369,7 @@ func (s *Store) Records(ctx context.Context, ecosystem string, packages []string
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
 	}
-	sortRecords(out)
+	store.SortRecords(out)
 	return out, nil
 }
 
@@ -450,7 +403,7 @@ func (s *Store) OperationRecords(ctx context.Context, op int64, ecosystem string
 	if err != nil {
 		return nil, err
 	}
-	sortRecords(out)
+	store.SortRecords(out)
 	return out, nil
 }
 

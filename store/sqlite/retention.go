@@ -38,7 +38,7 @@ func (s *Store) OperationRecords(ctx context.Context, op int64, ecosystem string
 	if err != nil {
 		return nil, fmt.Errorf("records of operation %d in %s: %w", op, ecosystem, err)
 	}
-	sortRecords(out)
+	store.SortRecords(out)
 	return out, nil
 }
 
