@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -78,6 +80,39 @@ type Server struct {
 	// Admission enables the Kubernetes validating admission webhook at
 	// POST /v1/admission (absent: not served).
 	Admission *Admission `yaml:"admission"`
+	// Apps holds per-app settings keyed by app name: the policy of the
+	// app and of each of its environments (see Config.PolicyFor).
+	Apps map[string]AppConfig `yaml:"apps"`
+}
+
+// AppConfig is the server configuration of one app.
+type AppConfig struct {
+	// Policy decides the app's images in every environment without its
+	// own policy (absent: the top-level policy).
+	Policy *policy.Policy `yaml:"policy"`
+	// Environments holds per-environment settings keyed by name.
+	Environments map[string]EnvConfig `yaml:"environments"`
+}
+
+// EnvConfig is the server configuration of one environment of an app.
+type EnvConfig struct {
+	// Policy decides the app's images in this environment (absent: the
+	// app's policy).
+	Policy *policy.Policy `yaml:"policy"`
+}
+
+// PolicyFor returns the policy deciding app in env: the environment's,
+// else the app's, else the top-level policy (nil: every image passes).
+func (c *Config) PolicyFor(app, env string) *policy.Policy {
+	if a, ok := c.Server.Apps[app]; ok {
+		if e, ok := a.Environments[env]; ok && e.Policy != nil {
+			return e.Policy
+		}
+		if a.Policy != nil {
+			return a.Policy
+		}
+	}
+	return c.Policy
 }
 
 // Admission configures the Kubernetes admission webhook. The route needs
@@ -216,11 +251,21 @@ func Load(path string) (*Config, error) {
 		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
-		if c.Policy != nil {
-			for i, v := range c.Policy.VEX {
+		rel := func(p *policy.Policy) {
+			if p == nil {
+				return
+			}
+			for i, v := range p.VEX {
 				if v != "" && !filepath.IsAbs(v) {
-					c.Policy.VEX[i] = filepath.Join(filepath.Dir(path), v)
+					p.VEX[i] = filepath.Join(filepath.Dir(path), v)
 				}
+			}
+		}
+		rel(c.Policy)
+		for _, a := range c.Server.Apps {
+			rel(a.Policy)
+			for _, e := range a.Environments {
+				rel(e.Policy)
 			}
 		}
 	}
@@ -268,6 +313,23 @@ func (c *Config) validate() error {
 	if a := c.Server.Admission; a != nil {
 		if err := a.Policy.Validate(); err != nil {
 			return fmt.Errorf("server.admission.policy: %w", err)
+		}
+	}
+	for _, app := range slices.Sorted(maps.Keys(c.Server.Apps)) {
+		a := c.Server.Apps[app]
+		if app == "" {
+			return errors.New("server.apps: empty app name")
+		}
+		if err := a.Policy.Validate(); err != nil {
+			return fmt.Errorf("server.apps.%s.policy: %w", app, err)
+		}
+		for _, env := range slices.Sorted(maps.Keys(a.Environments)) {
+			if env == "" {
+				return fmt.Errorf("server.apps.%s.environments: empty environment name", app)
+			}
+			if err := a.Environments[env].Policy.Validate(); err != nil {
+				return fmt.Errorf("server.apps.%s.environments.%s.policy: %w", app, env, err)
+			}
 		}
 	}
 	names := map[string]bool{}

@@ -83,6 +83,9 @@ func TestLoadErrors(t *testing.T) {
 		"policy threshold":    "policy:\n  fail_on: severe\n",
 		"policy unknown key":  "policy:\n  fail_of: high\n",
 		"policy ignore no id": "policy:\n  ignore:\n    - {reason: x}\n",
+		"app policy":          "server:\n  apps:\n    shop:\n      policy: {fail_on: severe}\n",
+		"env policy":          "server:\n  apps:\n    shop:\n      environments:\n        prod:\n          policy: {warn_on: high, fail_on: low}\n",
+		"app unknown key":     "server:\n  apps:\n    shop:\n      polcy: {fail_on: high}\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Load(write(t, body))
@@ -115,5 +118,51 @@ func TestPolicy(t *testing.T) {
 	}
 	if c, err := Load(""); err != nil || c.Policy != nil {
 		t.Errorf("no file: policy %+v, %v; want none", c.Policy, err)
+	}
+}
+
+// TestPolicyFor picks the environment's policy, else the app's, else the
+// top-level one, and makes every vex path relative to the file.
+func TestPolicyFor(t *testing.T) {
+	p := write(t, `
+policy: {fail_on: critical}
+server:
+  apps:
+    shop:
+      policy: {fail_on: high, vex: [shop.json]}
+      environments:
+        prod:
+          policy: {fail_on: medium, vex: [prod.json]}
+        staging: {}
+    blog:
+      environments:
+        prod:
+          policy: {fail_on: low}
+`)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ app, env, want string }{
+		{"shop", "prod", "medium"},
+		{"shop", "staging", "high"},
+		{"shop", "dev", "high"},
+		{"blog", "prod", "low"},
+		{"blog", "dev", "critical"},
+		{"other", "prod", "critical"},
+	} {
+		if got := c.PolicyFor(tc.app, tc.env); got == nil || got.FailOn != tc.want {
+			t.Errorf("PolicyFor(%s, %s) = %+v, want fail_on %s", tc.app, tc.env, got, tc.want)
+		}
+	}
+	dir := filepath.Dir(p)
+	if v := c.PolicyFor("shop", "prod").VEX; len(v) != 1 || v[0] != filepath.Join(dir, "prod.json") {
+		t.Errorf("env vex = %q", v)
+	}
+	if v := c.PolicyFor("shop", "dev").VEX; len(v) != 1 || v[0] != filepath.Join(dir, "shop.json") {
+		t.Errorf("app vex = %q", v)
+	}
+	if c, err := Load(""); err != nil || c.PolicyFor("a", "b") != nil {
+		t.Error("no configuration: want no policy")
 	}
 }
