@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lapps/lapps/apps"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/notifier"
@@ -68,6 +69,9 @@ func (a *app) serve(ctx context.Context, addr string) error {
 		}
 		opts = append(opts, server.WithAdmission(server.AdmissionConfig{Policy: ad.Policy, VEX: vex, FailOpen: ad.FailOpen, Token: ad.Token, CacheTTL: ad.CacheTTL, Platform: ad.Platform}))
 	}
+	// Deployments and app scans are decided under the policy of this
+	// configuration, never one sent by a client.
+	opts = append(opts, server.WithApps(apps.New(st, local), func(_, _ string) *policy.Policy { return a.cfg.Policy }))
 	// Data changed through the API (update, import) is notified at once,
 	// not at the next catch-up run of the notify job.
 	var sched *scheduler.Scheduler // set before the API serves

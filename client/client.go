@@ -80,7 +80,8 @@ func apiError(e server.APIError, status int) error {
 		sentinel = image.ErrInvalidReference
 	case server.CodeBadImage:
 		sentinel = image.ErrCorrupt
-	case server.CodeBadRequest:
+	case server.CodeBadRequest, server.CodeConflict:
+		// Conflict: in-process, an existing app is a bad request too.
 		sentinel = service.ErrBadRequest
 	case server.CodeCanceled:
 		sentinel = context.Canceled
@@ -103,7 +104,13 @@ func (e *remoteError) Is(target error) bool { return target == e.sentinel }
 
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body io.Reader, contentType string, out any) error {
 	u := *c.base
-	u.Path += path
+	// path is escaped (an app name may hold "/" or "%"): keep it as sent.
+	unescaped, err := url.PathUnescape(path)
+	if err != nil {
+		return fmt.Errorf("path %q: %w", path, err)
+	}
+	u.RawPath = u.EscapedPath() + path
+	u.Path += unescaped
 	u.RawQuery = query.Encode()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {

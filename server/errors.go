@@ -46,6 +46,8 @@ func classify(err error) (string, int) {
 		return CodeInvalidReference, http.StatusBadRequest
 	case errors.Is(err, image.ErrCorrupt):
 		return CodeBadImage, http.StatusUnprocessableEntity
+	case isConflict(err):
+		return CodeConflict, http.StatusConflict
 	case errors.Is(err, service.ErrNotFound):
 		return CodeNotFound, http.StatusNotFound
 	case errors.Is(err, service.ErrBadRequest):

@@ -39,6 +39,7 @@ type Server struct {
 	mux     *http.ServeMux
 	metrics *Metrics
 	admit   *admitter
+	apps    *appsAPI
 }
 
 // Option configures a Server.
@@ -87,6 +88,15 @@ var routes = []route{
 	// Public: the API server calls webhooks without a bearer token (see
 	// AdmissionConfig).
 	{"POST", "/v1/admission", (*Server).admission, true},
+	{"POST", "/v1/apps", (*Server).createApp, false},
+	{"GET", "/v1/apps", (*Server).listApps, false},
+	{"POST", "/v1/apps/import", (*Server).importApp, false},
+	{"DELETE", "/v1/apps/{app}", (*Server).removeApp, false},
+	{"POST", "/v1/apps/{app}/deployments", (*Server).deploy, false},
+	{"GET", "/v1/apps/{app}/deployments", (*Server).appHistory, false},
+	{"POST", "/v1/apps/{app}/scans", (*Server).scanApp, false},
+	{"GET", "/v1/apps/{app}/scans", (*Server).listAppScans, false},
+	{"GET", "/v1/apps/{app}/scans/{n}", (*Server).appReport, false},
 }
 
 // New returns a server over svc.

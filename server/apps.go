@@ -1,0 +1,257 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/lapps/lapps/apps"
+	"github.com/lapps/lapps/policy"
+	"github.com/lapps/lapps/service"
+	"github.com/lapps/lapps/store"
+)
+
+// CodeConflict is the code of a request that conflicts with what exists
+// (an app created twice).
+const CodeConflict = "conflict"
+
+// PolicyFor returns the policy that decides deployments of app into env
+// (env is empty for app scans); nil passes every image.
+type PolicyFor func(app, env string) *policy.Policy
+
+// appsAPI is the state of the /v1/apps endpoints.
+type appsAPI struct {
+	svc       apps.Service
+	policyFor PolicyFor
+}
+
+// WithApps enables the /v1/apps endpoints over svc; without it they answer
+// 404. Deployments and app scans are decided under policyFor's policy — the
+// server's configuration, never a policy sent by the client, so that a
+// client cannot loosen the gate. A nil policyFor uses no policy (every
+// image passes).
+func WithApps(svc apps.Service, policyFor PolicyFor) Option {
+	return func(s *Server) { s.apps = &appsAPI{svc: svc, policyFor: policyFor} }
+}
+
+func (a *appsAPI) policy(app, env string) *policy.Policy {
+	if a.policyFor == nil {
+		return nil
+	}
+	return a.policyFor(app, env)
+}
+
+// AppBody is the body of POST /v1/apps.
+type AppBody struct {
+	Name   string   `json:"name"`
+	Images []string `json:"images,omitempty"`
+}
+
+// DeployBody is the body of POST /v1/apps/{app}/deployments.
+type DeployBody struct {
+	Env                string   `json:"env,omitempty"`
+	Images             []string `json:"images,omitempty"`
+	Platform           string   `json:"platform,omitempty"`
+	InsecureRegistries []string `json:"insecure_registries,omitempty"`
+}
+
+// AppScanBody is the body of POST /v1/apps/{app}/scans.
+type AppScanBody struct {
+	Platform           string   `json:"platform,omitempty"`
+	InsecureRegistries []string `json:"insecure_registries,omitempty"`
+}
+
+// appsOr answers 404 when the app endpoints are not enabled.
+func (s *Server) appsOr(w http.ResponseWriter) *appsAPI {
+	if s.apps == nil {
+		writeError(w, http.StatusNotFound, CodeNotFound, "applications are not enabled on this server")
+	}
+	return s.apps
+}
+
+func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
+	a := s.appsOr(w)
+	if a == nil {
+		return
+	}
+	var body AppBody
+	if err := decode(r, &body); err != nil {
+		writeErr(w, err)
+		return
+	}
+	app, err := a.svc.CreateApp(r.Context(), body.Name, body.Images)
+	if err != nil {
+		// apps reports an existing app as a bad request (and does not keep
+		// store.ErrExists): tell a conflict by the app being there.
+		if errors.Is(err, service.ErrBadRequest) && a.exists(r, body.Name) {
+			writeError(w, http.StatusConflict, CodeConflict, err.Error())
+			return
+		}
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, app)
+}
+
+func (a *appsAPI) exists(r *http.Request, name string) bool {
+	list, err := a.svc.ListApps(r.Context())
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(list, func(ap apps.App) bool { return ap.Name == name })
+}
+
+func (s *Server) listApps(w http.ResponseWriter, r *http.Request) {
+	a := s.appsOr(w)
+	if a == nil {
+		return
+	}
+	list, err := a.svc.ListApps(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if list == nil {
+		list = []apps.App{}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) removeApp(w http.ResponseWriter, r *http.Request) {
+	a := s.appsOr(w)
+	if a == nil {
+		return
+	}
+	if err := a.svc.RemoveApp(r.Context(), r.PathValue("app")); err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// importApp takes Kubernetes manifests (YAML) in the body; the name query
+// parameter names the app (default: the first workload's name).
+func (s *Server) importApp(w http.ResponseWriter, r *http.Request) {
+	a := s.appsOr(w)
+	if a == nil {
+		return
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<20))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, CodeBadRequest, fmt.Sprintf("manifests: %v (at most 16 MiB)", err))
+		return
+	}
+	app, err := a.svc.ImportApp(r.Context(), r.URL.Query().Get("name"), data)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, app)
+}
+
+// deploy decides a deployment under the server's policy. A refusal is 200
+// with accepted false, as in-process it is a result, not an error.
+func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
+	a := s.appsOr(w)
+	if a == nil {
+		return
+	}
+	var body DeployBody
+	if r.ContentLength != 0 {
+		if err := decode(r, &body); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	name := r.PathValue("app")
+	env := body.Env
+	if env == "" {
+		env = apps.DefaultEnv
+	}
+	d, err := a.svc.Deploy(r.Context(), apps.DeployRequest{App: name, Env: body.Env, Images: body.Images,
+		Policy:       a.policy(name, env),
+		ImageOptions: apps.ImageOptions{Platform: body.Platform, InsecureRegistries: body.InsecureRegistries}})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) appHistory(w http.ResponseWriter, r *http.Request) {
+	a := s.appsOr(w)
+	if a == nil {
+		return
+	}
+	ds, err := a.svc.AppHistory(r.Context(), r.PathValue("app"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if ds == nil {
+		ds = []apps.Deployment{}
+	}
+	writeJSON(w, http.StatusOK, ds)
+}
+
+func (s *Server) scanApp(w http.ResponseWriter, r *http.Request) {
+	a := s.appsOr(w)
+	if a == nil {
+		return
+	}
+	var body AppScanBody
+	if r.ContentLength != 0 {
+		if err := decode(r, &body); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	name := r.PathValue("app")
+	rep, err := a.svc.ScanApp(r.Context(), apps.AppScanRequest{App: name, Policy: a.policy(name, ""),
+		ImageOptions: apps.ImageOptions{Platform: body.Platform, InsecureRegistries: body.InsecureRegistries}})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) listAppScans(w http.ResponseWriter, r *http.Request) {
+	a := s.appsOr(w)
+	if a == nil {
+		return
+	}
+	list, err := a.svc.ListAppScans(r.Context(), r.PathValue("app"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if list == nil {
+		list = []apps.AppScanSummary{}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (s *Server) appReport(w http.ResponseWriter, r *http.Request) {
+	a := s.appsOr(w)
+	if a == nil {
+		return
+	}
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 0 {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, "the app scan number must be 1, 2, … or 0 for the latest")
+		return
+	}
+	rep, err := a.svc.AppReport(r.Context(), r.PathValue("app"), n)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// isConflict reports whether err is a conflict with what exists.
+func isConflict(err error) bool { return errors.Is(err, store.ErrExists) }
