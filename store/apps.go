@@ -101,6 +101,17 @@ type Apps interface {
 	GetAppScan(ctx context.Context, app string, index int) (*AppScan, error)
 }
 
+// AppVerdicts records the last verdict of each (app, environment), so
+// that the alert job notices when one changes.
+type AppVerdicts interface {
+	// SetAppVerdict records verdict (pass, warn or fail) at at for app in
+	// env and returns the verdict recorded before ("" when none), in one
+	// transaction, so that of concurrent callers each sees the verdict the
+	// other recorded. An empty app or env or an invalid verdict is an
+	// error; the app need not exist. RemoveApp deletes the app's verdicts.
+	SetAppVerdict(ctx context.Context, app, env, verdict string, at time.Time) (previous string, err error)
+}
+
 // ValidVerdict reports whether v is one of the stored verdicts.
 func ValidVerdict(v string) bool {
 	return v == VerdictPass || v == VerdictWarn || v == VerdictFail

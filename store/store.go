@@ -27,6 +27,7 @@ type Store interface {
 	Retention
 	Leases
 	Apps
+	AppVerdicts
 	// Close releases the store's resources.
 	Close() error
 }

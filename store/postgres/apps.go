@@ -137,6 +137,9 @@ func (s *Store) RemoveApp(ctx context.Context, name string) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM deployments WHERE app = $1`, n); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM app_verdicts WHERE app = $1`, n); err != nil {
+			return err
+		}
 		_, err = tx.Exec(ctx, `DELETE FROM app_scans WHERE app = $1`, n)
 		return err
 	})

@@ -149,6 +149,9 @@ func (s *Store) RemoveApp(ctx context.Context, name string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM deployments WHERE app = ?`, name); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM app_verdicts WHERE app = ?`, name); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM app_scans WHERE app = ?`, name)
 		return err
 	})

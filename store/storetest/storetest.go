@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Apps", testApps},
 		{"Deployments", testDeployments},
 		{"AppScans", testAppScans},
+		{"AppVerdicts", testAppVerdicts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
