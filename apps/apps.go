@@ -604,6 +604,8 @@ type Local struct {
 	svc service.Service
 	log *slog.Logger
 	now func() time.Time
+	// webhooks are the webhooks CheckVerdicts enqueues alerts for.
+	webhooks []string
 }
 
 // New returns the in-process Service on st (which it does not close),
