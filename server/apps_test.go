@@ -153,6 +153,18 @@ func TestAppsOverHTTP(t *testing.T) {
 		t.Errorf("ImportApp of bad YAML: %v, want ErrBadRequest", err)
 	}
 
+	// A name with "/", "%" and spaces travels escaped in the path.
+	odd := "team/shop 100%"
+	if _, err := c.CreateApp(ctx, odd, []string{alma}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := c.Deploy(ctx, apps.DeployRequest{App: odd, ImageOptions: apps.ImageOptions{Platform: platform}}); err != nil || d.App != odd || !d.Accepted {
+		t.Errorf("deploy of %q = %+v, %v", odd, d, err)
+	}
+	if err := c.RemoveApp(ctx, odd); err != nil {
+		t.Errorf("remove %q: %v", odd, err)
+	}
+
 	if err := c.RemoveApp(ctx, "shop"); err != nil {
 		t.Fatal(err)
 	}
