@@ -70,8 +70,15 @@ func (a *app) serve(ctx context.Context, addr string) error {
 		opts = append(opts, server.WithAdmission(server.AdmissionConfig{Policy: ad.Policy, VEX: vex, FailOpen: ad.FailOpen, Token: ad.Token, CacheTTL: ad.CacheTTL, Platform: ad.Platform}))
 	}
 	// Deployments and app scans are decided under the policy of this
-	// configuration, never one sent by a client.
-	opts = append(opts, server.WithApps(apps.New(st, local), func(_, _ string) *policy.Policy { return a.cfg.Policy }))
+	// configuration (per app and environment), never one sent by a
+	// client; verdict alerts go to every configured webhook.
+	appsLocal := apps.New(st, local)
+	var hookNames []string
+	for _, w := range a.cfg.Server.Webhooks {
+		hookNames = append(hookNames, w.Name)
+	}
+	appsLocal.SetAlertWebhooks(hookNames)
+	opts = append(opts, server.WithApps(appsLocal, a.cfg.PolicyFor))
 	// Data changed through the API (update, import) is notified at once,
 	// not at the next catch-up run of the notify job.
 	var sched *scheduler.Scheduler // set before the API serves
@@ -116,6 +123,7 @@ func (a *app) serve(ctx context.Context, addr string) error {
 		n, err := notifier.Notify(ctx, st, source, webhooks, notifier.WithLogger(log))
 		if n > 0 {
 			sched.Trigger("deliver") // now rather than at its next run
+			sched.Trigger("alerts")  // the new data may change app verdicts
 		}
 		return err
 	}
@@ -137,7 +145,9 @@ func (a *app) serve(ctx context.Context, addr string) error {
 				if len(res) == 1 && res[0].Error != "" {
 					return errors.New(res[0].Error)
 				}
-				// What the new data means for the images already indexed.
+				// What the new data means for the images already indexed,
+				// and for the apps' verdicts.
+				defer sched.Trigger("alerts")
 				return notify(ctx, s.Name)
 			},
 		})
@@ -146,6 +156,16 @@ func (a *app) serve(ctx context.Context, addr string) error {
 	jobs = append(jobs,
 		scheduler.Job{Name: "scrub", Interval: a.cfg.Server.ScrubEvery(), Jitter: 0.1, Singleton: true, Run: func(ctx context.Context) error {
 			_, err := local.Scrub(ctx)
+			sched.Trigger("alerts")
+			return err
+		}},
+		// Verdict alerts: each app's current deployments evaluated under
+		// their policies; changes are enqueued for the webhooks.
+		scheduler.Job{Name: "alerts", Interval: a.cfg.Server.ScrubEvery(), Jitter: 0.1, RunAtStart: true, Singleton: true, Run: func(ctx context.Context) error {
+			alerts, err := appsLocal.CheckVerdicts(ctx, a.cfg.PolicyFor, time.Now())
+			if len(alerts) > 0 {
+				sched.Trigger("deliver")
+			}
 			return err
 		}},
 		// Data can also change through the API (update, import): catch up.
