@@ -138,3 +138,49 @@ func TestCheckVerdicts(t *testing.T) {
 		t.Errorf("outbox depth %d, %v; want 0", depth, err)
 	}
 }
+
+// TestCheckVerdictsEnvironments checks environments apart: each under its
+// own policy, one whose policy cannot be loaded reported as an error
+// without keeping the others from being checked, and a removed app
+// forgotten.
+func TestCheckVerdictsEnvironments(t *testing.T) {
+	l, alma, opts := almaLocal(t)
+	ctx := context.Background()
+	if _, err := l.CreateApp(ctx, "shop", []string{alma}); err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []string{"prod", "staging", "dev"} {
+		if _, err := l.Deploy(ctx, DeployRequest{App: "shop", Env: env, ImageOptions: opts}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	if alerts, err := l.CheckVerdicts(ctx, nil, now); err != nil || len(alerts) != 0 {
+		t.Fatalf("first check: %+v, %v", alerts, err)
+	}
+	policies := map[string]*policy.Policy{
+		"prod":    {FailOn: "high"},
+		"staging": {WarnOn: "high"},
+		"dev":     {FailOn: "high", VEX: []string{"/nonexistent/vex.json"}},
+	}
+	alerts, err := l.CheckVerdicts(ctx, func(_, env string) *policy.Policy { return policies[env] }, now.Add(time.Hour))
+	if err == nil {
+		t.Error("missing VEX file: no error")
+	}
+	got := map[string]string{}
+	for _, a := range alerts {
+		got[a.Environment] = a.Verdict
+	}
+	if len(got) != 2 || got["prod"] != policy.Fail || got["staging"] != policy.Warn {
+		t.Errorf("alerts by environment = %v, want prod fail and staging warn", got)
+	}
+	if ns, err := l.st.Notifications(ctx); err != nil || len(ns) != 0 {
+		t.Errorf("no webhooks: %d notifications, %v; want none", len(ns), err)
+	}
+	if err := l.RemoveApp(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if alerts, err := l.CheckVerdicts(ctx, nil, now.Add(2*time.Hour)); err != nil || len(alerts) != 0 {
+		t.Errorf("after removal: %+v, %v", alerts, err)
+	}
+}
