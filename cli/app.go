@@ -23,7 +23,7 @@ func (a *app) appCommand() *cobra.Command {
 		Short: "Manage applications: named sets of images deployed into environments under a policy",
 		Long: `An app is a named application made of one or more images. "deploy" decides
 a deployment into an environment under the policy: section of the -c file
-and refuses it (exit code 11) when the verdict is fail; every attempt,
+(over --server: the server's policy for that app and environment) and refuses it (exit code 11) when the verdict is fail; every attempt,
 accepted or refused, is kept in the app's history. "security scan" scans
 every image of the app's current deployments and records app scan N.`,
 		Example: `  lapps app create shop --image docker.io/library/nginx:1.27 --image docker.io/library/redis:7
@@ -200,7 +200,8 @@ func (a *app) appDeployCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "deploy -a APP -i IMAGE[,IMAGE] [--env ENV] [-c policy.yaml]",
 		Short: "Decide a deployment under the policy; refuse it (exit code 11) when the verdict is fail",
-		Long: `Evaluates each image under the policy: section of the -c file: an image
+		Long: `Evaluates each image under the policy: section of the -c file (over
+--server, the server's policy for the app and environment instead): an image
 never scanned is scanned now; otherwise its latest scan is matched against
 the current vulnerability data. The deployment's verdict is the worst of
 the images' (pass, warn, fail). A fail refuses the deployment: the reasons
@@ -410,8 +411,8 @@ func (a *app) appScanCommand() *cobra.Command {
 		Long: `Scans (records a new image scan of) every image of the app's current
 deployments: the images of the latest accepted deployment of each
 environment, or the app's own images when it was never deployed. The
-verdict under the policy: section of the -c file is recorded with the app
-scan. Without -a, the only app.`,
+verdict under the policy: section of the -c file (over --server, the
+server's policy) is recorded with the app scan. Without -a, the only app.`,
 		Example: `  lapps app security scan -a shop
   lapps app security scan -a shop -c policy.yaml -o json`,
 		Args: cobra.NoArgs,
