@@ -3,7 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -90,30 +89,12 @@ func insertRecords(ctx context.Context, tx pgx.Tx, op int64, enc []store.Encoded
 	return nil
 }
 
-// runJSON is how a SourceRun is stored.
-type runJSON struct {
-	StartedAt  time.Time         `json:"started_at"`
-	Duration   time.Duration     `json:"duration_ns"`
-	Err        string            `json:"error,omitempty"`
-	Operation  int64             `json:"operation,omitempty"`
-	Validators map[string]string `json:"validators,omitempty"`
-}
-
 // RecordRun records the outcome of a run of a source: it becomes the
 // source's last run, and its last success when run.Err is empty.
 func (s *Store) RecordRun(ctx context.Context, run *store.SourceRun) error {
-	if run == nil || run.Source == "" {
-		return errors.New("record run: no source")
-	}
-	if run.StartedAt.IsZero() {
-		return fmt.Errorf("record run of %s: no start time", run.Source)
-	}
-	data, err := json.Marshal(runJSON{
-		StartedAt: run.StartedAt.UTC(), Duration: run.Duration, Err: run.Err,
-		Operation: run.Operation, Validators: run.Validators,
-	})
+	data, err := store.EncodeRun(run)
 	if err != nil {
-		return fmt.Errorf("record run of %s: %w", run.Source, err)
+		return err
 	}
 	var success *time.Time // NULL: keep the previous last success
 	if run.Err == "" {
@@ -156,13 +137,8 @@ func (s *Store) SourceStatuses(ctx context.Context) ([]store.SourceStatus, error
 			return nil, fmt.Errorf("source statuses: %w", err)
 		}
 		if lastRun != nil {
-			var r runJSON
-			if err := json.Unmarshal(lastRun, &r); err != nil {
-				return nil, fmt.Errorf("source %s: decode stored run: %w", st.Source, err)
-			}
-			st.LastRun = &store.SourceRun{
-				Source: st.Source, StartedAt: r.StartedAt, Duration: r.Duration, Err: r.Err,
-				Operation: r.Operation, Validators: r.Validators,
+			if st.LastRun, err = store.DecodeRun(st.Source, lastRun); err != nil {
+				return nil, err
 			}
 		}
 		if lastSuccess != nil {
