@@ -16,6 +16,11 @@
 package debian
 
 import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
 	"strings"
 
 	"github.com/lapps/lapps/updater"
@@ -72,4 +77,44 @@ func validVersion(v string) bool {
 	}
 	_, err := version.Dpkg.Parse(v)
 	return err == nil
+}
+
+// parseFeed parses every regular file of feed that sniff recognises with
+// parse, and merges the records; a feed with no such file is an error
+// (none says what was missing). Both Debian parsers read their feeds so.
+func parseFeed(ctx context.Context, feed fs.FS, what, none string, sniff func(*bufio.Reader) bool,
+	parse func(context.Context, io.Reader) ([]vuln.Record, error)) ([]vuln.Record, error) {
+	var recs []vuln.Record
+	found := 0
+	err := fs.WalkDir(feed, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("walk %s: %w", path, err)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		f, err := feed.Open(path)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", path, err)
+		}
+		defer f.Close()
+		br := bufio.NewReaderSize(f, 1<<16)
+		if !sniff(br) {
+			return nil
+		}
+		found++
+		rs, err := parse(ctx, br)
+		if err != nil {
+			return fmt.Errorf("parse %s: %w", path, err)
+		}
+		recs = append(recs, rs...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if found == 0 {
+		return nil, fmt.Errorf("%s: %s", what, none)
+	}
+	return dedupe(recs), nil
 }

@@ -56,39 +56,7 @@ var (
 
 // Parse implements updater.Parser.
 func (ListParser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
-	var recs []vuln.Record
-	found := 0
-	err := fs.WalkDir(feed, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("walk %s: %w", path, err)
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		f, err := feed.Open(path)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", path, err)
-		}
-		defer f.Close()
-		br := bufio.NewReaderSize(f, 1<<16)
-		if !looksLikeList(br) {
-			return nil
-		}
-		found++
-		rs, err := parseList(ctx, br)
-		if err != nil {
-			return fmt.Errorf("parse %s: %w", path, err)
-		}
-		recs = append(recs, rs...)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("debian advisory list: %w", err)
-	}
-	if found == 0 {
-		return nil, errors.New("debian advisory list: no DSA or DLA list in the feed")
-	}
-	return dedupe(recs), nil
+	return parseFeed(ctx, feed, "debian advisory list", "no DSA or DLA list in the feed", looksLikeList, parseList)
 }
 
 // ParseList parses one DSA or DLA list.

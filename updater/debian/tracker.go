@@ -66,39 +66,7 @@ type trackerRelease struct {
 // Parse implements updater.Parser: every file of the feed whose content is
 // a JSON object is read as a tracker export; a feed with none is an error.
 func (TrackerParser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
-	var recs []vuln.Record
-	found := 0
-	err := fs.WalkDir(feed, ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("walk %s: %w", path, err)
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		f, err := feed.Open(path)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", path, err)
-		}
-		defer f.Close()
-		br := bufio.NewReaderSize(f, 1<<16)
-		if !looksLikeJSONObject(br) {
-			return nil
-		}
-		found++
-		rs, err := parseTracker(ctx, br)
-		if err != nil {
-			return fmt.Errorf("parse %s: %w", path, err)
-		}
-		recs = append(recs, rs...)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("debian tracker: %w", err)
-	}
-	if found == 0 {
-		return nil, errors.New("debian tracker: no tracker JSON file in the feed")
-	}
-	return dedupe(recs), nil
+	return parseFeed(ctx, feed, "debian tracker", "no tracker JSON file in the feed", looksLikeJSONObject, parseTracker)
 }
 
 // ParseTracker parses one tracker JSON export.
