@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -12,33 +11,12 @@ import (
 	"github.com/lapps/lapps/store"
 )
 
-// jsonList encodes a list for a JSON text column; nil becomes [].
-func jsonList[T any](v []T) (string, error) {
-	if v == nil {
-		v = []T{}
-	}
-	b, err := json.Marshal(v)
-	return string(b), err
-}
-
-// decodeList decodes a JSON text column into a list; [] becomes nil.
-func decodeList[T any](s string) ([]T, error) {
-	var out []T
-	if err := json.Unmarshal([]byte(s), &out); err != nil {
-		return nil, fmt.Errorf("decode stored list: %w", err)
-	}
-	if len(out) == 0 {
-		out = nil
-	}
-	return out, nil
-}
-
 // CreateApp stores a new app; store.ErrExists when the name is taken.
 func (s *Store) CreateApp(ctx context.Context, name string, images []string) (*store.App, error) {
 	if name == "" {
 		return nil, errors.New("create app: no name")
 	}
-	imgs, err := jsonList(txts(images))
+	imgs, err := store.EncodeList(txts(images))
 	if err != nil {
 		return nil, fmt.Errorf("create app %s: %w", name, err)
 	}
@@ -101,7 +79,7 @@ func scanApp(row pgx.Row) (*store.App, error) {
 	}
 	a.CreatedAt = a.CreatedAt.UTC()
 	var err error
-	if a.Images, err = decodeList[string](images); err != nil {
+	if a.Images, err = store.DecodeList[string](images); err != nil {
 		return nil, err
 	}
 	return &a, nil
@@ -109,7 +87,7 @@ func scanApp(row pgx.Row) (*store.App, error) {
 
 // SetAppImages replaces the images of app name.
 func (s *Store) SetAppImages(ctx context.Context, name string, images []string) error {
-	imgs, err := jsonList(txts(images))
+	imgs, err := store.EncodeList(txts(images))
 	if err != nil {
 		return fmt.Errorf("set images of app %s: %w", name, err)
 	}
@@ -169,11 +147,11 @@ func (s *Store) RecordDeployment(ctx context.Context, d *store.Deployment) (int6
 	if !store.ValidVerdict(d.Verdict) {
 		return 0, fmt.Errorf("record deployment of %s: verdict %q is not pass, warn or fail", d.App, d.Verdict)
 	}
-	imgs, err := jsonList(txts(d.Images))
+	imgs, err := store.EncodeList(txts(d.Images))
 	if err != nil {
 		return 0, fmt.Errorf("record deployment of %s: %w", d.App, err)
 	}
-	reasons, err := jsonList(txts(d.Reasons))
+	reasons, err := store.EncodeList(txts(d.Reasons))
 	if err != nil {
 		return 0, fmt.Errorf("record deployment of %s: %w", d.App, err)
 	}
@@ -227,10 +205,10 @@ func (s *Store) deployments(ctx context.Context, app, query string) ([]store.Dep
 			return nil, fmt.Errorf("deployments of %s: %w", app, err)
 		}
 		d.At = d.At.UTC()
-		if d.Images, err = decodeList[string](images); err != nil {
+		if d.Images, err = store.DecodeList[string](images); err != nil {
 			return nil, fmt.Errorf("deployments of %s: %w", app, err)
 		}
-		if d.Reasons, err = decodeList[string](reasons); err != nil {
+		if d.Reasons, err = store.DecodeList[string](reasons); err != nil {
 			return nil, fmt.Errorf("deployments of %s: %w", app, err)
 		}
 		out = append(out, d)
@@ -255,7 +233,7 @@ func (s *Store) CreateAppScan(ctx context.Context, sc *store.AppScan) (int, erro
 	for i, im := range sc.Images {
 		list[i] = store.AppScanImage{Image: txt(im.Image), Index: im.Index}
 	}
-	imgs, err := jsonList(list)
+	imgs, err := store.EncodeList(list)
 	if err != nil {
 		return 0, fmt.Errorf("create app scan of %s: %w", sc.App, err)
 	}
@@ -336,7 +314,7 @@ func scanAppScan(row pgx.Row) (*store.AppScan, error) {
 	}
 	sc.ScannedAt = at.UTC()
 	var err error
-	if sc.Images, err = decodeList[store.AppScanImage](images); err != nil {
+	if sc.Images, err = store.DecodeList[store.AppScanImage](images); err != nil {
 		return nil, err
 	}
 	sc.Summary = nilIfEmpty(summary)

@@ -3,40 +3,18 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/lapps/lapps/store"
 )
 
-// jsonList encodes a list for a JSON column; nil becomes [].
-func jsonList[T any](v []T) (string, error) {
-	if v == nil {
-		v = []T{}
-	}
-	b, err := json.Marshal(v)
-	return string(b), err
-}
-
-// decodeList decodes a JSON column into a list; [] becomes nil.
-func decodeList[T any](s string) ([]T, error) {
-	var out []T
-	if err := json.Unmarshal([]byte(s), &out); err != nil {
-		return nil, fmt.Errorf("decode stored list: %w", err)
-	}
-	if len(out) == 0 {
-		out = nil
-	}
-	return out, nil
-}
-
 // CreateApp stores a new app; store.ErrExists when the name is taken.
 func (s *Store) CreateApp(ctx context.Context, name string, images []string) (*store.App, error) {
 	if name == "" {
 		return nil, errors.New("create app: no name")
 	}
-	imgs, err := jsonList(images)
+	imgs, err := store.EncodeList(images)
 	if err != nil {
 		return nil, fmt.Errorf("create app %s: %w", name, err)
 	}
@@ -108,7 +86,7 @@ func scanApp(row interface{ Scan(...any) error }) (*store.App, error) {
 		return nil, err
 	}
 	a.CreatedAt = t
-	if a.Images, err = decodeList[string](images); err != nil {
+	if a.Images, err = store.DecodeList[string](images); err != nil {
 		return nil, err
 	}
 	return &a, nil
@@ -116,7 +94,7 @@ func scanApp(row interface{ Scan(...any) error }) (*store.App, error) {
 
 // SetAppImages replaces the images of app name.
 func (s *Store) SetAppImages(ctx context.Context, name string, images []string) error {
-	imgs, err := jsonList(images)
+	imgs, err := store.EncodeList(images)
 	if err != nil {
 		return fmt.Errorf("set images of app %s: %w", name, err)
 	}
@@ -169,11 +147,11 @@ func (s *Store) RecordDeployment(ctx context.Context, d *store.Deployment) (int6
 	if !store.ValidVerdict(d.Verdict) {
 		return 0, fmt.Errorf("record deployment of %s: verdict %q is not pass, warn or fail", d.App, d.Verdict)
 	}
-	imgs, err := jsonList(d.Images)
+	imgs, err := store.EncodeList(d.Images)
 	if err != nil {
 		return 0, fmt.Errorf("record deployment of %s: %w", d.App, err)
 	}
-	reasons, err := jsonList(d.Reasons)
+	reasons, err := store.EncodeList(d.Reasons)
 	if err != nil {
 		return 0, fmt.Errorf("record deployment of %s: %w", d.App, err)
 	}
@@ -231,10 +209,10 @@ func (s *Store) deployments(ctx context.Context, app, query string) ([]store.Dep
 		if d.At, err = parseTime(at); err != nil {
 			return nil, fmt.Errorf("deployments of %s: %w", app, err)
 		}
-		if d.Images, err = decodeList[string](images); err != nil {
+		if d.Images, err = store.DecodeList[string](images); err != nil {
 			return nil, fmt.Errorf("deployments of %s: %w", app, err)
 		}
-		if d.Reasons, err = decodeList[string](reasons); err != nil {
+		if d.Reasons, err = store.DecodeList[string](reasons); err != nil {
 			return nil, fmt.Errorf("deployments of %s: %w", app, err)
 		}
 		out = append(out, d)
@@ -254,7 +232,7 @@ func (s *Store) CreateAppScan(ctx context.Context, sc *store.AppScan) (int, erro
 	if !store.ValidVerdict(sc.Verdict) {
 		return 0, fmt.Errorf("create app scan of %s: verdict %q is not pass, warn or fail", sc.App, sc.Verdict)
 	}
-	imgs, err := jsonList(sc.Images)
+	imgs, err := store.EncodeList(sc.Images)
 	if err != nil {
 		return 0, fmt.Errorf("create app scan of %s: %w", sc.App, err)
 	}
@@ -343,7 +321,7 @@ func scanAppScan(row interface{ Scan(...any) error }) (*store.AppScan, error) {
 		return nil, err
 	}
 	sc.ScannedAt = t
-	if sc.Images, err = decodeList[store.AppScanImage](images); err != nil {
+	if sc.Images, err = store.DecodeList[store.AppScanImage](images); err != nil {
 		return nil, err
 	}
 	if len(summary) > 0 {
