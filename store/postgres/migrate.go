@@ -4,10 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"strconv"
-	"strings"
+	"github.com/lapps/lapps/store"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,44 +18,10 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one numbered schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded migrations in order and checks that
-// they are numbered 1, 2, 3 … without gaps or repeats.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, name := range names { // fs.Glob returns names sorted
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_what.sql", base)
-		}
-		if v != len(ms)+1 {
-			return nil, fmt.Errorf("migration %s: expected number %d", base, len(ms)+1)
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: %w", base, err)
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	return ms, nil
-}
-
 // SchemaVersion is the schema version this build of lapps writes: the
 // number of its newest migration.
 func SchemaVersion() int {
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := store.LoadMigrations(migrationFiles)
 	if err != nil {
 		panic(err) // the embedded files are checked by the tests
 	}
@@ -70,7 +33,7 @@ func SchemaVersion() int {
 // once wait for the first, then find nothing left to do, and a failing
 // migration leaves the schema as it was. A database whose schema is newer
 // than ms is an error, and is not changed.
-func applyMigrations(ctx context.Context, pool *pgxpool.Pool, ms []migration) error {
+func applyMigrations(ctx context.Context, pool *pgxpool.Pool, ms []store.Migration) error {
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
 			return fmt.Errorf("lock for migrations: %w", err)
@@ -91,12 +54,12 @@ func applyMigrations(ctx context.Context, pool *pgxpool.Pool, ms []migration) er
 		}
 		for _, m := range ms[current:] {
 			// The simple protocol runs a file of several statements.
-			if _, err := tx.Exec(ctx, m.sql, pgx.QueryExecModeSimpleProtocol); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL, pgx.QueryExecModeSimpleProtocol); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, now()); err != nil {
-				return fmt.Errorf("migration %s: record: %w", m.name, err)
+				m.Version, m.Name, now()); err != nil {
+				return fmt.Errorf("migration %s: record: %w", m.Name, err)
 			}
 		}
 		return nil

@@ -61,7 +61,7 @@ const connectTimeout = 15 * time.Second
 // replicas starting at once migrate once. It fails when the database was
 // written by a newer lapps whose schema this one does not know.
 func Open(ctx context.Context, dsn string) (*Store, error) {
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := store.LoadMigrations(migrationFiles)
 	if err != nil {
 		return nil, fmt.Errorf("open PostgreSQL database: %w", err)
 	}
@@ -69,7 +69,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 }
 
 // open is Open with the migrations ms.
-func open(ctx context.Context, dsn string, ms []migration) (*Store, error) {
+func open(ctx context.Context, dsn string, ms []store.Migration) (*Store, error) {
 	if !IsDSN(dsn) {
 		return nil, errors.New("open PostgreSQL database: the connection string is not a postgres:// or postgresql:// URL")
 	}

@@ -5,10 +5,7 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"strconv"
-	"strings"
+	"github.com/lapps/lapps/store"
 )
 
 // migrationFiles are the schema migrations, numbered from 0001 without
@@ -17,44 +14,10 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one numbered schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// loadMigrations reads the embedded migrations in order and checks that
-// they are numbered 1, 2, 3 … without gaps or repeats.
-func loadMigrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, name := range names { // fs.Glob returns names sorted
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name is not NNNN_what.sql", base)
-		}
-		if v != len(ms)+1 {
-			return nil, fmt.Errorf("migration %s: expected number %d", base, len(ms)+1)
-		}
-		b, err := fs.ReadFile(fsys, name)
-		if err != nil {
-			return nil, fmt.Errorf("migration %s: %w", base, err)
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	return ms, nil
-}
-
 // SchemaVersion is the schema version this build of lapps writes: the
 // number of its newest migration.
 func SchemaVersion() int {
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := store.LoadMigrations(migrationFiles)
 	if err != nil {
 		panic(err) // the embedded files are checked by the tests
 	}
@@ -65,14 +28,14 @@ func SchemaVersion() int {
 // per migration. It fails, changing nothing, when the database has a
 // schema newer than this binary knows.
 func migrate(ctx context.Context, db *sql.DB) error {
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := store.LoadMigrations(migrationFiles)
 	if err != nil {
 		return err
 	}
 	return applyMigrations(ctx, db, ms)
 }
 
-func applyMigrations(ctx context.Context, db *sql.DB, ms []migration) error {
+func applyMigrations(ctx context.Context, db *sql.DB, ms []store.Migration) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		name       TEXT NOT NULL,
@@ -86,7 +49,7 @@ func applyMigrations(ctx context.Context, db *sql.DB, ms []migration) error {
 		// do not both apply it.
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
-			return fmt.Errorf("migration %s: begin: %w", m.name, err)
+			return fmt.Errorf("migration %s: begin: %w", m.Name, err)
 		}
 		var current int
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
@@ -97,21 +60,21 @@ func applyMigrations(ctx context.Context, db *sql.DB, ms []migration) error {
 			tx.Rollback()
 			return fmt.Errorf("database schema version %d is newer than this lapps knows (%d): upgrade lapps, or use another database", current, len(ms))
 		}
-		if current >= m.version {
+		if current >= m.Version {
 			tx.Rollback()
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, formatTime(now())); err != nil {
+			m.Version, m.Name, formatTime(now())); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %s: record: %w", m.name, err)
+			return fmt.Errorf("migration %s: record: %w", m.Name, err)
 		}
 		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("migration %s: commit: %w", m.name, err)
+			return fmt.Errorf("migration %s: commit: %w", m.Name, err)
 		}
 	}
 	// A database already at or beyond the newest migration has not been

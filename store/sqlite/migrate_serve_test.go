@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"github.com/lapps/lapps/store"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func TestMigrate0002(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := loadMigrations(migrationFiles)
+	ms, err := store.LoadMigrations(migrationFiles)
 	if err != nil {
 		t.Fatal(err)
 	}
