@@ -316,7 +316,21 @@ func (l *Local) Report(ctx context.Context, ref string, index int) (*report.Repo
 	if err != nil {
 		return nil, err
 	}
-	scan, err := l.st.GetScan(ctx, name, index)
+	var scan *store.Scan
+	if index == 0 {
+		// The live report needs the latest scan's manifest, not its stored
+		// report: list the scans (without reports) rather than read it.
+		var scans []store.Scan
+		if scans, err = l.st.ListScans(ctx, name); err == nil {
+			if len(scans) == 0 {
+				err = store.ErrNotFound
+			} else {
+				scan = &scans[len(scans)-1]
+			}
+		}
+	} else {
+		scan, err = l.st.GetScan(ctx, name, index)
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			if index > 0 {
