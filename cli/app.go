@@ -84,6 +84,7 @@ func checkOutput(output string) error {
 	return nil
 }
 
+// writeJSON writes v as indented JSON: the -o json of every command.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -176,9 +175,7 @@ func (a *app) listCommand() *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(scans)
+				return writeJSON(a.stdout, scans)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SCAN\tTIME\tMANIFEST\tPACKAGES\tCRITICAL\tHIGH\tMEDIUM\tLOW\tNEGLIGIBLE\tUNKNOWN")
