@@ -293,16 +293,13 @@ func zipDir(w io.Writer, dir string) error {
 	return zw.Close()
 }
 
-// absRef makes transport paths absolute on the client side, as the
-// in-process service does, so that the server numbers scans under the
-// same name. Registry references are left alone.
+// absRef names ref as the in-process service does (image.NormalizeName:
+// transport paths made absolute on the client's side, registry references
+// normalised), so that the server numbers scans under the same name. A
+// reference that does not parse is sent as it is, for the server to refuse.
 func absRef(ref string) string {
-	for _, t := range []string{"oci:", "oci-archive:", "docker-archive:", "dir:"} {
-		if rest, ok := strings.CutPrefix(ref, t); ok && !filepath.IsAbs(rest) {
-			if abs, err := filepath.Abs(rest); err == nil {
-				return t + abs
-			}
-		}
+	if name, err := image.NormalizeName(ref); err == nil {
+		return name
 	}
 	return ref
 }
