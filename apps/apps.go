@@ -210,9 +210,20 @@ func appErr(name string, err error) error {
 	case errors.Is(err, store.ErrNotFound):
 		return fmt.Errorf("no app %q (create it with `lapps app create %s`): %w", name, name, service.ErrNotFound)
 	case errors.Is(err, store.ErrExists):
-		return fmt.Errorf("app %q already exists: %w", name, service.ErrBadRequest)
+		return existsError{name}
 	}
 	return err
+}
+
+// existsError is an app name already taken: a bad request for the command
+// line, and a conflict (store.ErrExists) for the API, which answers 409.
+type existsError struct{ name string }
+
+func (e existsError) Error() string { return fmt.Sprintf("app %q already exists", e.name) }
+
+// Is matches service.ErrBadRequest and store.ErrExists.
+func (e existsError) Is(target error) bool {
+	return target == service.ErrBadRequest || target == store.ErrExists
 }
 
 func fromStoreApp(a *store.App) *App {

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"github.com/lapps/lapps/apps"
 	"github.com/lapps/lapps/policy"
-	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
 )
 
@@ -84,24 +82,10 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
 	}
 	app, err := a.svc.CreateApp(r.Context(), body.Name, body.Images)
 	if err != nil {
-		// apps reports an existing app as a bad request (and does not keep
-		// store.ErrExists): tell a conflict by the app being there.
-		if errors.Is(err, service.ErrBadRequest) && a.exists(r, body.Name) {
-			writeError(w, http.StatusConflict, CodeConflict, err.Error())
-			return
-		}
-		writeErr(w, err)
+		writeErr(w, err) // a taken name is store.ErrExists: 409
 		return
 	}
 	writeJSON(w, http.StatusCreated, app)
-}
-
-func (a *appsAPI) exists(r *http.Request, name string) bool {
-	list, err := a.svc.ListApps(r.Context())
-	if err != nil {
-		return false
-	}
-	return slices.ContainsFunc(list, func(ap apps.App) bool { return ap.Name == name })
 }
 
 func (s *Server) listApps(w http.ResponseWriter, r *http.Request) {
