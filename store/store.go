@@ -26,6 +26,7 @@ type Store interface {
 	Outbox
 	Retention
 	Leases
+	Jobs
 	Apps
 	AppVerdicts
 	// Close releases the store's resources.
@@ -68,12 +69,18 @@ type Scan struct {
 	Counts         SeverityCounts
 	// Report is the report as it stood at scan time, as JSON.
 	Report []byte
+	// Key, when not empty, makes CreateScan idempotent: the scan of a job
+	// that runs again (its replica died after recording it) is stored once.
+	// At most 200 bytes; not returned by the read methods.
+	Key string
 }
 
 // Scans stores numbered scans.
 type Scans interface {
 	// CreateScan stores s under the next index for s.Image, atomically,
-	// and returns that index.
+	// and returns that index. When s.Key is not empty and a scan of
+	// s.Image with that key is stored already, it stores nothing and
+	// returns that scan's index.
 	CreateScan(ctx context.Context, s *Scan) (int, error)
 	// ListScans returns the scans of an image, oldest first, without their
 	// reports.

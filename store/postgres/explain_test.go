@@ -32,11 +32,12 @@ func (n *planNode) walk(fn func(*planNode)) {
 // over any of them in a query that matters is a regression.
 // (update_operations is not one: it is pruned to a few operations per
 // source, and reading it whole is the right plan.)
-var bigTables = []string{"records", "uo_records", "manifest_packages", "manifests", "scans", "notifications"}
+var bigTables = []string{"records", "uo_records", "manifest_packages", "manifests", "scans", "notifications", "jobs"}
 
 // TestQueryPlans fills a database as a busy server's (62k records in three
 // update operations, 2,000 manifests of 100 packages, 20,000 scans of
-// 1,000 images, 20,000 notifications) and checks that the queries that
+// 1,000 images, 20,000 notifications, 20,000 finished scan jobs beside 50
+// queued) and checks that the queries that
 // matter use the indexes designed for them, both as custom plans (the
 // first executions of a statement) and as generic plans (which the server
 // may switch to after five), never a sequential scan of a large table.
@@ -66,6 +67,12 @@ func TestQueryPlans(t *testing.T) {
 			SELECT 'n-' || i, 'ops', 'vulnerability', '\x7b7d', now() - interval '1 day', now() - interval '1 day',
 				CASE WHEN i % 100 = 0 THEN NULL ELSE now() END
 			FROM generate_series(1, 20000) AS i`,
+		`INSERT INTO jobs (id, kind, request, state, attempts, holder, created_at, started_at, finished_at, result)
+			SELECT 'job-' || i, 'scan', '\x7b7d', 'succeeded', 1, 'replica-1', now() - interval '2 days',
+				now() - interval '2 days', now() - (i * interval '1 second'), '\x7b7d'
+			FROM generate_series(1, 20000) AS i`,
+		`INSERT INTO jobs (id, kind, request, state, created_at)
+			SELECT 'queued-' || i, 'scan', '\x7b7d', 'queued', now() FROM generate_series(1, 50) AS i`,
 		`ANALYZE`,
 	} {
 		if _, err := s.pool.Exec(ctx, q); err != nil {
@@ -102,6 +109,8 @@ func TestQueryPlans(t *testing.T) {
 		{"GetScan", queryScan, []any{"registry.example/app500", 7}, []string{"scans_pkey"}},
 		{"GetScan latest", queryLatestScan, []any{"registry.example/app500"}, []string{"scans_pkey"}},
 		{"ClaimNotifications", queryClaim, []any{soon.Add(time.Minute), soon, 50}, []string{"notifications_due"}},
+		{"ClaimJob", queryClaimJob, []any{"replica-2", int64(30_000_000)}, []string{"jobs_pending", "jobs_pkey"}},
+		{"PruneJobs", queryPruneJobs, []any{soon.Add(-36 * time.Hour), 500}, []string{"jobs_finished", "jobs_pkey"}},
 	} {
 		for _, generic := range []bool{false, true} {
 			name := c.name

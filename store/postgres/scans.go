@@ -15,8 +15,9 @@ import (
 // index. Callers of one image queue on an advisory lock for that image,
 // held until their transaction ends, and each computes MAX(idx)+1 after
 // taking it, so that concurrent callers, in one process or several, get
-// distinct, consecutive indexes. s.Index is ignored; a zero s.ScannedAt
-// becomes the current time.
+// distinct, consecutive indexes; under the same lock, a scan of s.Image
+// under s.Key, when given, is looked for first. s.Index is ignored; a
+// zero s.ScannedAt becomes the current time.
 func (s *Store) CreateScan(ctx context.Context, sc *store.Scan) (int, error) {
 	if sc == nil || sc.Image == "" {
 		return 0, errors.New("create scan: no image")
@@ -29,18 +30,31 @@ func (s *Store) CreateScan(ctx context.Context, sc *store.Scan) (int, error) {
 	if at.IsZero() {
 		at = now()
 	}
+	if err := store.CheckScanKey(sc.Key); err != nil {
+		return 0, fmt.Errorf("create scan of %s: %w", sc.Image, err)
+	}
+	var key *string // NULL when there is no key
+	if sc.Key != "" {
+		key = &sc.Key
+	}
 	image := txt(sc.Image)
 	var idx int
 	err = s.write(ctx, func(tx pgx.Tx) error {
 		if err := lock(ctx, tx, lockScanImage, image); err != nil {
 			return err
 		}
-		// A statement of its own after the lock: in READ COMMITTED it
-		// sees every scan committed before the lock was granted.
-		return tx.QueryRow(ctx, `INSERT INTO scans (image, idx, scanned_at, manifest_digest, packages, counts, report)
-			SELECT $1, COALESCE(MAX(idx), 0) + 1, $2, $3, $4, $5, $6 FROM scans WHERE image = $1
+		// Statements of their own after the lock: in READ COMMITTED they
+		// see every scan committed before the lock was granted.
+		if key != nil {
+			err := tx.QueryRow(ctx, `SELECT idx FROM scans WHERE image = $1 AND job_key = $2`, image, *key).Scan(&idx)
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err // recorded already (err nil), or failed
+			}
+		}
+		return tx.QueryRow(ctx, `INSERT INTO scans (image, idx, scanned_at, manifest_digest, packages, counts, report, job_key)
+			SELECT $1, COALESCE(MAX(idx), 0) + 1, $2, $3, $4, $5, $6, $7 FROM scans WHERE image = $1
 			RETURNING idx`,
-			image, at, txt(sc.ManifestDigest), sc.Packages, string(counts), sc.Report).Scan(&idx)
+			image, at, txt(sc.ManifestDigest), sc.Packages, string(counts), sc.Report, key).Scan(&idx)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("create scan of %s: %w", sc.Image, err)

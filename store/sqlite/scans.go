@@ -13,7 +13,8 @@ import (
 // CreateScan stores s under the next index for s.Image and returns that
 // index. The index is computed and the row inserted by one statement in
 // one write transaction, so concurrent callers get distinct, consecutive
-// indexes. s.Index is ignored; a zero s.ScannedAt becomes the current time.
+// indexes; in the same transaction, a scan of s.Image under s.Key, when
+// given, is looked for first. s.Index is ignored; a zero s.ScannedAt becomes the current time.
 func (s *Store) CreateScan(ctx context.Context, sc *store.Scan) (int, error) {
 	if sc == nil || sc.Image == "" {
 		return 0, errors.New("create scan: no image")
@@ -30,12 +31,25 @@ func (s *Store) CreateScan(ctx context.Context, sc *store.Scan) (int, error) {
 	if sc.Report != nil {
 		report = sc.Report
 	}
+	if err := store.CheckScanKey(sc.Key); err != nil {
+		return 0, fmt.Errorf("create scan of %s: %w", sc.Image, err)
+	}
+	var key any // NULL when there is no key
+	if sc.Key != "" {
+		key = sc.Key
+	}
 	var idx int
 	err = s.write(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO scans (image, idx, scanned_at, manifest_digest, packages, counts, report)
-			SELECT ?, COALESCE(MAX(idx), 0) + 1, ?, ?, ?, ?, ? FROM scans WHERE image = ?
+		if key != nil {
+			err := tx.QueryRowContext(ctx, `SELECT idx FROM scans WHERE image = ? AND job_key = ?`, sc.Image, key).Scan(&idx)
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err // recorded already (err nil), or failed
+			}
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO scans (image, idx, scanned_at, manifest_digest, packages, counts, report, job_key)
+			SELECT ?, COALESCE(MAX(idx), 0) + 1, ?, ?, ?, ?, ?, ? FROM scans WHERE image = ?
 			RETURNING idx`,
-			sc.Image, formatTime(at), sc.ManifestDigest, sc.Packages, string(counts), report, sc.Image).Scan(&idx)
+			sc.Image, formatTime(at), sc.ManifestDigest, sc.Packages, string(counts), report, key, sc.Image).Scan(&idx)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("create scan of %s: %w", sc.Image, err)
