@@ -83,7 +83,15 @@ func (a *app) serve(ctx context.Context, addr string) error {
 	// not at the next catch-up run of the notify job.
 	var sched *scheduler.Scheduler // set before the API serves
 	api := notifyAfterChange{Service: local, trigger: func() { sched.Trigger("notify") }}
-	srv := server.New(api, opts...)
+	// The singleton work runs in one replica at a time under leases in
+	// the database (server.lease_ttl): a replica that dies holding one
+	// hands its work over when the lease expires. Its scan jobs, shared
+	// through the database's queue, are claimed under the same name and
+	// lease.
+	locker := scheduler.NewLeaseLocker(st, "", a.cfg.Server.LeaseTTL, log)
+	log.Info("replica", "holder", locker.Holder())
+	opts = append(opts, server.WithReplica(locker.Holder(), locker.TTL()))
+	srv := server.New(api, st, opts...)
 	defer srv.Close()
 
 	webhooks := a.cfg.Server.Webhooks
@@ -97,11 +105,6 @@ func (a *app) serve(ctx context.Context, addr string) error {
 		deliverer.Lease = a.cfg.Server.DeliveryLease
 	}
 	deliverer.Logger = log
-	// The singleton work runs in one replica at a time under leases in
-	// the database (server.lease_ttl): a replica that dies holding one
-	// hands its work over when the lease expires.
-	locker := scheduler.NewLeaseLocker(st, "", a.cfg.Server.LeaseTTL, log)
-	log.Info("replica", "holder", locker.Holder())
 	// notify runs the notifier for a source; one run at a time in all the
 	// replicas (the mutex in this one, whose lease renews rather than
 	// excludes; the lease across them), so that no operation is enqueued
@@ -191,7 +194,7 @@ func (a *app) serve(ctx context.Context, addr string) error {
 			}
 		}},
 		scheduler.Job{Name: "gc", Interval: gc.Interval, Jitter: 0.1, Singleton: true, Run: func(ctx context.Context) error {
-			_, err := local.GC(ctx, service.Retention{KeepScans: gc.KeepScans, ManifestTTL: gc.ManifestTTL, DeliveredTTL: gc.DeliveredTTL, Batch: gc.Batch})
+			_, err := local.GC(ctx, service.Retention{KeepScans: gc.KeepScans, ManifestTTL: gc.ManifestTTL, DeliveredTTL: gc.DeliveredTTL, JobTTL: gc.JobTTL, Batch: gc.Batch})
 			return err
 		}},
 	)

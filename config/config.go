@@ -146,6 +146,9 @@ type GC struct {
 	// DeliveredTTL removes delivered notifications older than this
 	// (default 168h).
 	DeliveredTTL time.Duration `yaml:"delivered_ttl"`
+	// JobTTL removes finished scan jobs, whose results clients collect,
+	// older than this (default 24h).
+	JobTTL time.Duration `yaml:"job_ttl"`
 	// Batch is how many rows one delete takes (default 500).
 	Batch int `yaml:"batch"`
 }
@@ -163,6 +166,9 @@ func (g GC) WithDefaults() GC {
 	}
 	if g.DeliveredTTL <= 0 {
 		g.DeliveredTTL = 7 * 24 * time.Hour
+	}
+	if g.JobTTL <= 0 {
+		g.JobTTL = 24 * time.Hour
 	}
 	if g.Batch <= 0 {
 		g.Batch = 500

@@ -260,6 +260,10 @@ func (s *Server) queueScan(image string, now time.Time) {
 	}
 	a.queued[image] = now
 	a.mu.Unlock()
-	job := s.jobs.startScan(s.ctx, s.svc, service.ScanRequest{Image: image, Platform: a.cfg.Platform})
+	job, err := s.jobs.enqueue(s.ctx, scanJob{Image: image, Platform: a.cfg.Platform})
+	if err != nil {
+		s.log.Error("admission: queue a scan", "image", image, "err", err)
+		return
+	}
 	s.log.Info("admission: image not scanned yet, scan queued", "image", image, "job", job.ID)
 }

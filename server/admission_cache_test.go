@@ -34,7 +34,7 @@ func (c *countingService) Report(ctx context.Context, _ string, _ int) (*report.
 // answered at once while one lookup refreshes it.
 func TestVerdictCache(t *testing.T) {
 	svc := &countingService{release: make(chan struct{})}
-	s := New(svc, WithAdmission(AdmissionConfig{Policy: &policy.Policy{FailOn: "high"}, CacheTTL: time.Hour}))
+	s := New(svc, testQueue(t), WithAdmission(AdmissionConfig{Policy: &policy.Policy{FailOn: "high"}, CacheTTL: time.Hour}))
 	defer s.Close()
 	const callers = 32
 	var wg sync.WaitGroup
@@ -91,7 +91,8 @@ func TestVerdictCache(t *testing.T) {
 		t.Error("stale verdict not refreshed")
 	}
 	// An image with no scans: not found, not cached, its scan queued once.
-	s2 := New(fakeService{}, WithAdmission(AdmissionConfig{}))
+	q := &countingQueue{Jobs: testQueue(t)}
+	s2 := New(fakeService{}, q, WithAdmission(AdmissionConfig{}))
 	defer s2.Close()
 	for range 3 {
 		if _, found, err := s2.verdict(context.Background(), "registry.example.com/new:1"); err != nil || found {
@@ -101,9 +102,7 @@ func TestVerdictCache(t *testing.T) {
 	s2.admit.mu.Lock()
 	_, cached := s2.admit.cache["registry.example.com/new:1"]
 	s2.admit.mu.Unlock()
-	s2.jobs.mu.Lock()
-	queued := len(s2.jobs.byID)
-	s2.jobs.mu.Unlock()
+	queued := q.enqueued.Load()
 	if cached || queued != 1 {
 		t.Errorf("unscanned image cached %v, %d scans queued, want 1", cached, queued)
 	}

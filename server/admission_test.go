@@ -151,9 +151,9 @@ func TestAdmission(t *testing.T) {
 	im := testImages(t)
 	local := admissionService(t, []updater.Source{almaSource(t)}, map[string]string{im["almalinux"]: "linux/arm64"})
 	pol := &policy.Policy{FailOn: "high"}
-	closed := server.New(local, server.WithAdmission(server.AdmissionConfig{Policy: pol}))
+	closed := server.New(local, local.Store(), server.WithAdmission(server.AdmissionConfig{Policy: pol}))
 	defer closed.Close()
-	open := server.New(local, server.WithAdmission(server.AdmissionConfig{Policy: pol, FailOpen: true, Token: "s3cret"}))
+	open := server.New(local, local.Store(), server.WithAdmission(server.AdmissionConfig{Policy: pol, FailOpen: true, Token: "s3cret"}))
 	defer open.Close()
 	tsClosed := httptest.NewTLSServer(closed.Handler())
 	defer tsClosed.Close()
@@ -269,7 +269,7 @@ func TestAdmission(t *testing.T) {
 	}
 
 	// Without WithAdmission the route says it is not enabled.
-	off := server.New(local)
+	off := server.New(local, local.Store())
 	defer off.Close()
 	rec := httptest.NewRecorder()
 	off.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/v1/admission", bytes.NewReader(podReview(t, "u9", im["almalinux"]))))

@@ -46,7 +46,7 @@ func appServer(t *testing.T) (*client.Client, string) {
 		}
 		return nil
 	}
-	srv := server.New(local, server.WithApps(apps.New(st, local), policyFor))
+	srv := server.New(local, st, server.WithApps(apps.New(st, local), policyFor))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	c, err := client.New(hs.URL, "")
@@ -206,8 +206,8 @@ func TestAppsHTTPStatus(t *testing.T) {
 	}
 	local := service.NewLocal(st, indexer.New(all.Catalogers()))
 	t.Cleanup(func() { local.Close() })
-	with := server.New(local, server.WithApps(apps.New(st, local), nil))
-	without := server.New(local)
+	with := server.New(local, st, server.WithApps(apps.New(st, local), nil))
+	without := server.New(local, st)
 	t.Cleanup(func() { with.Close(); without.Close() })
 	for _, tt := range tests {
 		srv := without

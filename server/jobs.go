@@ -4,30 +4,38 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
+	"github.com/lapps/lapps/store"
 )
 
-// Job states.
+// Job states, as the store keeps them.
 const (
-	JobQueued    = "queued"
-	JobRunning   = "running"
-	JobSucceeded = "succeeded"
-	JobFailed    = "failed"
+	JobQueued    = store.JobQueued
+	JobRunning   = store.JobRunning
+	JobSucceeded = store.JobSucceeded
+	JobFailed    = store.JobFailed
 )
 
 // Job is long work (indexing an image) that the API answers for at once;
-// clients poll GET /v1/jobs/{id} until it is done.
+// clients poll GET /v1/jobs/{id}, on any replica, until it is done.
 type Job struct {
 	ID         string         `json:"id"`
 	Kind       string         `json:"kind"`
 	Image      string         `json:"image,omitempty"`
 	State      string         `json:"state"`
 	CreatedAt  time.Time      `json:"created_at"`
+	StartedAt  time.Time      `json:"started_at,omitzero"`
 	FinishedAt time.Time      `json:"finished_at,omitzero"`
+	Attempts   int            `json:"attempts,omitempty"`
+	Replica    string         `json:"replica,omitempty"`
 	Progress   *JobProgress   `json:"progress,omitempty"`
 	Error      *APIError      `json:"error,omitempty"`
 	Result     *report.Report `json:"result,omitempty"`
@@ -42,20 +50,57 @@ type JobProgress struct {
 	BytesRead    int64  `json:"bytes_read"`
 }
 
-// jobs holds scan jobs in memory; finished jobs are kept for a while so
-// that clients can collect their results.
-type jobs struct {
-	mu   sync.Mutex
-	byID map[string]*Job
-	keep time.Duration
-	sem  chan struct{}
-	wg   sync.WaitGroup
-	// observe, if set, is told the duration of each successful scan.
-	observe func(time.Duration)
+// kindScan is the kind of scan jobs, the only kind so far.
+const kindScan = "scan"
+
+// scanJob is the request of a scan job, as stored. Registry credentials
+// are never part of it: the replica that runs the job uses its own.
+type scanJob struct {
+	Image    string `json:"image"`
+	Platform string `json:"platform,omitempty"`
+	Insecure bool   `json:"insecure,omitempty"`
+	// OnPush marks a scan queued by a registry event, retried while the
+	// registry does not know the tag yet (see pushScanner).
+	OnPush bool `json:"on_push,omitempty"`
 }
 
-func newJobs(concurrency int, keep time.Duration) *jobs {
-	return &jobs{byID: map[string]*Job{}, keep: keep, sem: make(chan struct{}, max(1, concurrency))}
+// maxJobAttempts bounds the claims of one job: a job whose replicas keep
+// dying while they run it (an image that exhausts their memory, say)
+// fails rather than taking every replica down in turn.
+const maxJobAttempts = 3
+
+// jobs runs scan jobs from the queue that every replica on the database
+// shares (store.Jobs): a request enqueues a job; each replica claims
+// queued jobs while it has a free slot, under a lease it renews while
+// the job runs, so that more replicas index more images at once, and a
+// job whose replica dies is claimed again by another once its lease
+// expires. Results are stored with the job, so any replica answers for
+// it.
+type jobs struct {
+	q      store.Jobs
+	svc    service.Service
+	holder string
+	ttl    time.Duration
+	poll   time.Duration
+	slots  chan struct{}
+	wake   chan struct{}
+	log    *slog.Logger
+	wg     sync.WaitGroup
+	// observe, if set, is told the duration of each successful scan.
+	observe func(time.Duration)
+
+	mu sync.Mutex
+	// running holds the latest progress of the jobs this replica runs,
+	// fresher than what it stores every heartbeat.
+	running map[string]*JobProgress
+}
+
+func newJobs(q store.Jobs, svc service.Service, holder string, ttl time.Duration, concurrency int, log *slog.Logger) *jobs {
+	return &jobs{
+		q: q, svc: svc, holder: holder, ttl: ttl, poll: min(time.Second, ttl/3),
+		slots: make(chan struct{}, max(1, concurrency)), wake: make(chan struct{}, 1),
+		log: log, running: map[string]*JobProgress{},
+	}
 }
 
 func newID() string {
@@ -64,97 +109,266 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// startScan queues a scan and returns its job.
-func (j *jobs) startScan(ctx context.Context, svc service.Service, req service.ScanRequest) *Job {
-	job := &Job{ID: newID(), Kind: "scan", Image: req.Image, State: JobQueued, CreatedAt: time.Now().UTC(), Progress: &JobProgress{}}
-	j.mu.Lock()
-	j.gcLocked()
-	j.byID[job.ID] = job
-	j.mu.Unlock()
-	layers := map[int]service.Progress{}
-	req.Progress = func(p service.Progress) {
-		j.mu.Lock()
-		defer j.mu.Unlock()
-		if p.Layer != "" {
-			prev := layers[p.Index]
-			if p.Stage != service.StageLayer {
-				p.Read = prev.Read
-			}
-			layers[p.Index] = p
+// enqueue queues a scan job and returns it.
+func (j *jobs) enqueue(ctx context.Context, req scanJob) (*Job, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	sj, err := j.q.EnqueueJob(ctx, &store.Job{ID: newID(), Kind: kindScan, Request: body})
+	if err != nil {
+		return nil, fmt.Errorf("queue scan of %s: %w", req.Image, err)
+	}
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+	return j.apiJob(sj), nil
+}
+
+// get returns job id as the API shows it, or an error wrapping
+// store.ErrNotFound.
+func (j *jobs) get(ctx context.Context, id string) (*Job, error) {
+	sj, err := j.q.GetJob(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return j.apiJob(sj), nil
+}
+
+// apiJob turns a stored job into the API's.
+func (j *jobs) apiJob(sj *store.Job) *Job {
+	job := &Job{
+		ID: sj.ID, Kind: sj.Kind, State: sj.State, CreatedAt: sj.CreatedAt, StartedAt: sj.StartedAt,
+		FinishedAt: sj.FinishedAt, Attempts: sj.Attempts, Replica: sj.Holder,
+	}
+	var req scanJob
+	if json.Unmarshal(sj.Request, &req) == nil {
+		job.Image = req.Image
+	}
+	if len(sj.Progress) > 0 {
+		var p JobProgress
+		if json.Unmarshal(sj.Progress, &p) == nil {
+			job.Progress = &p
 		}
-		jp := &JobProgress{Stage: p.Stage, Layers: max(p.Layers, job.Progress.Layers)}
+	}
+	j.mu.Lock()
+	if p, ok := j.running[sj.ID]; ok && sj.State == JobRunning && sj.Holder == j.holder {
+		c := *p
+		job.Progress = &c
+	}
+	j.mu.Unlock()
+	if job.Progress == nil && sj.State != JobSucceeded && sj.State != JobFailed {
+		job.Progress = &JobProgress{}
+	}
+	switch sj.State {
+	case JobSucceeded:
+		var r report.Report
+		if err := json.Unmarshal(sj.Result, &r); err == nil {
+			job.Result = &r
+		} else {
+			job.Error = &APIError{Code: CodeInternal, Message: "stored result: " + err.Error()}
+		}
+	case JobFailed:
+		var e APIError
+		if err := json.Unmarshal(sj.Error, &e); err != nil || e.Code == "" {
+			e = APIError{Code: CodeInternal, Message: string(sj.Error)}
+		}
+		job.Error = &e
+	}
+	return job
+}
+
+// run claims and runs jobs until ctx ends: it claims a job whenever a
+// slot is free, and otherwise waits for a job queued here (wake) or for
+// the poll interval, after which jobs queued by other replicas or left by
+// a dead one are looked for again.
+func (j *jobs) run(ctx context.Context) {
+	defer j.wg.Done()
+	for {
+		select {
+		case j.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		sj, err := j.q.ClaimJob(ctx, j.holder, j.ttl)
+		if err != nil || sj == nil {
+			<-j.slots
+			if err != nil && ctx.Err() == nil {
+				j.log.Warn("claim scan job", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-j.wake:
+			case <-time.After(j.poll):
+			}
+			continue
+		}
+		j.wg.Add(1)
+		go func() {
+			defer j.wg.Done()
+			defer func() { <-j.slots }()
+			j.execute(ctx, sj)
+		}()
+	}
+}
+
+// errLost cancels a job whose lease another replica has taken.
+var errLost = errors.New("the job's lease was lost to another replica")
+
+// execute runs one claimed job: the scan, with a heartbeat that renews
+// its lease and stores its progress, then the outcome. A job this replica
+// stops running (shutdown) goes back to the queue; one whose lease was
+// lost is left to its new holder.
+func (j *jobs) execute(ctx context.Context, sj *store.Job) {
+	log := j.log.With("job", sj.ID, "attempt", sj.Attempts)
+	if sj.Attempts > maxJobAttempts {
+		j.finish(ctx, log, sj, nil, fmt.Errorf("abandoned after %d attempts: the replicas running it stopped before it finished", sj.Attempts-1))
+		return
+	}
+	var req scanJob
+	if err := json.Unmarshal(sj.Request, &req); err != nil || sj.Kind != kindScan || req.Image == "" {
+		j.finish(ctx, log, sj, nil, fmt.Errorf("job of kind %q with request %q: not a scan: %w", sj.Kind, sj.Request, service.ErrBadRequest))
+		return
+	}
+	log = log.With("image", req.Image)
+	if sj.Attempts > 1 {
+		log.Info("scan job claimed again after its replica stopped")
+	}
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	progress := &JobProgress{}
+	j.mu.Lock()
+	j.running[sj.ID] = progress
+	j.mu.Unlock()
+	defer func() {
+		j.mu.Lock()
+		delete(j.running, sj.ID)
+		j.mu.Unlock()
+	}()
+
+	// The heartbeat renews the lease every third of it (at least every
+	// second, so that progress reaches the other replicas), with the
+	// progress when it changed.
+	beat := make(chan struct{})
+	go func() {
+		defer close(beat)
+		t := time.NewTicker(min(j.ttl/3, time.Second))
+		defer t.Stop()
+		var last JobProgress
+		for {
+			select {
+			case <-jctx.Done():
+				return
+			case <-t.C:
+			}
+			j.mu.Lock()
+			cur := *progress
+			j.mu.Unlock()
+			var body []byte
+			if cur != last {
+				body, _ = json.Marshal(cur)
+				last = cur
+			}
+			err := j.q.RenewJob(jctx, sj.ID, j.holder, j.ttl, body)
+			switch {
+			case errors.Is(err, store.ErrJobLost), errors.Is(err, store.ErrNotFound):
+				cancel(errLost)
+				return
+			case err != nil && jctx.Err() == nil:
+				log.Warn("renew scan job lease", "err", err)
+			}
+		}
+	}()
+
+	scanner := j.svc
+	if req.OnPush {
+		scanner = pushScanner{Service: j.svc, log: j.log}
+	}
+	start := time.Now()
+	r, err := scanner.ScanImage(jctx, service.ScanRequest{
+		Image: req.Image, Platform: req.Platform, Insecure: req.Insecure, Key: sj.ID,
+		Progress: progressInto(&j.mu, progress),
+	})
+	cancel(nil)
+	<-beat
+	switch {
+	case context.Cause(jctx) == errLost:
+		log.Warn("scan job taken over by another replica; its result is theirs")
+	case ctx.Err() != nil:
+		// Stopping: the job goes back to the queue for another replica
+		// (or this one, restarted) rather than failing.
+		rctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer stop()
+		if err := j.q.ReleaseJob(rctx, sj.ID, j.holder); err != nil {
+			log.Warn("release scan job", "err", err)
+		} else {
+			log.Info("scan job released to the queue at shutdown")
+		}
+	default:
+		if err == nil && j.observe != nil {
+			j.observe(time.Since(start))
+		}
+		j.finish(ctx, log, sj, r, err)
+	}
+}
+
+// finish records a job's outcome.
+func (j *jobs) finish(ctx context.Context, log *slog.Logger, sj *store.Job, r *report.Report, failure error) {
+	var result, failed []byte
+	var err error
+	if failure != nil {
+		code, _ := classify(failure)
+		failed, err = json.Marshal(APIError{Code: code, Message: failure.Error()})
+	} else {
+		result, err = json.Marshal(r)
+	}
+	if err == nil {
+		// The outcome is recorded even while the server stops: the work
+		// is done.
+		fctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer stop()
+		err = j.q.FinishJob(fctx, sj.ID, j.holder, result, failed)
+	}
+	if err != nil {
+		log.Error("record scan job outcome", "err", err)
+	}
+}
+
+// progressInto returns a service progress function that folds each step
+// into p, under mu.
+func progressInto(mu *sync.Mutex, p *JobProgress) func(service.Progress) {
+	layers := map[int]service.Progress{}
+	return func(sp service.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		if sp.Layer != "" {
+			prev := layers[sp.Index]
+			if sp.Stage != service.StageLayer {
+				sp.Read = prev.Read
+			}
+			layers[sp.Index] = sp
+		}
+		np := JobProgress{Stage: sp.Stage, Layers: max(sp.Layers, p.Layers)}
 		for _, l := range layers {
 			switch l.Stage {
 			case service.StageDone:
-				jp.LayersDone++
+				np.LayersDone++
 			case service.StageCached:
-				jp.LayersCached++
+				np.LayersCached++
 			}
-			jp.BytesRead += l.Read
+			np.BytesRead += l.Read
 		}
-		job.Progress = jp
+		*p = np
 	}
+}
+
+// start runs the jobs until ctx ends.
+func (j *jobs) start(ctx context.Context) {
 	j.wg.Add(1)
-	go func() {
-		defer j.wg.Done()
-		select {
-		case j.sem <- struct{}{}:
-		case <-ctx.Done():
-			j.finish(job, nil, ctx.Err())
-			return
-		}
-		defer func() { <-j.sem }()
-		j.mu.Lock()
-		job.State = JobRunning
-		j.mu.Unlock()
-		start := time.Now()
-		r, err := svc.ScanImage(ctx, req)
-		if j.observe != nil && err == nil {
-			j.observe(time.Since(start))
-		}
-		j.finish(job, r, err)
-	}()
-	return j.snapshot(job.ID)
+	go j.run(ctx)
 }
 
-func (j *jobs) finish(job *Job, r *report.Report, err error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	job.FinishedAt = time.Now().UTC()
-	if err != nil {
-		code, _ := classify(err)
-		job.State = JobFailed
-		job.Error = &APIError{Code: code, Message: err.Error()}
-		return
-	}
-	job.State = JobSucceeded
-	job.Result = r
-}
-
-// snapshot returns a copy of a job, or nil.
-func (j *jobs) snapshot(id string) *Job {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	job, ok := j.byID[id]
-	if !ok {
-		return nil
-	}
-	c := *job
-	if job.Progress != nil {
-		p := *job.Progress
-		c.Progress = &p
-	}
-	return &c
-}
-
-// gcLocked forgets finished jobs older than keep.
-func (j *jobs) gcLocked() {
-	for id, job := range j.byID {
-		if !job.FinishedAt.IsZero() && time.Since(job.FinishedAt) > j.keep {
-			delete(j.byID, id)
-		}
-	}
-}
-
-// wait waits for running jobs to end.
+// wait waits for the jobs to stop after ctx ended.
 func (j *jobs) wait() { j.wg.Wait() }

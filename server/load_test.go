@@ -50,7 +50,7 @@ func BenchmarkReportRPS(b *testing.B) {
 	if _, err := local.ScanImage(ctx, service.ScanRequest{Image: ref}); err != nil {
 		b.Fatal(err)
 	}
-	srv := server.New(local)
+	srv := server.New(local, local.Store())
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()

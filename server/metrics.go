@@ -57,19 +57,23 @@ func NewMetrics(queueDepth func(context.Context) (int, error)) *Metrics {
 	m.reg.MustRegister(m.index, m.report, m.requests, m.jobRuns, m.jobSeconds, m.records, m.deliveries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if queueDepth != nil {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "lapps_notification_queue_depth", Help: "Notifications waiting in the outbox.",
-		}, func() float64 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			n, err := queueDepth(ctx)
-			if err != nil {
-				return -1
-			}
-			return float64(n)
-		}))
+		m.gauge("lapps_notification_queue_depth", "Notifications waiting in the outbox.", queueDepth)
 	}
 	return m
+}
+
+// gauge exports the value of count, called at each scrape (-1 when it
+// fails); a second gauge of one name is ignored.
+func (m *Metrics) gauge(name, help string, count func(context.Context) (int, error)) {
+	_ = m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, err := count(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
 }
 
 // ObserveJob records one scheduled job run.

@@ -93,8 +93,13 @@ func (s *Server) registryEvents(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		seen[ref] = true
-		jobs = append(jobs, s.jobs.startScan(s.ctx, pushScanner{Service: s.svc, log: s.log}, service.ScanRequest{Image: ref}))
-		s.log.Info("scan on push", "image", ref, "event", ev.ID)
+		job, err := s.jobs.enqueue(r.Context(), scanJob{Image: ref, OnPush: true})
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		jobs = append(jobs, job)
+		s.log.Info("scan on push", "image", ref, "event", ev.ID, "job", job.ID)
 	}
 	writeJSON(w, http.StatusAccepted, jobs)
 }

@@ -165,7 +165,7 @@ func BenchmarkEngines(b *testing.B) {
 		// Servers: one on SQLite, two replicas on the PostgreSQL database.
 		serve := func(st store.Store) string {
 			l := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(nil))
-			srv := server.New(l)
+			srv := server.New(l, st)
 			ts := httptest.NewServer(srv.Handler())
 			b.Cleanup(func() { ts.Close(); srv.Close(); l.Close() })
 			return ts.URL + "/v1/report?" + url.Values{"image": {ref}}.Encode()

@@ -17,7 +17,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lapps/lapps/scheduler"
 	"github.com/lapps/lapps/service"
+	"github.com/lapps/lapps/store"
 )
 
 //go:embed openapi.json
@@ -40,6 +42,11 @@ type Server struct {
 	metrics *Metrics
 	admit   *admitter
 	apps    *appsAPI
+
+	// Settings of the scan jobs, which New starts.
+	scanConcurrency int
+	holder          string
+	leaseTTL        time.Duration
 }
 
 // Option configures a Server.
@@ -48,11 +55,27 @@ type Option func(*Server)
 // WithTokens requires a valid bearer token on every /v1 request.
 func WithTokens(t TokenChecker) Option { return func(s *Server) { s.tokens = t } }
 
-// WithScanConcurrency sets how many scan jobs run at once (default 2).
+// WithScanConcurrency sets how many scan jobs this replica runs at once
+// (default 2); more wait in the queue, for this replica or another.
 func WithScanConcurrency(n int) Option {
 	return func(s *Server) {
 		if n > 0 {
-			s.jobs = newJobs(n, time.Hour)
+			s.scanConcurrency = n
+		}
+	}
+}
+
+// WithReplica names this replica among those sharing the database (the
+// holder of the scan jobs it claims; default scheduler.HolderID) and sets
+// the lease of its claims (default scheduler.DefaultLeaseTTL): a job
+// whose replica dies is claimed again once its lease has expired.
+func WithReplica(holder string, leaseTTL time.Duration) Option {
+	return func(s *Server) {
+		if holder != "" {
+			s.holder = holder
+		}
+		if leaseTTL > 0 {
+			s.leaseTTL = leaseTTL
 		}
 	}
 }
@@ -99,16 +122,22 @@ var routes = []route{
 	{"GET", "/v1/apps/{app}/scans/{n}", (*Server).appReport, false},
 }
 
-// New returns a server over svc.
-func New(svc service.Service, opts ...Option) *Server {
-	s := &Server{svc: svc, jobs: newJobs(2, time.Hour), log: slog.Default(), mux: http.NewServeMux()}
+// New returns a server over svc whose scan jobs go through queue, which
+// the replicas on one database share (the store); it starts running them
+// at once, until Close.
+func New(svc service.Service, queue store.Jobs, opts ...Option) *Server {
+	s := &Server{svc: svc, log: slog.Default(), mux: http.NewServeMux(),
+		scanConcurrency: 2, holder: scheduler.HolderID(), leaseTTL: scheduler.DefaultLeaseTTL}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(s)
 	}
+	s.jobs = newJobs(queue, svc, s.holder, s.leaseTTL, s.scanConcurrency, s.log)
 	if s.metrics != nil {
 		s.jobs.observe = func(d time.Duration) { s.metrics.index.Observe(d.Seconds()) }
+		s.metrics.gauge("lapps_scan_jobs_pending", "Scan jobs queued or running, in every replica.", queue.PendingJobs)
 	}
+	s.jobs.start(s.ctx)
 	for _, rt := range routes {
 		h := rt.handler
 		handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(s, w, r) })
@@ -207,15 +236,23 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "image is required")
 		return
 	}
-	job := s.jobs.startScan(s.ctx, s.svc, service.ScanRequest{Image: body.Image, Platform: body.Platform, Insecure: body.Insecure})
+	job, err := s.jobs.enqueue(r.Context(), scanJob{Image: body.Image, Platform: body.Platform, Insecure: body.Insecure})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	w.Header().Set("Location", "/v1/jobs/"+job.ID)
 	writeJSON(w, http.StatusAccepted, job)
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
-	job := s.jobs.snapshot(r.PathValue("id"))
-	if job == nil {
-		writeError(w, http.StatusNotFound, CodeNotFound, "no such job (finished jobs are kept for an hour)")
+	job, err := s.jobs.get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, CodeNotFound, "no such job (finished jobs are kept for server.gc.job_ttl, 24h by default)")
+		return
+	}
+	if err != nil {
+		writeErr(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, job)

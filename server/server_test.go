@@ -57,7 +57,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	// And each documented operation answers with something other than
 	// the catch-all 404.
-	srv := New(fakeService{})
+	srv := New(fakeService{}, testQueue(t))
 	defer srv.Close()
 	for _, r := range routes {
 		path := strings.ReplaceAll(strings.ReplaceAll(r.path, "{id}", "nope"), "{digest}", "sha256:00")
@@ -103,7 +103,7 @@ type tokens map[string]bool
 func (t tokens) CheckToken(_ context.Context, tok string) (bool, error) { return t[tok], nil }
 
 func TestErrorsAndAuth(t *testing.T) {
-	srv := New(fakeService{}, WithTokens(tokens{"good": true}))
+	srv := New(fakeService{}, testQueue(t), WithTokens(tokens{"good": true}))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -155,7 +155,7 @@ func TestScanJob(t *testing.T) {
 			return nil, fmt.Errorf("bad: %w", image.ErrNotFound)
 		}
 		return &report.Report{Image: req.Image, ScanIndex: 1}, nil
-	}})
+	}}, testQueue(t))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -206,7 +206,7 @@ func TestScanJob(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	m := NewMetrics(func(context.Context) (int, error) { return 7, nil })
-	srv := New(fakeService{}, WithMetrics(m))
+	srv := New(fakeService{}, testQueue(t), WithMetrics(m))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()

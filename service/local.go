@@ -67,6 +67,10 @@ func NewLocal(st store.Store, ix *indexer.Indexer, opts ...Option) *Local {
 // Close closes the store.
 func (l *Local) Close() error { return l.st.Close() }
 
+// Store returns the store the service works on, which a server on it
+// shares (its scan job queue, say).
+func (l *Local) Store() store.Store { return l.st }
+
 // ScanImage indexes the layers of the image not indexed yet by this
 // indexer version, folds the layer indexes, matches the result against the
 // current data and records the scan. Nothing is recorded when any step
@@ -110,7 +114,7 @@ func (l *Local) ScanImage(ctx context.Context, req ScanRequest) (*report.Report,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if _, err := l.record(ctx, name, idx.ManifestDigest, len(idx.Packages), r, now); err != nil {
+	if _, err := l.record(ctx, name, req.Key, idx.ManifestDigest, len(idx.Packages), r, now); err != nil {
 		return nil, fmt.Errorf("%s: record scan: %w", name, err)
 	}
 	return r, nil
@@ -118,7 +122,7 @@ func (l *Local) ScanImage(ctx context.Context, req ScanRequest) (*report.Report,
 
 // record stores r as the next numbered scan of name and sets its
 // ScanIndex.
-func (l *Local) record(ctx context.Context, name, manifest string, packages int, r *report.Report, now time.Time) (int, error) {
+func (l *Local) record(ctx context.Context, name, key, manifest string, packages int, r *report.Report, now time.Time) (int, error) {
 	r.ScannedAt = now
 	r.Live = false
 	body, err := json.Marshal(r)
@@ -127,7 +131,7 @@ func (l *Local) record(ctx context.Context, name, manifest string, packages int,
 	}
 	n, err := l.st.CreateScan(ctx, &store.Scan{
 		Image: name, ScannedAt: now, ManifestDigest: manifest,
-		Packages: packages, Counts: r.Counts(), Report: body,
+		Packages: packages, Counts: r.Counts(), Report: body, Key: key,
 	})
 	if err != nil {
 		return 0, err

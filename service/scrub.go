@@ -106,7 +106,7 @@ func (l *Local) scrubOne(ctx context.Context, s store.Scan) (moved, changed bool
 	if sameFindings(old.Vulnerabilities, r.Vulnerabilities) {
 		return false, false, nil
 	}
-	if _, err := l.record(ctx, s.Image, idx.ManifestDigest, len(idx.Packages), r, now); err != nil {
+	if _, err := l.record(ctx, s.Image, "", idx.ManifestDigest, len(idx.Packages), r, now); err != nil {
 		return false, false, err
 	}
 	return false, true, nil
@@ -141,6 +141,9 @@ type Retention struct {
 	// DeliveredTTL removes delivered notifications older than this; 0
 	// keeps them.
 	DeliveredTTL time.Duration
+	// JobTTL removes finished scan jobs (and the reports they hold) older
+	// than this; 0 keeps them.
+	JobTTL time.Duration
 	// Batch is how many rows one statement deletes, so that collection
 	// never holds the database for long.
 	Batch int
@@ -152,6 +155,7 @@ type GCResult struct {
 	Manifests     int `json:"manifests"`
 	Layers        int `json:"layers"`
 	Notifications int `json:"notifications"`
+	Jobs          int `json:"jobs"`
 }
 
 // GC removes what retention no longer keeps, in small batches: scans
@@ -202,7 +206,12 @@ func (l *Local) GC(ctx context.Context, ret Retention) (*GCResult, error) {
 			return res, err
 		}
 	}
-	l.log.Info("gc done", "scans", res.Scans, "manifests", res.Manifests, "layers", res.Layers, "notifications", res.Notifications)
+	if ret.JobTTL > 0 {
+		if err := loop("jobs", &res.Jobs, func() (int, error) { return l.st.PruneJobs(ctx, now.Add(-ret.JobTTL), ret.Batch) }); err != nil {
+			return res, err
+		}
+	}
+	l.log.Info("gc done", "scans", res.Scans, "manifests", res.Manifests, "layers", res.Layers, "notifications", res.Notifications, "jobs", res.Jobs)
 	return res, nil
 }
 

@@ -54,6 +54,10 @@ type ScanRequest struct {
 	// Credentials are registry credentials by host, ahead of the docker
 	// configuration.
 	Credentials map[string]image.Credential
+	// Key, when set, records the scan once however often the request is
+	// run: the server's job id, so that a job run again after its replica
+	// died does not number a second scan.
+	Key string `json:"-"`
 	// Progress, if set, is told about the work as it goes.
 	Progress func(Progress) `json:"-"`
 }
