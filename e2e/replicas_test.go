@@ -13,6 +13,7 @@ import (
 
 	"github.com/lapps/lapps/client"
 	"github.com/lapps/lapps/notifier"
+	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/testenv"
 )
 
@@ -88,6 +89,47 @@ func jobRuns(t *testing.T, p *lappsProc, job string) float64 {
 	return v
 }
 
+// replicaEnv writes the configuration of `lapps serve` replicas on the
+// PostgreSQL database dsn, with data the data set's directory, one
+// source of the given type and location (YAML under "- name: SOURCE"),
+// the given server settings (YAML under "server:", beside require_token)
+// and, when webhook is true, the environment's receiver as webhook e2e;
+// it creates the token the test calls with. serve starts one more
+// replica and returns once it serves.
+func replicaEnv(t *testing.T, dsn, data, sourceYAML, serverYAML string, webhook bool) (e *env, serve func() *lappsProc) {
+	t.Helper()
+	dir := t.TempDir()
+	e = &env{t: t, data: data, db: filepath.Join(dir, "unused.db"), config: filepath.Join(dir, "lapps.yaml"), recv: startReceiver(t, webhookSecret)}
+	cfg := fmt.Sprintf(`vulndb:
+  sources:
+    - name: %s
+      %s
+      interval: 24h
+server:
+  require_token: true
+  %s
+`, source, sourceYAML, serverYAML)
+	if webhook {
+		cfg += fmt.Sprintf(`  webhooks:
+    - name: e2e
+      url: %s
+      secret: %s
+      timeout: 2s
+`, e.recv.url(), webhookSecret)
+	}
+	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.cli(t, nil, "--db", dsn, "token", "create", "e2e")
+	if err != nil {
+		t.Fatalf("token create: %v\n%s", err, out)
+	}
+	e.token = strings.TrimSpace(out)
+	return e, func() *lappsProc {
+		return startLapps(t, e.baseEnv(), "--db", dsn, "-c", e.config, "--debug", "serve", "--addr", "127.0.0.1:0")
+	}
+}
+
 // TestReplicas runs `lapps serve` twice on one PostgreSQL database: the
 // singleton jobs run in one replica, the leader of each; the other one
 // only tries their leases. The leader is killed with SIGKILL in the
@@ -106,37 +148,10 @@ func TestReplicas(t *testing.T) {
 	t.Cleanup(ts.Close)
 	release := f.hold()
 	t.Cleanup(release)
-
-	dir := t.TempDir()
-	e := &env{t: t, data: f.dir, db: filepath.Join(dir, "unused.db"), config: filepath.Join(dir, "lapps.yaml"), recv: startReceiver(t, webhookSecret)}
 	const leaseTTL = 3 * time.Second
-	cfg := fmt.Sprintf(`vulndb:
-  sources:
-    - name: %s
-      type: alpine-secdb
-      urls: [%s/v3.11/main.yaml]
-      interval: 24h
-server:
-  require_token: true
-  lease_ttl: %s
-  delivery_interval: 250ms
-  webhooks:
-    - name: e2e
-      url: %s
-      secret: %s
-      timeout: 2s
-`, source, ts.URL, leaseTTL, e.recv.url(), webhookSecret)
-	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := e.cli(t, nil, "--db", dsn, "token", "create", "e2e")
-	if err != nil {
-		t.Fatalf("token create: %v\n%s", err, out)
-	}
-	e.token = strings.TrimSpace(out)
-	serve := func() *lappsProc {
-		return startLapps(t, e.baseEnv(), "--db", dsn, "-c", e.config, "--debug", "serve", "--addr", "127.0.0.1:0")
-	}
+	e, serve := replicaEnv(t, dsn, f.dir, fmt.Sprintf(`type: alpine-secdb
+      urls: [%s/v3.11/main.yaml]`, ts.URL), fmt.Sprintf(`lease_ttl: %s
+  delivery_interval: 250ms`, leaseTTL), true)
 	ingest := "ingest/" + source
 
 	// Replica a starts first and leads every singleton job: its ingest at
@@ -175,6 +190,19 @@ server:
 	if !strings.Contains(b.log.String(), `msg="leading singleton job" job=`+ingest) {
 		t.Error("b's log does not say it leads the ingest")
 	}
+	// a's other leases expire on their own clocks (each renewed on its
+	// own ticker): b takes each at its next retry. c must start only when
+	// b leads them all, or c's first tries could take one.
+	waitFor(t, 30*time.Second, "replica b to lead notify and deliver", func() (bool, string) {
+		log := b.log.String()
+		var missing []string
+		for _, job := range []string{"notify", "deliver"} {
+			if !strings.Contains(log, `msg="leading singleton job" job=`+job) {
+				missing = append(missing, job)
+			}
+		}
+		return len(missing) == 0, fmt.Sprintf("not leading %v", missing)
+	})
 	bAPI, err := client.New(b.url, e.token)
 	if err != nil {
 		t.Fatal(err)
@@ -221,5 +249,93 @@ server:
 	}
 	if req, _, maxAtOnce := f.counts(); maxAtOnce != 1 {
 		t.Errorf("feed: %d requests, up to %d at once; the ingests overlapped", req, maxAtOnce)
+	}
+}
+
+// TestReplicaKilledDuringDelivery runs two `lapps serve` replicas on one
+// PostgreSQL database. The leader, a, is killed with SIGKILL while its
+// delivery of a notification is in flight (the receiver holds the
+// request): the follower, b, takes the deliverer's lease over, claims
+// the notification once a's claim has expired and delivers it under the
+// same delivery id. Nothing is lost, and nothing is sent under two ids.
+func TestReplicaKilledDuringDelivery(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.PostgresDSN(t)
+	testenv.Images(t)
+	data := t.TempDir()
+	writeSecdb(t, data, false)
+	e, serve := replicaEnv(t, dsn, data, "type: alpine-secdb\n      path: "+data, `lease_ttl: 3s
+  delivery_interval: 250ms
+  delivery_lease: 4s
+  delivery_backoff:
+    base: 300ms
+    max: 1s
+    jitter: 0`, true)
+	ingest := "ingest/" + source
+
+	// a leads everything: its ingest at start is the notifier's baseline.
+	a := serve()
+	waitFor(t, 30*time.Second, "a's first ingest", func() (bool, string) {
+		n := jobRuns(t, a, ingest)
+		return n >= 1, fmt.Sprintf("%v ingests", n)
+	})
+	b := serve()
+	waitFor(t, 30*time.Second, "replica b to follow the deliverer", func() (bool, string) {
+		n := strings.Count(b.log.String(), `msg="another replica leads the job" job=deliver`)
+		return n >= 1, fmt.Sprintf("%d attempts", n)
+	})
+	var err error
+	e.srv = a
+	if e.api, err = client.New(a.url, e.token); err != nil {
+		t.Fatal(err)
+	}
+	ref := "oci:" + alpine(t) + ":alpine-3.11.13"
+	r, err := e.api.ScanImage(e.ctx(), service.ScanRequest{Image: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := r.ManifestDigest
+
+	// New data: a's notifier enqueues the notification, a's deliverer
+	// sends it, and the receiver holds the request.
+	e.recv.setMode(hang)
+	writeSecdb(t, data, true)
+	e.update()
+	var inFlight string
+	select {
+	case inFlight = <-e.recv.hung:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no delivery arrived in 30 s")
+	}
+	if n := jobRuns(t, b, "deliver"); n != 0 {
+		t.Fatalf("b ran deliver %v times while a leads it", n)
+	}
+	a.kill()
+	killedAt := time.Now()
+	e.recv.setMode(answerOK)
+
+	e.srv = b
+	e.waitNotification(key{digest, inventedID, notifier.ActionAdded})
+	t.Logf("b delivered %s %s after a's SIGKILL (lease_ttl 3s, delivery_lease 4s)", inFlight, time.Since(killedAt).Round(100*time.Millisecond))
+	e.waitDrained()
+	if n := jobRuns(t, b, "deliver"); n < 1 {
+		t.Errorf("b delivered %v times", n)
+	}
+	got := e.recv.notifications(t)
+	if len(got) != 1 || got[0].DeliveryID != inFlight {
+		t.Fatalf("notifications %+v, want one under delivery id %s", got, inFlight)
+	}
+	checkMusl(t, got[0], digest, ref, notifier.ActionAdded)
+	checkUnique(t, got)
+	ids := map[string]int{}
+	for _, h := range e.recv.all() {
+		checkHit(t, h)
+		ids[h.ID]++
+	}
+	if len(ids) != 1 || ids[inFlight] < 2 {
+		t.Errorf("requests by delivery id %v, want %s at least twice (in flight at the kill, then delivered)", ids, inFlight)
+	}
+	if n := len(e.recv.accepted()); n != 1 {
+		t.Errorf("delivery accepted %d times, want once", n)
 	}
 }
