@@ -307,13 +307,14 @@ type Retention interface {
 	// image's latest scan is never pruned here.
 	PruneScans(ctx context.Context, keep, limit int) (int, error)
 	// PruneManifests deletes at most limit manifests last seen before
-	// before, with their scans, their layer lists and their packages. A
+	// before, least recently seen first, with their scans, their layer lists and their packages. A
 	// manifest's last-seen time is the latest of: when PutManifest last
 	// stored it, the latest TouchManifest, and its newest scan's
 	// ScannedAt. Layer indexes are left to PruneLayers.
 	PruneManifests(ctx context.Context, before time.Time, limit int) (int, error)
 	// PruneLayers deletes at most limit layer indexes that no stored
-	// manifest lists and that were last stored (PutLayer) before before.
+	// manifest lists and that were last stored (PutLayer) before before,
+	// oldest first.
 	// The cut-off protects the layers of an image being indexed, stored
 	// before its manifest is.
 	PruneLayers(ctx context.Context, before time.Time, limit int) (int, error)

@@ -32,7 +32,7 @@ func (n *planNode) walk(fn func(*planNode)) {
 // over any of them in a query that matters is a regression.
 // (update_operations is not one: it is pruned to a few operations per
 // source, and reading it whole is the right plan.)
-var bigTables = []string{"records", "uo_records", "manifest_packages", "manifests", "scans", "notifications", "jobs"}
+var bigTables = []string{"records", "uo_records", "manifest_packages", "manifests", "manifest_layers", "layers", "scans", "notifications", "jobs"}
 
 // TestQueryPlans fills a database as a busy server's (62k records in three
 // update operations, 2,000 manifests of 100 packages, 20,000 scans of
@@ -73,6 +73,11 @@ func TestQueryPlans(t *testing.T) {
 			FROM generate_series(1, 20000) AS i`,
 		`INSERT INTO jobs (id, kind, request, state, created_at)
 			SELECT 'queued-' || i, 'scan', '\x7b7d', 'queued', now() FROM generate_series(1, 50) AS i`,
+		`INSERT INTO layers (digest, indexer_version, data, created_at)
+			SELECT 'sha256:' || lpad(l::text, 64, 'f'), '1', '{}', now() - (l * interval '1 minute') FROM generate_series(1, 20000) AS l`,
+		`INSERT INTO manifest_layers (manifest, position, layer)
+			SELECT 'sha256:' || lpad(m::text, 64, '0'), p, 'sha256:' || lpad((m * 5 + p)::text, 64, 'f')
+			FROM generate_series(1, 2000) AS m, generate_series(0, 4) AS p`,
 		`ANALYZE`,
 	} {
 		if _, err := s.pool.Exec(ctx, q); err != nil {
@@ -110,6 +115,10 @@ func TestQueryPlans(t *testing.T) {
 		{"GetScan latest", queryLatestScan, []any{"registry.example/app500"}, []string{"scans_pkey"}},
 		{"ClaimNotifications", queryClaim, []any{soon.Add(time.Minute), soon, 50}, []string{"notifications_due"}},
 		{"ClaimJob", queryClaimJob, []any{"replica-2", int64(30_000_000)}, []string{"jobs_pending", "jobs_pkey"}},
+		{"PruneDelivered", queryPruneDelivered, []any{soon.Add(-time.Hour), 500}, []string{"notifications_delivered"}},
+		{"PruneScans", queryPruneScans, []any{10, 500}, []string{"scans_pkey"}},
+		{"PruneManifests", queryPruneManifests, []any{soon.Add(-48 * time.Hour), 500}, []string{"manifests_last_seen", "scans_manifest"}},
+		{"PruneLayers", queryPruneLayers, []any{soon.Add(-48 * time.Hour), 500}, []string{"layers_created_at", "manifest_layers_layer"}},
 		{"PruneJobs", queryPruneJobs, []any{soon.Add(-36 * time.Hour), 500}, []string{"jobs_finished", "jobs_pkey"}},
 	} {
 		for _, generic := range []bool{false, true} {

@@ -158,14 +158,21 @@ func (s *Store) OutboxDepth(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// queryPruneDelivered deletes at most $2 notifications delivered before
+// $1, oldest delivery first: the partial index notifications_delivered
+// yields them in order, and the primary key finds each row. The ids are
+// collected into an array first (an InitPlan), so that no plan, custom or
+// generic, joins the whole outbox against them.
+const queryPruneDelivered = `DELETE FROM notifications WHERE id = ANY (ARRAY(SELECT id FROM notifications
+	WHERE delivered_at IS NOT NULL AND delivered_at < $1 ORDER BY delivered_at LIMIT $2))`
+
 // PruneDelivered deletes at most limit notifications delivered before
 // before, oldest delivery first.
 func (s *Store) PruneDelivered(ctx context.Context, before time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, fmt.Errorf("prune delivered notifications: limit %d", limit)
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM notifications WHERE id IN (SELECT id FROM notifications
-		WHERE delivered_at IS NOT NULL AND delivered_at < $1 ORDER BY delivered_at, id COLLATE "C" LIMIT $2)`, before, limit)
+	tag, err := s.pool.Exec(ctx, queryPruneDelivered, before, limit)
 	if err != nil {
 		return 0, fmt.Errorf("prune delivered notifications: %w", err)
 	}

@@ -60,20 +60,53 @@ func (s *Store) TouchManifest(ctx context.Context, digest string, at time.Time) 
 	return nil
 }
 
+// queryPruneScans deletes, per image, the scans beyond the $1 newest, at
+// most $2, image after image and oldest first within an image. It never
+// reads the whole table: a loose index scan of the primary key (image,
+// idx) walks the distinct images, one probe each (the recursive CTE); per
+// image, one backward probe finds the newest scan beyond the kept ones,
+// and the scans up to it are read from the same index. The keys are
+// collected into arrays first (InitPlans), so that the DELETE finds each
+// row by the primary key whatever the plan.
+const queryPruneScans = `WITH RECURSIVE images (image) AS (
+		(SELECT image FROM scans ORDER BY image LIMIT 1)
+		UNION ALL
+		SELECT (SELECT s.image FROM scans AS s WHERE s.image > i.image ORDER BY s.image LIMIT 1)
+		FROM images AS i WHERE i.image IS NOT NULL
+	), victims AS (
+		SELECT v.image, v.idx FROM images AS i
+		CROSS JOIN LATERAL (SELECT s.idx FROM scans AS s WHERE s.image = i.image ORDER BY s.idx DESC OFFSET $1 LIMIT 1) AS cut
+		CROSS JOIN LATERAL (SELECT s.image, s.idx FROM scans AS s WHERE s.image = i.image AND s.idx <= cut.idx ORDER BY s.idx LIMIT $2) AS v
+		WHERE i.image IS NOT NULL
+		LIMIT $2
+	)
+	DELETE FROM scans AS s USING (SELECT unnest(ARRAY(SELECT image FROM victims)) AS image, unnest(ARRAY(SELECT idx FROM victims)) AS idx) AS d
+	WHERE s.image = d.image AND s.idx = d.idx`
+
 // PruneScans deletes, per image, the scans beyond the keep newest, at most
 // limit in all, by image and index.
 func (s *Store) PruneScans(ctx context.Context, keep, limit int) (int, error) {
 	if keep < 1 || limit <= 0 {
 		return 0, fmt.Errorf("prune scans: keep %d, limit %d: both must be positive", keep, limit)
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM scans WHERE (image, idx) IN (
-		SELECT image, idx FROM (SELECT image, idx, ROW_NUMBER() OVER (PARTITION BY image ORDER BY idx DESC) AS rn FROM scans) AS ranked
-		WHERE rn > $1 ORDER BY image COLLATE "C", idx LIMIT $2)`, keep, limit)
+	tag, err := s.pool.Exec(ctx, queryPruneScans, keep, limit)
 	if err != nil {
 		return 0, fmt.Errorf("prune scans: %w", err)
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// queryPruneManifests selects, and locks, at most $2 manifests last seen
+// before $1 with no scan since, least recently seen first: the index
+// manifests_last_seen yields them in that order, and one probe of
+// scans_manifest per manifest tells whether it was scanned since, so the
+// walk stops after $2 victims. OFFSET 0 keeps the NOT EXISTS a probe per
+// manifest: without it the planner may turn it into an anti join that
+// hashes every recent scan first.
+const queryPruneManifests = `SELECT digest FROM manifests AS m
+	WHERE m.last_seen < $1 AND m.updated_at < $1
+	AND NOT EXISTS (SELECT 1 FROM scans AS s WHERE s.manifest_digest = m.digest AND s.scanned_at >= $1 OFFSET 0)
+	ORDER BY m.last_seen LIMIT $2 FOR UPDATE`
 
 // PruneManifests deletes at most limit manifests last seen before before,
 // with their scans, layer lists and packages, in one transaction.
@@ -85,10 +118,7 @@ func (s *Store) PruneManifests(ctx context.Context, before time.Time, limit int)
 	err := s.write(ctx, func(tx pgx.Tx) error {
 		// FOR UPDATE: a PutManifest or TouchManifest of a chosen manifest
 		// that commits meanwhile is re-checked, and keeps it.
-		rows, err := tx.Query(ctx, `SELECT digest FROM manifests AS m
-			WHERE m.updated_at < $1 AND m.last_seen < $1
-			AND NOT EXISTS (SELECT 1 FROM scans AS s WHERE s.manifest_digest = m.digest AND s.scanned_at >= $1)
-			ORDER BY digest COLLATE "C" LIMIT $2 FOR UPDATE`, before, limit)
+		rows, err := tx.Query(ctx, queryPruneManifests, before, limit)
 		if err != nil {
 			return err
 		}
@@ -118,15 +148,23 @@ func (s *Store) PruneManifests(ctx context.Context, before time.Time, limit int)
 	return n, nil
 }
 
+// queryPruneLayers deletes at most $2 layer indexes stored before $1 that
+// no manifest lists, oldest first: the index layers_created_at yields
+// them in that order, one probe of manifest_layers_layer per layer tells
+// whether a manifest lists it, and the walk stops after $2 victims, whose
+// digests are collected into an array first (an InitPlan) so that the
+// DELETE finds each by the primary key.
+const queryPruneLayers = `DELETE FROM layers WHERE digest = ANY (ARRAY(SELECT l.digest FROM layers AS l
+	WHERE l.created_at < $1 AND NOT EXISTS (SELECT 1 FROM manifest_layers AS ml WHERE ml.layer = l.digest)
+	ORDER BY l.created_at LIMIT $2))`
+
 // PruneLayers deletes at most limit layer indexes stored before before
 // that no manifest lists.
 func (s *Store) PruneLayers(ctx context.Context, before time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, fmt.Errorf("prune layers: limit %d", limit)
 	}
-	tag, err := s.pool.Exec(ctx, `DELETE FROM layers WHERE digest IN (SELECT digest FROM layers AS l
-		WHERE l.created_at < $1 AND NOT EXISTS (SELECT 1 FROM manifest_layers AS ml WHERE ml.layer = l.digest)
-		ORDER BY digest COLLATE "C" LIMIT $2)`, before, limit)
+	tag, err := s.pool.Exec(ctx, queryPruneLayers, before, limit)
 	if err != nil {
 		return 0, fmt.Errorf("prune layers: %w", err)
 	}

@@ -127,7 +127,7 @@ func (s *Store) PruneManifests(ctx context.Context, before time.Time, limit int)
 		rows, err := tx.QueryContext(ctx, `SELECT digest FROM manifests AS m
 			WHERE m.updated_at < ? AND m.last_seen < ?
 			AND NOT EXISTS (SELECT 1 FROM scans AS s WHERE s.manifest_digest = m.digest AND s.scanned_at >= ?)
-			ORDER BY digest LIMIT ?`, b, b, b, limit)
+			ORDER BY m.last_seen, digest LIMIT ?`, b, b, b, limit)
 		if err != nil {
 			return err
 		}
@@ -173,7 +173,7 @@ func (s *Store) PruneLayers(ctx context.Context, before time.Time, limit int) (i
 	}
 	return s.deleteCount(ctx, "prune layers", `DELETE FROM layers WHERE digest IN (SELECT digest FROM layers AS l
 		WHERE l.created_at < ? AND NOT EXISTS (SELECT 1 FROM manifest_layers AS ml WHERE ml.layer = l.digest)
-		ORDER BY digest LIMIT ?)`, formatTime(before), limit)
+		ORDER BY l.created_at, digest LIMIT ?)`, formatTime(before), limit)
 }
 
 // deleteCount runs a DELETE in a write transaction and returns the number
