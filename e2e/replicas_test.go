@@ -89,6 +89,10 @@ func jobRuns(t *testing.T, p *lappsProc, job string) float64 {
 	return v
 }
 
+// singletons are the singleton jobs of `lapps serve` besides the
+// ingests: one replica runs each.
+var singletons = []string{"notify", "deliver", "scrub", "gc", "alerts"}
+
 // replicaEnv writes the configuration of `lapps serve` replicas on the
 // PostgreSQL database dsn, with data the data set's directory, one
 // source of the given type and location (YAML under "- name: SOURCE"),
@@ -171,7 +175,7 @@ func TestReplicas(t *testing.T) {
 	if req, inFlight, _ := f.counts(); req != 1 || inFlight != 1 {
 		t.Fatalf("feed: %d requests, %d in flight; want a's one", req, inFlight)
 	}
-	for _, job := range []string{ingest, "notify", "deliver"} {
+	for _, job := range append(singletons, ingest) {
 		if n := jobRuns(t, b, job); n != 0 {
 			t.Errorf("replica b ran %s %v times while a leads it", job, n)
 		}
@@ -193,10 +197,10 @@ func TestReplicas(t *testing.T) {
 	// a's other leases expire on their own clocks (each renewed on its
 	// own ticker): b takes each at its next retry. c must start only when
 	// b leads them all, or c's first tries could take one.
-	waitFor(t, 30*time.Second, "replica b to lead notify and deliver", func() (bool, string) {
+	waitFor(t, 30*time.Second, "replica b to lead every singleton job", func() (bool, string) {
 		log := b.log.String()
 		var missing []string
-		for _, job := range []string{"notify", "deliver"} {
+		for _, job := range singletons {
 			if !strings.Contains(log, `msg="leading singleton job" job=`+job) {
 				missing = append(missing, job)
 			}
@@ -239,7 +243,7 @@ func TestReplicas(t *testing.T) {
 		t.Errorf("%d notifications, want 1: %+v", len(got), got)
 	}
 	checkUnique(t, got)
-	for _, job := range []string{"notify", "deliver", ingest} {
+	for _, job := range append(singletons, ingest) {
 		if n := jobRuns(t, c, job); n != 0 {
 			t.Errorf("replica c ran %s %v times while b leads it", job, n)
 		}
