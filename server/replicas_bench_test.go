@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,5 +193,88 @@ func BenchmarkEngines(b *testing.B) {
 			b.ReportMetric(float64(p50.Microseconds())/1000, c.name+"-p50-ms")
 			b.ReportMetric(float64(p99.Microseconds())/1000, c.name+"-p99-ms")
 		}
+	}
+}
+
+// BenchmarkScanJobs measures how long one and two replicas on one
+// PostgreSQL database take to index the eight test images through the
+// shared scan-job queue, each replica running one job at a time, in the
+// same run: the jobs are posted round-robin to the replicas (as a load
+// balancer would) and the clock stops when every job has succeeded. Each
+// configuration starts from an empty database, so that every layer is
+// read. Replicas and PostgreSQL share this machine's cores.
+func BenchmarkScanJobs(b *testing.B) {
+	images := testenv.Images(b)
+	ctx := context.Background()
+	debian, rootfs := "oci:"+filepath.Join(images, "debian", "oci")+":", "oci:"+filepath.Join(images, "rootfs", "oci")+":"
+	refs := []string{
+		debian + "debian-bookworm-fat", debian + "debian-bookworm-mid", debian + "debian-bookworm-min",
+		"oci:" + filepath.Join(images, "debian-bullseye", "oci") + ":debian-bullseye-min",
+		rootfs + "almalinux-9.3", rootfs + "alpine-3.20.3", rootfs + "alpine-3.13.12", rootfs + "alpine-3.11.13",
+	}
+	run := func(replicas int) time.Duration {
+		dsn := testenv.PostgresDSN(b)
+		var urls []string
+		for r := range replicas {
+			st, err := postgres.Open(ctx, dsn)
+			if err != nil {
+				b.Fatal(err)
+			}
+			l := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(nil))
+			srv := server.New(l, st, server.WithScanConcurrency(1), server.WithReplica(fmt.Sprintf("replica-%d", r), 10*time.Second))
+			ts := httptest.NewServer(srv.Handler())
+			defer func() { ts.Close(); srv.Close(); l.Close() }()
+			urls = append(urls, ts.URL)
+		}
+		start := time.Now()
+		var ids []string
+		for i, ref := range refs {
+			body := strings.NewReader(`{"image":` + strconv.Quote(ref) + `}`)
+			resp, err := http.Post(urls[i%len(urls)]+"/v1/scans", "application/json", body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var j server.Job
+			err = json.NewDecoder(resp.Body).Decode(&j)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusAccepted {
+				b.Fatalf("POST /v1/scans: %d, %v", resp.StatusCode, err)
+			}
+			ids = append(ids, j.ID)
+		}
+		ran := map[string]int{}
+		for _, id := range ids {
+			for {
+				resp, err := http.Get(urls[0] + "/v1/jobs/" + id)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var j server.Job
+				err = json.NewDecoder(resp.Body).Decode(&j)
+				resp.Body.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if j.State == server.JobFailed {
+					b.Fatalf("job %s of %s: %+v", id, j.Image, j.Error)
+				}
+				if j.State == server.JobSucceeded {
+					ran[j.Replica]++
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		took := time.Since(start)
+		if len(ran) != replicas {
+			b.Fatalf("%d replicas ran the jobs (%v), want %d", len(ran), ran, replicas)
+		}
+		return took
+	}
+	for i := 0; i < b.N; i++ {
+		one, two := run(1), run(2)
+		b.ReportMetric(one.Seconds(), "1-replica-s")
+		b.ReportMetric(two.Seconds(), "2-replicas-s")
+		b.ReportMetric(one.Seconds()/two.Seconds(), "speedup-x")
 	}
 }
