@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -256,5 +257,45 @@ func TestMigrations(t *testing.T) {
 	}
 	if _, err := s.pool.Exec(ctx, `SELECT size FROM layers`); err != nil {
 		t.Errorf("migration %d not applied: %v", next, err)
+	}
+}
+
+// TestMigrateJobs opens a database at schema 5 holding a scan: after
+// migration the scan is kept, numbering goes on after it, a keyed scan is
+// stored once, and the job queue works.
+func TestMigrateJobs(t *testing.T) {
+	ctx := context.Background()
+	ms, err := store.LoadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := testenv.PostgresDSN(t)
+	prev, err := open(ctx, dsn, ms[:5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prev.pool.Exec(ctx, `INSERT INTO scans (image, idx, scanned_at, manifest_digest, packages, counts, report)
+		VALUES ('reg/app:1', 1, now(), 'sha256:aa', 3, '{}', '\x7b7d')`); err != nil {
+		t.Fatal(err)
+	}
+	prev.Close()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for range 2 {
+		if n, err := s.CreateScan(ctx, &store.Scan{Image: "reg/app:1", ManifestDigest: "sha256:aa", Key: "job-1"}); err != nil || n != 2 {
+			t.Errorf("keyed CreateScan after migration = %d, %v; want 2", n, err)
+		}
+	}
+	if scans, err := s.ListScans(ctx, "reg/app:1"); err != nil || len(scans) != 2 {
+		t.Errorf("scans after migration: %d, %v; want 2", len(scans), err)
+	}
+	if _, err := s.EnqueueJob(ctx, &store.Job{ID: "j", Kind: "scan"}); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := s.ClaimJob(ctx, "h", time.Minute); err != nil || j == nil || j.ID != "j" {
+		t.Errorf("ClaimJob after migration = %+v, %v", j, err)
 	}
 }

@@ -2,12 +2,12 @@ package sqlite
 
 import (
 	"context"
-	"github.com/lapps/lapps/store"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/store"
 )
 
 // TestMigrate0002 opens a database written at schema 1 holding a
@@ -52,5 +52,49 @@ func TestMigrate0002(t *testing.T) {
 	}
 	if n, err := s.PruneManifests(ctx, stored.Add(time.Second), 10); err != nil || n != 1 {
 		t.Errorf("PruneManifests(after) = %d, %v; want 1", n, err)
+	}
+}
+
+// TestMigrate0006 opens a database written at schema 5 holding a scan:
+// after migration the scan is kept, numbering goes on after it, a keyed
+// scan is stored once, and the job queue works.
+func TestMigrate0006(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "lapps.db")
+	db, err := openPool(ctx, path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := store.LoadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := applyMigrations(ctx, db, ms[:5]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO scans (image, idx, scanned_at, manifest_digest, packages, counts, report)
+		VALUES ('reg/app:1', 1, ?, 'sha256:aa', 3, '{}', '{}')`, formatTime(now())); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for range 2 {
+		if n, err := s.CreateScan(ctx, &store.Scan{Image: "reg/app:1", ManifestDigest: "sha256:aa", Key: "job-1"}); err != nil || n != 2 {
+			t.Errorf("keyed CreateScan after migration = %d, %v; want 2", n, err)
+		}
+	}
+	if scans, err := s.ListScans(ctx, "reg/app:1"); err != nil || len(scans) != 2 {
+		t.Errorf("scans after migration: %d, %v; want 2", len(scans), err)
+	}
+	if _, err := s.EnqueueJob(ctx, &store.Job{ID: "j", Kind: "scan"}); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := s.ClaimJob(ctx, "h", time.Minute); err != nil || j == nil || j.ID != "j" {
+		t.Errorf("ClaimJob after migration = %+v, %v", j, err)
 	}
 }
