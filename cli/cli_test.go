@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,5 +97,41 @@ func TestImageCommands(t *testing.T) {
 				t.Errorf("error is not one line: %q", stderr)
 			}
 		})
+	}
+}
+
+// TestDatabaseFromConfig: without --db and LAPPS_DB, the configuration
+// file's database section names the database; --db overrides it.
+func TestDatabaseFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("LAPPS_DB", "")
+	t.Setenv("XDG_DATA_HOME", filepath.Join(dir, "xdg"))
+	cfg := filepath.Join(dir, "lapps.yaml")
+	if err := os.WriteFile(cfg, []byte("database:\n  url: data/lapps.db\nvulndb:\n  sources: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lapps := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := Main(context.Background(), args, &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	if code, out := lapps("-c", cfg, "token", "create", "from-config"); code != 0 {
+		t.Fatalf("token create: exit %d: %s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "lapps.db")); err != nil {
+		t.Errorf("the configured database was not used: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "xdg", "lapps", "lapps.db")); err == nil {
+		t.Error("the default database was created although the configuration names another")
+	}
+	if code, out := lapps("-c", cfg, "token", "list"); code != 0 || !strings.Contains(out, "from-config") {
+		t.Errorf("token list on the configured database: exit %d: %s", code, out)
+	}
+	other := filepath.Join(dir, "other.db")
+	if code, out := lapps("-c", cfg, "--db", other, "token", "list"); code != 0 || strings.Contains(out, "from-config") {
+		t.Errorf("token list with --db: exit %d: %s", code, out)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("--db did not override the configuration: %v", err)
 	}
 }

@@ -74,7 +74,8 @@ vulnerabilities of the packages they contain by matching the stored index
 against vulnerability data it ingests from distribution trackers and OSV.
 
 By default everything runs in-process on an embedded database under
-$XDG_DATA_HOME/lapps (override with --db or LAPPS_DB).`,
+$XDG_DATA_HOME/lapps (override with --db, LAPPS_DB or the configuration
+file's database section; a postgres:// URL selects PostgreSQL).`,
 		Example: `  # scan an image in a registry, then list and show its scans
   lapps image security scan docker.io/library/debian:12
   lapps image security list docker.io/library/debian:12
@@ -100,7 +101,7 @@ $XDG_DATA_HOME/lapps (override with --db or LAPPS_DB).`,
 		},
 	}
 	root.PersistentFlags().StringVarP(&a.configPath, "config", "c", "", "configuration file (YAML; see the README)")
-	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "database: an SQLite file, or a PostgreSQL URL postgres://… (default $LAPPS_DB or $XDG_DATA_HOME/lapps/lapps.db)")
+	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "database: an SQLite file, or a PostgreSQL URL postgres://… (default $LAPPS_DB, then database.url of -c, then $XDG_DATA_HOME/lapps/lapps.db)")
 	root.PersistentFlags().BoolVar(&a.debug, "debug", false, "log debug messages to stderr")
 	root.PersistentFlags().StringVar(&a.serverURL, "server", "", "run commands on a lapps server (default $LAPPS_SERVER; token in $LAPPS_TOKEN) instead of in-process")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -134,11 +135,15 @@ func (a *app) service(ctx context.Context) (service.Service, error) {
 }
 
 // openStore opens the database: a PostgreSQL URL (postgres://…) or an
-// SQLite file.
+// SQLite file, from --db, else LAPPS_DB, else the configuration file's
+// database section, else the default file.
 func (a *app) openStore(ctx context.Context) (store.Store, error) {
 	path := a.dbPath
 	if path == "" {
 		path = os.Getenv("LAPPS_DB")
+	}
+	if path == "" {
+		path = a.cfg.DatabaseURL()
 	}
 	if path == "" {
 		p, err := sqlite.DefaultPath()

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -37,6 +38,31 @@ type Config struct {
 	// (absent: every image passes). Load makes its relative vex paths
 	// relative to the configuration file's directory.
 	Policy *policy.Policy `yaml:"policy"`
+	// Database is the database lapps works on, unless --db or LAPPS_DB
+	// name another.
+	Database Database `yaml:"database"`
+}
+
+// Database names the database: an SQLite file or a PostgreSQL URL.
+type Database struct {
+	// URL is a PostgreSQL connection URL (postgres://… or
+	// postgresql://…) or the path of an SQLite file; Load makes a
+	// relative path relative to the configuration file's directory.
+	URL string `yaml:"url"`
+	// URLEnv names an environment variable holding URL instead, so that
+	// a URL with a password stays out of the file. It must be set.
+	URLEnv string `yaml:"url_env"`
+}
+
+// DatabaseURL returns the database the file names ("" for none).
+func (c *Config) DatabaseURL() string {
+	if c == nil {
+		return ""
+	}
+	if c.Database.URLEnv != "" {
+		return os.Getenv(c.Database.URLEnv)
+	}
+	return c.Database.URL
 }
 
 // Server configures `lapps serve`. Every field has a default.
@@ -243,6 +269,10 @@ type VulnDB struct {
 	Sources []updater.Source `yaml:"sources"`
 }
 
+// isURL reports whether s is a URL with a scheme (postgres://…) rather
+// than a file path.
+func isURL(s string) bool { return strings.Contains(s, "://") }
+
 // Load reads the configuration file at path. An empty path gives the
 // defaults.
 func Load(path string) (*Config, error) {
@@ -268,6 +298,9 @@ func Load(path string) (*Config, error) {
 			}
 		}
 		rel(c.Policy)
+		if u := c.Database.URL; u != "" && !isURL(u) && !filepath.IsAbs(u) {
+			c.Database.URL = filepath.Join(filepath.Dir(path), u)
+		}
 		for _, a := range c.Server.Apps {
 			rel(a.Policy)
 			for _, e := range a.Environments {
@@ -294,6 +327,12 @@ func (c *Config) validate() error {
 			return fmt.Errorf("vulndb.sources[%d]: duplicate source name %q", i, s.Name)
 		}
 		seen[s.Name] = true
+	}
+	switch d := c.Database; {
+	case d.URL != "" && d.URLEnv != "":
+		return errors.New("database: url and url_env exclude each other")
+	case d.URLEnv != "" && os.Getenv(d.URLEnv) == "":
+		return fmt.Errorf("database.url_env: environment variable %s is not set", d.URLEnv)
 	}
 	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
 		return errors.New("server: tls_cert and tls_key go together")

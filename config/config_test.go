@@ -72,20 +72,23 @@ func TestDefaults(t *testing.T) {
 
 func TestLoadErrors(t *testing.T) {
 	for name, body := range map[string]string{
-		"unknown field":       "platfrom: linux/amd64\n",
-		"duplicate source":    "vulndb:\n  sources:\n    - {name: a, type: osv, path: /x}\n    - {name: a, type: osv, path: /y}\n",
-		"source without type": "vulndb:\n  sources:\n    - {name: a, path: /x}\n",
-		"tls half":            "server:\n  tls_cert: /x.crt\n",
-		"password env unset":  "registries:\n  r:\n    password_env: LAPPS_TEST_NOT_SET_ANYWHERE\n",
-		"webhook no secret":   "server:\n  webhooks:\n    - {name: w, url: 'http://127.0.0.1:1/x'}\n",
-		"not yaml":            "server: [\n",
-		"bad duration":        "server:\n  scrub_interval: soon\n",
-		"policy threshold":    "policy:\n  fail_on: severe\n",
-		"policy unknown key":  "policy:\n  fail_of: high\n",
-		"policy ignore no id": "policy:\n  ignore:\n    - {reason: x}\n",
-		"app policy":          "server:\n  apps:\n    shop:\n      policy: {fail_on: severe}\n",
-		"env policy":          "server:\n  apps:\n    shop:\n      environments:\n        prod:\n          policy: {warn_on: high, fail_on: low}\n",
-		"app unknown key":     "server:\n  apps:\n    shop:\n      polcy: {fail_on: high}\n",
+		"unknown field":        "platfrom: linux/amd64\n",
+		"duplicate source":     "vulndb:\n  sources:\n    - {name: a, type: osv, path: /x}\n    - {name: a, type: osv, path: /y}\n",
+		"source without type":  "vulndb:\n  sources:\n    - {name: a, path: /x}\n",
+		"tls half":             "server:\n  tls_cert: /x.crt\n",
+		"password env unset":   "registries:\n  r:\n    password_env: LAPPS_TEST_NOT_SET_ANYWHERE\n",
+		"webhook no secret":    "server:\n  webhooks:\n    - {name: w, url: 'http://127.0.0.1:1/x'}\n",
+		"not yaml":             "server: [\n",
+		"bad duration":         "server:\n  scrub_interval: soon\n",
+		"policy threshold":     "policy:\n  fail_on: severe\n",
+		"policy unknown key":   "policy:\n  fail_of: high\n",
+		"policy ignore no id":  "policy:\n  ignore:\n    - {reason: x}\n",
+		"app policy":           "server:\n  apps:\n    shop:\n      policy: {fail_on: severe}\n",
+		"env policy":           "server:\n  apps:\n    shop:\n      environments:\n        prod:\n          policy: {warn_on: high, fail_on: low}\n",
+		"app unknown key":      "server:\n  apps:\n    shop:\n      polcy: {fail_on: high}\n",
+		"database url and env": "database: {url: /x.db, url_env: HOME}\n",
+		"database env unset":   "database: {url_env: LAPPS_TEST_NOT_SET_ANYWHERE}\n",
+		"database unknown key": "database: {dsn: postgres://x}\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Load(write(t, body))
@@ -99,6 +102,27 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := Load("/nonexistent/lapps.yaml"); err == nil {
 		t.Error("missing file accepted")
+	}
+}
+
+// TestDatabase reads the database section: a PostgreSQL URL as given, a
+// relative SQLite path relative to the file, a URL from the environment.
+func TestDatabase(t *testing.T) {
+	const pg = "postgres://lapps@db.example.com:5432/lapps?sslmode=verify-full"
+	c, err := Load(write(t, "database: {url: '"+pg+"'}\n"))
+	if err != nil || c.DatabaseURL() != pg {
+		t.Errorf("PostgreSQL URL: %q, %v", c.DatabaseURL(), err)
+	}
+	p := write(t, "database:\n  url: data/lapps.db\n")
+	if c, err := Load(p); err != nil || c.DatabaseURL() != filepath.Join(filepath.Dir(p), "data", "lapps.db") {
+		t.Errorf("relative SQLite path: %q, %v", c.DatabaseURL(), err)
+	}
+	t.Setenv("LAPPS_TEST_DB_URL", pg)
+	if c, err := Load(write(t, "database:\n  url_env: LAPPS_TEST_DB_URL\n")); err != nil || c.DatabaseURL() != pg {
+		t.Errorf("URL from the environment: %q, %v", c.DatabaseURL(), err)
+	}
+	if c, err := Load(""); err != nil || c.DatabaseURL() != "" {
+		t.Errorf("no file: %q, %v", c.DatabaseURL(), err)
 	}
 }
 
