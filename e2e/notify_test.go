@@ -158,12 +158,7 @@ func TestScanOnPushAndNotifications(t *testing.T) {
 func TestReceiverDown(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, options{})
-	ref := "oci:" + alpine(t) + ":alpine-3.11.13"
-	r, err := e.api.ScanImage(e.ctx(), service.ScanRequest{Image: ref})
-	if err != nil {
-		t.Fatal(err)
-	}
-	digest := r.ManifestDigest
+	ref, digest := e.scanAlpine()
 
 	e.recv.setMode(answer500)
 	writeSecdb(t, e.data, true)
@@ -223,22 +218,9 @@ func TestReceiverDown(t *testing.T) {
 func TestKillDuringDelivery(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, options{webhookTimeout: 3 * time.Second, lease: 4 * time.Second})
-	ref := "oci:" + alpine(t) + ":alpine-3.11.13"
-	r, err := e.api.ScanImage(e.ctx(), service.ScanRequest{Image: ref})
-	if err != nil {
-		t.Fatal(err)
-	}
-	digest := r.ManifestDigest
+	ref, digest := e.scanAlpine()
 
-	e.recv.setMode(hang)
-	writeSecdb(t, e.data, true)
-	e.update()
-	var inFlight string
-	select {
-	case inFlight = <-e.recv.hung:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no delivery arrived in 30 s")
-	}
+	inFlight := e.newDataHeld()
 	e.srv.kill()
 	killedAt := time.Now()
 	e.recv.setMode(answerOK)
@@ -248,6 +230,16 @@ func TestKillDuringDelivery(t *testing.T) {
 	t.Logf("delivered %s after restart, %s after the kill", inFlight, time.Since(killedAt).Round(100*time.Millisecond))
 	e.waitDrained()
 
+	e.checkRedelivered(inFlight, digest, ref)
+}
+
+// checkRedelivered checks what the receiver got after a server died with
+// the delivery inFlight in flight: the one notification (about the image
+// ref of manifest digest) under that delivery id, sent at least twice and
+// accepted once, and no other delivery.
+func (e *env) checkRedelivered(inFlight, digest, ref string) {
+	t := e.t
+	t.Helper()
 	got := e.recv.notifications(t)
 	if len(got) != 1 || got[0].DeliveryID != inFlight {
 		t.Fatalf("notifications %+v, want one under delivery id %s", got, inFlight)
@@ -264,5 +256,33 @@ func TestKillDuringDelivery(t *testing.T) {
 	}
 	if n := len(e.recv.accepted()); n != 1 {
 		t.Errorf("delivery accepted %d times, want once", n)
+	}
+}
+// scanAlpine scans the alpine 3.11 image through the API and returns its
+// reference and manifest digest.
+func (e *env) scanAlpine() (ref, digest string) {
+	e.t.Helper()
+	ref = "oci:" + alpine(e.t) + ":alpine-3.11.13"
+	r, err := e.api.ScanImage(e.ctx(), service.ScanRequest{Image: ref})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ref, r.ManifestDigest
+}
+
+// newDataHeld ingests version 2 of the data set through the API with the
+// receiver holding every request, and returns the delivery id of the
+// first request it holds.
+func (e *env) newDataHeld() string {
+	e.t.Helper()
+	e.recv.setMode(hang)
+	writeSecdb(e.t, e.data, true)
+	e.update()
+	select {
+	case id := <-e.recv.hung:
+		return id
+	case <-time.After(30 * time.Second):
+		e.t.Fatal("no delivery arrived in 30 s")
+		return ""
 	}
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/lapps/lapps/client"
 	"github.com/lapps/lapps/notifier"
-	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/testenv"
 )
 
@@ -293,24 +292,11 @@ func TestReplicaKilledDuringDelivery(t *testing.T) {
 	if e.api, err = client.New(a.url, e.token); err != nil {
 		t.Fatal(err)
 	}
-	ref := "oci:" + alpine(t) + ":alpine-3.11.13"
-	r, err := e.api.ScanImage(e.ctx(), service.ScanRequest{Image: ref})
-	if err != nil {
-		t.Fatal(err)
-	}
-	digest := r.ManifestDigest
+	ref, digest := e.scanAlpine()
 
 	// New data: a's notifier enqueues the notification, a's deliverer
 	// sends it, and the receiver holds the request.
-	e.recv.setMode(hang)
-	writeSecdb(t, data, true)
-	e.update()
-	var inFlight string
-	select {
-	case inFlight = <-e.recv.hung:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no delivery arrived in 30 s")
-	}
+	inFlight := e.newDataHeld()
 	if n := jobRuns(t, b, "deliver"); n != 0 {
 		t.Fatalf("b ran deliver %v times while a leads it", n)
 	}
@@ -325,21 +311,5 @@ func TestReplicaKilledDuringDelivery(t *testing.T) {
 	if n := jobRuns(t, b, "deliver"); n < 1 {
 		t.Errorf("b delivered %v times", n)
 	}
-	got := e.recv.notifications(t)
-	if len(got) != 1 || got[0].DeliveryID != inFlight {
-		t.Fatalf("notifications %+v, want one under delivery id %s", got, inFlight)
-	}
-	checkMusl(t, got[0], digest, ref, notifier.ActionAdded)
-	checkUnique(t, got)
-	ids := map[string]int{}
-	for _, h := range e.recv.all() {
-		checkHit(t, h)
-		ids[h.ID]++
-	}
-	if len(ids) != 1 || ids[inFlight] < 2 {
-		t.Errorf("requests by delivery id %v, want %s at least twice (in flight at the kill, then delivered)", ids, inFlight)
-	}
-	if n := len(e.recv.accepted()); n != 1 {
-		t.Errorf("delivery accepted %d times, want once", n)
-	}
+	e.checkRedelivered(inFlight, digest, ref)
 }
