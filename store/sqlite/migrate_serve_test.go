@@ -8,6 +8,7 @@ import (
 
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/store"
+	"github.com/lapps/lapps/store/storetest"
 )
 
 // TestMigrate0002 opens a database written at schema 1 holding a
@@ -83,18 +84,5 @@ func TestMigrate0006(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for range 2 {
-		if n, err := s.CreateScan(ctx, &store.Scan{Image: "reg/app:1", ManifestDigest: "sha256:aa", Key: "job-1"}); err != nil || n != 2 {
-			t.Errorf("keyed CreateScan after migration = %d, %v; want 2", n, err)
-		}
-	}
-	if scans, err := s.ListScans(ctx, "reg/app:1"); err != nil || len(scans) != 2 {
-		t.Errorf("scans after migration: %d, %v; want 2", len(scans), err)
-	}
-	if _, err := s.EnqueueJob(ctx, &store.Job{ID: "j", Kind: "scan"}); err != nil {
-		t.Fatal(err)
-	}
-	if j, err := s.ClaimJob(ctx, "h", time.Minute); err != nil || j == nil || j.ID != "j" {
-		t.Errorf("ClaimJob after migration = %+v, %v", j, err)
-	}
+	storetest.CheckUpgradedFrom5(t, s)
 }
