@@ -258,6 +258,7 @@ func (e *env) checkRedelivered(inFlight, digest, ref string) {
 		t.Errorf("delivery accepted %d times, want once", n)
 	}
 }
+
 // scanAlpine scans the alpine 3.11 image through the API and returns its
 // reference and manifest digest.
 func (e *env) scanAlpine() (ref, digest string) {
