@@ -81,11 +81,14 @@ type jobs struct {
 	svc    service.Service
 	holder string
 	ttl    time.Duration
-	poll   time.Duration
-	slots  chan struct{}
-	wake   chan struct{}
-	log    *slog.Logger
-	wg     sync.WaitGroup
+	// beat is how often a job's claim is renewed and, when idle, how
+	// often the queue is looked at again: a third of the lease, at least
+	// every second so that progress reaches the other replicas.
+	beat  time.Duration
+	slots chan struct{}
+	wake  chan struct{}
+	log   *slog.Logger
+	wg    sync.WaitGroup
 	// observe, if set, is told the duration of each successful scan.
 	observe func(time.Duration)
 
@@ -97,7 +100,7 @@ type jobs struct {
 
 func newJobs(q store.Jobs, svc service.Service, holder string, ttl time.Duration, concurrency int, log *slog.Logger) *jobs {
 	return &jobs{
-		q: q, svc: svc, holder: holder, ttl: ttl, poll: min(time.Second, ttl/3),
+		q: q, svc: svc, holder: holder, ttl: ttl, beat: min(time.Second, ttl/3),
 		slots: make(chan struct{}, max(1, concurrency)), wake: make(chan struct{}, 1),
 		log: log, running: map[string]*JobProgress{},
 	}
@@ -201,7 +204,7 @@ func (j *jobs) run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-j.wake:
-			case <-time.After(j.poll):
+			case <-time.After(j.beat):
 			}
 			continue
 		}
@@ -248,13 +251,12 @@ func (j *jobs) execute(ctx context.Context, sj *store.Job) {
 		j.mu.Unlock()
 	}()
 
-	// The heartbeat renews the lease every third of it (at least every
-	// second, so that progress reaches the other replicas), with the
-	// progress when it changed.
+	// The heartbeat renews the lease every j.beat, with the progress when
+	// it changed.
 	beat := make(chan struct{})
 	go func() {
 		defer close(beat)
-		t := time.NewTicker(min(j.ttl/3, time.Second))
+		t := time.NewTicker(j.beat)
 		defer t.Stop()
 		var last JobProgress
 		for {
@@ -296,9 +298,10 @@ func (j *jobs) execute(ctx context.Context, sj *store.Job) {
 	switch {
 	case context.Cause(jctx) == errLost:
 		log.Warn("scan job taken over by another replica; its result is theirs")
-	case ctx.Err() != nil:
-		// Stopping: the job goes back to the queue for another replica
-		// (or this one, restarted) rather than failing.
+	case err != nil && ctx.Err() != nil:
+		// Stopped by the shutdown: the job goes back to the queue for
+		// another replica (or this one, restarted) rather than failing.
+		// A scan that ended before is finished below: the work is done.
 		rctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer stop()
 		if err := j.q.ReleaseJob(rctx, sj.ID, j.holder); err != nil {
