@@ -173,6 +173,9 @@ func (c *Client) ScanImage(ctx context.Context, req service.ScanRequest) (*repor
 		}
 		switch job.State {
 		case server.JobSucceeded:
+			if job.Result == nil && job.Error != nil {
+				return nil, apiError(*job.Error, 0) // its scan is no longer kept
+			}
 			if job.Result == nil {
 				return nil, errors.New("server: job succeeded without a report")
 			}

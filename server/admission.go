@@ -260,7 +260,7 @@ func (s *Server) queueScan(image string, now time.Time) {
 	}
 	a.queued[image] = now
 	a.mu.Unlock()
-	job, err := s.jobs.enqueue(s.ctx, scanJob{Image: image, Platform: a.cfg.Platform})
+	job, err := s.jobs.enqueue(s.ctx, "", scanJob{Image: image, Platform: a.cfg.Platform})
 	if err != nil {
 		s.log.Error("admission: queue a scan", "image", image, "err", err)
 		return

@@ -64,6 +64,14 @@ type scanJob struct {
 	OnPush bool `json:"on_push,omitempty"`
 }
 
+// scanResult is the outcome of a succeeded scan job, as stored: which
+// scan it recorded. The report itself is the scan's, stored once with it
+// and read back when the job is shown.
+type scanResult struct {
+	Image     string `json:"image"`
+	ScanIndex int    `json:"scan_index"`
+}
+
 // maxJobAttempts bounds the claims of one job: a job whose replicas keep
 // dying while they run it (an image that exhausts their memory, say)
 // fails rather than taking every replica down in turn.
@@ -112,13 +120,21 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// enqueue queues a scan job and returns it.
-func (j *jobs) enqueue(ctx context.Context, req scanJob) (*Job, error) {
+// enqueue queues a scan job under id (a new one when empty) and returns
+// it. A job already queued under id is returned as it stands, so that a
+// request delivered again (a registry event) queues its scan once.
+func (j *jobs) enqueue(ctx context.Context, id string, req scanJob) (*Job, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	sj, err := j.q.EnqueueJob(ctx, &store.Job{ID: newID(), Kind: kindScan, Request: body})
+	if id == "" {
+		id = newID()
+	}
+	sj, err := j.q.EnqueueJob(ctx, &store.Job{ID: id, Kind: kindScan, Request: body})
+	if errors.Is(err, store.ErrExists) {
+		return j.get(ctx, id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("queue scan of %s: %w", req.Image, err)
 	}
@@ -126,7 +142,7 @@ func (j *jobs) enqueue(ctx context.Context, req scanJob) (*Job, error) {
 	case j.wake <- struct{}{}:
 	default:
 	}
-	return j.apiJob(sj), nil
+	return j.apiJob(ctx, sj)
 }
 
 // get returns job id as the API shows it, or an error wrapping
@@ -136,11 +152,12 @@ func (j *jobs) get(ctx context.Context, id string) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	return j.apiJob(sj), nil
+	return j.apiJob(ctx, sj)
 }
 
-// apiJob turns a stored job into the API's.
-func (j *jobs) apiJob(sj *store.Job) *Job {
+// apiJob turns a stored job into the API's; the result of a succeeded job
+// is the report its scan recorded.
+func (j *jobs) apiJob(ctx context.Context, sj *store.Job) (*Job, error) {
 	job := &Job{
 		ID: sj.ID, Kind: sj.Kind, State: sj.State, CreatedAt: sj.CreatedAt, StartedAt: sj.StartedAt,
 		FinishedAt: sj.FinishedAt, Attempts: sj.Attempts, Replica: sj.Holder,
@@ -166,11 +183,19 @@ func (j *jobs) apiJob(sj *store.Job) *Job {
 	}
 	switch sj.State {
 	case JobSucceeded:
-		var r report.Report
-		if err := json.Unmarshal(sj.Result, &r); err == nil {
-			job.Result = &r
-		} else {
-			job.Error = &APIError{Code: CodeInternal, Message: "stored result: " + err.Error()}
+		var res scanResult
+		if err := json.Unmarshal(sj.Result, &res); err != nil || res.Image == "" || res.ScanIndex < 1 {
+			job.Error = &APIError{Code: CodeInternal, Message: fmt.Sprintf("stored result %q: not a scan", sj.Result)}
+			break
+		}
+		r, err := j.svc.Report(ctx, res.Image, res.ScanIndex)
+		switch {
+		case errors.Is(err, service.ErrNotFound):
+			job.Error = &APIError{Code: CodeNotFound, Message: fmt.Sprintf("scan %d of %s, the job's result, is no longer kept (server.gc.keep_scans)", res.ScanIndex, res.Image)}
+		case err != nil:
+			return nil, fmt.Errorf("job %s: its scan's report: %w", sj.ID, err)
+		default:
+			job.Result = r
 		}
 	case JobFailed:
 		var e APIError
@@ -179,7 +204,7 @@ func (j *jobs) apiJob(sj *store.Job) *Job {
 		}
 		job.Error = &e
 	}
-	return job
+	return job, nil
 }
 
 // run claims and runs jobs until ctx ends: it claims a job whenever a
@@ -325,7 +350,7 @@ func (j *jobs) finish(ctx context.Context, log *slog.Logger, sj *store.Job, r *r
 		code, _ := classify(failure)
 		failed, err = json.Marshal(APIError{Code: code, Message: failure.Error()})
 	} else {
-		result, err = json.Marshal(r)
+		result, err = json.Marshal(scanResult{Image: r.Image, ScanIndex: r.ScanIndex})
 	}
 	if err == nil {
 		// The outcome is recorded even while the server stops: the work

@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -115,7 +118,7 @@ func TestJobReleasedAtShutdown(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}}, q, WithReplica("stopping", time.Minute))
-	job, err := srv.jobs.enqueue(context.Background(), scanJob{Image: "reg/app:1"})
+	job, err := srv.jobs.enqueue(context.Background(), "", scanJob{Image: "reg/app:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +157,7 @@ func TestJobLost(t *testing.T) {
 		return nil, ctx.Err()
 	}}, stealingQueue{q}, WithReplica("slow", 300*time.Millisecond))
 	defer srv.Close()
-	job, err := srv.jobs.enqueue(context.Background(), scanJob{Image: "reg/app:1"})
+	job, err := srv.jobs.enqueue(context.Background(), "", scanJob{Image: "reg/app:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,5 +204,115 @@ func TestJobBadRequest(t *testing.T) {
 		if j.State != JobFailed || j.Error == nil || j.Error.Code != CodeBadRequest || j.Attempts != 1 {
 			t.Errorf("job %s: %s at attempt %d, error %+v; want failed with %s", id, j.State, j.Attempts, j.Error, CodeBadRequest)
 		}
+	}
+}
+
+// TestJobResultIsTheScan: a succeeded job stores which scan it recorded,
+// not a second copy of the report: the report shown is the scan's, and a
+// job whose scan retention removed says so.
+func TestJobResultIsTheScan(t *testing.T) {
+	q := testQueue(t)
+	kept := true
+	srv := New(fakeService{
+		scan: func(_ context.Context, req service.ScanRequest) (*report.Report, error) {
+			return &report.Report{Image: req.Image, ScanIndex: 4}, nil
+		},
+		recorded: func(image string, index int) (*report.Report, error) {
+			if !kept {
+				return nil, fmt.Errorf("scan %d of %s: %w", index, image, service.ErrNotFound)
+			}
+			return &report.Report{Image: image, ScanIndex: index, ManifestDigest: "sha256:recorded"}, nil
+		},
+	}, q)
+	defer srv.Close()
+	ctx := context.Background()
+	job, err := srv.jobs.enqueue(ctx, "", scanJob{Image: "reg/app:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sj := waitJob(t, q, job.ID, nil); string(sj.Result) != `{"image":"reg/app:1","scan_index":4}` {
+		t.Errorf("stored result %s, want the scan's image and index", sj.Result)
+	}
+	j, err := srv.jobs.get(ctx, job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.State != JobSucceeded || j.Result == nil || j.Result.ScanIndex != 4 || j.Result.ManifestDigest != "sha256:recorded" || j.Error != nil {
+		t.Errorf("job: %+v, result %+v", j, j.Result)
+	}
+	kept = false
+	if j, err := srv.jobs.get(ctx, job.ID); err != nil || j.State != JobSucceeded || j.Result != nil || j.Error == nil || j.Error.Code != CodeNotFound {
+		t.Errorf("job whose scan was pruned: %+v, %v; want succeeded with a not_found error", j, err)
+	}
+}
+
+// TestJobFinishedAtShutdown: a scan that ends while the server stops is
+// recorded as the job's outcome, not put back in the queue to run again.
+func TestJobFinishedAtShutdown(t *testing.T) {
+	q := testQueue(t)
+	started := make(chan struct{})
+	srv := New(fakeService{scan: func(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
+		close(started)
+		<-ctx.Done() // the server stops; the scan completes all the same
+		return &report.Report{Image: req.Image, ScanIndex: 1}, nil
+	}}, q)
+	job, err := srv.jobs.enqueue(context.Background(), "", scanJob{Image: "reg/app:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	srv.Close()
+	if j, err := q.GetJob(context.Background(), job.ID); err != nil || j.State != JobSucceeded || j.Attempts != 1 {
+		t.Errorf("job after shutdown: %+v, %v; want succeeded at attempt 1", j, err)
+	}
+}
+
+// TestPushDeliveredTwice: the registry delivers an envelope again when
+// lapps did not answer it; each pushed image is queued once all the same.
+func TestPushDeliveredTwice(t *testing.T) {
+	q := &countingQueue{Jobs: testQueue(t)}
+	release := make(chan struct{})
+	srv := New(fakeService{scan: func(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
+		<-release
+		return &report.Report{Image: req.Image, ScanIndex: 1}, nil
+	}}, q)
+	defer srv.Close()
+	defer close(release)
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	const envelope = `{"events":[
+		{"id":"ev-1","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"app","tag":"1","digest":"sha256:aa"},"request":{"host":"reg:5000"}},
+		{"id":"ev-2","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"app","tag":"2","digest":"sha256:bb"},"request":{"host":"reg:5000"}},
+		{"action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"app","tag":"3","digest":"sha256:cc"},"request":{"host":"reg:5000"}}]}`
+	post := func() []Job {
+		resp, err := http.Post(ts.URL+"/v1/registry/events", "application/vnd.docker.distribution.events.v1+json", strings.NewReader(envelope))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var jobs []Job
+		if err := json.NewDecoder(resp.Body).Decode(&jobs); err != nil || resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("POST /v1/registry/events: %d, %v", resp.StatusCode, err)
+		}
+		return jobs
+	}
+	first, again := post(), post()
+	if len(first) != 3 || len(again) != 3 {
+		t.Fatalf("%d jobs, then %d; want 3 each", len(first), len(again))
+	}
+	for i := range 2 {
+		if first[i].ID != again[i].ID || first[i].Image != again[i].Image {
+			t.Errorf("event %d delivered again: job %s (%s), first %s (%s)", i+1, again[i].ID, again[i].Image, first[i].ID, first[i].Image)
+		}
+	}
+	// The event without an id cannot be recognised: a second job.
+	if first[2].ID == again[2].ID {
+		t.Errorf("event without an id: one job %s for both deliveries", first[2].ID)
+	}
+	if n := q.enqueued.Load(); n != 6 {
+		t.Errorf("%d enqueue calls, want 6", n)
+	}
+	if n, err := q.PendingJobs(context.Background()); err != nil || n != 4 {
+		t.Errorf("%d jobs pending (%v), want 4: ev-1's, ev-2's and two of the event without an id", n, err)
 	}
 }

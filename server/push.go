@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,7 +95,7 @@ func (s *Server) registryEvents(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		seen[ref] = true
-		job, err := s.jobs.enqueue(r.Context(), scanJob{Image: ref, OnPush: true})
+		job, err := s.jobs.enqueue(r.Context(), pushJobID(ev.ID, ref), scanJob{Image: ref, OnPush: true})
 		if err != nil {
 			writeErr(w, err)
 			return
@@ -102,6 +104,19 @@ func (s *Server) registryEvents(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("scan on push", "image", ref, "event", ev.ID, "job", job.ID)
 	}
 	writeJSON(w, http.StatusAccepted, jobs)
+}
+
+// pushJobID is the id of the scan job of ref queued for the registry
+// event eventID: the registry delivers an envelope again when lapps
+// failed to answer it (a database down half-way through its events), and
+// its events keep their ids, so each scan is queued once however often
+// the envelope comes. An event without an id gets a new job.
+func pushJobID(eventID, ref string) string {
+	if eventID == "" {
+		return ""
+	}
+	h := sha256.Sum256([]byte(eventID + "\x00" + ref))
+	return "push-" + hex.EncodeToString(h[:16])
 }
 
 // pushScanner scans a pushed image, trying again for a few seconds while

@@ -236,7 +236,7 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "image is required")
 		return
 	}
-	job, err := s.jobs.enqueue(r.Context(), scanJob{Image: body.Image, Platform: body.Platform, Insecure: body.Insecure})
+	job, err := s.jobs.enqueue(r.Context(), "", scanJob{Image: body.Image, Platform: body.Platform, Insecure: body.Insecure})
 	if err != nil {
 		writeErr(w, err)
 		return

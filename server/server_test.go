@@ -72,6 +72,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 
 type fakeService struct {
 	scan func(ctx context.Context, req service.ScanRequest) (*report.Report, error)
+	// recorded, if set, answers Report for recorded scans (index > 0).
+	recorded func(image string, index int) (*report.Report, error)
 }
 
 func (f fakeService) ScanImage(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
@@ -83,7 +85,10 @@ func (f fakeService) ScanImage(ctx context.Context, req service.ScanRequest) (*r
 func (fakeService) ListScans(context.Context, string) ([]service.ScanSummary, error) {
 	return nil, fmt.Errorf("no scans: %w", service.ErrNotFound)
 }
-func (fakeService) Report(context.Context, string, int) (*report.Report, error) {
+func (f fakeService) Report(_ context.Context, image string, index int) (*report.Report, error) {
+	if f.recorded != nil && index > 0 {
+		return f.recorded(image, index)
+	}
 	return nil, fmt.Errorf("no scans: %w", service.ErrNotFound)
 }
 func (fakeService) ManifestReport(context.Context, string) (*report.Report, error) {
@@ -155,6 +160,8 @@ func TestScanJob(t *testing.T) {
 			return nil, fmt.Errorf("bad: %w", image.ErrNotFound)
 		}
 		return &report.Report{Image: req.Image, ScanIndex: 1}, nil
+	}, recorded: func(image string, index int) (*report.Report, error) {
+		return &report.Report{Image: image, ScanIndex: index}, nil
 	}}, testQueue(t))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())

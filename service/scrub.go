@@ -141,8 +141,8 @@ type Retention struct {
 	// DeliveredTTL removes delivered notifications older than this; 0
 	// keeps them.
 	DeliveredTTL time.Duration
-	// JobTTL removes finished scan jobs (and the reports they hold) older
-	// than this; 0 keeps them.
+	// JobTTL removes finished scan jobs older than this (their scans stay,
+	// under KeepScans); 0 keeps them.
 	JobTTL time.Duration
 	// Batch is how many rows one statement deletes, so that collection
 	// never holds the database for long.
