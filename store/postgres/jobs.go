@@ -173,11 +173,7 @@ func (s *Store) PruneJobs(ctx context.Context, before time.Time, limit int) (int
 	if limit <= 0 {
 		return 0, fmt.Errorf("prune jobs: limit %d", limit)
 	}
-	tag, err := s.pool.Exec(ctx, queryPruneJobs, before, limit)
-	if err != nil {
-		return 0, fmt.Errorf("prune jobs: %w", err)
-	}
-	return int(tag.RowsAffected()), nil
+	return s.deleteCount(ctx, "prune jobs", queryPruneJobs, before, limit)
 }
 
 // scanJob reads a row of jobCols.

@@ -172,11 +172,7 @@ func (s *Store) PruneDelivered(ctx context.Context, before time.Time, limit int)
 	if limit <= 0 {
 		return 0, fmt.Errorf("prune delivered notifications: limit %d", limit)
 	}
-	tag, err := s.pool.Exec(ctx, queryPruneDelivered, before, limit)
-	if err != nil {
-		return 0, fmt.Errorf("prune delivered notifications: %w", err)
-	}
-	return int(tag.RowsAffected()), nil
+	return s.deleteCount(ctx, "prune delivered notifications", queryPruneDelivered, before, limit)
 }
 
 // Notifications returns every notification of the outbox, oldest first.

@@ -66,8 +66,9 @@ func (s *Store) TouchManifest(ctx context.Context, digest string, at time.Time) 
 // idx) walks the distinct images, one probe each (the recursive CTE); per
 // image, one backward probe finds the newest scan beyond the kept ones,
 // and the scans up to it are read from the same index. The keys are
-// collected into arrays first (InitPlans), so that the DELETE finds each
-// row by the primary key whatever the plan.
+// collected into two arrays first (InitPlans), in one order so that their
+// elements pair up, so that the DELETE finds each row by the primary key
+// whatever the plan.
 const queryPruneScans = `WITH RECURSIVE images (image) AS (
 		(SELECT image FROM scans ORDER BY image LIMIT 1)
 		UNION ALL
@@ -80,7 +81,9 @@ const queryPruneScans = `WITH RECURSIVE images (image) AS (
 		WHERE i.image IS NOT NULL
 		LIMIT $2
 	)
-	DELETE FROM scans AS s USING (SELECT unnest(ARRAY(SELECT image FROM victims)) AS image, unnest(ARRAY(SELECT idx FROM victims)) AS idx) AS d
+	DELETE FROM scans AS s USING unnest(
+		ARRAY(SELECT image FROM victims ORDER BY image, idx),
+		ARRAY(SELECT idx FROM victims ORDER BY image, idx)) AS d (image, idx)
 	WHERE s.image = d.image AND s.idx = d.idx`
 
 // PruneScans deletes, per image, the scans beyond the keep newest, at most
@@ -89,11 +92,7 @@ func (s *Store) PruneScans(ctx context.Context, keep, limit int) (int, error) {
 	if keep < 1 || limit <= 0 {
 		return 0, fmt.Errorf("prune scans: keep %d, limit %d: both must be positive", keep, limit)
 	}
-	tag, err := s.pool.Exec(ctx, queryPruneScans, keep, limit)
-	if err != nil {
-		return 0, fmt.Errorf("prune scans: %w", err)
-	}
-	return int(tag.RowsAffected()), nil
+	return s.deleteCount(ctx, "prune scans", queryPruneScans, keep, limit)
 }
 
 // queryPruneManifests selects, and locks, at most $2 manifests last seen
@@ -164,9 +163,15 @@ func (s *Store) PruneLayers(ctx context.Context, before time.Time, limit int) (i
 	if limit <= 0 {
 		return 0, fmt.Errorf("prune layers: limit %d", limit)
 	}
-	tag, err := s.pool.Exec(ctx, queryPruneLayers, before, limit)
+	return s.deleteCount(ctx, "prune layers", queryPruneLayers, before, limit)
+}
+
+// deleteCount runs a DELETE and returns the number of rows it deleted, as
+// the SQLite engine's.
+func (s *Store) deleteCount(ctx context.Context, what, query string, args ...any) (int, error) {
+	tag, err := s.pool.Exec(ctx, query, args...)
 	if err != nil {
-		return 0, fmt.Errorf("prune layers: %w", err)
+		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	return int(tag.RowsAffected()), nil
 }

@@ -173,20 +173,8 @@ func (s *Store) PruneJobs(ctx context.Context, before time.Time, limit int) (int
 	if limit <= 0 {
 		return 0, fmt.Errorf("prune jobs: limit %d", limit)
 	}
-	var n int64
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE id IN (SELECT id FROM jobs
-			WHERE finished_at IS NOT NULL AND finished_at < ? ORDER BY finished_at LIMIT ?)`, formatTime(before), limit)
-		if err != nil {
-			return err
-		}
-		n, err = res.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("prune jobs: %w", err)
-	}
-	return int(n), nil
+	return s.deleteCount(ctx, "prune jobs", `DELETE FROM jobs WHERE id IN (SELECT id FROM jobs
+		WHERE finished_at IS NOT NULL AND finished_at < ? ORDER BY finished_at LIMIT ?)`, formatTime(before), limit)
 }
 
 // scanJob reads a row of jobCols.
