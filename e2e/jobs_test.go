@@ -66,6 +66,16 @@ func (g *blobGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.proxy.ServeHTTP(w, r)
 }
 
+// waitArrival waits until a held blob request arrives.
+func (g *blobGate) waitArrival(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-g.arrived:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("timed out after 30 s waiting for %s", what)
+	}
+}
+
 // hold holds the blob requests from now on; the function returned lets
 // them go.
 func (g *blobGate) hold() (release func()) {
@@ -159,21 +169,13 @@ func TestReplicasShareScanJobs(t *testing.T) {
 	a := serve()
 	var job1 server.Job
 	e.call(t, a, "POST", "/v1/scans", server.ScanBody{Image: img1}, &job1)
-	select {
-	case <-gate.arrived:
-	case <-time.After(30 * time.Second):
-		t.Fatal("replica a did not read the first image's blobs")
-	}
+	gate.waitArrival(t, "replica a to read the first image's blobs")
 	// b starts; the second scan, queued through a whose one slot is
 	// taken, runs in b: two replicas index two images at once.
 	b := serve()
 	var job2 server.Job
 	e.call(t, a, "POST", "/v1/scans", server.ScanBody{Image: img2}, &job2)
-	select {
-	case <-gate.arrived:
-	case <-time.After(30 * time.Second):
-		t.Fatal("no replica read the second image's blobs")
-	}
+	gate.waitArrival(t, "a replica to read the second image's blobs")
 	ha, hb := holder(t, a), holder(t, b)
 	for _, c := range []struct {
 		id, replica string

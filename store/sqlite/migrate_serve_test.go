@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,10 +12,10 @@ import (
 	"github.com/lapps/lapps/store/storetest"
 )
 
-// TestMigrate0002 opens a database written at schema 1 holding a
-// manifest: after migration the manifest has a last-seen time, so that
-// garbage collection neither removes it at once nor keeps it forever.
-func TestMigrate0002(t *testing.T) {
+// atSchema creates a database brought to schema version only, and
+// returns its path and its write pool, which the caller fills and closes.
+func atSchema(t *testing.T, version int) (string, *sql.DB) {
+	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "lapps.db")
 	db, err := openPool(ctx, path, false)
@@ -25,9 +26,18 @@ func TestMigrate0002(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := applyMigrations(ctx, db, ms[:1]); err != nil {
+	if err := applyMigrations(ctx, db, ms[:version]); err != nil {
 		t.Fatal(err)
 	}
+	return path, db
+}
+
+// TestMigrate0002 opens a database written at schema 1 holding a
+// manifest: after migration the manifest has a last-seen time, so that
+// garbage collection neither removes it at once nor keeps it forever.
+func TestMigrate0002(t *testing.T) {
+	ctx := context.Background()
+	path, db := atSchema(t, 1)
 	const digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 	stored := time.Date(2024, time.January, 2, 3, 4, 5, 0, time.UTC)
 	if _, err := db.ExecContext(ctx, `INSERT INTO manifests (digest, indexer_version, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
@@ -61,18 +71,7 @@ func TestMigrate0002(t *testing.T) {
 // scan is stored once, and the job queue works.
 func TestMigrate0006(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "lapps.db")
-	db, err := openPool(ctx, path, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ms, err := store.LoadMigrations(migrationFiles)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := applyMigrations(ctx, db, ms[:5]); err != nil {
-		t.Fatal(err)
-	}
+	path, db := atSchema(t, 5)
 	if _, err := db.ExecContext(ctx, `INSERT INTO scans (image, idx, scanned_at, manifest_digest, packages, counts, report)
 		VALUES ('reg/app:1', 1, ?, 'sha256:aa', 3, '{}', '{}')`, formatTime(now())); err != nil {
 		t.Fatal(err)
