@@ -49,6 +49,10 @@ type options struct {
 	progress         ProgressFunc
 	transport        http.RoundTripper
 	retry            Retry
+	// localRoots restricts local transports (WithLocalRoots); nil: none.
+	localRoots []string
+	// guard checks registry connections (WithRegistryAllow); nil: none.
+	guard *netGuard
 }
 
 // Option configures Open.
@@ -125,6 +129,18 @@ func Open(ctx context.Context, ref string, opts ...Option) (Image, error) {
 	}
 	if strings.TrimSpace(ref) == "" {
 		return nil, fmt.Errorf("%w: empty reference", ErrInvalidReference)
+	}
+	if t, rest, ok := localTransport(ref); ok && o.localRoots != nil {
+		if err := CheckLocal(ref, o.localRoots); err != nil {
+			return nil, err
+		}
+		p := rest
+		if t != prefixDir {
+			p, _ = splitPath(rest)
+		}
+		if err := checkLocalResolved(t+p, p, o.localRoots); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case strings.HasPrefix(ref, prefixOCIArchive):

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -34,6 +36,9 @@ func openRegistry(ctx context.Context, ref string, o *options) (Image, error) {
 	base := o.transport
 	if base == nil {
 		t := remote.DefaultTransport.(*http.Transport).Clone()
+		if o.guard != nil {
+			t.DialContext = o.guard.dialContext(&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second})
+		}
 		if o.insecure {
 			t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user asked for it
 		}
