@@ -497,8 +497,8 @@ the app scan. Without -a, the only app.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			if index < 0 {
-				return usageError{fmt.Errorf("-i %d: app scan indexes start at 1", index)}
+			if index < 0 || (index == 0 && cmd.Flags().Changed("index")) {
+				return usageError{fmt.Errorf("-i %d: app scan indexes start at 1 (leave -i out for the latest)", index)}
 			}
 			svc, err := a.apps(cmd)
 			if err != nil {

@@ -208,8 +208,8 @@ exactly as it was recorded.`,
 			if err := ff.validate(); err != nil {
 				return err
 			}
-			if index < 0 {
-				return usageError{fmt.Errorf("-i %d: scan indexes start at 1", index)}
+			if index < 0 || (index == 0 && cmd.Flags().Changed("index")) {
+				return usageError{fmt.Errorf("-i %d: scan indexes start at 1 (leave -i out for the latest scan matched against current data)", index)}
 			}
 			svc, err := a.service(cmd.Context())
 			if err != nil {
