@@ -6,6 +6,7 @@ import (
 
 	"github.com/lapps/lapps/client"
 	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/service"
 )
 
@@ -18,11 +19,14 @@ const (
 	ExitUsage = 2
 	// ExitImageNotFound: the image, tag, file or directory does not exist.
 	ExitImageNotFound = 3
-	// ExitAccessDenied: the registry refused (401/403), or the lapps server
-	// refused the token.
+	// ExitAccessDenied: the registry refused (401/403), the lapps server
+	// refused the token, or the configuration does not allow the image
+	// (image.ErrForbidden: a local path outside server.local_images, a
+	// registry at an internal address).
 	ExitAccessDenied = 4
 	// ExitBadImage: the image is corrupt or unreadable (bad reference,
-	// manifest, layer digest mismatch, truncated layer).
+	// manifest, layer digest mismatch, truncated layer), or crosses a
+	// bound of the limits section.
 	ExitBadImage = 5
 	// ExitNoScan: list/report asked for an image or scan never recorded.
 	ExitNoScan = 6
@@ -74,8 +78,12 @@ func exitCode(err error) int {
 		return ExitAccessDenied
 	case errors.Is(err, image.ErrInvalidReference):
 		return ExitUsage
-	case errors.Is(err, image.ErrCorrupt):
+	case errors.Is(err, image.ErrCorrupt), errors.Is(err, limits.ErrExceeded):
+		// An image that crosses a bound (limits.*) cannot be read as
+		// configured: unreadable, like a corrupt one.
 		return ExitBadImage
+	case errors.Is(err, image.ErrForbidden):
+		return ExitAccessDenied
 	case errors.Is(err, service.ErrNotFound):
 		return ExitNoScan
 	case errors.Is(err, service.ErrBadRequest):
