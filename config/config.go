@@ -41,6 +41,8 @@ type Config struct {
 	// Database is the database lapps works on, unless --db or LAPPS_DB
 	// name another.
 	Database Database `yaml:"database"`
+	// Limits bounds what scans read of images (see Limits).
+	Limits Limits `yaml:"limits"`
 }
 
 // Database names the database: an SQLite file or a PostgreSQL URL.
@@ -333,6 +335,9 @@ func (c *Config) validate() error {
 		return errors.New("database: url and url_env exclude each other")
 	case d.URLEnv != "" && os.Getenv(d.URLEnv) == "":
 		return fmt.Errorf("database.url_env: environment variable %s is not set", d.URLEnv)
+	}
+	if err := c.Limits.validate(); err != nil {
+		return err
 	}
 	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
 		return errors.New("server: tls_cert and tls_key go together")

@@ -190,3 +190,46 @@ server:
 		t.Error("no configuration: want no policy")
 	}
 }
+
+func TestByteSize(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want ByteSize
+		err  bool
+	}{
+		{"512", 512, false}, {"64KiB", 64 << 10, false}, {"16MiB", 16 << 20, false}, {"8 GiB", 8 << 30, false},
+		{"1TiB", 1 << 40, false}, {"2MB", 2e6, false}, {"3kB", 3000, false}, {"10B", 10, false},
+		{"-1", 0, true}, {"lots", 0, true}, {"16mib", 0, true}, {"9999999TiB", 0, true},
+	} {
+		got, err := ParseByteSize(c.in)
+		if (err != nil) != c.err || got != c.want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d, error %v", c.in, got, err, c.want, c.err)
+		}
+	}
+	if s := ByteSize(16 << 20).String(); s != "16MiB" {
+		t.Errorf("String = %q", s)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(p, []byte("limits:\n  layer_bytes: 2GiB\n  layers: 64\n  packages: 5000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.LayerBytes != 2<<30 || c.Limits.Layers != 64 || c.Limits.Packages != 5000 {
+		t.Errorf("limits %+v", c.Limits)
+	}
+	for _, bad := range []string{"limits:\n  layers: -1\n", "limits:\n  layer_bytes: 8GiB\n  scan_bytes: 1GiB\n", "limits:\n  file_bytes: huge\n"} {
+		if err := os.WriteFile(p, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Load(p); err == nil {
+			t.Errorf("%q loaded without error", bad)
+		}
+	}
+}

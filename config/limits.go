@@ -1,0 +1,115 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Limits bounds what a scan reads of an image, whoever asks for it (the
+// command line or the server). Zero fields take lapps' defaults; the
+// defaults fit every real image we know of, and exist so that a hostile
+// image cannot take a scan beyond them (docs/config.md lists them).
+type Limits struct {
+	// MetadataBytes bounds a manifest, an index or an image configuration,
+	// as served or decompressed (default 16 MiB).
+	MetadataBytes ByteSize `yaml:"metadata_bytes"`
+	// Layers bounds the layers of an image (default 256).
+	Layers int `yaml:"layers"`
+	// LayerBytes bounds the decompressed bytes of one layer (default 8 GiB).
+	LayerBytes ByteSize `yaml:"layer_bytes"`
+	// ScanBytes bounds the decompressed bytes of all the layers of an image
+	// read by one scan (default 32 GiB).
+	ScanBytes ByteSize `yaml:"scan_bytes"`
+	// CompressionRatio bounds decompressed / compressed bytes of a layer,
+	// judged once 64 MiB have been decompressed (default 1000).
+	CompressionRatio int64 `yaml:"compression_ratio"`
+	// LayerEntries bounds the tar entries of one layer (default 1,000,000).
+	LayerEntries int64 `yaml:"layer_entries"`
+	// FileBytes bounds one file handed to a cataloger; a larger package
+	// database is skipped with a warning (default 256 MiB).
+	FileBytes ByteSize `yaml:"file_bytes"`
+	// Packages bounds the packages of an image (default 100,000).
+	Packages int64 `yaml:"packages"`
+}
+
+func (l Limits) validate() error {
+	for _, f := range []struct {
+		key string
+		v   int64
+	}{
+		{"metadata_bytes", int64(l.MetadataBytes)}, {"layers", int64(l.Layers)}, {"layer_bytes", int64(l.LayerBytes)},
+		{"scan_bytes", int64(l.ScanBytes)}, {"compression_ratio", l.CompressionRatio}, {"layer_entries", l.LayerEntries},
+		{"file_bytes", int64(l.FileBytes)}, {"packages", l.Packages},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("limits.%s: must not be negative (0 takes the default)", f.key)
+		}
+	}
+	if l.LayerBytes > 0 && l.ScanBytes > 0 && l.ScanBytes < l.LayerBytes {
+		return fmt.Errorf("limits.scan_bytes %s is below limits.layer_bytes %s", l.ScanBytes, l.LayerBytes)
+	}
+	return nil
+}
+
+// ByteSize is a number of bytes, written in the configuration as a number
+// or with a unit: 512, 64KiB, 16MiB, 8GiB, 1TiB (powers of 1024), or
+// kB, MB, GB, TB (powers of 1000).
+type ByteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	mult   int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+}
+
+// ParseByteSize parses a ByteSize.
+func ParseByteSize(s string) (ByteSize, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range byteUnits {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(rest), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q: want a number of bytes, optionally with a unit (16MiB, 8GiB)", s)
+	}
+	if n < 0 {
+		return 0, errors.New("a size must not be negative")
+	}
+	if n > (1<<63-1)/mult {
+		return 0, fmt.Errorf("%q: too large", s)
+	}
+	return ByteSize(n * mult), nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = v
+	return nil
+}
+
+// String renders the size with the largest binary unit that divides it.
+func (b ByteSize) String() string {
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if b != 0 && int64(b)%u.mult == 0 {
+			return strconv.FormatInt(int64(b)/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(b), 10)
+}
