@@ -50,6 +50,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PruneScans", testPruneScans},
 		{"PruneManifests", testPruneManifests},
 		{"PruneLayers", testPruneLayers},
+		{"Blobs", testBlobs},
+		{"PruneLayerBlobs", testPruneLayerBlobs},
 		{"Leases", testLeases},
 		{"LeasesConcurrent", testLeasesConcurrent},
 		{"Jobs", testJobs},
