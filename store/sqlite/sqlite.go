@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	// The pure-Go SQLite driver, registered as "sqlite".
@@ -44,6 +45,19 @@ type Store struct {
 
 	stmtMu   sync.Mutex
 	recordsQ *sql.Stmt
+
+	// txRecords, txBytes and txLinks bound the work of one write
+	// transaction of PutUpdate and of the deletion of an operation (see
+	// updates.go); tests lower them.
+	txRecords, txBytes, txLinks int
+	// midway, when set, is called once by PutUpdate after a batch of
+	// records, before the operation is published: for tests.
+	midway atomic.Pointer[func()]
+
+	// ckptMu guards batched, the number of batched operations running,
+	// during which the write connection does not checkpoint (checkpoint.go).
+	ckptMu  sync.Mutex
+	batched int
 }
 
 var _ store.Store = (*Store)(nil)
@@ -102,7 +116,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return &Store{path: abs, w: w, r: r, records: store.NewRecordCache(50000), indexes: store.NewIndexCache(256)}, nil
+	return &Store{path: abs, w: w, r: r, records: store.NewRecordCache(50000), indexes: store.NewIndexCache(256),
+		txRecords: txRecords, txBytes: txBytes, txLinks: txLinks}, nil
 }
 
 // openPool opens a connection pool on the database file and checks that a
