@@ -77,6 +77,9 @@ func busyRecords() int {
 	if n, err := strconv.Atoi(os.Getenv("LAPPS_BUSY_RECORDS")); err == nil && n > 0 {
 		return n
 	}
+	if raceEnabled {
+		return 5_000
+	}
 	return 30_000
 }
 
