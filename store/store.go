@@ -170,8 +170,16 @@ type Diff struct {
 
 // Vulnerabilities stores vulnerability data as update operations.
 type Vulnerabilities interface {
-	// PutUpdate stores records as the new update operation of source, in
-	// one transaction. Records with the same Key are an error.
+	// PutUpdate stores records as the new update operation of source,
+	// atomically for readers: until it returns, every reader (Records,
+	// SourceStatuses, UpdateOperations, DiffUpdates, OperationRecords,
+	// PruneUpdates) sees the source's previous operation, and never part of
+	// this one. On error nothing is published; what an engine wrote (SQLite
+	// writes in batches of short transactions) is removed, by this call or
+	// by the next PutUpdate or PruneUpdates of the source when the process
+	// died. A PutUpdate of a source waits for one of the same source in
+	// progress, so that a source's operation ids grow in the order its
+	// operations are published. Records with the same Key are an error.
 	PutUpdate(ctx context.Context, source, fingerprint string, records []vuln.Record) (*UpdateOperation, error)
 	// RecordRun records the outcome of a run of a source.
 	RecordRun(ctx context.Context, run *SourceRun) error

@@ -5,7 +5,13 @@
 // connection whose transactions begin IMMEDIATE, so concurrent writers queue
 // in Go instead of failing with SQLITE_BUSY, and a read never upgrades to a
 // write lock half-way; reads use a separate pool of read-only connections
-// that WAL lets run beside the writer.
+// that WAL lets run beside the writer. Opening a database whose schema is
+// current only reads it.
+//
+// No write holds SQLite's write lock for long, so that other processes on
+// the same file (a CLI beside `lapps serve`) wait for it briefly and never
+// for busyTimeout: large updates and their pruning are written in batches
+// of short transactions, hidden from readers until published (updates.go).
 package sqlite
 
 import (
