@@ -89,7 +89,7 @@ func FuzzDecodeRecords(f *testing.F) {
 		ID: "CVE-2023-4911", Aliases: []string{"DSA-5514-1"}, Source: "debian-tracker", Ecosystem: "Debian:12", Package: "glibc",
 		Ranges: []vuln.Range{{Type: vuln.RangeEcosystem, Introduced: "0", Fixed: "2.36-9+deb12u3"}}, Versions: []string{"2.36-9"},
 		Status: vuln.StatusFixed, Severity: vuln.SeverityHigh, CVSS: []vuln.CVSS{{Version: "3.1", Vector: "CVSS:3.1/AV:L", Score: 7.8}},
-		Links: []string{"https://security-tracker.debian.org/tracker/CVE-2023-4911"},
+		Links:     []string{"https://security-tracker.debian.org/tracker/CVE-2023-4911"},
 		Published: time.Date(2023, 10, 3, 0, 0, 0, 0, time.UTC),
 	})
 	if err != nil {
