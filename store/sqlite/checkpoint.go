@@ -9,7 +9,7 @@ import (
 // WAL checkpoints during batched operations (updates.go). By default the
 // write connection checkpoints at the commit that takes the WAL past 1,000
 // pages (SQLite's wal_autocheckpoint). A batched operation commits a
-// transaction every few tens of milliseconds, each rewriting many of the
+// transaction every hundred milliseconds or so, each rewriting many of the
 // pages of the one before (the pages of the records' indexes), and
 // checkpointing every few of them copied those pages into the database
 // again and again: a batched prune of 50,000 records took three times as
@@ -26,7 +26,7 @@ const autoCheckpoint = 1000
 
 // checkpointEvery is the number of write transactions of a batched
 // operation between two of its checkpoints.
-const checkpointEvery = 8
+const checkpointEvery = 16
 
 // beginBatched starts a batched operation: the write connection stops
 // checkpointing while any runs. It returns the function that ends it,

@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lapps/lapps/store"
@@ -59,7 +61,7 @@ const (
 	// deletion should hold the write lock: its batches halve after a
 	// transaction that held it longer (a slow disk, a large database) and
 	// double, up to their bound, after one that held it less than half.
-	holdTarget = 50 * time.Millisecond
+	holdTarget = 100 * time.Millisecond
 	// cleanupTimeout bounds the clean-up of a failed PutUpdate, which
 	// runs even when the caller's context is done.
 	cleanupTimeout = time.Minute
@@ -87,6 +89,10 @@ func (s *Store) PutUpdate(ctx context.Context, source, fingerprint string, recor
 	if err != nil {
 		return nil, fmt.Errorf("put update of %s: %w", source, err)
 	}
+	// In hash order, each batch inserts into one stretch of the records'
+	// primary key and appends to the operation's links, so that a page of
+	// either is written by one or two batches, not by most of them.
+	slices.SortFunc(enc, func(a, b store.EncodedRecord) int { return bytes.Compare(a.Hash, b.Hash) })
 	defer s.beginBatched(ctx)()
 	id, err := s.beginOperation(ctx, source, fingerprint, len(enc))
 	if err != nil {
@@ -162,9 +168,9 @@ func (s *Store) writeOperation(ctx context.Context, id int64, enc []store.Encode
 	txBytes := s.txBytes
 	b := s.newBatcher(s.txRecords)
 	for start := 0; start < len(enc); {
-		end, bytes := start, 0
-		for end < len(enc) && end-start < b.size.n && (end == start || bytes+len(enc[end].Data) <= txBytes) {
-			bytes += len(enc[end].Data)
+		end, sz := start, 0
+		for end < len(enc) && end-start < b.size.n && (end == start || sz+len(enc[end].Data) <= txBytes) {
+			sz += len(enc[end].Data)
 			end++
 		}
 		var began time.Time
@@ -225,11 +231,14 @@ func (b *batchSize) adjust(held time.Duration) {
 }
 
 // yield pauses after a write transaction that held the lock for held, for
-// half as long, so that other processes' writers, which poll for the lock
-// (SQLite's busy handler) rather than queue for it, find it free a third
-// of the time and never wait more than a few batches.
+// a third as long, so that other processes' writers, which poll for the
+// lock (SQLite's busy handler, at most 100 ms apart) rather than queue for
+// it, find it free a quarter of the time: the chance that one waits
+// through the ten seconds of busyTimeout is below 0.75^100. (Writers of
+// this process need no pause: the write pool hands its connection to the
+// next of them as each transaction ends.)
 func (s *Store) yield(ctx context.Context, held time.Duration) error {
-	return pause(ctx, held/2)
+	return pause(ctx, held/3)
 }
 
 // pause waits d, or until ctx is done.
