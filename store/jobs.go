@@ -80,10 +80,11 @@ type Jobs interface {
 	// when failure is nil, failed with failure otherwise. ErrJobLost when
 	// holder does not hold it, ErrNotFound when there is no such job.
 	FinishJob(ctx context.Context, id, holder string, result, failure []byte) error
-	// ReleaseJob puts running job id held by holder back in the queue, as
-	// if this claim had not happened (Attempts goes back down), for a
-	// replica that stops before finishing it. ErrJobLost and ErrNotFound
-	// as for FinishJob.
+	// ReleaseJob puts running job id held by holder back in the queue, for
+	// a replica that stops before finishing it. The claim keeps counting
+	// in Attempts: a job that hangs, and is released at every shutdown,
+	// runs out of attempts instead of being retried forever. ErrJobLost
+	// and ErrNotFound as for FinishJob.
 	ReleaseJob(ctx context.Context, id, holder string) error
 	// GetJob returns job id, or ErrNotFound.
 	GetJob(ctx context.Context, id string) (*Job, error)

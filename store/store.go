@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/lapps/lapps/indexer"
@@ -18,6 +19,7 @@ var ErrNotFound = errors.New("not found")
 // Store is the whole storage interface.
 type Store interface {
 	Layers
+	Blobs
 	Manifests
 	Scans
 	Vulnerabilities
@@ -40,6 +42,42 @@ type Layers interface {
 	Layer(ctx context.Context, digest string) (*indexer.LayerIndex, error)
 	// PutLayer stores or replaces a layer's index.
 	PutLayer(ctx context.Context, idx *indexer.LayerIndex) error
+}
+
+// Blobs records which uncompressed content (diff ID) a layer blob holds,
+// as lapps verified it by reading the blob. A layer index is reused for a
+// content-addressed blob only through this record, never on an image
+// configuration's word.
+type Blobs interface {
+	// BlobDiffID returns the diff ID verified for blob, or ErrNotFound.
+	BlobDiffID(ctx context.Context, blob string) (string, error)
+	// PutBlobDiffID records that blob decompresses to diffID. Both are
+	// "sha256:" and 64 lower-case hex digits; anything else is an error.
+	// Recording the same pair again refreshes it; a blob recorded with
+	// another diff ID is an error (wrapping ErrExists), and the record
+	// stays as it was.
+	PutBlobDiffID(ctx context.Context, blob, diffID string) error
+}
+
+// CheckDigest checks that d is a SHA-256 digest in canonical form:
+// "sha256:" and 64 lower-case hex digits. what names d in the error.
+func CheckDigest(what, d string) error {
+	const prefix = "sha256:"
+	ok := len(d) == len(prefix)+64 && d[:len(prefix)] == prefix
+	for i := len(prefix); ok && i < len(d); i++ {
+		c := d[i]
+		ok = '0' <= c && c <= '9' || 'a' <= c && c <= 'f'
+	}
+	if !ok {
+		return fmt.Errorf("%s %q is not a sha256: digest of 64 lower-case hex digits", what, d)
+	}
+	return nil
+}
+
+// CheckBlobDiffID validates the arguments of Blobs.PutBlobDiffID alike
+// for every engine.
+func CheckBlobDiffID(blob, diffID string) error {
+	return errors.Join(CheckDigest("blob", blob), CheckDigest("diff ID", diffID))
 }
 
 // Manifests stores folded image indexes under manifest digests.
@@ -132,8 +170,16 @@ type Diff struct {
 
 // Vulnerabilities stores vulnerability data as update operations.
 type Vulnerabilities interface {
-	// PutUpdate stores records as the new update operation of source, in
-	// one transaction. Records with the same Key are an error.
+	// PutUpdate stores records as the new update operation of source,
+	// atomically for readers: until it returns, every reader (Records,
+	// SourceStatuses, UpdateOperations, DiffUpdates, OperationRecords,
+	// PruneUpdates) sees the source's previous operation, and never part of
+	// this one. On error nothing is published; what an engine wrote (SQLite
+	// writes in batches of short transactions) is removed, by this call or
+	// by the next PutUpdate or PruneUpdates of the source when the process
+	// died. A PutUpdate of a source waits for one of the same source in
+	// progress, so that a source's operation ids grow in the order its
+	// operations are published. Records with the same Key are an error.
 	PutUpdate(ctx context.Context, source, fingerprint string, records []vuln.Record) (*UpdateOperation, error)
 	// RecordRun records the outcome of a run of a source.
 	RecordRun(ctx context.Context, run *SourceRun) error
@@ -314,7 +360,9 @@ type Retention interface {
 	PruneManifests(ctx context.Context, before time.Time, limit int) (int, error)
 	// PruneLayers deletes at most limit layer indexes that no stored
 	// manifest lists and that were last stored (PutLayer) before before,
-	// oldest first.
+	// oldest first, and in the same transaction the Blobs records whose
+	// diff ID is one of theirs (a blob is only worth knowing while the
+	// index of its content is stored).
 	// The cut-off protects the layers of an image being indexed, stored
 	// before its manifest is.
 	PruneLayers(ctx context.Context, before time.Time, limit int) (int, error)

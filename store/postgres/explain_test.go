@@ -32,12 +32,12 @@ func (n *planNode) walk(fn func(*planNode)) {
 // over any of them in a query that matters is a regression.
 // (update_operations is not one: it is pruned to a few operations per
 // source, and reading it whole is the right plan.)
-var bigTables = []string{"records", "uo_records", "manifest_packages", "manifests", "manifest_layers", "layers", "scans", "notifications", "jobs"}
+var bigTables = []string{"records", "uo_records", "manifest_packages", "manifests", "manifest_layers", "layers", "layer_blobs", "scans", "notifications", "jobs"}
 
 // TestQueryPlans fills a database as a busy server's (62k records in three
 // update operations, 2,000 manifests of 100 packages, 20,000 scans of
 // 1,000 images, 20,000 notifications, 20,000 finished scan jobs beside 50
-// queued) and checks that the queries that
+// queued, 20,000 layers and as many verified blobs) and checks that the queries that
 // matter use the indexes designed for them, both as custom plans (the
 // first executions of a statement) and as generic plans (which the server
 // may switch to after five), never a sequential scan of a large table.
@@ -78,6 +78,8 @@ func TestQueryPlans(t *testing.T) {
 		`INSERT INTO manifest_layers (manifest, position, layer)
 			SELECT 'sha256:' || lpad(m::text, 64, '0'), p, 'sha256:' || lpad((m * 5 + p)::text, 64, 'f')
 			FROM generate_series(1, 2000) AS m, generate_series(0, 4) AS p`,
+		`INSERT INTO layer_blobs (blob, diff_id, verified_at)
+			SELECT 'sha256:' || lpad(l::text, 64, 'b'), 'sha256:' || lpad(l::text, 64, 'f'), now() FROM generate_series(1, 20000) AS l`,
 		`ANALYZE`,
 	} {
 		if _, err := s.pool.Exec(ctx, q); err != nil {
@@ -118,7 +120,8 @@ func TestQueryPlans(t *testing.T) {
 		{"PruneDelivered", queryPruneDelivered, []any{soon.Add(-time.Hour), 500}, []string{"notifications_delivered"}},
 		{"PruneScans", queryPruneScans, []any{10, 500}, []string{"scans_pkey"}},
 		{"PruneManifests", queryPruneManifests, []any{soon.Add(-48 * time.Hour), 500}, []string{"manifests_last_seen", "scans_manifest"}},
-		{"PruneLayers", queryPruneLayers, []any{soon.Add(-48 * time.Hour), 500}, []string{"layers_created_at", "manifest_layers_layer"}},
+		{"PruneLayers", queryPruneLayers, []any{soon.Add(-48 * time.Hour), 500}, []string{"layers_created_at", "manifest_layers_layer", "layer_blobs_diff_id"}},
+		{"BlobDiffID", queryBlobDiffID, []any{"sha256:" + strings.Repeat("b", 60) + "1234"}, []string{"layer_blobs_pkey"}},
 		{"PruneJobs", queryPruneJobs, []any{soon.Add(-36 * time.Hour), 500}, []string{"jobs_finished", "jobs_pkey"}},
 	} {
 		for _, generic := range []bool{false, true} {

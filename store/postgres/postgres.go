@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -36,6 +37,10 @@ type Store struct {
 	// indexes for Manifest.
 	records *store.RecordCache
 	indexes *store.IndexCache
+
+	// midway, when set, is called once by PutUpdate after its records are
+	// written, before its transaction commits: for tests.
+	midway atomic.Pointer[func()]
 }
 
 var _ store.Store = (*Store)(nil)

@@ -41,7 +41,7 @@ func openFresh(tb testing.TB) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t) })
+	storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t) }, hooks)
 }
 
 func TestIsDSN(t *testing.T) {

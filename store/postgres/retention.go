@@ -148,22 +148,33 @@ func (s *Store) PruneManifests(ctx context.Context, before time.Time, limit int)
 }
 
 // queryPruneLayers deletes at most $2 layer indexes stored before $1 that
-// no manifest lists, oldest first: the index layers_created_at yields
+// no manifest lists, oldest first, and the blob records of their diff IDs,
+// and counts the layers deleted: the index layers_created_at yields
 // them in that order, one probe of manifest_layers_layer per layer tells
 // whether a manifest lists it, and the walk stops after $2 victims, whose
 // digests are collected into an array first (an InitPlan) so that the
-// DELETE finds each by the primary key.
-const queryPruneLayers = `DELETE FROM layers WHERE digest = ANY (ARRAY(SELECT l.digest FROM layers AS l
-	WHERE l.created_at < $1 AND NOT EXISTS (SELECT 1 FROM manifest_layers AS ml WHERE ml.layer = l.digest)
-	ORDER BY l.created_at LIMIT $2))`
+// DELETE finds each by the primary key; the deleted digests, collected
+// into an array again, find their blob records by layer_blobs_diff_id.
+// One statement, so one transaction.
+const queryPruneLayers = `WITH gone AS (
+		DELETE FROM layers WHERE digest = ANY (ARRAY(SELECT l.digest FROM layers AS l
+			WHERE l.created_at < $1 AND NOT EXISTS (SELECT 1 FROM manifest_layers AS ml WHERE ml.layer = l.digest)
+			ORDER BY l.created_at LIMIT $2))
+		RETURNING digest),
+	blobs AS (DELETE FROM layer_blobs WHERE diff_id = ANY (ARRAY(SELECT digest FROM gone)))
+	SELECT count(*) FROM gone`
 
 // PruneLayers deletes at most limit layer indexes stored before before
-// that no manifest lists.
+// that no manifest lists, and the blob records of their diff IDs.
 func (s *Store) PruneLayers(ctx context.Context, before time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, fmt.Errorf("prune layers: limit %d", limit)
 	}
-	return s.deleteCount(ctx, "prune layers", queryPruneLayers, before, limit)
+	var n int
+	if err := s.pool.QueryRow(ctx, queryPruneLayers, before, limit).Scan(&n); err != nil {
+		return 0, fmt.Errorf("prune layers: %w", err)
+	}
+	return n, nil
 }
 
 // deleteCount runs a DELETE and returns the number of rows it deleted, as

@@ -16,7 +16,10 @@ import (
 )
 
 // PutUpdate stores records as the new update operation of source, in one
-// transaction: on any error nothing is stored. Records with the same Key,
+// transaction: on any error nothing is stored, and readers see the
+// source's previous operation until it commits (the SQLite engine, whose
+// single write lock a long transaction would hold, writes in batches
+// instead, to the same effect). Records with the same Key,
 // records without an id, ecosystem or package, and records of another
 // source are errors. A record stored by an earlier operation with the same
 // content is shared, not stored again. Updates and prunes of one source
@@ -39,7 +42,13 @@ func (s *Store) PutUpdate(ctx context.Context, source, fingerprint string, recor
 			txt(source), txt(fingerprint), op.CreatedAt, op.Records).Scan(&op.ID); err != nil {
 			return err
 		}
-		return insertRecords(ctx, tx, op.ID, enc)
+		if err := insertRecords(ctx, tx, op.ID, enc); err != nil {
+			return err
+		}
+		if f := s.midway.Swap(nil); f != nil {
+			(*f)()
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("put update of %s: %w", source, err)

@@ -107,13 +107,14 @@ func (s *Store) FinishJob(ctx context.Context, id, holder string, result, failur
 	return nil
 }
 
-// ReleaseJob puts job id held by holder back in the queue.
+// ReleaseJob puts job id held by holder back in the queue; the claim
+// keeps counting as an attempt.
 func (s *Store) ReleaseJob(ctx context.Context, id, holder string) error {
 	if err := store.CheckJobHolder(holder, 1); err != nil {
 		return fmt.Errorf("release job %s: %w", id, err)
 	}
 	err := s.heldJob(ctx, id, holder, func(tx *sql.Tx) (sql.Result, error) {
-		return tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', holder = '', attempts = attempts - 1,
+		return tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', holder = '',
 			started_at = NULL, lease_until = NULL, progress = NULL
 			WHERE id = ? AND holder = ? AND state = 'running'`, id, holder)
 	})

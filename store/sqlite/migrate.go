@@ -35,7 +35,47 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return applyMigrations(ctx, db, ms)
 }
 
+// tooNew is the error for a database whose schema is version current,
+// newer than the known migrations.
+func tooNew(current, known int) error {
+	return fmt.Errorf("database schema version %d is newer than this lapps knows (%d): upgrade lapps, or use another database", current, known)
+}
+
+// schemaVersion reads the schema version of the database outside any
+// write transaction: a read, which WAL lets run beside another process's
+// writer. A database without schema_migrations (a new one) is version 0.
+func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	var current int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return current, nil
+}
+
+// applyMigrations applies the migrations of ms the database lacks. A
+// database already current is only read: opening it takes no write lock,
+// so that a command opening the database while another process writes
+// (a long import) does not wait for that writer, nor fail with
+// SQLITE_BUSY. Only when a migration is due does it write, each migration
+// in its own (immediate) transaction that checks the version again.
 func applyMigrations(ctx context.Context, db *sql.DB, ms []store.Migration) error {
+	current, err := schemaVersion(ctx, db)
+	if err != nil {
+		return err
+	}
+	if current > len(ms) {
+		return tooNew(current, len(ms))
+	}
+	if current == len(ms) {
+		return nil
+	}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		name       TEXT NOT NULL,
@@ -43,7 +83,7 @@ func applyMigrations(ctx context.Context, db *sql.DB, ms []store.Migration) erro
 	)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	for _, m := range ms {
+	for _, m := range ms[current:] {
 		// Each migration checks the version again inside its own (immediate)
 		// transaction, so that two processes opening a new database at once
 		// do not both apply it.
@@ -58,7 +98,7 @@ func applyMigrations(ctx context.Context, db *sql.DB, ms []store.Migration) erro
 		}
 		if current > len(ms) {
 			tx.Rollback()
-			return fmt.Errorf("database schema version %d is newer than this lapps knows (%d): upgrade lapps, or use another database", current, len(ms))
+			return tooNew(current, len(ms))
 		}
 		if current >= m.Version {
 			tx.Rollback()
@@ -76,15 +116,6 @@ func applyMigrations(ctx context.Context, db *sql.DB, ms []store.Migration) erro
 		if err := tx.Commit(); err != nil {
 			return fmt.Errorf("migration %s: commit: %w", m.Name, err)
 		}
-	}
-	// A database already at or beyond the newest migration has not been
-	// checked by the loop above when there are no migrations at all.
-	var current int
-	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if current > len(ms) {
-		return fmt.Errorf("database schema version %d is newer than this lapps knows (%d): upgrade lapps, or use another database", current, len(ms))
 	}
 	return nil
 }

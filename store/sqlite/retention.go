@@ -166,14 +166,49 @@ func (s *Store) PruneManifests(ctx context.Context, before time.Time, limit int)
 }
 
 // PruneLayers deletes at most limit layer indexes stored before before
-// that no manifest lists.
+// that no manifest lists, and the blob records of their diff IDs, in one
+// transaction.
 func (s *Store) PruneLayers(ctx context.Context, before time.Time, limit int) (int, error) {
 	if limit <= 0 {
 		return 0, fmt.Errorf("prune layers: limit %d", limit)
 	}
-	return s.deleteCount(ctx, "prune layers", `DELETE FROM layers WHERE digest IN (SELECT digest FROM layers AS l
-		WHERE l.created_at < ? AND NOT EXISTS (SELECT 1 FROM manifest_layers AS ml WHERE ml.layer = l.digest)
-		ORDER BY l.created_at, digest LIMIT ?)`, formatTime(before), limit)
+	var n int
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `DELETE FROM layers WHERE digest IN (SELECT digest FROM layers AS l
+			WHERE l.created_at < ? AND NOT EXISTS (SELECT 1 FROM manifest_layers AS ml WHERE ml.layer = l.digest)
+			ORDER BY l.created_at, digest LIMIT ?) RETURNING digest`, formatTime(before), limit)
+		if err != nil {
+			return err
+		}
+		var gone []string
+		for rows.Next() {
+			var d string
+			if err := rows.Scan(&d); err != nil {
+				rows.Close()
+				return err
+			}
+			gone = append(gone, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		n = len(gone)
+		if n == 0 {
+			return nil
+		}
+		list, err := json.Marshal(gone)
+		if err != nil {
+			return err
+		}
+		// The index layer_blobs_diff_id finds them.
+		_, err = tx.ExecContext(ctx, `DELETE FROM layer_blobs WHERE diff_id IN (SELECT value FROM json_each(?))`, string(list))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune layers: %w", err)
+	}
+	return n, nil
 }
 
 // deleteCount runs a DELETE in a write transaction and returns the number

@@ -5,7 +5,13 @@
 // connection whose transactions begin IMMEDIATE, so concurrent writers queue
 // in Go instead of failing with SQLITE_BUSY, and a read never upgrades to a
 // write lock half-way; reads use a separate pool of read-only connections
-// that WAL lets run beside the writer.
+// that WAL lets run beside the writer. Opening a database whose schema is
+// current only reads it.
+//
+// No write holds SQLite's write lock for long, so that other processes on
+// the same file (a CLI beside `lapps serve`) wait for it briefly and never
+// for busyTimeout: large updates and their pruning are written in batches
+// of short transactions, hidden from readers until published (updates.go).
 package sqlite
 
 import (
@@ -18,6 +24,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	// The pure-Go SQLite driver, registered as "sqlite".
@@ -44,6 +51,19 @@ type Store struct {
 
 	stmtMu   sync.Mutex
 	recordsQ *sql.Stmt
+
+	// txRecords, txBytes and txLinks bound the work of one write
+	// transaction of PutUpdate and of the deletion of an operation (see
+	// updates.go); tests lower them.
+	txRecords, txBytes, txLinks int
+	// midway, when set, is called once by PutUpdate after a batch of
+	// records, before the operation is published: for tests.
+	midway atomic.Pointer[func()]
+
+	// ckptMu guards batched, the number of batched operations running,
+	// during which the write connection does not checkpoint (checkpoint.go).
+	ckptMu  sync.Mutex
+	batched int
 }
 
 var _ store.Store = (*Store)(nil)
@@ -102,7 +122,8 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return &Store{path: abs, w: w, r: r, records: store.NewRecordCache(50000), indexes: store.NewIndexCache(256)}, nil
+	return &Store{path: abs, w: w, r: r, records: store.NewRecordCache(50000), indexes: store.NewIndexCache(256),
+		txRecords: txRecords, txBytes: txBytes, txLinks: txLinks}, nil
 }
 
 // openPool opens a connection pool on the database file and checks that a

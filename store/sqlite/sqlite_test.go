@@ -26,7 +26,7 @@ func openTemp(t testing.TB) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
+	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) }, hooks)
 }
 
 func TestOpenCreatesDatabase(t *testing.T) {
@@ -284,7 +284,11 @@ func TestConcurrentReadWrite(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for gen := range 10 {
+		gens := 10
+		if raceEnabled {
+			gens = 3
+		}
+		for gen := range gens {
 			if _, err := s.PutUpdate(ctx, "debian-tracker", "", genRecords("debian-tracker", 2000, gen)); err != nil {
 				errs <- err
 				return

@@ -12,33 +12,6 @@ import (
 	"github.com/lapps/lapps/vuln"
 )
 
-// PutUpdate stores records as the new update operation of source, in one
-// transaction: on any error nothing is stored. Records with the same Key,
-// records without an id, ecosystem or package, and records of another
-// source are errors. A record stored by an earlier operation with the same
-// content is shared, not stored again.
-func (s *Store) PutUpdate(ctx context.Context, source, fingerprint string, records []vuln.Record) (*store.UpdateOperation, error) {
-	if source == "" {
-		return nil, errors.New("put update: no source")
-	}
-	enc, err := store.EncodeRecords(source, records)
-	if err != nil {
-		return nil, fmt.Errorf("put update of %s: %w", source, err)
-	}
-	op := &store.UpdateOperation{Source: source, CreatedAt: now(), Fingerprint: fingerprint, Records: len(enc)}
-	err = s.write(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `INSERT INTO update_operations (source, fingerprint, created_at, records) VALUES (?, ?, ?, ?) RETURNING id`,
-			source, fingerprint, formatTime(op.CreatedAt), op.Records).Scan(&op.ID); err != nil {
-			return err
-		}
-		return insertRecords(ctx, tx, op.ID, enc)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("put update of %s: %w", source, err)
-	}
-	return op, nil
-}
-
 // batch is the number of rows one INSERT statement carries: multi-row
 // statements spare most of the per-statement cost of database/sql and the
 // driver, and 500 rows × 6 columns stays far below SQLite's limit on bound
@@ -126,9 +99,10 @@ func (s *Store) RecordRun(ctx context.Context, run *store.SourceRun) error {
 // stored an update, sorted by source name.
 func (s *Store) SourceStatuses(ctx context.Context) ([]store.SourceStatus, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT n.source, r.last_run, r.last_success, o.id, o.fingerprint, o.created_at, o.records
-		FROM (SELECT source FROM source_runs UNION SELECT source FROM update_operations) AS n
+		FROM (SELECT source FROM source_runs UNION SELECT source FROM update_operations WHERE state = 'published') AS n
 		LEFT JOIN source_runs AS r ON r.source = n.source
-		LEFT JOIN update_operations AS o ON o.id = (SELECT MAX(id) FROM update_operations AS l WHERE l.source = n.source)
+		LEFT JOIN update_operations AS o ON o.id = (SELECT MAX(id) FROM update_operations AS l
+			WHERE l.source = n.source AND l.state = 'published')
 		ORDER BY n.source`)
 	if err != nil {
 		return nil, fmt.Errorf("source statuses: %w", err)
@@ -174,7 +148,7 @@ func (s *Store) SourceStatuses(ctx context.Context) ([]store.SourceStatus, error
 // UpdateOperations lists the update operations of a source, newest first.
 func (s *Store) UpdateOperations(ctx context.Context, source string) ([]store.UpdateOperation, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, source, fingerprint, created_at, records
-		FROM update_operations WHERE source = ? ORDER BY id DESC`, source)
+		FROM update_operations WHERE source = ? AND state = 'published' ORDER BY id DESC`, source)
 	if err != nil {
 		return nil, fmt.Errorf("update operations of %s: %w", source, err)
 	}
@@ -193,10 +167,10 @@ func (s *Store) UpdateOperations(ctx context.Context, source string) ([]store.Up
 	return out, nil
 }
 
-// operation returns update operation id, or store.ErrNotFound.
+// operation returns published update operation id, or store.ErrNotFound.
 func operation(ctx context.Context, tx *sql.Tx, id int64) (*store.UpdateOperation, error) {
 	op, err := scanOperation(tx.QueryRowContext(ctx, `SELECT id, source, fingerprint, created_at, records
-		FROM update_operations WHERE id = ?`, id))
+		FROM update_operations WHERE id = ? AND state = 'published'`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("update operation %d: %w", id, store.ErrNotFound)
 	}
@@ -354,12 +328,13 @@ func (s *Store) Records(ctx context.Context, ecosystem string, packages []string
 	return out, nil
 }
 
-// recordsQuery finds the current records of an ecosystem for a JSON list
-// of package names.
+// recordsQuery finds the current records (those of the latest published
+// operation of their source) of an ecosystem for a JSON list of package
+// names.
 const recordsQuery = `SELECT r.hash, r.data FROM records AS r
 		WHERE r.ecosystem = ? AND r.package IN (SELECT value FROM json_each(?))
 		AND EXISTS (SELECT 1 FROM uo_records AS u WHERE u.hash = r.hash AND u.op =
-			(SELECT MAX(o.id) FROM update_operations AS o WHERE o.source = r.source))`
+			(SELECT MAX(o.id) FROM update_operations AS o WHERE o.source = r.source AND o.state = 'published'))`
 
 // recordsStmt returns the prepared recordsQuery: reports ask it several
 // times each, and preparing it costs as much as running it.
@@ -374,46 +349,4 @@ func (s *Store) recordsStmt(ctx context.Context) (*sql.Stmt, error) {
 		s.recordsQ = q
 	}
 	return s.recordsQ, nil
-}
-
-// PruneUpdates removes the update operations of source beyond the keep
-// newest, and the records no operation refers to any more, in one
-// transaction. It returns the number of operations removed.
-func (s *Store) PruneUpdates(ctx context.Context, source string, keep int) (int, error) {
-	if keep < 0 {
-		return 0, fmt.Errorf("prune updates of %s: negative keep %d", source, keep)
-	}
-	var removed int
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		const old = `SELECT id FROM update_operations WHERE source = ? AND id NOT IN
-			(SELECT id FROM update_operations WHERE source = ? ORDER BY id DESC LIMIT ?)`
-		if _, err := tx.ExecContext(ctx, `DELETE FROM uo_records WHERE op IN (`+old+`)`, source, source, keep); err != nil {
-			return fmt.Errorf("delete links: %w", err)
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM update_operations WHERE id IN (`+old+`)`, source, source, keep)
-		if err != nil {
-			return fmt.Errorf("delete operations: %w", err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		removed = int(n)
-		if removed == 0 {
-			return nil
-		}
-		// Records are never shared between sources (their JSON holds the
-		// source), so the orphans are the source's records that none of its
-		// remaining operations links.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE source = ? AND hash NOT IN
-			(SELECT u.hash FROM uo_records AS u JOIN update_operations AS o ON o.id = u.op WHERE o.source = ?)`,
-			source, source); err != nil {
-			return fmt.Errorf("delete orphaned records: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("prune updates of %s: %w", source, err)
-	}
-	return removed, nil
 }

@@ -144,21 +144,25 @@ func testJobs(t *testing.T, s store.Store) {
 	}
 	pending(t, s, 2)
 
-	// Release puts a job back as it was before the claim; it is claimed
-	// again before younger ones.
+	// Release puts a job back in the queue, keeping the attempt it used
+	// (a job that hangs and is released at every shutdown must run out of
+	// attempts); it is claimed again before younger ones, as a second
+	// attempt.
 	if err := s.ReleaseJob(ctx, "job-b", "h1"); !errors.Is(err, store.ErrJobLost) {
 		t.Errorf("ReleaseJob by another holder: %v, want store.ErrJobLost", err)
 	}
 	if err := s.ReleaseJob(ctx, "job-b", "h2"); err != nil {
 		t.Fatal(err)
 	}
-	if j := getJob(t, s, "job-b"); j.State != store.JobQueued || j.Holder != "" || j.Attempts != 0 || !j.StartedAt.IsZero() || !j.LeaseUntil.IsZero() {
+	if j := getJob(t, s, "job-b"); j.State != store.JobQueued || j.Holder != "" || j.Attempts != 1 || !j.StartedAt.IsZero() || !j.LeaseUntil.IsZero() {
 		t.Errorf("released job: %+v", j)
 	}
 	if err := s.ReleaseJob(ctx, "job-b", "h2"); !errors.Is(err, store.ErrJobLost) {
 		t.Errorf("ReleaseJob of a queued job: %v, want store.ErrJobLost", err)
 	}
-	claim(t, s, "h1", time.Hour, "job-b")
+	if jb := claim(t, s, "h1", time.Hour, "job-b"); jb.Attempts != 2 {
+		t.Errorf("released job claimed again: attempt %d, want 2", jb.Attempts)
+	}
 	if err := s.FinishJob(ctx, "job-b", "h1", []byte(`{"ignored":true}`), []byte(`{"code":"not_found"}`)); err != nil {
 		t.Fatal(err)
 	}

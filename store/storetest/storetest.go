@@ -22,8 +22,17 @@ import (
 )
 
 // Run runs the conformance suite. open returns a new, empty store for
-// each subtest; Run closes it when the subtest ends.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+// each subtest; Run closes it when the subtest ends. hooks reach what the
+// interface does not (see Hooks).
+func Run(t *testing.T, open func(t *testing.T) store.Store, hooks Hooks) {
+	withHooks := func(fn func(*testing.T, store.Store, Hooks)) func(*testing.T, store.Store) {
+		return func(t *testing.T, s store.Store) {
+			if hooks.Midway == nil || hooks.Abandon == nil || hooks.Leftovers == nil {
+				t.Fatal("the engine does not give every storetest.Hooks")
+			}
+			fn(t, s, hooks)
+		}
+	}
 	tests := []struct {
 		name string
 		fn   func(*testing.T, store.Store)
@@ -40,6 +49,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DuplicateKeys", testDuplicateKeys},
 		{"SourceStatuses", testSourceStatuses},
 		{"PruneUpdates", testPruneUpdates},
+		{"HiddenOperation", withHooks(testHiddenOperation)},
+		{"FailedUpdate", withHooks(testFailedUpdate)},
+		{"AbandonedUpdate", withHooks(testAbandonedUpdate)},
 		{"Tokens", testTokens},
 		{"OutboxEnqueue", testOutboxEnqueue},
 		{"OutboxClaim", testOutboxClaim},
@@ -50,6 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PruneScans", testPruneScans},
 		{"PruneManifests", testPruneManifests},
 		{"PruneLayers", testPruneLayers},
+		{"Blobs", testBlobs},
+		{"PruneLayerBlobs", testPruneLayerBlobs},
 		{"Leases", testLeases},
 		{"LeasesConcurrent", testLeasesConcurrent},
 		{"Jobs", testJobs},

@@ -1,0 +1,55 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/lapps/lapps/store"
+)
+
+// BlobDiffID returns the diff ID verified for blob, or store.ErrNotFound.
+func (s *Store) BlobDiffID(ctx context.Context, blob string) (string, error) {
+	var diffID string
+	err := s.r.QueryRowContext(ctx, `SELECT diff_id FROM layer_blobs WHERE blob = ?`, blob).Scan(&diffID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("blob %s: %w", blob, store.ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("blob %s: %w", blob, err)
+	}
+	return diffID, nil
+}
+
+// PutBlobDiffID records that blob decompresses to diffID, refreshing the
+// time of an identical record; a blob recorded with another diff ID is an
+// error wrapping store.ErrExists.
+func (s *Store) PutBlobDiffID(ctx context.Context, blob, diffID string) error {
+	if err := store.CheckBlobDiffID(blob, diffID); err != nil {
+		return fmt.Errorf("put blob: %w", err)
+	}
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		// The update of a conflicting row happens only for the same
+		// diff ID: otherwise no row changes, and the stored one says
+		// which.
+		res, err := tx.ExecContext(ctx, `INSERT INTO layer_blobs (blob, diff_id, verified_at) VALUES (?, ?, ?)
+			ON CONFLICT (blob) DO UPDATE SET verified_at = excluded.verified_at WHERE layer_blobs.diff_id = excluded.diff_id`,
+			blob, diffID, formatTime(now()))
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return err
+		}
+		var stored string
+		if err := tx.QueryRowContext(ctx, `SELECT diff_id FROM layer_blobs WHERE blob = ?`, blob).Scan(&stored); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w with diff ID %s, not %s", store.ErrExists, stored, diffID)
+	})
+	if err != nil {
+		return fmt.Errorf("put blob %s: %w", blob, err)
+	}
+	return nil
+}
