@@ -100,6 +100,9 @@ func readDockerArchive(ctx context.Context, f *os.File, base, sel string, o *opt
 	}
 	cb, err := readMember(entry.Config, name+" image configuration")
 	if err != nil {
+		if errors.Is(err, limits.ErrExceeded) {
+			return nil, err
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %s: image configuration %s missing from the archive", ErrNotFound, name, entry.Config)
 		}

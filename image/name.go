@@ -96,6 +96,10 @@ func bareLocalPath(ref string) error {
 			return nil
 		}
 	}
+	registry := ""
+	if _, err := name.ParseReference(ref); err == nil {
+		registry = "; to scan the registry image of that name, write " + prefixDocker + ref
+	}
 	suggest := ""
 	switch {
 	case fi.IsDir():
@@ -106,15 +110,13 @@ func bareLocalPath(ref string) error {
 	case fi.Mode().IsRegular():
 		suggest = sniffArchive(ref)
 	default:
-		return fmt.Errorf("%w: %s is a local file (%s), not an image; to scan the registry image of that name, write %s%s",
-			ErrInvalidReference, ref, describeMode(fi.Mode()), prefixDocker, ref)
+		return fmt.Errorf("%w: %s is a local file (%s), not an image%s", ErrInvalidReference, ref, describeMode(fi.Mode()), registry)
 	}
 	if suggest == "" {
-		return fmt.Errorf("%w: %s is a local file, not an image reference: name an image archive docker-archive:%s or oci-archive:%s; to scan the registry image of that name, write %s%s",
-			ErrInvalidReference, ref, ref, ref, prefixDocker, ref)
+		return fmt.Errorf("%w: %s is a local file, not an image reference: name an image archive docker-archive:%s or oci-archive:%s%s",
+			ErrInvalidReference, ref, ref, ref, registry)
 	}
-	return fmt.Errorf("%w: %s is a local path, not an image reference: to scan it, write %s; to scan the registry image of that name, write %s%s",
-		ErrInvalidReference, ref, suggest, prefixDocker, ref)
+	return fmt.Errorf("%w: %s is a local path, not an image reference: to scan it, write %s%s", ErrInvalidReference, ref, suggest, registry)
 }
 
 // sniffArchive returns the transport reference for an archive at p:

@@ -122,7 +122,7 @@ func openRegistry(ctx context.Context, ref string, o *options) (Image, error) {
 	out.manifestDigest = desc.Digest.String()
 	out.layers, err = imageLayers(imgName, m, cfg, o, out, func(d v1.Descriptor) blobOpener {
 		return func(ctx context.Context) (io.ReadCloser, error) {
-			ctx = context.WithValue(ctx, layerBlobKey{}, true)
+			ctx = context.WithValue(ctx, selfBoundedKey{}, true)
 			l, err := puller.Layer(ctx, repo.Digest(d.Digest.String()))
 			if err != nil {
 				return nil, registryError(imgName, err)
@@ -156,6 +156,8 @@ func fetchConfig(ctx context.Context, puller *remote.Puller, repo name.Repositor
 		}
 		return b, nil
 	}
+	// Bounded here, by readVerified, whose error names the configuration.
+	ctx = context.WithValue(ctx, selfBoundedKey{}, true)
 	blob, err := puller.Layer(ctx, repo.Digest(m.Config.Digest.String()))
 	if err != nil {
 		return nil, registryError(imgName, err)
@@ -166,18 +168,23 @@ func fetchConfig(ctx context.Context, puller *remote.Puller, repo name.Repositor
 	}
 	defer rc.Close()
 	b, err := readVerified(rc, m.Config.Digest, what, l)
-	if err != nil {
-		if errors.Is(err, limits.ErrExceeded) || errors.Is(err, ErrCorrupt) {
-			return nil, err
-		}
-		return nil, registryError(imgName, err)
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.Is(err, limits.ErrExceeded), errors.Is(err, ErrCorrupt):
+		return nil, err
+	case strings.Contains(err.Error(), "error verifying"):
+		// go-containerregistry's own digest check (internal/verify), which
+		// has no error type.
+		return nil, fmt.Errorf("%w: %s: the registry served another blob than the digest the manifest gives: %s", ErrCorrupt, what, safeMessage(err))
 	}
-	return b, nil
+	return nil, registryError(imgName, err)
 }
 
-// layerBlobKey marks the context of a layer blob request: its response is
-// bounded by the layer limits as it is decompressed, not by MetadataBytes.
-type layerBlobKey struct{}
+// selfBoundedKey marks the context of a blob request whose response the
+// caller bounds itself: a layer's by the layer limits as it is
+// decompressed, the configuration's by MetadataBytes as it is read.
+type selfBoundedKey struct{}
 
 // metadataTransport asks for and reads every response identity-encoded
 // (an explicit Accept-Encoding keeps net/http, whatever the transport
@@ -198,7 +205,7 @@ func (t *metadataTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if err != nil || resp.Body == nil {
 		return resp, err
 	}
-	if blob, _ := req.Context().Value(layerBlobKey{}).(bool); !blob {
+	if bounded, _ := req.Context().Value(selfBoundedKey{}).(bool); !bounded {
 		what := "registry response to " + req.Method + " " + redact.URL(req.URL.String())
 		resp.Body = &boundedBody{Reader: limits.Reader(resp.Body, t.limits.MetadataBytes, t.limits.metadataError(what)), Closer: resp.Body}
 	}

@@ -61,13 +61,30 @@ func indexTar(r io.ReadSeeker) (map[string]tarMember, error) {
 	members := map[string]tarMember{}
 	links := map[string]string{}
 	tr := tar.NewReader(r)
+	// next is where the header after the last entry read must start.
+	var next int64
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
+			// A tar archive ends with zero blocks, which tar.Reader
+			// consumes before io.EOF; an archive that stops at a header
+			// boundary without them was cut short.
+			if pos, serr := r.Seek(0, io.SeekCurrent); serr != nil || pos <= next || next > end {
+				return nil, fmt.Errorf("%w: truncated archive: it ends at %d bytes without the end-of-archive blocks", ErrCorrupt, end)
+			}
 			break
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: not a tar archive, or a damaged or truncated one: %w", ErrCorrupt, err)
+		}
+		// tar.Reader reads headers exactly and seeks over contents, so
+		// the position after Next is the content's offset.
+		off, err := r.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return nil, err
+		}
+		if hdr.Size >= 0 && hdr.Size <= end {
+			next = off + (hdr.Size+511)&^511
 		}
 		if len(hdr.Name) > maxMemberName || len(hdr.Linkname) > maxMemberName {
 			continue
@@ -80,12 +97,6 @@ func indexTar(r io.ReadSeeker) (map[string]tarMember, error) {
 		case tar.TypeReg, tar.TypeRegA:
 			if isSparse(hdr) {
 				continue // content is not contiguous in the archive
-			}
-			// tar.Reader reads headers exactly and seeks over contents,
-			// so the position after Next is the content's offset.
-			off, err := r.Seek(0, io.SeekCurrent)
-			if err != nil {
-				return nil, err
 			}
 			if hdr.Size < 0 || off+hdr.Size > end {
 				return nil, fmt.Errorf("%w: truncated archive: %s needs %d bytes at offset %d, the file has %d", ErrCorrupt, name, hdr.Size, off, end)
