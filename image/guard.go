@@ -20,11 +20,17 @@ import (
 var ErrForbidden = errors.New("forbidden")
 
 // WithLocalRoots restricts the local transports (oci:, oci-archive:,
-// docker-archive:, dir:) to absolute paths under one of dirs, symbolic
-// links resolved; with no dirs, every local transport is refused, which
-// is what a server does unless configured otherwise
-// (server.local_images). Without this option nothing is restricted: the
-// command line opens what its user names.
+// docker-archive:, dir:) to absolute paths under one of dirs; with no
+// dirs, every local transport is refused, which is what a server does
+// unless configured otherwise (server.local_images). Every file is then
+// opened through the os.Root of the allowed directory that holds it, so
+// that no symbolic link or ".." in the path, in an OCI layout or in a
+// root file system leads out of it (ErrForbidden), checked by the open
+// itself rather than beforehand. It also stops Open and NormalizeName
+// from looking at the local file system for a reference without a
+// transport prefix. Without this option nothing is restricted: the
+// command line opens what its user names (an OCI layout's blobs still
+// cannot lead out of the layout).
 func WithLocalRoots(dirs []string) Option {
 	return func(o *options) {
 		if dirs == nil {
@@ -44,6 +50,15 @@ func WithLocalRoots(dirs []string) Option {
 // address actually dialled, so a name that resolves differently later
 // (DNS rebinding) cannot get past it. A server sets it
 // (server.registries.allow); the command line does not.
+//
+// With a proxy in the environment (HTTPS_PROXY, HTTP_PROXY), the proxy is
+// what is dialled, so it must itself be public or listed, and each
+// request's destination is resolved and checked before it is handed to
+// the proxy (netGuard.proxy): refused, nothing is sent. The proxy
+// resolves the name again, so there the check is at resolution time, not
+// dial time; give the proxy its own egress rules where DNS rebinding
+// through it matters. The guard applies to the transport Open builds; one
+// given with WithTransport is the caller's to guard.
 func WithRegistryAllow(allow []string) Option {
 	return func(o *options) {
 		g := &netGuard{hosts: map[string]bool{}}

@@ -77,7 +77,10 @@ func (l *layer) Open(ctx context.Context) (io.ReadCloser, error) {
 	if b == nil {
 		b = newBudget("", DefaultLimits)
 	}
-	vr := &blobReader{ctx: ctx, r: raw, digest: l.digest, size: l.size, progress: l.progress}
+	// The blob as stored is bounded too: a compressed blob larger than its
+	// decompressed bound could still be read for ever (empty gzip members
+	// decompress to nothing).
+	vr := &blobReader{ctx: ctx, r: raw, digest: l.digest, size: l.size, progress: l.progress, limit: b.limits.LayerBytes}
 	if l.digestVerifiable {
 		if h, want, ok := newHash(l.digest); ok {
 			vr.h, vr.want = h, want
@@ -163,6 +166,7 @@ type blobReader struct {
 	digest   string
 	size     int64
 	read     int64
+	limit    int64 // bytes of the blob, 0: none
 	h        hash.Hash
 	want     []byte
 	progress ProgressFunc
@@ -188,6 +192,9 @@ func (b *blobReader) Read(p []byte) (int, error) {
 		}
 		if b.size >= 0 && b.read > b.size {
 			err = fmt.Errorf("blob is larger than the %d bytes the manifest gives", b.size)
+		}
+		if b.limit > 0 && b.read > b.limit {
+			err = limits.New("bytes of layer "+b.digest+" as stored", b.limit, "bytes", keyLayerBytes)
 		}
 	}
 	if err == io.EOF {

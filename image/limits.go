@@ -19,7 +19,9 @@ type Limits struct {
 	MetadataBytes int64
 	// Layers bounds the layers of one image (limits.layers).
 	Layers int
-	// LayerBytes bounds the decompressed bytes of one layer, and the bytes
+	// LayerBytes bounds the decompressed bytes of one layer, its bytes as
+	// stored (a compressed blob is never larger than its content, and
+	// empty gzip members would otherwise be read for ever), and the bytes
 	// HashBlob reads (limits.layer_bytes).
 	LayerBytes int64
 	// ScanBytes bounds the decompressed bytes of all the layers of one
@@ -83,7 +85,7 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// metadataLimit is the error of a metadata document larger than the bound.
+// metadataError is the error of a metadata document larger than the bound.
 func (l Limits) metadataError(what string) *limits.Error {
 	return limits.New(what, l.MetadataBytes, "bytes", keyMetadataBytes)
 }

@@ -282,6 +282,23 @@ func TestLayerBounds(t *testing.T) {
 		}
 	})
 
+	t.Run("stored bytes", func(t *testing.T) {
+		// Empty gzip members decompress to nothing: 1 MiB of them is read,
+		// but not for ever.
+		empty := bytes.Repeat(gz(t, nil), (1<<20)/len(gz(t, nil)))
+		dir := t.TempDir()
+		testImage{blobs: [][]byte{empty}, diffIDs: []string{sha(nil)}}.writeLayout(t, dir)
+		img, err := Open(ctx, "oci:"+dir, WithLimits(Limits{LayerBytes: 64 << 10}))
+		must(t, err)
+		defer img.Close()
+		_, err = readAll(ctx, img.Layers()[0])
+		t.Log(err)
+		lerr := mustLimit(t, err, keyLayerBytes)
+		if !strings.Contains(lerr.What, "as stored") {
+			t.Errorf("bound %q, want the stored bytes", lerr.What)
+		}
+	})
+
 	t.Run("scan bytes", func(t *testing.T) {
 		dir := t.TempDir()
 		testImage{blobs: [][]byte{plain, gz(t, plain), gz(t, append(plain, make([]byte, 512)...))},
