@@ -95,7 +95,11 @@ func openRegistry(ctx context.Context, ref string, o *options) (Image, error) {
 		return nil, fmt.Errorf("%s: Docker schema 1 manifests are not supported (deprecated since 2017; re-push the image)", imgName)
 	}
 	if !desc.MediaType.IsImage() {
-		return nil, fmt.Errorf("%s: %s is not a container image manifest", imgName, redact.Text(string(desc.MediaType)))
+		mt := string(desc.MediaType)
+		if len(mt) > 100 {
+			mt = mt[:100] + "…"
+		}
+		return nil, fmt.Errorf("%s: %q is not a container image manifest", imgName, redact.Text(mt))
 	}
 	m, err := parseManifest(desc.Manifest)
 	if err != nil {
