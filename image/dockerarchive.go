@@ -5,16 +5,17 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/lapps/lapps/limits"
 )
 
 // dockerManifestEntry is one image of a `docker save` archive's
@@ -35,11 +36,11 @@ type dockerManifestEntry struct {
 // ManifestDigest is the image ID, the digest of the configuration
 // ("sha256:…", what `docker images --digests` calls IMAGE ID); there is no
 // registry manifest to take a digest of.
-func openDockerArchive(ctx context.Context, ref string, o *options) (Image, error) {
-	p, sel := splitPath(ref)
-	if _, err := os.Stat(p); err != nil {
+func openDockerArchive(ctx context.Context, ref string, o *options, lfs *localFS) (Image, error) {
+	p, sel := lfs.splitPath(ref)
+	if _, err := lfs.stat(p); err != nil {
 		if i := strings.LastIndexByte(ref, '@'); i > 0 {
-			if _, err := os.Stat(ref[:i]); err == nil {
+			if _, err := lfs.stat(ref[:i]); err == nil {
 				p, sel = ref[:i], ref[i:]
 			}
 		}
@@ -49,9 +50,9 @@ func openDockerArchive(ctx context.Context, ref string, o *options) (Image, erro
 		return nil, err
 	}
 	base := prefixDockerArchive + abs
-	f, err := os.Open(abs)
+	f, err := lfs.openFile(abs)
 	if err != nil {
-		return nil, statError(base, err)
+		return nil, localError(base, err)
 	}
 	img, err := readDockerArchive(ctx, f, base, sel, o)
 	if err != nil {
@@ -67,46 +68,59 @@ func readDockerArchive(ctx context.Context, f *os.File, base, sel string, o *opt
 		return nil, fmt.Errorf("%s: %w", base, err)
 	}
 	store := &tarStore{f: f, members: members}
-	readMember := func(p string) ([]byte, error) {
+	readMember := func(p, what string) ([]byte, error) {
 		rc, size, err := store.open(cleanMember(p))
 		if err != nil {
 			return nil, err
 		}
 		defer rc.Close()
-		if size > maxMetadata {
-			return nil, fmt.Errorf("%s is larger than %d bytes", p, maxMetadata)
+		lerr := o.limits.metadataError(what)
+		if size > o.limits.MetadataBytes {
+			return nil, lerr
 		}
-		return io.ReadAll(rc)
+		return limits.ReadAll(rc, o.limits.MetadataBytes, lerr)
 	}
-	mb, err := readMember("manifest.json")
+	mb, err := readMember("manifest.json", base+" manifest.json")
 	if err != nil {
+		if errors.Is(err, limits.ErrExceeded) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: %s is not a docker-archive (docker save) tarball: %w", ErrNotFound, base, err)
 	}
-	var entries []dockerManifestEntry
-	if err := json.Unmarshal(mb, &entries); err != nil {
-		return nil, fmt.Errorf("%s: parse manifest.json: %w", base, err)
+	entries, err := parseDockerManifest(mb)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, base, err)
 	}
 	entry, name, err := selectDockerImage(base, sel, entries)
 	if err != nil {
 		return nil, err
 	}
-	cb, err := readMember(entry.Config)
+	if err := o.limits.checkLayers(name, len(entry.Layers)); err != nil {
+		return nil, err
+	}
+	cb, err := readMember(entry.Config, name+" image configuration")
 	if err != nil {
+		if errors.Is(err, limits.ErrExceeded) {
+			return nil, err
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s: image configuration %s missing from the archive", ErrNotFound, name, entry.Config)
+		}
 		return nil, fmt.Errorf("%s: image configuration %s: %w", name, entry.Config, err)
 	}
-	cfg, err := v1.ParseConfigFile(bytes.NewReader(cb))
+	cfg, err := parseConfig(cb)
 	if err != nil {
-		return nil, fmt.Errorf("%s: parse image configuration: %w", name, err)
+		return nil, fmt.Errorf("%w: %s: image configuration %s: %w", ErrCorrupt, name, entry.Config, err)
 	}
 	if len(cfg.RootFS.DiffIDs) != len(entry.Layers) {
-		return nil, fmt.Errorf("%s: the image configuration lists %d diff_ids for %d layers", name, len(cfg.RootFS.DiffIDs), len(entry.Layers))
+		return nil, fmt.Errorf("%w: %s: the image configuration lists %d diff_ids for %d layers", ErrCorrupt, name, len(cfg.RootFS.DiffIDs), len(entry.Layers))
 	}
-	img := &openedImage{
-		name:           name,
-		manifestDigest: fmt.Sprintf("sha256:%x", sha256.Sum256(cb)),
-		closed:         new(atomic.Bool),
-		closer:         f,
+	if err := checkConfigPlatform(name, cfg, o); err != nil {
+		return nil, err
 	}
+	img := newOpenedImage(name, o)
+	img.manifestDigest = fmt.Sprintf("sha256:%x", sha256.Sum256(cb))
+	img.closer = f
 	for i, lp := range entry.Layers {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -128,6 +142,7 @@ func readDockerArchive(ctx context.Context, f *os.File, base, sel string, o *opt
 			diffIDVerifiable: true,
 			progress:         o.progress,
 			closed:           img.closed,
+			budget:           img.budget,
 			open: func(context.Context) (io.ReadCloser, error) {
 				return io.NopCloser(io.NewSectionReader(f, m.offset, m.size)), nil
 			},
@@ -149,6 +164,29 @@ func readDockerArchive(ctx context.Context, f *os.File, base, sel string, o *opt
 		img.layers = append(img.layers, l)
 	}
 	return img, nil
+}
+
+// parseDockerManifest parses a docker-archive's manifest.json.
+func parseDockerManifest(b []byte) ([]dockerManifestEntry, error) {
+	var entries []dockerManifestEntry
+	if err := json.Unmarshal(b, &entries); err != nil {
+		return nil, fmt.Errorf("parse manifest.json: %w", err)
+	}
+	for i, e := range entries {
+		if e.Config == "" {
+			return nil, fmt.Errorf("manifest.json: image %d names no configuration", i)
+		}
+	}
+	return entries, nil
+}
+
+// parseConfig parses an image configuration; a configuration that is not
+// a JSON object is an error (v1.ParseConfigFile accepts "null").
+func parseConfig(b []byte) (*v1.ConfigFile, error) {
+	if !jsonObject(b) {
+		return nil, errors.New("not a JSON object")
+	}
+	return v1.ParseConfigFile(bytes.NewReader(b))
 }
 
 // selectDockerImage chooses the image of an archive: sel is "" (the only

@@ -8,8 +8,11 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,6 +184,129 @@ func FuzzParseRetryAfter(f *testing.F) {
 		d, ok := parseRetryAfter(v, now)
 		if d < 0 || (!ok && d != 0) {
 			t.Fatalf("parseRetryAfter(%q) = %v, %v", v, d, ok)
+		}
+	})
+}
+
+// FuzzIndexTar feeds arbitrary bytes to the archive index: errors are
+// fine; an index must only hold members whose contents lie inside the
+// archive.
+func FuzzIndexTar(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(make([]byte, 1024))
+	f.Add(tarOf(f, map[string][]byte{"manifest.json": []byte("[]")}))
+	f.Add(tarFiles(f, tarFile{"a", []byte("a")}, tarFile{"blobs/sha256/x", bytes.Repeat([]byte("b"), 700)}))
+	ti := testImage{blobs: [][]byte{tarOf(f, map[string][]byte{"a": []byte("a")})}}
+	f.Add(ti.dockerArchive(f))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		members, err := indexTar(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for name, m := range members {
+			if m.offset < 0 || m.size < 0 || m.offset+m.size > int64(len(data)) {
+				t.Fatalf("member %q at %d+%d lies outside the %d-byte archive", name, m.offset, m.size, len(data))
+			}
+		}
+	})
+}
+
+// FuzzDockerManifest feeds arbitrary manifest.json documents and image
+// selections to a docker-archive's parser: errors are fine; a selection
+// must be one of the images listed.
+func FuzzDockerManifest(f *testing.F) {
+	for _, s := range []struct{ manifest, sel string }{
+		{`[{"Config":"c.json","RepoTags":["a/b:1"],"Layers":["l.tar"]}]`, ""},
+		{`[{"Config":"c.json","RepoTags":["a/b:1"],"Layers":["l.tar"]},{"Config":"d.json","RepoTags":["c:2","docker.io/library/e"]}]`, "c:2"},
+		{`[{"Config":"c.json"},{"Config":"d.json"}]`, "@1"},
+		{`[{"Config":"c.json"}]`, "@-1"},
+		{`[]`, "@0"},
+		{`null`, ""},
+		{`[{"Config":""}]`, "x@sha256:0"},
+	} {
+		f.Add([]byte(s.manifest), s.sel)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, sel string) {
+		entries, err := parseDockerManifest(data)
+		if err != nil {
+			return
+		}
+		e, name, err := selectDockerImage("docker-archive:/x.tar", sel, entries)
+		if err != nil {
+			return
+		}
+		if !strings.HasPrefix(name, "docker-archive:/x.tar") {
+			t.Fatalf("name %q", name)
+		}
+		found := false
+		for _, c := range entries {
+			found = found || (c.Config == e.Config && slices.Equal(c.Layers, e.Layers) && slices.Equal(c.RepoTags, e.RepoTags))
+		}
+		if !found || e.Config == "" {
+			t.Fatalf("selected %+v, not an image of the archive", e)
+		}
+	})
+}
+
+// memStore is a layout in memory, for FuzzIndexJSON.
+type memStore map[string][]byte
+
+func (m memStore) open(p string) (io.ReadCloser, int64, error) {
+	b, ok := m[p]
+	if !ok {
+		return nil, 0, fmt.Errorf("%s: %w", p, os.ErrNotExist)
+	}
+	return io.NopCloser(bytes.NewReader(b)), int64(len(b)), nil
+}
+
+// FuzzIndexJSON feeds arbitrary index.json documents and selections (a
+// tag, a digest) to the OCI layout reader, over a layout that holds one
+// real image and an index of two platforms: errors are fine, panics are
+// not.
+func FuzzIndexJSON(f *testing.F) {
+	store := memStore{}
+	put := func(b []byte) string {
+		d := sha(b)
+		store["blobs/sha256/"+strings.TrimPrefix(d, "sha256:")] = b
+		return d
+	}
+	ti := testImage{blobs: [][]byte{tarOf(f, map[string][]byte{"a": []byte("a")})}}
+	put(ti.blobs[0])
+	cfg := ti.config()
+	put(cfg)
+	m := ti.manifest(cfg)
+	md := put(m)
+	arm := ti
+	arm.arch = "arm64"
+	armCfg := arm.config()
+	put(armCfg)
+	am := arm.manifest(armCfg)
+	amd := put(am)
+	idx := fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":%d,"platform":{"os":"linux","architecture":"amd64"}},{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":%d,"platform":{"os":"linux","architecture":"arm64"}}]}`, md, len(m), amd, len(am))
+	idd := put([]byte(idx))
+	for _, s := range []struct{ index, sel string }{
+		{fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":%d,"annotations":{"org.opencontainers.image.ref.name":"t"}}]}`, md, len(m)), ""},
+		{fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":%q,"size":%d,"annotations":{"org.opencontainers.image.ref.name":"t"}}]}`, md, len(m)), "t"},
+		{fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":%q,"size":%d}]}`, idd, len(idx)), ""},
+		{fmt.Sprintf(`{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":%q,"size":%d}]}`, idd, len(idx)), "@" + idd},
+		{idx, ""},
+		{`{"manifests":[{"digest":"sha256:../../etc/passwd"}]}`, ""},
+		{`{}`, "x"},
+	} {
+		f.Add([]byte(s.index), s.sel)
+	}
+	f.Fuzz(func(t *testing.T, index []byte, sel string) {
+		s := maps.Clone(store)
+		s["index.json"] = index
+		o := options{platform: "linux/amd64", limits: DefaultLimits}
+		img := newOpenedImage("oci:/fuzz", &o)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := openLayout(ctx, s, "oci:/fuzz", sel, &o, img); err != nil {
+			return
+		}
+		if img.ManifestDigest() != md && img.ManifestDigest() != amd {
+			t.Fatalf("opened manifest %s, which the layout does not hold", img.ManifestDigest())
 		}
 	})
 }

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
-	"os"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -19,11 +20,17 @@ import (
 var ErrForbidden = errors.New("forbidden")
 
 // WithLocalRoots restricts the local transports (oci:, oci-archive:,
-// docker-archive:, dir:) to absolute paths under one of dirs, symbolic
-// links resolved; with no dirs, every local transport is refused, which
-// is what a server does unless configured otherwise
-// (server.local_images). Without this option nothing is restricted: the
-// command line opens what its user names.
+// docker-archive:, dir:) to absolute paths under one of dirs; with no
+// dirs, every local transport is refused, which is what a server does
+// unless configured otherwise (server.local_images). Every file is then
+// opened through the os.Root of the allowed directory that holds it, so
+// that no symbolic link or ".." in the path, in an OCI layout or in a
+// root file system leads out of it (ErrForbidden), checked by the open
+// itself rather than beforehand. It also stops Open and NormalizeName
+// from looking at the local file system for a reference without a
+// transport prefix. Without this option nothing is restricted: the
+// command line opens what its user names (an OCI layout's blobs still
+// cannot lead out of the layout).
 func WithLocalRoots(dirs []string) Option {
 	return func(o *options) {
 		if dirs == nil {
@@ -43,6 +50,15 @@ func WithLocalRoots(dirs []string) Option {
 // address actually dialled, so a name that resolves differently later
 // (DNS rebinding) cannot get past it. A server sets it
 // (server.registries.allow); the command line does not.
+//
+// With a proxy in the environment (HTTPS_PROXY, HTTP_PROXY), the proxy is
+// what is dialled, so it must itself be public or listed, and each
+// request's destination is resolved and checked before it is handed to
+// the proxy (netGuard.proxy): refused, nothing is sent. The proxy
+// resolves the name again, so there the check is at resolution time, not
+// dial time; give the proxy its own egress rules where DNS rebinding
+// through it matters. The guard applies to the transport Open builds; one
+// given with WithTransport is the caller's to guard.
 func WithRegistryAllow(allow []string) Option {
 	return func(o *options) {
 		g := &netGuard{hosts: map[string]bool{}}
@@ -119,6 +135,63 @@ func (g *netGuard) dialContext(d *net.Dialer) func(ctx context.Context, network,
 	}
 }
 
+// proxy wraps the transport's choice of proxy. Through a proxy, lapps
+// dials the proxy, not the registry: the dial-time check sees the proxy's
+// address (so a proxy on an internal address must itself be listed in
+// server.registries.allow), and the proxy resolves and dials the
+// destination. So, before a request is sent through a proxy, its
+// destination host is checked here: allowed by name, or every address it
+// resolves to allowed; otherwise the request fails with ErrForbidden and
+// nothing is sent. The proxy resolves the name again, so for a name (not
+// an IP address) this check happens at resolution time, not at dial
+// time: a deployment that must also defeat DNS rebinding through its
+// proxy gives the proxy its own egress rules. Requests that go direct are
+// checked at dial time as always.
+func (g *netGuard) proxy(next func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
+	if next == nil {
+		return nil
+	}
+	return func(req *http.Request) (*url.URL, error) {
+		u, err := next(req)
+		if err != nil || u == nil {
+			return u, err
+		}
+		if err := g.checkDestination(req.Context(), req.URL); err != nil {
+			return nil, err
+		}
+		return u, nil
+	}
+}
+
+// checkDestination checks the host of u, resolved, as the dial-time check
+// would check its address.
+func (g *netGuard) checkDestination(ctx context.Context, u *url.URL) error {
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "443"
+		if u.Scheme == "http" {
+			port = "80"
+		}
+	}
+	if g.hostAllowed(net.JoinHostPort(host, port)) {
+		return nil
+	}
+	var addrs []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{ip}
+	} else {
+		if addrs, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host); err != nil {
+			return fmt.Errorf("%w: registry %s: cannot check the address of a destination reached through a proxy: %w", ErrForbidden, host, err)
+		}
+	}
+	for _, ip := range addrs {
+		if !g.ipAllowed(ip) {
+			return fmt.Errorf("%w: registry %s: %s is an internal address; a registry there must be listed in server.registries.allow (checked before sending through the proxy)", ErrForbidden, host, ip.Unmap())
+		}
+	}
+	return nil
+}
+
 // nonPublic are the ranges PublicAddr refuses beyond what netip's
 // predicates cover.
 var nonPublic = []netip.Prefix{
@@ -178,7 +251,10 @@ func localTransport(ref string) (prefix, rest string, ok bool) {
 // WithLocalRoots (nil: everything may): a registry reference always may;
 // a local transport only with an absolute path under one of roots. It
 // looks at the reference alone, touching no file, so that a server can
-// refuse a request at once; Open checks again, symbolic links resolved.
+// refuse a request at once. Open then opens every file through the
+// os.Root of the allowed directory, so that no symbolic link or ".."
+// leads out of it, at the time of the open rather than by a check that
+// could be raced.
 func CheckLocal(ref string, roots []string) error {
 	if roots == nil {
 		return nil
@@ -197,29 +273,4 @@ func CheckLocal(ref string, roots []string) error {
 		}
 	}
 	return fmt.Errorf("%w: %s%s: local images are only read under server.local_images", ErrForbidden, t, rest)
-}
-
-// checkLocalResolved checks the path a local transport opens, with its
-// symbolic links resolved, against the roots (also resolved).
-func checkLocalResolved(name, path string, roots []string) error {
-	if roots == nil {
-		return nil
-	}
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return statError(name, err)
-		}
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	for _, r := range roots {
-		rr, err := filepath.EvalSymlinks(r)
-		if err != nil {
-			continue
-		}
-		if real == rr || strings.HasPrefix(real, strings.TrimSuffix(rr, string(filepath.Separator))+string(filepath.Separator)) {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: %s resolves to %s, outside server.local_images", ErrForbidden, name, real)
 }

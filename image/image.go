@@ -40,5 +40,25 @@ type Layer interface {
 	// compression (gzip, zstd, none; detected from the content). Reading
 	// it to EOF verifies the blob against its digest where the transport
 	// allows; a mismatch or truncation is an error from Read.
+	//
+	// Reading is bounded by the Limits of Open (WithLimits): the
+	// decompressed bytes of the layer, of all the image's layers together,
+	// and the compression ratio. Crossing one is a *limits.Error from Read.
 	Open(ctx context.Context) (io.ReadCloser, error)
+	// ContentAddressed reports whether Digest is the content address of
+	// the blob as the transport serves it, verified whenever the blob is
+	// read (registries, oci:, oci-archive:). It is false for
+	// docker-archive: layers and dir: trees, whose Digest and DiffID are
+	// claims (of the archive's configuration, or of a listing of the
+	// tree) until the bytes are read.
+	ContentAddressed() bool
+	// HashBlob reads the layer's bytes as stored, without decompressing
+	// them, and returns their sha256 ("sha256:…"). For an uncompressed
+	// docker-archive layer and for a dir: tree (whose generated tar stream
+	// is deterministic for an unchanged tree) that is the real diffID; for
+	// a compressed blob, its blob digest. The result is not checked
+	// against Digest or DiffID: comparing is the caller's business. It is
+	// bounded by Limits.LayerBytes (a *limits.Error beyond) and does not
+	// count towards Limits.ScanBytes.
+	HashBlob(ctx context.Context) (string, error)
 }

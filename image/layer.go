@@ -16,6 +16,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/lapps/lapps/limits"
 )
 
 // blobOpener opens a layer's blob as stored (compressed or not).
@@ -35,14 +36,21 @@ type layer struct {
 	digestVerifiable bool
 	// diffIDVerifiable is false where the diffID is synthetic (dir:).
 	diffIDVerifiable bool
+	// contentAddressed is true where digest is the blob's content address
+	// as the transport serves it (registries, OCI layouts).
+	contentAddressed bool
 	progress         ProgressFunc
 	closed           *atomic.Bool
+	// budget holds the bounds and the image's shared byte count; nil
+	// means DefaultLimits and a count of this layer's reads only.
+	budget *budget
 }
 
-func (l *layer) Digest() string    { return l.digest }
-func (l *layer) DiffID() string    { return l.diffID }
-func (l *layer) MediaType() string { return l.mediaType }
-func (l *layer) Size() int64       { return l.size }
+func (l *layer) Digest() string         { return l.digest }
+func (l *layer) ContentAddressed() bool { return l.contentAddressed }
+func (l *layer) DiffID() string         { return l.diffID }
+func (l *layer) MediaType() string      { return l.mediaType }
+func (l *layer) Size() int64            { return l.size }
 
 // Magic numbers of the compressions a layer may use.
 var (
@@ -65,7 +73,14 @@ func (l *layer) Open(ctx context.Context) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", l.digest, err)
 	}
-	vr := &blobReader{ctx: ctx, r: raw, digest: l.digest, size: l.size, progress: l.progress}
+	b := l.budget
+	if b == nil {
+		b = newBudget("", DefaultLimits)
+	}
+	// The blob as stored is bounded too: a compressed blob larger than its
+	// decompressed bound could still be read for ever (empty gzip members
+	// decompress to nothing).
+	vr := &blobReader{ctx: ctx, r: raw, digest: l.digest, size: l.size, progress: l.progress, limit: b.limits.LayerBytes}
 	if l.digestVerifiable {
 		if h, want, ok := newHash(l.digest); ok {
 			vr.h, vr.want = h, want
@@ -73,7 +88,7 @@ func (l *layer) Open(ctx context.Context) (io.ReadCloser, error) {
 	}
 	br := bufio.NewReaderSize(vr, 64<<10)
 	head, _ := br.Peek(6) // a short or failing read shows up on the first Read
-	lr := &layerReader{digest: l.digest, raw: raw, buf: br, blob: vr}
+	lr := &layerReader{digest: l.digest, raw: raw, buf: br, blob: vr, budget: b}
 	switch {
 	case bytes.HasPrefix(head, magicGzip):
 		zr, err := newGzipReader(br)
@@ -83,7 +98,7 @@ func (l *layer) Open(ctx context.Context) (io.ReadCloser, error) {
 		}
 		lr.dec, lr.closeDec = zr, zr.Close
 	case bytes.HasPrefix(head, magicZstd):
-		zr, err := zstd.NewReader(br)
+		zr, err := newZstdReader(br)
 		if err != nil {
 			raw.Close()
 			return nil, fmt.Errorf("layer %s: zstd: %w", l.digest, err)
@@ -98,6 +113,7 @@ func (l *layer) Open(ctx context.Context) (io.ReadCloser, error) {
 		lr.dec = br
 	}
 	compressed := lr.dec != io.Reader(br)
+	lr.compressed = compressed
 	// An uncompressed blob checked against its digest needs no second hash
 	// when its digest is its diffID.
 	if l.diffIDVerifiable && (compressed || vr.h == nil || l.diffID != l.digest) {
@@ -115,6 +131,19 @@ func (l *layer) Open(ctx context.Context) (io.ReadCloser, error) {
 // when the other core is busy, as it will be with layers read in
 // parallel), compress/gzip 675 ms.
 func newGzipReader(r io.Reader) (*gzip.Reader, error) { return gzip.NewReader(r) }
+
+// maxZstdWindow bounds the window a zstd frame may ask for, which the
+// decoder allocates: 64 MiB (window log 26) holds every level up to 22
+// without --long; the library's default, 512 MiB, would let a few bytes of
+// hostile frame header claim that much memory.
+const maxZstdWindow = 64 << 20
+
+// newZstdReader is the zstd decompressor: synchronous (no decoding
+// goroutines reading the blob behind the caller's back, so the blob's
+// byte count and hash are the caller's), with a bounded window.
+func newZstdReader(r io.Reader) (*zstd.Decoder, error) {
+	return zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow), zstd.WithDecoderLowmem(true))
+}
 
 // newHash returns a hash for a "sha256:hex" digest and the expected sum.
 func newHash(digest string) (hash.Hash, []byte, bool) {
@@ -137,6 +166,7 @@ type blobReader struct {
 	digest   string
 	size     int64
 	read     int64
+	limit    int64 // bytes of the blob, 0: none
 	h        hash.Hash
 	want     []byte
 	progress ProgressFunc
@@ -162,6 +192,9 @@ func (b *blobReader) Read(p []byte) (int, error) {
 		}
 		if b.size >= 0 && b.read > b.size {
 			err = fmt.Errorf("blob is larger than the %d bytes the manifest gives", b.size)
+		}
+		if b.limit > 0 && b.read > b.limit {
+			err = limits.New("bytes of layer "+b.digest+" as stored", b.limit, "bytes", keyLayerBytes)
 		}
 	}
 	if err == io.EOF {
@@ -189,22 +222,41 @@ func (b *blobReader) explain(err error) error {
 
 // layerReader is the uncompressed stream returned by Layer.Open.
 type layerReader struct {
-	digest   string
-	raw      io.Closer
-	buf      *bufio.Reader
-	blob     *blobReader
-	dec      io.Reader
-	closeDec func() error
-	h        hash.Hash
-	want     []byte
-	err      error
+	digest     string
+	raw        io.Closer
+	buf        *bufio.Reader
+	blob       *blobReader
+	dec        io.Reader
+	closeDec   func() error
+	compressed bool
+	h          hash.Hash
+	want       []byte
+	// budget bounds out, the decompressed bytes returned so far.
+	budget *budget
+	out    int64
+	err    error
 }
 
 func (r *layerReader) Read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
+	// Never return bytes beyond the layer's bound: read at most one more,
+	// to tell a layer of exactly the bound from a larger one.
+	if left := r.budget.limits.LayerBytes - r.out; int64(len(p)) > left+1 {
+		p = p[:left+1]
+	}
 	n, err := r.dec.Read(p)
+	if n > 0 {
+		var lerr error
+		if n, lerr = r.account(n); lerr != nil {
+			if r.h != nil {
+				r.h.Write(p[:n])
+			}
+			r.err = lerr
+			return n, lerr
+		}
+	}
 	if n > 0 && r.h != nil {
 		r.h.Write(p[:n])
 	}
@@ -230,6 +282,28 @@ func (r *layerReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// account counts n more decompressed bytes against the layer's and the
+// image's bounds and the compression ratio; it returns how many of them
+// may be passed on, and the bound crossed.
+func (r *layerReader) account(n int) (int, error) {
+	l := r.budget.limits
+	r.out += int64(n)
+	if r.out > l.LayerBytes {
+		return n - int(r.out-l.LayerBytes), limits.New("decompressed bytes of layer "+r.digest, l.LayerBytes, "bytes", keyLayerBytes)
+	}
+	if total := r.budget.scanned.Add(int64(n)); total > l.ScanBytes {
+		what := "decompressed bytes of all layers"
+		if r.budget.image != "" {
+			what += " of " + r.budget.image
+		}
+		return max(0, n-int(min(total-l.ScanBytes, int64(n)))), limits.New(what, l.ScanBytes, "bytes", keyScanBytes)
+	}
+	if r.compressed && r.out > ratioGrace && r.out > l.CompressionRatio*max(r.blob.read, 1) {
+		return n, limits.New("compression ratio of layer "+r.digest+" (decompressed to compressed bytes)", l.CompressionRatio, "to 1", keyCompressionRatio)
+	}
+	return n, nil
+}
+
 func (r *layerReader) Close() error {
 	var err error
 	if r.closeDec != nil {
@@ -242,4 +316,47 @@ func (r *layerReader) Close() error {
 		r.err = errors.New("layer reader closed")
 	}
 	return err
+}
+
+// HashBlob implements Layer: the sha256 of the blob as stored, read to its
+// end without decompressing, bounded by LayerBytes. It does not check the
+// result against Digest: for the layers that are not content-addressed the
+// point is to learn what the bytes are, not what they are said to be.
+func (l *layer) HashBlob(ctx context.Context) (string, error) {
+	if l.closed != nil && l.closed.Load() {
+		return "", fmt.Errorf("layer %s: image already closed", l.digest)
+	}
+	raw, err := l.open(ctx)
+	if err != nil {
+		return "", fmt.Errorf("layer %s: %w", l.digest, err)
+	}
+	defer raw.Close()
+	lim := DefaultLimits
+	if l.budget != nil {
+		lim = l.budget.limits
+	}
+	h := sha256.New()
+	r := limits.Reader(&ctxReader{ctx: ctx, r: raw}, lim.LayerBytes,
+		limits.New("bytes of layer "+l.digest, lim.LayerBytes, "bytes", keyLayerBytes))
+	if _, err := io.Copy(h, r); err != nil {
+		var lerr *limits.Error
+		if errors.As(err, &lerr) {
+			return "", err
+		}
+		return "", fmt.Errorf("layer %s: hash: %w", l.digest, err)
+	}
+	return fmt.Sprintf("sha256:%x", h.Sum(nil)), nil
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

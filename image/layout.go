@@ -11,9 +11,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/lapps/lapps/limits"
 )
 
 // layoutStore reads files of an OCI image layout, a directory (oci:) or a
@@ -23,12 +23,21 @@ type layoutStore interface {
 	open(path string) (io.ReadCloser, int64, error)
 }
 
-// dirStore is an OCI layout directory.
-type dirStore string
+// dirStore is an OCI layout directory, opened as an os.Root: no symbolic
+// link or ".." inside the layout leads out of it.
+type dirStore struct {
+	root *os.Root
+}
 
+// open opens a regular file of the layout; anything else (a FIFO, a
+// device, a directory) is ErrCorrupt, and is never read.
 func (d dirStore) open(p string) (io.ReadCloser, int64, error) {
-	f, err := os.Open(filepath.Join(string(d), filepath.FromSlash(p)))
+	f, err := openRegular(d.root, filepath.FromSlash(p))
 	if err != nil {
+		var nr *notRegularError
+		if errors.As(err, &nr) {
+			return nil, 0, fmt.Errorf("%w: %s", ErrCorrupt, nr)
+		}
 		return nil, 0, err
 	}
 	fi, err := f.Stat()
@@ -67,59 +76,67 @@ func blobPath(d v1.Hash) (string, error) {
 	return "blobs/" + d.Algorithm + "/" + d.Hex, nil
 }
 
-func readBlob(s layoutStore, d v1.Hash) ([]byte, error) {
+// readBlob reads a metadata blob (index, manifest, configuration) of a
+// layout, at most MetadataBytes, verified against its digest.
+func readBlob(s layoutStore, d v1.Hash, what string, l Limits) ([]byte, error) {
 	p, err := blobPath(d)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	rc, _, err := s.open(p)
+	rc, size, err := s.open(p)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return readVerified(rc, d)
+	if size > l.MetadataBytes {
+		return nil, l.metadataError(what + " " + d.String())
+	}
+	return readVerified(rc, d, what, l)
 }
 
-func openOCIDir(ctx context.Context, ref string, o *options) (Image, error) {
-	p, sel := splitPath(ref)
+func openOCIDir(ctx context.Context, ref string, o *options, lfs *localFS) (Image, error) {
+	p, sel := lfs.splitPath(ref)
 	abs, err := absPath(prefixOCI, p)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(abs, "index.json")); err != nil {
-		if _, serr := os.Stat(abs); serr != nil {
-			return nil, statError(prefixOCI+abs, serr)
-		}
-		return nil, fmt.Errorf("%w: %s%s is not an OCI image layout (no index.json)", ErrNotFound, prefixOCI, abs)
+	base := prefixOCI + abs
+	root, err := lfs.openDir(abs)
+	if err != nil {
+		return nil, localError(base, err)
 	}
-	img := &openedImage{closed: new(atomic.Bool)}
-	if err := openLayout(ctx, dirStore(abs), prefixOCI+abs, sel, o, img); err != nil {
+	img := newOpenedImage(base, o)
+	img.closer = root
+	if err := openLayout(ctx, dirStore{root}, base, sel, o, img); err != nil {
+		root.Close()
 		return nil, err
 	}
 	return img, nil
 }
 
-func openOCIArchive(ctx context.Context, ref string, o *options) (Image, error) {
-	p, sel := splitPath(ref)
+func openOCIArchive(ctx context.Context, ref string, o *options, lfs *localFS) (Image, error) {
+	p, sel := lfs.splitPath(ref)
 	abs, err := absPath(prefixOCIArchive, p)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(abs)
+	base := prefixOCIArchive + abs
+	f, err := lfs.openFile(abs)
 	if err != nil {
-		return nil, statError(prefixOCIArchive+abs, err)
+		return nil, localError(base, err)
 	}
 	members, err := indexTar(f)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%s%s: %w", prefixOCIArchive, abs, err)
+		return nil, fmt.Errorf("%s: %w", base, err)
 	}
 	if _, ok := members["index.json"]; !ok {
 		f.Close()
-		return nil, fmt.Errorf("%w: %s%s does not hold an OCI image layout (no index.json)", ErrNotFound, prefixOCIArchive, abs)
+		return nil, fmt.Errorf("%w: %s does not hold an OCI image layout (no index.json)", ErrNotFound, base)
 	}
-	img := &openedImage{closed: new(atomic.Bool), closer: f}
-	if err := openLayout(ctx, &tarStore{f: f, members: members}, prefixOCIArchive+abs, sel, o, img); err != nil {
+	img := newOpenedImage(base, o)
+	img.closer = f
+	if err := openLayout(ctx, &tarStore{f: f, members: members}, base, sel, o, img); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -129,18 +146,29 @@ func openOCIArchive(ctx context.Context, ref string, o *options) (Image, error) 
 // openLayout reads the manifest chosen by sel (a tag, a digest, or empty
 // when the layout holds a single image) and fills img.
 func openLayout(ctx context.Context, s layoutStore, base, sel string, o *options, img *openedImage) error {
-	rc, _, err := s.open("index.json")
+	rc, size, err := s.open("index.json")
 	if err != nil {
-		return fmt.Errorf("%s: %w", base, err)
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w: %s is not an OCI image layout (no index.json)", ErrNotFound, base)
+		}
+		return fmt.Errorf("%s: index.json: %w", base, err)
 	}
-	b, err := io.ReadAll(io.LimitReader(rc, maxMetadata))
+	lerr := o.limits.metadataError(base + " index.json")
+	if size > o.limits.MetadataBytes {
+		rc.Close()
+		return lerr
+	}
+	b, err := limits.ReadAll(rc, o.limits.MetadataBytes, lerr)
 	rc.Close()
 	if err != nil {
+		if errors.Is(err, limits.ErrExceeded) {
+			return err
+		}
 		return fmt.Errorf("%s: read index.json: %w", base, err)
 	}
-	idx, err := v1.ParseIndexManifest(bytes.NewReader(b))
+	idx, err := parseIndex(b)
 	if err != nil {
-		return fmt.Errorf("%s: parse index.json: %w", base, err)
+		return fmt.Errorf("%w: %s: index.json: %w", ErrCorrupt, base, err)
 	}
 	var tags []string
 	for _, d := range idx.Manifests {
@@ -178,9 +206,10 @@ func openLayout(ctx context.Context, s layoutStore, base, sel string, o *options
 	default:
 		return fmt.Errorf("%w: %s holds %d images, name one with %s:TAG (tags: %s)", ErrInvalidReference, base, len(idx.Manifests), base, strings.Join(tags, ", "))
 	}
-	img.name = name
+	img.setName(name)
 
 	// Resolve (nested) indexes to the platform's manifest.
+	fromIndex := false
 	for depth := 0; ; depth++ {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -191,39 +220,48 @@ func openLayout(ctx context.Context, s layoutStore, base, sel string, o *options
 		if depth > 4 {
 			return fmt.Errorf("%s: indexes nested too deep", name)
 		}
-		b, err := readBlob(s, desc.Digest)
+		b, err := readBlob(s, desc.Digest, name+" image index", o.limits)
 		if err != nil {
 			return layoutBlobError(name, "index", err)
 		}
-		sub, err := v1.ParseIndexManifest(bytes.NewReader(b))
+		sub, err := parseIndex(b)
 		if err != nil {
-			return fmt.Errorf("%s: parse index %s: %w", name, desc.Digest, err)
+			return fmt.Errorf("%w: %s: index %s: %w", ErrCorrupt, name, desc.Digest, err)
 		}
 		if desc, err = choosePlatform(name, sub.Manifests, o); err != nil {
 			return err
 		}
+		fromIndex = true
 	}
-	mb, err := readBlob(s, desc.Digest)
+	mb, err := readBlob(s, desc.Digest, name+" image manifest", o.limits)
 	if err != nil {
 		return layoutBlobError(name, "manifest", err)
 	}
-	m, err := v1.ParseManifest(bytes.NewReader(mb))
+	m, err := parseManifest(mb)
 	if err != nil {
-		return fmt.Errorf("%s: parse manifest %s: %w", name, desc.Digest, err)
+		return fmt.Errorf("%w: %s: manifest %s: %w", ErrCorrupt, name, desc.Digest, err)
+	}
+	if err := o.limits.checkLayers(name, len(m.Layers)); err != nil {
+		return err
 	}
 	if !m.Config.MediaType.IsConfig() && m.Config.MediaType != "" {
 		return fmt.Errorf("%s: manifest %s is not a container image (config media type %s)", name, desc.Digest, m.Config.MediaType)
 	}
-	cb, err := readBlob(s, m.Config.Digest)
+	cb, err := readBlob(s, m.Config.Digest, name+" image configuration", o.limits)
 	if err != nil {
 		return layoutBlobError(name, "config", err)
 	}
-	cfg, err := v1.ParseConfigFile(bytes.NewReader(cb))
+	cfg, err := parseConfig(cb)
 	if err != nil {
-		return fmt.Errorf("%s: parse config %s: %w", name, m.Config.Digest, err)
+		return fmt.Errorf("%w: %s: config %s: %w", ErrCorrupt, name, m.Config.Digest, err)
+	}
+	if !fromIndex {
+		if err := checkConfigPlatform(name, cfg, o); err != nil {
+			return err
+		}
 	}
 	img.manifestDigest = desc.Digest.String()
-	img.layers, err = imageLayers(name, m, cfg, o, img.closed, func(d v1.Descriptor) blobOpener {
+	img.layers, err = imageLayers(name, m, cfg, o, img, func(d v1.Descriptor) blobOpener {
 		return func(ctx context.Context) (io.ReadCloser, error) {
 			p, err := blobPath(d.Digest)
 			if err != nil {
@@ -240,8 +278,35 @@ func openLayout(ctx context.Context, s layoutStore, base, sel string, o *options
 }
 
 func layoutBlobError(name, what string, err error) error {
-	if errors.Is(err, os.ErrNotExist) {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("%w: %s: %s blob missing: %w", ErrNotFound, name, what, err)
+	case errors.Is(err, limits.ErrExceeded):
+		return err
 	}
 	return fmt.Errorf("%s: %s: %w", name, what, err)
+}
+
+// parseIndex parses an image index (index.json); one that is not a JSON
+// object is an error.
+func parseIndex(b []byte) (*v1.IndexManifest, error) {
+	if !jsonObject(b) {
+		return nil, errors.New("not a JSON object")
+	}
+	return v1.ParseIndexManifest(bytes.NewReader(b))
+}
+
+// parseManifest parses an image manifest; one that is not a JSON object
+// is an error.
+func parseManifest(b []byte) (*v1.Manifest, error) {
+	if !jsonObject(b) {
+		return nil, errors.New("not a JSON object")
+	}
+	return v1.ParseManifest(bytes.NewReader(b))
+}
+
+// jsonObject reports whether b starts like a JSON object: the library
+// parsers accept "null" as an empty document.
+func jsonObject(b []byte) bool {
+	return bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("{"))
 }

@@ -53,6 +53,8 @@ type options struct {
 	localRoots []string
 	// guard checks registry connections (WithRegistryAllow); nil: none.
 	guard *netGuard
+	// limits bound what Open and layer reads consume (WithLimits).
+	limits Limits
 }
 
 // Option configures Open.
@@ -116,8 +118,17 @@ const (
 // "oci-archive:FILE[:TAG]", "docker-archive:FILE[:REF|:@N]" and
 // "dir:ROOTFS" for an unpacked root file system. It reads the manifest and
 // the configuration, not the layers.
+//
+// A reference without a prefix that names an existing local file or
+// directory is refused (ErrInvalidReference, naming the transport to
+// use), unless WithLocalRoots is given: a server never looks at its own
+// file system for a registry reference.
+//
+// Errors wrap ErrNotFound, ErrUnauthorized, ErrInvalidReference,
+// ErrCorrupt or ErrForbidden where one applies, or are a *limits.Error
+// when a bound of WithLimits is crossed.
 func Open(ctx context.Context, ref string, opts ...Option) (Image, error) {
-	o := options{platform: defaultPlatform(), retry: DefaultRetry}
+	o := options{platform: defaultPlatform(), retry: DefaultRetry, limits: DefaultLimits}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -130,29 +141,32 @@ func Open(ctx context.Context, ref string, opts ...Option) (Image, error) {
 	if strings.TrimSpace(ref) == "" {
 		return nil, fmt.Errorf("%w: empty reference", ErrInvalidReference)
 	}
-	if t, rest, ok := localTransport(ref); ok && o.localRoots != nil {
+	if t, rest, ok := localTransport(ref); ok {
 		if err := CheckLocal(ref, o.localRoots); err != nil {
 			return nil, err
 		}
-		p := rest
-		if t != prefixDir {
-			p, _ = splitPath(rest)
-		}
-		if err := checkLocalResolved(t+p, p, o.localRoots); err != nil {
+		lfs, err := newLocalFS(o.localRoots)
+		if err != nil {
 			return nil, err
 		}
+		defer lfs.close()
+		switch t {
+		case prefixOCIArchive:
+			return openOCIArchive(ctx, rest, &o, lfs)
+		case prefixOCI:
+			return openOCIDir(ctx, rest, &o, lfs)
+		case prefixDockerArchive:
+			return openDockerArchive(ctx, rest, &o, lfs)
+		}
+		return openDir(ctx, rest, &o, lfs)
 	}
-	switch {
-	case strings.HasPrefix(ref, prefixOCIArchive):
-		return openOCIArchive(ctx, strings.TrimPrefix(ref, prefixOCIArchive), &o)
-	case strings.HasPrefix(ref, prefixOCI):
-		return openOCIDir(ctx, strings.TrimPrefix(ref, prefixOCI), &o)
-	case strings.HasPrefix(ref, prefixDockerArchive):
-		return openDockerArchive(ctx, strings.TrimPrefix(ref, prefixDockerArchive), &o)
-	case strings.HasPrefix(ref, prefixDir):
-		return openDir(ctx, strings.TrimPrefix(ref, prefixDir), &o)
-	case strings.HasPrefix(ref, prefixDocker):
-		return openRegistry(ctx, strings.TrimPrefix(ref, prefixDocker), &o)
+	if rest, ok := strings.CutPrefix(ref, prefixDocker); ok {
+		return openRegistry(ctx, rest, &o)
+	}
+	if o.localRoots == nil {
+		if err := bareLocalPath(ref); err != nil {
+			return nil, err
+		}
 	}
 	return openRegistry(ctx, ref, &o)
 }
@@ -164,13 +178,14 @@ func Open(ctx context.Context, ref string, opts ...Option) (Image, error) {
 // the error names the path the user most likely meant.
 //
 // "PATH@sha256:…" selects by digest: the suffix is then "@sha256:…".
-func splitPath(s string) (path, suffix string) {
-	if _, err := os.Stat(s); err == nil {
+func (l *localFS) splitPath(s string) (path, suffix string) {
+	exists := func(p string) bool { _, err := l.stat(p); return err == nil }
+	if exists(s) {
 		return s, ""
 	}
 	if i := strings.LastIndex(s, "@sha256:"); i > 0 {
 		p := strings.TrimSuffix(s[:i], ":")
-		if _, err := os.Stat(p); err == nil {
+		if exists(p) {
 			return p, s[i:]
 		}
 	}
@@ -178,7 +193,7 @@ func splitPath(s string) (path, suffix string) {
 		if s[i] != ':' {
 			continue
 		}
-		if _, err := os.Stat(s[:i]); err == nil {
+		if exists(s[:i]) {
 			return s[:i], s[i+1:]
 		}
 	}

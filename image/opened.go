@@ -8,7 +8,19 @@ import (
 	"sync/atomic"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/lapps/lapps/limits"
 )
+
+// newOpenedImage returns an image whose layers share one budget.
+func newOpenedImage(name string, o *options) *openedImage {
+	return &openedImage{name: name, closed: new(atomic.Bool), budget: newBudget(name, o.limits)}
+}
+
+// setName names the image, and its budget's errors.
+func (i *openedImage) setName(name string) {
+	i.name = name
+	i.budget.image = name
+}
 
 // openedImage implements Image for every transport.
 type openedImage struct {
@@ -16,6 +28,7 @@ type openedImage struct {
 	manifestDigest string
 	layers         []Layer
 	closed         *atomic.Bool
+	budget         *budget
 	closer         io.Closer
 	closeOnce      sync.Once
 	closeErr       error
@@ -37,33 +50,31 @@ func (i *openedImage) Close() error {
 	return i.closeErr
 }
 
-// maxMetadata bounds what is read of manifests, indexes and configurations.
-const maxMetadata = 16 << 20
-
-// readVerified reads a small blob whole and checks it against its digest.
-func readVerified(r io.Reader, digest v1.Hash) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxMetadata+1))
+// readVerified reads a small blob whole, at most MetadataBytes, and
+// checks it against its digest: a mismatch is ErrCorrupt.
+func readVerified(r io.Reader, digest v1.Hash, what string, l Limits) ([]byte, error) {
+	b, err := limits.ReadAll(r, l.MetadataBytes, l.metadataError(what+" "+digest.String()))
 	if err != nil {
 		return nil, err
-	}
-	if len(b) > maxMetadata {
-		return nil, fmt.Errorf("blob %s is larger than %d bytes", digest, maxMetadata)
 	}
 	got, _, err := v1.SHA256(bytes.NewReader(b))
 	if err != nil {
 		return nil, err
 	}
 	if got != digest {
-		return nil, fmt.Errorf("blob %s does not match its digest (got %s)", digest, got)
+		return nil, fmt.Errorf("%w: %s %s does not match its digest (got %s)", ErrCorrupt, what, digest, got)
 	}
 	return b, nil
 }
 
 // imageLayers builds the layers of a manifest, with diffIDs from the
 // configuration.
-func imageLayers(name string, m *v1.Manifest, cfg *v1.ConfigFile, o *options, closed *atomic.Bool, open func(v1.Descriptor) blobOpener) ([]Layer, error) {
+func imageLayers(name string, m *v1.Manifest, cfg *v1.ConfigFile, o *options, img *openedImage, open func(v1.Descriptor) blobOpener) ([]Layer, error) {
+	if err := o.limits.checkLayers(name, len(m.Layers)); err != nil {
+		return nil, err
+	}
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-		return nil, fmt.Errorf("%s: the image configuration lists %d diff_ids for %d layers", name, len(cfg.RootFS.DiffIDs), len(m.Layers))
+		return nil, fmt.Errorf("%w: %s: the image configuration lists %d diff_ids for %d layers", ErrCorrupt, name, len(cfg.RootFS.DiffIDs), len(m.Layers))
 	}
 	layers := make([]Layer, 0, len(m.Layers))
 	for i, d := range m.Layers {
@@ -78,8 +89,10 @@ func imageLayers(name string, m *v1.Manifest, cfg *v1.ConfigFile, o *options, cl
 			open:             open(d),
 			digestVerifiable: true,
 			diffIDVerifiable: true,
+			contentAddressed: true,
 			progress:         o.progress,
-			closed:           closed,
+			closed:           img.closed,
+			budget:           img.budget,
 		})
 	}
 	return layers, nil

@@ -96,3 +96,28 @@ func choosePlatform(image string, manifests []v1.Descriptor, o *options) (v1.Des
 	available = slices.Compact(available)
 	return v1.Descriptor{}, &PlatformError{Image: image, Want: platformString(want), Available: available}
 }
+
+// checkConfigPlatform checks the configuration of an image that was not
+// chosen from an index (a plain manifest, a docker-archive image) against
+// an explicitly requested platform: an image of another platform is a
+// *PlatformError, as a multi-platform image lacking it is. A
+// configuration that names no OS or architecture is taken as it is; a
+// requested variant is checked only where the configuration states one.
+func checkConfigPlatform(image string, cfg *v1.ConfigFile, o *options) error {
+	if !o.platformExplicit || cfg.OS == "" || cfg.Architecture == "" {
+		return nil
+	}
+	want, err := parsePlatform(o.platform)
+	if err != nil {
+		return err
+	}
+	have := v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}
+	if have.Variant == "" {
+		want.Variant = ""
+	}
+	if matches(have, want) {
+		return nil
+	}
+	want, _ = parsePlatform(o.platform)
+	return &PlatformError{Image: image, Want: platformString(want), Available: []string{platformString(have)}}
+}

@@ -151,3 +151,52 @@ func TestMultiPlatform(t *testing.T) {
 		t.Errorf("bad platform: %v", err)
 	}
 }
+
+// TestSinglePlatformExplicit: an explicitly requested platform is checked
+// against the configuration of an image that has no index, in every
+// transport; the default platform is not.
+func TestSinglePlatformExplicit(t *testing.T) {
+	ctx := context.Background()
+	reg := newFakeRegistry(t)
+	blob := tarOf(t, map[string][]byte{"a": []byte("a")})
+	for _, ti := range []testImage{
+		{blobs: [][]byte{blob}, os: "linux", arch: "arm64"},
+		{blobs: [][]byte{blob}, os: "linux", arch: "arm", variant: "v7"},
+		{blobs: [][]byte{blob}, os: "linux", arch: "arm"},
+	} {
+		plat := ti.os + "/" + ti.arch
+		if ti.variant != "" {
+			plat += "/" + ti.variant
+		}
+		dir := t.TempDir()
+		ti.writeLayout(t, dir)
+		refs := []string{"oci:" + dir, "docker-archive:" + writeFile(t, "a.tar", ti.dockerArchive(t)), reg.put("img/"+ti.arch+ti.variant, "1", ti)}
+		for _, ref := range refs {
+			for _, c := range []struct {
+				opts []Option
+				ok   bool
+			}{
+				{nil, true},
+				{[]Option{WithPlatform(plat)}, true},
+				{[]Option{WithPlatform("linux/amd64")}, false},
+				{[]Option{WithPlatform("windows/" + ti.arch)}, false},
+				{[]Option{WithPlatform(ti.os + "/" + ti.arch)}, true},
+				{[]Option{WithPlatform(ti.os + "/" + ti.arch + "/v6")}, ti.variant == ""},
+			} {
+				img, err := Open(ctx, ref, c.opts...)
+				if c.ok {
+					if err != nil {
+						t.Errorf("%s (%s) %d options: %v", ref, plat, len(c.opts), err)
+					} else {
+						img.Close()
+					}
+					continue
+				}
+				var pe *PlatformError
+				if !errors.As(err, &pe) || !errors.Is(err, ErrNotFound) || len(pe.Available) != 1 || pe.Available[0] != plat {
+					t.Errorf("%s (%s): %v, want a PlatformError offering %s", ref, plat, err, plat)
+				}
+			}
+		}
+	}
+}

@@ -10,9 +10,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"sync/atomic"
+	"slices"
 	"syscall"
+	"time"
 )
 
 // skippedRootDirs are top-level directories whose contents are not part
@@ -25,32 +25,39 @@ var skippedRootDirs = map[string]bool{"proc": true, "sys": true, "dev": true}
 // written anywhere. Its digest, its diffID and the image's manifest digest
 // are one sha256 over the listing of the tree in walk order (lexical per
 // directory): path, mode, size, modification time and link target of every
-// entry. An unchanged tree therefore maps to the same key, and a layer
-// already indexed is not read again, without reading file contents.
+// entry. An unchanged tree therefore maps to the same key without reading
+// file contents; it is a claim, not a content address (ContentAddressed is
+// false): HashBlob hashes the generated tar stream, which is
+// byte-for-byte the same for an unchanged tree.
+//
+// The tree is opened as an os.Root and walked through it: no symbolic link
+// or ".." inside it is followed out of it, symbolic links are recorded as
+// links, and only regular files are ever opened (without blocking, checked
+// with fstat on the descriptor to be the file the walk listed).
 // Changes between Open and reading the layer are not detected.
-func openDir(ctx context.Context, ref string, o *options) (Image, error) {
+func openDir(ctx context.Context, ref string, o *options, lfs *localFS) (Image, error) {
 	abs, err := absPath(prefixDir, ref)
 	if err != nil {
 		return nil, err
 	}
 	name := prefixDir + abs
-	fi, err := os.Stat(abs)
+	root, err := lfs.openDir(abs)
 	if err != nil {
-		return nil, statError(name, err)
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("%w: %s is not a directory", ErrInvalidReference, name)
+		return nil, localError(name, err)
 	}
 	h := sha256.New()
-	err = walkRootfs(ctx, abs, func(rel string, fi fs.FileInfo, link string) error {
+	err = walkRootfs(ctx, root, func(rel string, fi fs.FileInfo, link string) error {
 		fmt.Fprintf(h, "%s\x00%o\x00%d\x00%d\x00%s\n", rel, uint32(fi.Mode()), fi.Size(), fi.ModTime().UnixNano(), link)
 		return nil
 	})
 	if err != nil {
+		root.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	digest := fmt.Sprintf("sha256:%x", h.Sum(nil))
-	img := &openedImage{name: name, manifestDigest: digest, closed: new(atomic.Bool)}
+	img := newOpenedImage(name, o)
+	img.manifestDigest = digest
+	img.closer = root
 	img.layers = []Layer{&layer{
 		digest:    digest,
 		diffID:    digest,
@@ -58,9 +65,10 @@ func openDir(ctx context.Context, ref string, o *options) (Image, error) {
 		size:      -1,
 		progress:  o.progress,
 		closed:    img.closed,
+		budget:    img.budget,
 		open: func(ctx context.Context) (io.ReadCloser, error) {
 			pr, pw := io.Pipe()
-			go func() { pw.CloseWithError(writeRootfsTar(ctx, abs, pw)) }()
+			go func() { pw.CloseWithError(writeRootfsTar(ctx, root, pw)) }()
 			return pr, nil
 		},
 	}}
@@ -68,57 +76,81 @@ func openDir(ctx context.Context, ref string, o *options) (Image, error) {
 }
 
 // walkRootfs calls fn for every entry under root except root itself, in
-// lexical order per directory, without following symbolic links and
-// without descending into the contents of /proc, /sys and /dev.
-func walkRootfs(ctx context.Context, root string, fn func(rel string, fi fs.FileInfo, link string) error) error {
-	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if p != root && errors.Is(err, fs.ErrPermission) {
-				slog.Warn("rootfs: skipping unreadable entry", "path", p, "err", err)
-				return nil
-			}
-			return err
+// lexical order per directory (a directory's entry before its contents),
+// without following symbolic links and without descending into the
+// contents of /proc, /sys and /dev. Sockets, which tar cannot hold, are
+// left out; unreadable directories are skipped with a warning.
+func walkRootfs(ctx context.Context, root *os.Root, fn func(rel string, fi fs.FileInfo, link string) error) error {
+	return walkRootfsDir(ctx, root, ".", fn)
+}
+
+func walkRootfsDir(ctx context.Context, root *os.Root, dir string, fn func(rel string, fi fs.FileInfo, link string) error) error {
+	// O_DIRECTORY: an entry replaced by anything else since it was listed
+	// fails instead of being opened (a FIFO would block).
+	d, err := root.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if dir != "." && (errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist)) {
+			slog.Warn("rootfs: skipping unreadable directory", "path", dir, "err", err)
+			return nil
 		}
+		return rootError(err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		if dir != "." && errors.Is(err, fs.ErrPermission) {
+			slog.Warn("rootfs: skipping unreadable directory", "path", dir, "err", err)
+			return nil
+		}
+		return err
+	}
+	slices.Sort(names)
+	for _, n := range names {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if p == root {
-			return nil
+		rel := n
+		if dir != "." {
+			rel = dir + "/" + n
 		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		fi, err := d.Info()
+		fi, err := root.Lstat(rel)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return nil // removed while walking
+				continue // removed while walking
+			}
+			if errors.Is(err, fs.ErrPermission) {
+				slog.Warn("rootfs: skipping unreadable entry", "path", rel, "err", err)
+				continue
 			}
 			return err
 		}
 		if fi.Mode()&fs.ModeSocket != 0 {
-			return nil // tar cannot hold sockets
+			continue // tar cannot hold sockets
 		}
 		var link string
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
+			if link, err = root.Readlink(rel); err != nil {
 				return err
 			}
 		}
 		if err := fn(rel, fi, link); err != nil {
 			return err
 		}
-		if d.IsDir() && skippedRootDirs[rel] {
-			return fs.SkipDir
+		if fi.IsDir() && !(dir == "." && skippedRootDirs[n]) {
+			if err := walkRootfsDir(ctx, root, rel, fn); err != nil {
+				return err
+			}
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
-// writeRootfsTar writes the tree as a tar stream: numeric owners, hard
-// links as links, unreadable files skipped with a warning.
-func writeRootfsTar(ctx context.Context, root string, w io.Writer) error {
+// writeRootfsTar writes the tree as a tar stream that is byte-for-byte the
+// same for an unchanged tree: walk order, numeric owners (no user or group
+// names), no access or change times, hard links as links to the first
+// path seen; unreadable files are skipped with a warning, and a file
+// replaced since it was listed is skipped too.
+func writeRootfsTar(ctx context.Context, root *os.Root, w io.Writer) error {
 	tw := tar.NewWriter(w)
 	type inode struct{ dev, ino uint64 }
 	seen := map[inode]string{}
@@ -133,10 +165,13 @@ func writeRootfsTar(ctx context.Context, root string, w io.Writer) error {
 			hdr.Name += "/"
 		}
 		hdr.Uname, hdr.Gname = "", "" // host names mean nothing for the rootfs
+		hdr.AccessTime, hdr.ChangeTime = time.Time{}, time.Time{}
+		hdr.PAXRecords = nil
 		hdr.Format = tar.FormatPAX
 		var f *os.File
 		if fi.Mode().IsRegular() {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
+			st, _ := fi.Sys().(*syscall.Stat_t)
+			if st != nil && st.Nlink > 1 {
 				key := inode{uint64(st.Dev), st.Ino} //nolint:unconvert // Dev is uint32 on some platforms
 				if first, ok := seen[key]; ok {
 					hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
@@ -145,7 +180,7 @@ func writeRootfsTar(ctx context.Context, root string, w io.Writer) error {
 				}
 			}
 			if hdr.Typeflag == tar.TypeReg {
-				if f, err = os.Open(filepath.Join(root, filepath.FromSlash(rel))); err != nil {
+				if f, err = openListed(root, rel, st); err != nil {
 					slog.Warn("rootfs: skipping unreadable file", "path", rel, "err", err)
 					return nil
 				}
@@ -170,4 +205,25 @@ func writeRootfsTar(ctx context.Context, root string, w io.Writer) error {
 		return err
 	}
 	return tw.Close()
+}
+
+// openListed opens the regular file rel of root, and checks that it is
+// still the file the walk listed (same device and inode).
+func openListed(root *os.Root, rel string, listed *syscall.Stat_t) (*os.File, error) {
+	f, err := openRegular(root, rel)
+	if err != nil {
+		return nil, err
+	}
+	if listed != nil {
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && (st.Dev != listed.Dev || st.Ino != listed.Ino) {
+			f.Close()
+			return nil, errors.New("replaced while being read")
+		}
+	}
+	return f, nil
 }

@@ -3,11 +3,12 @@ package image
 import (
 	"archive/tar"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
+
+	"github.com/lapps/lapps/limits"
 )
 
 // tarMember is where a regular file's content lies inside a tar archive.
@@ -15,13 +16,39 @@ type tarMember struct {
 	offset, size int64
 }
 
+// Bounds of an archive's index: what a hostile archive of many members or
+// long names could otherwise make it hold. No image archive comes near
+// them (a docker-archive or OCI layout holds a few files per layer); they
+// are not configurable.
+const (
+	// maxArchiveMembers bounds the members (files and links) indexed.
+	maxArchiveMembers = 65536
+	// maxMemberName is the longest member name indexed; longer names are
+	// skipped, as no file an image is read from has one.
+	maxMemberName = 1024
+)
+
 // indexTar lists the regular files of an uncompressed tar archive with the
 // offsets of their contents, so that archive transports read blobs in place
 // with io.SectionReader (concurrently, through ReadAt) and never extract
 // anything. Names are cleaned ("./blobs/x" is "blobs/x"); hard and symbolic links
 // point at their target's content (one level). Written here because neither the standard
 // library nor go-containerregistry exposes member offsets.
+//
+// An archive that is empty, not a tar archive, or truncated (a member's
+// content running past the end of the file) is ErrCorrupt; a compressed
+// one is refused with a hint.
 func indexTar(r io.ReadSeeker) (map[string]tarMember, error) {
+	end, err := r.Seek(0, io.SeekEnd)
+	if err != nil {
+		return nil, err
+	}
+	if end == 0 {
+		return nil, fmt.Errorf("%w: empty file, not a tar archive", ErrCorrupt)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
 	var magic [6]byte
 	if n, _ := io.ReadFull(r, magic[:]); n > 0 {
 		if err := compressedArchive(magic[:n]); err != nil {
@@ -34,13 +61,36 @@ func indexTar(r io.ReadSeeker) (map[string]tarMember, error) {
 	members := map[string]tarMember{}
 	links := map[string]string{}
 	tr := tar.NewReader(r)
+	// next is where the header after the last entry read must start.
+	var next int64
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
+			// A tar archive ends with zero blocks, which tar.Reader
+			// consumes before io.EOF; an archive that stops at a header
+			// boundary without them was cut short.
+			if pos, serr := r.Seek(0, io.SeekCurrent); serr != nil || pos <= next || next > end {
+				return nil, fmt.Errorf("%w: truncated archive: it ends at %d bytes without the end-of-archive blocks", ErrCorrupt, end)
+			}
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("not a tar archive, or a damaged one: %w", err)
+			return nil, fmt.Errorf("%w: not a tar archive, or a damaged or truncated one: %w", ErrCorrupt, err)
+		}
+		// tar.Reader reads headers exactly and seeks over contents, so
+		// the position after Next is the content's offset.
+		off, err := r.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return nil, err
+		}
+		if hdr.Size >= 0 && hdr.Size <= end {
+			next = off + (hdr.Size+511)&^511
+		}
+		if len(hdr.Name) > maxMemberName || len(hdr.Linkname) > maxMemberName {
+			continue
+		}
+		if len(members)+len(links) >= maxArchiveMembers {
+			return nil, limits.New("members of the archive", maxArchiveMembers, "members", "")
 		}
 		name := cleanMember(hdr.Name)
 		switch hdr.Typeflag {
@@ -48,11 +98,8 @@ func indexTar(r io.ReadSeeker) (map[string]tarMember, error) {
 			if isSparse(hdr) {
 				continue // content is not contiguous in the archive
 			}
-			// tar.Reader reads headers exactly and seeks over contents,
-			// so the position after Next is the content's offset.
-			off, err := r.Seek(0, io.SeekCurrent)
-			if err != nil {
-				return nil, err
+			if hdr.Size < 0 || off+hdr.Size > end {
+				return nil, fmt.Errorf("%w: truncated archive: %s needs %d bytes at offset %d, the file has %d", ErrCorrupt, name, hdr.Size, off, end)
 			}
 			members[name] = tarMember{offset: off, size: hdr.Size}
 		case tar.TypeLink:
@@ -71,7 +118,7 @@ func indexTar(r io.ReadSeeker) (map[string]tarMember, error) {
 		}
 	}
 	if len(members) == 0 {
-		return nil, errors.New("not a tar archive, or an empty one")
+		return nil, fmt.Errorf("%w: not a tar archive, or one holding no file", ErrCorrupt)
 	}
 	return members, nil
 }
