@@ -14,11 +14,16 @@ import (
 // Deliveries are signed as Standard Webhooks (https://www.standardwebhooks.com)
 // specifies, over the delivery id, the time of sending and the body, so
 // that a captured delivery cannot be replayed later nor its body or id
-// changed:
+// changed. A delivery of the body
+//
+//	{"delivery_id":"A2EQK4WBSF2PYYRJSR76LCFOZU","notifications":[]}
+//
+// to a webhook whose secret is "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+// sent at 2026-01-01T00:00:00Z, carries
 //
 //	webhook-id: A2EQK4WBSF2PYYRJSR76LCFOZU
 //	webhook-timestamp: 1767225600
-//	webhook-signature: v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=
+//	webhook-signature: v1,POrxWYzuex5NJn4/x2NYgjNeirMT9wOJmoFjRrtO8vc=
 //	X-Lapps-Event: vulnerability
 //	X-Lapps-Attempt: 1
 //
@@ -27,7 +32,14 @@ import (
 // previous secrets sends one such signature per secret, separated by
 // spaces. A retry sends the same webhook-id and body with a new timestamp
 // and so a new signature. Receivers check it with Verify or
-// Receiver.Handler, or with any Standard Webhooks library.
+// Receiver.Handler, or with any Standard Webhooks library; with a shell:
+//
+//	printf '%s.%s.%s' "$id" "$timestamp" "$body" |
+//	  openssl dgst -sha256 -mac HMAC -macopt hexkey:"$(printf %s "${secret#whsec_}" | base64 -d | xxd -p -c 256)" -binary |
+//	  base64
+//
+// (for a secret without the "whsec_" prefix: openssl dgst -sha256 -hmac
+// "$secret" -binary).
 //
 // The signing and the comparison of signatures are those of the Standard
 // Webhooks Go library; the header checks around them are lapps' own,
