@@ -54,8 +54,8 @@ type AlertFinding struct {
 // AlertPayload is the JSON body of a verdict delivery (kind
 // store.KindVerdict).
 type AlertPayload struct {
-	// DeliveryID is the notification's id, also in the X-Lapps-Delivery
-	// header: the same on every retry, for de-duplication.
+	// DeliveryID is the notification's id, also in the webhook-id header
+	// (notifier.HeaderID): the same on every retry, for de-duplication.
 	DeliveryID string    `json:"delivery_id"`
 	Webhook    string    `json:"webhook"`
 	CreatedAt  time.Time `json:"created_at"`

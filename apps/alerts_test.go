@@ -98,12 +98,12 @@ func TestCheckVerdicts(t *testing.T) {
 	receiver := func(name, secret string) *httptest.Server {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, _ := io.ReadAll(r.Body)
-			if !notifier.Verify([]byte(secret), body, r.Header.Get(notifier.HeaderSignature)) || r.Header.Get(notifier.HeaderEvent) != store.KindVerdict {
+			if notifier.Verify(secret, r.Header, body, time.Now(), 0) != nil || r.Header.Get(notifier.HeaderEvent) != store.KindVerdict {
 				http.Error(w, "bad signature or event", http.StatusUnauthorized)
 				return
 			}
 			var p AlertPayload
-			if err := json.Unmarshal(body, &p); err != nil || p.DeliveryID != r.Header.Get(notifier.HeaderDelivery) || p.Webhook != name {
+			if err := json.Unmarshal(body, &p); err != nil || p.DeliveryID != r.Header.Get(notifier.HeaderID) || p.Webhook != name {
 				http.Error(w, "bad payload", http.StatusBadRequest)
 				return
 			}

@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
+	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -208,6 +211,43 @@ func TestReceiverDown(t *testing.T) {
 	}
 	if d := e.metric(`lapps_notification_deliveries_total{result="delivered",webhook="e2e"}`); d != 1 {
 		t.Errorf("delivered counter %v, want 1", d)
+	}
+	checkResigned(t, all)
+}
+
+// checkResigned checks the signatures of the attempts of one delivery:
+// each signed when it was sent (timestamps never going back), the same
+// timestamp giving the same signature and another timestamp another one;
+// and that the first, captured and replayed, does not verify once the
+// tolerance has passed, nor with a fresh timestamp.
+func checkResigned(t *testing.T, attempts []hit) {
+	t.Helper()
+	for i, h := range attempts[1:] {
+		prev := attempts[i]
+		if h.Timestamp < prev.Timestamp || len(h.Timestamp) != len(prev.Timestamp) {
+			t.Errorf("attempt %s timestamp %s, after attempt %s at %s", h.Attempt, h.Timestamp, prev.Attempt, prev.Timestamp)
+		}
+		if (h.Timestamp == prev.Timestamp) != (h.Signature == prev.Signature) {
+			t.Errorf("attempts %s and %s: timestamps %s, %s; signatures %s, %s",
+				prev.Attempt, h.Attempt, prev.Timestamp, h.Timestamp, prev.Signature, h.Signature)
+		}
+	}
+	first := attempts[0]
+	sent, err := strconv.ParseInt(first.Timestamp, 10, 64)
+	if err != nil {
+		t.Fatalf("timestamp %q: %v", first.Timestamp, err)
+	}
+	replay := http.Header{}
+	replay.Set(notifier.HeaderID, first.ID)
+	replay.Set(notifier.HeaderTimestamp, first.Timestamp)
+	replay.Set(notifier.HeaderSignature, first.Signature)
+	later := time.Unix(sent, 0).Add(notifier.DefaultTolerance + time.Second)
+	if err := notifier.Verify(webhookSecret, replay, first.Body, later, 0); !errors.Is(err, notifier.ErrTimestamp) {
+		t.Errorf("attempt %s replayed after the tolerance: Verify = %v, want ErrTimestamp", first.Attempt, err)
+	}
+	replay.Set(notifier.HeaderTimestamp, strconv.FormatInt(later.Unix(), 10))
+	if err := notifier.Verify(webhookSecret, replay, first.Body, later, 0); !errors.Is(err, notifier.ErrSignature) {
+		t.Errorf("attempt %s replayed with a fresh timestamp: Verify = %v, want ErrSignature", first.Attempt, err)
 	}
 }
 

@@ -25,13 +25,17 @@ const (
 
 // hit is one request the receiver got.
 type hit struct {
-	ID          string // X-Lapps-Delivery
-	Attempt     string // X-Lapps-Attempt
-	Event       string // X-Lapps-Event
-	SignatureOK bool
-	Body        []byte
-	Payload     notifier.Payload
-	ParseErr    error
+	ID        string // webhook-id
+	Timestamp string // webhook-timestamp
+	Signature string // webhook-signature
+	Attempt   string // X-Lapps-Attempt
+	Event     string // X-Lapps-Event
+	// SignatureErr is what notifier.Verify said of the signature, with
+	// the receiver's clock at arrival and the default tolerance.
+	SignatureErr error
+	Body         []byte
+	Payload      notifier.Payload
+	ParseErr     error
 	// Status is what the receiver answered; 0 when the client went away
 	// while the receiver hung.
 	Status int
@@ -42,7 +46,7 @@ type hit struct {
 // same address.
 type receiver struct {
 	t      *testing.T
-	secret []byte
+	secret string
 	addr   string
 
 	mu   sync.Mutex
@@ -55,7 +59,7 @@ type receiver struct {
 
 func startReceiver(t *testing.T, secret string) *receiver {
 	t.Helper()
-	r := &receiver{t: t, secret: []byte(secret), hung: make(chan string, 64)}
+	r := &receiver{t: t, secret: secret, hung: make(chan string, 64)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -119,11 +123,13 @@ func (r *receiver) setMode(m mode) {
 func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(req.Body, 16<<20))
 	h := hit{
-		ID:          req.Header.Get(notifier.HeaderDelivery),
-		Attempt:     req.Header.Get(notifier.HeaderAttempt),
-		Event:       req.Header.Get(notifier.HeaderEvent),
-		SignatureOK: notifier.Verify(r.secret, body, req.Header.Get(notifier.HeaderSignature)),
-		Body:        body,
+		ID:           req.Header.Get(notifier.HeaderID),
+		Timestamp:    req.Header.Get(notifier.HeaderTimestamp),
+		Signature:    req.Header.Get(notifier.HeaderSignature),
+		Attempt:      req.Header.Get(notifier.HeaderAttempt),
+		Event:        req.Header.Get(notifier.HeaderEvent),
+		SignatureErr: notifier.Verify(r.secret, req.Header, body, time.Now(), 0),
+		Body:         body,
 	}
 	if err == nil {
 		err = json.Unmarshal(body, &h.Payload)
@@ -215,8 +221,8 @@ func (r *receiver) notifications(t *testing.T) []received {
 func checkHit(t *testing.T, h hit) {
 	t.Helper()
 	switch {
-	case !h.SignatureOK:
-		t.Errorf("delivery %s: invalid signature", h.ID)
+	case h.SignatureErr != nil:
+		t.Errorf("delivery %s: signature: %v", h.ID, h.SignatureErr)
 	case h.ParseErr != nil:
 		t.Errorf("delivery %s: body: %v\n%s", h.ID, h.ParseErr, h.Body)
 	case h.ID == "" || h.ID != h.Payload.DeliveryID:

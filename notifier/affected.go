@@ -6,9 +6,13 @@
 // matching any manifest in full; it writes one notification per
 // (manifest, vulnerability, added|removed) and webhook to the store's
 // durable outbox, in pages, together with the source's cursor (Notify);
-// and a Deliverer POSTs the outbox to the webhooks, signed with
-// HMAC-SHA256, at least once, with exponential backoff while a receiver is
-// down.
+// and a Deliverer POSTs the outbox to the webhooks, at least once, with
+// exponential backoff while a receiver is down.
+//
+// Every delivery is signed as Standard Webhooks specifies (webhook-id,
+// webhook-timestamp, webhook-signature; see Sign), over its id, the time
+// of the attempt and the body, so that it cannot be replayed later;
+// receivers written in Go check it with Verify or Receiver.Handler.
 package notifier
 
 import (

@@ -10,9 +10,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/lapps/lapps/redact"
 	"github.com/lapps/lapps/store"
 )
 
@@ -156,7 +161,10 @@ func (d *Deliverer) deliver(ctx context.Context, n store.Notification) (bool, er
 	if !ok {
 		err = fmt.Errorf("webhook %q is not configured", n.Webhook)
 	} else {
-		err = d.post(ctx, w, n)
+		// net/http's errors hold the URL (user name, ?token=…), and the
+		// receiver's answer may echo it: redacted before it is counted,
+		// logged or stored.
+		err = redactURL(d.post(ctx, w, n), w.URL)
 	}
 	if err == nil {
 		if d.Metrics != nil {
@@ -185,8 +193,20 @@ func (d *Deliverer) deliver(ctx context.Context, n store.Notification) (bool, er
 	return false, nil
 }
 
-// post sends the notification's payload to the webhook.
+// post sends the notification's payload to the webhook, signed now. Its
+// error may hold the URL's credentials: deliver redacts it.
 func (d *Deliverer) post(ctx context.Context, w Webhook, n store.Notification) error {
+	// Signed at each attempt: a retry has the same id and body, a new
+	// timestamp and so new signatures.
+	ts := d.Now()
+	sigs := make([]string, 0, 1+len(w.PreviousSecrets))
+	for _, secret := range w.secrets() {
+		sig, err := Sign(secret, n.ID, ts, n.Payload)
+		if err != nil {
+			return fmt.Errorf("sign delivery: %w", err)
+		}
+		sigs = append(sigs, sig)
+	}
 	ctx, cancel := context.WithTimeout(ctx, w.timeout())
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(n.Payload))
@@ -195,10 +215,11 @@ func (d *Deliverer) post(ctx context.Context, w Webhook, n store.Notification) e
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "lapps-notifier")
-	req.Header.Set(HeaderDelivery, n.ID)
+	req.Header.Set(HeaderID, n.ID)
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	req.Header.Set(HeaderSignature, strings.Join(sigs, " "))
 	req.Header.Set(HeaderEvent, n.Kind)
-	req.Header.Set(HeaderSignature, Sign([]byte(w.Secret), n.Payload))
-	req.Header.Set(HeaderAttempt, fmt.Sprint(n.Attempts+1))
+	req.Header.Set(HeaderAttempt, strconv.Itoa(n.Attempts+1))
 	resp, err := d.Client.Do(req)
 	if err != nil {
 		return err
@@ -207,10 +228,77 @@ func (d *Deliverer) post(ctx context.Context, w Webhook, n store.Notification) e
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("POST %s: HTTP %d %s", w.URL, resp.StatusCode, bytes.TrimSpace(snippet))
+		return fmt.Errorf("POST %s: HTTP %d %s", redact.URL(w.URL), resp.StatusCode, bytes.TrimSpace(snippet))
 	}
 	return nil
 }
+
+// redactURL returns err with the credentials of the webhook URL raw
+// redacted: every URL in its message as package redact does, and also the
+// bare values of the URL's user name, password and secret query
+// parameters wherever they appear, because a receiver's answer may echo
+// them without a scheme ("bad api_key=…", "/hook?token=…"), where
+// redact.Text sees no URL. Values shorter than 4 bytes are left: masking
+// them would garble the message more than it protects.
+func redactURL(err error, raw string) error {
+	err = redact.Error(err)
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	red := msg
+	for _, v := range urlSecrets(raw) {
+		if len(v) >= 4 {
+			red = strings.ReplaceAll(red, v, redact.Mask)
+		}
+	}
+	if red == msg {
+		return err
+	}
+	return &redactedError{msg: red, err: err}
+}
+
+// urlSecrets returns the user name, password and secret query parameter
+// values of a URL, raw and unescaped.
+func urlSecrets(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if u.User != nil {
+		out = append(out, u.User.Username())
+		if p, ok := u.User.Password(); ok {
+			out = append(out, p)
+		}
+	}
+	for _, kv := range strings.Split(u.RawQuery, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		if uk, err := url.QueryUnescape(k); err == nil {
+			k = uk
+		}
+		if !redact.SensitiveParam(k) || v == "" {
+			continue
+		}
+		out = append(out, v)
+		if uv, err := url.QueryUnescape(v); err == nil && uv != v {
+			out = append(out, uv)
+		}
+	}
+	// Longest first, so that a value containing another is masked whole.
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+// redactedError is an error whose message was redacted; errors.Is and
+// errors.As still see the error it wraps.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // Run delivers until ctx is done: DeliverOnce, again at once while full
 // batches come back, otherwise after interval. Store errors are logged,

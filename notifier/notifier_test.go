@@ -1,6 +1,7 @@
 package notifier_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -67,9 +69,11 @@ func ingest(t *testing.T, st store.Store, dir string, data []byte) int64 {
 	return run.Operation
 }
 
-// receiver is a webhook receiver that records what it is sent.
+// receiver is a webhook receiver that records every request it is sent,
+// checking the signature against the deliverer's clock.
 type receiver struct {
-	secret []byte
+	secret string
+	now    func() time.Time
 	mu     sync.Mutex
 	status int // answer; 0 means 204
 	got    []delivery
@@ -77,36 +81,52 @@ type receiver struct {
 
 type delivery struct {
 	id, attempt string
-	validSig    bool
+	timestamp   string
+	signature   string
+	sigErr      error
 	event, ct   string
 	payload     notifier.Payload
+	status      int
 }
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if rc.status != 0 {
-		http.Error(w, "receiver unavailable", rc.status)
-		return
+	now := time.Now
+	if rc.now != nil {
+		now = rc.now
 	}
 	d := delivery{
-		id: r.Header.Get(notifier.HeaderDelivery), attempt: r.Header.Get(notifier.HeaderAttempt),
-		validSig: notifier.Verify(rc.secret, body, r.Header.Get(notifier.HeaderSignature)),
-		event:    r.Header.Get(notifier.HeaderEvent), ct: r.Header.Get("Content-Type"),
+		id: r.Header.Get(notifier.HeaderID), attempt: r.Header.Get(notifier.HeaderAttempt),
+		timestamp: r.Header.Get(notifier.HeaderTimestamp), signature: r.Header.Get(notifier.HeaderSignature),
+		sigErr: notifier.Verify(rc.secret, r.Header, body, now(), 0),
+		event:  r.Header.Get(notifier.HeaderEvent), ct: r.Header.Get("Content-Type"),
+		status: cmp.Or(rc.status, http.StatusNoContent),
 	}
 	if err := json.Unmarshal(body, &d.payload); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+		d.status = http.StatusBadRequest
 	}
 	rc.got = append(rc.got, d)
-	w.WriteHeader(http.StatusNoContent)
+	w.WriteHeader(d.status)
 }
 
-func (rc *receiver) deliveries() []delivery {
+// all returns every request received.
+func (rc *receiver) all() []delivery {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return append([]delivery(nil), rc.got...)
+}
+
+// deliveries returns the requests answered 2xx.
+func (rc *receiver) deliveries() []delivery {
+	var out []delivery
+	for _, d := range rc.all() {
+		if d.status/100 == 2 {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // clock is an injectable clock.
@@ -138,7 +158,7 @@ func TestNotifyRealAlpine(t *testing.T) {
 	defer st.Close()
 	feed := t.TempDir()
 
-	rc := &receiver{secret: []byte("s3cret")}
+	rc := &receiver{secret: "s3cret"}
 	srv := httptest.NewServer(rc) // 127.0.0.1
 	defer srv.Close()
 	hooks := []notifier.Webhook{{Name: "security", URL: srv.URL + "/hook", Secret: "s3cret"}}
@@ -204,6 +224,8 @@ func TestNotifyRealAlpine(t *testing.T) {
 
 	// 3. Delivery with the receiver down: nothing lost, backoff respected.
 	clk := &clock{t: time.Now().Add(time.Second)}
+	rc.now = clk.Now // the receiver's clock is the deliverer's
+	start := clk.Now()
 	d, err := notifier.NewDeliverer(st, hooks)
 	if err != nil {
 		t.Fatal(err)
@@ -243,10 +265,30 @@ func TestNotifyRealAlpine(t *testing.T) {
 		t.Fatalf("receiver got %d deliveries, want 1", len(got))
 	}
 	g := got[0]
-	if !g.validSig || g.id != outbox[0].ID || g.payload.DeliveryID != g.id || g.event != "vulnerability" ||
+	if g.sigErr != nil || g.id != outbox[0].ID || g.payload.DeliveryID != g.id || g.event != "vulnerability" ||
 		g.ct != "application/json" || g.attempt != "4" {
-		t.Errorf("delivery: valid signature %v, id %q (stored %q, payload %q), event %q, type %q, attempt %q",
-			g.validSig, g.id, outbox[0].ID, g.payload.DeliveryID, g.event, g.ct, g.attempt)
+		t.Errorf("delivery: signature %v, id %q (stored %q, payload %q), event %q, type %q, attempt %q",
+			g.sigErr, g.id, outbox[0].ID, g.payload.DeliveryID, g.event, g.ct, g.attempt)
+	}
+	// Every attempt that reached the receiver (the third was refused):
+	// the same webhook-id, a new timestamp (the deliverer's clock at the
+	// attempt) and so a new signature, each valid when it was sent.
+	attempts := rc.all()
+	if len(attempts) != 3 {
+		t.Fatalf("receiver got %d requests, want 3 (two answered 500, one delivered)", len(attempts))
+	}
+	wantTS := []time.Time{start, start.Add(time.Minute), start.Add(7 * time.Minute)}
+	for i, a := range attempts {
+		if a.sigErr != nil || a.id != outbox[0].ID || a.attempt != []string{"1", "2", "4"}[i] ||
+			a.timestamp != strconv.FormatInt(wantTS[i].Unix(), 10) {
+			t.Errorf("attempt %d: id %q, attempt %s, timestamp %s (want %d), signature: %v",
+				i, a.id, a.attempt, a.timestamp, wantTS[i].Unix(), a.sigErr)
+		}
+		for _, b := range attempts[:i] {
+			if a.signature == b.signature {
+				t.Errorf("attempts %s and %s have the same signature %s", b.attempt, a.attempt, a.signature)
+			}
+		}
 	}
 	if metrics.delivered != 1 || metrics.failed != 3 {
 		t.Errorf("metrics: %d delivered, %d failed; want 1, 3", metrics.delivered, metrics.failed)
@@ -263,7 +305,7 @@ func TestNotifyRealAlpine(t *testing.T) {
 	clk.Add(time.Hour)
 	deliverOnce(t, d, 1, 0)
 	got = rc.deliveries()
-	if len(got) != 2 || !got[1].validSig || got[1].id == got[0].id {
+	if len(got) != 2 || got[1].sigErr != nil || got[1].id == got[0].id {
 		t.Fatalf("deliveries after removal: %+v", got)
 	}
 	outbox, _ = st.Notifications(ctx)

@@ -21,8 +21,8 @@ const DefaultPageSize = 100
 
 // Payload is the JSON body of a vulnerability delivery.
 type Payload struct {
-	// DeliveryID is the notification's id, also in the X-Lapps-Delivery
-	// header: the same on every retry, for de-duplication.
+	// DeliveryID is the notification's id, also in the webhook-id header
+	// (HeaderID): the same on every retry, for de-duplication.
 	DeliveryID string    `json:"delivery_id"`
 	Webhook    string    `json:"webhook"`
 	CreatedAt  time.Time `json:"created_at"`
