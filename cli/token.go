@@ -33,7 +33,7 @@ func (a *app) tokenCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			t, err := st.CreateToken(cmd.Context(), args[0], hash)
+			t, err := st.CreateToken(cmd.Context(), args[0], hash, []string{"read"})
 			if err != nil {
 				return err
 			}
