@@ -256,8 +256,8 @@ func (n notifyAfterChange) UpdateVulnDB(ctx context.Context, names []string) ([]
 }
 
 // ImportVulnDB imports the data, then triggers the notifier.
-func (n notifyAfterChange) ImportVulnDB(ctx context.Context, typ, path, name string) (*service.SourceResult, error) {
-	res, err := n.Service.ImportVulnDB(ctx, typ, path, name)
+func (n notifyAfterChange) ImportVulnDB(ctx context.Context, typ, path, name string, replace bool) (*service.SourceResult, error) {
+	res, err := n.Service.ImportVulnDB(ctx, typ, path, name, replace)
 	if err == nil {
 		n.trigger()
 	}

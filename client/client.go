@@ -239,7 +239,7 @@ func (c *Client) VulnDBStatus(ctx context.Context) ([]service.SourceStatus, erro
 
 // ImportVulnDB uploads a local file, or a directory as a zip, to the
 // server and imports it there.
-func (c *Client) ImportVulnDB(ctx context.Context, typ, path, name string) (*service.SourceResult, error) {
+func (c *Client) ImportVulnDB(ctx context.Context, typ, path, name string, replace bool) (*service.SourceResult, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -262,6 +262,9 @@ func (c *Client) ImportVulnDB(ctx context.Context, typ, path, name string) (*ser
 	}
 	var out service.SourceResult
 	q := url.Values{"type": {typ}, "name": {name}, "filename": {filename}}
+	if replace {
+		q.Set("replace", "true")
+	}
 	if err := c.do(ctx, http.MethodPost, "/v1/sources/import", q, body, "application/octet-stream", &out); err != nil {
 		return nil, err
 	}

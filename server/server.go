@@ -355,6 +355,15 @@ func (s *Server) importSource(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "the type query parameter is required")
 		return
 	}
+	var replace bool
+	if v := q.Get("replace"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, "replace must be true or false")
+			return
+		}
+		replace = b
+	}
 	if filename == "" || strings.ContainsAny(filename, `/\`) {
 		filename = "feed"
 	}
@@ -383,7 +392,7 @@ func (s *Server) importSource(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fmt.Errorf("read import: %w", err))
 		return
 	}
-	res, err := s.svc.ImportVulnDB(r.Context(), typ, path, name)
+	res, err := s.svc.ImportVulnDB(r.Context(), typ, path, name, replace)
 	if err != nil {
 		code, status := classify(err)
 		if code == CodeInternal {

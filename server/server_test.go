@@ -98,7 +98,7 @@ func (fakeService) UpdateVulnDB(context.Context, []string) ([]service.SourceResu
 	return nil, fmt.Errorf("no source named x: %w", service.ErrBadRequest)
 }
 func (fakeService) VulnDBStatus(context.Context) ([]service.SourceStatus, error) { return nil, nil }
-func (fakeService) ImportVulnDB(context.Context, string, string, string) (*service.SourceResult, error) {
+func (fakeService) ImportVulnDB(context.Context, string, string, string, bool) (*service.SourceResult, error) {
 	return nil, fmt.Errorf("bad feed: %w", service.ErrBadRequest)
 }
 func (fakeService) Close() error { return nil }
