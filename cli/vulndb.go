@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/updater"
 )
 
@@ -131,6 +132,11 @@ source that fails leaves its previous data untouched.`,
 				return err
 			}
 			r, err := svc.ImportVulnDB(cmd.Context(), typ, args[0], name, replace)
+			if errors.Is(err, service.ErrBadRequest) && r == nil {
+				// Refused before any data was read (a configured source's
+				// name without --replace): a usage error.
+				return usageError{fmt.Errorf("import %s: %w", args[0], err)}
+			}
 			if err != nil {
 				return exitError{code: ExitVulnDB, err: fmt.Errorf("import %s: %w", args[0], err)}
 			}
