@@ -110,6 +110,8 @@ func replicaEnv(t *testing.T, dsn, data, sourceYAML, serverYAML string, webhook 
       interval: 24h
 server:
   require_token: true
+  registries:
+    allow: [127.0.0.1]
   %s
 `, source, sourceYAML, serverYAML)
 	if webhook {
@@ -123,7 +125,7 @@ server:
 	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := e.cli(t, nil, "--db", dsn, "token", "create", "e2e")
+	out, err := e.cli(t, nil, "--db", dsn, "token", "create", "e2e", "--scope", "admin")
 	if err != nil {
 		t.Fatalf("token create: %v\n%s", err, out)
 	}

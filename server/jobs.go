@@ -294,7 +294,7 @@ func (j *jobs) execute(ctx context.Context, sj *store.Job) {
 		return
 	}
 	if sj.Attempts > 1 {
-		log.Info("scan job claimed again", "attempts", sj.Attempts)
+		log.Info("scan job claimed again after its replica stopped", "attempts", sj.Attempts)
 	}
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)

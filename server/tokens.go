@@ -190,10 +190,15 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	scopes := []string{ScopeRead}
 	if len(body.Scopes) > 0 {
-		var err error
-		if scopes, err = ParseScopes(strings.Join(body.Scopes, ",")); err != nil {
-			writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
-			return
+		scopes = nil
+		for _, sc := range body.Scopes {
+			if !slices.Contains(Scopes, sc) {
+				writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("token scope %q: want one of %s", sc, strings.Join(Scopes, ", ")))
+				return
+			}
+			if !slices.Contains(scopes, sc) {
+				scopes = append(scopes, sc)
+			}
 		}
 	}
 	secret, hash, err := NewTokenSecret()
