@@ -112,8 +112,9 @@ server:
   require_token: true
   registries:
     allow: [127.0.0.1]
+  local_images: [%s]
   %s
-`, source, sourceYAML, serverYAML)
+`, source, sourceYAML, testenv.Images(t), serverYAML)
 	if webhook {
 		cfg += fmt.Sprintf(`  webhooks:
     - name: e2e

@@ -230,6 +230,7 @@ func (j *jobs) apiJob(ctx context.Context, sj *store.Job) (*Job, error) {
 		if err := json.Unmarshal(sj.Error, &e); err != nil || e.Code == "" {
 			e = APIError{Code: CodeInternal, Message: string(sj.Error)}
 		}
+		e.Message = redact.Text(e.Message) // stored by an older version, maybe
 		job.Error = &e
 	}
 	return job, nil

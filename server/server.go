@@ -19,6 +19,7 @@ import (
 
 	"github.com/lapps/lapps/apps"
 	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/redact"
 	"github.com/lapps/lapps/scheduler"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
@@ -433,6 +434,9 @@ func (s *Server) sources(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	for i := range st {
+		st[i].LastError = redact.Text(st[i].LastError)
+	}
 	writeJSON(w, http.StatusOK, st)
 }
 
@@ -453,6 +457,9 @@ func (s *Server) updateSources(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeErr(w, err)
 		return
+	}
+	for i := range res {
+		res[i].Error = redact.Text(res[i].Error)
 	}
 	writeJSON(w, http.StatusOK, res)
 }

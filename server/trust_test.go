@@ -735,6 +735,22 @@ func TestRedactedJobErrors(t *testing.T) {
 	if b := rec.Body.String(); strings.Contains(b, "p4ss") || strings.Contains(b, "t0k") {
 		t.Errorf("API error %s holds credentials", b)
 	}
+	// A source's stored error, as GET /v1/sources shows it.
+	st := New(sourcesService{}, testQueue(t))
+	defer st.Close()
+	rec = httptest.NewRecorder()
+	st.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/sources", nil))
+	if b := rec.Body.String(); rec.Code != 200 || strings.Contains(b, "p4ss") || strings.Contains(b, "t0k") || !strings.Contains(b, "feeds.example.com") {
+		t.Errorf("GET /v1/sources: %d %s", rec.Code, b)
+	}
+}
+
+// sourcesService has one source whose last run failed with a URL holding
+// credentials in its error.
+type sourcesService struct{ fakeService }
+
+func (sourcesService) VulnDBStatus(context.Context) ([]service.SourceStatus, error) {
+	return []service.SourceStatus{{Source: "s", LastError: "GET https://u:p4ss@feeds.example.com/x.zip?token=t0k: 500"}}, nil
 }
 
 // appsOn returns the apps of WithApps on st.
