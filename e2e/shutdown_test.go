@@ -84,4 +84,3 @@ server:
 		t.Errorf("the stuck job after the shutdown: %s by %q, want queued for the next replica\n%s", sj.State, sj.Holder, p.log.String())
 	}
 }
-
