@@ -221,7 +221,9 @@ func (s *Server) admission(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
 		return
 	}
-	attrs := []any{"uid", sum.UID, "kind", sum.Kind, "object", sum.Object, "operation", sum.Operation,
+	// The review's strings are the caller's: clipped, so that a line
+	// stays a line.
+	attrs := []any{"uid", clip(sum.UID), "kind", clip(sum.Kind), "object", clip(sum.Object), "operation", clip(sum.Operation),
 		"images", sum.Images, "allowed", sum.Allowed, "denied_images", sum.Denied, "refused_images", sum.Refused,
 		"scans_queued", budget.queued, "scans_already_queued", budget.already, "scans_deferred", budget.deferred}
 	if budget.err != nil {
@@ -230,6 +232,14 @@ func (s *Server) admission(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("admission review", attrs...)
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(out)
+}
+
+// clip cuts a caller's string for a log line at 128 bytes.
+func clip(s string) string {
+	if len(s) <= 128 {
+		return s
+	}
+	return strings.ToValidUTF8(s[:128], "") + "…"
 }
 
 // admissionImage refuses what admission never looks up nor queues:
