@@ -15,7 +15,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/policy"
 	"github.com/lapps/lapps/workload"
 )
@@ -33,6 +35,39 @@ type Options struct {
 	// MaxFindings is how many findings per image the denial message names
 	// (default 5); the rest are counted.
 	MaxFindings int
+	// MaxImages is the most distinct images an object may name (default
+	// DefaultMaxImages); an object naming more is denied without any
+	// lookup.
+	MaxImages int
+	// MaxImagesKey is the configuration key that sets MaxImages, named
+	// in the denial (default server.admission.max_images).
+	MaxImagesKey string
+	// Check, if set, is asked about each image before its lookup: an
+	// image it refuses (a local transport, say) denies the object,
+	// whatever FailOpen says, and is not looked up.
+	Check func(image string) error
+}
+
+// DefaultMaxImages is Options.MaxImages unless set: a pod names a few
+// dozen images at most.
+const DefaultMaxImages = 256
+
+// Summary says what a decision was, for one log line per review.
+type Summary struct {
+	UID       string
+	Kind      string
+	Object    string
+	Operation string
+	// Images is the number of distinct images the object names.
+	Images int
+	// Allowed is the decision.
+	Allowed bool
+	// Denied and Warned count the images behind denials and warnings.
+	Denied, Warned int
+	// Refused counts the images Check refused.
+	Refused int
+	// Message is the denial's message (empty when allowed).
+	Message string
 }
 
 // review is the part of an AdmissionReview read here.
@@ -91,6 +126,27 @@ const apiVersion = "admission.k8s.io/v1"
 // what is wrong. Lookup errors become part of the decision; only a
 // canceled ctx is returned as an error.
 func Decide(ctx context.Context, data []byte, lookup Lookup, opts Options) ([]byte, error) {
+	out, _, err := DecideSummary(ctx, data, lookup, opts)
+	return out, err
+}
+
+// DecideSummary is Decide, with a summary of the decision.
+func DecideSummary(ctx context.Context, data []byte, lookup Lookup, opts Options) ([]byte, Summary, error) {
+	var sum Summary
+	out, err := decide(ctx, data, lookup, opts, &sum)
+	if err == nil {
+		var r Response
+		if json.Unmarshal(out, &r) == nil {
+			sum.Allowed = r.Response.Allowed
+			if r.Response.Status != nil {
+				sum.Message = r.Response.Status.Message
+			}
+		}
+	}
+	return out, sum, err
+}
+
+func decide(ctx context.Context, data []byte, lookup Lookup, opts Options, sum *Summary) ([]byte, error) {
 	var rv review
 	if err := json.Unmarshal(data, &rv); err != nil {
 		// The uid may still be readable when only the object is bad.
@@ -108,6 +164,7 @@ func Decide(ctx context.Context, data []byte, lookup Lookup, opts Options) ([]by
 		return nil, errors.New("admission review: no request uid")
 	}
 	req := rv.Request
+	sum.UID, sum.Kind, sum.Object, sum.Operation = req.UID, req.Kind.Kind, objName(req), req.Operation
 	if rv.APIVersion != apiVersion || rv.Kind != "AdmissionReview" {
 		return deny(req.UID, http.StatusBadRequest, fmt.Sprintf("lapps: want an AdmissionReview %s, got kind %q apiVersion %q", apiVersion, rv.Kind, rv.APIVersion))
 	}
@@ -122,6 +179,18 @@ func Decide(ctx context.Context, data []byte, lookup Lookup, opts Options) ([]by
 	if err != nil {
 		return deny(req.UID, http.StatusBadRequest, fmt.Sprintf("lapps: cannot read the %s %s: %v", req.Kind.Kind, objName(req), err))
 	}
+	sum.Images = len(images)
+	maxImages, key := opts.MaxImages, opts.MaxImagesKey
+	if maxImages <= 0 {
+		maxImages = DefaultMaxImages
+	}
+	if key == "" {
+		key = "server.admission.max_images"
+	}
+	if len(images) > maxImages {
+		bound := limits.New("images of one object", int64(maxImages), "distinct images", key)
+		return deny(req.UID, http.StatusBadRequest, fmt.Sprintf("lapps: the %s %s names %d distinct images: %v", req.Kind.Kind, objName(req), len(images), bound))
+	}
 	maxF := opts.MaxFindings
 	if maxF <= 0 {
 		maxF = 5
@@ -131,6 +200,14 @@ func Decide(ctx context.Context, data []byte, lookup Lookup, opts Options) ([]by
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if opts.Check != nil {
+			if err := opts.Check(im); err != nil {
+				sum.Refused++
+				sum.Denied++
+				denials = append(denials, fmt.Sprintf("image %s refused: %v", show(im), err))
+				continue
+			}
+		}
 		v, found, err := lookup(ctx, im)
 		switch {
 		case err != nil || !found || v == nil:
@@ -139,14 +216,18 @@ func Decide(ctx context.Context, data []byte, lookup Lookup, opts Options) ([]by
 				why = "lookup failed: " + err.Error()
 			}
 			if opts.FailOpen {
-				warnings = append(warnings, fmt.Sprintf("lapps: image %s %s (allowed: fail open)", im, why))
+				sum.Warned++
+				warnings = append(warnings, fmt.Sprintf("lapps: image %s %s (allowed: fail open)", show(im), why))
 			} else {
-				denials = append(denials, fmt.Sprintf("image %s %s", im, why))
+				sum.Denied++
+				denials = append(denials, fmt.Sprintf("image %s %s", show(im), why))
 			}
 		case v.Result == policy.Fail:
-			denials = append(denials, fmt.Sprintf("image %s fails policy: %s", im, describe(v, maxF)))
+			sum.Denied++
+			denials = append(denials, fmt.Sprintf("image %s fails policy: %s", show(im), describe(v, maxF)))
 		case v.Result == policy.Warn:
-			warnings = append(warnings, fmt.Sprintf("lapps: image %s warns: %s", im, describe(v, maxF)))
+			sum.Warned++
+			warnings = append(warnings, fmt.Sprintf("lapps: image %s warns: %s", show(im), describe(v, maxF)))
 		}
 	}
 	if len(denials) > 0 {
@@ -179,11 +260,27 @@ func describe(v *policy.Verdict, max int) string {
 	return s
 }
 
+// maxShown bounds an image name in a message: an object may name long
+// ones, and the answer goes back to the API server.
+const maxShown = 256
+
+// show returns im for a message, cut at maxShown bytes.
+func show(im string) string {
+	if len(im) <= maxShown {
+		return im
+	}
+	cut := maxShown
+	for cut > 0 && !utf8.RuneStart(im[cut]) {
+		cut--
+	}
+	return im[:cut] + "…"
+}
+
 func objName(req *request) string {
 	if req.Namespace != "" {
-		return req.Namespace + "/" + req.Name
+		return show(req.Namespace + "/" + req.Name)
 	}
-	return req.Name
+	return show(req.Name)
 }
 
 func allow(uid string, warnings []string) ([]byte, error) {

@@ -200,13 +200,56 @@ func TestDecideUnanswerable(t *testing.T) {
 	}
 }
 
+// TestBounds: an object naming more than MaxImages distinct images is
+// denied without any lookup, naming the bound; an image Check refuses
+// denies the object even when fail open and is not looked up; long names
+// are cut in messages; the summary counts it all.
+func TestBounds(t *testing.T) {
+	var lookups []string
+	lookup := func(_ context.Context, image string) (*policy.Verdict, bool, error) {
+		lookups = append(lookups, image)
+		return nil, false, nil
+	}
+	many := pod("p")
+	for i := range 300 {
+		many.Spec.Containers = append(many.Spec.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i), Image: fmt.Sprintf("registry.example.com/i%d:1", i)})
+	}
+	out, sum, err := DecideSummary(context.Background(), reviewOf(t, "m", podGVK, "pods", many, "shop", "p"), lookup, Options{FailOpen: true})
+	if err != nil || sum.Allowed || sum.Images != 300 || len(lookups) != 0 ||
+		!strings.Contains(sum.Message, "names 300 distinct images") || !strings.Contains(sum.Message, "server.admission.max_images") {
+		t.Errorf("300 images: %s %+v %v, %d lookups", out, sum, err, len(lookups))
+	}
+	long := "registry.example.com/" + strings.Repeat("x", 1000) + ":1"
+	check := func(im string) error {
+		if strings.HasPrefix(im, "dir:") {
+			return errors.New("no local images")
+		}
+		return nil
+	}
+	out, sum, err = DecideSummary(context.Background(), reviewOf(t, "c", podGVK, "pods", pod("p", "dir:/etc", long), "shop", "p"), lookup, Options{FailOpen: true, Check: check})
+	if err != nil || sum.Allowed || sum.Refused != 1 || sum.Warned != 1 || len(lookups) != 1 || lookups[0] != long ||
+		!strings.Contains(sum.Message, "image dir:/etc refused: no local images") || strings.Contains(string(out), strings.Repeat("x", 300)) {
+		t.Errorf("refused image: %s %+v %v, lookups %d", out, sum, err, len(lookups))
+	}
+}
+
 func FuzzDecide(f *testing.F) {
 	f.Add(reviewOf(f, "u2", podGVK, "pods", pod("p", "registry.example.com/debian:min", "registry.example.com/alma:9.3"), "shop", "p"))
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"m2","kind":{"version":"v1","kind":"Pod"},"operation":"CREATE","object":[1,2]}}`))
+	f.Add(reviewOf(f, "u3", podGVK, "pods", pod("p", "dir:/etc", "a", "b", "c"), "shop", "p"))
+	refuseLocal := func(im string) error {
+		if strings.Contains(im, ":/") {
+			return errors.New("local")
+		}
+		return nil
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		out, err := Decide(context.Background(), b, lookupMap, Options{})
+		out, sum, err := DecideSummary(context.Background(), b, lookupMap, Options{MaxImages: 3, Check: refuseLocal})
 		if err != nil {
 			return
+		}
+		if sum.Allowed && (sum.Refused > 0 || sum.Images > 3) {
+			t.Fatalf("allowed with %d refused images of %d: %s", sum.Refused, sum.Images, out)
 		}
 		var rv admissionv1.AdmissionReview
 		if err := json.Unmarshal(out, &rv); err != nil || rv.Response == nil || rv.Response.UID == "" {

@@ -31,7 +31,7 @@ func TestAppCommands(t *testing.T) {
 	lenient := write("lenient.yaml", "platform: linux/arm64\npolicy:\n  fail_on: critical\n  warn_on: high\n")
 	badPolicy := write("bad.yaml", "policy:\n  fail_on: severe\n")
 
-	if code, _, stderr := run(t, db, "vulndb", "import", "--type", "osv", "--name", "osv-almalinux", data); code != 0 {
+	if code, _, stderr := run(t, db, "vulndb", "import", "--type", "osv", "--name", "osv-almalinux", "--replace", data); code != 0 {
 		t.Fatalf("vulndb import: exit %d: %s", code, stderr)
 	}
 	steps := []struct {

@@ -16,6 +16,7 @@ import (
 	"github.com/lapps/lapps/config"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
+	"github.com/lapps/lapps/redact"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/store/postgres"
@@ -91,7 +92,9 @@ file's database section; a postgres:// URL selects PostgreSQL).`,
 			if a.debug {
 				level = slog.LevelDebug
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})))
+			// Credentials in URLs (webhooks, feeds, registries) never
+			// reach a log line.
+			slog.SetDefault(slog.New(redact.Handler(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))))
 			cfg, err := config.Load(a.configPath)
 			if err != nil {
 				return usageError{err}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lapps/lapps/apps"
+	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/notifier"
@@ -53,32 +55,65 @@ func (a *app) serve(ctx context.Context, addr string) error {
 		return err
 	}
 	sources := a.cfg.Sources()
-	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(sources), service.WithLogger(log), service.WithCredentials(a.cfg.Credentials()))
+	sc := a.cfg.Server
+	// The server's trust boundaries, on every image it opens whoever
+	// asks (API, registry events, admission, deploys, app scans, scrub):
+	// local transports only under server.local_images (none by default),
+	// registries at internal addresses only when listed in
+	// server.registries.allow, insecure access only for the registries
+	// the configuration marks insecure.
+	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(sources), service.WithLogger(log), service.WithCredentials(a.cfg.Credentials()),
+		service.WithImageOptions(image.WithLocalRoots(sc.LocalImages), image.WithRegistryAllow(sc.Registries.Allow)),
+		service.WithInsecureRegistries(a.cfg.InsecureRegistries()))
 	a.svc = local // closed by Main
 	metrics := server.NewMetrics(st.OutboxDepth)
-	opts := []server.Option{server.WithLogger(log), server.WithScanConcurrency(a.cfg.Server.ScanConcurrency), server.WithMetrics(metrics)}
-	if a.cfg.Server.TokenRequired() {
+	opts := []server.Option{server.WithLogger(log), server.WithScanConcurrency(sc.ScanConcurrency), server.WithMetrics(metrics),
+		server.WithLocalImages(sc.LocalImages), server.WithScanTimeout(sc.ScanDeadline()), server.WithTokenAdmin(st)}
+	if sc.TokenRequired() {
 		opts = append(opts, server.WithTokens(server.StoreTokens{Store: st}))
 	}
-	if ad := a.cfg.Server.Admission; ad != nil {
+	var clientCAs *x509.CertPool
+	if ad := sc.Admission; ad != nil {
 		var vex *policy.VEX
 		if ad.Policy != nil && len(ad.Policy.VEX) > 0 {
 			if vex, err = policy.LoadVEX(ad.Policy.VEX...); err != nil {
 				return usageError{fmt.Errorf("server.admission.policy: %w", err)}
 			}
 		}
-		opts = append(opts, server.WithAdmission(server.AdmissionConfig{Policy: ad.Policy, VEX: vex, FailOpen: ad.FailOpen, Token: ad.Token, CacheTTL: ad.CacheTTL, Platform: ad.Platform}))
+		if ad.ClientCA != "" {
+			if clientCAs, err = server.LoadClientCAs(ad.ClientCA); err != nil {
+				return usageError{fmt.Errorf("server.admission.client_ca: %w", err)}
+			}
+		}
+		if sc.TLSCert == "" {
+			if ad.AllowPlainHTTP {
+				log.Warn("server.admission is served over plain HTTP (allow_plain_http): reviews and tokens cross the network in clear; set server.tls_cert and server.tls_key")
+			} else {
+				log.Warn("server.admission is configured but the server speaks plain HTTP: every review will be refused; set server.tls_cert and server.tls_key (or allow_plain_http for a test setup)")
+			}
+		}
+		if ad.Token == "" && clientCAs == nil && !ad.AllowAnonymous {
+			log.Info("admission callers authenticate with lapps tokens that have the scan scope (no server.admission.token or client_ca is set)")
+		}
+		opts = append(opts, server.WithAdmission(server.AdmissionConfig{Policy: ad.Policy, VEX: vex, FailOpen: ad.FailOpen, Token: ad.Token,
+			Tokens: server.StoreTokens{Store: st}, ClientCAs: clientCAs, AllowAnonymous: ad.AllowAnonymous, AllowPlainHTTP: ad.AllowPlainHTTP,
+			MaxImages: ad.MaxImages, ScansPerReview: ad.ScansPerReview, MaxScans: ad.MaxScans,
+			CacheTTL: ad.CacheTTL, Platform: ad.Platform}))
 	}
 	// Deployments and app scans are decided under the policy of this
 	// configuration (per app and environment), never one sent by a
-	// client; verdict alerts go to every configured webhook.
-	appsLocal := apps.New(st, local)
+	// client; their image scans run as jobs of the queue; verdict alerts
+	// go to every configured webhook.
 	var hookNames []string
-	for _, w := range a.cfg.Server.Webhooks {
+	for _, w := range sc.Webhooks {
 		hookNames = append(hookNames, w.Name)
 	}
-	appsLocal.SetAlertWebhooks(hookNames)
-	opts = append(opts, server.WithApps(appsLocal, a.cfg.PolicyFor))
+	var appsLocal *apps.Local // set by server.New
+	opts = append(opts, server.WithApps(func(scans service.Service) apps.Service {
+		appsLocal = apps.New(st, scans)
+		appsLocal.SetAlertWebhooks(hookNames)
+		return appsLocal
+	}, a.cfg.PolicyFor))
 	// Data changed through the API (update, import) is notified at once,
 	// not at the next catch-up run of the notify job.
 	var sched *scheduler.Scheduler // set before the API serves
@@ -92,7 +127,36 @@ func (a *app) serve(ctx context.Context, addr string) error {
 	log.Info("replica", "holder", locker.Holder())
 	opts = append(opts, server.WithReplica(locker.Holder(), locker.TTL()))
 	srv := server.New(api, st, opts...)
-	defer srv.Close()
+	var hs *http.Server
+	// The stop is bounded by server.shutdown_timeout, even with scans
+	// stuck in I/O: running jobs are cancelled and released, requests
+	// finished (then connections closed), and the process stops waiting
+	// once the timeout has passed.
+	defer func() {
+		timeout := sc.ShutdownWait()
+		start := time.Now()
+		ctx, stop := context.WithTimeout(context.Background(), timeout)
+		defer stop()
+		// The jobs get the timeout less a reserve, in which the jobs of
+		// stuck scans are released.
+		jctx, jstop := context.WithTimeout(ctx, timeout-min(2*time.Second, timeout/4))
+		defer jstop()
+		var wg sync.WaitGroup
+		if hs != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := hs.Shutdown(jctx); err != nil {
+					_ = hs.Close()
+				}
+			}()
+		}
+		if err := srv.Shutdown(jctx); err != nil {
+			log.Warn("shutdown", "err", err)
+		}
+		wg.Wait()
+		log.Info("stopped", "after", time.Since(start).Round(time.Millisecond))
+	}()
 
 	webhooks := a.cfg.Server.Webhooks
 	deliverer, err := notifier.NewDeliverer(st, webhooks)
@@ -209,7 +273,10 @@ func (a *app) serve(ctx context.Context, addr string) error {
 	if err != nil {
 		return usageError{fmt.Errorf("listen on %s: %w", addr, err)}
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	if clientCAs != nil {
+		hs.TLSConfig = server.ClientTLS(nil, clientCAs)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go sched.Run(ctx)
@@ -233,9 +300,6 @@ func (a *app) serve(ctx context.Context, addr string) error {
 		return nil
 	case <-ctx.Done():
 	}
-	shutdown, stop := context.WithTimeout(context.Background(), 10*time.Second)
-	defer stop()
-	_ = hs.Shutdown(shutdown)
 	return nil
 }
 
@@ -256,8 +320,8 @@ func (n notifyAfterChange) UpdateVulnDB(ctx context.Context, names []string) ([]
 }
 
 // ImportVulnDB imports the data, then triggers the notifier.
-func (n notifyAfterChange) ImportVulnDB(ctx context.Context, typ, path, name string) (*service.SourceResult, error) {
-	res, err := n.Service.ImportVulnDB(ctx, typ, path, name)
+func (n notifyAfterChange) ImportVulnDB(ctx context.Context, typ, path, name string, replace bool) (*service.SourceResult, error) {
+	res, err := n.Service.ImportVulnDB(ctx, typ, path, name, replace)
 	if err == nil {
 		n.trigger()
 	}

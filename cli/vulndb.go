@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/updater"
 )
 
@@ -111,12 +112,13 @@ source that fails leaves its previous data untouched.`,
 	status.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json")
 
 	var typ, name string
+	var replace bool
 	imp := &cobra.Command{
 		Use:   "import --type TYPE PATH",
 		Short: "Load a file, directory or zip in a source's own format (air-gapped use)",
 		Example: `  lapps vulndb import --type osv all.zip
   lapps vulndb import --type alpine-secdb ./alpine-secdb
-  lapps vulndb import --type debian-dsa ./security-tracker/data --name debian-dsa`,
+  lapps vulndb import --type debian-dsa ./security-tracker/data --name debian-dsa --replace`,
 		Args: exactArgs(1, "PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if typ == "" {
@@ -129,7 +131,12 @@ source that fails leaves its previous data untouched.`,
 			if err != nil {
 				return err
 			}
-			r, err := svc.ImportVulnDB(cmd.Context(), typ, args[0], name)
+			r, err := svc.ImportVulnDB(cmd.Context(), typ, args[0], name, replace)
+			if errors.Is(err, service.ErrBadRequest) && r == nil {
+				// Refused before any data was read (a configured source's
+				// name without --replace): a usage error.
+				return usageError{fmt.Errorf("import %s: %w", args[0], err)}
+			}
 			if err != nil {
 				return exitError{code: ExitVulnDB, err: fmt.Errorf("import %s: %w", args[0], err)}
 			}
@@ -145,7 +152,8 @@ source that fails leaves its previous data untouched.`,
 		},
 	}
 	imp.Flags().StringVar(&typ, "type", "", "source type: "+strings.Join(updater.Types(), ", "))
-	imp.Flags().StringVar(&name, "name", "", "source name to store the data under (default import-TYPE)")
+	imp.Flags().StringVar(&name, "name", "", "source name to store the data under (default import-TYPE); its data is replaced")
+	imp.Flags().BoolVar(&replace, "replace", false, "allow --name to be a configured source's, whose data the import replaces")
 	cmd.AddCommand(update, status, imp)
 	return cmd
 }

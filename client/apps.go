@@ -56,11 +56,13 @@ func (c *Client) ImportApp(ctx context.Context, name string, manifests []byte) (
 }
 
 // Deploy asks the server to decide a deployment (POST
-// /v1/apps/{app}/deployments) under its own policy; req.Policy is ignored.
-// A refusal is a Deployment with Accepted false, as in-process.
+// /v1/apps/{app}/deployments) under its own policy; req.Policy is ignored,
+// and so are req.InsecureRegistries (the server's configuration decides
+// insecure access) and req.Credentials. A refusal is a Deployment with
+// Accepted false, as in-process.
 func (c *Client) Deploy(ctx context.Context, req apps.DeployRequest) (*apps.Deployment, error) {
 	var out apps.Deployment
-	body := server.DeployBody{Env: req.Env, Images: absRefs(req.Images), Platform: req.Platform, InsecureRegistries: req.InsecureRegistries}
+	body := server.DeployBody{Env: req.Env, Images: absRefs(req.Images), Platform: req.Platform}
 	if err := c.postJSON(ctx, appPath(req.App, "deployments"), body, &out); err != nil {
 		return nil, err
 	}
@@ -88,10 +90,11 @@ func (c *Client) AppHistory(ctx context.Context, name string) ([]apps.Deployment
 }
 
 // ScanApp asks the server for an app scan (POST /v1/apps/{app}/scans)
-// under its own policy; req.Policy is ignored.
+// under its own policy; req.Policy and req.InsecureRegistries are
+// ignored, as for Deploy.
 func (c *Client) ScanApp(ctx context.Context, req apps.AppScanRequest) (*apps.AppReport, error) {
 	var out apps.AppReport
-	body := server.AppScanBody{Platform: req.Platform, InsecureRegistries: req.InsecureRegistries}
+	body := server.AppScanBody{Platform: req.Platform}
 	if err := c.postJSON(ctx, appPath(req.App, "scans"), body, &out); err != nil {
 		return nil, err
 	}

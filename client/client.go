@@ -15,11 +15,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/server"
 	"github.com/lapps/lapps/service"
@@ -27,6 +29,16 @@ import (
 
 // ErrUnauthorized is returned (wrapped) when the server refuses the token.
 var ErrUnauthorized = errors.New("the server refused the token")
+
+// ErrForbidden is matched by the errors of requests the server forbids
+// (code forbidden, HTTP 403): a token without the scope the request
+// needs, a local image outside the server's local_images, a registry at
+// an internal address the server does not allow. Such an error also
+// matches ErrUnauthorized and image.ErrForbidden, so that the command
+// line exits 4 (access denied) as for a refused token: the request is
+// well formed (not a usage error, 2) but this caller may not have it
+// done on this server.
+var ErrForbidden = errors.New("forbidden by the server")
 
 // Client talks to a lapps server.
 type Client struct {
@@ -85,22 +97,31 @@ func apiError(e server.APIError, status int) error {
 		sentinel = service.ErrBadRequest
 	case server.CodeCanceled:
 		sentinel = context.Canceled
+	case server.CodeLimitExceeded:
+		sentinel = limits.ErrExceeded
+	case server.CodeForbidden:
+		return &remoteError{msg: e.Message, sentinel: ErrForbidden, also: []error{ErrUnauthorized, image.ErrForbidden}, status: status}
 	case server.CodeUnauthorized:
 		return fmt.Errorf("%w (set LAPPS_TOKEN): %s", ErrUnauthorized, e.Message)
 	}
 	if sentinel == nil {
 		return fmt.Errorf("server: %s (HTTP %d)", e.Message, status)
 	}
-	return &remoteError{msg: e.Message, sentinel: sentinel}
+	return &remoteError{msg: e.Message, sentinel: sentinel, status: status}
 }
 
 type remoteError struct {
 	msg      string
 	sentinel error
+	also     []error
+	// status is the HTTP status of the answer (0 for a job's error).
+	status int
 }
 
-func (e *remoteError) Error() string        { return e.msg }
-func (e *remoteError) Is(target error) bool { return target == e.sentinel }
+func (e *remoteError) Error() string { return e.msg }
+func (e *remoteError) Is(target error) bool {
+	return target == e.sentinel || slices.Contains(e.also, target)
+}
 
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body io.Reader, contentType string, out any) error {
 	u := *c.base
@@ -157,12 +178,14 @@ func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
 }
 
 // ScanImage starts a scan job and waits for it, reporting its progress.
+// req.Insecure is not sent: the server's configuration decides insecure
+// access per registry.
 func (c *Client) ScanImage(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
 	if len(req.Credentials) > 0 {
 		return nil, fmt.Errorf("registry credentials are configured on the server, not sent by the client: %w", service.ErrBadRequest)
 	}
 	var job server.Job
-	if err := c.postJSON(ctx, "/v1/scans", server.ScanBody{Image: absRef(req.Image), Platform: req.Platform, Insecure: req.Insecure}, &job); err != nil {
+	if err := c.postJSON(ctx, "/v1/scans", server.ScanBody{Image: absRef(req.Image), Platform: req.Platform}, &job); err != nil {
 		return nil, err
 	}
 	t := time.NewTicker(c.poll)
@@ -239,7 +262,7 @@ func (c *Client) VulnDBStatus(ctx context.Context) ([]service.SourceStatus, erro
 
 // ImportVulnDB uploads a local file, or a directory as a zip, to the
 // server and imports it there.
-func (c *Client) ImportVulnDB(ctx context.Context, typ, path, name string) (*service.SourceResult, error) {
+func (c *Client) ImportVulnDB(ctx context.Context, typ, path, name string, replace bool) (*service.SourceResult, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -262,7 +285,19 @@ func (c *Client) ImportVulnDB(ctx context.Context, typ, path, name string) (*ser
 	}
 	var out service.SourceResult
 	q := url.Values{"type": {typ}, "name": {name}, "filename": {filename}}
+	if replace {
+		q.Set("replace", "true")
+	}
 	if err := c.do(ctx, http.MethodPost, "/v1/sources/import", q, body, "application/octet-stream", &out); err != nil {
+		var re *remoteError
+		if errors.As(err, &re) && re.status == http.StatusUnprocessableEntity {
+			// The import ran and failed, as in-process: a result with
+			// its error (a refused request has none).
+			if name == "" {
+				name = "import-" + typ
+			}
+			return &service.SourceResult{Source: name, Type: typ, Error: err.Error()}, err
+		}
 		return nil, err
 	}
 	return &out, nil

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -111,6 +112,56 @@ type Server struct {
 	// Apps holds per-app settings keyed by app name: the policy of the
 	// app and of each of its environments (see Config.PolicyFor).
 	Apps map[string]AppConfig `yaml:"apps"`
+	// LocalImages are the directories under which API callers may name
+	// images by a local transport (oci:, oci-archive:, docker-archive:,
+	// dir:), symbolic links resolved (default: none, every local
+	// transport is refused through the API). Load makes relative paths
+	// relative to the configuration file's directory.
+	LocalImages []string `yaml:"local_images"`
+	// Registries guards the registries the server reaches.
+	Registries ServerRegistries `yaml:"registries"`
+	// ShutdownTimeout bounds the stop of `lapps serve` after SIGTERM or
+	// SIGINT (default 30s): running scan jobs are cancelled and released
+	// to the queue, requests finished, and the process exits once it
+	// has passed even if a scan is stuck.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ScanTimeout bounds every scan job (default 30m); a job that takes
+	// longer fails.
+	ScanTimeout time.Duration `yaml:"scan_timeout"`
+}
+
+// ServerRegistries guards the registries `lapps serve` reaches for its
+// callers.
+type ServerRegistries struct {
+	// Allow lists the registries the server may reach although they
+	// resolve to loopback, private, link-local or metadata addresses,
+	// which are refused otherwise (at dial time, so that DNS rebinding
+	// cannot get past it): host names as written in references ("host",
+	// "host:port"), IP addresses or CIDR prefixes ("10.0.0.0/8").
+	// Default: none.
+	Allow []string `yaml:"allow"`
+}
+
+// Defaults of the server's bounds.
+const (
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultScanTimeout     = 30 * time.Minute
+)
+
+// ShutdownWait returns ShutdownTimeout or its default.
+func (s Server) ShutdownWait() time.Duration {
+	if s.ShutdownTimeout <= 0 {
+		return DefaultShutdownTimeout
+	}
+	return s.ShutdownTimeout
+}
+
+// ScanDeadline returns ScanTimeout or its default.
+func (s Server) ScanDeadline() time.Duration {
+	if s.ScanTimeout <= 0 {
+		return DefaultScanTimeout
+	}
+	return s.ScanTimeout
 }
 
 // AppConfig is the server configuration of one app.
@@ -143,9 +194,10 @@ func (c *Config) PolicyFor(app, env string) *policy.Policy {
 	return c.Policy
 }
 
-// Admission configures the Kubernetes admission webhook. The route needs
-// no bearer token (the API server sends none): serve it over TLS
-// (tls_cert, tls_key) and restrict it with a network policy.
+// Admission configures the Kubernetes admission webhook. Its callers must
+// authenticate (a lapps token with the scan scope, Token, or a client
+// certificate signed by ClientCA) unless AllowAnonymous, over TLS unless
+// AllowPlainHTTP.
 type Admission struct {
 	// Policy decides each image's latest scan; its vex paths are relative
 	// to the working directory of `lapps serve`.
@@ -153,8 +205,32 @@ type Admission struct {
 	// FailOpen allows objects with images not scanned yet (default false:
 	// denied). Unscanned images are queued for scanning either way.
 	FailOpen bool `yaml:"fail_open"`
-	// Token, when set, is a bearer token the caller must send.
+	// Token, when set, is a static bearer token a caller may send
+	// instead of a lapps token (a kubeconfig given to the API server
+	// with --admission-control-config-file can send one).
 	Token string `yaml:"token"`
+	// ClientCA is a PEM file of the certificate authorities whose client
+	// certificates authenticate a caller (the API server's, given in its
+	// --admission-control-config-file kubeconfig). The server then asks
+	// every TLS client for a certificate (verified if given). Needs
+	// tls_cert and tls_key.
+	ClientCA string `yaml:"client_ca"`
+	// AllowAnonymous lets callers without a token or certificate in
+	// (default false: 401).
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// AllowPlainHTTP answers reviews over plain HTTP (default false:
+	// refused, since reviews and tokens would cross the network in
+	// clear).
+	AllowPlainHTTP bool `yaml:"allow_plain_http"`
+	// MaxImages is the most distinct images a review may name (default
+	// 256); a review naming more is denied. A pod has a few dozen.
+	MaxImages int `yaml:"max_images"`
+	// ScansPerReview is the most scans one review queues for images not
+	// scanned yet (default 8); the rest are queued by later reviews.
+	ScansPerReview int `yaml:"scans_per_review"`
+	// MaxScans is the most scans queued by admission that may be queued
+	// or running at once in this replica (default 64).
+	MaxScans int `yaml:"max_scans"`
 	// CacheTTL is how long an image's verdict is reused (default 5s;
 	// negative: not cached).
 	CacheTTL time.Duration `yaml:"cache_ttl"`
@@ -300,6 +376,11 @@ func Load(path string) (*Config, error) {
 			}
 		}
 		rel(c.Policy)
+		for i, d := range c.Server.LocalImages {
+			if d != "" && !filepath.IsAbs(d) {
+				c.Server.LocalImages[i] = filepath.Join(filepath.Dir(path), d)
+			}
+		}
 		if u := c.Database.URL; u != "" && !isURL(u) && !filepath.IsAbs(u) {
 			c.Database.URL = filepath.Join(filepath.Dir(path), u)
 		}
@@ -363,6 +444,26 @@ func (c *Config) validate() error {
 	if a := c.Server.Admission; a != nil {
 		if err := a.Policy.Validate(); err != nil {
 			return fmt.Errorf("server.admission.policy: %w", err)
+		}
+		if a.ClientCA != "" && c.Server.TLSCert == "" {
+			return errors.New("server.admission.client_ca: client certificates need TLS (server.tls_cert and server.tls_key)")
+		}
+		if a.MaxImages < 0 || a.ScansPerReview < 0 || a.MaxScans < 0 {
+			return errors.New("server.admission: max_images, scans_per_review and max_scans must not be negative")
+		}
+	}
+	if c.Server.ShutdownTimeout < 0 || c.Server.ScanTimeout < 0 {
+		return errors.New("server: shutdown_timeout and scan_timeout must not be negative")
+	}
+	for i, d := range c.Server.LocalImages {
+		if strings.TrimSpace(d) == "" {
+			return fmt.Errorf("server.local_images[%d]: empty directory", i)
+		}
+	}
+	for i, a := range c.Server.Registries.Allow {
+		if strings.TrimSpace(a) == "" || strings.ContainsAny(a, " \t@?#") || strings.Contains(a, "://") ||
+			(strings.Contains(a, "/") && !isPrefix(a)) {
+			return fmt.Errorf("server.registries.allow[%d]: %q: want a host, host:port, IP address or CIDR prefix", i, a)
 		}
 	}
 	for _, app := range slices.Sorted(maps.Keys(c.Server.Apps)) {
@@ -432,3 +533,22 @@ func (c *Config) Credentials() map[string]image.Credential {
 
 // Insecure reports whether the registry of host is configured insecure.
 func (c *Config) Insecure(host string) bool { return c.Registries[host].Insecure }
+
+// InsecureRegistries returns the hosts of the registries configured
+// insecure, sorted.
+func (c *Config) InsecureRegistries() []string {
+	var out []string
+	for host, r := range c.Registries {
+		if r.Insecure {
+			out = append(out, host)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// isPrefix reports whether s is a CIDR prefix.
+func isPrefix(s string) bool {
+	_, err := netip.ParsePrefix(s)
+	return err == nil
+}

@@ -72,23 +72,30 @@ func TestDefaults(t *testing.T) {
 
 func TestLoadErrors(t *testing.T) {
 	for name, body := range map[string]string{
-		"unknown field":        "platfrom: linux/amd64\n",
-		"duplicate source":     "vulndb:\n  sources:\n    - {name: a, type: osv, path: /x}\n    - {name: a, type: osv, path: /y}\n",
-		"source without type":  "vulndb:\n  sources:\n    - {name: a, path: /x}\n",
-		"tls half":             "server:\n  tls_cert: /x.crt\n",
-		"password env unset":   "registries:\n  r:\n    password_env: LAPPS_TEST_NOT_SET_ANYWHERE\n",
-		"webhook no secret":    "server:\n  webhooks:\n    - {name: w, url: 'http://127.0.0.1:1/x'}\n",
-		"not yaml":             "server: [\n",
-		"bad duration":         "server:\n  scrub_interval: soon\n",
-		"policy threshold":     "policy:\n  fail_on: severe\n",
-		"policy unknown key":   "policy:\n  fail_of: high\n",
-		"policy ignore no id":  "policy:\n  ignore:\n    - {reason: x}\n",
-		"app policy":           "server:\n  apps:\n    shop:\n      policy: {fail_on: severe}\n",
-		"env policy":           "server:\n  apps:\n    shop:\n      environments:\n        prod:\n          policy: {warn_on: high, fail_on: low}\n",
-		"app unknown key":      "server:\n  apps:\n    shop:\n      polcy: {fail_on: high}\n",
-		"database url and env": "database: {url: /x.db, url_env: HOME}\n",
-		"database env unset":   "database: {url_env: LAPPS_TEST_NOT_SET_ANYWHERE}\n",
-		"database unknown key": "database: {dsn: postgres://x}\n",
+		"unknown field":         "platfrom: linux/amd64\n",
+		"duplicate source":      "vulndb:\n  sources:\n    - {name: a, type: osv, path: /x}\n    - {name: a, type: osv, path: /y}\n",
+		"source without type":   "vulndb:\n  sources:\n    - {name: a, path: /x}\n",
+		"tls half":              "server:\n  tls_cert: /x.crt\n",
+		"password env unset":    "registries:\n  r:\n    password_env: LAPPS_TEST_NOT_SET_ANYWHERE\n",
+		"webhook no secret":     "server:\n  webhooks:\n    - {name: w, url: 'http://127.0.0.1:1/x'}\n",
+		"not yaml":              "server: [\n",
+		"bad duration":          "server:\n  scrub_interval: soon\n",
+		"policy threshold":      "policy:\n  fail_on: severe\n",
+		"policy unknown key":    "policy:\n  fail_of: high\n",
+		"policy ignore no id":   "policy:\n  ignore:\n    - {reason: x}\n",
+		"app policy":            "server:\n  apps:\n    shop:\n      policy: {fail_on: severe}\n",
+		"env policy":            "server:\n  apps:\n    shop:\n      environments:\n        prod:\n          policy: {warn_on: high, fail_on: low}\n",
+		"app unknown key":       "server:\n  apps:\n    shop:\n      polcy: {fail_on: high}\n",
+		"database url and env":  "database: {url: /x.db, url_env: HOME}\n",
+		"database env unset":    "database: {url_env: LAPPS_TEST_NOT_SET_ANYWHERE}\n",
+		"database unknown key":  "database: {dsn: postgres://x}\n",
+		"client ca without tls": "server:\n  admission: {client_ca: /ca.pem}\n",
+		"negative max images":   "server:\n  admission: {max_images: -1}\n",
+		"negative scan timeout": "server:\n  scan_timeout: -1s\n",
+		"empty local images":    "server:\n  local_images: ['']\n",
+		"allow a URL":           "server:\n  registries: {allow: ['http://10.0.0.1']}\n",
+		"allow a path":          "server:\n  registries: {allow: ['10.0.0.1/x']}\n",
+		"insecure per request":  "server:\n  registries: {insecure: true}\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Load(write(t, body))
@@ -102,6 +109,49 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if _, err := Load("/nonexistent/lapps.yaml"); err == nil {
 		t.Error("missing file accepted")
+	}
+}
+
+// TestServerTrust reads the server's trust boundaries and bounds, with
+// their defaults.
+func TestServerTrust(t *testing.T) {
+	p := write(t, `
+registries:
+  10.0.0.5:5000: {insecure: true}
+  ghcr.io: {username: u, password: p}
+  registry.internal: {insecure: true}
+server:
+  tls_cert: /tls.crt
+  tls_key: /tls.key
+  local_images: [images, /srv/layouts]
+  registries:
+    allow: [registry.internal, "10.0.0.0/8", "127.0.0.1:5000", "::1"]
+  shutdown_timeout: 5s
+  admission: {client_ca: /ca.pem, allow_plain_http: true, max_images: 10}
+`)
+	c, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Server
+	if want := filepath.Join(filepath.Dir(p), "images"); len(s.LocalImages) != 2 || s.LocalImages[0] != want || s.LocalImages[1] != "/srv/layouts" {
+		t.Errorf("local_images = %q", s.LocalImages)
+	}
+	if len(s.Registries.Allow) != 4 || s.ShutdownWait() != 5*time.Second || s.ScanDeadline() != DefaultScanTimeout {
+		t.Errorf("server = %+v", s)
+	}
+	if a := s.Admission; a.ClientCA != "/ca.pem" || !a.AllowPlainHTTP || a.AllowAnonymous || a.MaxImages != 10 {
+		t.Errorf("admission = %+v", a)
+	}
+	if got := c.InsecureRegistries(); strings.Join(got, ",") != "10.0.0.5:5000,registry.internal" {
+		t.Errorf("InsecureRegistries = %q", got)
+	}
+	d, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Server.LocalImages != nil || d.Server.Registries.Allow != nil || d.Server.ShutdownWait() != 30*time.Second || d.Server.ScanDeadline() != 30*time.Minute {
+		t.Errorf("defaults: %+v", d.Server)
 	}
 }
 

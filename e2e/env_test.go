@@ -110,7 +110,7 @@ const webhookSecret = "e2e-webhook-secret"
 // the notifier's baseline after it) is done.
 func newEnv(t *testing.T, o options) *env {
 	t.Helper()
-	testenv.Images(t)
+	images := testenv.Images(t)
 	e := &env{t: t, data: t.TempDir(), recv: startReceiver(t, webhookSecret)}
 	dir := t.TempDir()
 	e.db = filepath.Join(dir, "lapps.db")
@@ -130,6 +130,9 @@ func newEnv(t *testing.T, o options) *env {
       interval: 24h
 server:
   require_token: true
+  registries:
+    allow: [127.0.0.1]
+  local_images: [%s]
   lease_ttl: 2s
   delivery_interval: 250ms
   delivery_backoff:
@@ -141,7 +144,7 @@ server:
       url: %s
       secret: %s
       timeout: %s
-`, source, e.data, e.recv.url(), webhookSecret, o.webhookTimeout)
+`, source, e.data, images, e.recv.url(), webhookSecret, o.webhookTimeout)
 	if o.lease > 0 {
 		fmt.Fprintf(&cfg, "  delivery_lease: %s\n", o.lease)
 	}
@@ -160,7 +163,7 @@ server:
 	if err := os.WriteFile(e.config, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := e.cli(t, nil, "--db", e.db, "token", "create", "e2e")
+	out, err := e.cli(t, nil, "--db", e.db, "token", "create", "e2e", "--scope", "admin")
 	if err != nil {
 		t.Fatalf("token create: %v\n%s", err, out)
 	}

@@ -110,8 +110,11 @@ func replicaEnv(t *testing.T, dsn, data, sourceYAML, serverYAML string, webhook 
       interval: 24h
 server:
   require_token: true
+  registries:
+    allow: [127.0.0.1]
+  local_images: [%s]
   %s
-`, source, sourceYAML, serverYAML)
+`, source, sourceYAML, testenv.Images(t), serverYAML)
 	if webhook {
 		cfg += fmt.Sprintf(`  webhooks:
     - name: e2e
@@ -123,7 +126,7 @@ server:
 	if err := os.WriteFile(e.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := e.cli(t, nil, "--db", dsn, "token", "create", "e2e")
+	out, err := e.cli(t, nil, "--db", dsn, "token", "create", "e2e", "--scope", "admin")
 	if err != nil {
 		t.Fatalf("token create: %v\n%s", err, out)
 	}

@@ -42,7 +42,7 @@ func BenchmarkAdmission(b *testing.B) {
 		ttl  time.Duration
 	}{{"cache=5s", 0}, {"cache=off", -1}} {
 		b.Run(bc.name, func(b *testing.B) {
-			srv := server.New(local, local.Store(), server.WithAdmission(server.AdmissionConfig{Policy: &policy.Policy{FailOn: "high", WarnOn: "medium"}, CacheTTL: bc.ttl}))
+			srv := server.New(local, local.Store(), server.WithAdmission(server.AdmissionConfig{Policy: &policy.Policy{FailOn: "high", WarnOn: "medium"}, CacheTTL: bc.ttl, AllowAnonymous: true}))
 			defer srv.Close()
 			ts := httptest.NewTLSServer(srv.Handler())
 			defer ts.Close()

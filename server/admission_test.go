@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/policy"
@@ -40,7 +41,8 @@ func almaSource(tb testing.TB) updater.Source {
 
 // admissionService is a Local service on a fresh sqlite store with the
 // sources loaded and the images scans scanned (each ref with its
-// platform).
+// platform). Like lapps serve's, it reads registries at internal
+// addresses only when allowed: the test registry on 127.0.0.1 is.
 func admissionService(tb testing.TB, sources []updater.Source, scans map[string]string) *service.Local {
 	tb.Helper()
 	ctx := context.Background()
@@ -48,7 +50,8 @@ func admissionService(tb testing.TB, sources []updater.Source, scans map[string]
 	if err != nil {
 		tb.Fatal(err)
 	}
-	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(sources))
+	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(sources),
+		service.WithImageOptions(image.WithLocalRoots(nil), image.WithRegistryAllow([]string{"127.0.0.1"})))
 	tb.Cleanup(func() { _ = local.Close() })
 	res, err := local.UpdateVulnDB(ctx, nil)
 	if err != nil {
@@ -67,17 +70,25 @@ func admissionService(tb testing.TB, sources []updater.Source, scans map[string]
 	return local
 }
 
-// testImages are the references of the test images, by short name.
+// testImages pushes the test images into a registry on loopback, and
+// returns their references there, by short name: admission admits
+// registry images only.
 func testImages(tb testing.TB) map[string]string {
 	images := testenv.Images(tb)
+	reg := testenv.StartRegistry(tb)
 	rootfs := "oci:" + filepath.Join(images, "rootfs", "oci") + ":"
-	return map[string]string{
+	out := map[string]string{}
+	for short, src := range map[string]string{
 		"alpine-3.11": rootfs + "alpine-3.11.13",
 		"alpine-3.13": rootfs + "alpine-3.13.12",
 		"alpine-3.20": rootfs + "alpine-3.20.3",
 		"almalinux":   rootfs + "almalinux-9.3",
 		"debian-min":  "oci:" + filepath.Join(images, "debian", "oci") + ":debian-bookworm-min",
+	} {
+		reg.Push(tb, src, "test/"+short+":1", "")
+		out[short] = reg.Addr + "/test/" + short + ":1"
 	}
+	return out
 }
 
 // podReview is the AdmissionReview the API server sends for the CREATE of
@@ -151,7 +162,7 @@ func TestAdmission(t *testing.T) {
 	im := testImages(t)
 	local := admissionService(t, []updater.Source{almaSource(t)}, map[string]string{im["almalinux"]: "linux/arm64"})
 	pol := &policy.Policy{FailOn: "high"}
-	closed := server.New(local, local.Store(), server.WithAdmission(server.AdmissionConfig{Policy: pol}))
+	closed := server.New(local, local.Store(), server.WithAdmission(server.AdmissionConfig{Policy: pol, AllowAnonymous: true}))
 	defer closed.Close()
 	open := server.New(local, local.Store(), server.WithAdmission(server.AdmissionConfig{Policy: pol, FailOpen: true, Token: "s3cret"}))
 	defer open.Close()

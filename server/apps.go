@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/lapps/lapps/apps"
 	"github.com/lapps/lapps/policy"
+	"github.com/lapps/lapps/report"
+	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
 )
 
@@ -26,13 +29,44 @@ type appsAPI struct {
 	policyFor PolicyFor
 }
 
-// WithApps enables the /v1/apps endpoints over svc; without it they answer
-// 404. Deployments and app scans are decided under policyFor's policy — the
-// server's configuration, never a policy sent by the client, so that a
-// client cannot loosen the gate. A nil policyFor uses no policy (every
-// image passes).
-func WithApps(svc apps.Service, policyFor PolicyFor) Option {
-	return func(s *Server) { s.apps = &appsAPI{svc: svc, policyFor: policyFor} }
+// WithApps enables the /v1/apps endpoints over the apps service newApps
+// returns (apps.New on the server's store, say); without it they answer
+// 404. newApps is given the service to scan images through: its
+// ScanImage runs each scan as a job of the server's queue and waits for
+// it, so that the scans of deployments and app scans are limited by
+// server.scan_concurrency and server.scan_timeout, and visible as jobs,
+// like every other scan. Deployments and app scans are decided under
+// policyFor's policy — the server's configuration, never a policy sent
+// by the client, so that a client cannot loosen the gate. A nil
+// policyFor uses no policy (every image passes).
+func WithApps(newApps func(scans service.Service) apps.Service, policyFor PolicyFor) Option {
+	return func(s *Server) {
+		s.newApps = newApps
+		s.apps = &appsAPI{policyFor: policyFor}
+	}
+}
+
+// queuedScans is the service the apps API scans images through: the
+// server's service, whose ScanImage queues a scan job and waits for it.
+type queuedScans struct {
+	service.Service
+	s *Server
+}
+
+// ScanImage queues a scan of req.Image (its platform; credentials and
+// insecure access are the configuration's) and waits for the job, in
+// whichever replica runs it. A local image outside server.local_images
+// is refused before anything is queued.
+func (q queuedScans) ScanImage(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
+	if err := q.s.checkImage(req.Image); err != nil {
+		return nil, err
+	}
+	job, err := q.s.jobs.enqueue(ctx, "", scanJob{Image: req.Image, Platform: req.Platform})
+	if err != nil {
+		return nil, err
+	}
+	q.s.log.Info("scan queued for an app", "image", req.Image, "job", job.ID)
+	return q.s.jobs.await(ctx, q.s.ctx.Done(), job.ID)
 }
 
 func (a *appsAPI) policy(app, env string) *policy.Policy {
@@ -50,15 +84,18 @@ type AppBody struct {
 
 // DeployBody is the body of POST /v1/apps/{app}/deployments.
 type DeployBody struct {
-	Env                string   `json:"env,omitempty"`
-	Images             []string `json:"images,omitempty"`
-	Platform           string   `json:"platform,omitempty"`
+	Env      string   `json:"env,omitempty"`
+	Images   []string `json:"images,omitempty"`
+	Platform string   `json:"platform,omitempty"`
+	// InsecureRegistries is refused (400): the server's configuration
+	// decides per registry. It is kept to say so clearly.
 	InsecureRegistries []string `json:"insecure_registries,omitempty"`
 }
 
 // AppScanBody is the body of POST /v1/apps/{app}/scans.
 type AppScanBody struct {
-	Platform           string   `json:"platform,omitempty"`
+	Platform string `json:"platform,omitempty"`
+	// InsecureRegistries is refused (400), as DeployBody's.
 	InsecureRegistries []string `json:"insecure_registries,omitempty"`
 }
 
@@ -150,6 +187,10 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if len(body.InsecureRegistries) > 0 {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, errInsecure)
+		return
+	}
 	name := r.PathValue("app")
 	env := body.Env
 	if env == "" {
@@ -157,7 +198,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := a.svc.Deploy(r.Context(), apps.DeployRequest{App: name, Env: body.Env, Images: body.Images,
 		Policy:       a.policy(name, env),
-		ImageOptions: apps.ImageOptions{Platform: body.Platform, InsecureRegistries: body.InsecureRegistries}})
+		ImageOptions: apps.ImageOptions{Platform: body.Platform}})
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -193,9 +234,13 @@ func (s *Server) scanApp(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if len(body.InsecureRegistries) > 0 {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, errInsecure)
+		return
+	}
 	name := r.PathValue("app")
 	rep, err := a.svc.ScanApp(r.Context(), apps.AppScanRequest{App: name, Policy: a.policy(name, ""),
-		ImageOptions: apps.ImageOptions{Platform: body.Platform, InsecureRegistries: body.InsecureRegistries}})
+		ImageOptions: apps.ImageOptions{Platform: body.Platform}})
 	if err != nil {
 		writeErr(w, err)
 		return

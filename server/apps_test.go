@@ -46,7 +46,9 @@ func appServer(t *testing.T) (*client.Client, string) {
 		}
 		return nil
 	}
-	srv := server.New(local, st, server.WithApps(apps.New(st, local), policyFor))
+	// The test images are local layouts: the server reads them under its
+	// local_images, as lapps serve would.
+	srv := server.New(local, st, server.WithLocalImages([]string{images}), server.WithApps(func(scans service.Service) apps.Service { return apps.New(st, scans) }, policyFor))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	c, err := client.New(hs.URL, "")
@@ -206,7 +208,7 @@ func TestAppsHTTPStatus(t *testing.T) {
 	}
 	local := service.NewLocal(st, indexer.New(all.Catalogers()))
 	t.Cleanup(func() { local.Close() })
-	with := server.New(local, st, server.WithApps(apps.New(st, local), nil))
+	with := server.New(local, st, server.WithApps(func(scans service.Service) apps.Service { return apps.New(st, scans) }, nil))
 	without := server.New(local, st)
 	t.Cleanup(func() { with.Close(); without.Close() })
 	for _, tt := range tests {

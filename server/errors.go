@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/limits"
+	"github.com/lapps/lapps/redact"
 	"github.com/lapps/lapps/service"
 )
 
@@ -21,6 +23,16 @@ const (
 	CodeBadImage         = "bad_image"
 	CodeCanceled         = "canceled"
 	CodeInternal         = "internal"
+	// CodeForbidden: the caller may not do this: its token lacks the
+	// scope the route needs, or the server's configuration does not let
+	// it open what was named (a local image outside server.local_images,
+	// a registry at an internal address not in server.registries.allow).
+	// HTTP 403.
+	CodeForbidden = "forbidden"
+	// CodeLimitExceeded: a bound on the input or the work was crossed
+	// (the message names it and the configuration key that sets it).
+	// HTTP 422.
+	CodeLimitExceeded = "limit_exceeded"
 )
 
 // APIError is the body of every error response: {"error": {"code", "message"}}.
@@ -38,6 +50,10 @@ func classify(err error) (string, int) {
 	switch {
 	case errors.Is(err, context.Canceled):
 		return CodeCanceled, 499
+	case errors.Is(err, image.ErrForbidden):
+		return CodeForbidden, http.StatusForbidden
+	case errors.Is(err, limits.ErrExceeded):
+		return CodeLimitExceeded, http.StatusUnprocessableEntity
 	case errors.Is(err, image.ErrNotFound):
 		return CodeImageNotFound, http.StatusNotFound
 	case errors.Is(err, image.ErrUnauthorized):
@@ -62,8 +78,42 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// writeError answers an error; credentials in the message (a URL's user
+// information or secret query parameters) are redacted.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, errorBody{Error: APIError{Code: code, Message: msg}})
+	writeJSON(w, status, errorBody{Error: APIError{Code: code, Message: redact.Text(msg)}})
+}
+
+// jobError is the failure of a scan job read back from the queue: it
+// matches the sentinel of its code with errors.Is, as the error the job
+// failed with did, so that it is classified the same again.
+type jobError struct{ e APIError }
+
+func (j jobError) Error() string { return j.e.Message }
+
+// Is matches the sentinel of the job's error code.
+func (j jobError) Is(target error) bool {
+	switch j.e.Code {
+	case CodeCanceled:
+		return target == context.Canceled
+	case CodeForbidden:
+		return target == image.ErrForbidden
+	case CodeLimitExceeded:
+		return target == limits.ErrExceeded
+	case CodeImageNotFound:
+		return target == image.ErrNotFound
+	case CodeRegistryDenied:
+		return target == image.ErrUnauthorized
+	case CodeInvalidReference:
+		return target == image.ErrInvalidReference
+	case CodeBadImage:
+		return target == image.ErrCorrupt
+	case CodeNotFound:
+		return target == service.ErrNotFound
+	case CodeBadRequest:
+		return target == service.ErrBadRequest
+	}
+	return false
 }
 
 func writeErr(w http.ResponseWriter, err error) {

@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/limits"
+	"github.com/lapps/lapps/redact"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
@@ -54,11 +57,11 @@ type JobProgress struct {
 const kindScan = "scan"
 
 // scanJob is the request of a scan job, as stored. Registry credentials
-// are never part of it: the replica that runs the job uses its own.
+// and insecure access are never part of it: the replica that runs the job
+// uses its own configuration.
 type scanJob struct {
 	Image    string `json:"image"`
 	Platform string `json:"platform,omitempty"`
-	Insecure bool   `json:"insecure,omitempty"`
 	// OnPush marks a scan queued by a registry event, retried while the
 	// registry does not know the tag yet (see pushScanner).
 	OnPush bool `json:"on_push,omitempty"`
@@ -99,18 +102,34 @@ type jobs struct {
 	wg    sync.WaitGroup
 	// observe, if set, is told the duration of each successful scan.
 	observe func(time.Duration)
+	// scanTimeout bounds each scan (server.scan_timeout).
+	scanTimeout time.Duration
+	// grace is how long a cancelled scan (timeout, shutdown, lost lease)
+	// is waited for; a scan that has not returned by then (blocked in
+	// I/O that ignores cancellation) is given up and its slot freed.
+	grace time.Duration
+	// localRoots are checked again before a job runs (a job queued by a
+	// replica configured otherwise, or before an upgrade).
+	localRoots []string
 
 	mu sync.Mutex
 	// running holds the latest progress of the jobs this replica runs,
 	// fresher than what it stores every heartbeat.
 	running map[string]*JobProgress
+	// released are the running jobs released by releaseRunning, which
+	// their scans must not finish.
+	released map[string]bool
+	// finished is closed, and replaced, whenever this replica finishes a
+	// job: the waiters of await look at their job again.
+	finished chan struct{}
 }
 
 func newJobs(q store.Jobs, svc service.Service, holder string, ttl time.Duration, concurrency int, log *slog.Logger) *jobs {
 	return &jobs{
 		q: q, svc: svc, holder: holder, ttl: ttl, beat: min(time.Second, ttl/3),
 		slots: make(chan struct{}, max(1, concurrency)), wake: make(chan struct{}, 1),
-		log: log, running: map[string]*JobProgress{},
+		log: log, running: map[string]*JobProgress{}, released: map[string]bool{}, finished: make(chan struct{}),
+		scanTimeout: DefaultScanTimeout, grace: 5 * time.Second,
 	}
 }
 
@@ -124,25 +143,34 @@ func newID() string {
 // it. A job already queued under id is returned as it stands, so that a
 // request delivered again (a registry event) queues its scan once.
 func (j *jobs) enqueue(ctx context.Context, id string, req scanJob) (*Job, error) {
+	job, _, err := j.enqueueNew(ctx, id, req)
+	return job, err
+}
+
+// enqueueNew is enqueue, saying whether the job is new (false: one was
+// already queued under id).
+func (j *jobs) enqueueNew(ctx context.Context, id string, req scanJob) (*Job, bool, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if id == "" {
 		id = newID()
 	}
 	sj, err := j.q.EnqueueJob(ctx, &store.Job{ID: id, Kind: kindScan, Request: body})
 	if errors.Is(err, store.ErrExists) {
-		return j.get(ctx, id)
+		job, err := j.get(ctx, id)
+		return job, false, err
 	}
 	if err != nil {
-		return nil, fmt.Errorf("queue scan of %s: %w", req.Image, err)
+		return nil, false, fmt.Errorf("queue scan of %s: %w", req.Image, err)
 	}
 	select {
 	case j.wake <- struct{}{}:
 	default:
 	}
-	return j.apiJob(ctx, sj)
+	job, err := j.apiJob(ctx, sj)
+	return job, true, err
 }
 
 // get returns job id as the API shows it, or an error wrapping
@@ -202,6 +230,7 @@ func (j *jobs) apiJob(ctx context.Context, sj *store.Job) (*Job, error) {
 		if err := json.Unmarshal(sj.Error, &e); err != nil || e.Code == "" {
 			e = APIError{Code: CodeInternal, Message: string(sj.Error)}
 		}
+		e.Message = redact.Text(e.Message) // stored by an older version, maybe
 		job.Error = &e
 	}
 	return job, nil
@@ -261,8 +290,12 @@ func (j *jobs) execute(ctx context.Context, sj *store.Job) {
 		return
 	}
 	log = log.With("image", req.Image)
+	if err := image.CheckLocal(req.Image, j.localRoots); err != nil {
+		j.finish(ctx, log, sj, nil, err)
+		return
+	}
 	if sj.Attempts > 1 {
-		log.Info("scan job claimed again after its replica stopped")
+		log.Info("scan job claimed again after its replica stopped", "attempts", sj.Attempts)
 	}
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -314,15 +347,51 @@ func (j *jobs) execute(ctx context.Context, sj *store.Job) {
 		scanner = pushScanner{Service: j.svc, log: j.log}
 	}
 	start := time.Now()
-	r, err := scanner.ScanImage(jctx, service.ScanRequest{
-		Image: req.Image, Platform: req.Platform, Insecure: req.Insecure, Key: sj.ID,
-		Progress: progressInto(&j.mu, progress),
-	})
+	sctx, stop := context.WithTimeoutCause(jctx, j.scanTimeout, errScanTimeout)
+	defer stop()
+	type outcome struct {
+		r   *report.Report
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		r, err := scanner.ScanImage(sctx, service.ScanRequest{
+			Image: req.Image, Platform: req.Platform, Key: sj.ID,
+			Progress: progressInto(&j.mu, progress),
+		})
+		done <- outcome{r, err}
+	}()
+	var out outcome
+	select {
+	case out = <-done:
+	case <-sctx.Done():
+		// Cancelled (timeout, shutdown, lease lost): the scan is waited
+		// for a little, then given up, so that a scan blocked in I/O
+		// that ignores cancellation (a FIFO, a hung mount) does not hold
+		// the slot, or the shutdown, forever.
+		select {
+		case out = <-done:
+		case <-time.After(j.grace):
+			log.Warn("scan did not stop within the grace period after it was cancelled; given up", "grace", j.grace, "cause", context.Cause(sctx))
+			out = outcome{err: fmt.Errorf("%s: the scan did not stop after it was cancelled: %w", req.Image, context.Cause(sctx))}
+		}
+	}
+	r, err := out.r, out.err
+	timedOut := context.Cause(sctx) == errScanTimeout && jctx.Err() == nil
 	cancel(nil)
 	<-beat
+	j.mu.Lock()
+	released := j.released[sj.ID]
+	delete(j.released, sj.ID)
+	j.mu.Unlock()
 	switch {
+	case released:
+		// releaseRunning gave the job back at a shutdown that did not
+		// wait for it.
 	case context.Cause(jctx) == errLost:
 		log.Warn("scan job taken over by another replica; its result is theirs")
+	case err != nil && timedOut:
+		j.finish(ctx, log, sj, nil, fmt.Errorf("%s: %w", req.Image, scanTimeoutError(j.scanTimeout)))
 	case err != nil && ctx.Err() != nil:
 		// Stopped by the shutdown: the job goes back to the queue for
 		// another replica (or this one, restarted) rather than failing.
@@ -342,13 +411,53 @@ func (j *jobs) execute(ctx context.Context, sj *store.Job) {
 	}
 }
 
-// finish records a job's outcome.
+// errScanTimeout is the cause of a scan cancelled by its deadline.
+var errScanTimeout = errors.New("scan deadline (server.scan_timeout) passed")
+
+// scanTimeoutError is the failure of a scan that took longer than d.
+func scanTimeoutError(d time.Duration) error {
+	if d%time.Second == 0 {
+		return limits.New("scan time", int64(d/time.Second), "seconds", "server.scan_timeout")
+	}
+	return limits.New("scan time", d.Milliseconds(), "milliseconds", "server.scan_timeout")
+}
+
+// releaseRunning puts the jobs this replica still runs back in the queue
+// and marks them so that their scans, should they ever return, do not
+// finish them: a shutdown that stops waiting for stuck scans. It returns
+// how many it released.
+func (j *jobs) releaseRunning() int {
+	j.mu.Lock()
+	var ids []string
+	for id := range j.running {
+		if !j.released[id] {
+			j.released[id] = true
+			ids = append(ids, id)
+		}
+	}
+	j.mu.Unlock()
+	// Bounded: the shutdown that calls this has no time left to wait.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, id := range ids {
+		if err := j.q.ReleaseJob(ctx, id, j.holder); err != nil {
+			j.log.Warn("release scan job at shutdown", "job", id, "err", err)
+		} else {
+			j.log.Info("scan job released to the queue at shutdown", "job", id)
+		}
+	}
+	return len(ids)
+}
+
+// finish records a job's outcome; credentials in its error (a URL's user
+// information or secret parameters) are redacted.
 func (j *jobs) finish(ctx context.Context, log *slog.Logger, sj *store.Job, r *report.Report, failure error) {
 	var result, failed []byte
 	var err error
 	if failure != nil {
 		code, _ := classify(failure)
-		failed, err = json.Marshal(APIError{Code: code, Message: failure.Error()})
+		failed, err = json.Marshal(APIError{Code: code, Message: redact.Text(failure.Error())})
+		log.Info("scan job failed", "code", code, "err", failure)
 	} else {
 		result, err = json.Marshal(scanResult{Image: r.Image, ScanIndex: r.ScanIndex})
 	}
@@ -361,6 +470,50 @@ func (j *jobs) finish(ctx context.Context, log *slog.Logger, sj *store.Job, r *r
 	}
 	if err != nil {
 		log.Error("record scan job outcome", "err", err)
+	}
+	j.mu.Lock()
+	close(j.finished)
+	j.finished = make(chan struct{})
+	j.mu.Unlock()
+}
+
+// await waits for job id to finish, in any replica, and returns the
+// report its scan recorded, or its failure as an error matching the
+// sentinel of its code. It stops waiting when ctx or stop ends (the job
+// goes on).
+func (j *jobs) await(ctx context.Context, stop <-chan struct{}, id string) (*report.Report, error) {
+	t := time.NewTicker(j.beat)
+	defer t.Stop()
+	for {
+		j.mu.Lock()
+		finished := j.finished
+		j.mu.Unlock()
+		sj, err := j.q.GetJob(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("scan job %s: %w", id, err)
+		}
+		switch sj.State {
+		case JobSucceeded:
+			var res scanResult
+			if err := json.Unmarshal(sj.Result, &res); err != nil || res.Image == "" || res.ScanIndex < 1 {
+				return nil, fmt.Errorf("scan job %s: stored result %q: not a scan", id, sj.Result)
+			}
+			return j.svc.Report(ctx, res.Image, res.ScanIndex)
+		case JobFailed:
+			var e APIError
+			if err := json.Unmarshal(sj.Error, &e); err != nil || e.Code == "" {
+				e = APIError{Code: CodeInternal, Message: string(sj.Error)}
+			}
+			return nil, jobError{e}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-stop:
+			return nil, fmt.Errorf("scan job %s: the server is stopping; the job stays queued: %w", id, context.Canceled)
+		case <-finished:
+		case <-t.C:
+		}
 	}
 }
 

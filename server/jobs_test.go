@@ -128,13 +128,16 @@ func TestJobReleasedAtShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.State != JobQueued || j.Holder != "" || j.Attempts != 0 {
-		t.Fatalf("job after shutdown: %s by %q at attempt %d, want queued, unheld, attempt 0", j.State, j.Holder, j.Attempts)
+	// The release counts the attempt or not as the engine's ReleaseJob
+	// does (issue 12: it counts); the server never changes it.
+	if j.State != JobQueued || j.Holder != "" || j.Attempts > 1 {
+		t.Fatalf("job after shutdown: %s by %q at attempt %d, want queued, unheld, attempt 0 or 1", j.State, j.Holder, j.Attempts)
 	}
+	released := j.Attempts
 	next := New(okScanner(nil), q, WithReplica("next", time.Minute))
 	defer next.Close()
-	if j := waitJob(t, q, job.ID, nil); j.State != JobSucceeded || j.Holder != "next" || j.Attempts != 1 {
-		t.Errorf("job after restart: %s by %q at attempt %d", j.State, j.Holder, j.Attempts)
+	if j := waitJob(t, q, job.ID, nil); j.State != JobSucceeded || j.Holder != "next" || j.Attempts != released+1 {
+		t.Errorf("job after restart: %s by %q at attempt %d, want %d", j.State, j.Holder, j.Attempts, released+1)
 	}
 }
 

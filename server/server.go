@@ -17,6 +17,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lapps/lapps/apps"
+	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/redact"
 	"github.com/lapps/lapps/scheduler"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
@@ -25,9 +28,12 @@ import (
 //go:embed openapi.json
 var openAPI []byte
 
-// TokenChecker decides whether a bearer token is valid.
+// TokenChecker decides whether a bearer token is valid, and what it may
+// do.
 type TokenChecker interface {
-	CheckToken(ctx context.Context, token string) (bool, error)
+	// CheckToken returns the scopes of token (see Scopes), or ok false
+	// when it is unknown or revoked.
+	CheckToken(ctx context.Context, token string) (scopes []string, ok bool, err error)
 }
 
 // Server serves the API.
@@ -42,18 +48,54 @@ type Server struct {
 	metrics *Metrics
 	admit   *admitter
 	apps    *appsAPI
+	newApps func(scans service.Service) apps.Service
+	// tokenAdmin serves /v1/tokens (WithTokenAdmin).
+	tokenAdmin store.Tokens
+	// localRoots are the directories local images may be named under
+	// through the API (WithLocalImages); empty: none.
+	localRoots []string
 
 	// Settings of the scan jobs, which New starts.
 	scanConcurrency int
 	holder          string
 	leaseTTL        time.Duration
+	scanTimeout     time.Duration
+	// scanGrace is how long a cancelled scan is waited for before its
+	// job is given up (tests shorten it).
+	scanGrace time.Duration
 }
 
 // Option configures a Server.
 type Option func(*Server)
 
-// WithTokens requires a valid bearer token on every /v1 request.
+// WithTokens requires a valid bearer token on every /v1 request, with the
+// scope the route needs: read for every GET (any scope reads), scan to
+// queue scans, deploy to create apps and decide deployments, admin for
+// the vulnerability data, tokens and app removal (admin may do
+// everything). A token lacking the scope is refused with 403 forbidden.
 func WithTokens(t TokenChecker) Option { return func(s *Server) { s.tokens = t } }
+
+// WithLocalImages lets callers name images by a local transport (oci:,
+// oci-archive:, docker-archive:, dir:) under dirs
+// (server.local_images); without it every local transport is refused
+// through the API (403 forbidden). The server checks the reference when
+// the request comes; the service the server runs on must enforce the
+// same roots where it opens images (service.WithImageOptions with
+// image.WithLocalRoots), where symbolic links are resolved.
+func WithLocalImages(dirs []string) Option {
+	return func(s *Server) { s.localRoots = append([]string{}, dirs...) }
+}
+
+// WithScanTimeout bounds every scan job (default 30m,
+// server.scan_timeout): a scan still running after d is cancelled and its
+// job fails with limit_exceeded.
+func WithScanTimeout(d time.Duration) Option {
+	return func(s *Server) {
+		if d > 0 {
+			s.scanTimeout = d
+		}
+	}
+}
 
 // WithScanConcurrency sets how many scan jobs this replica runs at once
 // (default 2); more wait in the queue, for this replica or another.
@@ -92,47 +134,61 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 type route struct {
 	method, path string
 	handler      func(s *Server, w http.ResponseWriter, r *http.Request)
-	public       bool
+	// scope is what a token needs for the route; public routes need no
+	// token.
+	scope string
 }
 
+// public marks a route that needs no token.
+const public = ""
+
 var routes = []route{
-	{"GET", "/healthz", (*Server).healthz, true},
-	{"GET", "/readyz", (*Server).readyz, true},
-	{"GET", "/v1/openapi.json", (*Server).openapi, true},
-	{"POST", "/v1/scans", (*Server).createScan, false},
-	{"GET", "/v1/scans", (*Server).listScans, false},
-	{"GET", "/v1/jobs/{id}", (*Server).getJob, false},
-	{"GET", "/v1/report", (*Server).getReport, false},
-	{"GET", "/v1/manifests/{digest}/report", (*Server).manifestReport, false},
-	{"GET", "/v1/sources", (*Server).sources, false},
-	{"POST", "/v1/sources/update", (*Server).updateSources, false},
-	{"POST", "/v1/sources/import", (*Server).importSource, false},
-	{"POST", "/v1/registry/events", (*Server).registryEvents, false},
-	// Public: the API server calls webhooks without a bearer token (see
+	{"GET", "/healthz", (*Server).healthz, public},
+	{"GET", "/readyz", (*Server).readyz, public},
+	{"GET", "/v1/openapi.json", (*Server).openapi, public},
+	{"POST", "/v1/scans", (*Server).createScan, ScopeScan},
+	{"GET", "/v1/scans", (*Server).listScans, ScopeRead},
+	{"GET", "/v1/jobs/{id}", (*Server).getJob, ScopeRead},
+	{"GET", "/v1/report", (*Server).getReport, ScopeRead},
+	{"GET", "/v1/manifests/{digest}/report", (*Server).manifestReport, ScopeRead},
+	{"GET", "/v1/sources", (*Server).sources, ScopeRead},
+	{"POST", "/v1/sources/update", (*Server).updateSources, ScopeAdmin},
+	{"POST", "/v1/sources/import", (*Server).importSource, ScopeAdmin},
+	{"POST", "/v1/registry/events", (*Server).registryEvents, ScopeScan},
+	// Authenticated by the handler: a lapps token with the scan scope,
+	// the static admission token or a client certificate (see
 	// AdmissionConfig).
-	{"POST", "/v1/admission", (*Server).admission, true},
-	{"POST", "/v1/apps", (*Server).createApp, false},
-	{"GET", "/v1/apps", (*Server).listApps, false},
-	{"POST", "/v1/apps/import", (*Server).importApp, false},
-	{"DELETE", "/v1/apps/{app}", (*Server).removeApp, false},
-	{"POST", "/v1/apps/{app}/deployments", (*Server).deploy, false},
-	{"GET", "/v1/apps/{app}/deployments", (*Server).appHistory, false},
-	{"POST", "/v1/apps/{app}/scans", (*Server).scanApp, false},
-	{"GET", "/v1/apps/{app}/scans", (*Server).listAppScans, false},
-	{"GET", "/v1/apps/{app}/scans/{n}", (*Server).appReport, false},
+	{"POST", "/v1/admission", (*Server).admission, public},
+	{"POST", "/v1/apps", (*Server).createApp, ScopeDeploy},
+	{"GET", "/v1/apps", (*Server).listApps, ScopeRead},
+	{"POST", "/v1/apps/import", (*Server).importApp, ScopeDeploy},
+	{"DELETE", "/v1/apps/{app}", (*Server).removeApp, ScopeAdmin},
+	{"POST", "/v1/apps/{app}/deployments", (*Server).deploy, ScopeDeploy},
+	{"GET", "/v1/apps/{app}/deployments", (*Server).appHistory, ScopeRead},
+	{"POST", "/v1/apps/{app}/scans", (*Server).scanApp, ScopeScan},
+	{"GET", "/v1/apps/{app}/scans", (*Server).listAppScans, ScopeRead},
+	{"GET", "/v1/apps/{app}/scans/{n}", (*Server).appReport, ScopeRead},
+	{"GET", "/v1/tokens", (*Server).listTokens, ScopeAdmin},
+	{"POST", "/v1/tokens", (*Server).createToken, ScopeAdmin},
+	{"DELETE", "/v1/tokens/{id}", (*Server).revokeToken, ScopeAdmin},
 }
 
 // New returns a server over svc whose scan jobs go through queue, which
 // the replicas on one database share (the store); it starts running them
 // at once, until Close.
 func New(svc service.Service, queue store.Jobs, opts ...Option) *Server {
-	s := &Server{svc: svc, log: slog.Default(), mux: http.NewServeMux(),
-		scanConcurrency: 2, holder: scheduler.HolderID(), leaseTTL: scheduler.DefaultLeaseTTL}
+	s := &Server{svc: svc, log: slog.Default(), mux: http.NewServeMux(), localRoots: []string{},
+		scanConcurrency: 2, holder: scheduler.HolderID(), leaseTTL: scheduler.DefaultLeaseTTL,
+		scanTimeout: DefaultScanTimeout, scanGrace: 5 * time.Second}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(s)
 	}
 	s.jobs = newJobs(queue, svc, s.holder, s.leaseTTL, s.scanConcurrency, s.log)
+	s.jobs.scanTimeout, s.jobs.grace, s.jobs.localRoots = s.scanTimeout, s.scanGrace, s.localRoots
+	if s.newApps != nil {
+		s.apps.svc = s.newApps(queuedScans{Service: svc, s: s})
+	}
 	if s.metrics != nil {
 		s.jobs.observe = func(d time.Duration) { s.metrics.index.Observe(d.Seconds()) }
 		s.metrics.gauge("lapps_scan_jobs_pending", "Scan jobs queued or running, in every replica.", queue.PendingJobs)
@@ -142,8 +198,8 @@ func New(svc service.Service, queue store.Jobs, opts ...Option) *Server {
 		h := rt.handler
 		handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(s, w, r) })
 		var hh http.Handler = handler
-		if !rt.public {
-			hh = s.authenticate(handler)
+		if rt.scope != public {
+			hh = s.authenticate(handler, rt.scope)
 		}
 		s.mux.Handle(rt.method+" "+rt.path, s.metrics.instrument(rt.method+" "+rt.path, hh))
 	}
@@ -159,16 +215,45 @@ func New(svc service.Service, queue store.Jobs, opts ...Option) *Server {
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Close stops the jobs and waits for them.
-func (s *Server) Close() {
+// DefaultScanTimeout bounds a scan job unless WithScanTimeout says
+// otherwise.
+const DefaultScanTimeout = 30 * time.Minute
+
+// Close stops the jobs and waits for them, however long they take; see
+// Shutdown for a bounded stop.
+func (s *Server) Close() { _ = s.Shutdown(context.Background()) }
+
+// Shutdown stops the server's work: the running scans are cancelled and
+// their jobs released to the queue (for another replica, or this one
+// restarted), and callers waiting for a job are answered. It waits for
+// that until ctx ends; then it releases the jobs of scans that have not
+// stopped (stuck in I/O that ignores cancellation) itself and returns
+// ctx's error without waiting for them. The HTTP server is the caller's
+// to shut down.
+func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
-	if s.admit != nil {
-		s.admit.wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		if s.admit != nil {
+			s.admit.wg.Wait()
+		}
+		s.jobs.wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
 	}
-	s.jobs.wait()
+	n := s.jobs.releaseRunning()
+	s.log.Warn("shutdown: scans still running when the shutdown timeout passed; their jobs were released", "jobs", n)
+	return fmt.Errorf("shutdown: %d scan jobs did not stop: %w", n, ctx.Err())
 }
 
-func (s *Server) authenticate(next http.Handler) http.Handler {
+// scopesKey is the context key of the scopes of the request's token.
+type scopesKey struct{}
+
+func (s *Server) authenticate(next http.Handler, scope string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.tokens == nil {
 			next.ServeHTTP(w, r)
@@ -180,7 +265,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "a bearer token is required (LAPPS_TOKEN)")
 			return
 		}
-		valid, err := s.tokens.CheckToken(r.Context(), tok)
+		scopes, valid, err := s.tokens.CheckToken(r.Context(), tok)
 		if err != nil {
 			writeErr(w, err)
 			return
@@ -189,7 +274,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "invalid or revoked token")
 			return
 		}
-		next.ServeHTTP(w, r)
+		if !allows(scopes, scope) {
+			writeError(w, http.StatusForbidden, CodeForbidden, fmt.Sprintf("this token lacks the %s scope that %s %s needs (it has %s; `lapps token create NAME --scope %s` makes one that has it)",
+				scope, r.Method, r.Pattern, strings.Join(scopes, ", "), scope))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), scopesKey{}, scopes)))
 	})
 }
 
@@ -214,7 +304,21 @@ func (s *Server) openapi(w http.ResponseWriter, _ *http.Request) {
 type ScanBody struct {
 	Image    string `json:"image"`
 	Platform string `json:"platform,omitempty"`
-	Insecure bool   `json:"insecure,omitempty"`
+	// Insecure is refused (400): the server's configuration decides per
+	// registry (registries: HOST: insecure: true), never a caller. It is
+	// kept to say so clearly.
+	Insecure bool `json:"insecure,omitempty"`
+}
+
+// errInsecure answers a caller that asks for insecure registry access.
+const errInsecure = "insecure registry access is not a request's choice: the server's configuration decides it per registry (registries: HOST: insecure: true)"
+
+// checkImage refuses, before anything is queued, an image the server
+// will not open for a caller: a local transport outside
+// server.local_images (image.CheckLocal; the open checks again with
+// symbolic links resolved).
+func (s *Server) checkImage(ref string) error {
+	return image.CheckLocal(ref, s.localRoots)
 }
 
 func decode(r *http.Request, v any) error {
@@ -236,7 +340,15 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "image is required")
 		return
 	}
-	job, err := s.jobs.enqueue(r.Context(), "", scanJob{Image: body.Image, Platform: body.Platform, Insecure: body.Insecure})
+	if body.Insecure {
+		writeError(w, http.StatusBadRequest, CodeBadRequest, errInsecure)
+		return
+	}
+	if err := s.checkImage(body.Image); err != nil {
+		writeErr(w, err)
+		return
+	}
+	job, err := s.jobs.enqueue(r.Context(), "", scanJob{Image: body.Image, Platform: body.Platform})
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -322,6 +434,9 @@ func (s *Server) sources(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	for i := range st {
+		st[i].LastError = redact.Text(st[i].LastError)
+	}
 	writeJSON(w, http.StatusOK, st)
 }
 
@@ -343,6 +458,9 @@ func (s *Server) updateSources(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	for i := range res {
+		res[i].Error = redact.Text(res[i].Error)
+	}
 	writeJSON(w, http.StatusOK, res)
 }
 
@@ -354,6 +472,15 @@ func (s *Server) importSource(w http.ResponseWriter, r *http.Request) {
 	if typ == "" {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "the type query parameter is required")
 		return
+	}
+	var replace bool
+	if v := q.Get("replace"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, "replace must be true or false")
+			return
+		}
+		replace = b
 	}
 	if filename == "" || strings.ContainsAny(filename, `/\`) {
 		filename = "feed"
@@ -383,7 +510,7 @@ func (s *Server) importSource(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fmt.Errorf("read import: %w", err))
 		return
 	}
-	res, err := s.svc.ImportVulnDB(r.Context(), typ, path, name)
+	res, err := s.svc.ImportVulnDB(r.Context(), typ, path, name, replace)
 	if err != nil {
 		code, status := classify(err)
 		if code == CodeInternal {

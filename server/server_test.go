@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -51,6 +52,48 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 			missing = append(missing, "not served: "+k)
 		}
 	}
+	// Each operation names the scope its route needs.
+	for _, r := range routes {
+		raw, ok := doc.Paths[r.path][strings.ToLower(r.method)]
+		if !ok {
+			continue
+		}
+		var op struct {
+			Scope string `json:"x-lapps-scope"`
+		}
+		if err := json.Unmarshal(raw, &op); err != nil {
+			t.Fatal(err)
+		}
+		if op.Scope != r.scope {
+			missing = append(missing, fmt.Sprintf("%s %s: documented scope %q, served %q", r.method, r.path, op.Scope, r.scope))
+		}
+	}
+	// The error codes documented are those the server answers with.
+	var schemas struct {
+		Components struct {
+			Schemas struct {
+				Error struct {
+					Properties struct {
+						Error struct {
+							Properties struct {
+								Code struct {
+									Enum []string `json:"enum"`
+								} `json:"code"`
+							} `json:"properties"`
+						} `json:"error"`
+					} `json:"properties"`
+				} `json:"Error"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPI, &schemas); err != nil {
+		t.Fatal(err)
+	}
+	codes := []string{CodeBadRequest, CodeUnauthorized, CodeForbidden, CodeNotFound, CodeImageNotFound, CodeRegistryDenied,
+		CodeInvalidReference, CodeBadImage, CodeLimitExceeded, CodeConflict, CodeCanceled, CodeInternal}
+	if got := schemas.Components.Schemas.Error.Properties.Error.Properties.Code.Enum; !slices.Equal(got, codes) {
+		missing = append(missing, fmt.Sprintf("error codes documented %q, served %q", got, codes))
+	}
 	sort.Strings(missing)
 	if len(missing) > 0 {
 		t.Error(strings.Join(missing, "\n"))
@@ -61,6 +104,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	defer srv.Close()
 	for _, r := range routes {
 		path := strings.ReplaceAll(strings.ReplaceAll(r.path, "{id}", "nope"), "{digest}", "sha256:00")
+		path = strings.ReplaceAll(strings.ReplaceAll(path, "{app}", "a"), "{n}", "1")
 		req := httptest.NewRequest(r.method, path, strings.NewReader("{}"))
 		w := httptest.NewRecorder()
 		srv.Handler().ServeHTTP(w, req)
@@ -98,17 +142,21 @@ func (fakeService) UpdateVulnDB(context.Context, []string) ([]service.SourceResu
 	return nil, fmt.Errorf("no source named x: %w", service.ErrBadRequest)
 }
 func (fakeService) VulnDBStatus(context.Context) ([]service.SourceStatus, error) { return nil, nil }
-func (fakeService) ImportVulnDB(context.Context, string, string, string) (*service.SourceResult, error) {
+func (fakeService) ImportVulnDB(context.Context, string, string, string, bool) (*service.SourceResult, error) {
 	return nil, fmt.Errorf("bad feed: %w", service.ErrBadRequest)
 }
 func (fakeService) Close() error { return nil }
 
-type tokens map[string]bool
+// tokens are bearer tokens and their scopes.
+type tokens map[string][]string
 
-func (t tokens) CheckToken(_ context.Context, tok string) (bool, error) { return t[tok], nil }
+func (t tokens) CheckToken(_ context.Context, tok string) ([]string, bool, error) {
+	sc, ok := t[tok]
+	return sc, ok, nil
+}
 
 func TestErrorsAndAuth(t *testing.T) {
-	srv := New(fakeService{}, testQueue(t), WithTokens(tokens{"good": true}))
+	srv := New(fakeService{}, testQueue(t), WithTokens(tokens{"good": {ScopeAdmin}}))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
@@ -31,6 +34,12 @@ type Local struct {
 	creds map[string]image.Credential
 	// open opens images; tests replace it to count layer reads.
 	open func(ctx context.Context, ref string, opts ...image.Option) (image.Image, error)
+	// imageOpts are given to every open after the request's own
+	// (WithImageOptions): a server's trust boundaries.
+	imageOpts []image.Option
+	// insecure are the registries read over plain HTTP or unverified TLS
+	// whoever asks (WithInsecureRegistries).
+	insecure []string
 }
 
 // Option configures a Local service.
@@ -42,6 +51,41 @@ func WithSources(s []updater.Source) Option { return func(l *Local) { l.sources 
 // WithCredentials sets the registry credentials used for work the service
 // starts itself (scrub, scans on push).
 func WithCredentials(c map[string]image.Credential) Option { return func(l *Local) { l.creds = c } }
+
+// WithImageOptions adds opts to every image the service opens (scans,
+// scrub), after the options of the request, so that a request cannot
+// override them: a server passes its trust boundaries here
+// (image.WithLocalRoots, image.WithRegistryAllow).
+func WithImageOptions(opts ...image.Option) Option {
+	return func(l *Local) { l.imageOpts = append(l.imageOpts, opts...) }
+}
+
+// WithInsecureRegistries names registries (host or host:port, as in the
+// configuration's registries section; "docker.io" is Docker Hub) that
+// every scan and scrub reads with image.WithInsecure, whatever the
+// request says: a server decides insecure per registry from its
+// configuration, never from its callers.
+func WithInsecureRegistries(hosts []string) Option {
+	return func(l *Local) { l.insecure = append([]string(nil), hosts...) }
+}
+
+// insecureFor reports whether ref names a registry of WithInsecureRegistries.
+func (l *Local) insecureFor(ref string) bool {
+	if len(l.insecure) == 0 || !isRegistryRef(ref) {
+		return false
+	}
+	r, err := name.ParseReference(strings.TrimPrefix(ref, "docker://"))
+	if err != nil {
+		return false
+	}
+	host := r.Context().RegistryStr()
+	for _, h := range l.insecure {
+		if strings.EqualFold(h, host) || (host == name.DefaultRegistry && (h == "docker.io" || h == "registry-1.docker.io")) {
+			return true
+		}
+	}
+	return false
+}
 
 // WithLogger sets the logger.
 func WithLogger(log *slog.Logger) Option { return func(l *Local) { l.log = log } }
@@ -81,15 +125,20 @@ func (l *Local) ScanImage(ctx context.Context, req ScanRequest) (*report.Report,
 		progress = func(Progress) {}
 	}
 	progress(Progress{Stage: StageResolve})
-	opts := []image.Option{image.WithPlatform(req.Platform), image.WithInsecure(req.Insecure)}
-	if len(req.Credentials) > 0 {
-		opts = append(opts, image.WithCredentials(req.Credentials))
+	opts := []image.Option{image.WithPlatform(req.Platform), image.WithInsecure(req.Insecure || l.insecureFor(req.Image))}
+	creds := req.Credentials
+	if len(creds) == 0 {
+		creds = l.creds
+	}
+	if len(creds) > 0 {
+		opts = append(opts, image.WithCredentials(creds))
 	}
 	layerPos := map[string]int{}
 	var nLayers int
 	opts = append(opts, image.WithProgress(func(digest string, read, total int64) {
 		progress(Progress{Stage: StageLayer, Layer: digest, Index: layerPos[digest], Layers: nLayers, Read: read, Total: total})
 	}))
+	opts = append(opts, l.imageOpts...)
 	name, err := image.NormalizeName(req.Image)
 	if err != nil {
 		return nil, err

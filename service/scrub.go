@@ -72,7 +72,7 @@ func (l *Local) Scrub(ctx context.Context) (*ScrubResult, error) {
 
 func (l *Local) scrubOne(ctx context.Context, s store.Scan) (moved, changed bool, err error) {
 	if isRegistryRef(s.Image) && !strings.Contains(s.Image, "@") {
-		img, err := l.open(ctx, s.Image, l.imageOptions()...)
+		img, err := l.open(ctx, s.Image, l.imageOptions(s.Image)...)
 		if err != nil {
 			return false, false, err
 		}
@@ -215,10 +215,14 @@ func (l *Local) GC(ctx context.Context, ret Retention) (*GCResult, error) {
 	return res, nil
 }
 
-// imageOptions are the options scrub opens images with.
-func (l *Local) imageOptions() []image.Option {
-	if len(l.creds) == 0 {
-		return nil
+// imageOptions are the options scrub opens ref with.
+func (l *Local) imageOptions(ref string) []image.Option {
+	var opts []image.Option
+	if len(l.creds) > 0 {
+		opts = append(opts, image.WithCredentials(l.creds))
 	}
-	return []image.Option{image.WithCredentials(l.creds)}
+	if l.insecureFor(ref) {
+		opts = append(opts, image.WithInsecure(true))
+	}
+	return append(opts, l.imageOpts...)
 }

@@ -35,8 +35,11 @@ type Service interface {
 	// VulnDBStatus reports each configured source's last run and data.
 	VulnDBStatus(ctx context.Context) ([]SourceStatus, error)
 	// ImportVulnDB loads a file, directory or zip in a source type's own
-	// format, for air-gapped use.
-	ImportVulnDB(ctx context.Context, typ, path, name string) (*SourceResult, error)
+	// format, for air-gapped use, as source name (default import-TYPE).
+	// An import replaces the data stored under its name: under the name
+	// of a configured source it is refused (ErrBadRequest) unless replace
+	// is set.
+	ImportVulnDB(ctx context.Context, typ, path, name string, replace bool) (*SourceResult, error)
 	// Close releases the service's resources.
 	Close() error
 }

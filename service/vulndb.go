@@ -54,10 +54,19 @@ func sourceResult(src updater.Source, r updater.Result) SourceResult {
 	return res
 }
 
-// ImportVulnDB loads local data in a source type's own format.
-func (l *Local) ImportVulnDB(ctx context.Context, typ, path, name string) (*SourceResult, error) {
+// ImportVulnDB loads local data in a source type's own format. It
+// replaces the data stored under name; under the name of a configured
+// source only with replace.
+func (l *Local) ImportVulnDB(ctx context.Context, typ, path, name string, replace bool) (*SourceResult, error) {
 	if name == "" {
 		name = "import-" + typ
+	}
+	if !replace {
+		for _, s := range l.sources {
+			if s.Name == name {
+				return nil, fmt.Errorf("source %q is configured (type %s): an import under its name would replace its data; give --replace (replace=true over the API) to do so, or choose another --name: %w", name, s.Type, ErrBadRequest)
+			}
+		}
 	}
 	src := updater.Source{Name: name, Type: typ, Path: path}
 	r := updater.RunAll(ctx, l.st, []updater.Source{src})[0]

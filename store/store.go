@@ -216,15 +216,20 @@ type Token struct {
 	LastUsed time.Time
 	// RevokedAt is when RevokeToken was first called; zero while valid.
 	RevokedAt time.Time
+	// Scopes are what the token may do (read, scan, deploy, admin; the
+	// server decides what each allows), in the order given to
+	// CreateToken. Tokens made before scopes existed have read, scan and
+	// deploy.
+	Scopes []string
 }
 
 // Tokens stores API bearer tokens by the SHA-256 of their secrets.
 type Tokens interface {
 	// CreateToken stores a new token named name (names need not be
-	// unique) whose secret hashes to hash (32 bytes, SHA-256), and returns
-	// it with its ID and CreatedAt. A hash already stored, revoked or not,
-	// is an error.
-	CreateToken(ctx context.Context, name string, hash []byte) (*Token, error)
+	// unique) whose secret hashes to hash (32 bytes, SHA-256) with scopes
+	// (valid for CheckTokenScopes), and returns it with its ID and
+	// CreatedAt. A hash already stored, revoked or not, is an error.
+	CreateToken(ctx context.Context, name string, hash []byte, scopes []string) (*Token, error)
 	// TokenByHash returns the valid token whose secret hashes to hash.
 	// Unknown and revoked tokens are both ErrNotFound, so that a caller
 	// cannot accept a revoked token by mistake.

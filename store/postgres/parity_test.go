@@ -86,7 +86,7 @@ func parityScript(t *testing.T, s store.Store) []string {
 		if h == nil {
 			h = hash(c.secret)
 		}
-		tok, err := s.CreateToken(ctx, c.name, h)
+		tok, err := s.CreateToken(ctx, c.name, h, []string{"read"})
 		if tok != nil {
 			tok.CreatedAt = time.Time{}
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,17 +16,20 @@ import (
 
 // CreateToken stores a new token whose secret hashes to hash and returns
 // it with its id and creation time.
-func (s *Store) CreateToken(ctx context.Context, name string, hash []byte) (*store.Token, error) {
+func (s *Store) CreateToken(ctx context.Context, name string, hash []byte, scopes []string) (*store.Token, error) {
 	if len(hash) != 32 {
 		return nil, fmt.Errorf("create token %q: hash of %d bytes, want 32 (SHA-256)", name, len(hash))
 	}
-	tok := &store.Token{Name: name, CreatedAt: now()}
+	if err := store.CheckTokenScopes(scopes); err != nil {
+		return nil, fmt.Errorf("create token %q: %w", name, err)
+	}
+	tok := &store.Token{Name: name, CreatedAt: now(), Scopes: slices.Clone(scopes)}
 	// A hash already stored inserts no row and so takes no id: ids stay
 	// consecutive, as the SQLite engine's. (Two callers racing with one
 	// hash still meet the unique constraint, and one id is lost.)
-	err := s.pool.QueryRow(ctx, `INSERT INTO tokens (name, hash, created_at)
-		SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE hash = $2) RETURNING id`,
-		txt(name), hash, tok.CreatedAt).Scan(&tok.ID)
+	err := s.pool.QueryRow(ctx, `INSERT INTO tokens (name, hash, created_at, scopes)
+		SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE hash = $2) RETURNING id`,
+		txt(name), hash, tok.CreatedAt, strings.Join(scopes, ",")).Scan(&tok.ID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = errors.New("a token with this hash exists")
 	}
@@ -34,7 +39,7 @@ func (s *Store) CreateToken(ctx context.Context, name string, hash []byte) (*sto
 	return tok, nil
 }
 
-const tokenCols = `SELECT id, name, created_at, last_used, revoked_at FROM tokens`
+const tokenCols = `SELECT id, name, created_at, last_used, revoked_at, scopes FROM tokens`
 
 // TokenByHash returns the valid token whose secret hashes to hash;
 // unknown and revoked tokens are store.ErrNotFound.
@@ -106,10 +111,12 @@ func scanToken(row pgx.Row) (*store.Token, error) {
 	var (
 		tok               store.Token
 		lastUsed, revoked *time.Time
+		scopes            string
 	)
-	if err := row.Scan(&tok.ID, &tok.Name, &tok.CreatedAt, &lastUsed, &revoked); err != nil {
+	if err := row.Scan(&tok.ID, &tok.Name, &tok.CreatedAt, &lastUsed, &revoked, &scopes); err != nil {
 		return nil, err
 	}
+	tok.Scopes = store.SplitTokenScopes(scopes)
 	tok.CreatedAt = tok.CreatedAt.UTC()
 	tok.LastUsed, tok.RevokedAt = utcOrZero(lastUsed), utcOrZero(revoked)
 	return &tok, nil

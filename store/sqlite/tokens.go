@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lapps/lapps/store"
@@ -12,14 +14,17 @@ import (
 
 // CreateToken stores a new token whose secret hashes to hash and returns
 // it with its id and creation time.
-func (s *Store) CreateToken(ctx context.Context, name string, hash []byte) (*store.Token, error) {
+func (s *Store) CreateToken(ctx context.Context, name string, hash []byte, scopes []string) (*store.Token, error) {
 	if len(hash) != 32 {
 		return nil, fmt.Errorf("create token %q: hash of %d bytes, want 32 (SHA-256)", name, len(hash))
 	}
-	tok := &store.Token{Name: name, CreatedAt: now()}
+	if err := store.CheckTokenScopes(scopes); err != nil {
+		return nil, fmt.Errorf("create token %q: %w", name, err)
+	}
+	tok := &store.Token{Name: name, CreatedAt: now(), Scopes: slices.Clone(scopes)}
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `INSERT INTO tokens (name, hash, created_at) VALUES (?, ?, ?) RETURNING id`,
-			name, hash, formatTime(tok.CreatedAt)).Scan(&tok.ID)
+		return tx.QueryRowContext(ctx, `INSERT INTO tokens (name, hash, created_at, scopes) VALUES (?, ?, ?, ?) RETURNING id`,
+			name, hash, formatTime(tok.CreatedAt), strings.Join(scopes, ",")).Scan(&tok.ID)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create token %q: %w", name, err)
@@ -27,7 +32,7 @@ func (s *Store) CreateToken(ctx context.Context, name string, hash []byte) (*sto
 	return tok, nil
 }
 
-const tokenCols = `SELECT id, name, created_at, last_used, revoked_at FROM tokens`
+const tokenCols = `SELECT id, name, created_at, last_used, revoked_at, scopes FROM tokens`
 
 // TokenByHash returns the valid token whose secret hashes to hash;
 // unknown and revoked tokens are store.ErrNotFound.
@@ -111,10 +116,12 @@ func scanToken(row interface{ Scan(...any) error }) (*store.Token, error) {
 		tok               store.Token
 		created           string
 		lastUsed, revoked sql.NullString
+		scopes            string
 	)
-	if err := row.Scan(&tok.ID, &tok.Name, &created, &lastUsed, &revoked); err != nil {
+	if err := row.Scan(&tok.ID, &tok.Name, &created, &lastUsed, &revoked, &scopes); err != nil {
 		return nil, err
 	}
+	tok.Scopes = store.SplitTokenScopes(scopes)
 	var err error
 	if tok.CreatedAt, err = parseTime(created); err != nil {
 		return nil, err

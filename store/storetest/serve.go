@@ -29,26 +29,37 @@ func testTokens(t *testing.T, s store.Store) {
 	if got, err := s.ListTokens(ctx); err != nil || len(got) != 0 {
 		t.Fatalf("ListTokens of an empty store = %v, %v", got, err)
 	}
-	ci, err := s.CreateToken(ctx, "ci", hashOf("secret-ci"))
+	ci, err := s.CreateToken(ctx, "ci", hashOf("secret-ci"), []string{"read", "scan"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ops, err := s.CreateToken(ctx, "ops", hashOf("secret-ops"))
+	ops, err := s.CreateToken(ctx, "ops", hashOf("secret-ops"), []string{"admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ci.ID <= 0 || ops.ID <= ci.ID || ci.Name != "ci" || ci.CreatedAt.IsZero() || !ci.LastUsed.IsZero() || !ci.RevokedAt.IsZero() {
+	if ci.ID <= 0 || ops.ID <= ci.ID || ci.Name != "ci" || ci.CreatedAt.IsZero() || !ci.LastUsed.IsZero() || !ci.RevokedAt.IsZero() ||
+		!slices.Equal(ci.Scopes, []string{"read", "scan"}) {
 		t.Errorf("CreateToken = %+v, %+v", ci, ops)
 	}
-	if _, err := s.CreateToken(ctx, "again", hashOf("secret-ci")); err == nil {
+	if _, err := s.CreateToken(ctx, "again", hashOf("secret-ci"), []string{"read"}); err == nil {
 		t.Error("CreateToken with a hash already stored: no error")
 	}
-	if _, err := s.CreateToken(ctx, "short", []byte("not a sha-256")); err == nil {
+	if _, err := s.CreateToken(ctx, "short", []byte("not a sha-256"), []string{"read"}); err == nil {
 		t.Error("CreateToken with a 13-byte hash: no error")
 	}
+	// Scopes are stored comma-separated: none, an empty one, one holding
+	// a comma or repeated are refused, and nothing is stored.
+	for _, bad := range [][]string{nil, {}, {""}, {"read,admin"}, {"read", "read"}, {"Admin"}} {
+		if tok, err := s.CreateToken(ctx, "bad", hashOf(fmt.Sprintf("bad-%q", bad)), bad); err == nil {
+			t.Errorf("CreateToken with scopes %q = %+v, want an error", bad, tok)
+		}
+	}
 	got, err := s.TokenByHash(ctx, hashOf("secret-ops"))
-	if err != nil || got.ID != ops.ID || got.Name != "ops" || !got.CreatedAt.Equal(ops.CreatedAt) {
+	if err != nil || got.ID != ops.ID || got.Name != "ops" || !got.CreatedAt.Equal(ops.CreatedAt) || !slices.Equal(got.Scopes, []string{"admin"}) {
 		t.Errorf("TokenByHash(ops) = %+v, %v; want %+v", got, err, ops)
+	}
+	if got, err := s.TokenByHash(ctx, hashOf("secret-ci")); err != nil || !slices.Equal(got.Scopes, []string{"read", "scan"}) {
+		t.Errorf("TokenByHash(ci) = %+v, %v; want scopes read, scan", got, err)
 	}
 	if _, err := s.TokenByHash(ctx, hashOf("wrong")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("TokenByHash of an unknown secret: err = %v, want ErrNotFound", err)
@@ -79,7 +90,8 @@ func testTokens(t *testing.T, s store.Store) {
 		t.Fatalf("ListTokens = %+v, %v; want ci then ops", list, err)
 	}
 	revokedAt := list[0].RevokedAt
-	if revokedAt.IsZero() || !list[1].RevokedAt.IsZero() || !list[0].LastUsed.Equal(base.Add(time.Hour)) {
+	if revokedAt.IsZero() || !list[1].RevokedAt.IsZero() || !list[0].LastUsed.Equal(base.Add(time.Hour)) ||
+		!slices.Equal(list[0].Scopes, []string{"read", "scan"}) || !slices.Equal(list[1].Scopes, []string{"admin"}) {
 		t.Errorf("ListTokens = %+v", list)
 	}
 	if err := s.RevokeToken(ctx, ci.ID); err != nil {
