@@ -36,6 +36,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/lapps/lapps/testenv"
+	"github.com/lapps/lapps/testenv/imagegen"
 )
 
 // memBound is the peak resident set any lapps process may reach on any
@@ -416,15 +417,15 @@ func archiveDiffIDs(t *testing.T, path string) []string {
 func caseCacheLie(t *testing.T, in *inputs, r *runner, alpineArchive string) result {
 	fake := in.get("cache-lie", func(dir string) string {
 		diffIDs := archiveDiffIDs(t, alpineArchive)
-		var layers []layer
+		var layers []imagegen.Layer
 		for i, d := range diffIDs {
-			l := tarLayer(t, dir, uncompressed,
-				file("etc/os-release", "ID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME=\"Alpine Linux v3.20\"\n"),
-				file("lib/apk/db/installed", fmt.Sprintf("P:hidden-package-%d\nV:1.0.0-r0\nA:x86_64\no:hidden\n\n", i)))
-			l.diffID = d // the lie
+			l := imagegen.TarLayer(t, dir, imagegen.Uncompressed,
+				imagegen.File("etc/os-release", "ID=alpine\nVERSION_ID=3.20.3\nPRETTY_NAME=\"Alpine Linux v3.20\"\n"),
+				imagegen.File("lib/apk/db/installed", fmt.Sprintf("P:hidden-package-%d\nV:1.0.0-r0\nA:x86_64\no:hidden\n\n", i)))
+			l.DiffID = d // the lie
 			layers = append(layers, l)
 		}
-		return dockerArchive(t, filepath.Join(dir, "fake.tar"), layers)
+		return imagegen.DockerArchive(t, filepath.Join(dir, "fake.tar"), layers)
 	})
 	if o := r.run("image", "security", "scan", "docker-archive:"+alpineArchive); o.exit != 0 {
 		t.Fatalf("scan the real image: %s", o.stderr)
@@ -480,7 +481,7 @@ func hostileRegistry(t *testing.T, in *inputs) *httptest.Server {
 			w.WriteHeader(http.StatusOK)
 		case strings.HasSuffix(req.URL.Path, "/manifests/1") || strings.Contains(req.URL.Path, "/manifests/sha256:"):
 			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
-			w.Header().Set("Docker-Content-Digest", digestOf(manifest))
+			w.Header().Set("Docker-Content-Digest", imagegen.DigestOf(manifest))
 			_, _ = w.Write(manifest)
 		case strings.HasSuffix(req.URL.Path, "/blobs/"+cfgDigest):
 			w.Header().Set("Content-Encoding", "gzip")
@@ -502,8 +503,8 @@ func caseGzipConfig(t *testing.T, in *inputs, r *runner) result {
 
 func caseManyPackages(t *testing.T, in *inputs, r *runner) result {
 	ref := in.get("many-packages", func(dir string) string {
-		l := tarLayer(t, dir, gzipped, osRelease(), dpkgStatus(1_200_000))
-		return ociLayout(t, dir, []layer{l}, "")
+		l := imagegen.TarLayer(t, dir, imagegen.Gzipped, imagegen.OSRelease(), imagegen.DPKGStatus(1_200_000))
+		return imagegen.OCILayout(t, dir, []imagegen.Layer{l}, "")
 	})
 	o := r.run("image", "security", "scan", ref)
 	if r.current && o.exit != 0 {
@@ -514,11 +515,11 @@ func caseManyPackages(t *testing.T, in *inputs, r *runner) result {
 
 func caseSparse(t *testing.T, in *inputs, r *runner) result {
 	ref := in.get("sparse", func(dir string) string {
-		entries := []entry{osRelease()}
+		entries := []imagegen.Entry{imagegen.OSRelease()}
 		for i := 0; i < 20; i++ {
-			entries = append(entries, sparse(fmt.Sprintf("usr/lib/node_modules/p%d/package.json", i), 500_000_000))
+			entries = append(entries, imagegen.Sparse(fmt.Sprintf("usr/lib/node_modules/p%d/package.json", i), 500_000_000))
 		}
-		return ociLayout(t, dir, []layer{tarLayer(t, dir, gzipped, entries...)}, "")
+		return imagegen.OCILayout(t, dir, []imagegen.Layer{imagegen.TarLayer(t, dir, imagegen.Gzipped, entries...)}, "")
 	})
 	o := r.run("image", "security", "scan", ref, "-o", "json")
 	return result{o: o, detail: exitDetail(o)}
@@ -528,7 +529,7 @@ func caseHugePackageJSON(t *testing.T, in *inputs, r *runner) result {
 	ref := in.get("huge-package-json", func(dir string) string {
 		const size = 400 << 20
 		head, tail := `{"name":"huge","version":"1.0.0","description":"`, `"}`
-		e := entry{name: "usr/lib/node_modules/huge/package.json", size: int64(len(head) + size + len(tail)), body: func(w io.Writer) error {
+		e := imagegen.Entry{Name: "usr/lib/node_modules/huge/package.json", Size: int64(len(head) + size + len(tail)), Body: func(w io.Writer) error {
 			_, _ = io.WriteString(w, head)
 			chunk := bytes.Repeat([]byte("x"), 1<<20)
 			for i := 0; i < size>>20; i++ {
@@ -539,7 +540,7 @@ func caseHugePackageJSON(t *testing.T, in *inputs, r *runner) result {
 			_, err := io.WriteString(w, tail)
 			return err
 		}}
-		return ociLayout(t, dir, []layer{tarLayer(t, dir, gzipped, osRelease(), e)}, "")
+		return imagegen.OCILayout(t, dir, []imagegen.Layer{imagegen.TarLayer(t, dir, imagegen.Gzipped, imagegen.OSRelease(), e)}, "")
 	})
 	o := r.run("image", "security", "scan", ref, "-o", "json")
 	detail := exitDetail(o)
@@ -609,7 +610,7 @@ func importHostile(t *testing.T, r *runner, typ, good, goodType, hostile string)
 func zipClaim(t *testing.T, in *inputs, claim uint64) string {
 	return in.get(fmt.Sprintf("zip-claim-%d", claim), func(dir string) string {
 		p := filepath.Join(dir, "secdb.zip")
-		writeZip(t, p, zipMember{name: "main.json", claim: claim, content: []byte(`{"packages":[]}`)})
+		imagegen.WriteZip(t, p, imagegen.ZipMember{Name: "main.json", Claim: claim, Content: []byte(`{"packages":[]}`)})
 		return p
 	})
 }
@@ -639,7 +640,7 @@ func caseZipServer(t *testing.T, in *inputs, r *runner) result {
 func caseTrackerString(t *testing.T, in *inputs, r *runner) result {
 	hostile := in.get("tracker-string", func(dir string) string {
 		p := filepath.Join(dir, "tracker.zip")
-		writeZip(t, p, zipMember{name: "json", gen: func(w io.Writer) error {
+		imagegen.WriteZip(t, p, imagegen.ZipMember{Name: "json", Gen: func(w io.Writer) error {
 			_, _ = io.WriteString(w, `{"openssl":{"CVE-2024-0001":{"description":"`)
 			chunk := bytes.Repeat([]byte("a"), 1<<20)
 			for i := 0; i < 1024; i++ {
@@ -700,8 +701,8 @@ func caseFIFO(t *testing.T, in *inputs, r *runner) result {
 // stallingRegistry serves an image whose layer blob never finishes.
 func stallingRegistry(t *testing.T, in *inputs) (*httptest.Server, chan struct{}) {
 	dir := in.get("stall-layout", func(dir string) string {
-		l := tarLayer(t, dir, gzipped, osRelease(), file("hello", "hi"))
-		return ociLayout(t, dir, []layer{l}, "")
+		l := imagegen.TarLayer(t, dir, imagegen.Gzipped, imagegen.OSRelease(), imagegen.File("hello", "hi"))
+		return imagegen.OCILayout(t, dir, []imagegen.Layer{l}, "")
 	})
 	layout := strings.TrimSuffix(strings.TrimPrefix(dir, "oci:"), ":hostile")
 	idx, _ := os.ReadFile(filepath.Join(layout, "index.json"))
@@ -751,9 +752,9 @@ func caseStuckShutdown(t *testing.T, in *inputs, r *runner) result {
 		cfg += fmt.Sprintf("  shutdown_timeout: 5s\n  registries:\n    allow: [%q]\n", host)
 	}
 	s := r.serve(cfg)
-	code, body := s.do("POST", "/v1/scans", tok, "application/json", []byte(`{"image":"`+host+`/stuck/image:1"}`))
+	code, Body := s.do("POST", "/v1/scans", tok, "application/json", []byte(`{"image":"`+host+`/stuck/image:1"}`))
 	if code != http.StatusAccepted {
-		t.Fatalf("POST /v1/scans: %d %s", code, body)
+		t.Fatalf("POST /v1/scans: %d %s", code, Body)
 	}
 	select {
 	case <-arrived:
@@ -778,15 +779,15 @@ func caseScopes(t *testing.T, in *inputs, r *runner) result {
 	// Wait for the configured source's first ingest.
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if _, body := s.do("GET", "/v1/sources", admin, "", nil); strings.Contains(body, `"records":`) && !strings.Contains(body, `"records":0`) {
+		if _, Body := s.do("GET", "/v1/sources", admin, "", nil); strings.Contains(Body, `"records":`) && !strings.Contains(Body, `"records":0`) {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	code, _ := s.do("POST", "/v1/sources/import?type=alpine-secdb&name=alpine-secdb&filename=main.json", read, "application/octet-stream", []byte(`{"packages":[]}`))
 	detail := fmt.Sprintf("import HTTP %d", code)
-	_, body := s.do("GET", "/v1/sources", admin, "", nil)
-	if strings.Contains(body, `"records":0`) {
+	_, Body := s.do("GET", "/v1/sources", admin, "", nil)
+	if strings.Contains(Body, `"records":0`) {
 		detail += " (the configured source emptied)"
 	}
 	// A token made over the API with --server.
@@ -819,14 +820,14 @@ func caseSSRF(t *testing.T, in *inputs, r *runner) result {
 	tok := r.token("scan")
 	s := r.serve("server:\n  require_token: true\n")
 	host := strings.TrimPrefix(internal.URL, "http://")
-	code, body := s.do("POST", "/v1/scans", tok, "application/json", []byte(`{"image":"`+host+`/x/y:1"}`))
+	code, Body := s.do("POST", "/v1/scans", tok, "application/json", []byte(`{"image":"`+host+`/x/y:1"}`))
 	detail := fmt.Sprintf("POST HTTP %d", code)
 	var job struct {
 		ID    string
 		State string
 		Error *struct{ Code, Message string }
 	}
-	_ = json.Unmarshal([]byte(body), &job)
+	_ = json.Unmarshal([]byte(Body), &job)
 	for i := 0; i < 100 && job.ID != "" && job.State != "failed" && job.State != "succeeded"; i++ {
 		time.Sleep(100 * time.Millisecond)
 		_, b := s.do("GET", "/v1/jobs/"+job.ID, tok, "", nil)
@@ -844,10 +845,10 @@ func caseSSRF(t *testing.T, in *inputs, r *runner) result {
 
 func caseBomb(t *testing.T, in *inputs, r *runner) result {
 	ref := in.get("bomb", func(dir string) string {
-		b, _ := writeBlob(t, dir, zstded, func(w io.Writer) error {
-			return writeTar(w, []entry{osRelease(), zeros("big", 10<<30)})
+		b, _ := imagegen.WriteBlob(t, dir, imagegen.Zstded, func(w io.Writer) error {
+			return imagegen.WriteTar(w, []imagegen.Entry{imagegen.OSRelease(), imagegen.Zeros("big", 10<<30)})
 		})
-		return ociLayout(t, dir, []layer{{blob: b, diffID: "sha256:" + strings.Repeat("0", 64)}}, "")
+		return imagegen.OCILayout(t, dir, []imagegen.Layer{{Blob: b, DiffID: "sha256:" + strings.Repeat("0", 64)}}, "")
 	})
 	o := r.run("image", "security", "scan", ref)
 	return result{o: o, detail: exitDetail(o)}
@@ -860,12 +861,12 @@ func caseRepeatedLayer(t *testing.T, in *inputs, r *runner) result {
 		for i := range rnd {
 			rnd[i] = byte(rng.Uint32())
 		}
-		l := tarLayer(t, dir, gzipped, osRelease(), dpkgStatus(500), file("opt/random.bin", string(rnd)))
-		layers := make([]layer, 40)
+		l := imagegen.TarLayer(t, dir, imagegen.Gzipped, imagegen.OSRelease(), imagegen.DPKGStatus(500), imagegen.File("opt/random.bin", string(rnd)))
+		layers := make([]imagegen.Layer, 40)
 		for i := range layers {
 			layers[i] = l
 		}
-		return ociLayout(t, dir, layers, "")
+		return imagegen.OCILayout(t, dir, layers, "")
 	})
 	o := r.run("--debug", "image", "security", "scan", ref)
 	n := strings.Count(o.stderr, `msg="indexed layer"`)
@@ -874,12 +875,12 @@ func caseRepeatedLayer(t *testing.T, in *inputs, r *runner) result {
 
 func caseManyLayers(t *testing.T, in *inputs, r *runner) result {
 	ref := in.get("many-layers", func(dir string) string {
-		l := tarLayer(t, dir, gzipped, file("a", "a"))
-		layers := make([]layer, 95_000)
+		l := imagegen.TarLayer(t, dir, imagegen.Gzipped, imagegen.File("a", "a"))
+		layers := make([]imagegen.Layer, 95_000)
 		for i := range layers {
 			layers[i] = l
 		}
-		return ociLayout(t, dir, layers, "")
+		return imagegen.OCILayout(t, dir, layers, "")
 	})
 	o := r.run("image", "security", "scan", ref)
 	return result{o: o, detail: exitDetail(o)}
@@ -890,15 +891,15 @@ func caseManyLayers(t *testing.T, in *inputs, r *runner) result {
 func bigOSV(t *testing.T, in *inputs, n int) string {
 	return in.get(fmt.Sprintf("big-osv-%d", n), func(dir string) string {
 		p := filepath.Join(dir, "all.zip")
-		members := make([]zipMember, 0, n)
+		members := make([]imagegen.ZipMember, 0, n)
 		for i := 0; i < n; i++ {
 			rec := fmt.Sprintf(`{"id":"LAPPS-TEST-%07d","modified":"2024-01-01T00:00:00Z","summary":"synthetic record %d","affected":[{"package":{"ecosystem":"npm","name":"pkg-%d"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"1.%d.0"}]}]}]}`, i, i, i%5000, i)
-			members = append(members, zipMember{name: fmt.Sprintf("LAPPS-TEST-%07d.json", i), gen: func(w io.Writer) error {
+			members = append(members, imagegen.ZipMember{Name: fmt.Sprintf("LAPPS-TEST-%07d.json", i), Gen: func(w io.Writer) error {
 				_, err := io.WriteString(w, rec)
 				return err
 			}})
 		}
-		writeZip(t, p, members...)
+		imagegen.WriteZip(t, p, members...)
 		return p
 	})
 }
@@ -999,10 +1000,10 @@ func caseBadArchives(t *testing.T, in *inputs, r *runner, alpineArchive string) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		for name, content := range map[string][]byte{
+		for Name, Content := range map[string][]byte{
 			"empty.tar": nil, "text.tar": []byte("this is not a tar archive\n"), "truncated.tar": b[:len(b)/2],
 		} {
-			if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, Name), Content, 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}

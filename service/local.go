@@ -2,9 +2,13 @@ package service
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"log/slog"
 	"runtime"
 	"strings"
@@ -15,6 +19,7 @@ import (
 
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/updater"
@@ -189,31 +194,206 @@ func (l *Local) record(ctx context.Context, name, key, manifest string, packages
 	return n, nil
 }
 
-// layerKey is the key a layer's index is stored under: its DiffID (the
-// digest of its content, whatever the compression), else its digest.
-func layerKey(ly image.Layer) string {
-	if d := ly.DiffID(); d != "" {
-		return d
+// The layer cache and what it trusts.
+//
+// A layer's index is stored under its diff ID (the digest of its
+// uncompressed content), so that the same content from a registry, an OCI
+// layout or a docker-archive is indexed once. An index is reused only for
+// content lapps has verified itself, never on an image configuration's
+// word (which an attacker writes):
+//
+//   - registries and OCI layouts (content-addressed: reading a blob checks
+//     it against its digest): a blob digest maps to a diff ID only through
+//     a pair recorded when lapps read that blob and checked both digests
+//     (store.Blobs). A configuration claiming another diff ID for a known
+//     blob is a corrupt image; an unknown blob is read.
+//   - docker-archive layers: the stored bytes are hashed now (at disk
+//     speed, far cheaper than indexing); an uncompressed layer must hash
+//     to the diff ID its configuration claims, a compressed one is looked
+//     up by its hash among the verified pairs or read.
+//   - dir: trees: the generated tar stream is hashed now; its hash is the
+//     key, and a read that does not reproduce it (the tree changed) fails.
+//
+// Reading a layer always verifies what it is stored under.
+
+// layerGroup is one distinct layer content of an image: the positions it
+// takes (a manifest may list a layer several times: it is read once).
+type layerGroup struct {
+	pos []int
+	ly  image.Layer
+	// key is the diff ID the index is stored under: verified already
+	// (verified), or the configuration's claim, which only the read
+	// verifies (the layer checks its claimed diff ID): then no stored
+	// index is taken for it.
+	key      string
+	verified bool
+	// blob, when set, is a content-addressed blob digest whose pair with
+	// key is recorded once the read verified both.
+	blob string
+	// rehash, when set, is the hash a read of the stream must reproduce
+	// (dir: trees, whose stream the image package cannot verify).
+	rehash string
+}
+
+// compressedMediaType reports whether a layer's media type says it is
+// compressed.
+func compressedMediaType(mt string) bool {
+	return strings.Contains(mt, "gzip") || strings.Contains(mt, "zstd") || strings.HasSuffix(mt, ".tar.gzip") ||
+		mt == "application/vnd.docker.image.rootfs.diff.tar.gzip"
+}
+
+// groupLayers identifies the content of every layer of img as far as it
+// can be verified before reading (hashing what is not content-addressed,
+// in parallel), and groups the positions holding the same content.
+func (l *Local) groupLayers(ctx context.Context, img image.Image, progress func(Progress)) ([]*layerGroup, error) {
+	layers := img.Layers()
+	hashes := make([]string, len(layers))
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		sem      = make(chan struct{}, l.parallel)
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hashed := map[image.Layer]bool{}
+	for i, ly := range layers {
+		if ly.ContentAddressed() || hashed[ly] {
+			continue
+		}
+		hashed[ly] = true
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			progress(Progress{Stage: StageVerify, Layer: ly.Digest(), Index: i, Layers: len(layers)})
+			h, err := ly.HashBlob(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = corrupt(ctx, fmt.Errorf("layer %s: %w", ly.Digest(), err))
+					cancel()
+				}
+				return
+			}
+			for j, other := range layers {
+				if other == ly {
+					hashes[j] = h
+				}
+			}
+		}()
 	}
-	return ly.Digest()
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	dir := strings.HasPrefix(img.Name(), "dir:")
+	var groups []*layerGroup
+	byIdent := map[string]*layerGroup{}
+	for i, ly := range layers {
+		ident := "blob " + ly.Digest()
+		if !ly.ContentAddressed() {
+			ident = "hash " + hashes[i]
+		}
+		g := byIdent[ident]
+		if g == nil {
+			g = &layerGroup{ly: ly}
+			byIdent[ident] = g
+			groups = append(groups, g)
+		}
+		g.pos = append(g.pos, i)
+	}
+	for _, g := range groups {
+		claims := map[string]bool{}
+		for _, i := range g.pos {
+			claims[layers[i].DiffID()] = true
+		}
+		claim := g.ly.DiffID()
+		one := func() error {
+			if len(claims) > 1 {
+				return fmt.Errorf("%w: layer %s is given %d different diff IDs by the image configuration", image.ErrCorrupt, g.ly.Digest(), len(claims))
+			}
+			return nil
+		}
+		switch h := hashes[g.pos[0]]; {
+		case dir:
+			g.key, g.rehash, g.verified = h, h, true
+		case g.ly.ContentAddressed() || compressedMediaType(g.ly.MediaType()):
+			blob := g.ly.Digest()
+			if !g.ly.ContentAddressed() {
+				blob = h // the compressed bytes as hashed now
+			}
+			d, err := l.st.BlobDiffID(ctx, blob)
+			switch {
+			case err == nil:
+				for c := range claims {
+					if c != d {
+						return nil, fmt.Errorf("%w: the image configuration gives layer %s the diff ID %s, but lapps verified that this blob holds %s", image.ErrCorrupt, blob, c, d)
+					}
+				}
+				g.key, g.verified = d, true
+			case errors.Is(err, store.ErrNotFound):
+				if err := one(); err != nil {
+					return nil, err
+				}
+				g.key = claim
+				if g.ly.ContentAddressed() {
+					g.blob = blob
+				}
+			default:
+				return nil, fmt.Errorf("read verified blob: %w", err)
+			}
+		default: // an uncompressed layer hashed now: its hash is its diff ID
+			for c := range claims {
+				if c != h {
+					return nil, fmt.Errorf("%w: layer %s: its content is %s, not the diff ID %s the image configuration gives", image.ErrCorrupt, g.ly.Digest(), h, c)
+				}
+			}
+			g.key, g.verified = h, true
+		}
+	}
+	return groups, nil
 }
 
 // indexImage returns the folded index of img, reading only the layers
-// that have no index of the current indexer version.
+// whose verified content has no index of the current indexer version, each
+// distinct content once.
 func (l *Local) indexImage(ctx context.Context, img image.Image, progress func(Progress)) (*indexer.ImageIndex, error) {
 	layers := img.Layers()
+	groups, err := l.groupLayers(ctx, img, progress)
+	if err != nil {
+		return nil, err
+	}
 	infos := make([]indexer.LayerInfo, len(layers))
 	idxs := make([]*indexer.LayerIndex, len(layers))
-	var todo []int
-	for i, ly := range layers {
-		infos[i] = indexer.LayerInfo{Digest: ly.Digest(), DiffID: ly.DiffID(), MediaType: ly.MediaType(), Size: ly.Size()}
-		li, err := l.st.Layer(ctx, layerKey(ly))
+	manifest := img.ManifestDigest()
+	var todo []*layerGroup
+	for _, g := range groups {
+		for _, i := range g.pos {
+			ly := layers[i]
+			infos[i] = indexer.LayerInfo{Digest: ly.Digest(), DiffID: g.key, MediaType: ly.MediaType(), Size: ly.Size()}
+			if g.rehash != "" {
+				// A dir: tree: its digests are the content's hash, and so
+				// is the manifest's (the image is this one layer).
+				infos[i].Digest = g.key
+				manifest = g.key
+			}
+		}
+		if !g.verified {
+			todo = append(todo, g)
+			continue
+		}
+		li, err := l.st.Layer(ctx, g.key)
 		switch {
 		case err == nil && li.IndexerVersion == indexer.Version:
-			idxs[i] = li
-			progress(Progress{Stage: StageCached, Layer: ly.Digest(), Index: i, Layers: len(layers)})
+			for _, i := range g.pos {
+				idxs[i] = li
+				progress(Progress{Stage: StageCached, Layer: layers[i].Digest(), Index: i, Layers: len(layers)})
+			}
 		case err == nil || errors.Is(err, store.ErrNotFound):
-			todo = append(todo, i)
+			todo = append(todo, g)
 		default:
 			return nil, fmt.Errorf("read layer index: %w", err)
 		}
@@ -227,13 +407,13 @@ func (l *Local) indexImage(ctx context.Context, img image.Image, progress func(P
 			firstErr error
 			sem      = make(chan struct{}, l.parallel)
 		)
-		for _, i := range todo {
+		for _, g := range todo {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				li, err := l.indexLayer(ctx, layers[i])
+				li, err := l.indexLayer(ctx, g)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
@@ -243,8 +423,10 @@ func (l *Local) indexImage(ctx context.Context, img image.Image, progress func(P
 					}
 					return
 				}
-				idxs[i] = li
-				progress(Progress{Stage: StageDone, Layer: layers[i].Digest(), Index: i, Layers: len(layers)})
+				for _, i := range g.pos {
+					idxs[i] = li
+					progress(Progress{Stage: StageDone, Layer: layers[i].Digest(), Index: i, Layers: len(layers)})
+				}
 			}()
 		}
 		wg.Wait()
@@ -252,7 +434,7 @@ func (l *Local) indexImage(ctx context.Context, img image.Image, progress func(P
 			return nil, firstErr
 		}
 	}
-	idx, err := indexer.Fold(img.ManifestDigest(), infos, idxs)
+	idx, err := indexer.Fold(manifest, infos, idxs)
 	if err != nil {
 		return nil, err
 	}
@@ -262,20 +444,39 @@ func (l *Local) indexImage(ctx context.Context, img image.Image, progress func(P
 	return idx, nil
 }
 
-// indexLayer reads and indexes one layer and stores its index.
-func (l *Local) indexLayer(ctx context.Context, ly image.Layer) (*indexer.LayerIndex, error) {
+// indexLayer reads and indexes the content of one layer group, stores its
+// index and, for a content-addressed blob, the verified pair of its
+// digests.
+func (l *Local) indexLayer(ctx context.Context, g *layerGroup) (*indexer.LayerIndex, error) {
+	ly := g.ly
 	start := time.Now()
 	rc, err := ly.Open(ctx)
 	if err != nil {
 		return nil, corrupt(ctx, fmt.Errorf("layer %s: %w", ly.Digest(), err))
 	}
 	defer rc.Close()
-	li, err := l.ix.IndexLayer(ctx, layerKey(ly), rc)
+	var r io.Reader = rc
+	var h hash.Hash
+	if g.rehash != "" {
+		h = sha256.New()
+		r = io.TeeReader(rc, h)
+	}
+	li, err := l.ix.IndexLayer(ctx, g.key, r)
 	if err != nil {
 		return nil, corrupt(ctx, err)
 	}
+	if h != nil {
+		if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != g.rehash {
+			return nil, fmt.Errorf("%w: layer %s changed while it was read (%s, then %s)", image.ErrCorrupt, ly.Digest(), g.rehash, got)
+		}
+	}
 	if err := l.st.PutLayer(ctx, li); err != nil {
 		return nil, fmt.Errorf("layer %s: store index: %w", ly.Digest(), err)
+	}
+	if g.blob != "" {
+		if err := l.st.PutBlobDiffID(ctx, g.blob, g.key); err != nil {
+			return nil, fmt.Errorf("layer %s: record verified blob: %w", ly.Digest(), err)
+		}
 	}
 	l.log.Debug("indexed layer", "layer", ly.Digest(), "entries", len(li.Entries), "duration", time.Since(start))
 	return li, nil
@@ -284,7 +485,7 @@ func (l *Local) indexLayer(ctx context.Context, ly image.Layer) (*indexer.LayerI
 // corrupt marks a failure to read a layer as a corrupt image, unless the
 // work was cancelled.
 func corrupt(ctx context.Context, err error) error {
-	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, image.ErrCorrupt) {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, image.ErrCorrupt) || errors.Is(err, limits.ErrExceeded) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", image.ErrCorrupt, err)

@@ -68,6 +68,7 @@ type ScanRequest struct {
 // Stages of a scan reported through Progress.
 const (
 	StageResolve = "resolve" // the manifest is being read
+	StageVerify  = "verify"  // a layer that is not content-addressed is hashed
 	StageCached  = "cached"  // a layer was indexed before; it is not read
 	StageLayer   = "layer"   // a layer is being read and indexed
 	StageDone    = "done"    // a layer has been indexed

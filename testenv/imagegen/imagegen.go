@@ -1,9 +1,9 @@
-package e2e
-
-// Generators of the hostile inputs of hostile_test.go: image layouts,
-// archives, layers, tar entries and feed zips, written as streams so that
-// an input that claims gigabytes takes a few megabytes to make. Nothing
-// generated is kept in the repository.
+// Package imagegen generates test inputs, hostile ones above all: image
+// layouts, docker-archives, layers, tar entries (including the GNU sparse
+// files archive/tar cannot write) and zip archives, written as streams so
+// that an input that claims gigabytes takes a few megabytes to make.
+// Tests use it instead of keeping large files in the repository.
+package imagegen
 
 import (
 	"archive/tar"
@@ -26,30 +26,30 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// entry is one member of a generated tar stream.
-type entry struct {
-	name string
-	// size and body: body writes exactly size bytes.
-	size int64
-	body func(w io.Writer) error
-	// typ is the tar type flag (tar.TypeReg when zero).
-	typ byte
-	// raw, when set, writes the member's blocks itself (crafted headers
+// Entry is one member of a generated tar stream.
+type Entry struct {
+	Name string
+	// Size and Body: Body writes exactly Size bytes.
+	Size int64
+	Body func(w io.Writer) error
+	// Typ is the tar type flag (tar.TypeReg when zero).
+	Typ byte
+	// Raw, when set, writes the member's blocks itself (crafted headers
 	// archive/tar cannot write, such as sparse files).
-	raw func(w io.Writer) error
+	Raw func(w io.Writer) error
 }
 
-// file is a regular file with the given content.
-func file(name, content string) entry {
-	return entry{name: name, size: int64(len(content)), body: func(w io.Writer) error {
+// File is a regular file with the given content.
+func File(name, content string) Entry {
+	return Entry{Name: name, Size: int64(len(content)), Body: func(w io.Writer) error {
 		_, err := io.WriteString(w, content)
 		return err
 	}}
 }
 
-// repeated is a regular file of n copies of chunk.
-func repeated(name string, chunk []byte, n int64) entry {
-	return entry{name: name, size: int64(len(chunk)) * n, body: func(w io.Writer) error {
+// Repeated is a regular file of n copies of chunk.
+func Repeated(name string, chunk []byte, n int64) Entry {
+	return Entry{Name: name, Size: int64(len(chunk)) * n, Body: func(w io.Writer) error {
 		for i := int64(0); i < n; i++ {
 			if _, err := w.Write(chunk); err != nil {
 				return err
@@ -59,9 +59,9 @@ func repeated(name string, chunk []byte, n int64) entry {
 	}}
 }
 
-// zeros is a regular file of n zero bytes.
-func zeros(name string, n int64) entry {
-	return entry{name: name, size: n, body: func(w io.Writer) error {
+// Zeros is a regular file of n zero bytes.
+func Zeros(name string, n int64) Entry {
+	return Entry{Name: name, Size: n, Body: func(w io.Writer) error {
 		_, err := io.CopyN(w, zeroReader{}, n)
 		return err
 	}}
@@ -74,33 +74,33 @@ func (zeroReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// writeTar writes entries as a tar stream.
-func writeTar(w io.Writer, entries []entry) error {
+// WriteTar writes entries as a tar stream.
+func WriteTar(w io.Writer, entries []Entry) error {
 	tw := tar.NewWriter(w)
 	for _, e := range entries {
-		if e.raw != nil {
+		if e.Raw != nil {
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if err := e.raw(w); err != nil {
+			if err := e.Raw(w); err != nil {
 				return err
 			}
 			continue
 		}
-		typ := e.typ
+		typ := e.Typ
 		if typ == 0 {
 			typ = tar.TypeReg
 		}
-		hdr := &tar.Header{Name: e.name, Typeflag: typ, Mode: 0o644, Size: e.size, Format: tar.FormatPAX}
+		hdr := &tar.Header{Name: e.Name, Typeflag: typ, Mode: 0o644, Size: e.Size, Format: tar.FormatPAX}
 		if typ == tar.TypeDir {
 			hdr.Mode, hdr.Size = 0o755, 0
 		}
 		if err := tw.WriteHeader(hdr); err != nil {
-			return fmt.Errorf("%s: %w", e.name, err)
+			return fmt.Errorf("%s: %w", e.Name, err)
 		}
-		if e.body != nil {
-			if err := e.body(tw); err != nil {
-				return fmt.Errorf("%s: %w", e.name, err)
+		if e.Body != nil {
+			if err := e.Body(tw); err != nil {
+				return fmt.Errorf("%s: %w", e.Name, err)
 			}
 		}
 	}
@@ -137,12 +137,12 @@ func pad(w io.Writer, n int64) error {
 	return nil
 }
 
-// sparse is a GNU sparse file in the PAX 1.0 format (what GNU tar
+// Sparse is a GNU sparse file in the PAX 1.0 format (what GNU tar
 // writes for files with holes): a few bytes stored, realSize bytes when
 // read. archive/tar reads such files, expanding the holes, but cannot
 // write them, so the blocks are crafted here.
-func sparse(name string, realSize int64) entry {
-	return entry{raw: func(w io.Writer) error {
+func Sparse(name string, realSize int64) Entry {
+	return Entry{Raw: func(w io.Writer) error {
 		recs := ""
 		for _, kv := range [][2]string{
 			{"GNU.sparse.major", "1"}, {"GNU.sparse.minor", "0"},
@@ -184,27 +184,28 @@ func sparse(name string, realSize int64) entry {
 	}}
 }
 
-// blob is a file written into a layout's blob store, with its digest.
-type blob struct {
-	digest    string // "sha256:…"
-	size      int64
-	mediaType string
-	path      string
+// Blob is a file written into a layout's blob store, with its digest.
+type Blob struct {
+	Digest    string // "sha256:…"
+	Size      int64
+	MediaType string
+	Path      string
 }
 
-// compression of a generated layer.
-type compression int
+// Compression of a generated layer.
+type Compression int
 
+// Compressions.
 const (
-	uncompressed compression = iota
-	gzipped
-	zstded
+	Uncompressed Compression = iota
+	Gzipped
+	Zstded
 )
 
-// writeBlob writes what gen produces, compressed as c, to a file in dir,
+// WriteBlob writes what gen produces, compressed as c, to a file in dir,
 // and returns it with the digest of the stored bytes and the digest of the
 // uncompressed stream (the layer's diff ID).
-func writeBlob(t *testing.T, dir string, c compression, gen func(w io.Writer) error) (b blob, diffID string) {
+func WriteBlob(t *testing.T, dir string, c Compression, gen func(w io.Writer) error) (b Blob, diffID string) {
 	t.Helper()
 	f, err := os.CreateTemp(dir, "blob-")
 	if err != nil {
@@ -216,10 +217,10 @@ func writeBlob(t *testing.T, dir string, c compression, gen func(w io.Writer) er
 	var w io.Writer = cw
 	var closer io.Closer
 	switch c {
-	case gzipped:
+	case Gzipped:
 		zw, _ := gzip.NewWriterLevel(cw, gzip.BestSpeed)
 		w, closer = zw, zw
-	case zstded:
+	case Zstded:
 		zw, err := zstd.NewWriter(cw, zstd.WithEncoderLevel(zstd.SpeedFastest))
 		if err != nil {
 			t.Fatal(err)
@@ -235,12 +236,12 @@ func writeBlob(t *testing.T, dir string, c compression, gen func(w io.Writer) er
 			t.Fatal(err)
 		}
 	}
-	mt := map[compression]string{
-		uncompressed: "application/vnd.oci.image.layer.v1.tar",
-		gzipped:      "application/vnd.oci.image.layer.v1.tar+gzip",
-		zstded:       "application/vnd.oci.image.layer.v1.tar+zstd",
+	mt := map[Compression]string{
+		Uncompressed: "application/vnd.oci.image.layer.v1.tar",
+		Gzipped:      "application/vnd.oci.image.layer.v1.tar+gzip",
+		Zstded:       "application/vnd.oci.image.layer.v1.tar+zstd",
 	}[c]
-	return blob{digest: "sha256:" + hex.EncodeToString(stored.Sum(nil)), size: cw.n, mediaType: mt, path: f.Name()},
+	return Blob{Digest: "sha256:" + hex.EncodeToString(stored.Sum(nil)), Size: cw.n, MediaType: mt, Path: f.Name()},
 		"sha256:" + hex.EncodeToString(raw.Sum(nil))
 }
 
@@ -255,22 +256,22 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// layer is one layer of a generated image: its blob and the diff ID the
+// Layer is one layer of a generated image: its blob and the diff ID the
 // configuration claims for it.
-type layer struct {
-	blob   blob
-	diffID string
+type Layer struct {
+	Blob   Blob
+	DiffID string
 }
 
-// tarLayer generates a layer from entries.
-func tarLayer(t *testing.T, dir string, c compression, entries ...entry) layer {
+// TarLayer generates a layer from entries.
+func TarLayer(t *testing.T, dir string, c Compression, entries ...Entry) Layer {
 	t.Helper()
-	b, diffID := writeBlob(t, dir, c, func(w io.Writer) error { return writeTar(w, entries) })
-	return layer{blob: b, diffID: diffID}
+	b, diffID := WriteBlob(t, dir, c, func(w io.Writer) error { return WriteTar(w, entries) })
+	return Layer{Blob: b, DiffID: diffID}
 }
 
-// imageConfig returns an image configuration with the given diff IDs.
-func imageConfig(diffIDs []string, arch string) []byte {
+// ImageConfig returns an image configuration with the given diff IDs.
+func ImageConfig(diffIDs []string, arch string) []byte {
 	if arch == "" {
 		arch = "amd64"
 	}
@@ -282,17 +283,17 @@ func imageConfig(diffIDs []string, arch string) []byte {
 	return b
 }
 
-// ociLayout writes an OCI image layout in dir holding one image made of
+// OCILayout writes an OCI image layout in dir holding one image made of
 // layers (a layer may appear several times), tagged "hostile", and
 // returns its reference "oci:DIR:hostile".
-func ociLayout(t *testing.T, dir string, layers []layer, arch string) string {
+func OCILayout(t *testing.T, dir string, layers []Layer, arch string) string {
 	t.Helper()
 	blobs := filepath.Join(dir, "blobs", "sha256")
 	if err := os.MkdirAll(blobs, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	put := func(digest, src string, data []byte) {
-		dst := filepath.Join(blobs, strings.TrimPrefix(digest, "sha256:"))
+	put := func(Digest, src string, data []byte) {
+		dst := filepath.Join(blobs, strings.TrimPrefix(Digest, "sha256:"))
 		if _, err := os.Stat(dst); err == nil {
 			return
 		}
@@ -309,12 +310,12 @@ func ociLayout(t *testing.T, dir string, layers []layer, arch string) string {
 	var descs []map[string]any
 	var diffIDs []string
 	for _, l := range layers {
-		put(l.blob.digest, l.blob.path, nil)
-		descs = append(descs, map[string]any{"mediaType": l.blob.mediaType, "digest": l.blob.digest, "size": l.blob.size})
-		diffIDs = append(diffIDs, l.diffID)
+		put(l.Blob.Digest, l.Blob.Path, nil)
+		descs = append(descs, map[string]any{"mediaType": l.Blob.MediaType, "digest": l.Blob.Digest, "size": l.Blob.Size})
+		diffIDs = append(diffIDs, l.DiffID)
 	}
-	cfg := imageConfig(diffIDs, arch)
-	cfgDigest := digestOf(cfg)
+	cfg := ImageConfig(diffIDs, arch)
+	cfgDigest := DigestOf(cfg)
 	put(cfgDigest, "", cfg)
 	manifest, _ := json.Marshal(map[string]any{
 		"schemaVersion": 2,
@@ -322,7 +323,7 @@ func ociLayout(t *testing.T, dir string, layers []layer, arch string) string {
 		"config":        map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfgDigest, "size": len(cfg)},
 		"layers":        descs,
 	})
-	md := digestOf(manifest)
+	md := DigestOf(manifest)
 	put(md, "", manifest)
 	index, _ := json.Marshal(map[string]any{
 		"schemaVersion": 2,
@@ -340,25 +341,26 @@ func ociLayout(t *testing.T, dir string, layers []layer, arch string) string {
 	return "oci:" + dir + ":hostile"
 }
 
-func digestOf(b []byte) string {
+// DigestOf is "sha256:" and the hex SHA-256 of b.
+func DigestOf(b []byte) string {
 	s := sha256.Sum256(b)
 	return "sha256:" + hex.EncodeToString(s[:])
 }
 
-// dockerArchive writes a `docker save` archive at path holding one image
+// DockerArchive writes a `docker save` archive at path holding one image
 // whose layers are the given uncompressed layer files, with the diff IDs
 // the configuration claims (which need not be theirs), and returns
 // "docker-archive:PATH".
-func dockerArchive(t *testing.T, path string, layers []layer) string {
+func DockerArchive(t *testing.T, path string, layers []Layer) string {
 	t.Helper()
-	var entries []entry
+	var entries []Entry
 	var names, diffIDs []string
 	for i, l := range layers {
 		name := fmt.Sprintf("layer%d/layer.tar", i)
 		names = append(names, name)
-		diffIDs = append(diffIDs, l.diffID)
-		src := l.blob.path
-		entries = append(entries, entry{name: name, size: l.blob.size, body: func(w io.Writer) error {
+		diffIDs = append(diffIDs, l.DiffID)
+		src := l.Blob.Path
+		entries = append(entries, Entry{Name: name, Size: l.Blob.Size, Body: func(w io.Writer) error {
 			f, err := os.Open(src)
 			if err != nil {
 				return err
@@ -368,23 +370,23 @@ func dockerArchive(t *testing.T, path string, layers []layer) string {
 			return err
 		}})
 	}
-	cfg := imageConfig(diffIDs, "")
-	cfgName := strings.TrimPrefix(digestOf(cfg), "sha256:") + ".json"
+	cfg := ImageConfig(diffIDs, "")
+	cfgName := strings.TrimPrefix(DigestOf(cfg), "sha256:") + ".json"
 	manifest, _ := json.Marshal([]map[string]any{{"Config": cfgName, "RepoTags": []string{"hostile:latest"}, "Layers": names}})
-	entries = append(entries, file(cfgName, string(cfg)), file("manifest.json", string(manifest)))
+	entries = append(entries, File(cfgName, string(cfg)), File("manifest.json", string(manifest)))
 	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if err := writeTar(f, entries); err != nil {
+	if err := WriteTar(f, entries); err != nil {
 		t.Fatal(err)
 	}
 	return "docker-archive:" + path
 }
 
-// dpkgStatus writes a dpkg status database of n installed packages.
-func dpkgStatus(n int) entry {
+// DPKGStatus writes a dpkg status database of n installed packages.
+func DPKGStatus(n int) Entry {
 	rec := func(i int) string {
 		return fmt.Sprintf("Package: pkg%07d\nStatus: install ok installed\nVersion: 1.0-%d\nArchitecture: amd64\n\n", i, i%10)
 	}
@@ -392,7 +394,7 @@ func dpkgStatus(n int) entry {
 	for i := 0; i < n; i++ {
 		size += int64(len(rec(i)))
 	}
-	return entry{name: "var/lib/dpkg/status", size: size, body: func(w io.Writer) error {
+	return Entry{Name: "var/lib/dpkg/status", Size: size, Body: func(w io.Writer) error {
 		bw := &bytes.Buffer{}
 		for i := 0; i < n; i++ {
 			bw.WriteString(rec(i))
@@ -408,24 +410,24 @@ func dpkgStatus(n int) entry {
 	}}
 }
 
-// osRelease is an os-release file for a Debian 12 image.
-func osRelease() entry {
-	return file("etc/os-release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n")
+// OSRelease is an os-release file for a Debian 12 image.
+func OSRelease() Entry {
+	return File("etc/os-release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n")
 }
 
-// zipMember is one file of a generated zip.
-type zipMember struct {
-	name string
-	// gen writes the member's content; it is deflated.
-	gen func(w io.Writer) error
-	// claim, when set, stores content as is (no compression) under a
+// ZipMember is one file of a generated zip.
+type ZipMember struct {
+	Name string
+	// Gen writes the member's content; it is deflated.
+	Gen func(w io.Writer) error
+	// Claim, when set, stores Content as is (no compression) under a
 	// header that claims this uncompressed size (a lie).
-	claim   uint64
-	content []byte
+	Claim   uint64
+	Content []byte
 }
 
-// writeZip writes a zip archive of members to path.
-func writeZip(t *testing.T, path string, members ...zipMember) {
+// WriteZip writes a zip archive of members to path.
+func WriteZip(t *testing.T, path string, members ...ZipMember) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -437,24 +439,24 @@ func writeZip(t *testing.T, path string, members ...zipMember) {
 		return flate.NewWriter(w, flate.BestSpeed)
 	})
 	for _, m := range members {
-		if m.claim > 0 {
+		if m.Claim > 0 {
 			w, err := zw.CreateRaw(&zip.FileHeader{
-				Name: m.name, Method: zip.Store, CRC32: crc32.ChecksumIEEE(m.content),
-				CompressedSize64: uint64(len(m.content)), UncompressedSize64: m.claim,
+				Name: m.Name, Method: zip.Store, CRC32: crc32.ChecksumIEEE(m.Content),
+				CompressedSize64: uint64(len(m.Content)), UncompressedSize64: m.Claim,
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := w.Write(m.content); err != nil {
+			if _, err := w.Write(m.Content); err != nil {
 				t.Fatal(err)
 			}
 			continue
 		}
-		w, err := zw.Create(m.name)
+		w, err := zw.Create(m.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := m.gen(w); err != nil {
+		if err := m.Gen(w); err != nil {
 			t.Fatal(err)
 		}
 	}
