@@ -298,10 +298,16 @@ func OCILayout(t *testing.T, dir string, layers []Layer, arch string) string {
 			return
 		}
 		if src != "" {
-			if err := os.Rename(src, dst); err != nil {
+			// A hard link, so that one generated blob can go into several
+			// layouts; a copy where linking is not possible.
+			if err := os.Link(src, dst); err == nil {
+				return
+			}
+			b, err := os.ReadFile(src)
+			if err != nil {
 				t.Fatal(err)
 			}
-			return
+			data = b
 		}
 		if err := os.WriteFile(dst, data, 0o644); err != nil {
 			t.Fatal(err)
