@@ -182,14 +182,14 @@ func badRequest(format string, args ...any) error {
 
 // cleanImages trims, drops empty and repeated images, keeping the order,
 // and checks that each is a valid reference.
-func cleanImages(images []string) ([]string, error) {
+func cleanImages(images []string, imageOpts ...image.Option) ([]string, error) {
 	var out []string
 	for _, im := range images {
 		im = strings.TrimSpace(im)
 		if im == "" || slices.Contains(out, im) {
 			continue
 		}
-		if _, err := image.NormalizeName(im); err != nil {
+		if _, err := image.NormalizeName(im, imageOpts...); err != nil {
 			return nil, err
 		}
 		out = append(out, im)
@@ -239,7 +239,7 @@ func (l *Local) CreateApp(ctx context.Context, name string, images []string) (*A
 	if err := checkAppName(name); err != nil {
 		return nil, err
 	}
-	imgs, err := cleanImages(images)
+	imgs, err := cleanImages(images, l.imageOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +274,7 @@ func (l *Local) ImportApp(ctx context.Context, name string, manifests []byte) (*
 	if err := checkAppName(name); err != nil {
 		return nil, err
 	}
-	images, err = cleanImages(images)
+	images, err = cleanImages(images, l.imageOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("manifests: %w", err)
 	}
@@ -412,7 +412,7 @@ func (l *Local) Deploy(ctx context.Context, req DeployRequest) (*Deployment, err
 	if strings.ContainsAny(env, "\x00\n\r\t") {
 		return nil, badRequest("environment %q: control characters", env)
 	}
-	images, err := cleanImages(req.Images)
+	images, err := cleanImages(req.Images, l.imageOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -617,10 +617,17 @@ type Local struct {
 	now func() time.Time
 	// webhooks are the webhooks CheckVerdicts enqueues alerts for.
 	webhooks []string
+	// imageOpts name images (see New).
+	imageOpts []image.Option
 }
 
 // New returns the in-process Service on st (which it does not close),
 // scanning and reporting images with svc (a service.Local on st).
-func New(st store.Store, svc service.Service) *Local {
-	return &Local{st: st, svc: svc, log: slog.Default(), now: time.Now}
+//
+// imageOpts are the image options of the service's opens that bear on
+// names (image.WithLocalRoots on a server), so that an app's images are
+// named as its scans are, and a server never looks a name up in its
+// working directory.
+func New(st store.Store, svc service.Service, imageOpts ...image.Option) *Local {
+	return &Local{st: st, svc: svc, log: slog.Default(), now: time.Now, imageOpts: imageOpts}
 }

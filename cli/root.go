@@ -14,6 +14,7 @@ import (
 
 	"github.com/lapps/lapps/client"
 	"github.com/lapps/lapps/config"
+	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/redact"
@@ -133,8 +134,16 @@ func (a *app) service(ctx context.Context) (service.Service, error) {
 		return nil, err
 	}
 	a.st = st
-	a.svc = service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(a.cfg.Sources()))
+	a.svc = a.newLocal(st, service.WithSources(a.cfg.Sources()))
 	return a.svc, nil
+}
+
+// newLocal returns the in-process service on st with the configuration's
+// bounds on what scans read (the limits section), and opts.
+func (a *app) newLocal(st store.Store, opts ...service.Option) *service.Local {
+	lim := a.cfg.Limits
+	opts = append([]service.Option{service.WithImageOptions(image.WithLimits(lim.ImageLimits()))}, opts...)
+	return service.NewLocal(st, indexer.New(all.Catalogers()), opts...)
 }
 
 // openStore opens the database: a PostgreSQL URL (postgres://…) or an

@@ -15,8 +15,6 @@ import (
 
 	"github.com/lapps/lapps/apps"
 	"github.com/lapps/lapps/image"
-	"github.com/lapps/lapps/indexer"
-	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/notifier"
 	"github.com/lapps/lapps/policy"
 	"github.com/lapps/lapps/scheduler"
@@ -62,8 +60,9 @@ func (a *app) serve(ctx context.Context, addr string) error {
 	// registries at internal addresses only when listed in
 	// server.registries.allow, insecure access only for the registries
 	// the configuration marks insecure.
-	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(sources), service.WithLogger(log), service.WithCredentials(a.cfg.Credentials()),
-		service.WithImageOptions(image.WithLocalRoots(sc.LocalImages), image.WithRegistryAllow(sc.Registries.Allow)),
+	serverImages := []image.Option{image.WithLocalRoots(sc.LocalImages), image.WithRegistryAllow(sc.Registries.Allow)}
+	local := a.newLocal(st, service.WithSources(sources), service.WithLogger(log), service.WithCredentials(a.cfg.Credentials()),
+		service.WithImageOptions(serverImages...),
 		service.WithInsecureRegistries(a.cfg.InsecureRegistries()))
 	a.svc = local // closed by Main
 	metrics := server.NewMetrics(st.OutboxDepth)
@@ -110,7 +109,7 @@ func (a *app) serve(ctx context.Context, addr string) error {
 	}
 	var appsLocal *apps.Local // set by server.New
 	opts = append(opts, server.WithApps(func(scans service.Service) apps.Service {
-		appsLocal = apps.New(st, scans)
+		appsLocal = apps.New(st, scans, serverImages...)
 		appsLocal.SetAlertWebhooks(hookNames)
 		return appsLocal
 	}, a.cfg.PolicyFor))

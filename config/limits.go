@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/lapps/lapps/image"
 )
 
 // Limits bounds what a scan reads of an image, whoever asks for it (the
@@ -112,4 +114,16 @@ func (b ByteSize) String() string {
 		}
 	}
 	return strconv.FormatInt(int64(b), 10)
+}
+
+// ImageLimits returns the bounds of the image package (zero fields take
+// its defaults).
+func (l Limits) ImageLimits() image.Limits {
+	return image.Limits{
+		MetadataBytes:    int64(l.MetadataBytes),
+		Layers:           l.Layers,
+		LayerBytes:       int64(l.LayerBytes),
+		ScanBytes:        int64(l.ScanBytes),
+		CompressionRatio: l.CompressionRatio,
+	}
 }

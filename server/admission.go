@@ -248,7 +248,9 @@ func admissionImage(ref string) error {
 	if err := image.CheckLocal(ref, []string{}); err != nil {
 		return errors.New("admission only admits registry images; local transports (dir:, docker-archive:, oci:, oci-archive:) are never opened")
 	}
-	if _, err := image.NormalizeName(ref); err != nil {
+	// No local roots: a reference is never looked up in the server's
+	// working directory as a file.
+	if _, err := image.NormalizeName(ref, image.WithLocalRoots(nil)); err != nil {
 		return err
 	}
 	return nil

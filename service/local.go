@@ -144,7 +144,7 @@ func (l *Local) ScanImage(ctx context.Context, req ScanRequest) (*report.Report,
 		progress(Progress{Stage: StageLayer, Layer: digest, Index: layerPos[digest], Layers: nLayers, Read: read, Total: total})
 	}))
 	opts = append(opts, l.imageOpts...)
-	name, err := image.NormalizeName(req.Image)
+	name, err := image.NormalizeName(req.Image, l.imageOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -541,7 +541,7 @@ func (l *Local) dataSources(ctx context.Context) ([]report.DataSource, error) {
 
 // ListScans lists the scans of an image.
 func (l *Local) ListScans(ctx context.Context, ref string) ([]ScanSummary, error) {
-	name, err := image.NormalizeName(ref)
+	name, err := image.NormalizeName(ref, l.imageOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -566,7 +566,7 @@ func (l *Local) ListScans(ctx context.Context, ref string) ([]ScanSummary, error
 // Report returns a scan as recorded (index > 0) or the latest scan matched
 // against the current data (index 0).
 func (l *Local) Report(ctx context.Context, ref string, index int) (*report.Report, error) {
-	name, err := image.NormalizeName(ref)
+	name, err := image.NormalizeName(ref, l.imageOpts...)
 	if err != nil {
 		return nil, err
 	}
