@@ -121,7 +121,15 @@ func Text(s string) string {
 			m = m[:len(m)-1]
 		}
 		u, err := url.Parse(m)
-		if err != nil || u.Host == "" {
+		if err != nil {
+			// A URL that does not parse may still carry secrets: its
+			// query goes whole (its user information below).
+			if i := strings.IndexAny(m, "?#"); i >= 0 {
+				m = m[:i+1] + Mask
+			}
+			return m + trail
+		}
+		if u.Host == "" {
 			return m + trail
 		}
 		return redactURL(u) + trail

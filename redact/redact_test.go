@@ -41,6 +41,7 @@ func TestText(t *testing.T) {
 		{"two: http://a:b@h1/ and (https://h2/?sig=1)", "two: http://REDACTED@h1/ and (https://h2/?sig=REDACTED)"},
 		{"broken https://user:p%zz@host/x", "broken https://REDACTED@host/x"},
 		{"no urls here", "no urls here"},
+		{"post https://alice:pw@host:port/?api_key=k failed", "post https://REDACTED@host:port/?REDACTED failed"},
 	} {
 		if got := Text(c.in); got != c.want {
 			t.Errorf("Text(%q) = %q, want %q", c.in, got, c.want)
