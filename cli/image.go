@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/lapps/lapps/client"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/vuln"
@@ -111,6 +113,9 @@ vulnerability data, and records scan number N for the image.`,
 			svc, err := a.service(ctx)
 			if err != nil {
 				return err
+			}
+			if _, remote := svc.(*client.Client); remote && insecure {
+				return usageError{errors.New("--insecure: a lapps server decides insecure access per registry from its own configuration (registries: HOST: insecure: true), never from its callers")}
 			}
 			if platform == "" {
 				platform = a.cfg.Platform
