@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -84,6 +85,7 @@ type proc struct {
 	start  time.Time
 	done   chan struct{}
 	killed string
+	peak   atomic.Int64 // VmHWM, bytes
 }
 
 func (r *runner) start(extraEnv []string, args ...string) *proc {
@@ -109,9 +111,16 @@ func (r *runner) startDir(dir string, extraEnv []string, args ...string) *proc {
 	return p
 }
 
-// watch kills the process when its resident set crosses the cap.
+// watch samples the process's peak resident set every few milliseconds
+// and kills it when its resident set crosses the cap.
+//
+// The peak is read from /proc (VmHWM, the high-water mark of the process
+// since it executed lapps, which only grows, so a sample misses only what
+// happens in the last milliseconds), not from the rusage of wait4: Go
+// starts children with vfork, and the kernel counts the test process's own
+// resident set, at the time of the fork, in the child's ru_maxrss.
 func (p *proc) watch() {
-	t := time.NewTicker(20 * time.Millisecond)
+	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
@@ -119,7 +128,11 @@ func (p *proc) watch() {
 			return
 		case <-t.C:
 		}
-		if rss := currentRSS(p.cmd.Process.Pid); p.r.memCap > 0 && rss > p.r.memCap {
+		rss, hwm := memStatus(p.cmd.Process.Pid)
+		if hwm > p.peak.Load() {
+			p.peak.Store(hwm)
+		}
+		if p.r.memCap > 0 && rss > p.r.memCap {
 			p.kill("memory")
 			return
 		}
@@ -148,25 +161,29 @@ func (p *proc) wait(timeout time.Duration) outcome {
 	}
 	o := outcome{exit: p.cmd.ProcessState.ExitCode(), stdout: p.out.String(), stderr: p.err.String(),
 		wall: time.Since(p.start), killed: p.killed}
-	if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		o.rss = ru.Maxrss * 1024
-	}
+	o.rss = p.peak.Load()
 	return o
 }
 
-// currentRSS reads VmRSS of a process, 0 when it is gone.
-func currentRSS(pid int) int64 {
+// memStatus reads VmRSS and VmHWM of a process, 0 when it is gone.
+func memStatus(pid int) (rss, hwm int64) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0
+		return 0, 0
+	}
+	kb := func(v string) int64 {
+		n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		return n * 1024
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb * 1024
+			rss = kb(v)
+		}
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			hwm = kb(v)
 		}
 	}
-	return 0
+	return rss, hwm
 }
 
 // lappsServer is a `lapps serve` run by a runner.

@@ -531,7 +531,13 @@ func caseHugePackageJSON(t *testing.T, in *inputs, r *runner) result {
 		head, tail := `{"name":"huge","version":"1.0.0","description":"`, `"}`
 		e := imagegen.Entry{Name: "usr/lib/node_modules/huge/package.json", Size: int64(len(head) + size + len(tail)), Body: func(w io.Writer) error {
 			_, _ = io.WriteString(w, head)
-			chunk := bytes.Repeat([]byte("x"), 1<<20)
+			// 1 MiB of random letters, repeated: zstd finds the repeats
+			// (a small blob), at a ratio below limits.compression_ratio.
+			chunk := make([]byte, 1<<20)
+			rng := rand.New(rand.NewPCG(3, 4))
+			for i := range chunk {
+				chunk[i] = 'a' + byte(rng.IntN(26))
+			}
 			for i := 0; i < size>>20; i++ {
 				if _, err := w.Write(chunk); err != nil {
 					return err
@@ -540,7 +546,7 @@ func caseHugePackageJSON(t *testing.T, in *inputs, r *runner) result {
 			_, err := io.WriteString(w, tail)
 			return err
 		}}
-		return imagegen.OCILayout(t, dir, []imagegen.Layer{imagegen.TarLayer(t, dir, imagegen.Gzipped, imagegen.OSRelease(), e)}, "")
+		return imagegen.OCILayout(t, dir, []imagegen.Layer{imagegen.TarLayer(t, dir, imagegen.Zstded, imagegen.OSRelease(), e)}, "")
 	})
 	o := r.run("image", "security", "scan", ref, "-o", "json")
 	detail := exitDetail(o)
