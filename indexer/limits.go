@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/lapps/lapps/limits"
+	"github.com/lapps/lapps/vuln"
 )
 
 // Limits bounds what indexing one layer, and folding one image, may cost.
@@ -72,85 +73,122 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
+// Bytes a layer's budget allows per package record and per owned file,
+// on average: the strings a cataloger keeps are bounded with the counts,
+// so that memory follows the limits whatever the length of a hostile
+// name. Real records are a fraction of this (a Debian package's name,
+// version, architecture and source are about 60 bytes; a path about 60).
+const (
+	bytesPerPackage = 256
+	bytesPerOwned   = 32
+)
+
 // budget is what the files of one layer may still add: package records
-// and owned files. The walker makes one per layer; each Parse sees it,
-// through its context, as a parseBudget that also counts what that one
-// file charged.
+// and owned files, in number and in bytes. The walker makes one per layer;
+// each Parse sees it, through its context, as a parseBudget that also
+// counts what that one file charged.
 type budget struct {
-	packages, owned       int64
-	maxPackages, maxOwned int64
-	digest                string
+	packages, packageBytes int64
+	owned, ownedBytes      int64
+	maxPackages, maxOwned  int64
+	digest                 string
 }
 
 type parseBudget struct {
-	layer           *budget
-	packages, owned int64
+	layer                  *budget
+	packages, packageBytes int64
+	owned, ownedBytes      int64
 }
 
 type budgetKey struct{}
 
-func (b *budget) packagesErr() error {
-	return limits.New(fmt.Sprintf("package records of layer %s", b.digest), b.maxPackages, "packages", keyPackages)
+func (b *budget) chargePackages(n, size int64) error {
+	b.packages += n
+	b.packageBytes += size
+	switch {
+	case b.packages > b.maxPackages:
+		return limits.New(fmt.Sprintf("package records of layer %s", b.digest), b.maxPackages, "packages", keyPackages)
+	case b.packageBytes > b.maxPackages*bytesPerPackage:
+		return limits.New(fmt.Sprintf("bytes of the package records of layer %s", b.digest), b.maxPackages*bytesPerPackage, "bytes", keyPackages)
+	}
+	return nil
 }
 
-func (b *budget) ownedErr() error {
-	return limits.New(fmt.Sprintf("files named by the package file lists of layer %s", b.digest), b.maxOwned, "files", keyEntries)
+func (b *budget) chargeOwned(n, size int64) error {
+	b.owned += n
+	b.ownedBytes += size
+	switch {
+	case b.owned > b.maxOwned:
+		return limits.New(fmt.Sprintf("files named by the package file lists of layer %s", b.digest), b.maxOwned, "files", keyEntries)
+	case b.ownedBytes > b.maxOwned*bytesPerOwned:
+		return limits.New(fmt.Sprintf("bytes of the files named by the package file lists of layer %s", b.digest), b.maxOwned*bytesPerOwned, "bytes", keyEntries)
+	}
+	return nil
 }
 
-// CountPackages charges n package records, decoded from the file being
+// packageSize is what a package record costs the budget: the bytes of
+// the strings a cataloger sets.
+func packageSize(p *vuln.Package) int64 {
+	return int64(len(p.Name) + len(p.Version) + len(p.Arch) + len(p.SourceName) + len(p.SourceVersion))
+}
+
+// CountPackage charges one package record, decoded from the file being
 // parsed, to the budget of the layer being indexed, and returns a
-// *limits.Error once the layer holds more than Limits.Packages. A
+// *limits.Error once the layer holds more than Limits.Packages records,
+// or more than 256 bytes of names and versions per record on average. A
 // cataloger calls it as it decodes (each entry of a lock file, each
-// paragraph of a status file, before deduplication) so that a file of
+// paragraph of a status file, before deduplication), so that a file of
 // millions of entries is refused before it is held in memory; the error
-// is to be returned from Parse as it is (wrapped is fine), and fails the
-// layer. A cataloger that does not call it is charged, after Parse, for
-// the packages of its Result. Outside a layer walk (a context without a
-// budget) CountPackages does nothing.
-func CountPackages(ctx context.Context, n int) error {
+// is to be returned from Parse (wrapped or not), and fails the layer. A
+// cataloger that does not call it is charged, after Parse, for the
+// packages of its Result. Outside a layer walk (a context without a
+// budget) CountPackage does nothing.
+func CountPackage(ctx context.Context, p vuln.Package) error {
 	pb, _ := ctx.Value(budgetKey{}).(*parseBudget)
-	if pb == nil || n <= 0 {
+	if pb == nil {
 		return nil
 	}
-	pb.packages += int64(n)
-	pb.layer.packages += int64(n)
-	if pb.layer.packages > pb.layer.maxPackages {
-		return pb.layer.packagesErr()
-	}
-	return nil
+	size := packageSize(&p)
+	pb.packages++
+	pb.packageBytes += size
+	return pb.layer.chargePackages(1, size)
 }
 
-// CountOwnedFiles is CountPackages for the paths a cataloger returns in
+// CountOwnedFile is CountPackage for one path a cataloger returns in
 // Result.OwnedFiles: a layer's file lists may name at most
-// Limits.Entries files.
-func CountOwnedFiles(ctx context.Context, n int) error {
+// Limits.Entries files, of 32 bytes each on average.
+func CountOwnedFile(ctx context.Context, path string) error {
 	pb, _ := ctx.Value(budgetKey{}).(*parseBudget)
-	if pb == nil || n <= 0 {
+	if pb == nil {
 		return nil
 	}
-	pb.owned += int64(n)
-	pb.layer.owned += int64(n)
-	if pb.layer.owned > pb.layer.maxOwned {
-		return pb.layer.ownedErr()
-	}
-	return nil
+	pb.owned++
+	pb.ownedBytes += int64(len(path))
+	return pb.layer.chargeOwned(1, int64(len(path)))
 }
 
 // settle charges the layer for what a Result holds beyond what its
 // cataloger counted while parsing.
-func (pb *parseBudget) settle(packages, owned int) error {
-	if d := int64(packages) - pb.packages; d > 0 {
-		pb.packages += d
-		pb.layer.packages += d
-		if pb.layer.packages > pb.layer.maxPackages {
-			return pb.layer.packagesErr()
+func (pb *parseBudget) settle(res *Result) error {
+	var size int64
+	for i := range res.Packages {
+		size += packageSize(&res.Packages[i])
+	}
+	if n := int64(len(res.Packages)) - pb.packages; n > 0 || size > pb.packageBytes {
+		if err := pb.layer.chargePackages(max(n, 0), max(size-pb.packageBytes, 0)); err != nil {
+			return err
 		}
 	}
-	if d := int64(owned) - pb.owned; d > 0 {
-		pb.owned += d
-		pb.layer.owned += d
-		if pb.layer.owned > pb.layer.maxOwned {
-			return pb.layer.ownedErr()
+	var owned, ownedSize int64
+	for _, files := range res.OwnedFiles {
+		owned += int64(len(files))
+		for _, f := range files {
+			ownedSize += int64(len(f))
+		}
+	}
+	if n := owned - pb.owned; n > 0 || ownedSize > pb.ownedBytes {
+		if err := pb.layer.chargeOwned(max(n, 0), max(ownedSize-pb.ownedBytes, 0)); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -158,11 +158,12 @@ func (c countingCataloger) Parse(ctx context.Context, _ string, r io.Reader) (in
 	var res indexer.Result
 	for line := range strings.Lines(mustRead(r)) {
 		*c.lines++
-		if err := indexer.CountPackages(ctx, 1); err != nil {
+		name, version, _ := strings.Cut(strings.TrimSpace(line), " ")
+		p := vuln.Package{Name: name, Version: version, Kind: vuln.KindDeb}
+		if err := indexer.CountPackage(ctx, p); err != nil {
 			return indexer.Result{}, fmt.Errorf("line %d: %w", *c.lines, err)
 		}
-		name, version, _ := strings.Cut(strings.TrimSpace(line), " ")
-		res.Packages = append(res.Packages, vuln.Package{Name: name, Version: version, Kind: vuln.KindDeb})
+		res.Packages = append(res.Packages, p)
 	}
 	return res, nil
 }
@@ -466,5 +467,29 @@ func TestFoldDeletionsRandom(t *testing.T) {
 		if want := naiveFold(layers); !slices.Equal(got, want) {
 			t.Fatalf("iteration %d:\n got %q\nwant %q", iter, got, want)
 		}
+	}
+}
+
+func TestPackageBytesLimit(t *testing.T) {
+	var read int
+	ix := indexer.New([]indexer.Cataloger{listCataloger{}, countingCataloger{&read}, ownerCataloger{}}, indexer.WithLimits(indexer.Limits{Packages: 10, Entries: 10}))
+	long := strings.Repeat("n", 1000)
+	for _, tc := range []struct {
+		name, file, body, key string
+	}{
+		{"counted after Parse", "a/pkgs.txt", long + " 1\n" + long + " 1\n" + long + " 1\n", "limits.packages"},
+		{"counted while decoding", "a/count.txt", long + " 1\n" + long + " 1\n" + long + " 1\n", "limits.packages"},
+		{"owned files", "a/owner.list", "/" + long + "\n", "limits.layer_entries"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ix.IndexLayer(context.Background(), "sha256:l", hostile.Files(hostile.Bytes(tc.file, []byte(tc.body))))
+			var le *limits.Error
+			if !errors.As(err, &le) || le.Key != tc.key || le.Unit != "bytes" {
+				t.Fatalf("error %v, want a byte limit of %s", err, tc.key)
+			}
+		})
+	}
+	if _, err := ix.IndexLayer(context.Background(), "sha256:l", hostile.Files(hostile.Bytes("a/pkgs.txt", []byte(long+" 1\n"+long+" 1\n")))); err != nil {
+		t.Fatalf("2000 bytes of names: %v", err)
 	}
 }

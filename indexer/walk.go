@@ -258,7 +258,7 @@ func (w *walk) parse(ctx context.Context, c Cataloger, name string, r *io.Sectio
 	pb := &parseBudget{layer: w.budget}
 	res, err := safeParse(context.WithValue(ctx, budgetKey{}, pb), c, name, r)
 	if err == nil {
-		err = pb.settle(len(res.Packages), countOwned(res.OwnedFiles))
+		err = pb.settle(&res)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -291,7 +291,7 @@ func (w *walk) parse(ctx context.Context, c Cataloger, name string, r *io.Sectio
 		if _, content := c.(FileWanter); !content {
 			// Still recorded: an empty database replaces an earlier one.
 			// An entry without packages costs a package record.
-			if err := CountPackages(context.WithValue(ctx, budgetKey{}, pb), 1); err != nil {
+			if err := w.budget.chargePackages(1, 0); err != nil {
 				return fmt.Errorf("index layer %s: %s: %w", w.idx.Digest, name, err)
 			}
 			w.idx.Entries = append(w.idx.Entries, Entry{Path: name, Cataloger: c.Name()})
@@ -317,14 +317,6 @@ func safeParse(ctx context.Context, c Cataloger, name string, r io.Reader) (res 
 		}
 	}()
 	return c.Parse(ctx, name, r)
-}
-
-func countOwned(m map[string][]string) int {
-	n := 0
-	for _, files := range m {
-		n += len(files)
-	}
-	return n
 }
 
 // isSparse reports whether a tar entry is a sparse file: the old GNU

@@ -104,7 +104,7 @@ type stanza struct {
 // blank lines, fields "Name: value" with continuation lines starting with
 // a space or tab) and returns the packages that are installed, in file
 // order, with Kind set to deb. It streams: memory grows with the packages
-// found, each charged to the layer's budget (indexer.CountPackages) as it
+// found, each charged to the layer's budget (indexer.CountPackage) as it
 // is found, not with the size of the file.
 //
 // A package counts as installed when the state, the last word of its
@@ -129,7 +129,7 @@ func ParseStatus(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
 		}
 		inPara = false
 		if p, ok := cur.installed(); ok {
-			if err := indexer.CountPackages(ctx, 1); err != nil {
+			if err := indexer.CountPackage(ctx, p); err != nil {
 				return err
 			}
 			pkgs = append(pkgs, p)
@@ -349,7 +349,7 @@ const maxListLine = 4096
 // Empty lines, and lines longer than 4096 bytes (PATH_MAX: the walker
 // skips such names), are skipped; a line that is not an absolute path is
 // an error, and so is a list larger than MaxListSize. The list is read line by line, each path charged to the
-// layer's budget (indexer.CountOwnedFiles) as it is read.
+// layer's budget (indexer.CountOwnedFile) as it is read.
 func ParseList(ctx context.Context, r io.Reader) ([]string, error) {
 	br := bufio.NewReaderSize(io.LimitReader(r, MaxListSize+1), 64<<10)
 	var files []string
@@ -390,8 +390,10 @@ func ParseList(ctx context.Context, r io.Reader) ([]string, error) {
 						break
 					}
 				}
-				if err := indexer.CountOwnedFiles(ctx, len(files)-n); err != nil {
-					return nil, err
+				for _, f := range files[n:] {
+					if err := indexer.CountOwnedFile(ctx, f); err != nil {
+						return nil, err
+					}
 				}
 			}
 		}
