@@ -2,6 +2,7 @@ package indexer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/lapps/lapps/limits"
@@ -88,6 +89,7 @@ const (
 // each Parse sees it, through its context, as a parseBudget that also
 // counts what that one file charged.
 type budget struct {
+	expanded, maxExpanded  int64
 	packages, packageBytes int64
 	owned, ownedBytes      int64
 	maxPackages, maxOwned  int64
@@ -165,6 +167,35 @@ func CountOwnedFile(ctx context.Context, path string) error {
 	pb.owned++
 	pb.ownedBytes += int64(len(path))
 	return pb.layer.chargeOwned(1, int64(len(path)))
+}
+
+// ErrExpanded is wrapped by the error CountExpanded returns once a
+// layer's expansion budget is spent.
+var ErrExpanded = errors.New("the layer's budget of decompressed bytes is spent")
+
+// expansionFactor sets a layer's expansion budget: the bytes catalogers
+// may decompress from the files of one layer, in units of
+// Limits.FileBytes.
+const expansionFactor = 16
+
+// CountExpanded charges n bytes that a cataloger decompresses from the
+// file being parsed (the nested archives of a Java archive) to the
+// layer's expansion budget, 16 × Limits.FileBytes (4 GiB by default),
+// which bounds the time a layer of compressed archives can cost. Once it
+// is spent it returns an error wrapping ErrExpanded: the cataloger stops
+// and returns it, and the walker records a warning for the file (not a
+// failure: the budget is one of work, and what it leaves unread is
+// named). Outside a layer walk it does nothing.
+func CountExpanded(ctx context.Context, n int64) error {
+	pb, _ := ctx.Value(budgetKey{}).(*parseBudget)
+	if pb == nil || n <= 0 {
+		return nil
+	}
+	pb.layer.expanded += n
+	if pb.layer.expanded > pb.layer.maxExpanded {
+		return fmt.Errorf("%w: more than %d bytes decompressed from the files of layer %s (16 × limits.file_bytes)", ErrExpanded, pb.layer.maxExpanded, pb.layer.digest)
+	}
+	return nil
 }
 
 // settle charges the layer for what a Result holds beyond what its

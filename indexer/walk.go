@@ -91,6 +91,7 @@ func (ix *Indexer) IndexLayer(ctx context.Context, digest string, r io.Reader) (
 		budget: &budget{
 			maxPackages: ix.limits.Packages,
 			maxOwned:    ix.limits.Entries,
+			maxExpanded: expansionFactor * ix.limits.FileBytes,
 			digest:      digest,
 		},
 		seed:            maphash.MakeSeed(),
