@@ -45,6 +45,37 @@ var hostileCases = []struct {
 			return hostile.File{Name: fmt.Sprintf("d%03d/.wh.f%07d", i%1000, i)}
 		})
 	}},
+	{"pnpm-lock.yaml of 32 MiB, a flow sequence", func() io.Reader {
+		return hostile.Files(hostile.Repeat("app/pnpm-lock.yaml", 32<<20, "lockfileVersion: '6.0'\nx: [", "a,", "a]\n"))
+	}},
+	{"pnpm-lock.yaml of 32 MiB entries", func() io.Reader {
+		return hostile.Files(hostile.Records("app/pnpm-lock.yaml", "lockfileVersion: '6.0'\npackages:\n", 800_000, func(i int) string {
+			return fmt.Sprintf("  /a%07d@1.0.0:\n    dev: false\n", i)
+		}, ""))
+	}},
+	{"yarn.lock (Berry) of 32 MiB entries", func() io.Reader {
+		return hostile.Files(hostile.Records("app/yarn.lock", "__metadata:\n  version: 8\n\n", 400_000, func(i int) string {
+			return fmt.Sprintf("\"a%07d@npm:^1\":\n  version: 1.0.0\n  resolution: \"a%07d@npm:1.0.0\"\n\n", i, i)
+		}, ""))
+	}},
+	{"Cargo.lock of 32 MiB, one array", func() io.Reader {
+		return hostile.Files(hostile.Repeat("srv/Cargo.lock", 32<<20, "[[package]]\nx = [", "1,", "1]\n"))
+	}},
+	{"composer.lock of 32 MiB tiny entries", func() io.Reader {
+		return hostile.Files(hostile.Records("srv/composer.lock", `{"packages":[`, 800_000, func(i int) string {
+			return fmt.Sprintf(`{"name":"a/b%07d","version":"1"},`, i)
+		}, `{}]}`))
+	}},
+	{"dpkg file lists naming 3M files", func() io.Reader {
+		return hostile.Many(30, func(i int) hostile.File {
+			return hostile.Records(fmt.Sprintf("var/lib/dpkg/info/p%d.list", i), "", 100_000, func(j int) string { return fmt.Sprintf("/usr/share/p%02d/f%07d\n", i, j) }, "")
+		})
+	}},
+	{"200k private package.json (empty entries)", func() io.Reader {
+		return hostile.Many(200_000, func(i int) hostile.File {
+			return hostile.Bytes(fmt.Sprintf("app/node_modules/p%07d/package.json", i), []byte(`{"private":true}`))
+		})
+	}},
 	{"package-lock.json of 32 MiB tiny entries", func() io.Reader {
 		return hostile.Files(hostile.Records("app/package-lock.json", `{"lockfileVersion":3,"packages":{`, 800_000, func(i int) string {
 			return fmt.Sprintf(`"node_modules/a%07d":{"version":"1.0.0"},`, i)

@@ -429,7 +429,7 @@ func TestHostile(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		layer io.Reader
-		warn  string // "" for a limit of limits.packages
+		warn  string // "" for a limit of limits.packages, "-" for no warning and package a
 	}{
 		{"package-lock of tiny entries", entries("app/package-lock.json", `{"lockfileVersion":3,"packages":{`, 800_000,
 			func(i int) string { return fmt.Sprintf(`"node_modules/a%07d":{"version":"1.0.0"},`, i) }, `"":{}}}`), ""},
@@ -443,7 +443,8 @@ func TestHostile(t *testing.T) {
 			}, ""), ""},
 		{"pnpm", entries("app/pnpm-lock.yaml", "lockfileVersion: '6.0'\npackages:\n", 800_000,
 			func(i int) string { return fmt.Sprintf("  /a%07d@1.0.0:\n    dev: false\n", i) }, ""), ""},
-		{"package.json with a long string", hostile.Files(hostile.Repeat("app/node_modules/a/package.json", 3<<20, `{"name":"a","version":"1","readme":"`, "x", `"}`)), "longer than"},
+		{"package.json with a long version", hostile.Files(hostile.Repeat("app/node_modules/a/package.json", 3<<20, `{"name":"a","version":"`, "1", `"}`)), "longer than"},
+		{"package.json with a long readme (skipped, never held)", hostile.Files(hostile.Repeat("app/node_modules/a/package.json", 3<<20, `{"name":"a","version":"1","readme":"`, "x", `"}`)), "-"},
 		{"pnpm with a dense flow sequence", hostile.Files(hostile.Repeat("app/pnpm-lock.yaml", 3<<20, "lockfileVersion: '6.0'\nx: [", "a,", "a]\n")), "longer than"},
 		{"yarn berry marker after 256 KiB", entries("app/yarn.lock", "", 20_000,
 			func(i int) string { return fmt.Sprintf("# comment %07d\n", i) }, "__metadata:\n  version: 8\n"), "Yarn 2+"},
@@ -459,6 +460,12 @@ func TestHostile(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.warn == "-" {
+				if len(li.Warnings) != 0 || len(li.Entries) != 1 || len(li.Entries[0].Packages) != 1 || li.Entries[0].Packages[0].Name != "a" {
+					t.Errorf("warnings %q, entries %+v; want package a and no warning", li.Warnings, li.Entries)
+				}
+				return
 			}
 			if len(li.Warnings) != 1 || !strings.Contains(li.Warnings[0], tc.warn) {
 				t.Errorf("warnings %q, want one with %q", li.Warnings, tc.warn)

@@ -45,21 +45,37 @@ func (f fillReader) Read(p []byte) (int, error) {
 }
 
 func TestTokenBound(t *testing.T) {
+	keep := func(r io.Reader) error {
+		d := jsonstream.NewDecoder(r)
+		if _, err := d.Token(); err != nil {
+			return err
+		}
+		err := d.Object(func(string) error {
+			var s string
+			return d.String(&s)
+		})
+		if err != nil {
+			return err
+		}
+		return d.End()
+	}
 	for _, tc := range []struct {
 		name string
 		r    io.Reader
+		read func(io.Reader) error
 		ok   bool
 	}{
-		{"string at the bound", repeat(`{"a":"`, 'x', jsonstream.MaxToken-2, `"}`), true},
-		{"string over the bound", repeat(`{"a":"`, 'x', jsonstream.MaxToken-1, `"}`), false},
-		{"a huge string", repeat(`{"a":"`, 'x', 300<<20, `"}`), false},
-		{"a huge number", repeat(`[1`, '0', 300<<20, `]`), false},
-		{"a huge key", repeat(`{"`, 'k', 300<<20, `":1}`), false},
-		{"escaped quotes do not end a string", repeat(`["`, '\\', 2*jsonstream.MaxToken, `"]`), false},
-		{"many short tokens", repeat(`[`, ' ', 8<<20, `1]`), true},
+		{"kept string at the bound", repeat(`{"a":"`, 'x', jsonstream.MaxToken-2, `"}`), keep, true},
+		{"kept string over the bound", repeat(`{"a":"`, 'x', jsonstream.MaxToken-1, `"}`), keep, false},
+		{"a huge kept string", repeat(`{"a":"`, 'x', 300<<20, `"}`), keep, false},
+		{"a huge key", repeat(`{"`, 'k', 300<<20, `":1}`), skipAll, false},
+		{"a huge skipped string", repeat(`{"a":"`, 'x', 300<<20, `"}`), skipAll, true},
+		{"a huge skipped number", repeat(`[1`, '0', 300<<20, `]`), skipAll, true},
+		{"escaped quotes do not end a string", repeat(`{"a":"`, '\\', 2*jsonstream.MaxToken, `"}`), keep, false},
+		{"many short tokens", repeat(`[`, ' ', 8<<20, `1]`), skipAll, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := skipAll(tc.r)
+			err := tc.read(tc.r)
 			if tc.ok != (err == nil) {
 				t.Fatalf("error %v", err)
 			}
@@ -145,6 +161,35 @@ func FuzzSkip(f *testing.F) {
 		err := skipAll(strings.NewReader(string(b)))
 		if valid := json.Valid(b); valid != (err == nil) {
 			t.Fatalf("valid %v, Skip error %v", valid, err)
+		}
+	})
+}
+
+// FuzzString checks that a string value kept is the one encoding/json
+// decodes, and that a document of one string is valid exactly when
+// encoding/json says so.
+func FuzzString(f *testing.F) {
+	for _, s := range []string{`"a\u00e9\ud83d\ude00"`, `"\ud800x"`, "\"\xff\xfe\"", `"\u12"`, `"a\qb"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var want string
+		wantErr := json.Unmarshal(b, &want)
+		var got string
+		d := jsonstream.NewDecoder(strings.NewReader(string(b)))
+		err := d.String(&got)
+		if err == nil {
+			err = d.End()
+		}
+		var te *jsonstream.TypeError
+		if errors.As(err, &te) {
+			return // another type: json.Unmarshal into a string fails too
+		}
+		if (err == nil) != (wantErr == nil) {
+			t.Fatalf("error %v, encoding/json's %v", err, wantErr)
+		}
+		if err == nil && got != want {
+			t.Fatalf("got %q, want %q", got, want)
 		}
 	})
 }
