@@ -3,9 +3,11 @@ package indexer
 import (
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -22,21 +24,32 @@ type folded struct {
 // layer deleted it with a whiteout or hid it behind an opaque directory. A
 // package keeps the layer that introduced it: when a later layer rewrites a
 // database, packages that were already there keep their earlier layer.
-// layers and idxs are parallel slices.
+// layers and idxs are parallel slices. An image of more than
+// DefaultLimits.Packages packages is a *limits.Error; (*Indexer).Fold
+// applies the Indexer's limits instead.
 func Fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex) (*ImageIndex, error) {
+	return fold(manifestDigest, layers, idxs, DefaultLimits)
+}
+
+// Fold is the package's Fold with the Indexer's limits: an image of more
+// than Limits.Packages packages (reported and OS-owned) is a
+// *limits.Error naming limits.packages.
+func (ix *Indexer) Fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex) (*ImageIndex, error) {
+	return fold(manifestDigest, layers, idxs, ix.limits)
+}
+
+func fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex, lim Limits) (*ImageIndex, error) {
 	if len(layers) != len(idxs) {
 		return nil, fmt.Errorf("fold %s: %d layers but %d layer indexes", manifestDigest, len(layers), len(idxs))
 	}
 	state := map[string]*folded{}
 	out := &ImageIndex{ManifestDigest: manifestDigest, IndexerVersion: Version, Layers: layers}
 	for i, li := range idxs {
+		if li == nil {
+			return nil, fmt.Errorf("fold %s: no index for layer %s", manifestDigest, layers[i].Digest)
+		}
 		layer := layers[i].Digest
-		for _, dir := range li.Opaque {
-			removeUnder(state, dir, false)
-		}
-		for _, p := range li.Whiteouts {
-			removeUnder(state, p, true)
-		}
+		removeDeleted(state, li)
 		for _, e := range li.Entries {
 			key := e.Cataloger + "\x00" + e.Path
 			prev := state[key]
@@ -61,6 +74,10 @@ func Fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex) (*Image
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	installed := installedTrees(state)
+	tooMany := func() error {
+		return limits.New(fmt.Sprintf("packages of image %s", manifestDigest), lim.Packages, "packages", keyPackages)
+	}
 	var releases []Entry
 	seen := map[string]bool{}
 	for _, k := range keys {
@@ -70,19 +87,25 @@ func Fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex) (*Image
 		}
 		if f.entry.OwnedBy != "" {
 			for _, p := range f.entry.Packages {
+				if int64(len(out.Packages)+len(out.OSOwned)) >= lim.Packages {
+					return nil, tooMany()
+				}
 				p.Layer = f.since[p.Key()]
 				p.OwnedBy = f.entry.OwnedBy
 				out.OSOwned = append(out.OSOwned, p)
 			}
 			continue
 		}
-		if supersededLock(f.entry, state) {
+		if supersededLock(f.entry, installed, state) {
 			continue
 		}
 		for _, p := range f.entry.Packages {
 			pk := p.Key()
 			if seen[pk] {
 				continue
+			}
+			if int64(len(out.Packages)+len(out.OSOwned)) >= lim.Packages {
+				return nil, tooMany()
 			}
 			seen[pk] = true
 			p.Layer = f.since[pk]
@@ -116,17 +139,60 @@ func Fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex) (*Image
 // installed node_modules tree sits beside them.
 var lockFiles = map[string]bool{"package-lock.json": true, "npm-shrinkwrap.json": true, "yarn.lock": true, "pnpm-lock.yaml": true}
 
+// installedTrees returns the directories, with a trailing "/" ("" for
+// the root), that hold a node_modules directory with entries of the npm
+// cataloger in the final file system: for each such entry, the part of
+// its path before its first node_modules element. One pass over the
+// state, so that many lock files cost no more than one.
+func installedTrees(state map[string]*folded) map[string]bool {
+	out := map[string]bool{}
+	for _, f := range state {
+		if f.entry.Cataloger != "npm" {
+			continue
+		}
+		if i := firstNodeModules(f.entry.Path); i >= 0 {
+			out[f.entry.Path[:i]] = true
+		}
+	}
+	return out
+}
+
+// firstNodeModules returns the index of the first "node_modules/"
+// element of p, or -1.
+func firstNodeModules(p string) int {
+	const nm = "node_modules/"
+	for off := 0; ; {
+		i := strings.Index(p[off:], nm)
+		if i < 0 {
+			return -1
+		}
+		i += off
+		if i == 0 || p[i-1] == '/' {
+			return i
+		}
+		off = i + 1
+	}
+}
+
 // supersededLock reports whether e is a lock file of the npm cataloger
 // with an installed node_modules tree beside it in the final file system:
 // the packages installed there are what runs, and are reported instead.
-func supersededLock(e Entry, state map[string]*folded) bool {
+// installed is what installedTrees returns for state.
+func supersededLock(e Entry, installed map[string]bool, state map[string]*folded) bool {
 	if e.Cataloger != "npm" || !lockFiles[path.Base(e.Path)] {
 		return false
 	}
-	prefix := "node_modules/"
-	if dir := path.Dir(e.Path); dir != "." {
-		prefix = dir + "/" + prefix
+	dir := ""
+	if d := path.Dir(e.Path); d != "." {
+		dir = d + "/"
 	}
+	if firstNodeModules(dir) < 0 {
+		return installed[dir]
+	}
+	// A lock file inside a node_modules tree (which the npm cataloger
+	// does not read): the tree beside it is not the first node_modules
+	// of the paths under it, so look for them one by one.
+	prefix := dir + "node_modules/"
 	for _, f := range state {
 		if f.entry.Cataloger == "npm" && strings.HasPrefix(f.entry.Path, prefix) {
 			return true
@@ -135,16 +201,83 @@ func supersededLock(e Entry, state map[string]*folded) bool {
 	return false
 }
 
-// removeUnder deletes the state of the paths under dir, and dir itself
-// when self is set.
-func removeUnder(state map[string]*folded, dir string, self bool) {
-	prefix := dir + "/"
+// removeDeleted deletes from state the paths a layer's whiteouts delete
+// (the path and what lies under it) and those its opaque directories
+// hide (what lies under them). It costs O((W + S) log W) for W whiteouts
+// and S paths in the state, not W × S: the directories whose contents go
+// are sorted, the ones under another dropped, and each path of the state
+// looks for its one candidate ancestor by binary search.
+func removeDeleted(state map[string]*folded, li *LayerIndex) {
+	if len(li.Whiteouts) == 0 && len(li.Opaque) == 0 {
+		return
+	}
+	self := make(map[string]bool, len(li.Whiteouts))
+	dirs := make([]string, 0, len(li.Whiteouts)+len(li.Opaque))
+	for _, p := range li.Whiteouts {
+		self[p] = true
+		dirs = append(dirs, p)
+	}
+	for _, d := range li.Opaque {
+		if d == "" {
+			clear(state) // the root is opaque: nothing below survives
+			return
+		}
+		dirs = append(dirs, d)
+	}
+	slices.SortFunc(dirs, comparePaths)
+	// Keep the outermost directories: in this order a directory's
+	// descendants follow it directly.
+	outer := dirs[:0]
+	for _, d := range dirs {
+		if len(outer) > 0 && (d == outer[len(outer)-1] || under(d, outer[len(outer)-1])) {
+			continue
+		}
+		outer = append(outer, d)
+	}
 	for k, f := range state {
 		p := f.entry.Path
-		if (self && p == dir) || strings.HasPrefix(p, prefix) || dir == "" {
+		if self[p] {
+			delete(state, k)
+			continue
+		}
+		// The greatest directory not after p is its only possible
+		// ancestor among the outermost ones.
+		i, _ := slices.BinarySearchFunc(outer, p, comparePaths)
+		if i < len(outer) && outer[i] == p {
+			continue // p itself is an opaque directory; only its contents go
+		}
+		if i > 0 && under(p, outer[i-1]) {
 			delete(state, k)
 		}
 	}
+}
+
+// comparePaths orders paths as if "/" sorted before every other byte, so
+// that the paths under a directory directly follow it.
+func comparePaths(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		ca, cb := a[i], b[i]
+		if ca == cb {
+			continue
+		}
+		if ca == '/' {
+			return -1
+		}
+		if cb == '/' {
+			return 1
+		}
+		if ca < cb {
+			return -1
+		}
+		return 1
+	}
+	return len(a) - len(b)
+}
+
+// under reports whether p lies under the directory dir.
+func under(p, dir string) bool {
+	return len(p) > len(dir) && p[len(dir)] == '/' && strings.HasPrefix(p, dir)
 }
 
 // releaseRank orders release files: os-release first, vendor files after.

@@ -5,6 +5,7 @@ package indexer
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 
@@ -28,7 +29,15 @@ type Cataloger interface {
 	Wants(path string) bool
 	// Parse reads one wanted file. It returns what it found in that file
 	// alone; the indexer records the path and the layer. An error means the
-	// file does not parse: the indexer records it as a warning and goes on.
+	// file does not parse: the indexer records it as a warning and goes on,
+	// except for a *limits.Error (from CountPackages or CountOwnedFiles),
+	// which fails the layer. A panic is recovered into a warning.
+	//
+	// The walker passes an *io.SectionReader, valid until Parse returns:
+	// the file is in memory or in a temporary file, so a cataloger that
+	// needs random access (an archive, an executable) reads it in place
+	// through ReaderAt. A cataloger reads with bounded buffers: files can
+	// be as large as Limits.FileBytes.
 	Parse(ctx context.Context, path string, r io.Reader) (Result, error)
 }
 
@@ -105,4 +114,25 @@ type ImageIndex struct {
 	// set so that the report can say so.
 	OSOwned  []vuln.Package `json:"os_owned,omitempty"`
 	Warnings []string       `json:"warnings,omitempty"`
+}
+
+// ReaderAt returns r as an io.ReaderAt with its size: r itself when it is
+// one that knows its size (the walker's *io.SectionReader, a
+// *bytes.Reader), otherwise its content read into memory, refused beyond
+// max bytes.
+func ReaderAt(r io.Reader, max int64) (io.ReaderAt, int64, error) {
+	if ra, ok := r.(interface {
+		io.ReaderAt
+		Size() int64
+	}); ok {
+		return ra, ra.Size(), nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, 0, err
+	}
+	if int64(len(b)) > max {
+		return nil, 0, fmt.Errorf("larger than %d bytes", max)
+	}
+	return byteReaderAt(b), int64(len(b)), nil
 }

@@ -221,7 +221,7 @@ func TestIndexLayerErrors(t *testing.T) {
 		})
 	}
 	t.Run("too large", func(t *testing.T) {
-		ix := indexer.New([]indexer.Cataloger{listCataloger{}}, indexer.WithMaxFileSize(10))
+		ix := indexer.New([]indexer.Cataloger{listCataloger{}}, indexer.WithLimits(indexer.Limits{FileBytes: 10}))
 		li, err := ix.IndexLayer(context.Background(), "sha256:x", bytes.NewReader(good))
 		if err != nil {
 			t.Fatal(err)

@@ -24,6 +24,9 @@ const InstalledPath = "lib/apk/db/installed"
 // apk database.
 const maxLine = 1 << 20
 
+// maxPath is PATH_MAX, the longest file name kept.
+const maxPath = 4096
+
 // Cataloger reads apk's installed database.
 type Cataloger struct{}
 
@@ -64,7 +67,9 @@ func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Resu
 // the root (the indexer's form). An R line before any F line of its
 // paragraph names a file in the root directory. Other lines (a, Z, M…)
 // are skipped. Paragraphs without P or V are skipped, with their files; a
-// line that is not "X:value" is an error.
+// line that is not "X:value" is an error. It streams: packages and files
+// are charged to the layer's budget (indexer.CountPackage,
+// indexer.CountOwnedFile) as they are read.
 func ParseInstalled(ctx context.Context, r io.Reader) ([]vuln.Package, map[string][]string, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
@@ -77,12 +82,15 @@ func ParseInstalled(ctx context.Context, r io.Reader) ([]vuln.Package, map[strin
 		inPara bool
 		lineNo int
 	)
-	flush := func() {
+	flush := func() error {
 		if !inPara {
-			return
+			return nil
 		}
 		inPara = false
 		if cur.Name != "" && cur.Version != "" {
+			if err := indexer.CountPackage(ctx, cur); err != nil {
+				return err
+			}
 			cur.Kind = vuln.KindAPK
 			if cur.SourceName == "" {
 				cur.SourceName = cur.Name
@@ -93,6 +101,7 @@ func ParseInstalled(ctx context.Context, r io.Reader) ([]vuln.Package, map[strin
 			owned[key] = append(owned[key], files...)
 		}
 		cur, dir, files = vuln.Package{}, "", nil
+		return nil
 	}
 	for sc.Scan() {
 		lineNo++
@@ -103,7 +112,9 @@ func ParseInstalled(ctx context.Context, r io.Reader) ([]vuln.Package, map[strin
 		}
 		line := bytes.TrimSuffix(sc.Bytes(), []byte("\r"))
 		if len(bytes.TrimSpace(line)) == 0 {
-			flush()
+			if err := flush(); err != nil {
+				return nil, nil, err
+			}
 			continue
 		}
 		if len(line) < 2 || line[1] != ':' {
@@ -122,10 +133,17 @@ func ParseInstalled(ctx context.Context, r io.Reader) ([]vuln.Package, map[strin
 		case 'F':
 			dir = string(line[2:]) + "/"
 		case 'R':
-			if len(line) > 2 {
+			// Paths longer than PATH_MAX are skipped: no file system
+			// holds them, and the walker skips such names.
+			if len(line) > 2 && len(dir)+len(line)-2 <= maxPath {
 				// One allocation per file: "/" keeps Clean from
 				// climbing out of the root, and is dropped after it.
 				if p := path.Clean("/" + dir + string(line[2:]))[1:]; p != "" {
+					// Charged as read: a paragraph's files are held
+					// until its end.
+					if err := indexer.CountOwnedFile(ctx, p); err != nil {
+						return nil, nil, err
+					}
 					files = append(files, p)
 				}
 			}
@@ -137,7 +155,9 @@ func ParseInstalled(ctx context.Context, r io.Reader) ([]vuln.Package, map[strin
 		}
 		return nil, nil, fmt.Errorf("line %d: %w", lineNo+1, err)
 	}
-	flush()
+	if err := flush(); err != nil {
+		return nil, nil, err
+	}
 	return pkgs, owned, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/apk"
+	"github.com/lapps/lapps/indexer/internal/hostile"
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/vuln"
 )
@@ -299,4 +302,29 @@ func FuzzApkInstalled(f *testing.F) {
 			t.Fatalf("not deterministic: %v", err)
 		}
 	})
+}
+
+// TestBudget runs the cataloger through the walker on generated
+// databases that cross the layer's budget: many packages, many files, long
+// file names made of a long directory and short names.
+func TestBudget(t *testing.T) {
+	ix := indexer.New([]indexer.Cataloger{apk.New()}, indexer.WithLimits(indexer.Limits{Packages: 1000, Entries: 5000}))
+	dir := strings.Repeat("d", 4000)
+	for _, tc := range []struct {
+		name string
+		db   hostile.File
+		key  string
+	}{
+		{"packages", hostile.Records(apk.InstalledPath, "", 1_000_000, func(i int) string { return fmt.Sprintf("P:p%07d\nV:1.0-r0\n\n", i) }, ""), "limits.packages"},
+		{"files", hostile.Records(apk.InstalledPath, "P:a\nV:1\nF:usr\n", 1_000_000, func(i int) string { return fmt.Sprintf("R:f%07d\n", i) }, ""), "limits.layer_entries"},
+		{"long paths", hostile.Records(apk.InstalledPath, "P:a\nV:1\nF:"+dir+"\n", 1_000_000, func(i int) string { return fmt.Sprintf("R:%07d\n", i) }, ""), "limits.layer_entries"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ix.IndexLayer(context.Background(), "sha256:l", hostile.Files(tc.db))
+			var le *limits.Error
+			if !errors.As(err, &le) || le.Key != tc.key {
+				t.Fatalf("error %v, want a limit of %s", err, tc.key)
+			}
+		})
+	}
 }

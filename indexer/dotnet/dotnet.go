@@ -5,22 +5,19 @@ package dotnet
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/internal/jsonstream"
 	"github.com/lapps/lapps/vuln"
 )
 
 // CatalogerName is the name under which the cataloger's entries are
 // recorded.
 const CatalogerName = "dotnet"
-
-// maxSize bounds what is read of one file.
-const maxSize = 64 << 20
 
 // Cataloger reads .deps.json files.
 type Cataloger struct{}
@@ -40,15 +37,8 @@ func (Cataloger) Wants(p string) bool {
 }
 
 // Parse implements indexer.Cataloger.
-func (Cataloger) Parse(_ context.Context, p string, r io.Reader) (indexer.Result, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxSize+1))
-	if err != nil {
-		return indexer.Result{}, fmt.Errorf("read %s: %w", p, err)
-	}
-	if len(b) > maxSize {
-		return indexer.Result{}, fmt.Errorf("%s: larger than %d bytes", p, maxSize)
-	}
-	pkgs, err := ParseDepsJSON(b)
+func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Result, error) {
+	pkgs, err := ParseDepsJSON(ctx, r)
 	if err != nil {
 		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
 	}
@@ -60,22 +50,72 @@ func (Cataloger) Parse(_ context.Context, p string, r io.Reader) (indexer.Result
 // Projects (the application and its project references) and references
 // are not packages of a feed and are skipped. Names keep their case
 // (NuGet ids are case-insensitive; advisories use the gallery's casing);
-// packages are sorted by name and version.
-func ParseDepsJSON(b []byte) ([]vuln.Package, error) {
-	var deps struct {
-		Libraries *map[string]struct {
-			Type string `json:"type"`
-		} `json:"libraries"`
+// packages are sorted by name and version. The file is read token by
+// token (the "targets" beside "libraries" are most of it, and skipped),
+// each library charged to the layer's budget (indexer.CountPackage) as it
+// is decoded, with the semantics of encoding/json decoding into
+// {libraries *map[string]{type string}}.
+func ParseDepsJSON(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
+	d := jsonstream.NewDecoder(r)
+	var typeErr error
+	keep := func(err error) error {
+		if te, ok := err.(*jsonstream.TypeError); ok {
+			if typeErr == nil {
+				typeErr = te
+			}
+			return nil
+		}
+		return err
 	}
-	if err := json.Unmarshal(b, &deps); err != nil {
+	var libs map[string]string // key → type
+	_, err := d.ObjectOrNull(func(key string) error {
+		if !strings.EqualFold(key, "libraries") {
+			return d.Skip()
+		}
+		m := libs
+		if m == nil {
+			m = map[string]string{}
+		}
+		isMap, err := d.ObjectOrNull(func(lib string) error {
+			var typ string
+			_, err := d.ObjectOrNull(func(k string) error {
+				if strings.EqualFold(k, "type") {
+					return keep(d.String(&typ))
+				}
+				return d.Skip()
+			})
+			if err := keep(err); err != nil {
+				return err
+			}
+			m[lib] = typ
+			return indexer.CountPackage(ctx, vuln.Package{Name: lib, Version: typ})
+		})
+		if err := keep(err); err != nil {
+			return err
+		}
+		switch {
+		case isMap:
+			libs = m
+		case err == nil:
+			libs = nil // null
+		}
+		return nil
+	})
+	if err := keep(err); err != nil {
 		return nil, err
 	}
-	if deps.Libraries == nil {
+	if err := d.End(); err != nil {
+		return nil, err
+	}
+	if typeErr != nil {
+		return nil, typeErr
+	}
+	if libs == nil {
 		return nil, fmt.Errorf("no libraries member")
 	}
 	var out []vuln.Package
-	for key, lib := range *deps.Libraries {
-		if !strings.EqualFold(lib.Type, "package") {
+	for key, typ := range libs {
+		if !strings.EqualFold(typ, "package") {
 			continue
 		}
 		name, version, ok := strings.Cut(key, "/")

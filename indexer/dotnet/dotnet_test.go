@@ -1,11 +1,17 @@
 package dotnet_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/dotnet"
+	"github.com/lapps/lapps/indexer/internal/hostile"
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -99,7 +105,7 @@ func FuzzDepsJSON(f *testing.F) {
 	f.Add([]byte(depsJSON))
 	f.Add([]byte(`{"libraries": {"A/1": {"type": "package"}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		pkgs, err := dotnet.ParseDepsJSON(b)
+		pkgs, err := dotnet.ParseDepsJSON(context.Background(), bytes.NewReader(b))
 		if err != nil {
 			return
 		}
@@ -109,4 +115,17 @@ func FuzzDepsJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBudget runs the cataloger through the walker on a generated
+// deps.json of tiny libraries: refused as it is read.
+func TestBudget(t *testing.T) {
+	ix := indexer.New([]indexer.Cataloger{dotnet.New()}, indexer.WithLimits(indexer.Limits{Packages: 1000}))
+	layer := hostile.Files(hostile.Records("app/app.deps.json", `{"targets":{},"libraries":{`, 800_000,
+		func(i int) string { return fmt.Sprintf(`"P%07d/1.0":{"type":"package"},`, i) }, `"x/1":{}}}`))
+	_, err := ix.IndexLayer(context.Background(), "sha256:l", layer)
+	var le *limits.Error
+	if !errors.As(err, &le) || le.Key != "limits.packages" {
+		t.Fatalf("error %v, want a limit of limits.packages", err)
+	}
 }

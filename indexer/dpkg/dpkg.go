@@ -103,8 +103,9 @@ type stanza struct {
 // ParseStatus reads a dpkg status file (deb822 paragraphs separated by
 // blank lines, fields "Name: value" with continuation lines starting with
 // a space or tab) and returns the packages that are installed, in file
-// order, with Kind set to deb. It streams: memory does not grow with the
-// size of the file.
+// order, with Kind set to deb. It streams: memory grows with the packages
+// found, each charged to the layer's budget (indexer.CountPackage) as it
+// is found, not with the size of the file.
 //
 // A package counts as installed when the state, the last word of its
 // Status, says its files are on disk: installed, triggers-pending,
@@ -122,15 +123,19 @@ func ParseStatus(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
 		inPara bool
 		lineNo int
 	)
-	flush := func() {
+	flush := func() error {
 		if !inPara {
-			return
+			return nil
 		}
 		inPara = false
 		if p, ok := cur.installed(); ok {
+			if err := indexer.CountPackage(ctx, p); err != nil {
+				return err
+			}
 			pkgs = append(pkgs, p)
 		}
 		cur = stanza{}
+		return nil
 	}
 	for {
 		line, err := readLine(br)
@@ -147,7 +152,9 @@ func ParseStatus(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
 			}
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
-			flush()
+			if err := flush(); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if line[0] == ' ' || line[0] == '\t' {
@@ -178,7 +185,9 @@ func ParseStatus(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
 			cur.status, cur.hasStatus = val(), true
 		}
 	}
-	flush()
+	if err := flush(); err != nil {
+		return nil, err
+	}
 	return pkgs, nil
 }
 
@@ -323,8 +332,12 @@ func validName(s string) bool {
 var usrMerged = []string{"bin/", "sbin/", "lib/", "lib32/", "lib64/", "libx32/", "libo32/"}
 
 // MaxListSize bounds a file list. The largest real ones (documentation
-// packages with tens of thousands of files) are a few megabytes.
-const MaxListSize = 64 << 20
+// and font packages with tens of thousands of files) are a few
+// megabytes.
+const MaxListSize = 16 << 20
+
+// maxListLine bounds one path of a file list (PATH_MAX).
+const maxListLine = 4096
 
 // ParseList reads a dpkg file list (info/PACKAGE.list: one absolute path
 // per line, the package's directories and files, starting with "/.") and
@@ -333,72 +346,59 @@ const MaxListSize = 64 << 20
 // merged-/usr systems link into /usr (bin, sbin, lib…) is also returned
 // under /usr, right after it, since that is where the layer holds the
 // file; on a system without merged /usr the extra name matches nothing.
-// Empty lines are skipped; a line that is not an absolute path is an
-// error, and so is a list larger than MaxListSize.
-//
-// The list is read into one string and the paths are slices of it: a
-// clean path costs no allocation of its own, which keeps the ~600 lists
-// (60,000 paths) of a large Debian image cheap.
+// Empty lines, and lines longer than 4096 bytes (PATH_MAX: the walker
+// skips such names), are skipped; a line that is not an absolute path is
+// an error, and so is a list larger than MaxListSize. The list is read line by line, each path charged to the
+// layer's budget (indexer.CountOwnedFile) as it is read.
 func ParseList(ctx context.Context, r io.Reader) ([]string, error) {
-	data, err := readString(r, MaxListSize)
-	if err != nil {
-		return nil, err
-	}
+	br := bufio.NewReaderSize(io.LimitReader(r, MaxListSize+1), 64<<10)
 	var files []string
-	for lineNo := 1; data != ""; lineNo++ {
+	var read int64
+	for lineNo := 1; ; lineNo++ {
 		if lineNo%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 		}
-		line := data
-		if i := strings.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = ""
+		b, err := br.ReadSlice('\n')
+		read += int64(len(b))
+		long := len(b) > maxListLine+1
+		for errors.Is(err, bufio.ErrBufferFull) {
+			// A path no file system can open (the walker skips such
+			// names too): skipped, up to its end.
+			b, err = br.ReadSlice('\n')
+			read += int64(len(b))
+			long = true
 		}
-		if line == "" {
-			continue
+		if read > MaxListSize {
+			return nil, fmt.Errorf("larger than %d bytes", MaxListSize)
 		}
-		if line[0] != '/' || strings.IndexByte(line, 0) >= 0 {
-			return nil, fmt.Errorf("line %d: not an absolute path: %q", lineNo, truncate([]byte(line)))
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, err
 		}
-		p := path.Clean(line)[1:]
-		if p == "" {
-			continue // "/.", the root
-		}
-		files = append(files, p)
-		for _, d := range usrMerged {
-			if strings.HasPrefix(p, d) || p == d[:len(d)-1] {
-				files = append(files, "usr/"+p)
-				break
+		line := bytes.TrimSuffix(b, []byte("\n"))
+		if len(line) > 0 && !long {
+			if line[0] != '/' || bytes.IndexByte(line, 0) >= 0 {
+				return nil, fmt.Errorf("line %d: not an absolute path: %q", lineNo, truncate(line))
+			}
+			if p := path.Clean(string(line))[1:]; p != "" { // "/.", the root, is left out
+				n := len(files)
+				files = append(files, p)
+				for _, d := range usrMerged {
+					if strings.HasPrefix(p, d) || p == d[:len(d)-1] {
+						files = append(files, "usr/"+p)
+						break
+					}
+				}
+				for _, f := range files[n:] {
+					if err := indexer.CountOwnedFile(ctx, f); err != nil {
+						return nil, err
+					}
+				}
 			}
 		}
-	}
-	return files, nil
-}
-
-// readString reads r to its end into a string of at most max bytes. The
-// walker's readers (bytes.Reader) know their length and copy themselves
-// in one allocation.
-func readString(r io.Reader, max int) (string, error) {
-	var sb strings.Builder
-	if br, ok := r.(interface {
-		Len() int
-		io.WriterTo
-	}); ok && br.Len() <= max {
-		sb.Grow(br.Len())
-		if _, err := br.WriteTo(&sb); err != nil {
-			return "", err
+		if err != nil {
+			return files, nil
 		}
-		return sb.String(), nil
 	}
-	n, err := io.Copy(&sb, io.LimitReader(r, int64(max)+1))
-	if err != nil {
-		return "", err
-	}
-	if n > int64(max) {
-		return "", fmt.Errorf("larger than %d bytes", max)
-	}
-	return sb.String(), nil
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/dpkg"
+	"github.com/lapps/lapps/indexer/internal/hostile"
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/vuln"
 )
@@ -384,4 +386,35 @@ func FuzzDpkgStatus(f *testing.F) {
 			t.Fatalf("not deterministic: %v", err)
 		}
 	})
+}
+
+// TestBudget runs the cataloger through the walker on generated layers
+// that cross the layer's budget: a status file of a million packages, a
+// file list of a million files. Both are refused as they are read.
+func TestBudget(t *testing.T) {
+	ix := indexer.New([]indexer.Cataloger{dpkg.New()}, indexer.WithLimits(indexer.Limits{Packages: 1000, Entries: 5000}))
+	list := hostile.Records("var/lib/dpkg/info/big.list", "/.\n", 1_000_000, func(i int) string { return fmt.Sprintf("/usr/share/f%07d\n", i) }, "")
+	for _, tc := range []struct {
+		name  string
+		layer io.Reader
+		key   string
+	}{
+		{"status", hostile.Files(hostile.DpkgStatus(1_000_000)), "limits.packages"},
+		{"status.d", hostile.Many(1001, func(i int) hostile.File {
+			return hostile.Bytes(fmt.Sprintf("var/lib/dpkg/status.d/p%d", i), []byte(fmt.Sprintf("Package: p%d\nVersion: 1\n", i)))
+		}), "limits.packages"},
+		{"file list", hostile.Files(list), "limits.layer_entries"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ix.IndexLayer(context.Background(), "sha256:l", tc.layer)
+			var le *limits.Error
+			if !errors.As(err, &le) || le.Key != tc.key {
+				t.Fatalf("error %v, want a limit of %s", err, tc.key)
+			}
+		})
+	}
+	li, err := ix.IndexLayer(context.Background(), "sha256:l", hostile.Files(hostile.DpkgStatus(1000)))
+	if err != nil || len(li.Entries) != 1 || len(li.Entries[0].Packages) != 1000 {
+		t.Fatalf("1000 packages: %v", err)
+	}
 }

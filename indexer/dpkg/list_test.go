@@ -75,7 +75,8 @@ func TestParseList(t *testing.T) {
 		{"a status file", "Package: libc6\nVersion: 2.36\n", nil, "line 1: not an absolute path"},
 		{"NUL in a path", "/usr/bin/a\x00b\n", nil, "line 1"},
 		{"CR is part of the name", "/usr/bin/a\r\n", []string{"usr/bin/a\r"}, ""},
-		{"a long line", "/" + strings.Repeat("x", 2<<20) + "\n", []string{strings.Repeat("x", 2<<20)}, ""},
+		{"long lines are skipped", "/" + strings.Repeat("x", 2<<20) + "\n/" + strings.Repeat("y", 4096) + "\n/" + strings.Repeat("z", 4095) + "\n/a\n",
+			[]string{strings.Repeat("z", 4095), "a"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

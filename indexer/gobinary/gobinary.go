@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/semver"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/internal/elfcheck"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -64,9 +65,12 @@ var elfMagic = []byte("\x7fELF")
 
 // Parse implements indexer.Cataloger. Files that are not ELF, and ELF
 // files that are not Go binaries, give an empty Result and no error; an
-// error means a Go binary whose build information does not parse.
+// error means a Go binary whose build information does not parse, or an
+// ELF file claiming more than elfcheck allows. The file is read in place
+// (the walker's reader is an io.ReaderAt), through a reader that refuses
+// any single read larger than elfcheck.MaxRead.
 func (c *Cataloger) Parse(_ context.Context, path string, r io.Reader) (indexer.Result, error) {
-	ra, err := readerAt(r)
+	ra, _, err := indexer.ReaderAt(r, c.maxSize)
 	if err != nil {
 		return indexer.Result{}, fmt.Errorf("read %s: %w", path, err)
 	}
@@ -74,7 +78,10 @@ func (c *Cataloger) Parse(_ context.Context, path string, r io.Reader) (indexer.
 	if _, err := ra.ReadAt(magic[:], 0); err != nil || !bytes.Equal(magic[:], elfMagic) {
 		return indexer.Result{}, nil
 	}
-	bi, err := buildinfo.Read(ra)
+	if err := elfcheck.Check(ra); err != nil {
+		return indexer.Result{}, fmt.Errorf("%s: %w", path, err)
+	}
+	bi, err := buildinfo.Read(elfcheck.Limit(ra))
 	if err != nil {
 		if notGo(err) {
 			return indexer.Result{}, nil
@@ -82,19 +89,6 @@ func (c *Cataloger) Parse(_ context.Context, path string, r io.Reader) (indexer.
 		return indexer.Result{}, fmt.Errorf("go build info of %s: %w", path, err)
 	}
 	return indexer.Result{Packages: Packages(bi)}, nil
-}
-
-// readerAt returns r as an io.ReaderAt, reading it into memory only when
-// it is not one already (the walker passes a *bytes.Reader).
-func readerAt(r io.Reader) (io.ReaderAt, error) {
-	if ra, ok := r.(io.ReaderAt); ok {
-		return ra, nil
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
-	return bytes.NewReader(b), nil
 }
 
 // notGo reports whether a buildinfo error says the file is simply not a

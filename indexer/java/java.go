@@ -1,8 +1,9 @@
 // Package java finds Maven artifacts in Java archives (.jar, .war, .ear
 // and the other zip-based Java formats), including the archives nested
 // inside them (WEB-INF/lib/*.jar of a war, BOOT-INF/lib/*.jar of a Spring
-// Boot jar, lib/*.jar of an ear). Nested archives are read in memory,
-// within size and depth limits, never written to disk.
+// Boot jar, lib/*.jar of an ear), within size, depth and directory
+// limits: in place when stored, decompressed into memory (small ones) or
+// a temporary file otherwise.
 //
 // An archive's identity is taken, in order of preference, from:
 //
@@ -29,11 +30,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path"
 	"regexp"
 	"strings"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -41,10 +44,9 @@ import (
 // recorded.
 const CatalogerName = "java"
 
-// Limits of the reading of one top-level archive. Nested archives are held
-// in memory while they are read, so their sizes are bounded: per nested
-// archive, in total for one top-level archive (a zip bomb of nested
-// archives stops there), and in nesting depth.
+// Limits of the reading of one top-level archive: the size of a nested
+// archive, the bytes decompressed in total for one top-level archive (a
+// zip bomb of nested archives stops there), and the nesting depth.
 const (
 	// DefaultMaxNestedSize is the largest nested archive read.
 	DefaultMaxNestedSize = 256 << 20
@@ -103,40 +105,54 @@ func IsArchive(name string) bool {
 }
 
 // Parse implements indexer.Cataloger. A file that is not a zip archive,
-// or whose nested archives exceed the total size limit, is an error; a
-// damaged nested archive is skipped (and logged) so that the rest of its
-// parent is still reported.
+// whose nested archives exceed the total size limit, or whose central
+// directories exceed maxEntries or maxDirectoryBytes, is an error; a
+// damaged nested archive is skipped (and logged, once per top-level
+// archive) so that the rest of its parent is still reported.
+//
+// The archive is read in place (the walker's reader is an io.ReaderAt).
+// A nested archive stored without compression (Spring Boot's
+// BOOT-INF/lib) is read in place too; a compressed one is decompressed
+// into memory up to indexer.MemoryThreshold bytes, into a temporary file
+// beyond, removed once read. The bytes decompressed are charged to the
+// layer's expansion budget (indexer.CountExpanded) and every package to
+// its package budget.
 func (c *Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Result, error) {
-	ra, size, err := readerAt(r)
+	ra, size, err := indexer.ReaderAt(r, c.maxNested)
 	if err != nil {
 		return indexer.Result{}, fmt.Errorf("read %s: %w", p, err)
 	}
 	w := &walk{c: c, ctx: ctx}
-	if err := w.archive(p, path.Base(p), ra, size, 0); err != nil {
+	err = w.archive(p, path.Base(p), ra, size, 0)
+	if w.skipped > 0 {
+		slog.Warn("java: nested archives skipped", "path", p, "count", w.skipped, "first", w.firstSkip)
+	}
+	if err != nil {
 		return indexer.Result{}, err
 	}
 	return indexer.Result{Packages: w.pkgs}, nil
-}
-
-// readerAt returns r as an io.ReaderAt with its size, reading it into
-// memory only when it is not one already.
-func readerAt(r io.Reader) (io.ReaderAt, int64, error) {
-	if br, ok := r.(*bytes.Reader); ok {
-		return br, br.Size(), nil
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, 0, err
-	}
-	return bytes.NewReader(b), int64(len(b)), nil
 }
 
 // walk is the state of the reading of one top-level archive.
 type walk struct {
 	c     *Cataloger
 	ctx   context.Context
-	total int64
+	total int64 // bytes decompressed
 	pkgs  []vuln.Package
+	// entries and dirBytes are those of the central directories of the
+	// archives open (the one being read and its parents).
+	entries, dirBytes int64
+	skipped           int
+	firstSkip         string
+}
+
+// add records a package, charging it to the layer's budget.
+func (w *walk) add(p vuln.Package) error {
+	if err := indexer.CountPackage(w.ctx, p); err != nil {
+		return err
+	}
+	w.pkgs = append(w.pkgs, p)
+	return nil
 }
 
 // archive reads one archive: dbPath is what its packages are recorded
@@ -145,6 +161,13 @@ func (w *walk) archive(dbPath, name string, ra io.ReaderAt, size int64, depth in
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
+	n, b, err := checkDirectory(ra, size, maxEntries-w.entries, maxDirectoryBytes-w.dirBytes)
+	if err != nil {
+		return fmt.Errorf("open java archive %s: %w", dbPath, err)
+	}
+	w.entries += n
+	w.dirBytes += b
+	defer func() { w.entries -= n; w.dirBytes -= b }()
 	zr, err := zip.NewReader(ra, size)
 	if err != nil {
 		return fmt.Errorf("open java archive %s: %w", dbPath, err)
@@ -159,7 +182,7 @@ func (w *walk) archive(dbPath, name string, ra io.ReaderAt, size int64, depth in
 		base := path.Base(entry)
 		switch {
 		case base == "pom.properties" && strings.HasPrefix(entry, "META-INF/maven/"):
-			b, err := readEntry(f, maxMetaSize)
+			b, err := w.readMeta(f)
 			if err != nil {
 				return fmt.Errorf("%s: %s: %w", dbPath, entry, err)
 			}
@@ -171,7 +194,7 @@ func (w *walk) archive(dbPath, name string, ra io.ReaderAt, size int64, depth in
 			pkg.DBPath = dbPath
 			poms = append(poms, pkg)
 		case strings.EqualFold(entry, "META-INF/MANIFEST.MF"):
-			b, err := readEntry(f, maxMetaSize)
+			b, err := w.readMeta(f)
 			if err != nil {
 				return fmt.Errorf("%s: %s: %w", dbPath, entry, err)
 			}
@@ -181,35 +204,57 @@ func (w *walk) archive(dbPath, name string, ra io.ReaderAt, size int64, depth in
 				slog.Debug("java: nested archive too deep, not read", "path", dbPath, "entry", entry)
 				continue
 			}
-			if err := w.nested(dbPath, f, depth+1); err != nil {
-				if errors.Is(err, ErrTooLarge) || w.ctx.Err() != nil {
+			if err := w.nested(dbPath, ra, size, f, depth+1); err != nil {
+				if errors.Is(err, ErrTooLarge) || errors.Is(err, limits.ErrExceeded) || errors.Is(err, indexer.ErrExpanded) || w.ctx.Err() != nil {
 					return err
 				}
-				slog.Warn("java: nested archive skipped", "path", dbPath, "entry", entry, "err", err)
+				if w.skipped++; w.skipped == 1 {
+					w.firstSkip = err.Error()
+				}
 			}
 		}
 	}
 	if len(poms) > 0 {
-		w.pkgs = append(w.pkgs, poms...)
+		for _, p := range poms {
+			if err := w.add(p); err != nil {
+				return err
+			}
+		}
 		// A shaded jar can carry only the pom.properties of what it
 		// bundles (Debian's guice.jar holds cglib's): when none of them
 		// is the archive's own (by file name or manifest version), the
 		// manifest names the archive itself.
 		if pkg, ok := manifestPackage(manifest, name); ok && !ownPom(poms, name, pkg.Version) {
 			pkg.DBPath = dbPath
-			w.pkgs = append(w.pkgs, pkg)
+			return w.add(pkg)
 		}
 		return nil
 	}
 	if pkg, ok := manifestPackage(manifest, name); ok {
 		pkg.DBPath = dbPath
-		w.pkgs = append(w.pkgs, pkg)
-		return nil
+		return w.add(pkg)
 	}
 	if a, v, ok := splitFileName(name); ok {
-		w.pkgs = append(w.pkgs, vuln.Package{Name: a, Version: v, Kind: vuln.KindMaven, DBPath: dbPath})
+		return w.add(vuln.Package{Name: a, Version: v, Kind: vuln.KindMaven, DBPath: dbPath})
 	}
 	return nil
+}
+
+// readMeta reads a pom.properties or a manifest, charging what it
+// decompresses.
+func (w *walk) readMeta(f *zip.File) ([]byte, error) {
+	b, err := readEntry(f, maxMetaSize)
+	if cerr := w.expand(int64(len(b))); cerr != nil {
+		return nil, cerr
+	}
+	return b, err
+}
+
+// expand charges n decompressed bytes to the archive's total and to the
+// layer's expansion budget.
+func (w *walk) expand(n int64) error {
+	w.total += n
+	return indexer.CountExpanded(w.ctx, n)
 }
 
 // ownPom reports whether one of an archive's pom.properties describes
@@ -243,17 +288,54 @@ func trimZeros(v string) string {
 	return v
 }
 
-// nested reads an archive stored inside another into memory, within the
-// limits, and walks it.
-func (w *walk) nested(parent string, f *zip.File, depth int) error {
+// nested reads an archive stored inside another, within the limits, and
+// walks it: in place when it is stored uncompressed, from memory or a
+// temporary file when it must be decompressed.
+func (w *walk) nested(parent string, parentRA io.ReaderAt, parentSize int64, f *zip.File, depth int) error {
 	dbPath := parent + "!" + f.Name
 	if f.UncompressedSize64 > uint64(w.c.maxNested) {
 		return fmt.Errorf("%s: %d bytes, larger than the %d byte limit for a nested archive", dbPath, f.UncompressedSize64, w.c.maxNested)
 	}
 	// The header's size can lie: the limit is enforced on what is read.
 	limit := min(w.c.maxNested, w.c.maxTotal-w.total)
-	b, err := readEntry(f, limit)
-	w.total += int64(len(b))
+	if f.Method == zip.Store && f.CompressedSize64 == f.UncompressedSize64 {
+		off, err := f.DataOffset()
+		if err != nil {
+			return fmt.Errorf("%s: %w", dbPath, err)
+		}
+		n := int64(f.UncompressedSize64)
+		if off < 0 || off > parentSize || n > parentSize-off {
+			return fmt.Errorf("%s: stored beyond the end of its archive", dbPath)
+		}
+		if n > limit {
+			return fmt.Errorf("%s: %w (%d bytes)", dbPath, ErrTooLarge, w.c.maxTotal)
+		}
+		w.total += n
+		return w.archive(dbPath, path.Base(f.Name), io.NewSectionReader(parentRA, off, n), n, depth)
+	}
+	var (
+		ra  io.ReaderAt
+		n   int64
+		err error
+	)
+	if f.UncompressedSize64 <= indexer.MemoryThreshold {
+		var b []byte
+		b, err = readEntry(f, min(limit, indexer.MemoryThreshold))
+		ra, n = bytes.NewReader(b), int64(len(b))
+	} else {
+		var file *os.File
+		file, n, err = spoolEntry(f, limit)
+		if file != nil {
+			defer func() {
+				file.Close()
+				os.Remove(file.Name())
+			}()
+			ra = file
+		}
+	}
+	if cerr := w.expand(n); cerr != nil {
+		return cerr
+	}
 	if errors.Is(err, errEntryTooLarge) {
 		if limit < w.c.maxNested {
 			return fmt.Errorf("%s: %w (%d bytes)", dbPath, ErrTooLarge, w.c.maxTotal)
@@ -263,7 +345,7 @@ func (w *walk) nested(parent string, f *zip.File, depth int) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", dbPath, err)
 	}
-	return w.archive(dbPath, path.Base(f.Name), bytes.NewReader(b), int64(len(b)), depth)
+	return w.archive(dbPath, path.Base(f.Name), ra, n, depth)
 }
 
 var errEntryTooLarge = errors.New("entry too large")
@@ -286,6 +368,37 @@ func readEntry(f *zip.File, limit int64) ([]byte, error) {
 		return b[:limit], errEntryTooLarge
 	}
 	return b, nil
+}
+
+// spoolEntry decompresses a zip entry of at most limit bytes into a
+// temporary file, unlinked at once where the system allows it (the
+// caller closes and removes it), and returns it with the bytes written.
+func spoolEntry(f *zip.File, limit int64) (*os.File, int64, error) {
+	if limit < 0 {
+		limit = 0
+	}
+	rc, err := f.Open()
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rc.Close()
+	file, err := os.CreateTemp("", "lapps-jar-*")
+	if err != nil {
+		return nil, 0, err
+	}
+	os.Remove(file.Name()) // unlinked at once where the system allows it
+	n, err := io.Copy(file, io.LimitReader(rc, limit+1))
+	switch {
+	case err != nil:
+	case n > limit:
+		n, err = limit, errEntryTooLarge
+	}
+	if err != nil {
+		file.Close()
+		os.Remove(file.Name())
+		return nil, n, err
+	}
+	return file, n, nil
 }
 
 // pomPackage reads a pom.properties file (Java properties: groupId,

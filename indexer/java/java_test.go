@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -17,7 +18,9 @@ import (
 	"testing"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/internal/hostile"
 	"github.com/lapps/lapps/indexer/java"
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/vuln"
 )
@@ -431,4 +434,78 @@ func FuzzJar(f *testing.F) {
 			}
 		}
 	})
+}
+
+// storedZipOf is zipOf with the entries stored, not compressed, as
+// Spring Boot stores the jars of BOOT-INF/lib.
+func storedZipOf(t testing.TB, entries ...entry) []byte {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, e := range entries {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: e.name, Method: zip.Store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(e.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestStoredNested reads nested archives stored uncompressed in place:
+// what it finds is what it finds in the same archives compressed.
+func TestStoredNested(t *testing.T) {
+	pom := entry{"META-INF/maven/g/inner/pom.properties", []byte("groupId=g\nartifactId=inner\nversion=2\n")}
+	inner := zipOf(t, pom)
+	boot := entry{"META-INF/maven/g/app/pom.properties", []byte("groupId=g\nartifactId=app\nversion=1\n")}
+	stored, err := parse(t, java.New(), "app.jar", storedZipOf(t, boot, entry{"BOOT-INF/lib/inner-2.jar", inner}, entry{"BOOT-INF/lib/inner2-2.jar", storedZipOf(t, pom)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deflated, err := parse(t, java.New(), "app.jar", zipOf(t, boot, entry{"BOOT-INF/lib/inner-2.jar", inner}, entry{"BOOT-INF/lib/inner2-2.jar", storedZipOf(t, pom)}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 3 || !slices.Equal(stored, deflated) {
+		t.Errorf("stored %q, deflated %q", stored, deflated)
+	}
+}
+
+// TestHostileArchives: a central directory of too many entries fails the
+// archive (a warning of the layer); so does one whose end record claims
+// too many; decompressing more than the layer's expansion budget stops
+// with a warning; packages count against the layer's budget.
+func TestHostileArchives(t *testing.T) {
+	many := make([]entry, 150_000)
+	for i := range many {
+		many[i] = entry{name: fmt.Sprintf("c/%06d.class", i)}
+	}
+	if _, err := parse(t, java.New(), "many.jar", storedZipOf(t, many...)); err == nil || !strings.Contains(err.Error(), "central directory") {
+		t.Errorf("150,000 entries: %v", err)
+	}
+	// Nested archives of 3 MiB of zeros each, from a layer whose files
+	// may be 64 KiB: the expansion budget is 1 MiB.
+	pom := entry{"META-INF/maven/g/a/pom.properties", []byte("groupId=g\nartifactId=a\nversion=1\n")}
+	inner := storedZipOf(t, pom, entry{"zeros", make([]byte, 3<<20)})
+	jar := zipOf(t, entry{"lib/a.jar", inner}, entry{"lib/b.jar", inner})
+	ix := indexer.New([]indexer.Cataloger{java.New()}, indexer.WithLimits(indexer.Limits{FileBytes: 64 << 10}))
+	li, err := ix.IndexLayer(context.Background(), "sha256:l", hostile.Files(hostile.Bytes("app/x.jar", jar)))
+	if err != nil || len(li.Warnings) != 1 || !strings.Contains(li.Warnings[0], "decompressed") {
+		t.Errorf("expansion: warnings %q, %v", li.Warnings, err)
+	}
+	// A jar of 5,000 nested archives, each a package by its name.
+	nested := make([]entry, 5000)
+	for i := range nested {
+		nested[i] = entry{fmt.Sprintf("lib/a%d-1.0.jar", i), zipOf(t)}
+	}
+	ix = indexer.New([]indexer.Cataloger{java.New()}, indexer.WithLimits(indexer.Limits{Packages: 1000}))
+	_, err = ix.IndexLayer(context.Background(), "sha256:l", hostile.Files(hostile.Bytes("app/x.jar", zipOf(t, nested...))))
+	var le *limits.Error
+	if !errors.As(err, &le) || le.Key != "limits.packages" {
+		t.Errorf("5,000 nested archives: %v", err)
+	}
 }

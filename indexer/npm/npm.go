@@ -15,6 +15,7 @@ package npm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -22,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -110,30 +112,32 @@ func LockSuperseded(lock, other string) bool {
 	return strings.HasPrefix(other, prefix)
 }
 
-// Parse implements indexer.Cataloger.
-func (Cataloger) Parse(_ context.Context, p string, r io.Reader) (indexer.Result, error) {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return indexer.Result{}, fmt.Errorf("read %s: %w", p, err)
-	}
+// Parse implements indexer.Cataloger. Every format is read as a stream,
+// in bounded memory, each package charged to the layer's budget as it
+// is read.
+func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Result, error) {
 	var pkgs []vuln.Package
+	var err error
 	switch path.Base(p) {
 	case "package.json":
 		var pkg *vuln.Package
-		pkg, err = ParsePackageJSON(b)
+		pkg, err = ParsePackageJSON(r)
 		if pkg != nil {
 			pkgs = []vuln.Package{*pkg}
 		}
 	case PackageLock, Shrinkwrap:
-		pkgs, err = ParsePackageLock(b)
+		pkgs, err = ParsePackageLock(ctx, r)
 	case YarnLock:
-		pkgs, err = ParseYarnLock(b)
+		pkgs, err = ParseYarnLock(ctx, r)
 	case PnpmLock:
-		pkgs, err = ParsePnpmLock(b)
+		pkgs, err = ParsePnpmLock(ctx, r)
 	default:
 		return indexer.Result{}, nil
 	}
 	if err != nil {
+		if errors.Is(err, limits.ErrExceeded) {
+			return indexer.Result{}, err
+		}
 		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
 	}
 	return indexer.Result{Packages: pkgs}, nil

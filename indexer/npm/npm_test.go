@@ -1,8 +1,12 @@
 package npm_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,7 +14,9 @@ import (
 	"testing"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/internal/hostile"
 	"github.com/lapps/lapps/indexer/npm"
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/vuln"
 )
@@ -178,14 +184,14 @@ func TestLockFileForms(t *testing.T) {
 		in   string
 		want []string
 	}{
-		{"package-lock v1 nested and alias", npm.ParsePackageLock, `{"lockfileVersion":1,"dependencies":{
+		{"package-lock v1 nested and alias", lockFn(npm.ParsePackageLock), `{"lockfileVersion":1,"dependencies":{
 			"a":{"version":"1.0.0","dependencies":{"b":{"version":"2.0.0"}}},
 			"c":{"version":"npm:@scope/real@3.0.0"},
 			"d":{"version":"github:user/d#abcdef"},
 			"e":{"version":"file:../e"},
 			"f":{"version":"1.0.0","dev":true,"dependencies":{"g":{"version":"1.0.0"}}}}}`,
 			[]string{"@scope/real@3.0.0", "a@1.0.0", "b@2.0.0"}},
-		{"package-lock v3 workspaces, links, aliases", npm.ParsePackageLock, `{"lockfileVersion":3,"packages":{
+		{"package-lock v3 workspaces, links, aliases", lockFn(npm.ParsePackageLock), `{"lockfileVersion":3,"packages":{
 			"":{"name":"root","version":"1.0.0"},
 			"packages/ws":{"name":"ws-pkg","version":"0.1.0"},
 			"node_modules/ws-pkg":{"resolved":"packages/ws","link":true},
@@ -193,24 +199,24 @@ func TestLockFileForms(t *testing.T) {
 			"node_modules/@s/x/node_modules/y":{"version":"2.0.0"},
 			"node_modules/opt":{"version":"1.0.0","devOptional":true}}}`,
 			[]string{"opt@1.0.0", "real@1.2.3", "y@2.0.0"}},
-		{"yarn v1 alias and local", npm.ParseYarnLock, "# yarn lockfile v1\n\n" +
+		{"yarn v1 alias and local", lockFn(npm.ParseYarnLock), "# yarn lockfile v1\n\n" +
 			"\"alias@npm:real@^1.0.0\":\n  version \"1.0.1\"\n\n" +
 			"local@file:../local:\n  version \"0.0.1\"\n\n" +
 			"\"@s/p@^2\", \"@s/p@^2.1\":\n  version \"2.1.0\"\n  dependencies:\n    version \"9.9.9\"\n",
 			[]string{"@s/p@2.1.0", "real@1.0.1"}},
-		{"yarn berry protocols", npm.ParseYarnLock, "__metadata:\n  version: 8\n\n" +
+		{"yarn berry protocols", lockFn(npm.ParseYarnLock), "__metadata:\n  version: 8\n\n" +
 			"\"app@workspace:.\":\n  version: 0.0.0-use.local\n  resolution: \"app@workspace:.\"\n\n" +
 			"\"resolve@patch:resolve@npm%3A^1.22.1#~builtin<compat/resolve>\":\n  version: 1.22.1\n  resolution: \"resolve@patch:resolve@npm%3A1.22.1#~builtin<compat/resolve>::version=1.22.1&hash=07638b\"\n\n" +
 			"\"resolve@npm:^1.22.1\":\n  version: 1.22.1\n  resolution: \"resolve@npm:1.22.1\"\n\n" +
 			"\"@s/q@npm:1.0.0\":\n  version: 1.0.0\n  resolution: \"@s/q@npm:1.0.0::__archiveUrl=https%3A%2F%2Fexample%2Fq.tgz\"\n",
 			[]string{"@s/q@1.0.0", "resolve@1.22.1"}},
-		{"pnpm v5 peers and tarballs", npm.ParsePnpmLock, "lockfileVersion: 5.4\npackages:\n" +
+		{"pnpm v5 peers and tarballs", lockFn(npm.ParsePnpmLock), "lockfileVersion: 5.4\npackages:\n" +
 			"  /ts-node/10.9.1_typescript@4.9.4:\n    dev: false\n" +
 			"  /@babel/core/7.0.0:\n    dev: true\n" +
 			"  registry.example/x/-/x-1.0.0.tgz:\n    name: x\n    version: 1.0.0\n    dev: false\n" +
 			"importers:\n  .:\n    dependencies:\n      ts-node: 10.9.1_typescript@4.9.4\n",
 			[]string{"ts-node@10.9.1", "x@1.0.0"}},
-		{"pnpm v9 reachability", npm.ParsePnpmLock, "lockfileVersion: '9.0'\n" +
+		{"pnpm v9 reachability", lockFn(npm.ParsePnpmLock), "lockfileVersion: '9.0'\n" +
 			"importers:\n  .:\n    dependencies:\n      a:\n        specifier: ^1\n        version: 1.0.0(p@2.0.0)\n      ws:\n        specifier: workspace:*\n        version: link:packages/ws\n" +
 			"    devDependencies:\n      d:\n        specifier: ^1\n        version: 1.0.0\n" +
 			"packages:\n  a@1.0.0:\n    resolution: {integrity: x}\n  b@1.0.0:\n    resolution: {integrity: x}\n  d@1.0.0:\n    resolution: {integrity: x}\n  p@2.0.0:\n    resolution: {integrity: x}\n  real@3.0.0:\n    resolution: {integrity: x}\n" +
@@ -236,13 +242,13 @@ func TestLockFileErrors(t *testing.T) {
 		fn   func([]byte) ([]vuln.Package, error)
 		in   string
 	}{
-		{"package-lock not JSON", npm.ParsePackageLock, "{"},
-		{"package-lock not a lock", npm.ParsePackageLock, `{"name":"x"}`},
-		{"yarn v1 garbage", npm.ParseYarnLock, "no colon here\n"},
-		{"yarn berry bad YAML", npm.ParseYarnLock, "__metadata:\n  version: [\n"},
-		{"pnpm no version", npm.ParsePnpmLock, "packages: {}\n"},
-		{"pnpm bad version", npm.ParsePnpmLock, "lockfileVersion: 'x'\n"},
-		{"pnpm not YAML", npm.ParsePnpmLock, "lockfileVersion: 5.4\npackages: [\n"},
+		{"package-lock not JSON", lockFn(npm.ParsePackageLock), "{"},
+		{"package-lock not a lock", lockFn(npm.ParsePackageLock), `{"name":"x"}`},
+		{"yarn v1 garbage", lockFn(npm.ParseYarnLock), "no colon here\n"},
+		{"yarn berry bad YAML", lockFn(npm.ParseYarnLock), "__metadata:\n  version: [\n"},
+		{"pnpm no version", lockFn(npm.ParsePnpmLock), "packages: {}\n"},
+		{"pnpm bad version", lockFn(npm.ParsePnpmLock), "lockfileVersion: 'x'\n"},
+		{"pnpm not YAML", lockFn(npm.ParsePnpmLock), "lockfileVersion: 5.4\npackages: [\n"},
 	}
 	for _, tc := range tests {
 		if _, err := tc.fn([]byte(tc.in)); err == nil {
@@ -267,7 +273,7 @@ func TestParsePackageJSON(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := npm.ParsePackageJSON([]byte(tc.in))
+			p, err := npm.ParsePackageJSON(strings.NewReader(tc.in))
 			if (err != nil) != tc.err {
 				t.Fatalf("err = %v", err)
 			}
@@ -335,6 +341,11 @@ func TestLockSuperseded(t *testing.T) {
 	}
 }
 
+// lockFn adapts a lock file parser to the tests' byte slices.
+func lockFn(parse func(context.Context, io.Reader) ([]vuln.Package, error)) func([]byte) ([]vuln.Package, error) {
+	return func(b []byte) ([]vuln.Package, error) { return parse(context.Background(), bytes.NewReader(b)) }
+}
+
 // seeds returns the testdata files whose names start with prefix.
 func seeds(f *testing.F, prefix string) {
 	ms, _ := filepath.Glob(filepath.Join("testdata", prefix+"*"))
@@ -370,7 +381,7 @@ func FuzzPackageJSON(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := npm.ParsePackageJSON(b)
+		p, err := npm.ParsePackageJSON(bytes.NewReader(b))
 		if err == nil && p != nil {
 			checkPackages(t, []vuln.Package{*p})
 		}
@@ -380,7 +391,7 @@ func FuzzPackageJSON(f *testing.F) {
 func FuzzPackageLock(f *testing.F) {
 	seeds(f, "package-lock")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ps, err := npm.ParsePackageLock(b)
+		ps, err := npm.ParsePackageLock(context.Background(), bytes.NewReader(b))
 		if err == nil {
 			checkPackages(t, ps)
 		}
@@ -390,7 +401,7 @@ func FuzzPackageLock(f *testing.F) {
 func FuzzYarnLock(f *testing.F) {
 	seeds(f, "yarn")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ps, err := npm.ParseYarnLock(b)
+		ps, err := npm.ParseYarnLock(context.Background(), bytes.NewReader(b))
 		if err == nil {
 			checkPackages(t, ps)
 		}
@@ -400,9 +411,105 @@ func FuzzYarnLock(f *testing.F) {
 func FuzzPnpmLock(f *testing.F) {
 	seeds(f, "pnpm")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ps, err := npm.ParsePnpmLock(b)
+		ps, err := npm.ParsePnpmLock(context.Background(), bytes.NewReader(b))
 		if err == nil {
 			checkPackages(t, ps)
 		}
 	})
+}
+
+// TestHostile runs the cataloger through the walker on generated files
+// that cross the layer's budget or the bounds of the formats, each
+// refused as it is read, and on large lock files within them.
+func TestHostile(t *testing.T) {
+	ix := indexer.New([]indexer.Cataloger{npm.New()}, indexer.WithLimits(indexer.Limits{Packages: 1000}))
+	entries := func(name, head string, n int, rec func(int) string, tail string) io.Reader {
+		return hostile.Files(hostile.Records(name, head, n, rec, tail))
+	}
+	for _, tc := range []struct {
+		name  string
+		layer io.Reader
+		warn  string // "" for a limit of limits.packages, "-" for no warning and package a
+	}{
+		{"package-lock of tiny entries", entries("app/package-lock.json", `{"lockfileVersion":3,"packages":{`, 800_000,
+			func(i int) string { return fmt.Sprintf(`"node_modules/a%07d":{"version":"1.0.0"},`, i) }, `"":{}}}`), ""},
+		{"package-lock v1, nested", entries("app/package-lock.json", `{"lockfileVersion":1,"dependencies":{"a":{"version":"1.0.0","dependencies":{`, 800_000,
+			func(i int) string { return fmt.Sprintf(`"b%07d":{"version":"1.0.0"},`, i) }, `"c":{}}}}}`), ""},
+		{"yarn v1", entries("app/yarn.lock", "# yarn lockfile v1\n\n", 800_000,
+			func(i int) string { return fmt.Sprintf("a%07d@^1:\n  version \"1.0.0\"\n\n", i) }, ""), ""},
+		{"yarn berry", entries("app/yarn.lock", "__metadata:\n  version: 8\n\n", 800_000,
+			func(i int) string {
+				return fmt.Sprintf("\"a%07d@npm:^1\":\n  version: 1.0.0\n  resolution: \"a%07d@npm:1.0.0\"\n\n", i, i)
+			}, ""), ""},
+		{"pnpm", entries("app/pnpm-lock.yaml", "lockfileVersion: '6.0'\npackages:\n", 800_000,
+			func(i int) string { return fmt.Sprintf("  /a%07d@1.0.0:\n    dev: false\n", i) }, ""), ""},
+		{"package.json with a long version", hostile.Files(hostile.Repeat("app/node_modules/a/package.json", 3<<20, `{"name":"a","version":"`, "1", `"}`)), "longer than"},
+		{"package.json with a long readme (skipped, never held)", hostile.Files(hostile.Repeat("app/node_modules/a/package.json", 3<<20, `{"name":"a","version":"1","readme":"`, "x", `"}`)), "-"},
+		{"pnpm with a dense flow sequence", hostile.Files(hostile.Repeat("app/pnpm-lock.yaml", 3<<20, "lockfileVersion: '6.0'\nx: [", "a,", "a]\n")), "longer than"},
+		{"yarn berry marker after 256 KiB", entries("app/yarn.lock", "", 20_000,
+			func(i int) string { return fmt.Sprintf("# comment %07d\n", i) }, "__metadata:\n  version: 8\n"), "Yarn 2+"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			li, err := ix.IndexLayer(context.Background(), "sha256:l", tc.layer)
+			if tc.warn == "" {
+				var le *limits.Error
+				if !errors.As(err, &le) || le.Key != "limits.packages" {
+					t.Fatalf("error %v, want a limit of limits.packages", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.warn == "-" {
+				if len(li.Warnings) != 0 || len(li.Entries) != 1 || len(li.Entries[0].Packages) != 1 || li.Entries[0].Packages[0].Name != "a" {
+					t.Errorf("warnings %q, entries %+v; want package a and no warning", li.Warnings, li.Entries)
+				}
+				return
+			}
+			if len(li.Warnings) != 1 || !strings.Contains(li.Warnings[0], tc.warn) {
+				t.Errorf("warnings %q, want one with %q", li.Warnings, tc.warn)
+			}
+		})
+	}
+}
+
+// TestLargeLockFiles parses lock files larger than a YAML document is
+// parsed whole, entry by entry, through the cataloger.
+func TestLargeLockFiles(t *testing.T) {
+	const n = 5000
+	var pnpm, berry strings.Builder
+	pnpm.WriteString("lockfileVersion: '6.0'\n\nsettings:\n  autoInstallPeers: true\n\npackages:\n\n")
+	berry.WriteString("# This file is generated by running \"yarn install\" inside your project.\n\n__metadata:\n  version: 8\n  cacheKey: 10c0\n\n")
+	var want []string
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&pnpm, "  /@s/p%d@1.0.%d(peer@2.0.0):\n    resolution: {integrity: sha512-abc}\n    engines: {node: '>=6'}\n    dev: %v\n\n", i, i, i%2 == 1)
+		fmt.Fprintf(&berry, "\"@s/p%d@npm:^1.0.0\":\n  version: 1.0.%d\n  resolution: \"@s/p%d@npm:1.0.%d\"\n  dependencies:\n    x: \"npm:^1\"\n  checksum: 10c0/abc\n  languageName: node\n  linkType: hard\n\n", i, i, i, i)
+		want = append(want, fmt.Sprintf("@s/p%d@1.0.%d", i, i))
+	}
+	slices.Sort(want)
+	var prod []string
+	for i := 0; i < n; i += 2 {
+		prod = append(prod, fmt.Sprintf("@s/p%d@1.0.%d", i, i))
+	}
+	slices.Sort(prod)
+	c := npm.New()
+	for _, tc := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"app/pnpm-lock.yaml", pnpm.String(), prod},
+		{"app/yarn.lock", berry.String(), want},
+	} {
+		if len(tc.body) < 512<<10 {
+			t.Fatalf("%s: %d bytes: not large", tc.name, len(tc.body))
+		}
+		res, err := c.Parse(context.Background(), tc.name, strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(res.Packages); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %d packages, want %d", tc.name, len(got), len(tc.want))
+		}
+	}
 }

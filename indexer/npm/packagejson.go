@@ -3,29 +3,71 @@ package npm
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
+	"github.com/lapps/lapps/indexer/internal/jsonstream"
 	"github.com/lapps/lapps/vuln"
 )
 
 // ParsePackageJSON returns the package a package.json describes, or nil
 // when it names none a vulnerability database could know: no name or no
 // version (as strings), or "private": true (never published, so no
-// advisory can be about it). Only malformed JSON is an error.
-func ParsePackageJSON(b []byte) (*vuln.Package, error) {
-	// Fields are decoded one by one so that a field of an unexpected type
-	// (a "version" object, a "private" string) does not fail the file.
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(stripBOM(b), &m); err != nil {
+// advisory can be about it). Only malformed JSON is an error. The file is
+// read token by token (a package.json can carry a readme of any size):
+// only the top-level name, version and private are kept, the last of
+// each when a key repeats, as encoding/json would decode them.
+func ParsePackageJSON(r io.Reader) (*vuln.Package, error) {
+	d := jsonstream.NewDecoder(jsonstream.SkipBOM(r))
+	t, err := d.Token()
+	if err != nil {
 		return nil, fmt.Errorf("package.json: %w", err)
 	}
-	var private bool
-	_ = json.Unmarshal(m["private"], &private)
-	if private {
-		return nil, nil
+	// A field of an unexpected type (a "version" object, a "private"
+	// string) does not fail the file: it leaves no name, no version, or
+	// not private.
+	var (
+		name, version   string
+		nameOK, verOK   bool
+		private         bool
+		isObject, empty = t == json.Delim('{'), t == nil
+	)
+	if !isObject && !empty {
+		return nil, fmt.Errorf("package.json: a JSON %v, not an object", t)
 	}
-	var name, version string
-	if json.Unmarshal(m["name"], &name) != nil || json.Unmarshal(m["version"], &version) != nil {
+	if isObject {
+		err = d.Object(func(key string) error {
+			var err error
+			switch key {
+			case "name":
+				name = ""
+				err = d.String(&name)
+				nameOK = err == nil
+			case "version":
+				version = ""
+				err = d.String(&version)
+				verOK = err == nil
+			case "private":
+				private = false
+				if err = d.Bool(&private); err != nil {
+					private = false
+				}
+			default:
+				return d.Skip()
+			}
+			if _, ok := err.(*jsonstream.TypeError); ok {
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("package.json: %w", err)
+		}
+	}
+	if err := d.End(); err != nil {
+		return nil, fmt.Errorf("package.json: %w", err)
+	}
+	if private || !nameOK || !verOK {
 		return nil, nil
 	}
 	name, version = strings.TrimSpace(name), strings.TrimSpace(version)

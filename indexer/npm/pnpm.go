@@ -1,12 +1,16 @@
 package npm
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -61,22 +65,225 @@ type pnpmSnapshot struct {
 }
 
 // ParsePnpmLock returns the packages a pnpm-lock.yaml installs, without
-// development dependencies where the lock file tells them apart.
-func ParsePnpmLock(b []byte) ([]vuln.Package, error) {
-	var lock pnpmLock
-	if err := yaml.Unmarshal(stripBOM(b), &lock); err != nil {
+// development dependencies where the lock file tells them apart. A lock
+// file of up to 256 KiB is parsed as one YAML document; a larger one
+// entry by entry (see yamlChunks), each entry charged to the layer's
+// budget (indexer.CountPackage) as it is read: packages, snapshots and
+// their dependencies, importers' dependencies.
+func ParsePnpmLock(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
+	head, rest, err := readHead(r, maxYAMLDocument)
+	if err != nil {
 		return nil, fmt.Errorf("pnpm-lock: %w", err)
 	}
-	major, err := pnpmMajor(lock.LockfileVersion)
+	var lock pnpmLock
+	if rest == nil {
+		if err := yaml.Unmarshal(stripBOM(head), &lock); err != nil {
+			return nil, fmt.Errorf("pnpm-lock: %w", err)
+		}
+		if err := lock.count(ctx); err != nil {
+			return nil, err
+		}
+	} else if err := lock.decodeChunks(ctx, io.MultiReader(bytes.NewReader(stripBOM(head)), rest)); err != nil {
+		return nil, fmt.Errorf("pnpm-lock: %w", err)
+	}
+	return lock.installed()
+}
+
+// readHead reads r up to max bytes. When r holds no more, it returns
+// them and a nil rest; otherwise what it read and the rest of r.
+func readHead(r io.Reader, max int) (head []byte, rest io.Reader, err error) {
+	head, err = io.ReadAll(io.LimitReader(r, int64(max)+1))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(head) <= max {
+		return head, nil, nil
+	}
+	return head, r, nil
+}
+
+// count charges what a lock file decoded whole holds.
+func (l *pnpmLock) count(ctx context.Context) error {
+	for key, p := range l.Packages {
+		if err := indexer.CountPackage(ctx, vuln.Package{Name: key, Version: p.Version, SourceName: p.Name}); err != nil {
+			return err
+		}
+	}
+	for key, s := range l.Snapshots {
+		if err := countSnapshot(ctx, key, s); err != nil {
+			return err
+		}
+	}
+	for key, imp := range l.Importers {
+		if err := countImporter(ctx, key, imp); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func countSnapshot(ctx context.Context, key string, s pnpmSnapshot) error {
+	if err := indexer.CountPackage(ctx, vuln.Package{Name: key}); err != nil {
+		return err
+	}
+	for _, deps := range []map[string]string{s.Dependencies, s.OptionalDependencies} {
+		for name, v := range deps {
+			if err := indexer.CountPackage(ctx, vuln.Package{Name: name, Version: v}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func countImporter(ctx context.Context, key string, imp pnpmImporter) error {
+	if err := indexer.CountPackage(ctx, vuln.Package{Name: key}); err != nil {
+		return err
+	}
+	for _, deps := range []map[string]pnpmImporterDep{imp.Dependencies, imp.OptionalDependencies} {
+		for name, d := range deps {
+			if err := indexer.CountPackage(ctx, vuln.Package{Name: name, Version: d.Version}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// pnpmSections are the top-level keys whose entries are read one by
+// one.
+func pnpmSections(key string) bool {
+	return key == "importers" || key == "packages" || key == "snapshots"
+}
+
+// decodeChunks decodes a large lock file entry by entry, as yaml.v3
+// would decode the whole document: a repeated key is an error, as is an
+// entry of the wrong type.
+func (l *pnpmLock) decodeChunks(ctx context.Context, r io.Reader) error {
+	top := map[string]bool{}
+	seen := map[string]map[string]bool{}
+	return yamlChunks(r, pnpmSections, func(section string, chunk []byte) error {
+		if section == "" {
+			var m map[string]yaml.Node
+			if err := yaml.Unmarshal(chunk, &m); err != nil {
+				return err
+			}
+			for key, node := range m {
+				if top[key] {
+					return fmt.Errorf("mapping key %q already defined", key)
+				}
+				top[key] = true
+				var err error
+				switch key {
+				case "lockfileVersion":
+					err = node.Decode(&l.LockfileVersion)
+				case "importers":
+					err = node.Decode(&l.Importers)
+					for k, imp := range l.Importers {
+						if err == nil {
+							err = countImporter(ctx, k, imp)
+						}
+					}
+				case "packages":
+					err = node.Decode(&l.Packages)
+					for k, p := range l.Packages {
+						if err == nil {
+							err = indexer.CountPackage(ctx, vuln.Package{Name: k, Version: p.Version, SourceName: p.Name})
+						}
+					}
+				case "snapshots":
+					err = node.Decode(&l.Snapshots)
+					for k, s := range l.Snapshots {
+						if err == nil {
+							err = countSnapshot(ctx, k, s)
+						}
+					}
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if seen[section] == nil {
+			seen[section] = map[string]bool{}
+		}
+		dup := func(key string) error {
+			if seen[section][key] {
+				return fmt.Errorf("%s: mapping key %q already defined", section, key)
+			}
+			seen[section][key] = true
+			return nil
+		}
+		switch section {
+		case "importers":
+			var m map[string]pnpmImporter
+			if err := yaml.Unmarshal(chunk, &m); err != nil {
+				return err
+			}
+			if l.Importers == nil {
+				l.Importers = map[string]pnpmImporter{}
+			}
+			for k, v := range m {
+				if err := dup(k); err != nil {
+					return err
+				}
+				if err := countImporter(ctx, k, v); err != nil {
+					return err
+				}
+				l.Importers[k] = v
+			}
+		case "packages":
+			var m map[string]pnpmPackage
+			if err := yaml.Unmarshal(chunk, &m); err != nil {
+				return err
+			}
+			if l.Packages == nil {
+				l.Packages = map[string]pnpmPackage{}
+			}
+			for k, v := range m {
+				if err := dup(k); err != nil {
+					return err
+				}
+				if err := indexer.CountPackage(ctx, vuln.Package{Name: k, Version: v.Version, SourceName: v.Name}); err != nil {
+					return err
+				}
+				l.Packages[k] = v
+			}
+		case "snapshots":
+			var m map[string]pnpmSnapshot
+			if err := yaml.Unmarshal(chunk, &m); err != nil {
+				return err
+			}
+			if l.Snapshots == nil {
+				l.Snapshots = map[string]pnpmSnapshot{}
+			}
+			for k, v := range m {
+				if err := dup(k); err != nil {
+					return err
+				}
+				if err := countSnapshot(ctx, k, v); err != nil {
+					return err
+				}
+				l.Snapshots[k] = v
+			}
+		}
+		return nil
+	})
+}
+
+// installed returns the packages the lock file installs.
+func (l *pnpmLock) installed() ([]vuln.Package, error) {
+	major, err := pnpmMajor(l.LockfileVersion)
 	if err != nil {
 		return nil, err
 	}
 	var prod map[string]bool
 	if major >= 9 {
-		prod = lock.reachable()
+		prod = l.reachable()
 	}
 	var s set
-	for key, p := range lock.Packages {
+	for key, p := range l.Packages {
 		if p.Dev {
 			continue
 		}

@@ -3,26 +3,47 @@ package npm
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/vuln"
 )
 
 // ParseYarnLock returns the packages a yarn.lock resolves, in either of
 // its formats: Yarn 1's own format, or the YAML of Yarn 2+ ("Berry",
 // recognised by its __metadata entry). yarn.lock does not say which
-// packages are development dependencies; all are reported.
-func ParseYarnLock(b []byte) ([]vuln.Package, error) {
-	b = stripBOM(b)
-	if berry(b) {
-		return parseBerry(b)
+// packages are development dependencies; all are reported. Each entry is
+// charged to the layer's budget (indexer.CountPackage) as it is read.
+// Yarn 1's format is read line by line; a Berry lock file of up to 256
+// KiB is parsed as one YAML document, a larger one entry by entry (see
+// yamlChunks), and must say it is one (__metadata) in its first 256 KiB.
+func ParseYarnLock(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
+	head, rest, err := readHead(r, maxYAMLDocument)
+	if err != nil {
+		return nil, fmt.Errorf("yarn.lock: %w", err)
 	}
-	return parseYarnV1(b)
+	head = stripBOM(head)
+	if berry(head) {
+		if rest == nil {
+			return parseBerry(ctx, head)
+		}
+		return parseBerryChunks(ctx, io.MultiReader(bytes.NewReader(head), rest))
+	}
+	if rest == nil {
+		rest = eof{}
+	}
+	return parseYarnV1(ctx, io.MultiReader(bytes.NewReader(head), rest))
 }
+
+type eof struct{}
+
+func (eof) Read([]byte) (int, error) { return 0, io.EOF }
 
 func berry(b []byte) bool {
 	return bytes.HasPrefix(b, []byte("__metadata:")) || bytes.Contains(b, []byte("\n__metadata:"))
@@ -35,25 +56,41 @@ const maxYarnLine = 1 << 20
 // quoted or bare "name@range" patterns ending in ":", then indented
 // "key value" lines of which only version matters. There is no Go
 // library for it (it is neither YAML nor JSON), hence this small reader.
-func parseYarnV1(b []byte) ([]vuln.Package, error) {
+// A line starting with "__metadata:" (a Berry lock file whose marker
+// came too late to be seen) is an error.
+func parseYarnV1(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
 	var s set
 	var name, version string
 	var entries int
-	flush := func() {
+	var marker bool
+	flush := func() error {
 		if name != "" && version != "" {
+			if err := indexer.CountPackage(ctx, vuln.Package{Name: name, Version: version}); err != nil {
+				return err
+			}
 			s.add(name, version)
 		}
 		name, version = "", ""
+		return nil
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, maxYarnLine)
 	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimRight(sc.Text(), " \t\r")
+		raw := sc.Text()
+		if !marker && strings.Contains(raw, "yarn lockfile v1") {
+			marker = true
+		}
+		if strings.HasPrefix(raw, "__metadata:") {
+			return nil, fmt.Errorf("yarn.lock line %d: a Yarn 2+ lock file larger than %d bytes that does not say so at its start", line, maxYAMLDocument)
+		}
+		text := strings.TrimRight(raw, " \t\r")
 		if text == "" || strings.HasPrefix(strings.TrimSpace(text), "#") {
 			continue
 		}
 		if text[0] != ' ' && text[0] != '\t' {
-			flush()
+			if err := flush(); err != nil {
+				return nil, err
+			}
 			if !strings.HasSuffix(text, ":") {
 				return nil, fmt.Errorf("yarn.lock line %d: entry %q does not end in a colon", line, text)
 			}
@@ -69,8 +106,10 @@ func parseYarnV1(b []byte) ([]vuln.Package, error) {
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("yarn.lock: %w", err)
 	}
-	flush()
-	if entries == 0 && !bytes.Contains(b, []byte("yarn lockfile v1")) {
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	if entries == 0 && !marker {
 		return nil, errors.New("yarn.lock: no entries")
 	}
 	return s.sorted(), nil
@@ -128,7 +167,7 @@ type berryEntry struct {
 // (workspace:, patch:, link:, portal:, file:, git) are not reported: a
 // patch: entry repeats a package that is also listed unpatched, the others
 // are local or not from the registry.
-func parseBerry(b []byte) ([]vuln.Package, error) {
+func parseBerry(ctx context.Context, b []byte) ([]vuln.Package, error) {
 	var m map[string]yaml.Node
 	if err := yaml.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("yarn.lock: %w", err)
@@ -142,15 +181,60 @@ func parseBerry(b []byte) ([]vuln.Package, error) {
 		if err := node.Decode(&e); err != nil {
 			return nil, fmt.Errorf("yarn.lock: entry %q: %w", key, err)
 		}
-		name, rest := splitAt(e.Resolution)
-		v, ok := strings.CutPrefix(rest, "npm:")
-		if !ok {
-			continue
-		}
-		v, _, _ = strings.Cut(v, "::") // "1.0.0::__archiveUrl=…" from other registries
-		if registryVersion(v) {
-			s.add(name, v)
+		if err := addBerry(ctx, &s, e); err != nil {
+			return nil, err
 		}
 	}
 	return s.sorted(), nil
+}
+
+// parseBerryChunks is parseBerry for a large lock file, read entry by
+// entry.
+func parseBerryChunks(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
+	var s set
+	seen := map[string]bool{}
+	err := yamlChunks(r, func(string) bool { return false }, func(_ string, chunk []byte) error {
+		var m map[string]yaml.Node
+		if err := yaml.Unmarshal(chunk, &m); err != nil {
+			return err
+		}
+		for key, node := range m {
+			if seen[key] {
+				return fmt.Errorf("mapping key %q already defined", key)
+			}
+			seen[key] = true
+			if key == "__metadata" {
+				continue
+			}
+			var e berryEntry
+			if err := node.Decode(&e); err != nil {
+				return fmt.Errorf("entry %q: %w", key, err)
+			}
+			if err := addBerry(ctx, &s, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("yarn.lock: %w", err)
+	}
+	return s.sorted(), nil
+}
+
+// addBerry adds the package of an entry resolved from the npm registry.
+func addBerry(ctx context.Context, s *set, e berryEntry) error {
+	if err := indexer.CountPackage(ctx, vuln.Package{Name: e.Resolution, Version: e.Version}); err != nil {
+		return err
+	}
+	name, rest := splitAt(e.Resolution)
+	v, ok := strings.CutPrefix(rest, "npm:")
+	if !ok {
+		return nil
+	}
+	v, _, _ = strings.Cut(v, "::") // "1.0.0::__archiveUrl=…" from other registries
+	if registryVersion(v) {
+		s.add(name, v)
+	}
+	return nil
 }

@@ -4,7 +4,6 @@
 package php
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,15 +12,13 @@ import (
 	"strings"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/internal/jsonstream"
 	"github.com/lapps/lapps/vuln"
 )
 
 // CatalogerName is the name under which the cataloger's entries are
 // recorded.
 const CatalogerName = "composer"
-
-// maxSize bounds what is read of one file.
-const maxSize = 64 << 20
 
 // Cataloger reads Composer's installed.json and composer.lock files.
 type Cataloger struct{}
@@ -50,19 +47,13 @@ func (Cataloger) Wants(p string) bool {
 }
 
 // Parse implements indexer.Cataloger.
-func (Cataloger) Parse(_ context.Context, p string, r io.Reader) (indexer.Result, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxSize+1))
-	if err != nil {
-		return indexer.Result{}, fmt.Errorf("read %s: %w", p, err)
-	}
-	if len(b) > maxSize {
-		return indexer.Result{}, fmt.Errorf("%s: larger than %d bytes", p, maxSize)
-	}
+func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Result, error) {
 	var pkgs []vuln.Package
+	var err error
 	if path.Base(p) == "composer.lock" {
-		pkgs, err = ParseLock(b)
+		pkgs, err = ParseLock(ctx, r)
 	} else {
-		pkgs, err = ParseInstalled(b)
+		pkgs, err = ParseInstalled(ctx, r)
 	}
 	if err != nil {
 		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
@@ -78,47 +69,145 @@ type pkg struct {
 
 // ParseInstalled reads an installed.json: a JSON array of packages
 // (Composer 1) or an object whose "packages" member is one (Composer 2).
-// Development packages are reported too: they are installed.
-func ParseInstalled(b []byte) ([]vuln.Package, error) {
-	b = bytes.TrimSpace(b)
+// Development packages are reported too: they are installed. The file is
+// read token by token, each package charged to the layer's budget
+// (indexer.CountPackage) as it is decoded, with the semantics of
+// encoding/json decoding into []{name, version string} (or a struct
+// holding a pointer to one), after white space is trimmed.
+func ParseInstalled(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
+	d, err := jsonstream.NewDecoderTrimmed(r)
+	if err != nil {
+		return nil, err
+	}
+	t, err := d.Token()
+	if err == io.EOF {
+		return nil, fmt.Errorf("not a JSON array or object")
+	}
+	if err != nil {
+		return nil, err
+	}
+	var typeErr error
 	var list []pkg
-	switch {
-	case len(b) > 0 && b[0] == '[':
-		if err := json.Unmarshal(b, &list); err != nil {
-			return nil, err
+	switch t {
+	case json.Delim('['):
+		err = d.Array(func() error {
+			p, err := decodePkg(ctx, d, &typeErr)
+			list = append(list, p)
+			return err
+		})
+	case json.Delim('{'):
+		isNull := true
+		err = d.Object(func(key string) error {
+			if !strings.EqualFold(key, "packages") {
+				return d.Skip()
+			}
+			var err error
+			list, isNull, err = decodePkgs(ctx, d, &typeErr)
+			return err
+		})
+		if err == nil && isNull && typeErr == nil {
+			err = fmt.Errorf("no packages member")
 		}
-	case len(b) > 0 && b[0] == '{':
-		var v2 struct {
-			Packages *[]pkg `json:"packages"`
-		}
-		if err := json.Unmarshal(b, &v2); err != nil {
-			return nil, err
-		}
-		if v2.Packages == nil {
-			return nil, fmt.Errorf("no packages member")
-		}
-		list = *v2.Packages
 	default:
 		return nil, fmt.Errorf("not a JSON array or object")
+	}
+	if err == nil {
+		err = d.End()
+	}
+	if err == nil {
+		err = typeErr
+	}
+	if err != nil {
+		return nil, err
 	}
 	return packages(list), nil
 }
 
 // ParseLock reads a composer.lock: its "packages" and "packages-dev".
 // Development packages may not be installed (composer install --no-dev);
-// where vendor/composer/installed.json exists it says what is.
-func ParseLock(b []byte) ([]vuln.Package, error) {
-	var lock struct {
-		Packages    *[]pkg `json:"packages"`
-		PackagesDev []pkg  `json:"packages-dev"`
+// where vendor/composer/installed.json exists it says what is. It reads
+// as ParseInstalled does.
+func ParseLock(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
+	d := jsonstream.NewDecoder(r)
+	var typeErr error
+	var prod, dev []pkg
+	prodNull := true
+	_, err := d.ObjectOrNull(func(key string) error {
+		var err error
+		switch {
+		case strings.EqualFold(key, "packages"):
+			prod, prodNull, err = decodePkgs(ctx, d, &typeErr)
+		case strings.EqualFold(key, "packages-dev"):
+			dev, _, err = decodePkgs(ctx, d, &typeErr)
+		default:
+			err = d.Skip()
+		}
+		return err
+	})
+	if te, ok := err.(*jsonstream.TypeError); ok {
+		typeErr, err = te, nil
 	}
-	if err := json.Unmarshal(b, &lock); err != nil {
+	if err == nil {
+		err = d.End()
+	}
+	if err == nil {
+		err = typeErr
+	}
+	if err != nil {
 		return nil, err
 	}
-	if lock.Packages == nil {
+	if prodNull {
 		return nil, fmt.Errorf("no packages member")
 	}
-	return packages(append(*lock.Packages, lock.PackagesDev...)), nil
+	return packages(append(prod, dev...)), nil
+}
+
+// decodePkgs decodes an array of packages; isNull is true for null. A
+// value of the wrong type is recorded in *typeErr, as encoding/json
+// reports the first after decoding the rest.
+func decodePkgs(ctx context.Context, d *jsonstream.Decoder, typeErr *error) (list []pkg, isNull bool, err error) {
+	isArray, err := d.ArrayOrNull(func() error {
+		p, err := decodePkg(ctx, d, typeErr)
+		list = append(list, p)
+		return err
+	})
+	if te, ok := err.(*jsonstream.TypeError); ok {
+		if *typeErr == nil {
+			*typeErr = te
+		}
+		return nil, false, nil
+	}
+	if list == nil && isArray {
+		list = []pkg{}
+	}
+	return list, !isArray, err
+}
+
+// decodePkg decodes one package, charging it to the layer's budget.
+func decodePkg(ctx context.Context, d *jsonstream.Decoder, typeErr *error) (pkg, error) {
+	var p pkg
+	keep := func(err error) error {
+		if te, ok := err.(*jsonstream.TypeError); ok {
+			if *typeErr == nil {
+				*typeErr = te
+			}
+			return nil
+		}
+		return err
+	}
+	_, err := d.ObjectOrNull(func(key string) error {
+		switch {
+		case strings.EqualFold(key, "name"):
+			return keep(d.String(&p.Name))
+		case strings.EqualFold(key, "version"):
+			return keep(d.String(&p.Version))
+		}
+		return d.Skip()
+	})
+	if err := keep(err); err != nil {
+		return p, err
+	}
+	return p, indexer.CountPackage(ctx, vuln.Package{Name: p.Name, Version: p.Version})
 }
 
 // packages turns Composer packages into lapps packages: names lower-cased

@@ -4,11 +4,15 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/internal/hostile"
 	"github.com/lapps/lapps/indexer/php"
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -154,9 +158,9 @@ func FuzzComposer(f *testing.F) {
 		var pkgs []vuln.Package
 		var err error
 		if isLock {
-			pkgs, err = php.ParseLock(b)
+			pkgs, err = php.ParseLock(context.Background(), bytes.NewReader(b))
 		} else {
-			pkgs, err = php.ParseInstalled(b)
+			pkgs, err = php.ParseInstalled(context.Background(), bytes.NewReader(b))
 		}
 		if err != nil {
 			return
@@ -167,4 +171,19 @@ func FuzzComposer(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBudget runs the cataloger through the walker on a generated
+// composer.lock of tiny entries: refused as it is read.
+func TestBudget(t *testing.T) {
+	ix := indexer.New([]indexer.Cataloger{php.New()}, indexer.WithLimits(indexer.Limits{Packages: 1000}))
+	for _, name := range []string{"srv/composer.lock", "vendor/composer/installed.json"} {
+		layer := hostile.Files(hostile.Records(name, `{"packages":[`, 800_000,
+			func(i int) string { return fmt.Sprintf(`{"name":"a/b%07d","version":"1"},`, i) }, `{}]}`))
+		_, err := ix.IndexLayer(context.Background(), "sha256:l", layer)
+		var le *limits.Error
+		if !errors.As(err, &le) || le.Key != "limits.packages" {
+			t.Fatalf("%s: error %v, want a limit of limits.packages", name, err)
+		}
+	}
 }

@@ -34,9 +34,15 @@ const (
 	ndbMaxSlotPgs  = 2048
 )
 
+// maxHeader bounds one package header. The largest real ones (packages
+// of tens of thousands of files) are a few megabytes.
+const maxHeader = 16 << 20
+
 // check detects the format of the database at file the way go-rpmdb's
-// Open does (SQLite, then NDB, then BerkeleyDB) and checks its structure.
-func check(ctx context.Context, file string) error {
+// Open does (SQLite, then NDB, then BerkeleyDB), checks its structure,
+// and hands every package header blob, in the order go-rpmdb reads
+// them, to emit (the blob is valid during the call only).
+func check(ctx context.Context, file string, emit func([]byte) error) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -56,43 +62,55 @@ func check(ctx context.Context, file string) error {
 	case len(head) < 32:
 		return errNotRPMDB
 	case bytes.HasPrefix(head, sqliteMagic):
-		return checkSQLite(ctx, file)
+		return checkSQLite(ctx, file, emit)
 	case binary.LittleEndian.Uint32(head[0:]) == ndbHeaderMagic &&
 		binary.LittleEndian.Uint32(head[4:]) == 0 && // NDBVersion
 		binary.LittleEndian.Uint32(head[12:]) != 0: // SlotNPages
-		return checkNDB(ctx, f, st.Size(), binary.LittleEndian.Uint32(head[12:]))
+		return checkNDB(ctx, f, st.Size(), binary.LittleEndian.Uint32(head[12:]), emit)
 	}
 	magic := binary.LittleEndian.Uint32(head[12:])
 	if magic != bdb.HashMagicNumber && magic != bdb.HashMagicNumberBE {
 		return errNotRPMDB
 	}
-	return checkBDB(ctx, f, head)
+	return checkBDB(ctx, f, head, emit)
 }
 
 // checkSQLite reads every package blob once. go-rpmdb's reader sends an
 // error and then goes on sending when the query fails or a blob is NULL,
-// which leaves it blocked after ListPackages has returned.
-func checkSQLite(ctx context.Context, file string) error {
+// which leaves it blocked after ListPackages has returned. Packages must
+// be a table: a view would run whatever query the file holds.
+func checkSQLite(ctx context.Context, file string, emit func([]byte) error) error {
 	db, err := sql.Open("sqlite", file)
 	if err != nil {
 		return fmt.Errorf("open rpmdb.sqlite: %w", err)
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, "SELECT blob FROM Packages")
+	var typ string
+	if err := db.QueryRowContext(ctx, "SELECT type FROM sqlite_master WHERE name = 'Packages' COLLATE NOCASE").Scan(&typ); err != nil || typ != "table" {
+		return fmt.Errorf("read rpmdb.sqlite: no Packages table (%q, %v)", typ, err)
+	}
+	rows, err := db.QueryContext(ctx, "SELECT length(blob), CASE WHEN length(blob) > ? THEN NULL ELSE blob END FROM Packages", maxHeader)
 	if err != nil {
 		return fmt.Errorf("read rpmdb.sqlite: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
+		var n sql.NullInt64
 		var blob sql.RawBytes
-		if err := rows.Scan(&blob); err != nil {
+		if err := rows.Scan(&n, &blob); err != nil {
 			return fmt.Errorf("read rpmdb.sqlite: %w", err)
+		}
+		if n.Int64 > maxHeader {
+			return fmt.Errorf("read rpmdb.sqlite: a package header of %d bytes, more than %d", n.Int64, maxHeader)
 		}
 		if blob == nil {
 			return errors.New("read rpmdb.sqlite: a package without a header blob")
 		}
 		if err := checkHeader(blob); err != nil {
 			return fmt.Errorf("read rpmdb.sqlite: %w", err)
+		}
+		if err := emit(blob); err != nil {
+			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -102,7 +120,7 @@ func checkSQLite(ctx context.Context, file string) error {
 }
 
 // checkNDB checks the slots and blob headers of an NDB Packages.db.
-func checkNDB(ctx context.Context, f *os.File, size int64, slotPages uint32) error {
+func checkNDB(ctx context.Context, f *os.File, size int64, slotPages uint32, emit func([]byte) error) error {
 	if slotPages > ndbMaxSlotPgs {
 		return fmt.Errorf("NDB: %d slot pages, more than %d", slotPages, ndbMaxSlotPgs)
 	}
@@ -144,12 +162,18 @@ func checkNDB(ctx context.Context, f *os.File, size int64, slotPages uint32) err
 		if total += l; total > size {
 			return fmt.Errorf("NDB: package %d: blobs overlap", pkgIndex)
 		}
+		if l > maxHeader {
+			return fmt.Errorf("NDB: package %d: a header of %d bytes, more than %d", pkgIndex, l, maxHeader)
+		}
 		blob := make([]byte, l)
 		if _, err := f.ReadAt(blob, off+16); err != nil {
 			return fmt.Errorf("NDB: package %d: read blob: %w", pkgIndex, err)
 		}
 		if err := checkHeader(blob); err != nil {
 			return fmt.Errorf("NDB: package %d: %w", pkgIndex, err)
+		}
+		if err := emit(blob); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -158,7 +182,7 @@ func checkNDB(ctx context.Context, f *os.File, size int64, slotPages uint32) err
 // checkBDB walks the hash pages of a BerkeleyDB Packages file and the
 // overflow page chains their entries point to, as go-rpmdb's bdb reader
 // does.
-func checkBDB(ctx context.Context, f *os.File, head []byte) error {
+func checkBDB(ctx context.Context, f *os.File, head []byte, emit func([]byte) error) error {
 	meta, err := bdb.ParseHashMetadataPage(head)
 	if err != nil {
 		return fmt.Errorf("BerkeleyDB: %w", err)
@@ -217,6 +241,9 @@ func checkBDB(ctx context.Context, f *os.File, head []byte) error {
 			if err := checkHeader(blob); err != nil {
 				return fmt.Errorf("BerkeleyDB: page %d: %w", pageNo, err)
 			}
+			if err := emit(blob); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -243,6 +270,9 @@ func checkChain(f *os.File, pageNo, pageSize uint32, swapped bool, buf []byte, u
 		}
 		if p.PageType != bdb.OverflowPageType {
 			return nil, fmt.Errorf("page %d in an overflow chain is of type %d", pageNo, p.PageType)
+		}
+		if len(value) > maxHeader {
+			return nil, fmt.Errorf("a package header of more than %d bytes", maxHeader)
 		}
 		if p.NextPageNo == 0 {
 			// go-rpmdb slices buf[26 : uint16(26+FreeAreaOffset)].

@@ -3,18 +3,20 @@
 // 2), NDB (Packages.db: SUSE) and SQLite (rpmdb.sqlite: RHEL 9, Fedora ≥
 // 33), under var/lib/rpm/ or usr/lib/sysimage/rpm/.
 //
-// The databases are read with github.com/knqyf263/go-rpmdb, which opens a
-// path: Parse copies the file to a temporary file first. go-rpmdb reads
-// BerkeleyDB and NDB pages in a goroutine of its own that trusts the
-// file: on a damaged database it panics (out-of-range slices, which no
+// The package headers are parsed with github.com/knqyf263/go-rpmdb, which
+// opens a path and trusts the file: on a damaged BerkeleyDB or NDB
+// database its reading goroutine panics (out-of-range slices, which no
 // recover in this package can catch), loops forever or allocates what
-// the file claims. Before handing a file to go-rpmdb, this package
-// therefore walks the same structures with bounds checks (see check.go)
-// and refuses a database go-rpmdb could not read safely.
+// the file claims, and it holds every header of a database at once. This
+// package therefore walks the database itself, with bounds checks (see
+// check.go), refuses a database go-rpmdb could not read safely, and hands
+// go-rpmdb only the validated header blobs, a few megabytes at a time, in
+// scratch SQLite databases (see ReadFile).
 package rpm
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -131,24 +133,133 @@ func copyLimited(file string, r io.Reader, max int64) error {
 // RPM's file name, SourceVersion with the binary's epoch. The files are
 // those of the package's file list (BASENAMES, DIRNAMES, DIRINDEXES),
 // directories left out, in the indexer's form (see ownedFiles).
+//
+// go-rpmdb holds every header of a database while it lists them, about
+// twice their size in memory. ReadFile therefore never hands it the
+// database itself: check walks the database (any format) and hands over
+// its validated header blobs, which are written, in database order, into
+// small SQLite databases of at most batchBytes of headers each, listed
+// with go-rpmdb one after the other. Memory follows the batch, not the
+// database; and go-rpmdb's BerkeleyDB and NDB readers, whose goroutines
+// no recover reaches, never run. Packages and files are charged to the
+// layer's budget (indexer.CountPackage, indexer.CountOwnedFile).
 func ReadFile(ctx context.Context, file string) (indexer.Result, error) {
-	if err := check(ctx, file); err != nil {
-		return indexer.Result{}, err
-	}
-	infos, err := list(file)
+	res := indexer.Result{OwnedFiles: map[string][]string{}}
+	dir, err := os.MkdirTemp("", "lapps-rpmdb-batch-")
 	if err != nil {
 		return indexer.Result{}, err
 	}
-	res := indexer.Result{
-		Packages:   make([]vuln.Package, 0, len(infos)),
-		OwnedFiles: make(map[string][]string, len(infos)),
+	defer os.RemoveAll(dir)
+	b := &batch{dir: dir}
+	defer b.close()
+	flush := func() error {
+		f, err := b.finish()
+		if err != nil || f == "" {
+			return err
+		}
+		defer os.Remove(f)
+		infos, err := list(f)
+		if err != nil {
+			return err
+		}
+		return convert(ctx, infos, &res)
 	}
+	err = check(ctx, file, func(blob []byte) error {
+		if err := b.add(blob); err != nil {
+			return err
+		}
+		if b.bytes >= batchBytes {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return indexer.Result{}, err
+	}
+	return res, nil
+}
+
+// batchBytes is the most header bytes handed to go-rpmdb at once.
+const batchBytes = 8 << 20
+
+// batch is a SQLite database being filled with package headers, in the
+// schema of rpmdb.sqlite that go-rpmdb reads.
+type batch struct {
+	dir   string
+	n     int // batches made
+	db    *sql.DB
+	tx    *sql.Tx
+	stmt  *sql.Stmt
+	file  string
+	bytes int
+}
+
+func (b *batch) add(blob []byte) error {
+	if b.db == nil {
+		b.n++
+		b.file = filepath.Join(b.dir, fmt.Sprintf("rpmdb-%d.sqlite", b.n))
+		db, err := sql.Open("sqlite", b.file)
+		if err != nil {
+			return err
+		}
+		b.db = db
+		// A scratch database: no journal, no sync.
+		db.SetMaxOpenConns(1)
+		if _, err := db.Exec("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF"); err != nil {
+			return err
+		}
+		if _, err := db.Exec("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL)"); err != nil {
+			return err
+		}
+		if b.tx, err = db.Begin(); err != nil {
+			return err
+		}
+		if b.stmt, err = b.tx.Prepare("INSERT INTO Packages (blob) VALUES (?)"); err != nil {
+			return err
+		}
+		b.bytes = 0
+	}
+	if _, err := b.stmt.Exec(blob); err != nil {
+		return fmt.Errorf("copy a package header: %w", err)
+	}
+	b.bytes += len(blob)
+	return nil
+}
+
+// finish closes the batch being filled and returns its file, or "" when
+// there is none.
+func (b *batch) finish() (string, error) {
+	if b.db == nil {
+		return "", nil
+	}
+	err := b.stmt.Close()
+	if cerr := b.tx.Commit(); err == nil {
+		err = cerr
+	}
+	if cerr := b.db.Close(); err == nil {
+		err = cerr
+	}
+	b.db, b.tx, b.stmt = nil, nil, nil
+	return b.file, err
+}
+
+func (b *batch) close() {
+	if b.db != nil {
+		b.finish()
+	}
+}
+
+// convert appends the packages and files of infos to res.
+func convert(ctx context.Context, infos []*rpmdb.PackageInfo, res *indexer.Result) error {
 	for _, pi := range infos {
 		if pi.Name == "gpg-pubkey" {
 			continue
 		}
 		if pi.Name == "" || pi.Version == "" {
-			return indexer.Result{}, fmt.Errorf("a package without name or version (%q %q)", pi.Name, pi.Version)
+			return fmt.Errorf("a package without name or version (%q %q)", pi.Name, pi.Version)
 		}
 		epoch := ""
 		if pi.Epoch != nil && *pi.Epoch != 0 {
@@ -168,16 +279,24 @@ func ReadFile(ctx context.Context, file string) (indexer.Result, error) {
 		} else {
 			p.SourceName, p.SourceVersion = p.Name, p.Version
 		}
+		if err := indexer.CountPackage(ctx, p); err != nil {
+			return err
+		}
 		files, err := ownedFiles(pi)
 		if err != nil {
-			return indexer.Result{}, fmt.Errorf("package %s: %w", pi.Name, err)
+			return fmt.Errorf("package %s: %w", pi.Name, err)
+		}
+		for _, f := range files {
+			if err := indexer.CountOwnedFile(ctx, f); err != nil {
+				return err
+			}
 		}
 		key := vuln.KindRPM + " " + p.Name
 		// Multilib packages (glibc.i686 and glibc.x86_64) share the key.
 		res.OwnedFiles[key] = append(res.OwnedFiles[key], files...)
 		res.Packages = append(res.Packages, p)
 	}
-	return res, nil
+	return nil
 }
 
 // sIFMT and sIFDIR are the file type bits of rpm's FILEMODES and the

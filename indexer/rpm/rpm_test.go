@@ -16,7 +16,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/internal/hostile"
 	"github.com/lapps/lapps/indexer/rpm"
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/vuln"
 )
@@ -503,4 +506,44 @@ func FuzzRPMDatabase(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBudget reads, through the walker, a database of more packages than
+// the layer's budget allows, and a database whose Packages is a view of
+// an endless recursive query.
+func TestBudget(t *testing.T) {
+	file := filepath.Join(almaRPMDB(t), "rpmdb.sqlite")
+	db, err := sql.Open("sqlite", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := db.Exec("INSERT INTO Packages (blob) SELECT blob FROM Packages WHERE hnum <= 30"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix := indexer.New([]indexer.Cataloger{rpm.New()}, indexer.WithLimits(indexer.Limits{Packages: 50}))
+	_, err = ix.IndexLayer(context.Background(), "sha256:l", hostile.Files(hostile.Bytes("var/lib/rpm/rpmdb.sqlite", b)))
+	var le *limits.Error
+	if !errors.As(err, &le) || le.Key != "limits.packages" {
+		t.Fatalf("error %v, want a limit of limits.packages", err)
+	}
+
+	view := filepath.Join(t.TempDir(), "rpmdb.sqlite")
+	db, err = sql.Open("sqlite", view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE VIEW Packages AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n) SELECT i AS hnum, zeroblob(100) AS blob FROM n"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := rpm.ReadFile(context.Background(), view); err == nil || !strings.Contains(err.Error(), "no Packages table") {
+		t.Errorf("a view: %v", err)
+	}
 }

@@ -7,7 +7,6 @@ package ruby
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -23,8 +22,9 @@ import (
 // recorded.
 const CatalogerName = "ruby"
 
-// maxSize bounds what is read of a gemspec or lock file.
-const maxSize = 16 << 20
+// maxLine bounds one line of a gemspec or lock file: real ones are short
+// but for a gemspec's description, written on one line.
+const maxLine = 1 << 20
 
 // Cataloger reads installed gem specifications and Gemfile.lock files.
 type Cataloger struct{}
@@ -58,23 +58,17 @@ func (Cataloger) Wants(p string) bool {
 	return false
 }
 
-// Parse implements indexer.Cataloger.
-func (Cataloger) Parse(_ context.Context, p string, r io.Reader) (indexer.Result, error) {
-	b, err := io.ReadAll(io.LimitReader(r, maxSize+1))
-	if err != nil {
-		return indexer.Result{}, fmt.Errorf("read %s: %w", p, err)
-	}
-	if len(b) > maxSize {
-		return indexer.Result{}, fmt.Errorf("%s: larger than %d bytes", p, maxSize)
-	}
+// Parse implements indexer.Cataloger. Both formats are read line by
+// line.
+func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Result, error) {
 	if path.Base(p) == "Gemfile.lock" {
-		pkgs, err := ParseGemfileLock(b)
+		pkgs, err := ParseGemfileLock(ctx, r)
 		if err != nil {
 			return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
 		}
 		return indexer.Result{Packages: pkgs}, nil
 	}
-	pkg, err := ParseGemspec(b)
+	pkg, err := ParseGemspec(r)
 	if err != nil {
 		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
 	}
@@ -93,10 +87,10 @@ var assignRE = regexp.MustCompile(`^\s*[A-Za-z_]\w*\.(name|version)\s*=\s*(.*)$`
 // forms RubyGems has written them over the years ("rack", "rack".freeze,
 // 'rack', %q{rack}, %q<rack>, Gem::Version.new("1.0")). The first
 // assignment of each wins.
-func ParseGemspec(b []byte) (vuln.Package, error) {
+func ParseGemspec(r io.Reader) (vuln.Package, error) {
 	var name, version string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 0, 64<<10), maxSize+1)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	for sc.Scan() {
 		m := assignRE.FindStringSubmatch(sc.Text())
 		if m == nil {
@@ -173,8 +167,9 @@ func validVersion(s string) bool { return len(s) <= 128 && gemVersionRE.MatchStr
 // A spec line is "    NAME (VERSION)" or "    NAME (VERSION-PLATFORM)"
 // (four spaces; six-space lines are a spec's dependencies); the platform
 // is dropped, as Bundler's own parser does (a version ends at the first
-// "-"). A file without any section Bundler writes is an error.
-func ParseGemfileLock(b []byte) ([]vuln.Package, error) {
+// "-"). A file without any section Bundler writes is an error. Each gem
+// is charged to the layer's budget (indexer.CountPackage) as it is read.
+func ParseGemfileLock(ctx context.Context, r io.Reader) ([]vuln.Package, error) {
 	var (
 		out     []vuln.Package
 		section string
@@ -182,8 +177,8 @@ func ParseGemfileLock(b []byte) ([]vuln.Package, error) {
 		known   bool
 		seen    = map[string]bool{}
 	)
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 0, 64<<10), maxSize+1)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
 		if line == "" {
@@ -216,8 +211,12 @@ func ParseGemfileLock(b []byte) ([]vuln.Package, error) {
 		if !validName(name) || !validVersion(version) || seen[name+"@"+version] {
 			continue
 		}
+		p := vuln.Package{Name: name, Version: version, Kind: vuln.KindGem}
+		if err := indexer.CountPackage(ctx, p); err != nil {
+			return nil, err
+		}
 		seen[name+"@"+version] = true
-		out = append(out, vuln.Package{Name: name, Version: version, Kind: vuln.KindGem})
+		out = append(out, p)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err

@@ -1,7 +1,10 @@
 package ruby_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -9,7 +12,9 @@ import (
 	"testing"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/internal/hostile"
 	"github.com/lapps/lapps/indexer/ruby"
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/vuln"
 )
@@ -118,7 +123,7 @@ func TestGemfileLockReal(t *testing.T) {
 	for _, b := range blobs {
 		for name, data := range testenv.LayerFiles(t, b, regexp.MustCompile(`Gemfile\.lock$`).MatchString) {
 			n++
-			pkgs, err := ruby.ParseGemfileLock(data)
+			pkgs, err := ruby.ParseGemfileLock(context.Background(), bytes.NewReader(data))
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
@@ -160,7 +165,7 @@ func TestParseGemspec(t *testing.T) {
 		{"", "", "no gem name"},
 	}
 	for _, tc := range tests {
-		p, err := ruby.ParseGemspec([]byte(tc.in))
+		p, err := ruby.ParseGemspec(strings.NewReader(tc.in))
 		if tc.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("%q: error %v, want %q", tc.in, err, tc.wantErr)
@@ -202,7 +207,7 @@ DEPENDENCIES
 BUNDLED WITH
    2.3.14
 `
-	pkgs, err := ruby.ParseGemfileLock([]byte(strings.ReplaceAll(lock, "\n", "\r\n")))
+	pkgs, err := ruby.ParseGemfileLock(context.Background(), strings.NewReader(strings.ReplaceAll(lock, "\n", "\r\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +218,7 @@ BUNDLED WITH
 	if strings.Join(got, " ") != "rails@7.1.0.alpha nokogiri@1.13.6 racc@1.6.0" {
 		t.Errorf("got %v", got)
 	}
-	if _, err := ruby.ParseGemfileLock([]byte("just text\n")); err == nil {
+	if _, err := ruby.ParseGemfileLock(context.Background(), strings.NewReader("just text\n")); err == nil {
 		t.Error("no error for a file that is not a lock file")
 	}
 }
@@ -266,7 +271,7 @@ func FuzzGemspec(f *testing.F) {
 	f.Add([]byte("s.name = %q{a}\ns.version = Gem::Version.new('1')\n"))
 	realSeeds(f, regexp.MustCompile(`specifications/.*\.gemspec$`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := ruby.ParseGemspec(b)
+		p, err := ruby.ParseGemspec(bytes.NewReader(b))
 		if err == nil && (p.Name == "" || p.Version == "" || strings.ContainsAny(p.Name+p.Version, " \n\"'")) {
 			t.Fatalf("bad package %+v", p)
 		}
@@ -277,7 +282,7 @@ func FuzzGemfileLock(f *testing.F) {
 	f.Add([]byte("GEM\n  remote: https://rubygems.org/\n  specs:\n    rack (2.2.4)\n    nokogiri (1.0-java)\n"))
 	realSeeds(f, regexp.MustCompile(`Gemfile\.lock$`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		pkgs, err := ruby.ParseGemfileLock(b)
+		pkgs, err := ruby.ParseGemfileLock(context.Background(), bytes.NewReader(b))
 		if err != nil {
 			return
 		}
@@ -287,4 +292,23 @@ func FuzzGemfileLock(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBudget runs the cataloger through the walker on a generated
+// Gemfile.lock of tiny gems, refused as it is read, and on a gemspec with
+// a line too long to be one.
+func TestBudget(t *testing.T) {
+	ix := indexer.New([]indexer.Cataloger{ruby.New()}, indexer.WithLimits(indexer.Limits{Packages: 1000}))
+	layer := hostile.Files(hostile.Records("srv/Gemfile.lock", "GEM\n  remote: https://rubygems.org/\n  specs:\n", 800_000,
+		func(i int) string { return fmt.Sprintf("    g%07d (1.0.0)\n", i) }, ""))
+	_, err := ix.IndexLayer(context.Background(), "sha256:l", layer)
+	var le *limits.Error
+	if !errors.As(err, &le) || le.Key != "limits.packages" {
+		t.Fatalf("error %v, want a limit of limits.packages", err)
+	}
+	li, err := ix.IndexLayer(context.Background(), "sha256:l", hostile.Files(
+		hostile.Repeat("usr/lib/ruby/gems/3.1.0/specifications/a-1.gemspec", 3<<20, "# a\n", "x", "\n")))
+	if err != nil || len(li.Warnings) != 1 {
+		t.Fatalf("warnings %q, %v", li.Warnings, err)
+	}
 }
