@@ -328,20 +328,20 @@ func isIndex(docs []Record, list bool) bool {
 
 // Record is an OSV record, as far as lapps reads it.
 type Record struct {
-	SchemaVersion    string         `json:"schema_version" yaml:"schema_version"`
-	ID               string         `json:"id" yaml:"id"`
-	Modified         string         `json:"modified" yaml:"modified"`
-	Published        string         `json:"published" yaml:"published"`
-	Withdrawn        string         `json:"withdrawn" yaml:"withdrawn"`
-	Aliases          []string       `json:"aliases" yaml:"aliases"`
-	Upstream         []string       `json:"upstream" yaml:"upstream"`
-	Related          []string       `json:"related" yaml:"related"`
-	Summary          string         `json:"summary" yaml:"summary"`
-	Details          string         `json:"details" yaml:"details"`
-	Severity         []Severity     `json:"severity" yaml:"severity"`
-	Affected         []Affected     `json:"affected" yaml:"affected"`
-	References       []Reference    `json:"references" yaml:"references"`
-	DatabaseSpecific Specific       `json:"database_specific" yaml:"database_specific"`
+	SchemaVersion    string      `json:"schema_version" yaml:"schema_version"`
+	ID               string      `json:"id" yaml:"id"`
+	Modified         string      `json:"modified" yaml:"modified"`
+	Published        string      `json:"published" yaml:"published"`
+	Withdrawn        string      `json:"withdrawn" yaml:"withdrawn"`
+	Aliases          []string    `json:"aliases" yaml:"aliases"`
+	Upstream         []string    `json:"upstream" yaml:"upstream"`
+	Related          []string    `json:"related" yaml:"related"`
+	Summary          string      `json:"summary" yaml:"summary"`
+	Details          string      `json:"details" yaml:"details"`
+	Severity         []Severity  `json:"severity" yaml:"severity"`
+	Affected         []Affected  `json:"affected" yaml:"affected"`
+	References       []Reference `json:"references" yaml:"references"`
+	DatabaseSpecific Specific    `json:"database_specific" yaml:"database_specific"`
 	// IndexPath is the module path of an entry of the Go vulnerability
 	// database's index/modules.json, read only to recognise that index.
 	IndexPath string `json:"path" yaml:"path"`
@@ -355,12 +355,12 @@ type Severity struct {
 
 // Affected is one entry of affected[].
 type Affected struct {
-	Package           Package        `json:"package" yaml:"package"`
-	Severity          []Severity     `json:"severity" yaml:"severity"`
-	Ranges            []Range        `json:"ranges" yaml:"ranges"`
-	Versions          []string       `json:"versions" yaml:"versions"`
-	EcosystemSpecific Specific       `json:"ecosystem_specific" yaml:"ecosystem_specific"`
-	DatabaseSpecific  Specific       `json:"database_specific" yaml:"database_specific"`
+	Package           Package    `json:"package" yaml:"package"`
+	Severity          []Severity `json:"severity" yaml:"severity"`
+	Ranges            []Range    `json:"ranges" yaml:"ranges"`
+	Versions          []string   `json:"versions" yaml:"versions"`
+	EcosystemSpecific Specific   `json:"ecosystem_specific" yaml:"ecosystem_specific"`
+	DatabaseSpecific  Specific   `json:"database_specific" yaml:"database_specific"`
 }
 
 // Specific is what lapps reads of a database_specific or
@@ -563,13 +563,13 @@ func (r *Record) links() []string {
 
 // Reasons under which Parse counts what it skips (updater.Skip).
 const (
-	skipEmptyEvent     = "osv: range with an empty event"
-	skipEventFields    = "osv: range with an event setting several of introduced, fixed, last_affected"
-	skipNoEvents       = "osv: range without introduced, fixed or last_affected events"
-	skipBadVersion     = "osv: range with a version the ecosystem cannot order"
-	skipEmptyVersion   = "osv: empty entry of versions"
-	skipRecord         = "osv: affected package left without a valid range or version"
-	numSkipReasons int = 6
+	skipEmptyEvent       = "osv: range with an empty event"
+	skipEventFields      = "osv: range with an event setting several of introduced, fixed, last_affected"
+	skipNoEvents         = "osv: range without introduced, fixed or last_affected events"
+	skipBadVersion       = "osv: range with a version the ecosystem cannot order"
+	skipEmptyVersion     = "osv: empty entry of versions"
+	skipRecord           = "osv: affected package left without a valid range or version"
+	numSkipReasons   int = 6
 )
 
 var skipReasons = [numSkipReasons]string{skipEmptyEvent, skipEventFields, skipNoEvents, skipBadVersion, skipEmptyVersion, skipRecord}
