@@ -150,6 +150,9 @@ func (g *JSONGuard) scan(b []byte) (int, error) {
 				if g.depth > maxDepth {
 					return i, limits.New("nesting of arrays and objects in JSON document "+g.name, int64(maxDepth), "levels", KeyMaxJSONDepth)
 				}
+				if g.vdepth > 0 && g.depth == g.vdepth {
+					g.vbytes = 1 // a bounded value starts with this bracket
+				}
 			case c == '}' || c == ']':
 				if g.depth > 0 {
 					g.depth--
