@@ -292,8 +292,9 @@ func decode(r io.Reader, name string, lim updater.Limits) (doc document, err err
 			return doc, fmt.Errorf("json: %w", err)
 		}
 		if _, err := dec.Token(); err != io.EOF {
-			if errors.Is(err, limits.ErrExceeded) {
-				return doc, err
+			var se *json.SyntaxError
+			if err != nil && !errors.As(err, &se) {
+				return doc, fmt.Errorf("json: %w", err) // a bound, a read error
 			}
 			return doc, errors.New("json: trailing data after the document")
 		}

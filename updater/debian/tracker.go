@@ -100,7 +100,8 @@ const skipEmptyFix = "debian tracker: resolved release with an empty or unparsab
 
 func parseTracker(ctx context.Context, r io.Reader, name string, lim updater.Limits) ([]vuln.Record, error) {
 	// Depth 1 is the export, 2 a package, 3 and deeper one issue.
-	g := updater.NewJSONGuard(r, lim, name).BoundValues(3, lim.DocumentBytes, lim.DocumentError("issue of "+name))
+	g := updater.NewJSONGuard(r, lim, name).BoundValues(3, lim.DocumentBytes,
+		limits.New("an issue of the tracker export "+name, lim.DocumentBytes, "bytes", updater.KeyMaxDocumentBytes))
 	dec := json.NewDecoder(g)
 	if err := expectDelim(dec, '{'); err != nil {
 		return nil, err
@@ -164,8 +165,9 @@ func parseTracker(ctx context.Context, r io.Reader, name string, lim updater.Lim
 		return nil, err
 	}
 	if tok, err := dec.Token(); err != io.EOF {
-		if errors.Is(err, limits.ErrExceeded) {
-			return nil, err
+		var se *json.SyntaxError
+		if err != nil && !errors.As(err, &se) {
+			return nil, err // a bound, a read error
 		}
 		return nil, fmt.Errorf("trailing data after the tracker object (%v, %v)", tok, err)
 	}
