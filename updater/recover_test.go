@@ -171,8 +171,8 @@ func TestRunCountsSkipped(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	want := map[string]int{
-		"osv: range with an empty event":                               2,
-		"osv: empty entry of versions":                                 1,
+		"osv: range with an empty event":                              2,
+		"osv: empty entry of versions":                                1,
 		"osv: affected package left without a valid range or version": 3,
 	}
 	if res.Skipped != 6 || !reflect.DeepEqual(res.SkippedBy, want) {
