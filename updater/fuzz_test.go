@@ -17,7 +17,9 @@ import (
 // of an import, as far as the store. No parser may panic (the run would
 // recover it, so the parsers are called directly here), and a bound
 // crossed is a *limits.Error. Seeds are real excerpts of each feed,
-// zipped, and the 181-byte zip.
+// zipped, and the 181-byte zip. Each input runs six parsers: run
+// it with a short -fuzzminimizetime (e.g. 2s), or the minimization of each
+// new input takes the default minute.
 func FuzzFeed(f *testing.F) {
 	data := testenv.VulnData(f)
 	read := func(p string, n int) []byte {
