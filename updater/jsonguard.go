@@ -24,7 +24,7 @@ import (
 // loosely, never more loosely than the bytes read.
 type JSONGuard struct {
 	r    io.Reader
-	name string
+	name string // "JSON document NAME", for errors
 	lim  Limits
 
 	state  int8
@@ -47,7 +47,11 @@ const (
 // NewJSONGuard returns a guard reading JSON from r within l (zero fields:
 // their defaults); name is the document's name in the feed, for errors.
 func NewJSONGuard(r io.Reader, l Limits, name string) *JSONGuard {
-	return &JSONGuard{r: r, name: name, lim: l.Or(DefaultLimits())}
+	doc := "JSON document " + name
+	if name == "" {
+		doc = "a JSON document"
+	}
+	return &JSONGuard{r: r, name: doc, lim: l.Or(DefaultLimits())}
 }
 
 // BoundValues bounds every value nested at depth d (1: the elements of the
@@ -148,7 +152,7 @@ func (g *JSONGuard) scan(b []byte) (int, error) {
 			case c == '{' || c == '[':
 				g.depth++
 				if g.depth > maxDepth {
-					return i, limits.New("nesting of arrays and objects in JSON document "+g.name, int64(maxDepth), "levels", KeyMaxJSONDepth)
+					return i, limits.New("nesting of arrays and objects in "+g.name, int64(maxDepth), "levels", KeyMaxJSONDepth)
 				}
 				if g.vdepth > 0 && g.depth == g.vdepth {
 					g.vbytes = 1 // a bounded value starts with this bracket
@@ -169,5 +173,5 @@ func (g *JSONGuard) scan(b []byte) (int, error) {
 }
 
 func (g *JSONGuard) tokenError(what string) *limits.Error {
-	return limits.New("a JSON "+what+" in document "+g.name, g.lim.TokenBytes, "bytes", KeyMaxTokenBytes)
+	return limits.New("a "+what+" in "+g.name, g.lim.TokenBytes, "bytes", KeyMaxTokenBytes)
 }

@@ -132,11 +132,20 @@ func LimitsOf(feed fs.FS) Limits {
 // DocumentError is the *limits.Error of a document of a feed that is
 // larger than l.DocumentBytes.
 func (l Limits) DocumentError(name string) *limits.Error {
-	return limits.New("document "+name+" of the feed", l.DocumentBytes, "bytes", KeyMaxDocumentBytes)
+	return limits.New(named("document", name), l.DocumentBytes, "bytes", KeyMaxDocumentBytes)
+}
+
+// named is "what name of the feed", or "a what of the feed" without a
+// name.
+func named(what, name string) string {
+	if name == "" {
+		return "a " + what + " of the feed"
+	}
+	return what + " " + name + " of the feed"
 }
 
 // YAMLError is the *limits.Error of a YAML document of a feed that is
 // larger than l.YAMLBytes.
 func (l Limits) YAMLError(name string) *limits.Error {
-	return limits.New("YAML document "+name+" of the feed", l.YAMLBytes, "bytes", KeyMaxYAMLBytes)
+	return limits.New(named("YAML document", name), l.YAMLBytes, "bytes", KeyMaxYAMLBytes)
 }

@@ -182,11 +182,11 @@ func parseFile(feed fs.FS, name string, lim updater.Limits, sk *skipCounts) ([]v
 	}
 	defer f.Close()
 	yml := isYAML(name)
-	var r io.Reader
+	r := limits.Reader(f, lim.DocumentBytes, lim.DocumentError(name))
 	if yml {
-		r = limits.Reader(f, min(lim.YAMLBytes, lim.DocumentBytes), lim.YAMLError(name))
+		r = limits.Reader(r, lim.YAMLBytes, lim.YAMLError(name))
 	} else {
-		r = updater.NewJSONGuard(limits.Reader(f, lim.DocumentBytes, lim.DocumentError(name)), lim, name)
+		r = updater.NewJSONGuard(r, lim, name)
 	}
 	// Read into a buffer of the file's size (up to readHintCap) rather
 	// than letting ReadAll grow one: it halves the bytes allocated over a
