@@ -84,6 +84,12 @@ func (m *matcher) parseRecord(g *ecoGroup, r *vuln.Record, pr *parsedRecord, are
 		if ord == nil {
 			continue
 		}
+		if !rg.Bounded() {
+			// No bound at all: an empty fixed or last_affected that a
+			// feed gave must not become "every version".
+			m.warn("%s %s (%s) for %s: range without any bound, skipped", r.ID, r.Source, g.ecosystem, r.Package)
+			continue
+		}
 		var bounds [3]version.Version
 		ok := true
 		for k, b := range [...]string{rg.Introduced, rg.Fixed, rg.LastAffected} {
@@ -180,7 +186,7 @@ func (m *matcher) inVersions(g *ecoGroup, r *vuln.Record, pr *parsedRecord, in *
 	}
 	want := strings.TrimPrefix(in.raw, "v")
 	for _, s := range r.Versions {
-		if strings.TrimPrefix(s, "v") == want {
+		if s = strings.TrimPrefix(s, "v"); s != "" && s == want {
 			return true
 		}
 	}

@@ -416,6 +416,47 @@ func TestMatchBadVersionsWarn(t *testing.T) {
 	}
 }
 
+// TestMatchMalformedRanges: a range without any bound, an empty fixed or
+// last_affected left by a feed, and an empty explicit version never make
+// a record affect every version (issue 12); a well-formed "every version"
+// (introduced "0", or no range at all) still does.
+func TestMatchMalformedRanges(t *testing.T) {
+	const eco = "Debian:12"
+	rec := func(id string, st vuln.Status, ranges []vuln.Range, versions ...string) vuln.Record {
+		return vuln.Record{ID: id, Source: "test", Ecosystem: eco, Package: "curl", Status: st, Ranges: ranges, Versions: versions}
+	}
+	src := &fakeSource{records: []vuln.Record{
+		rec("CVE-2000-0001", vuln.StatusFixed, []vuln.Range{{Type: vuln.RangeEcosystem}}),
+		rec("CVE-2000-0002", vuln.StatusUnfixed, []vuln.Range{{Type: vuln.RangeEcosystem, Fixed: " "}}),
+		rec("CVE-2000-0003", vuln.StatusUnfixed, []vuln.Range{{Type: vuln.RangeEcosystem, LastAffected: "", Introduced: ""}}),
+		rec("CVE-2000-0004", vuln.StatusUnfixed, nil, ""),
+		rec("CVE-2000-0005", vuln.StatusUnfixed, nil, "v"),
+		rec("CVE-2000-0006", vuln.StatusUnfixed, []vuln.Range{{Type: vuln.RangeEcosystem, Introduced: "0"}}),
+		rec("CVE-2000-0007", vuln.StatusUnfixed, nil),
+	}}
+	idx := &indexer.ImageIndex{
+		Distribution: &vuln.Distribution{ID: "debian", VersionID: "12"},
+		Packages:     []vuln.Package{deb("curl", "7.88.1-10", "", "")},
+	}
+	fs, warnings, err := Match(context.Background(), src, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := []string{
+		want{"CVE-2000-0006", "curl", "7.88.1-10", "", vuln.StatusUnfixed, "", "source"}.String(),
+		want{"CVE-2000-0007", "curl", "7.88.1-10", "", vuln.StatusUnfixed, "", "source"}.String(),
+	}
+	if got := project(fs); !slices.Equal(got, w) {
+		t.Errorf("findings %q, want %q", got, w)
+	}
+	joined := strings.Join(warnings, "\n")
+	for _, id := range []string{"CVE-2000-0001", "CVE-2000-0003"} {
+		if !strings.Contains(joined, id+" test (Debian:12) for curl: range without any bound") {
+			t.Errorf("no warning for %s: %q", id, warnings)
+		}
+	}
+}
+
 func TestMatchErrors(t *testing.T) {
 	idx := &indexer.ImageIndex{Distribution: bullseye, Packages: []vuln.Package{deb("gzip", "1.10-4", "", "")}}
 	boom := errors.New("database is locked")

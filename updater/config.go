@@ -42,6 +42,41 @@ type Source struct {
 	// MaxBytes caps each download of the source, in bytes; zero means
 	// the fetcher's default (DefaultMaxBytes).
 	MaxBytes int64 `yaml:"max_bytes,omitempty"`
+	// MaxFileBytes bounds the decompressed bytes read from one file of
+	// the feed; zero means DefaultMaxFileBytes (see Limits).
+	MaxFileBytes int64 `yaml:"max_file_bytes,omitempty"`
+	// MaxFeedBytes bounds the decompressed bytes read from the whole
+	// feed; zero means DefaultMaxFeedBytes.
+	MaxFeedBytes int64 `yaml:"max_feed_bytes,omitempty"`
+	// MaxFiles bounds the files of the feed (zip entries, files of a
+	// directory); zero means DefaultMaxFiles.
+	MaxFiles int `yaml:"max_files,omitempty"`
+	// MaxDocumentBytes bounds a document a parser decodes whole; zero
+	// means DefaultMaxDocumentBytes.
+	MaxDocumentBytes int64 `yaml:"max_document_bytes,omitempty"`
+	// MaxYAMLBytes bounds a YAML document; zero means
+	// DefaultMaxYAMLBytes.
+	MaxYAMLBytes int64 `yaml:"max_yaml_bytes,omitempty"`
+	// MaxTokenBytes bounds one JSON string or number; zero means
+	// DefaultMaxTokenBytes.
+	MaxTokenBytes int64 `yaml:"max_token_bytes,omitempty"`
+	// MaxJSONDepth bounds the nesting of JSON arrays and objects; zero
+	// means DefaultMaxJSONDepth.
+	MaxJSONDepth int `yaml:"max_json_depth,omitempty"`
+}
+
+// Limits returns the bounds the source sets; its zero fields are the
+// defaults (Limits.Or).
+func (s Source) Limits() Limits {
+	return Limits{
+		FileBytes:     s.MaxFileBytes,
+		FeedBytes:     s.MaxFeedBytes,
+		Files:         s.MaxFiles,
+		DocumentBytes: s.MaxDocumentBytes,
+		YAMLBytes:     s.MaxYAMLBytes,
+		TokenBytes:    s.MaxTokenBytes,
+		JSONDepth:     s.MaxJSONDepth,
+	}
 }
 
 // IsEnabled reports whether the source is on (Enabled absent or true).
@@ -104,8 +139,17 @@ func (s Source) Validate() error {
 	if s.Interval > 0 && s.Interval < time.Minute {
 		return fmt.Errorf("source %q: interval %s is under a minute", s.Name, s.Interval)
 	}
-	if s.MaxBytes < 0 {
-		return fmt.Errorf("source %q: negative max_bytes %d", s.Name, s.MaxBytes)
+	for _, b := range []struct {
+		key string
+		v   int64
+	}{
+		{"max_bytes", s.MaxBytes}, {"max_file_bytes", s.MaxFileBytes}, {"max_feed_bytes", s.MaxFeedBytes},
+		{"max_files", int64(s.MaxFiles)}, {"max_document_bytes", s.MaxDocumentBytes},
+		{"max_yaml_bytes", s.MaxYAMLBytes}, {"max_token_bytes", s.MaxTokenBytes}, {"max_json_depth", int64(s.MaxJSONDepth)},
+	} {
+		if b.v < 0 {
+			return fmt.Errorf("source %q: negative %s %d", s.Name, b.key, b.v)
+		}
 	}
 	return nil
 }

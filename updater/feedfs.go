@@ -3,7 +3,6 @@ package updater
 import (
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"sort"
 	"strconv"
@@ -98,7 +97,7 @@ func (t *treeFS) Open(name string) (fs.File, error) {
 	case n.dir != nil:
 		return &dirFile{n: n, entries: n.entries()}, nil
 	}
-	f, err := os.Open(n.file)
+	f, _, err := openRegular(n.file)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}

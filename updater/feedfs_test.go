@@ -88,7 +88,7 @@ func TestTreeFS(t *testing.T) {
 			t.Fatalf("add %s", name)
 		}
 	}
-	n, err := feed.nodeFor(zp, int64(zb.Len()), time.Time{})
+	n, err := feed.nodeFor(zp, "all.zip", int64(zb.Len()), time.Time{}, DefaultLimits())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,10 +20,29 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lapps/lapps/limits"
+	"github.com/lapps/lapps/redact"
 )
 
-// ErrTooLarge is returned (wrapped) when a download exceeds its size cap.
+// ErrTooLarge is returned (wrapped) when a download exceeds its size cap;
+// the same error is a *limits.Error naming max_bytes.
 var ErrTooLarge = errors.New("download exceeds the size cap")
+
+// tooLarge is the error of a download over its cap: a *limits.Error that
+// also matches ErrTooLarge.
+type tooLarge struct{ err *limits.Error }
+
+func (e tooLarge) Error() string { return e.err.Error() }
+func (e tooLarge) Unwrap() error { return e.err }
+
+// Is matches ErrTooLarge; errors.Is(err, limits.ErrExceeded) goes through
+// Unwrap.
+func (e tooLarge) Is(target error) bool { return target == ErrTooLarge }
+
+func tooLargeError(u string, n int64) error {
+	return tooLarge{limits.New("download "+redact.URL(u), n, "bytes", KeyMaxBytes)}
+}
 
 // Feed is a fetched feed, ready for a Parser. Close removes its temporary
 // files.
@@ -42,6 +61,12 @@ type Feed struct {
 	// file, combined with the names and the source type), so that the
 	// same content fetched without validators is recognised.
 	Fingerprint string
+	// FS reads within the source's Limits (LimitsOf returns them): a
+	// file read past Limits.FileBytes, or the feed past
+	// Limits.FeedBytes, is a *limits.Error, whatever sizes the files
+	// claim; local files that are not regular (FIFOs, devices) are
+	// refused without blocking.
+	//
 	// Unchanged is true when every URL answered 304 Not Modified; FS is
 	// then nil and Fingerprint empty.
 	Unchanged bool
@@ -63,7 +88,13 @@ func (f *Feed) Close() error {
 	return errors.Join(errs...)
 }
 
-func validatorKeys(u string) (etag, lastMod string) { return "etag " + u, "last-modified " + u }
+// validatorKeys are the keys of a URL's validators in Feed.Validators,
+// which are stored with the run: by the URL with its credentials redacted
+// (a token in a query never reaches the database).
+func validatorKeys(u string) (etag, lastMod string) {
+	u = redact.URL(u)
+	return "etag " + u, "last-modified " + u
+}
 
 // Fetch fetches the feed of src: its URLs with HTTP, conditionally when
 // prev holds validators from the previous run, or its local Path. The
@@ -74,30 +105,37 @@ func validatorKeys(u string) (etag, lastMod string) { return "etag " + u, "last-
 // only some do, those are fetched again unconditionally, since a parser
 // needs the whole feed. Network errors, 5xx and 429 answers are retried
 // with exponential backoff (a Retry-After header sets the delay);
-// downloads larger than the cap are an error wrapping ErrTooLarge.
+// downloads larger than the cap are an error wrapping ErrTooLarge. The
+// bounds of Limits (the source's, then WithLimits, then the defaults)
+// apply to the zip archives and local files of the feed here, and to
+// every read of the returned FS. URLs in errors and logs are redacted.
 func Fetch(ctx context.Context, src Source, prev map[string]string, opts ...Option) (*Feed, error) {
 	o := newOptions(opts)
 	if src.MaxBytes > 0 {
 		o.maxBytes = src.MaxBytes
 	}
+	lim := src.Limits().Or(o.limits).Or(DefaultLimits())
 	feed := &Feed{}
 	var err error
 	switch {
 	case src.Path != "" && len(src.URLs) > 0:
 		err = fmt.Errorf("source %q has both urls and path", src.Name)
 	case src.Path != "":
-		err = feed.local(src)
+		err = feed.local(src, lim)
 	case len(src.URLs) > 0:
 		if o.force {
 			prev = nil
 		}
-		err = feed.remote(ctx, o, src, prev)
+		err = feed.remote(ctx, o, src, prev, lim)
 	default:
 		err = fmt.Errorf("source %q has neither urls nor path", src.Name)
 	}
 	if err != nil {
 		_ = feed.Close()
-		return nil, fmt.Errorf("fetch %s: %w", src.Name, err)
+		return nil, redact.Error(fmt.Errorf("fetch %s: %w", src.Name, err))
+	}
+	if feed.FS != nil {
+		feed.FS = newGuardFS(feed.FS, lim)
 	}
 	return feed, nil
 }
@@ -115,7 +153,7 @@ type download struct {
 	modified time.Time
 }
 
-func (f *Feed) remote(ctx context.Context, o *options, src Source, prev map[string]string) error {
+func (f *Feed) remote(ctx context.Context, o *options, src Source, prev map[string]string, lim Limits) error {
 	paths := make([][]string, len(src.URLs))
 	hosts := make([]string, len(src.URLs))
 	for i, raw := range src.URLs {
@@ -191,16 +229,16 @@ func (f *Feed) remote(ctx context.Context, o *options, src Source, prev map[stri
 	for i, d := range downloads {
 		f.Bytes += d.size
 		sums[i] = d.name + "\x00" + d.sum
-		n, err := f.nodeFor(d.file, d.size, d.modified)
+		n, err := f.nodeFor(d.file, d.name, d.size, d.modified, lim)
 		if err != nil {
-			return fmt.Errorf("%s: %w", d.url, err)
+			return fmt.Errorf("%s: %w", redact.URL(d.url), err)
 		}
 		name := d.name
 		if len(downloads) == 1 && n.sub != nil {
 			name = "."
 		}
 		if !tree.add(name, n) {
-			return fmt.Errorf("%s: name %q clashes in the feed", d.url, name)
+			return fmt.Errorf("%s: name %q clashes in the feed", redact.URL(d.url), name)
 		}
 	}
 	f.FS = tree
@@ -209,21 +247,29 @@ func (f *Feed) remote(ctx context.Context, o *options, src Source, prev map[stri
 }
 
 // nodeFor returns the tree node of a file: a mounted zip tree when the
-// file is a zip archive, else the file.
-func (f *Feed) nodeFor(file string, size int64, mod time.Time) (*node, error) {
-	isZip, err := sniffZip(file)
+// file is a zip archive (its central directory bounded first, see
+// checkZipDirectory), else the file. name is the file's name in the feed.
+func (f *Feed) nodeFor(file, name string, size int64, mod time.Time, lim Limits) (*node, error) {
+	zf, fi, err := openRegular(file)
 	if err != nil {
 		return nil, err
 	}
-	if !isZip {
-		return &node{file: file, size: size, modTime: mod}, nil
+	if fi.IsDir() {
+		zf.Close()
+		return nil, fmt.Errorf("%s: a directory where a file was expected", file)
 	}
-	zf, err := os.Open(file)
-	if err != nil {
-		return nil, err
+	isZip, err := sniffZip(zf)
+	if err != nil || !isZip {
+		zf.Close()
+		return &node{file: file, size: size, modTime: mod}, err
 	}
 	f.closers = append(f.closers, zf.Close)
-	zr, err := zip.NewReader(zf, size)
+	// The size of the open file, not the one the caller saw: the file
+	// checked is the file read.
+	if err := checkZipDirectory(zf, fi.Size(), name, lim); err != nil {
+		return nil, err
+	}
+	zr, err := zip.NewReader(zf, fi.Size())
 	if err != nil {
 		return nil, fmt.Errorf("open zip archive: %w", err)
 	}
@@ -232,15 +278,10 @@ func (f *Feed) nodeFor(file string, size int64, mod time.Time) (*node, error) {
 
 // sniffZip reports whether a file starts like a zip archive (a local file
 // header, or the end record of an empty archive).
-func sniffZip(file string) (bool, error) {
-	fh, err := os.Open(file)
-	if err != nil {
-		return false, err
-	}
-	defer fh.Close()
+func sniffZip(fh io.ReaderAt) (bool, error) {
 	var magic [4]byte
-	n, err := io.ReadFull(fh, magic[:])
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+	n, err := fh.ReadAt(magic[:], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return false, err
 	}
 	m := magic[:n]
@@ -266,7 +307,7 @@ type statusError struct {
 }
 
 func (e *statusError) Error() string {
-	return fmt.Sprintf("GET %s: %d %s", e.url, e.code, http.StatusText(e.code))
+	return fmt.Sprintf("GET %s: %d %s", redact.URL(e.url), e.code, http.StatusText(e.code))
 }
 
 func (e *statusError) retryable() bool {
@@ -280,7 +321,7 @@ func (f *Feed) get(ctx context.Context, o *options, u, etag, lastMod string) (*d
 		d, err := f.try(ctx, o, u, etag, lastMod)
 		if err == nil {
 			if attempt > 1 {
-				o.logger.Debug("download succeeded after retries", "url", u, "attempts", attempt)
+				o.logger.Debug("download succeeded after retries", "url", redact.URL(u), "attempts", attempt)
 			}
 			return d, nil
 		}
@@ -291,7 +332,7 @@ func (f *Feed) get(ctx context.Context, o *options, u, etag, lastMod string) (*d
 			}
 			return nil, err
 		}
-		o.logger.Warn("download failed, retrying", "url", u, "attempt", attempt, "wait", wait, "err", err)
+		o.logger.Warn("download failed, retrying", "url", redact.URL(u), "attempt", attempt, "wait", wait, "err", redact.Error(err))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -306,7 +347,7 @@ func (f *Feed) get(ctx context.Context, o *options, u, etag, lastMod string) (*d
 // retryDelay decides whether err is worth another attempt and how long to
 // wait first: the backoff delay with jitter, or the server's Retry-After.
 func retryDelay(ctx context.Context, err error, delay time.Duration, o *options) (time.Duration, bool) {
-	if ctx.Err() != nil || errors.Is(err, ErrTooLarge) {
+	if ctx.Err() != nil || errors.Is(err, ErrTooLarge) || errors.Is(err, limits.ErrExceeded) {
 		return 0, false
 	}
 	var se *statusError
@@ -373,7 +414,7 @@ func (f *Feed) try(ctx context.Context, o *options, u, etag, lastMod string) (*d
 		return nil, &statusError{url: u, code: resp.StatusCode, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	if resp.ContentLength > o.maxBytes {
-		return nil, fmt.Errorf("GET %s: %d bytes: %w (%d bytes)", u, resp.ContentLength, ErrTooLarge, o.maxBytes)
+		return nil, fmt.Errorf("GET %s: Content-Length %d: %w", u, resp.ContentLength, tooLargeError(u, o.maxBytes))
 	}
 	if t, err := http.ParseTime(d.lastMod); err == nil {
 		d.modified = t
@@ -402,7 +443,7 @@ func (f *Feed) try(ctx context.Context, o *options, u, etag, lastMod string) (*d
 		return nil, fmt.Errorf("GET %s: reading body: %w", u, err)
 	}
 	if n > o.maxBytes {
-		return nil, fmt.Errorf("GET %s: over %d bytes: %w", u, o.maxBytes, ErrTooLarge)
+		return nil, fmt.Errorf("GET %s: %w", u, tooLargeError(u, o.maxBytes))
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return nil, fmt.Errorf("GET %s: got %d of %d bytes: %w", u, n, resp.ContentLength, io.ErrUnexpectedEOF)
@@ -433,34 +474,38 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 }
 
 // local opens a source's Path: a directory, a zip archive or one file.
-func (f *Feed) local(src Source) error {
+// Only regular files are read (see openRegular); a directory's files are
+// counted against lim.Files and hashed within lim.FileBytes and
+// lim.FeedBytes.
+func (f *Feed) local(src Source, lim Limits) error {
 	p := src.Path
-	fi, err := os.Stat(p)
+	fh, fi, err := openRegular(p)
 	if err != nil {
 		return err
 	}
 	if fi.IsDir() {
-		dir := os.DirFS(p)
-		sums, n, err := hashTree(dir)
+		fh.Close()
+		dir := localDirFS(p)
+		sums, n, err := hashTree(dir, lim)
 		if err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
 		f.FS, f.Bytes, f.Fingerprint = dir, n, fingerprint(src.Type, sums)
 		return nil
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s: not a regular file or directory", p)
-	}
-	sum, err := hashFile(p)
+	h := sha256.New()
+	_, err = io.Copy(h, fh)
+	fh.Close()
 	if err != nil {
-		return err
+		return fmt.Errorf("read %s: %w", p, err)
 	}
-	n, err := f.nodeFor(p, fi.Size(), fi.ModTime())
+	sum := hex.EncodeToString(h.Sum(nil))
+	name := filepath.Base(p)
+	n, err := f.nodeFor(p, name, fi.Size(), fi.ModTime(), lim)
 	if err != nil {
 		return fmt.Errorf("%s: %w", p, err)
 	}
 	tree := newTreeFS()
-	name := filepath.Base(p)
 	if n.sub != nil {
 		name = "."
 	}
@@ -472,24 +517,13 @@ func (f *Feed) local(src Source) error {
 	return nil
 }
 
-func hashFile(p string) (string, error) {
-	fh, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return "", fmt.Errorf("read %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // hashTree digests every regular file of a directory tree (the files a
-// parser reads), with its path.
-func hashTree(fsys fs.FS) ([]string, int64, error) {
+// parser reads), with its path, within the bounds: more than lim.Files
+// files, or bytes past lim.FileBytes or lim.FeedBytes, is a
+// *limits.Error.
+func hashTree(dir fs.FS, lim Limits) ([]string, int64, error) {
+	fsys := newGuardFS(dir, lim)
 	var sums []string
-	var total int64
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -497,19 +531,20 @@ func hashTree(fsys fs.FS) ([]string, int64, error) {
 		if !d.Type().IsRegular() {
 			return nil
 		}
+		if len(sums) >= lim.Files {
+			return limits.New("files of the feed", int64(lim.Files), "files", KeyMaxFiles)
+		}
 		fh, err := fsys.Open(p)
 		if err != nil {
 			return err
 		}
 		defer fh.Close()
 		h := sha256.New()
-		n, err := io.Copy(h, fh)
-		if err != nil {
+		if _, err := io.Copy(h, fh); err != nil {
 			return fmt.Errorf("read %s: %w", p, err)
 		}
-		total += n
 		sums = append(sums, path.Clean(p)+"\x00"+hex.EncodeToString(h.Sum(nil)))
 		return nil
 	})
-	return sums, total, err
+	return sums, fsys.read.Load(), err
 }

@@ -130,8 +130,8 @@ func TestFetchSizeCap(t *testing.T) {
 				return true
 			}
 			_, err := fetch(t, updater.Source{Name: "t", Type: "osv", URLs: []string{srv.URL + "/big.json"}}, nil, updater.WithMaxBytes(1000))
-			if !errors.Is(err, updater.ErrTooLarge) {
-				t.Fatalf("error %v, want ErrTooLarge", err)
+			if !errors.Is(err, updater.ErrTooLarge) || limitsKey(err) != updater.KeyMaxBytes {
+				t.Fatalf("error %v, want ErrTooLarge, a *limits.Error naming max_bytes", err)
 			}
 			if srv.requestCount() != 1 {
 				t.Errorf("a too large download was retried (%d requests)", srv.requestCount())

@@ -35,6 +35,7 @@ type options struct {
 	concurrency  int
 	force        bool
 	logger       *slog.Logger
+	limits       Limits
 }
 
 func newOptions(opts []Option) *options {
@@ -133,6 +134,11 @@ func WithConcurrency(n int) Option {
 // downloaded, parsed and stored even when unchanged (after an upgrade
 // whose parsers read more of the same data, say).
 func WithForce(force bool) Option { return func(o *options) { o.force = force } }
+
+// WithLimits sets the bounds of every source's feed (see Limits); a
+// source's own max_* fields win over them, and zero fields are the
+// defaults.
+func WithLimits(l Limits) Option { return func(o *options) { o.limits = l } }
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }

@@ -5,11 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
+	"sort"
 	"sync"
 	"time"
 
+	"github.com/lapps/lapps/redact"
 	"github.com/lapps/lapps/store"
 )
+
+// ErrPanic is matched (errors.Is) by the error of a run whose parser (or
+// any other step) panicked: the panic is recovered, the run recorded as
+// failed with the source's earlier data left as it was, and the stack
+// logged at debug level.
+var ErrPanic = errors.New("panic")
 
 // Result is the outcome of one source's run in RunAll.
 type Result struct {
@@ -24,7 +33,12 @@ type Result struct {
 	Records int
 	// Changed is true when the run created an update operation.
 	Changed bool
-	// Err is the run's error, nil on success.
+	// Skipped is the number of malformed entries the parser skipped
+	// (ranges with an empty or unparsable version, records left without
+	// any valid range; see Skip); SkippedBy counts them by reason.
+	Skipped   int
+	SkippedBy map[string]int
+	// Err is the run's error, nil on success. URLs in it are redacted.
 	Err error
 }
 
@@ -34,7 +48,10 @@ type Result struct {
 // unless the feed is unchanged (a 304, or the fingerprint of the source's
 // current update operation). Every run is recorded with RecordRun, with
 // its error when it fails; a failed run leaves the previous data as it
-// was. Old update operations are pruned beyond WithKeep.
+// was. Old update operations are pruned beyond WithKeep. A panic of the
+// parser is recovered into an error matching ErrPanic; a bound of the
+// feed crossed is a *limits.Error. Errors, the recorded run's Err and the
+// logs carry URLs with their credentials redacted.
 func Run(ctx context.Context, st store.Vulnerabilities, src Source, opts ...Option) (*store.SourceRun, error) {
 	r := run(ctx, st, src, newOptions(opts))
 	return r.Run, r.Err
@@ -70,6 +87,14 @@ func RunAll(ctx context.Context, st store.Vulnerabilities, sources []Source, opt
 				return
 			}
 			defer func() { <-sem }()
+			defer func() {
+				// run recovers its own steps; this keeps the process alive
+				// whatever else panics.
+				if v := recover(); v != nil {
+					o.logger.Debug("source run panicked", "source", src.Name, "panic", redact.Text(fmt.Sprint(v)), "stack", string(debug.Stack()))
+					results[i] = Result{Source: src.Name, Err: redact.Error(fmt.Errorf("source %s: %w: %v", src.Name, ErrPanic, v))}
+				}
+			}()
 			results[i] = run(ctx, st, src, o)
 		}()
 	}
@@ -82,7 +107,7 @@ func run(ctx context.Context, st store.Vulnerabilities, src Source, o *options) 
 	res.Source = src.Name
 	log := o.logger.With("source", src.Name, "type", src.Type)
 	if err := src.Validate(); err != nil {
-		res.Err = err
+		res.Err = redact.Error(err)
 		return res
 	}
 	started := time.Now().UTC()
@@ -90,7 +115,14 @@ func run(ctx context.Context, st store.Vulnerabilities, src Source, o *options) 
 	res.Run = sr
 
 	var latest *store.UpdateOperation
-	err := func() error {
+	skips := &Skips{}
+	err := func() (err error) {
+		defer func() {
+			if v := recover(); v != nil {
+				log.Debug("source run panicked", "panic", redact.Text(fmt.Sprint(v)), "stack", string(debug.Stack()))
+				err = fmt.Errorf("%s: %w: %v", src.Name, ErrPanic, v)
+			}
+		}()
 		parser, err := Lookup(src.Type)
 		if err != nil {
 			return err
@@ -118,9 +150,22 @@ func run(ctx context.Context, st store.Vulnerabilities, src Source, o *options) 
 			log.Debug("feed content unchanged", "fingerprint", feed.Fingerprint)
 			return nil
 		}
-		recs, err := parser.Parse(ctx, feed.FS)
+		recs, err := parser.Parse(WithSkips(ctx, skips), feed.FS)
 		if err != nil {
 			return fmt.Errorf("parse %s: %w", src.Name, err)
+		}
+		res.Skipped, res.SkippedBy = skips.Total(), skips.Counts()
+		if res.Skipped > 0 {
+			reasons := make([]string, 0, len(res.SkippedBy))
+			for r := range res.SkippedBy {
+				reasons = append(reasons, r)
+			}
+			sort.Strings(reasons)
+			attrs := make([]any, 0, len(reasons))
+			for _, r := range reasons {
+				attrs = append(attrs, slog.Int(r, res.SkippedBy[r]))
+			}
+			log.Warn("malformed entries of the feed skipped", "count", res.Skipped, slog.Group("reasons", attrs...))
 		}
 		for i := range recs {
 			recs[i].Source = src.Name
@@ -140,7 +185,9 @@ func run(ctx context.Context, st store.Vulnerabilities, src Source, o *options) 
 	}
 	sr.Duration = time.Since(started)
 	if err != nil {
+		err = redact.Error(err)
 		sr.Err = err.Error()
+		res.Skipped, res.SkippedBy = 0, nil
 		sr.Validators = nil // the next run fetches in full
 		sr.Operation = 0
 		res.Changed = false
@@ -164,7 +211,7 @@ func run(ctx context.Context, st store.Vulnerabilities, src Source, o *options) 
 		level = slog.LevelError
 	}
 	log.Log(ctx, level, "source run", "duration", sr.Duration.Round(time.Millisecond),
-		"records", res.Records, "changed", res.Changed, "operation", sr.Operation, "err", err)
+		"records", res.Records, "changed", res.Changed, "operation", sr.Operation, "skipped", res.Skipped, "err", err)
 	return res
 }
 

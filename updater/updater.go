@@ -19,6 +19,15 @@ import (
 // URL; a zip archive (an OSV all.zip) is opened as the archive's tree; a
 // local directory is the directory. A parser walks what it gets and
 // returns an error, never a partial result, when the feed does not parse.
+//
+// Feeds are hostile. The file system Fetch gives bounds every read
+// (Limits): a parser reads files as streams or with fs.ReadFile, never
+// allocating by a size a file claims, decodes JSON through a JSONGuard
+// and a document whole only within Limits.DocumentBytes (YAML within
+// Limits.YAMLBytes), all from LimitsOf(feed). A malformed range or
+// version is skipped, never widened to every version, and counted with
+// Skip. A panic is recovered by Run, but a parser that starts goroutines
+// must recover in them itself.
 type Parser interface {
 	Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error)
 }

@@ -1,6 +1,9 @@
 package vuln
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Severity is a normalised severity. The zero value is SeverityUnknown.
 type Severity int
@@ -70,12 +73,20 @@ const (
 
 // Range is one OSV-style range of affected versions: affected from
 // Introduced (empty or "0": from the beginning) up to but excluding Fixed,
-// or up to and including LastAffected; neither means no upper bound.
+// or up to and including LastAffected; neither means no upper bound. A
+// range with no bound at all (Bounded false) is malformed, never "every
+// version": that is said with Introduced "0" (or with no range at all).
 type Range struct {
 	Type         string `json:"type"`
 	Introduced   string `json:"introduced,omitempty"`
 	Fixed        string `json:"fixed,omitempty"`
 	LastAffected string `json:"last_affected,omitempty"`
+}
+
+// Bounded reports whether the range has at least one bound: an
+// Introduced, Fixed or LastAffected that is not blank.
+func (r Range) Bounded() bool {
+	return strings.TrimSpace(r.Introduced) != "" || strings.TrimSpace(r.Fixed) != "" || strings.TrimSpace(r.LastAffected) != ""
 }
 
 // CVSS is one CVSS rating.

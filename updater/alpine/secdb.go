@@ -7,6 +7,7 @@
 package alpine
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -23,6 +24,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/updater"
 	"github.com/lapps/lapps/vuln"
 	"github.com/lapps/lapps/vuln/version"
@@ -96,10 +98,16 @@ var (
 
 // Parse implements updater.Parser: every .json, .yaml or .yml file of the
 // feed, and every file without one of those extensions whose content looks
-// like a secdb document, is read; a feed with none is an error.
+// like a secdb document, is read; a feed with none is an error. Documents
+// are read within the feed's bounds (updater.LimitsOf): a JSON document
+// within Limits.DocumentBytes through an updater.JSONGuard, a YAML
+// document within Limits.YAMLBytes. Fixed versions that apk cannot parse
+// (an empty key among them) are skipped and counted with updater.Skip.
 func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
+	lim := updater.LimitsOf(feed)
 	var recs []vuln.Record
 	found := 0
+	bad := 0
 	err := fs.WalkDir(feed, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("walk %s: %w", p, err)
@@ -115,18 +123,24 @@ func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
 		if !known && ext != "" {
 			return nil // README.md and the like
 		}
-		data, err := fs.ReadFile(feed, p)
+		f, err := feed.Open(p)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", p, err)
+			return fmt.Errorf("open %s: %w", p, err)
 		}
-		if !known && !looksLikeSecDB(data) {
-			return nil
+		defer f.Close()
+		br := bufio.NewReaderSize(f, 64<<10)
+		if !known {
+			head, _ := br.Peek(4096)
+			if !looksLikeSecDB(head) {
+				return nil
+			}
 		}
 		found++
-		rs, err := ParseSecDB(data, p)
+		rs, n, err := readSecDB(br, p, lim)
 		if err != nil {
 			return err
 		}
+		bad += n
 		recs = append(recs, rs...)
 		return nil
 	})
@@ -136,12 +150,12 @@ func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
 	if found == 0 {
 		return nil, errors.New("alpine secdb: no secdb document in the feed")
 	}
+	updater.Skip(ctx, "alpine secdb: fixed version that is not an apk version", bad)
 	return merge(recs), nil
 }
 
-// looksLikeSecDB sniffs a file without a telling extension.
-func looksLikeSecDB(data []byte) bool {
-	head := data
+// looksLikeSecDB sniffs the head of a file without a telling extension.
+func looksLikeSecDB(head []byte) bool {
 	if len(head) > 4096 {
 		head = head[:4096]
 	}
@@ -150,24 +164,36 @@ func looksLikeSecDB(data []byte) bool {
 			bytes.Contains(head, []byte("secfixes")))
 }
 
-// ParseSecDB parses one secdb document, JSON or YAML; name is its path in
-// the feed, used to place a document without a distroversion and in
-// errors.
+// ParseSecDB parses one secdb document, JSON or YAML, within the default
+// bounds (updater.DefaultLimits); name is its path in the feed, used to
+// place a document without a distroversion and in errors.
 func ParseSecDB(data []byte, name string) ([]vuln.Record, error) {
-	doc, err := decode(data)
+	recs, _, err := readSecDB(bytes.NewReader(data), name, updater.DefaultLimits())
+	return recs, err
+}
+
+// readSecDB reads and parses one document within lim; bad counts the
+// fixed versions skipped.
+func readSecDB(r io.Reader, name string, lim updater.Limits) (recs []vuln.Record, bad int, err error) {
+	doc, err := decode(r, name, lim)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", name, err)
+		return nil, 0, fmt.Errorf("parse %s: %w", name, err)
 	}
+	return secdbRecords(doc, name)
+}
+
+// secdbRecords turns a decoded document into records.
+func secdbRecords(doc document, name string) ([]vuln.Record, int, error) {
 	if doc.DistroVersion == "" && doc.RepoName == "" && doc.URLPrefix == "" && doc.APKURL == "" && len(doc.Packages) == 0 {
-		return nil, fmt.Errorf("parse %s: not a secdb document (no distroversion, reponame, urlprefix or packages)", name)
+		return nil, 0, fmt.Errorf("parse %s: not a secdb document (no distroversion, reponame, urlprefix or packages)", name)
 	}
 	eco, err := ecosystemOf(doc, name)
 	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", name, err)
+		return nil, 0, fmt.Errorf("parse %s: %w", name, err)
 	}
 	if eco == "" {
 		slog.Info("alpine secdb: skipping edge document", "file", name)
-		return nil, nil
+		return nil, 0, nil
 	}
 	var (
 		recs       []vuln.Record
@@ -180,7 +206,7 @@ func ParseSecDB(data []byte, name string) ([]vuln.Record, error) {
 			if len(pw.Pkg.SecFixes) == 0 {
 				continue
 			}
-			return nil, fmt.Errorf("parse %s: package %d has secfixes but no name", name, i)
+			return nil, 0, fmt.Errorf("parse %s: package %d has secfixes but no name", name, i)
 		}
 		for ver, entries := range pw.Pkg.SecFixes {
 			ver = strings.TrimSpace(ver)
@@ -188,7 +214,8 @@ func ParseSecDB(data []byte, name string) ([]vuln.Record, error) {
 			if !notAffected {
 				if _, err := version.APK.Parse(ver); err != nil {
 					// secdb has typos ("4.10-1-r1", "2.7.16-33"): a fix
-					// in a version apk cannot order matches nothing.
+					// in a version apk cannot order matches nothing, and
+					// an empty one must not become "every version".
 					badVersion = append(badVersion, pkg+" "+ver)
 					continue
 				}
@@ -224,38 +251,65 @@ func ParseSecDB(data []byte, name string) ([]vuln.Record, error) {
 	}
 	if len(badVersion) > 0 {
 		sort.Strings(badVersion)
-		slog.Warn("alpine secdb: fixed versions that are not apk versions skipped", "file", name, "versions", badVersion)
+		slog.Debug("alpine secdb: fixed versions that are not apk versions skipped", "file", name, "versions", badVersion)
 	}
 	if skipped > 0 {
 		slog.Debug("alpine secdb: entries skipped (no usable id or version)", "file", name, "count", skipped)
 	}
-	return merge(recs), nil
+	return merge(recs), len(badVersion), nil
 }
 
 // decode reads a document as JSON when it starts with '{', as YAML
-// otherwise. The YAML decoder is third-party code fed untrusted input: a
-// panic in it becomes an error.
-func decode(data []byte) (doc document, err error) {
-	trimmed := bytes.TrimLeft(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), " \t\r\n")
-	if len(trimmed) == 0 {
-		return doc, errors.New("empty document")
+// otherwise, within lim: JSON through an updater.JSONGuard and at most
+// lim.DocumentBytes, YAML at most lim.YAMLBytes (read whole before the
+// decoder sees it: a YAML node tree takes about a hundred times the
+// input). The YAML decoder is third-party code fed untrusted input: a
+// panic in it becomes an error; its own protection against alias
+// expansion (billion laughs) stays on.
+func decode(r io.Reader, name string, lim updater.Limits) (doc document, err error) {
+	br := bufio.NewReader(limits.Reader(r, lim.DocumentBytes, lim.DocumentError(name)))
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte("\xef\xbb\xbf")) {
+		_, _ = br.Discard(3)
 	}
-	if trimmed[0] == '{' {
-		dec := json.NewDecoder(bytes.NewReader(trimmed))
+	var first byte
+	for {
+		c, err := br.ReadByte()
+		if err == io.EOF {
+			return doc, errors.New("empty document")
+		}
+		if err != nil {
+			return doc, err
+		}
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			first = c
+			_ = br.UnreadByte()
+			break
+		}
+	}
+	if first == '{' {
+		dec := json.NewDecoder(updater.NewJSONGuard(br, lim, name))
 		if err := dec.Decode(&doc); err != nil {
 			return doc, fmt.Errorf("json: %w", err)
 		}
 		if _, err := dec.Token(); err != io.EOF {
+			var se *json.SyntaxError
+			if err != nil && !errors.As(err, &se) {
+				return doc, fmt.Errorf("json: %w", err) // a bound, a read error
+			}
 			return doc, errors.New("json: trailing data after the document")
 		}
 		return doc, nil
+	}
+	data, err := limits.ReadAll(br, lim.YAMLBytes, lim.YAMLError(name))
+	if err != nil {
+		return doc, err
 	}
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("yaml: decoder panic: %v", p)
 		}
 	}()
-	dec := yaml.NewDecoder(bytes.NewReader(trimmed))
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		return doc, fmt.Errorf("yaml: %w", err)
 	}

@@ -81,9 +81,12 @@ func validVersion(v string) bool {
 
 // parseFeed parses every regular file of feed that sniff recognises with
 // parse, and merges the records; a feed with no such file is an error
-// (none says what was missing). Both Debian parsers read their feeds so.
+// (none says what was missing). Both Debian parsers read their feeds so,
+// within the feed's bounds (updater.LimitsOf), which parse applies to what
+// it decodes; the name parse is given is the file's path in the feed.
 func parseFeed(ctx context.Context, feed fs.FS, what, none string, sniff func(*bufio.Reader) bool,
-	parse func(context.Context, io.Reader) ([]vuln.Record, error)) ([]vuln.Record, error) {
+	parse func(ctx context.Context, r io.Reader, name string, lim updater.Limits) ([]vuln.Record, error)) ([]vuln.Record, error) {
+	lim := updater.LimitsOf(feed)
 	var recs []vuln.Record
 	found := 0
 	err := fs.WalkDir(feed, ".", func(path string, d fs.DirEntry, err error) error {
@@ -103,7 +106,7 @@ func parseFeed(ctx context.Context, feed fs.FS, what, none string, sniff func(*b
 			return nil
 		}
 		found++
-		rs, err := parse(ctx, br)
+		rs, err := parse(ctx, br, path, lim)
 		if err != nil {
 			return fmt.Errorf("parse %s: %w", path, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lapps/lapps/updater"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -61,7 +62,7 @@ func (ListParser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) 
 
 // ParseList parses one DSA or DLA list.
 func ParseList(ctx context.Context, r io.Reader) ([]vuln.Record, error) {
-	recs, err := parseList(ctx, r)
+	recs, err := parseList(ctx, r, "list", updater.DefaultLimits())
 	if err != nil {
 		return nil, fmt.Errorf("debian advisory list: %w", err)
 	}
@@ -86,14 +87,25 @@ type advisory struct {
 	inCVEs    bool // inside a "{…" list not yet closed
 }
 
-func parseList(ctx context.Context, r io.Reader) ([]vuln.Record, error) {
+// skipBadFix is the reason under which a release line whose version is
+// not a Debian version is counted (updater.Skip).
+const skipBadFix = "debian advisory list: release line with a version that is not a Debian version"
+
+// maxLine bounds one line of a list (the longest real ones are CVE lists
+// of a few hundred bytes).
+const maxLine = 1 << 20
+
+// parseList reads a list line by line: memory is bounded by a line
+// (maxLine) and the records, which the file's bound bounds.
+func parseList(ctx context.Context, r io.Reader, _ string, _ updater.Limits) ([]vuln.Record, error) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	var (
 		recs    []vuln.Record
 		adv     *advisory
 		lineNo  int
 		skipped int
+		bad     int
 	)
 	for sc.Scan() {
 		lineNo++
@@ -137,9 +149,12 @@ func parseList(ctx context.Context, r io.Reader) ([]vuln.Record, error) {
 			if m == nil || strings.TrimSpace(m[3]) == "" {
 				return nil, fmt.Errorf("line %d: not a release line: %q", lineNo, clip(line))
 			}
-			rec, ok := fixRecord(adv, m[1], m[2], m[3])
+			rec, ok, badVersion := fixRecord(adv, m[1], m[2], m[3])
 			if !ok {
 				skipped++
+				if badVersion {
+					bad++
+				}
 				continue
 			}
 			recs = append(recs, rec)
@@ -156,19 +171,21 @@ func parseList(ctx context.Context, r io.Reader) ([]vuln.Record, error) {
 	if skipped > 0 {
 		slog.Debug("debian advisory list: release lines skipped (unknown codename, tag or unusable version)", "count", skipped)
 	}
+	updater.Skip(ctx, skipBadFix, bad)
 	return recs, nil
 }
 
 // fixRecord builds the record of one "[codename] - package rest" line; ok
-// is false when the line gives nothing to match on.
-func fixRecord(adv *advisory, codename, pkg, rest string) (vuln.Record, bool) {
+// is false when the line gives nothing to match on, badVersion when that
+// is because its version is not a Debian version.
+func fixRecord(adv *advisory, codename, pkg, rest string) (rec vuln.Record, ok, badVersion bool) {
 	eco := ecosystem(codename)
 	if eco == "" {
-		return vuln.Record{}, false
+		return vuln.Record{}, false, false
 	}
 	ver, note, _ := strings.Cut(strings.TrimSpace(rest), " ")
 	note = strings.TrimSpace(note)
-	rec := vuln.Record{
+	rec = vuln.Record{
 		ID:        adv.id,
 		Aliases:   append([]string(nil), adv.cves...),
 		Ecosystem: eco,
@@ -189,16 +206,16 @@ func fixRecord(adv *advisory, codename, pkg, rest string) (vuln.Record, bool) {
 		case "unfixed", "postponed", "undetermined":
 			rec.Status = vuln.StatusUnfixed
 		default:
-			return vuln.Record{}, false
+			return vuln.Record{}, false, false
 		}
-		return rec, true
+		return rec, true, false
 	}
 	if !validVersion(ver) {
-		return vuln.Record{}, false
+		return vuln.Record{}, false, true
 	}
 	rec.Status = vuln.StatusFixed
 	rec.Ranges = []vuln.Range{{Type: vuln.RangeEcosystem, Fixed: ver}}
-	return rec, true
+	return rec, true, false
 }
 
 // title returns the title part of a header's text after the id:

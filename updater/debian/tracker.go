@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/lapps/lapps/limits"
+	"github.com/lapps/lapps/updater"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -25,8 +27,11 @@ import (
 //	        "fixed_version": "…", "urgency": "…", "nodsa": "…",
 //	        "nodsa_reason": "postponed|ignored|…", "repositories": {…}}}}}}
 //
-// The export is about 60 MB; it is decoded one package at a time from a
-// token stream, never as a whole.
+// The export is about 60 MB; it is decoded one issue at a time from a
+// token stream, never as a whole, through an updater.JSONGuard: a string
+// or number longer than Limits.TokenBytes, nesting deeper than
+// Limits.JSONDepth or one issue larger than Limits.DocumentBytes is a
+// *limits.Error, so a hostile export cannot make the decoder buffer more.
 //
 // One record per (issue, release, package), status decided as the tracker
 // states it (and as Trivy's and Clair's Debian updaters read it):
@@ -57,7 +62,7 @@ type trackerIssue struct {
 // trackerRelease is the state of one issue in one release.
 type trackerRelease struct {
 	Status       string          `json:"status"`
-	FixedVersion string          `json:"fixed_version"`
+	FixedVersion *string         `json:"fixed_version"`
 	Urgency      string          `json:"urgency"`
 	NoDSA        json.RawMessage `json:"nodsa"`
 	NoDSAReason  string          `json:"nodsa_reason"`
@@ -69,9 +74,10 @@ func (TrackerParser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, erro
 	return parseFeed(ctx, feed, "debian tracker", "no tracker JSON file in the feed", looksLikeJSONObject, parseTracker)
 }
 
-// ParseTracker parses one tracker JSON export.
+// ParseTracker parses one tracker JSON export within the default bounds
+// (updater.DefaultLimits).
 func ParseTracker(ctx context.Context, r io.Reader) ([]vuln.Record, error) {
-	recs, err := parseTracker(ctx, r)
+	recs, err := parseTracker(ctx, r, "json", updater.DefaultLimits())
 	if err != nil {
 		return nil, fmt.Errorf("debian tracker: %w", err)
 	}
@@ -86,14 +92,25 @@ func looksLikeJSONObject(br *bufio.Reader) bool {
 	return len(head) > 0 && head[0] == '{'
 }
 
-func parseTracker(ctx context.Context, r io.Reader) ([]vuln.Record, error) {
-	dec := json.NewDecoder(r)
+// skipEmptyFix is the reason under which a resolved release entry whose
+// fixed_version is empty or not a Debian version is counted
+// (updater.Skip): it gives no record rather than one affecting every
+// version.
+const skipEmptyFix = "debian tracker: resolved release with an empty or unparsable fixed_version"
+
+func parseTracker(ctx context.Context, r io.Reader, name string, lim updater.Limits) ([]vuln.Record, error) {
+	// Depth 1 is the export, 2 a package, 3 and deeper one issue.
+	g := updater.NewJSONGuard(r, lim, name).BoundValues(3, lim.DocumentBytes,
+		limits.New("an issue of the tracker export "+name, lim.DocumentBytes, "bytes", updater.KeyMaxDocumentBytes))
+	dec := json.NewDecoder(g)
 	if err := expectDelim(dec, '{'); err != nil {
 		return nil, err
 	}
 	var (
-		recs    []vuln.Record
-		skipped int
+		recs        []vuln.Record
+		skipped     int
+		malformed   int
+		issuesTotal int
 	)
 	for dec.More() {
 		if err := ctx.Err(); err != nil {
@@ -107,37 +124,57 @@ func parseTracker(ctx context.Context, r io.Reader) ([]vuln.Record, error) {
 		if !ok {
 			return nil, fmt.Errorf("package name: unexpected %v", tok)
 		}
-		var issues map[string]trackerIssue
-		if err := dec.Decode(&issues); err != nil {
-			return nil, fmt.Errorf("package %q: %w", pkg, err)
-		}
 		pkg = strings.TrimSpace(pkg)
 		if pkg == "" {
 			return nil, errors.New("empty package name")
 		}
-		ids := make([]string, 0, len(issues))
-		for id := range issues {
-			ids = append(ids, id)
+		if err := expectDelim(dec, '{'); err != nil {
+			return nil, fmt.Errorf("package %q: %w", pkg, err)
 		}
-		sort.Strings(ids)
-		for _, id := range ids {
-			rs, n, err := issueRecords(pkg, strings.TrimSpace(id), issues[id])
+		for dec.More() {
+			if issuesTotal++; issuesTotal%4096 == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
+			tok, err := dec.Token()
+			if err != nil {
+				return nil, fmt.Errorf("package %q: issue id: %w", pkg, err)
+			}
+			id, ok := tok.(string)
+			if !ok {
+				return nil, fmt.Errorf("package %q: issue id: unexpected %v", pkg, tok)
+			}
+			var is trackerIssue
+			if err := dec.Decode(&is); err != nil {
+				return nil, fmt.Errorf("package %q, %s: %w", pkg, id, err)
+			}
+			rs, n, bad, err := issueRecords(pkg, strings.TrimSpace(id), is)
 			if err != nil {
 				return nil, fmt.Errorf("package %q, %s: %w", pkg, id, err)
 			}
 			skipped += n
+			malformed += bad
 			recs = append(recs, rs...)
+		}
+		if err := expectDelim(dec, '}'); err != nil {
+			return nil, fmt.Errorf("package %q: %w", pkg, err)
 		}
 	}
 	if err := expectDelim(dec, '}'); err != nil {
 		return nil, err
 	}
 	if tok, err := dec.Token(); err != io.EOF {
+		var se *json.SyntaxError
+		if err != nil && !errors.As(err, &se) {
+			return nil, err // a bound, a read error
+		}
 		return nil, fmt.Errorf("trailing data after the tracker object (%v, %v)", tok, err)
 	}
 	if skipped > 0 {
 		slog.Debug("debian tracker: release entries skipped (unknown codename or unusable version)", "count", skipped)
 	}
+	updater.Skip(ctx, skipEmptyFix, malformed)
 	return recs, nil
 }
 
@@ -153,10 +190,12 @@ func expectDelim(dec *json.Decoder, want json.Delim) error {
 }
 
 // issueRecords turns one issue of one package into its per-release
-// records; skipped counts the release entries that give no record.
-func issueRecords(pkg, id string, is trackerIssue) (recs []vuln.Record, skipped int, err error) {
+// records; skipped counts the release entries that give no record, bad
+// those of them that are resolved with an empty or unparsable
+// fixed_version.
+func issueRecords(pkg, id string, is trackerIssue) (recs []vuln.Record, skipped, bad int, err error) {
 	if id == "" {
-		return nil, 0, errors.New("empty issue id")
+		return nil, 0, 0, errors.New("empty issue id")
 	}
 	var releases map[string]trackerRelease
 	switch raw := bytes.TrimSpace(is.Releases); {
@@ -166,14 +205,14 @@ func issueRecords(pkg, id string, is trackerIssue) (recs []vuln.Record, skipped 
 		// with no release data.
 		var list []json.RawMessage
 		if err := json.Unmarshal(raw, &list); err != nil {
-			return nil, 0, fmt.Errorf("releases: %w", err)
+			return nil, 0, 0, fmt.Errorf("releases: %w", err)
 		}
 		if len(list) != 0 {
-			return nil, 0, errors.New("releases: a non-empty list where an object was expected")
+			return nil, 0, 0, errors.New("releases: a non-empty list where an object was expected")
 		}
 	default:
 		if err := json.Unmarshal(raw, &releases); err != nil {
-			return nil, 0, fmt.Errorf("releases: %w", err)
+			return nil, 0, 0, fmt.Errorf("releases: %w", err)
 		}
 	}
 	links := []string{trackerURL + id}
@@ -198,6 +237,9 @@ func issueRecords(pkg, id string, is trackerIssue) (recs []vuln.Record, skipped 
 		status, fixed, ok := releaseStatus(rel)
 		if !ok {
 			skipped++
+			if rel.FixedVersion != nil && strings.EqualFold(strings.TrimSpace(rel.Status), "resolved") {
+				bad++
+			}
 			continue
 		}
 		r.Status = status
@@ -206,13 +248,16 @@ func issueRecords(pkg, id string, is trackerIssue) (recs []vuln.Record, skipped 
 		}
 		recs = append(recs, r)
 	}
-	return recs, skipped, nil
+	return recs, skipped, bad, nil
 }
 
 // releaseStatus decides the status of one release entry (see
 // TrackerParser); ok is false when the entry gives nothing to match on.
 func releaseStatus(rel trackerRelease) (status vuln.Status, fixed string, ok bool) {
-	fv := strings.TrimSpace(rel.FixedVersion)
+	var fv string
+	if rel.FixedVersion != nil {
+		fv = strings.TrimSpace(*rel.FixedVersion)
+	}
 	urgency := strings.TrimRight(strings.ToLower(strings.TrimSpace(rel.Urgency)), "*")
 	switch strings.ToLower(strings.TrimSpace(rel.Status)) {
 	case "resolved":

@@ -3,6 +3,7 @@ package osv_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lapps/lapps/testenv"
@@ -36,6 +37,9 @@ func FuzzParseOSV(f *testing.F) {
 	}
 	f.Add([]byte(`[{"id":"A","affected":[{"package":{"ecosystem":"Ubuntu:Pro:18.04:LTS","name":"a"},"ranges":[{"type":"ECOSYSTEM","events":[{"fixed":"1"},{"introduced":"2"},{"last_affected":"3"}]}]}]}]`), false)
 	f.Add([]byte("- id: X\n  affected: [{package: {name: a, ecosystem: 'Alpine:v3.19'}, versions: [1.0]}]\n"), true)
+	// Malformed ranges of issue 12, which matched every version.
+	f.Add([]byte(`{"id":"X","affected":[{"package":{"ecosystem":"npm","name":"a"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":""}]}],"versions":[""]}]}`), false)
+	f.Add([]byte(`{"id":"X","affected":[{"package":{"ecosystem":"Debian:12","name":"a"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"1:2.0-1"},{"last_affected":""}]}]}]}`), false)
 	f.Fuzz(func(t *testing.T, doc []byte, isYAML bool) {
 		recs, err := osv.ParseDocument(doc, isYAML)
 		if err != nil {
@@ -48,9 +52,17 @@ func FuzzParseOSV(f *testing.F) {
 			if r.Status != vuln.StatusFixed && r.Status != vuln.StatusUnfixed {
 				t.Fatalf("status %q", r.Status)
 			}
+			for _, v := range r.Versions {
+				if strings.TrimSpace(v) == "" {
+					t.Fatalf("empty explicit version in %+v", r)
+				}
+			}
 			for _, rg := range r.Ranges {
 				if rg.Type != vuln.RangeEcosystem && rg.Type != vuln.RangeSemver {
 					t.Fatalf("range type %q", rg.Type)
+				}
+				if !rg.Bounded() || rg.Introduced == "" {
+					t.Fatalf("range without an introduced bound: %+v", rg)
 				}
 				if rg.Fixed != "" && rg.LastAffected != "" {
 					t.Fatalf("range with both fixed and last_affected: %+v", rg)

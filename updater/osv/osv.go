@@ -23,15 +23,13 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/updater"
 	"github.com/lapps/lapps/vuln"
+	"github.com/lapps/lapps/vuln/version"
 )
 
 func init() { updater.Register("osv", Parser{}) }
-
-// maxFileBytes caps one OSV file: the largest real records (Debian,
-// Ubuntu with long version lists) are a few hundred kilobytes.
-const maxFileBytes = 64 << 20
 
 // Parser parses OSV feeds: every .json, .yaml and .yml file of the feed
 // (hidden files and directories skipped) is one OSV record, or a list of
@@ -73,8 +71,12 @@ const maxFileBytes = 64 << 20
 //     details; Links: references[] and database_specific.url.
 type Parser struct{}
 
-// Parse implements updater.Parser.
+// Parse implements updater.Parser. Each file is read within the feed's
+// bounds (updater.LimitsOf): Limits.DocumentBytes (Limits.YAMLBytes for
+// YAML), JSON through an updater.JSONGuard. Malformed ranges and versions
+// are skipped and counted with updater.Skip (see Records).
 func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
+	lim := updater.LimitsOf(feed)
 	files, err := osvFiles(feed)
 	if err != nil {
 		return nil, fmt.Errorf("osv: %w", err)
@@ -86,6 +88,7 @@ func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
 	// concatenated in file order, so the result does not depend on timing.
 	results := make([][]vuln.Record, len(files))
 	errs := make([]error, len(files))
+	skips := make([]skipCounts, len(files))
 	var next int
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -102,7 +105,7 @@ func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
 				if i >= len(files) || ctx.Err() != nil {
 					return
 				}
-				results[i], errs[i] = parseFile(feed, files[i])
+				results[i], errs[i] = parseFileSafe(feed, files[i], lim, &skips[i])
 			}
 		}()
 	}
@@ -121,7 +124,24 @@ func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
 	for _, rs := range results {
 		out = append(out, rs...)
 	}
+	var total skipCounts
+	for i := range skips {
+		total.add(&skips[i])
+	}
+	total.report(ctx)
 	return out, nil
+}
+
+// parseFileSafe is parseFile with a panic turned into an error: the
+// workers are goroutines of their own, where a panic would end the
+// process before the run could recover it.
+func parseFileSafe(feed fs.FS, name string, lim updater.Limits, sk *skipCounts) (recs []vuln.Record, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			recs, err = nil, fmt.Errorf("%s: %w: %v", name, updater.ErrPanic, v)
+		}
+	}()
+	return parseFile(feed, name, lim, sk)
 }
 
 // osvFiles lists the feed's candidate files in lexical order.
@@ -149,28 +169,36 @@ func osvFiles(feed fs.FS) ([]string, error) {
 	return files, err
 }
 
-// parseFile parses one file of the feed.
-func parseFile(feed fs.FS, name string) ([]vuln.Record, error) {
+// readHintCap caps the buffer allocated up front from the size a file
+// claims (a zip entry's header can claim anything): every real record
+// fits, a false claim costs little.
+const readHintCap = 1 << 20
+
+// parseFile parses one file of the feed within lim.
+func parseFile(feed fs.FS, name string, lim updater.Limits, sk *skipCounts) ([]vuln.Record, error) {
 	f, err := feed.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	defer f.Close()
-	// Read into a buffer of the file's size rather than letting ReadAll
-	// grow one: it halves the bytes allocated over a large feed.
-	var buf bytes.Buffer
-	if fi, err := f.Stat(); err == nil && fi.Size() > 0 && fi.Size() <= maxFileBytes {
-		buf.Grow(int(fi.Size()) + bytes.MinRead)
+	yml := isYAML(name)
+	r := limits.Reader(f, lim.DocumentBytes, lim.DocumentError(name))
+	if yml {
+		r = limits.Reader(r, lim.YAMLBytes, lim.YAMLError(name))
+	} else {
+		r = updater.NewJSONGuard(r, lim, name)
 	}
-	_, err = buf.ReadFrom(io.LimitReader(f, maxFileBytes+1))
-	data := buf.Bytes()
-	if err != nil {
+	// Read into a buffer of the file's size (up to readHintCap) rather
+	// than letting ReadAll grow one: it halves the bytes allocated over a
+	// large feed.
+	var buf bytes.Buffer
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 {
+		buf.Grow(int(min(fi.Size(), readHintCap)) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(r); err != nil {
 		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	if len(data) > maxFileBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxFileBytes)
-	}
-	recs, err := ParseDocument(data, isYAML(name))
+	recs, err := parseDocument(buf.Bytes(), yml, sk)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -184,8 +212,33 @@ func isYAML(name string) bool {
 
 // ParseDocument parses one OSV document, JSON or YAML: a record, or a list
 // of records. An index document (see Parser) gives no records and no
-// error.
+// error. The document is bounded as Parser bounds a file, with the default
+// limits (updater.DefaultLimits).
 func ParseDocument(data []byte, isYAML bool) ([]vuln.Record, error) {
+	lim := updater.DefaultLimits()
+	if isYAML && int64(len(data)) > lim.YAMLBytes {
+		return nil, lim.YAMLError("")
+	}
+	if !isYAML {
+		if int64(len(data)) > lim.DocumentBytes {
+			return nil, lim.DocumentError("")
+		}
+		if _, err := io.Copy(io.Discard, updater.NewJSONGuard(bytes.NewReader(data), lim, "")); err != nil {
+			return nil, err
+		}
+	}
+	return parseDocument(data, isYAML, nil)
+}
+
+// parseDocument is ParseDocument without the bounds (the caller read the
+// data within them), counting what it skips into sk (nil: not counted).
+func parseDocument(data []byte, isYAML bool, sk *skipCounts) (_ []vuln.Record, err error) {
+	defer func() {
+		// The YAML decoder is third-party code fed untrusted input.
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%w while decoding: %v", updater.ErrPanic, v)
+		}
+	}()
 	var docs []Record
 	list := false
 	if isYAML {
@@ -240,7 +293,7 @@ func ParseDocument(data []byte, isYAML bool) ([]vuln.Record, error) {
 	}
 	var out []vuln.Record
 	for i := range docs {
-		rs, err := docs[i].Records()
+		rs, err := docs[i].records(sk)
 		if err != nil {
 			if len(docs) > 1 {
 				return nil, fmt.Errorf("record %d: %w", i, err)
@@ -275,20 +328,20 @@ func isIndex(docs []Record, list bool) bool {
 
 // Record is an OSV record, as far as lapps reads it.
 type Record struct {
-	SchemaVersion    string         `json:"schema_version" yaml:"schema_version"`
-	ID               string         `json:"id" yaml:"id"`
-	Modified         string         `json:"modified" yaml:"modified"`
-	Published        string         `json:"published" yaml:"published"`
-	Withdrawn        string         `json:"withdrawn" yaml:"withdrawn"`
-	Aliases          []string       `json:"aliases" yaml:"aliases"`
-	Upstream         []string       `json:"upstream" yaml:"upstream"`
-	Related          []string       `json:"related" yaml:"related"`
-	Summary          string         `json:"summary" yaml:"summary"`
-	Details          string         `json:"details" yaml:"details"`
-	Severity         []Severity     `json:"severity" yaml:"severity"`
-	Affected         []Affected     `json:"affected" yaml:"affected"`
-	References       []Reference    `json:"references" yaml:"references"`
-	DatabaseSpecific map[string]any `json:"database_specific" yaml:"database_specific"`
+	SchemaVersion    string      `json:"schema_version" yaml:"schema_version"`
+	ID               string      `json:"id" yaml:"id"`
+	Modified         string      `json:"modified" yaml:"modified"`
+	Published        string      `json:"published" yaml:"published"`
+	Withdrawn        string      `json:"withdrawn" yaml:"withdrawn"`
+	Aliases          []string    `json:"aliases" yaml:"aliases"`
+	Upstream         []string    `json:"upstream" yaml:"upstream"`
+	Related          []string    `json:"related" yaml:"related"`
+	Summary          string      `json:"summary" yaml:"summary"`
+	Details          string      `json:"details" yaml:"details"`
+	Severity         []Severity  `json:"severity" yaml:"severity"`
+	Affected         []Affected  `json:"affected" yaml:"affected"`
+	References       []Reference `json:"references" yaml:"references"`
+	DatabaseSpecific Specific    `json:"database_specific" yaml:"database_specific"`
 	// IndexPath is the module path of an entry of the Go vulnerability
 	// database's index/modules.json, read only to recognise that index.
 	IndexPath string `json:"path" yaml:"path"`
@@ -302,12 +355,60 @@ type Severity struct {
 
 // Affected is one entry of affected[].
 type Affected struct {
-	Package           Package        `json:"package" yaml:"package"`
-	Severity          []Severity     `json:"severity" yaml:"severity"`
-	Ranges            []Range        `json:"ranges" yaml:"ranges"`
-	Versions          []string       `json:"versions" yaml:"versions"`
-	EcosystemSpecific map[string]any `json:"ecosystem_specific" yaml:"ecosystem_specific"`
-	DatabaseSpecific  map[string]any `json:"database_specific" yaml:"database_specific"`
+	Package           Package    `json:"package" yaml:"package"`
+	Severity          []Severity `json:"severity" yaml:"severity"`
+	Ranges            []Range    `json:"ranges" yaml:"ranges"`
+	Versions          []string   `json:"versions" yaml:"versions"`
+	EcosystemSpecific Specific   `json:"ecosystem_specific" yaml:"ecosystem_specific"`
+	DatabaseSpecific  Specific   `json:"database_specific" yaml:"database_specific"`
+}
+
+// Specific is what lapps reads of a database_specific or
+// ecosystem_specific object: the source's own rating and the record's
+// page. Other members are skipped unread: decoded into a map[string]any,
+// those free-form objects would take about 30 bytes of memory per byte of
+// a hostile record.
+type Specific struct {
+	Severity       Text `json:"severity" yaml:"severity"`
+	UbuntuPriority Text `json:"ubuntu_priority" yaml:"ubuntu_priority"`
+	Urgency        Text `json:"urgency" yaml:"urgency"`
+	URL            Text `json:"url" yaml:"url"`
+}
+
+// Text is a member that is read when it is a string: any other value
+// (a number, an object, null) reads as "".
+type Text string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *Text) UnmarshalJSON(b []byte) error {
+	*t = ""
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*t = Text(s)
+	}
+	return nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (t *Text) UnmarshalYAML(n *yaml.Node) error {
+	*t = ""
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
+		*t = Text(n.Value)
+	}
+	return nil
+}
+
+// first returns the first of values that is not blank, trimmed.
+func first(values ...Text) string {
+	for _, v := range values {
+		if s := strings.TrimSpace(string(v)); s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // Package names the affected package.
@@ -339,8 +440,17 @@ type Reference struct {
 }
 
 // Records converts the record into one vuln.Record per affected package;
-// a withdrawn record gives none.
-func (r *Record) Records() ([]vuln.Record, error) {
+// a withdrawn record gives none. Malformed ranges never widen to every
+// version: a range with an empty event ({"fixed": ""}), an event setting
+// several of introduced, fixed and last_affected, no events, or a version
+// the ecosystem's ordering cannot parse is skipped, as is an empty entry
+// of versions[]; an affected package left without any valid range or
+// version, when it had some, gives no record. (One with neither ranges
+// nor versions affects every version, as OSV says.)
+func (r *Record) Records() ([]vuln.Record, error) { return r.records(nil) }
+
+// records is Records counting what it skips into sk (nil: not counted).
+func (r *Record) records(sk *skipCounts) ([]vuln.Record, error) {
 	id := strings.TrimSpace(r.ID)
 	if id == "" {
 		return nil, errors.New("record without an id")
@@ -359,7 +469,7 @@ func (r *Record) Records() ([]vuln.Record, error) {
 	}
 	recordCVSS, recordRating := ratings(r.Severity)
 	if recordRating == "" {
-		recordRating = stringField(r.DatabaseSpecific, "severity", "ubuntu_priority")
+		recordRating = first(r.DatabaseSpecific.Severity, r.DatabaseSpecific.UbuntuPriority)
 	}
 	var out []vuln.Record
 	for i := range r.Affected {
@@ -373,10 +483,21 @@ func (r *Record) Records() ([]vuln.Record, error) {
 		rec.Ecosystem, rec.Package = eco, name
 		rec.Aliases = cloneStrings(base.Aliases)
 		rec.Links = cloneStrings(base.Links)
-		var matchable bool
-		rec.Ranges, matchable = ranges(a.Ranges)
-		rec.Versions = versions(a.Versions)
-		if !matchable && len(rec.Versions) == 0 {
+		var matchable, malformed bool
+		rec.Ranges, matchable, malformed = ranges(eco, a.Ranges, sk)
+		var emptyVersions int
+		rec.Versions, emptyVersions = versions(a.Versions)
+		sk.count(skipEmptyVersion, emptyVersions)
+		switch {
+		case len(rec.Ranges) > 0 || len(rec.Versions) > 0:
+		case len(a.Ranges) == 0 && len(a.Versions) == 0:
+			// Neither ranges nor versions: every version.
+		case !matchable && !malformed && emptyVersions == 0:
+			continue // GIT ranges only: nothing lapps compares
+		default:
+			// Every range and version it had was malformed: the record
+			// must not become "every version".
+			sk.count(skipRecord, 1)
 			continue
 		}
 		rec.Status = vuln.StatusUnfixed
@@ -391,10 +512,10 @@ func (r *Record) Records() ([]vuln.Record, error) {
 			cvss = recordCVSS
 		}
 		if rating == "" {
-			rating = stringField(a.EcosystemSpecific, "severity", "ubuntu_priority", "urgency")
+			rating = first(a.EcosystemSpecific.Severity, a.EcosystemSpecific.UbuntuPriority, a.EcosystemSpecific.Urgency)
 		}
 		if rating == "" {
-			rating = stringField(a.DatabaseSpecific, "severity", "ubuntu_priority", "urgency")
+			rating = first(a.DatabaseSpecific.Severity, a.DatabaseSpecific.UbuntuPriority, a.DatabaseSpecific.Urgency)
 		}
 		if rating == "" {
 			rating = recordRating
@@ -433,21 +554,75 @@ func (r *Record) links() []string {
 			out = append(out, u)
 		}
 	}
-	if u, ok := r.DatabaseSpecific["url"].(string); ok {
-		add(u)
-	}
+	add(string(r.DatabaseSpecific.URL))
 	for _, ref := range r.References {
 		add(ref.URL)
 	}
 	return out
 }
 
-// ranges converts ECOSYSTEM and SEMVER ranges. matchable is false when
-// the entry has ranges and none of them is of a type lapps compares
-// (GIT only).
-func ranges(in []Range) (out []vuln.Range, matchable bool) {
+// Reasons under which Parse counts what it skips (updater.Skip).
+const (
+	skipEmptyEvent       = "osv: range with an empty event"
+	skipEventFields      = "osv: range with an event setting several of introduced, fixed, last_affected"
+	skipNoEvents         = "osv: range without introduced, fixed or last_affected events"
+	skipBadVersion       = "osv: range with a version the ecosystem cannot order"
+	skipEmptyVersion     = "osv: empty entry of versions"
+	skipRecord           = "osv: affected package left without a valid range or version"
+	numSkipReasons   int = 6
+)
+
+var skipReasons = [numSkipReasons]string{skipEmptyEvent, skipEventFields, skipNoEvents, skipBadVersion, skipEmptyVersion, skipRecord}
+
+// skipCounts counts skipped entries by reason; one per file, so that the
+// parallel workers need no lock. A nil *skipCounts counts nothing.
+type skipCounts [numSkipReasons]int
+
+func (c *skipCounts) count(reason string, n int) {
+	if c == nil {
+		return
+	}
+	for i, r := range skipReasons {
+		if r == reason {
+			c[i] += n
+			return
+		}
+	}
+}
+
+func (c *skipCounts) add(o *skipCounts) {
+	for i := range c {
+		c[i] += o[i]
+	}
+}
+
+func (c *skipCounts) report(ctx context.Context) {
+	for i, r := range skipReasons {
+		updater.Skip(ctx, r, c[i])
+	}
+}
+
+// ordering returns the ordering a range of type typ in ecosystem eco is
+// compared with, as the matcher chooses it; nil when lapps has none (the
+// range is kept unchecked: the matcher skips what it cannot parse).
+func ordering(eco, typ string) version.Ordering {
+	o, ok := version.For(eco)
+	if typ == vuln.RangeSemver && (!ok || o != version.Go) {
+		return version.Semver
+	}
+	if !ok {
+		return nil
+	}
+	return o
+}
+
+// ranges converts ECOSYSTEM and SEMVER ranges, skipping malformed ones
+// (see Records), counted into sk. matchable is false when the entry has
+// ranges and none of them is of a type lapps compares (GIT only);
+// malformed is true when a range was skipped as malformed.
+func ranges(eco string, in []Range, sk *skipCounts) (out []vuln.Range, matchable, malformed bool) {
 	if len(in) == 0 {
-		return nil, true
+		return nil, true, false
 	}
 	for _, r := range in {
 		var typ string
@@ -460,51 +635,105 @@ func ranges(in []Range) (out []vuln.Range, matchable bool) {
 			continue
 		}
 		matchable = true
-		var cur vuln.Range
-		open, emitted := false, 0
-		closeWith := func(fixed, last string) {
-			if !open {
-				if emitted > 0 {
-					return // a second fix of an already closed interval
-				}
-				cur = vuln.Range{Type: typ, Introduced: "0"}
-			}
-			cur.Fixed, cur.LastAffected = fixed, last
-			out = append(out, cur)
-			open = false
-			emitted++
+		rs, reason := convertRange(typ, ordering(eco, typ), r.Events)
+		if reason != "" {
+			sk.count(reason, 1)
+			malformed = true
+			continue
 		}
-		for _, ev := range r.Events {
-			switch {
-			case strings.TrimSpace(ev.Introduced) != "":
-				if !open {
-					cur = vuln.Range{Type: typ, Introduced: strings.TrimSpace(ev.Introduced)}
-					open = true
-				}
-			case strings.TrimSpace(ev.Fixed) != "":
-				closeWith(strings.TrimSpace(ev.Fixed), "")
-			case strings.TrimSpace(ev.LastAffected) != "":
-				closeWith("", strings.TrimSpace(ev.LastAffected))
-			}
-		}
-		if open {
-			out = append(out, cur)
-		}
+		out = append(out, rs...)
 	}
-	return out, matchable
+	return out, matchable, malformed
 }
 
-func versions(in []string) []string {
-	var out []string
-	seen := map[string]bool{"": true}
+// convertRange turns the events of one range into intervals: one per
+// introduced…fixed or introduced…last_affected pair (an unclosed
+// introduced has no upper bound). A malformed range gives no interval and
+// the reason.
+func convertRange(typ string, ord version.Ordering, events []Event) ([]vuln.Range, string) {
+	var out []vuln.Range
+	var cur vuln.Range
+	open, emitted := false, 0
+	valid := func(v string) bool {
+		if ord == nil {
+			return true
+		}
+		_, err := ord.Parse(v)
+		return err == nil
+	}
+	closeWith := func(fixed, last string) {
+		if !open {
+			if emitted > 0 {
+				return // a second fix of an already closed interval
+			}
+			cur = vuln.Range{Type: typ, Introduced: "0"}
+		}
+		cur.Fixed, cur.LastAffected = fixed, last
+		out = append(out, cur)
+		open = false
+		emitted++
+	}
+	for _, ev := range events {
+		intro, fixed := strings.TrimSpace(ev.Introduced), strings.TrimSpace(ev.Fixed)
+		last, limit := strings.TrimSpace(ev.LastAffected), strings.TrimSpace(ev.Limit)
+		set := 0
+		for _, v := range [...]string{intro, fixed, last, limit} {
+			if v != "" {
+				set++
+			}
+		}
+		switch {
+		case set == 0:
+			// {"fixed": ""}: which bound was meant is unknown; dropping
+			// the event would leave the range open above.
+			return nil, skipEmptyEvent
+		case set > 1:
+			return nil, skipEventFields
+		case intro != "":
+			if intro != "0" && !valid(intro) {
+				return nil, skipBadVersion
+			}
+			if !open {
+				cur = vuln.Range{Type: typ, Introduced: intro}
+				open = true
+			}
+		case fixed != "":
+			if !valid(fixed) {
+				return nil, skipBadVersion
+			}
+			closeWith(fixed, "")
+		case last != "":
+			if !valid(last) {
+				return nil, skipBadVersion
+			}
+			closeWith("", last)
+		}
+	}
+	if open {
+		out = append(out, cur)
+	}
+	if len(out) == 0 {
+		return nil, skipNoEvents
+	}
+	return out, ""
+}
+
+// versions returns the explicit versions, trimmed and without duplicates,
+// and the number of empty entries left out.
+func versions(in []string) (out []string, empty int) {
+	seen := map[string]bool{}
 	for _, v := range in {
 		v = strings.TrimSpace(v)
+		if v == "" {
+			empty++
+			continue
+		}
 		if !seen[v] {
 			seen[v] = true
 			out = append(out, v)
 		}
 	}
-	return out
+	return out, empty
 }
 
 // ratings returns the CVSS ratings of a severity[] list and the source's
@@ -585,17 +814,6 @@ func redHatLike(eco string) bool {
 		return true
 	}
 	return false
-}
-
-// stringField returns the first of keys that m holds as a non-empty
-// string.
-func stringField(m map[string]any, keys ...string) string {
-	for _, k := range keys {
-		if s, ok := m[k].(string); ok && strings.TrimSpace(s) != "" {
-			return strings.TrimSpace(s)
-		}
-	}
-	return ""
 }
 
 // normalizeName spells a package name the way the matcher looks it up.

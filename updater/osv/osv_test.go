@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lapps/lapps/testenv"
+	"github.com/lapps/lapps/updater"
 	"github.com/lapps/lapps/updater/osv"
 	"github.com/lapps/lapps/vuln"
 )
@@ -83,13 +84,25 @@ func countPairs(t testing.TB, dir string) (pairs int, withdrawn map[string]bool)
 }
 
 func parseDir(t testing.TB, dir string) []vuln.Record {
+	recs, _ := parseDirSkips(t, dir)
+	return recs
+}
+
+// parseDirSkips parses a directory and returns what the parser counted as
+// skipped.
+func parseDirSkips(t testing.TB, dir string) ([]vuln.Record, map[string]int) {
 	t.Helper()
-	recs, err := osv.Parser{}.Parse(context.Background(), os.DirFS(dir))
+	var sk updater.Skips
+	recs, err := osv.Parser{}.Parse(updater.WithSkips(context.Background(), &sk), os.DirFS(dir))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return recs
+	return recs, sk.Counts()
 }
+
+// dropped is the reason under which the parser counts an affected package
+// it gives no record for because every range it had is malformed.
+const dropped = "osv: affected package left without a valid range or version"
 
 func find(recs []vuln.Record, id, eco, pkg string) *vuln.Record {
 	for i := range recs {
@@ -154,6 +167,14 @@ func TestParseRealData(t *testing.T) {
 				!strings.HasPrefix(r.Title, "Versions 1.17 and 1.18 of the Python urllib3 library") {
 				t.Errorf("PYSEC-2017-98: %+v", r)
 			}
+			// Fixed in "2019-09-12" and "0.2.0-n653", which PEP 440 cannot
+			// order: nothing to match on, so no record (the matcher would
+			// skip the range anyway).
+			for _, k := range [][2]string{{"PYSEC-2019-125", "steam"}, {"PYSEC-2021-371", "binderhub"}} {
+				if r := find(recs, k[0], "PyPI", k[1]); r != nil {
+					t.Errorf("%s: record with an unorderable range: %+v", k[0], r)
+				}
+			}
 		}},
 		{"ghsa", []string{"github-advisory-database", "advisories"}, func(t *testing.T, recs []vuln.Record) {
 			r := find(recs, "GHSA-qwcr-r2fm-qrc7", "npm", "body-parser")
@@ -195,10 +216,10 @@ func TestParseRealData(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := testenv.VulnData(t, tt.path...)
 			pairs, withdrawn := countPairs(t, dir)
-			recs := parseDir(t, dir)
-			t.Logf("%s: %d records, %d withdrawn", tt.name, len(recs), len(withdrawn))
-			if len(recs) != pairs {
-				t.Errorf("%d records, want %d (record, package) pairs", len(recs), pairs)
+			recs, skips := parseDirSkips(t, dir)
+			t.Logf("%s: %d records, %d withdrawn, skipped %v", tt.name, len(recs), len(withdrawn), skips)
+			if len(recs)+skips[dropped] != pairs {
+				t.Errorf("%d records and %d dropped, want %d (record, package) pairs", len(recs), skips[dropped], pairs)
 			}
 			for i := range recs {
 				r := &recs[i]
@@ -283,6 +304,26 @@ func TestParseDocument(t *testing.T) {
 		{name: "index list", doc: `[{"id":"CGA-1","modified":"2026-01-07T00:00:00Z"},{"id":"CGA-2","modified":"2026-01-07T00:00:00Z"}]`, want: want{n: 0}},
 		{name: "go modules index", doc: `[{"path":"golang.org/x/text","vulns":[{"id":"GO-1","modified":"2024-01-01T00:00:00Z"}]}]`, want: want{n: 0}},
 		{name: "go db.json", doc: `{"modified":"2024-05-01T00:00:00Z"}`, want: want{n: 0}},
+		// Malformed ranges never widen to every version (issue 12).
+		{name: "empty fixed", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"npm","name":"a"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":""}]}]}]}`, want: want{n: 0}},
+		{name: "empty last_affected", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"npm","name":"a"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"last_affected":" "}]}]}]}`, want: want{n: 0}},
+		{name: "empty introduced", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"PyPI","name":"a"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":""}]}]}]}`, want: want{n: 0}},
+		{name: "empty version only", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"PyPI","name":"a"},"versions":[""]}]}`, want: want{n: 0}},
+		{name: "empty version beside a git range", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"PyPI","name":"a"},"ranges":[{"type":"GIT","repo":"r","events":[{"introduced":"0"}]}],"versions":[""]}]}`, want: want{n: 0}},
+		{name: "no events", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"npm","name":"a"},"ranges":[{"type":"SEMVER","events":[]}]}]}`, want: want{n: 0}},
+		{name: "limit only", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"npm","name":"a"},"ranges":[{"type":"SEMVER","events":[{"limit":"2.0.0"}]}]}]}`, want: want{n: 0}},
+		{name: "event with two fields", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"npm","name":"a"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0","fixed":"1.0.0"}]}]}]}`, want: want{n: 0}},
+		{name: "unorderable introduced", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"npm","name":"a"},"ranges":[{"type":"SEMVER","events":[{"introduced":"yesterday"},{"fixed":"1.0.0"}]}]}]}`, want: want{n: 0}},
+		{name: "unorderable fixed", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"Debian:12","name":"a"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"not a version"}]}]}]}`, want: want{n: 0}},
+		{name: "yaml empty fixed", yaml: true, doc: "id: X-1\naffected:\n- package: {name: a, ecosystem: PyPI}\n  ranges:\n  - type: ECOSYSTEM\n    events:\n    - introduced: '0'\n    - fixed: ''\n", want: want{n: 0}},
+		{name: "malformed range beside a good one", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"npm","name":"a"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":""}]},{"type":"SEMVER","events":[{"introduced":"2.0.0"},{"fixed":"2.1.0"}]}]}]}`,
+			want: want{n: 1, ranges: []vuln.Range{{Type: "SEMVER", Introduced: "2.0.0", Fixed: "2.1.0"}}, status: vuln.StatusFixed, pkg: "a", eco: "npm"}},
+		{name: "empty version beside a good one", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"npm","name":"a"},"versions":["","1.0.0"]}]}`,
+			want: want{n: 1, versions: []string{"1.0.0"}, status: vuln.StatusUnfixed, pkg: "a", eco: "npm"}},
+		{name: "unknown ecosystem: bounds unchecked", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"Hex","name":"a"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.0.0"}]}]}]}`,
+			want: want{n: 1, ranges: []vuln.Range{rg("0", "1.0.0", "")}, status: vuln.StatusFixed, pkg: "a", eco: "Hex"}},
+		{name: "specific members of other types", doc: `{"id":"X-1","database_specific":{"severity":{"a":[1,2]},"url":7},"affected":[{"package":{"ecosystem":"Debian:11","name":"a"},"ecosystem_specific":{"urgency":null,"severity":"high"}}]}`,
+			want: want{n: 1, status: vuln.StatusUnfixed, severity: vuln.SeverityHigh, source: "high", pkg: "a", eco: "Debian:11"}},
 		{name: "empty object", doc: `{}`, wantErr: "without an id"},
 		{name: "list element without id", doc: `[{"id":"A-1","affected":[{"package":{"ecosystem":"npm","name":"a"}}]},{"affected":[]}]`, wantErr: "record 1: record without an id"},
 		{name: "not an object", doc: `"GO-2024-1"`, wantErr: "neither an object nor a list"},

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
 	"slices"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	cvss31 "github.com/pandatix/go-cvss/31"
 	cvss40 "github.com/pandatix/go-cvss/40"
 
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/updater"
 	"github.com/lapps/lapps/vuln"
 )
@@ -29,9 +31,6 @@ import (
 const Type = "rustsec"
 
 func init() { updater.Register(Type, Parser{}) }
-
-// maxFile bounds one advisory file.
-const maxFile = 4 << 20
 
 // Parser parses the RustSec advisory database into one record per
 // advisory, in ecosystem "crates.io":
@@ -66,9 +65,13 @@ const maxFile = 4 << 20
 //     cargo library crate.
 //
 // Files are the *.md files of the feed that begin with a ```toml fence;
-// other Markdown (README, CONTRIBUTING) is ignored. A file whose metadata
-// does not parse, lacks an id or package, or has a version requirement
-// that cannot be read makes the whole feed an error.
+// other Markdown (README, CONTRIBUTING) is ignored. Each is read within
+// Limits.DocumentBytes and its TOML metadata within Limits.YAMLBytes
+// (updater.LimitsOf). A file whose metadata does not parse or lacks an id
+// or package makes the whole feed an error. An advisory with a version
+// requirement that cannot be read (an empty one among them) is skipped
+// and counted (updater.Skip): dropping only the requirement would widen
+// the affected versions, and the rest of the database is good.
 type Parser struct{}
 
 // advisoryFile is the TOML metadata of one advisory.
@@ -92,8 +95,9 @@ type advisoryFile struct {
 
 // Parse implements updater.Parser.
 func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
+	lim := updater.LimitsOf(feed)
 	var recs []vuln.Record
-	found := 0
+	found, bad := 0, 0
 	err := fs.WalkDir(feed, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("walk %s: %w", p, err)
@@ -104,14 +108,10 @@ func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
 		if d.IsDir() || !strings.HasSuffix(p, ".md") {
 			return nil
 		}
-		info, err := d.Info()
-		if err != nil {
-			return fmt.Errorf("stat %s: %w", p, err)
+		if !d.Type().IsRegular() {
+			return nil
 		}
-		if info.Size() > maxFile {
-			return fmt.Errorf("%s: %d bytes, larger than %d", p, info.Size(), maxFile)
-		}
-		b, err := fs.ReadFile(feed, p)
+		b, err := readFile(feed, p, lim)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", p, err)
 		}
@@ -122,7 +122,12 @@ func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
 		if toolchain(p) {
 			return nil
 		}
-		rec, ok, err := ParseAdvisory(b)
+		rec, ok, err := parseAdvisory(b, p, lim)
+		if errors.Is(err, errRequirement) {
+			bad++
+			slog.Debug("rustsec: advisory with an unreadable version requirement skipped", "file", p, "err", err)
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("parse %s: %w", p, err)
 		}
@@ -137,7 +142,26 @@ func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
 	if found == 0 {
 		return nil, errors.New("rustsec: no advisories in the feed")
 	}
+	updater.Skip(ctx, skipRequirement, bad)
 	return recs, nil
+}
+
+// skipRequirement is the reason under which an advisory skipped for a
+// version requirement that cannot be read is counted.
+const skipRequirement = "rustsec: advisory with a version requirement that cannot be read"
+
+// errRequirement is wrapped by the error of a version requirement that
+// cannot be read.
+var errRequirement = errors.New("version requirement")
+
+// readFile reads one file of the feed within lim.DocumentBytes.
+func readFile(feed fs.FS, p string, lim updater.Limits) ([]byte, error) {
+	f, err := feed.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return limits.ReadAll(f, lim.DocumentBytes, lim.DocumentError(p))
 }
 
 const fence = "```toml"
@@ -185,12 +209,24 @@ func split(b []byte) (meta, body string, err error) {
 	return meta, body, nil
 }
 
-// ParseAdvisory parses one advisory file. ok is false for a withdrawn
-// advisory.
+// ParseAdvisory parses one advisory file, within the default bounds
+// (updater.DefaultLimits). ok is false for a withdrawn advisory.
 func ParseAdvisory(b []byte) (rec vuln.Record, ok bool, err error) {
+	lim := updater.DefaultLimits()
+	if int64(len(b)) > lim.DocumentBytes {
+		return vuln.Record{}, false, lim.DocumentError("advisory")
+	}
+	return parseAdvisory(b, "advisory", lim)
+}
+
+func parseAdvisory(b []byte, name string, lim updater.Limits) (rec vuln.Record, ok bool, err error) {
 	meta, body, err := split(b)
 	if err != nil {
 		return vuln.Record{}, false, err
+	}
+	if int64(len(meta)) > lim.YAMLBytes {
+		// The TOML decoder builds a tree of the metadata first.
+		return vuln.Record{}, false, limits.New("TOML metadata of "+name, lim.YAMLBytes, "bytes", updater.KeyMaxYAMLBytes)
 	}
 	var f advisoryFile
 	if _, err := toml.Decode(meta, &f); err != nil {
@@ -209,7 +245,7 @@ func ParseAdvisory(b []byte) (rec vuln.Record, ok bool, err error) {
 	}
 	ranges, err := AffectedRanges(f.Versions.Patched, f.Versions.Unaffected)
 	if err != nil {
-		return vuln.Record{}, false, fmt.Errorf("%s: %w", a.ID, err)
+		return vuln.Record{}, false, fmt.Errorf("%s: %w: %w", a.ID, errRequirement, err)
 	}
 	rec = vuln.Record{
 		ID:        a.ID,

@@ -399,7 +399,11 @@ func TestParseErrors(t *testing.T) {
 		{"unterminated", map[string]string{"crates/x/a.md": "```toml\n[advisory]\nid = \"A\"\n"}, 0, "unterminated"},
 		{"no id", map[string]string{"crates/x/a.md": strings.Replace(good, `id = "RUSTSEC-2099-0001"`, "", 1)}, 0, "no advisory id"},
 		{"no package", map[string]string{"crates/x/a.md": strings.Replace(good, `package = "x"`, "", 1)}, 0, "no package"},
-		{"bad requirement", map[string]string{"crates/x/a.md": strings.Replace(good, `">= 1.0.0"`, `">= x"`, 1)}, 0, "not a number"},
+		// An advisory whose requirement cannot be read is skipped (and
+		// counted): the rest of the database is good.
+		{"bad requirement", map[string]string{"crates/x/a.md": strings.Replace(good, `">= 1.0.0"`, `">= x"`, 1), "crates/y/b.md": good}, 1, ""},
+		{"empty requirement", map[string]string{"crates/x/a.md": strings.Replace(good, `">= 1.0.0"`, `""`, 1)}, 0, ""},
+		{"empty requirement beside a good one", map[string]string{"crates/x/a.md": strings.Replace(good, `">= 1.0.0"`, `">= 1.0.0", ""`, 1)}, 0, ""},
 		{"bad cvss", map[string]string{"crates/x/a.md": strings.Replace(good, "date =", "cvss = \"CVSS:3.1/AV:Q\"\ndate =", 1)}, 0, "cvss"},
 		{"withdrawn", map[string]string{"crates/x/a.md": strings.Replace(good, "date =", "withdrawn = \"2099-02-02\"\ndate =", 1)}, 0, ""},
 	}
@@ -409,7 +413,11 @@ func TestParseErrors(t *testing.T) {
 			for k, v := range tc.files {
 				fsys[k] = &fstest.MapFile{Data: []byte(v)}
 			}
-			recs, err := rustsec.Parser{}.Parse(context.Background(), fsys)
+			var sk updater.Skips
+			recs, err := rustsec.Parser{}.Parse(updater.WithSkips(context.Background(), &sk), fsys)
+			if want := strings.Contains(tc.name, "requirement"); want != (sk.Total() == 1) {
+				t.Errorf("skipped %v", sk.Counts())
+			}
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want %q", err, tc.wantErr)

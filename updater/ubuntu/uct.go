@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/updater"
 	"github.com/lapps/lapps/vuln"
 	"github.com/lapps/lapps/vuln/version"
@@ -73,11 +74,14 @@ type UCTParser struct{}
 var cveFileRE = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
 
 // Parse implements updater.Parser: every file named CVE-YYYY-NNNN in the
-// feed is read (active/, retired/ and ignored/ alike); a feed with none is
-// an error.
+// feed is read (active/, retired/ and ignored/ alike), each within
+// Limits.DocumentBytes (updater.LimitsOf); a feed with none is an error.
+// A released line without a usable version is skipped and counted
+// (updater.Skip).
 func (UCTParser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
+	lim := updater.LimitsOf(feed)
 	var recs []vuln.Record
-	found := 0
+	found, bad := 0, 0
 	err := fs.WalkDir(feed, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("walk %s: %w", p, err)
@@ -93,7 +97,7 @@ func (UCTParser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
 			return fmt.Errorf("open %s: %w", p, err)
 		}
 		defer f.Close()
-		br := bufio.NewReader(f)
+		br := bufio.NewReader(limits.Reader(f, lim.DocumentBytes, lim.DocumentError(p)))
 		if head, _ := br.Peek(1); len(head) == 1 && head[0] == '{' {
 			// JSON named after a CVE (vunnel's normalised form, Ubuntu's
 			// OSV) is some other format, not a tracker file.
@@ -101,10 +105,11 @@ func (UCTParser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
 			return nil
 		}
 		found++
-		rs, err := parseUCT(br)
+		rs, n, err := parseUCT(br)
 		if err != nil {
 			return fmt.Errorf("parse %s: %w", p, err)
 		}
+		bad += n
 		recs = append(recs, rs...)
 		return nil
 	})
@@ -114,12 +119,19 @@ func (UCTParser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
 	if found == 0 {
 		return nil, errors.New("ubuntu cve tracker: no CVE-YYYY-NNNN file in the feed")
 	}
+	updater.Skip(ctx, skipBadFix, bad)
 	return dedupe(recs), nil
 }
 
-// ParseUCT parses one tracker file.
+// skipBadFix is the reason under which a released line without a usable
+// version is counted.
+const skipBadFix = "ubuntu cve tracker: released without a usable version"
+
+// ParseUCT parses one tracker file, within the default
+// Limits.DocumentBytes (updater.DefaultLimits).
 func ParseUCT(r io.Reader) ([]vuln.Record, error) {
-	recs, err := parseUCT(r)
+	lim := updater.DefaultLimits()
+	recs, _, err := parseUCT(limits.Reader(r, lim.DocumentBytes, lim.DocumentError("CVE file")))
 	if err != nil {
 		return nil, fmt.Errorf("ubuntu cve tracker: %w", err)
 	}
@@ -195,18 +207,20 @@ func readFields(r io.Reader) (map[string]*field, []string, error) {
 	return fields, order, nil
 }
 
-func parseUCT(r io.Reader) ([]vuln.Record, error) {
+// parseUCT parses one file; bad counts its released lines without a
+// usable version.
+func parseUCT(r io.Reader) (recs []vuln.Record, bad int, err error) {
 	fields, order, err := readFields(r)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	cand, ok := fields["Candidate"]
 	if !ok {
-		return nil, errors.New("no Candidate field: not an Ubuntu CVE tracker file")
+		return nil, 0, errors.New("no Candidate field: not an Ubuntu CVE tracker file")
 	}
 	id := strings.TrimSpace(cand.value)
 	if id == "" || strings.ContainsAny(id, " \t") {
-		return nil, fmt.Errorf("bad Candidate %q", id)
+		return nil, 0, fmt.Errorf("bad Candidate %q", id)
 	}
 	base := vuln.Record{
 		ID:        id,
@@ -233,7 +247,6 @@ func parseUCT(r io.Reader) ([]vuln.Record, error) {
 		globalPriority = f.value
 	}
 
-	var recs []vuln.Record
 	for _, key := range order {
 		rel, src, ok := strings.Cut(key, "_")
 		if !ok || src == "" {
@@ -256,9 +269,11 @@ func parseUCT(r io.Reader) ([]vuln.Record, error) {
 			if f := strings.Fields(v); len(f) > 0 {
 				v = f[0]
 			} else {
+				bad++
 				continue
 			}
 			if !validVersion(v) {
+				bad++
 				continue
 			}
 			rec.Status = vuln.StatusFixed
@@ -283,7 +298,7 @@ func parseUCT(r io.Reader) ([]vuln.Record, error) {
 		rec.Severity = priority(prio)
 		recs = append(recs, rec)
 	}
-	return recs, nil
+	return recs, bad, nil
 }
 
 // statusOf splits "released (1.2-3)", "deferred [2019-04-10]" or "DNE"

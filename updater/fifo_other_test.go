@@ -1,0 +1,7 @@
+//go:build !unix
+
+package updater_test
+
+import "errors"
+
+func mkfifo(string) error { return errors.New("no FIFOs here") }
