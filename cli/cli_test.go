@@ -135,3 +135,37 @@ func TestDatabaseFromConfig(t *testing.T) {
 		t.Errorf("--db did not override the configuration: %v", err)
 	}
 }
+
+// TestLimitsFromConfig: the limits section bounds what a scan reads, both
+// the image (metadata_bytes) and the indexer (packages), and a scan that
+// crosses one exits 5 naming the key, with nothing stored.
+func TestLimitsFromConfig(t *testing.T) {
+	dir := testenv.Images(t)
+	ref := "oci:" + filepath.Join(dir, "rootfs", "oci") + ":alpine-3.20.3"
+	for _, tc := range []struct {
+		limits, key string
+	}{
+		{"packages: 5", "limits.packages"},
+		{"metadata_bytes: 64", "limits.metadata_bytes"},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			tmp := t.TempDir()
+			db := filepath.Join(tmp, "lapps.db")
+			cfg := filepath.Join(tmp, "lapps.yaml")
+			if err := os.WriteFile(cfg, []byte("vulndb:\n  sources: []\nlimits:\n  "+tc.limits+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, _, stderr := run(t, db, "-c", cfg, "image", "security", "scan", ref)
+			if code != ExitBadImage || !strings.Contains(stderr, tc.key) {
+				t.Fatalf("exit %d, want %d naming %s: %s", code, ExitBadImage, tc.key, stderr)
+			}
+			if code, out, _ := run(t, db, "-c", cfg, "image", "security", "list", ref); code != ExitNoScan {
+				t.Errorf("list after the refused scan: exit %d, want %d:\n%s", code, ExitNoScan, out)
+			}
+		})
+	}
+	// Without the limits, the same image scans.
+	if code, _, stderr := run(t, filepath.Join(t.TempDir(), "lapps.db"), "image", "security", "scan", ref); code != 0 {
+		t.Fatalf("scan without limits: exit %d: %s", code, stderr)
+	}
+}

@@ -143,7 +143,7 @@ func (a *app) service(ctx context.Context) (service.Service, error) {
 func (a *app) newLocal(st store.Store, opts ...service.Option) *service.Local {
 	lim := a.cfg.Limits
 	opts = append([]service.Option{service.WithImageOptions(image.WithLimits(lim.ImageLimits()))}, opts...)
-	return service.NewLocal(st, indexer.New(all.Catalogers()), opts...)
+	return service.NewLocal(st, indexer.New(all.Catalogers(), indexer.WithLimits(lim.IndexerLimits())), opts...)
 }
 
 // openStore opens the database: a PostgreSQL URL (postgres://…) or an

@@ -274,6 +274,12 @@ func TestLimits(t *testing.T) {
 	if c.Limits.LayerBytes != 2<<30 || c.Limits.Layers != 64 || c.Limits.Packages != 5000 {
 		t.Errorf("limits %+v", c.Limits)
 	}
+	if il := c.Limits.ImageLimits(); il.LayerBytes != 2<<30 || il.Layers != 64 {
+		t.Errorf("image limits %+v", il)
+	}
+	if xl := c.Limits.IndexerLimits(); xl.Packages != 5000 || xl.Entries != 0 || xl.FileBytes != 0 {
+		t.Errorf("indexer limits %+v (unset fields must stay 0 so that the indexer's defaults apply)", xl)
+	}
 	for _, bad := range []string{"limits:\n  layers: -1\n", "limits:\n  layer_bytes: 8GiB\n  scan_bytes: 1GiB\n", "limits:\n  file_bytes: huge\n"} {
 		if err := os.WriteFile(p, []byte(bad), 0o600); err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/indexer"
 )
 
 // Limits bounds what a scan reads of an image, whoever asks for it (the
@@ -125,5 +126,15 @@ func (l Limits) ImageLimits() image.Limits {
 		LayerBytes:       int64(l.LayerBytes),
 		ScanBytes:        int64(l.ScanBytes),
 		CompressionRatio: l.CompressionRatio,
+	}
+}
+
+// IndexerLimits returns the bounds of the indexer (zero fields take its
+// defaults).
+func (l Limits) IndexerLimits() indexer.Limits {
+	return indexer.Limits{
+		Entries:   l.LayerEntries,
+		FileBytes: int64(l.FileBytes),
+		Packages:  l.Packages,
 	}
 }

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,28 +16,47 @@ import (
 )
 
 // TestShutdownWithStuckScan: lapps serve stops within
-// server.shutdown_timeout after SIGTERM although a scan job is blocked in
-// I/O that ignores cancellation (a docker-archive that is a FIFO nobody
-// writes, opened where local_images allows it), and the job goes back to
-// the queue for the next replica. It also warns at start that admission
-// is configured without TLS.
+// server.shutdown_timeout after SIGTERM although a scan job is blocked on
+// a registry that accepts connections and never answers (allowed by
+// server.registries.allow), and the job goes back to the queue for the
+// next replica. It also warns at start that admission is configured
+// without TLS. (A FIFO under local_images, the original reproduction, is
+// refused when it is opened: image opens never block on special files.)
 func TestShutdownWithStuckScan(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	images := filepath.Join(dir, "images")
-	if err := os.Mkdir(images, 0o755); err != nil {
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	fifo := filepath.Join(images, "stuck.tar")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
+	t.Cleanup(func() { silent.Close() })
+	accepted := make(chan struct{}, 16)
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // read nothing, answer nothing
+			select {
+			case accepted <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	registry := silent.Addr().String()
 	cfg := filepath.Join(dir, "lapps.yaml")
 	if err := os.WriteFile(cfg, []byte(`vulndb:
   sources:
     - {name: none, type: osv, path: `+dir+`, enabled: false}
 server:
-  local_images: [`+images+`]
+  registries: {allow: [`+registry+`]}
   shutdown_timeout: 2s
   admission: {fail_open: false}
 `), 0o600); err != nil {
@@ -53,11 +74,16 @@ server:
 	}
 
 	var job server.Job
-	e.call(t, p, "POST", "/v1/scans", server.ScanBody{Image: "docker-archive:" + fifo}, &job)
+	e.call(t, p, "POST", "/v1/scans", server.ScanBody{Image: registry + "/stuck:1"}, &job)
 	waitFor(t, 30*time.Second, "the scan job to run", func() (bool, string) {
 		j := e.job(t, p, job.ID)
-		return j.State == server.JobRunning, j.State
+		return j.State == server.JobRunning, fmt.Sprintf("%s %v", j.State, j.Error)
 	})
+	select {
+	case <-accepted:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the scan never reached the registry")
+	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
