@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,7 +46,7 @@ source that fails leaves its previous data untouched.`,
 				return err
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SOURCE\tRESULT\tRECORDS\tTIME")
+			fmt.Fprintln(tw, "SOURCE\tRESULT\tRECORDS\tSKIPPED\tTIME")
 			var failed []string
 			for _, r := range results {
 				res := "unchanged"
@@ -55,7 +57,7 @@ source that fails leaves its previous data untouched.`,
 				case r.Changed:
 					res = "updated"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", r.Source, res, r.Records, r.Duration.Round(time.Millisecond))
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.Source, res, r.Records, skipped(r), r.Duration.Round(time.Millisecond))
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -147,7 +149,12 @@ source that fails leaves its previous data untouched.`,
 			if r.Changed {
 				state = "imported"
 			}
-			fmt.Fprintf(a.stdout, "%s: %s, %d records as source %q\n", args[0], state, r.Records, r.Source)
+			fmt.Fprintf(a.stdout, "%s: %s, %d records as source %q", args[0], state, r.Records, r.Source)
+			if r.Skipped > 0 {
+				n, reasons, _ := strings.Cut(skipped(*r), " ")
+				fmt.Fprintf(a.stdout, "; %s malformed entries skipped %s", n, reasons)
+			}
+			fmt.Fprintln(a.stdout)
 			return nil
 		},
 	}
@@ -156,4 +163,24 @@ source that fails leaves its previous data untouched.`,
 	imp.Flags().BoolVar(&replace, "replace", false, "allow --name to be a configured source's, whose data the import replaces")
 	cmd.AddCommand(update, status, imp)
 	return cmd
+}
+
+// skipped renders the malformed entries a run skipped: "0", or "3
+// (empty version 2, bad range 1)".
+func skipped(r service.SourceResult) string {
+	if r.Skipped == 0 {
+		return "0"
+	}
+	reasons := make([]string, 0, len(r.SkippedBy))
+	for reason := range r.SkippedBy {
+		reasons = append(reasons, reason)
+	}
+	sort.Strings(reasons)
+	for i, reason := range reasons {
+		reasons[i] = fmt.Sprintf("%s %d", reason, r.SkippedBy[reason])
+	}
+	if len(reasons) == 0 {
+		return strconv.Itoa(r.Skipped)
+	}
+	return fmt.Sprintf("%d (%s)", r.Skipped, strings.Join(reasons, ", "))
 }

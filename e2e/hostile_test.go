@@ -302,7 +302,7 @@ func hostileCases(images string) []hostileCase {
 		{id: "12", name: "OSV ranges with empty fixed, last_affected, versions", run: func(t *testing.T, in *inputs, r *runner) result {
 			return caseEmptyRanges(t, in, r, alpineOCI)
 		}, check: func(t *testing.T, res result) {
-			if !strings.Contains(res.detail, "0 findings from the malformed records") {
+			if !strings.Contains(res.detail, "; 0 findings from the malformed records") || !strings.Contains(res.detail, "malformed entries skipped (") {
 				t.Errorf("%s", res.detail)
 			}
 		}},
@@ -992,7 +992,11 @@ func caseEmptyRanges(t *testing.T, in *inputs, r *runner, alpineOCI string) resu
 	imp := r.run("vulndb", "import", "--type", "osv", p, "--name", "malformed")
 	o := r.run("image", "security", "scan", alpineOCI, "-o", "json")
 	n := strings.Count(o.stdout, `"LAPPS-EMPTY-`)
-	return result{o: o, detail: fmt.Sprintf("import %s; %d findings from the malformed records", exitDetail(imp), n)}
+	detail := fmt.Sprintf("import %s; %d findings from the malformed records", exitDetail(imp), n)
+	if _, after, ok := strings.Cut(strings.TrimSpace(imp.stdout), "; "); ok {
+		detail += "; import said: " + after
+	}
+	return result{o: o, detail: detail}
 }
 
 func caseBarePath(t *testing.T, r *runner, alpineArchive string) result {

@@ -105,6 +105,10 @@ type SourceResult struct {
 	Records  int           `json:"records"`
 	Duration time.Duration `json:"duration"`
 	Error    string        `json:"error,omitempty"`
+	// Skipped counts the malformed entries of the feed that were skipped
+	// (never widened to every version), SkippedBy by reason.
+	Skipped   int            `json:"skipped,omitempty"`
+	SkippedBy map[string]int `json:"skipped_by,omitempty"`
 }
 
 // SourceStatus is one line of `lapps vulndb status`.

@@ -48,6 +48,7 @@ func sourceResult(src updater.Source, r updater.Result) SourceResult {
 		res.Duration = r.Run.Duration
 	}
 	res.Records = r.Records
+	res.Skipped, res.SkippedBy = r.Skipped, r.SkippedBy
 	if r.Err != nil {
 		res.Error = r.Err.Error()
 	}

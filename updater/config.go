@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"regexp"
 	"time"
+
+	"github.com/lapps/lapps/limits"
 )
 
 // DefaultInterval is the interval of a source that sets none.
@@ -41,25 +43,25 @@ type Source struct {
 	Enabled *bool `yaml:"enabled,omitempty"`
 	// MaxBytes caps each download of the source, in bytes; zero means
 	// the fetcher's default (DefaultMaxBytes).
-	MaxBytes int64 `yaml:"max_bytes,omitempty"`
+	MaxBytes limits.ByteSize `yaml:"max_bytes,omitempty"`
 	// MaxFileBytes bounds the decompressed bytes read from one file of
 	// the feed; zero means DefaultMaxFileBytes (see Limits).
-	MaxFileBytes int64 `yaml:"max_file_bytes,omitempty"`
+	MaxFileBytes limits.ByteSize `yaml:"max_file_bytes,omitempty"`
 	// MaxFeedBytes bounds the decompressed bytes read from the whole
 	// feed; zero means DefaultMaxFeedBytes.
-	MaxFeedBytes int64 `yaml:"max_feed_bytes,omitempty"`
+	MaxFeedBytes limits.ByteSize `yaml:"max_feed_bytes,omitempty"`
 	// MaxFiles bounds the files of the feed (zip entries, files of a
 	// directory); zero means DefaultMaxFiles.
 	MaxFiles int `yaml:"max_files,omitempty"`
 	// MaxDocumentBytes bounds a document a parser decodes whole; zero
 	// means DefaultMaxDocumentBytes.
-	MaxDocumentBytes int64 `yaml:"max_document_bytes,omitempty"`
+	MaxDocumentBytes limits.ByteSize `yaml:"max_document_bytes,omitempty"`
 	// MaxYAMLBytes bounds a YAML document; zero means
 	// DefaultMaxYAMLBytes.
-	MaxYAMLBytes int64 `yaml:"max_yaml_bytes,omitempty"`
+	MaxYAMLBytes limits.ByteSize `yaml:"max_yaml_bytes,omitempty"`
 	// MaxTokenBytes bounds one JSON string or number; zero means
 	// DefaultMaxTokenBytes.
-	MaxTokenBytes int64 `yaml:"max_token_bytes,omitempty"`
+	MaxTokenBytes limits.ByteSize `yaml:"max_token_bytes,omitempty"`
 	// MaxJSONDepth bounds the nesting of JSON arrays and objects; zero
 	// means DefaultMaxJSONDepth.
 	MaxJSONDepth int `yaml:"max_json_depth,omitempty"`
@@ -69,12 +71,12 @@ type Source struct {
 // defaults (Limits.Or).
 func (s Source) Limits() Limits {
 	return Limits{
-		FileBytes:     s.MaxFileBytes,
-		FeedBytes:     s.MaxFeedBytes,
+		FileBytes:     int64(s.MaxFileBytes),
+		FeedBytes:     int64(s.MaxFeedBytes),
 		Files:         s.MaxFiles,
-		DocumentBytes: s.MaxDocumentBytes,
-		YAMLBytes:     s.MaxYAMLBytes,
-		TokenBytes:    s.MaxTokenBytes,
+		DocumentBytes: int64(s.MaxDocumentBytes),
+		YAMLBytes:     int64(s.MaxYAMLBytes),
+		TokenBytes:    int64(s.MaxTokenBytes),
 		JSONDepth:     s.MaxJSONDepth,
 	}
 }
@@ -143,9 +145,9 @@ func (s Source) Validate() error {
 		key string
 		v   int64
 	}{
-		{"max_bytes", s.MaxBytes}, {"max_file_bytes", s.MaxFileBytes}, {"max_feed_bytes", s.MaxFeedBytes},
-		{"max_files", int64(s.MaxFiles)}, {"max_document_bytes", s.MaxDocumentBytes},
-		{"max_yaml_bytes", s.MaxYAMLBytes}, {"max_token_bytes", s.MaxTokenBytes}, {"max_json_depth", int64(s.MaxJSONDepth)},
+		{"max_bytes", int64(s.MaxBytes)}, {"max_file_bytes", int64(s.MaxFileBytes)}, {"max_feed_bytes", int64(s.MaxFeedBytes)},
+		{"max_files", int64(s.MaxFiles)}, {"max_document_bytes", int64(s.MaxDocumentBytes)},
+		{"max_yaml_bytes", int64(s.MaxYAMLBytes)}, {"max_token_bytes", int64(s.MaxTokenBytes)}, {"max_json_depth", int64(s.MaxJSONDepth)},
 	} {
 		if b.v < 0 {
 			return fmt.Errorf("source %q: negative %s %d", s.Name, b.key, b.v)

@@ -65,6 +65,8 @@ func TestSourceYAML(t *testing.T) {
   interval: 90m
   enabled: false
   max_bytes: 1048576
+  max_file_bytes: 64MiB
+  max_document_bytes: 2 MB
 `
 	var got []updater.Source
 	if err := yaml.Unmarshal([]byte(doc), &got); err != nil {
@@ -73,7 +75,8 @@ func TestSourceYAML(t *testing.T) {
 	if err := updater.ValidateSources(got); err != nil {
 		t.Fatal(err)
 	}
-	if got[0].Interval != 6*time.Hour || !got[0].IsEnabled() || got[1].Interval != 90*time.Minute || got[1].IsEnabled() || got[1].MaxBytes != 1<<20 {
+	if got[0].Interval != 6*time.Hour || !got[0].IsEnabled() || got[1].Interval != 90*time.Minute || got[1].IsEnabled() || got[1].MaxBytes != 1<<20 ||
+		got[1].MaxFileBytes != 64<<20 || got[1].MaxDocumentBytes != 2e6 || got[1].Limits().FileBytes != 64<<20 {
 		t.Errorf("decoded %+v", got)
 	}
 	var bad []updater.Source

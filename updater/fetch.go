@@ -112,7 +112,7 @@ func validatorKeys(u string) (etag, lastMod string) {
 func Fetch(ctx context.Context, src Source, prev map[string]string, opts ...Option) (*Feed, error) {
 	o := newOptions(opts)
 	if src.MaxBytes > 0 {
-		o.maxBytes = src.MaxBytes
+		o.maxBytes = int64(src.MaxBytes)
 	}
 	lim := src.Limits().Or(o.limits).Or(DefaultLimits())
 	feed := &Feed{}

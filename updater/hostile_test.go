@@ -20,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/updater"
 	_ "github.com/lapps/lapps/updater/all"
@@ -297,9 +298,9 @@ func TestHostileFeeds(t *testing.T) {
 			data := tc.data(t)
 			good := goodFeed(t, tc.typ)
 			src := func(name string) updater.Source {
-				return updater.Source{Name: name, Type: tc.typ, MaxFileBytes: tc.lim.FileBytes, MaxFeedBytes: tc.lim.FeedBytes,
-					MaxFiles: tc.lim.Files, MaxDocumentBytes: tc.lim.DocumentBytes, MaxYAMLBytes: tc.lim.YAMLBytes,
-					MaxTokenBytes: tc.lim.TokenBytes, MaxJSONDepth: tc.lim.JSONDepth}
+				return updater.Source{Name: name, Type: tc.typ, MaxFileBytes: limits.ByteSize(tc.lim.FileBytes), MaxFeedBytes: limits.ByteSize(tc.lim.FeedBytes),
+					MaxFiles: tc.lim.Files, MaxDocumentBytes: limits.ByteSize(tc.lim.DocumentBytes), MaxYAMLBytes: limits.ByteSize(tc.lim.YAMLBytes),
+					MaxTokenBytes: limits.ByteSize(tc.lim.TokenBytes), MaxJSONDepth: tc.lim.JSONDepth}
 			}
 			ctx := context.Background()
 
