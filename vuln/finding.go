@@ -25,6 +25,11 @@ type Finding struct {
 	// Aliases are the other ids of the vulnerability (advisories, GHSA…),
 	// sorted, without ID.
 	Aliases []string `json:"aliases,omitempty"`
+	// CVEs are the CVE ids the matched distribution advisories fix (see
+	// Record.CVEs), sorted; Related the related ids of the records, for
+	// reference only.
+	CVEs    []string `json:"cves,omitempty"`
+	Related []string `json:"related,omitempty"`
 	// Package is the installed package's name and InstalledVersion its
 	// version. When matched through the source package, the source
 	// version was compared (see SourcePackage).
@@ -41,6 +46,16 @@ type Finding struct {
 	Severity       Severity `json:"severity"`
 	SourceSeverity string   `json:"source_severity,omitempty"`
 	CVSS           []CVSS   `json:"cvss,omitempty"`
+	// SeveritySource names the source that gave Severity: one of the
+	// matched records' sources, or an enrichment source (cve5, a GHSA
+	// source…) that scores the same vulnerability; empty when nothing
+	// scores it.
+	SeveritySource string `json:"severity_source,omitempty"`
+	// KnownExploited is set when a known-exploited catalogue lists the
+	// vulnerability (by its id, an alias or one of its CVEs); EPSS is its
+	// exploit prediction score, the highest of its CVEs'.
+	KnownExploited *KnownExploited `json:"known_exploited,omitempty"`
+	EPSS           *EPSS           `json:"epss,omitempty"`
 	// Source names the sources whose records matched, comma separated, the
 	// one that gave the severity first.
 	Source string   `json:"source"`

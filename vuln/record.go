@@ -103,8 +103,18 @@ type Record struct {
 	// ID is the advisory or vulnerability id in the source (CVE-2024-1234,
 	// DSA-5380-1, ALSA-2024:0001, GO-2024-2687, GHSA-…).
 	ID string `json:"id"`
-	// Aliases are other ids of the same vulnerability, CVE ids first.
+	// Aliases are other ids of the same vulnerability, CVE ids first: the
+	// record's identity together with ID. Records are merged into one
+	// finding by ID and Aliases only.
 	Aliases []string `json:"aliases,omitempty"`
+	// CVEs are the CVE ids a distribution advisory (ALSA, RLSA, RHSA, DSA
+	// …) fixes, when the advisory is not itself one vulnerability. They
+	// are shown on the finding and matched by ignore rules and VEX, but do
+	// not make the advisory the same vulnerability as each CVE.
+	CVEs []string `json:"cves,omitempty"`
+	// Related are ids the source says are related (OSV "related"): never
+	// merged, never matched by ignore rules; shown for reference.
+	Related []string `json:"related,omitempty"`
 	// Source is the name of the configured source that produced the record.
 	Source string `json:"source"`
 	// Ecosystem is the normalised ecosystem the package belongs to, as
@@ -130,6 +140,43 @@ type Record struct {
 	Links          []string  `json:"links,omitempty"`
 	Published      time.Time `json:"published,omitzero"`
 	Modified       time.Time `json:"modified,omitzero"`
+	// KnownExploited and EPSS are set on enrichment records (Ecosystem
+	// EcosystemEnrichment) of the kev and epss sources.
+	KnownExploited *KnownExploited `json:"known_exploited,omitempty"`
+	EPSS           *EPSS           `json:"epss,omitempty"`
+}
+
+// EcosystemEnrichment is the ecosystem of records that describe a
+// vulnerability rather than a package (CVE JSON 5 records, CISA KEV
+// entries, EPSS scores): their Package is their ID, no installed package
+// ever matches them, and findings take severity, CVSS, exploitation and
+// EPSS from them by id and alias.
+const EcosystemEnrichment = "enrichment"
+
+// KnownExploited is an entry of a catalogue of vulnerabilities known to be
+// exploited in the wild (CISA KEV).
+type KnownExploited struct {
+	// Catalog names the catalogue ("CISA KEV").
+	Catalog string `json:"catalog"`
+	// DateAdded and DueDate are dates (YYYY-MM-DD) as the catalogue gives
+	// them: when the entry was added, and the remediation deadline it sets.
+	DateAdded string `json:"date_added"`
+	DueDate   string `json:"due_date,omitempty"`
+	// RansomwareUse is true when the catalogue says the vulnerability is
+	// known to be used in ransomware campaigns.
+	RansomwareUse  bool   `json:"ransomware_use"`
+	Name           string `json:"name,omitempty"`
+	RequiredAction string `json:"required_action,omitempty"`
+}
+
+// EPSS is a FIRST Exploit Prediction Scoring System score: the
+// probability (0–1) of exploitation activity in the next 30 days, and its
+// percentile among all scored CVEs.
+type EPSS struct {
+	Score      float64 `json:"score"`
+	Percentile float64 `json:"percentile"`
+	// Date is the day (YYYY-MM-DD) the score was computed for.
+	Date string `json:"date,omitempty"`
 }
 
 // Key identifies a record within one source's data: the same key in two
