@@ -56,21 +56,6 @@ func (m *matcher) as(in *installed, ord version.Ordering) version.Version {
 	return v
 }
 
-// rangeOrdering returns the ordering of a range type in an ecosystem, or
-// nil for a type lapps does not compare (GIT).
-func rangeOrdering(eco version.Ordering, typ string) version.Ordering {
-	switch typ {
-	case vuln.RangeEcosystem, "":
-		return eco
-	case vuln.RangeSemver:
-		if eco == version.Go {
-			return version.Go
-		}
-		return version.Semver
-	}
-	return nil
-}
-
 var boundNames = [...]string{"introduced", "fixed", "last affected"}
 
 // parseRecord parses a record's range bounds into pr, warning about those
@@ -80,7 +65,7 @@ func (m *matcher) parseRecord(g *ecoGroup, r *vuln.Record, pr *parsedRecord, are
 	pr.done = true
 	start := len(*arena)
 	for _, rg := range r.Ranges {
-		ord := rangeOrdering(g.ord, rg.Type)
+		ord := version.ForRange(g.ord, rg.Type)
 		if ord == nil {
 			continue
 		}

@@ -111,6 +111,7 @@ type lookup struct {
 // ecoGroup is the work for one ecosystem: one query to the source.
 type ecoGroup struct {
 	ecosystem string
+	eco       vuln.Ecosystem // its registry entry
 	ord       version.Ordering
 	names     []string
 	targets   []target
@@ -131,14 +132,6 @@ func (m *matcher) warn(format string, args ...any) {
 	}
 }
 
-// kindOrdering is the ordering each distribution package kind needs; a
-// distribution whose ecosystem orders otherwise is a mismatch.
-var kindOrdering = map[string]version.Ordering{
-	vuln.KindDeb: version.Dpkg,
-	vuln.KindRPM: version.RPM,
-	vuln.KindAPK: version.APK,
-}
-
 // plan groups the packages of idx by ecosystem and works out the names
 // each is looked up by.
 func (m *matcher) plan(idx *indexer.ImageIndex) []*ecoGroup {
@@ -148,13 +141,13 @@ func (m *matcher) plan(idx *indexer.ImageIndex) []*ecoGroup {
 	for i := range idx.Packages {
 		p := &idx.Packages[i]
 		var eco string
-		if want, ok := kindOrdering[p.Kind]; ok {
+		if vuln.DistributionKind(p.Kind) {
 			eco = distroEco
 			if eco == "" {
 				unmatched["distribution "+describeDistro(idx.Distribution)+" has no vulnerability data model"]++
 				continue
 			}
-			if ord, _ := version.For(eco); ord != want {
+			if e, _ := vuln.EcosystemOf(eco); e.Kind != p.Kind {
 				unmatched[fmt.Sprintf("%s packages in a %s image", p.Kind, eco)]++
 				continue
 			}
@@ -167,15 +160,16 @@ func (m *matcher) plan(idx *indexer.ImageIndex) []*ecoGroup {
 		}
 		g := byEco[eco]
 		if g == nil {
-			ord, _ := version.For(eco)
-			g = &ecoGroup{ecosystem: eco, ord: ord}
+			e, _ := vuln.EcosystemOf(eco)
+			ord, _ := version.ByName(e.Ordering)
+			g = &ecoGroup{ecosystem: eco, eco: e, ord: ord}
 			byEco[eco] = g
 		}
-		t := target{pkg: p, lookups: lookups(eco, p)}
+		t := target{pkg: p, lookups: lookups(g.eco, p)}
 		for _, l := range t.lookups {
 			g.names = append(g.names, l.name)
 		}
-		if raw := strings.TrimSpace(p.Name); raw != normName(eco, raw) {
+		if raw := strings.TrimSpace(p.Name); raw != g.eco.NormalizeName(raw) {
 			// Sources that do not normalise names store them as spelled.
 			g.names = append(g.names, raw)
 		}
@@ -201,12 +195,13 @@ func describeDistro(d *vuln.Distribution) string {
 	return strings.TrimSpace(d.ID + " " + d.VersionID)
 }
 
-// lookups returns the names a package is matched by in ecosystem eco.
-func lookups(eco string, p *vuln.Package) []lookup {
-	name := normName(eco, p.Name)
-	switch p.Kind {
-	case vuln.KindDeb:
-		src := normName(eco, p.SourceName)
+// lookups returns the names a package is matched by in ecosystem e, as
+// its registry entry's Match says.
+func lookups(e vuln.Ecosystem, p *vuln.Package) []lookup {
+	name := e.NormalizeName(p.Name)
+	switch e.Match {
+	case vuln.MatchSourceAndBinary:
+		src := e.NormalizeName(p.SourceName)
 		srcVer := p.SourceVersion
 		if srcVer == "" {
 			srcVer = stripBinNMU(p.Version)
@@ -220,12 +215,12 @@ func lookups(eco string, p *vuln.Package) []lookup {
 			{name: src, by: vuln.MatchedBySource, ver: srcVer},
 			{name: name, by: vuln.MatchedByBinary, ver: p.Version},
 		}
-	case vuln.KindAPK:
-		if src := normName(eco, p.SourceName); src != "" {
+	case vuln.MatchOrigin:
+		if src := e.NormalizeName(p.SourceName); src != "" {
 			return []lookup{{name: src, by: vuln.MatchedBySource, ver: p.Version}}
 		}
 		return []lookup{{name: name, by: vuln.MatchedBySource, ver: p.Version}}
-	case vuln.KindRPM:
+	case vuln.MatchBinary:
 		return []lookup{{name: name, by: vuln.MatchedByBinary, ver: p.Version}}
 	}
 	return []lookup{{name: name, ver: p.Version}}
@@ -245,31 +240,9 @@ func stripBinNMU(v string) string {
 	return v[:i]
 }
 
-// normName normalises a package name for comparison within an ecosystem:
-// PEP 503 for PyPI, lower case where the ecosystem ignores case.
-func normName(eco, name string) string {
-	name = strings.TrimSpace(name)
-	switch eco {
-	case vuln.EcosystemPyPI:
-		var b strings.Builder
-		sep := false
-		for _, c := range strings.ToLower(name) {
-			if c == '-' || c == '_' || c == '.' {
-				sep = true
-				continue
-			}
-			if sep && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			sep = false
-			b.WriteRune(c)
-		}
-		return b.String()
-	case vuln.EcosystemNuGet, vuln.EcosystemPackagist:
-		return strings.ToLower(name)
-	}
-	return name
-}
+// normName normalises a package name for comparison within an ecosystem
+// (vuln.NormalizeName: the registry's name rule).
+func normName(eco, name string) string { return vuln.NormalizeName(eco, name) }
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

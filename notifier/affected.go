@@ -62,9 +62,9 @@ type Change struct {
 //  1. DiffUpdates(from, to) gives the records added, removed and changed.
 //     They name, per ecosystem, a set of package names.
 //  2. For each ecosystem, the package kind whose packages it describes
-//     (Debian/Ubuntu: deb; Alpine/Wolfi/Chainguard: apk; AlmaLinux/Rocky
-//     Linux/Red Hat: rpm; Go: golang; PyPI: pypi; npm, Maven, RubyGems,
-//     Packagist, crates.io, NuGet likewise) and ManifestsWithPackages of
+//     (the ecosystem registry's Kind: Debian/Ubuntu: deb;
+//     Alpine/Wolfi/Chainguard: apk; AlmaLinux/Rocky Linux/Red Hat: rpm;
+//     Go: golang; PyPI: pypi; …) and ManifestsWithPackages of
 //     that kind and those names (which matches a package's name or its
 //     source name) give the candidate manifests: the inverted index, not a
 //     scan of every manifest.
@@ -207,39 +207,25 @@ func affected(ctx context.Context, st store.Store, from, to int64, diff *store.D
 
 // KindOf returns the package kind whose packages the records of a
 // canonical ecosystem describe ("Debian:12" → deb, "Go" → golang), or ""
-// for an ecosystem lapps indexes no packages of.
+// for an ecosystem lapps indexes no packages of. A thin wrapper over the
+// ecosystem registry (vuln.EcosystemOf).
 func KindOf(ecosystem string) string {
-	name, _, _ := strings.Cut(ecosystem, ":")
-	switch name {
-	case "Debian", "Ubuntu":
-		return vuln.KindDeb
-	case "Alpine", "Wolfi", "Chainguard":
-		return vuln.KindAPK
-	case "AlmaLinux", "Rocky Linux", "Red Hat":
-		return vuln.KindRPM
-	}
-	for _, k := range []string{vuln.KindGo, vuln.KindPyPI, vuln.KindNPM, vuln.KindMaven, vuln.KindGem,
-		vuln.KindComposer, vuln.KindCargo, vuln.KindNuGet} {
-		if vuln.KindEcosystem(k) == ecosystem {
-			return k
-		}
-	}
-	return ""
+	e, _ := vuln.EcosystemOf(ecosystem)
+	return e.Kind
 }
 
-// caseless reports whether an ecosystem's package names ignore case.
-func caseless(eco string) bool { return eco == vuln.EcosystemNuGet || eco == vuln.EcosystemPackagist }
-
-// distribution reports whether kind is a distribution package kind.
-func distribution(kind string) bool {
-	return kind == vuln.KindDeb || kind == vuln.KindAPK || kind == vuln.KindRPM
+// caseless reports whether an ecosystem's package names ignore case (the
+// registry's name rule).
+func caseless(eco string) bool {
+	e, _ := vuln.EcosystemOf(eco)
+	return e.Names.Caseless()
 }
 
 // restrict returns a copy of idx holding only the packages of kind that
 // the names of ecosystem eco concern, or nil when there are none or the
 // manifest's distribution is not eco's release.
 func restrict(idx *indexer.ImageIndex, eco, kind string, names map[string]bool) *indexer.ImageIndex {
-	if distribution(kind) && vuln.DistributionEcosystem(idx.Distribution) != eco {
+	if vuln.DistributionKind(kind) && vuln.DistributionEcosystem(idx.Distribution) != eco {
 		return nil
 	}
 	named := func(n string) bool {

@@ -24,8 +24,9 @@ var debianReleases = map[string]string{
 }
 
 // DebianRelease returns the release number of a Debian codename
-// ("bookworm" → "12"), or "" when the codename is unknown.
-func DebianRelease(codename string) string { return debianReleases[strings.ToLower(codename)] }
+// ("bookworm" → "12"), or "" when the codename is unknown. A thin wrapper
+// over the registry's Codenames of "Debian".
+func DebianRelease(codename string) string { return codenameRelease("Debian", codename) }
 
 // ubuntuReleases maps Ubuntu codenames to release numbers.
 var ubuntuReleases = map[string]string{
@@ -37,8 +38,14 @@ var ubuntuReleases = map[string]string{
 }
 
 // UbuntuRelease returns the release number of an Ubuntu codename
-// ("jammy" → "22.04"), or "" when the codename is unknown.
-func UbuntuRelease(codename string) string { return ubuntuReleases[strings.ToLower(codename)] }
+// ("jammy" → "22.04"), or "" when the codename is unknown. A thin wrapper
+// over the registry's Codenames of "Ubuntu".
+func UbuntuRelease(codename string) string { return codenameRelease("Ubuntu", codename) }
+
+func codenameRelease(eco, codename string) string {
+	e, _ := EcosystemOf(eco)
+	return e.Codenames[strings.ToLower(codename)]
+}
 
 // NormalizeEcosystem turns an ecosystem string as a source spells it into
 // lapps' canonical form, under which records are stored and matched:
@@ -49,57 +56,30 @@ func UbuntuRelease(codename string) string { return ubuntuReleases[strings.ToLow
 //	"Alpine:v3.19", "Alpine:3.19.1" → "Alpine:v3.19"
 //	"AlmaLinux:9", "AlmaLinux:9.3"  → "AlmaLinux:9"
 //	"Rocky Linux:9"                 → "Rocky Linux:9"
+//	"rocky:9", "redhat:9.4"         → "Rocky Linux:9", "Red Hat:9"
 //	"Wolfi", "Chainguard", "Go", "PyPI", "npm", … unchanged
+//	"pypi", "GO"                    → "PyPI", "Go"
+//	"Hackage", "SUSE:15"            unchanged (not in the registry)
 //
-// It returns false for an empty string.
+// The name is looked up in the registry (Ecosystem.Name and Aliases,
+// ignoring case) and the release spelled by its ReleaseScheme: a thin
+// wrapper over the registry. It returns false for an empty string and for
+// a release-versioned ecosystem without a release ("Debian:").
 func NormalizeEcosystem(s string) (string, bool) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return "", false
 	}
-	name, rest, _ := strings.Cut(s, ":")
-	switch strings.ToLower(name) {
-	case "debian":
-		return "Debian:" + major(rest), rest != ""
-	case "ubuntu":
-		parts := strings.Split(rest, ":")
-		pro := false
-		var ver string
-		for _, p := range parts {
-			switch {
-			case strings.EqualFold(p, "Pro"):
-				pro = true
-			case strings.EqualFold(p, "LTS"), strings.EqualFold(p, "FIPS"), p == "":
-			default:
-				if ver == "" {
-					ver = p
-				}
-			}
-		}
-		if ver == "" {
-			return "", false
-		}
-		if pro {
-			return "Ubuntu:Pro:" + ver, true
-		}
-		return "Ubuntu:" + ver, true
-	case "alpine":
-		v := strings.TrimPrefix(rest, "v")
-		if v == "" {
-			return "", false
-		}
-		if p := strings.SplitN(v, ".", 3); len(p) >= 2 {
-			v = p[0] + "." + p[1]
-		}
-		return "Alpine:v" + v, true
-	case "almalinux":
-		return "AlmaLinux:" + major(rest), rest != ""
-	case "rocky linux", "rocky":
-		return "Rocky Linux:" + major(rest), rest != ""
-	case "red hat", "redhat", "rhel":
-		return "Red Hat:" + major(rest), rest != ""
+	name, rest, versioned := strings.Cut(s, ":")
+	i, ok := bySpelling[strings.ToLower(name)]
+	if !ok {
+		return s, true
 	}
-	return s, true
+	e := &ecosystems[i]
+	if e.Release == Unversioned && versioned {
+		return s, true
+	}
+	return e.canonical(rest)
 }
 
 // major returns the part of a version before its first dot.
@@ -111,65 +91,35 @@ func major(v string) string {
 // DistributionEcosystem returns the canonical ecosystem of a
 // distribution's packages ("Debian:12", "Alpine:v3.20", "AlmaLinux:9"), or
 // "" when the distribution is unknown or has no vulnerability data model.
+// The os-release ID is looked up in the registry's OSIDs; the release is
+// VERSION_ID, else the release of VERSION_CODENAME (Codenames), else the
+// most precise version, the first of them that starts with a digit. A
+// thin wrapper over the registry.
 func DistributionEcosystem(d *Distribution) string {
 	if d.Empty() {
 		return ""
 	}
-	switch strings.ToLower(d.ID) {
-	case "debian":
-		v := major(d.VersionID)
-		if v == "" {
-			v = DebianRelease(d.VersionCodename)
-		}
-		if v == "" {
-			return ""
-		}
-		return "Debian:" + v
-	case "ubuntu":
-		if d.VersionID != "" {
-			return "Ubuntu:" + d.VersionID
-		}
-		if v := UbuntuRelease(d.VersionCodename); v != "" {
-			return "Ubuntu:" + v
-		}
-	case "alpine":
-		if e, ok := NormalizeEcosystem("Alpine:" + firstNonEmpty(d.VersionID, d.Version)); ok {
-			return e
-		}
-	case "almalinux":
-		return "AlmaLinux:" + major(d.VersionID)
-	case "rocky":
-		return "Rocky Linux:" + major(d.VersionID)
-	case "rhel":
-		return "Red Hat:" + major(d.VersionID)
-	case "wolfi":
-		return "Wolfi"
-	case "chainguard":
-		return "Chainguard"
+	i, ok := byOSID[strings.ToLower(d.ID)]
+	if !ok {
+		return ""
 	}
-	return ""
+	e := &ecosystems[i]
+	if e.Release == Unversioned {
+		return e.Name
+	}
+	eco, ok := e.canonical(e.release(d))
+	if !ok {
+		return ""
+	}
+	return eco
 }
 
 // KindEcosystem returns the canonical ecosystem of a language package
-// kind (KindGo → "Go"), or "" for distribution package kinds.
+// kind (KindGo → "Go"), or "" for distribution package kinds. A thin
+// wrapper over the registry.
 func KindEcosystem(kind string) string {
-	switch kind {
-	case KindGo:
-		return EcosystemGo
-	case KindPyPI:
-		return EcosystemPyPI
-	case KindNPM:
-		return EcosystemNPM
-	case KindMaven:
-		return EcosystemMaven
-	case KindGem:
-		return EcosystemRubyGems
-	case KindComposer:
-		return EcosystemPackagist
-	case KindCargo:
-		return EcosystemCrates
-	case KindNuGet:
-		return EcosystemNuGet
+	if i, ok := byKind[kind]; ok {
+		return ecosystems[i].Name
 	}
 	return ""
 }

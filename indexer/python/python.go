@@ -133,24 +133,6 @@ func ParseMetadata(r io.Reader) (name, version string, err error) {
 }
 
 // NormalizeName normalises a distribution name as PEP 503 says: lower
-// case, every run of "-", "_" and "." replaced by a single "-".
-func NormalizeName(name string) string {
-	var b strings.Builder
-	b.Grow(len(name))
-	sep := false
-	for _, r := range strings.ToLower(name) {
-		if r == '-' || r == '_' || r == '.' {
-			sep = true
-			continue
-		}
-		if sep {
-			b.WriteByte('-')
-			sep = false
-		}
-		b.WriteRune(r)
-	}
-	if sep {
-		b.WriteByte('-')
-	}
-	return b.String()
-}
+// case, every run of "-", "_" and "." replaced by a single "-". A thin
+// wrapper over vuln.PEP503, lapps' one Python name normaliser.
+func NormalizeName(name string) string { return vuln.PEP503(name) }

@@ -475,7 +475,7 @@ func (r *Record) records(sk *skipCounts) ([]vuln.Record, error) {
 	for i := range r.Affected {
 		a := &r.Affected[i]
 		eco, ok := vuln.NormalizeEcosystem(a.Package.Ecosystem)
-		name := normalizeName(eco, a.Package.Name)
+		name := vuln.NormalizeName(eco, a.Package.Name)
 		if !ok || name == "" {
 			continue // a GIT-only entry of a repository, without a package
 		}
@@ -603,17 +603,12 @@ func (c *skipCounts) report(ctx context.Context) {
 }
 
 // ordering returns the ordering a range of type typ in ecosystem eco is
-// compared with, as the matcher chooses it; nil when lapps has none (the
-// range is kept unchecked: the matcher skips what it cannot parse).
+// compared with, as the matcher chooses it (version.ForRange); nil when
+// lapps has none (the range is kept unchecked: the matcher skips what it
+// cannot parse).
 func ordering(eco, typ string) version.Ordering {
-	o, ok := version.For(eco)
-	if typ == vuln.RangeSemver && (!ok || o != version.Go) {
-		return version.Semver
-	}
-	if !ok {
-		return nil
-	}
-	return o
+	o, _ := version.For(eco)
+	return version.ForRange(o, typ)
 }
 
 // ranges converts ECOSYSTEM and SEMVER ranges, skipping malformed ones
@@ -806,39 +801,10 @@ func severity(rating string, cvss []vuln.CVSS) (vuln.Severity, string) {
 }
 
 // redHatLike reports whether an ecosystem's advisories carry Red Hat's
-// rating as the prefix of their summary.
+// rating as the prefix of their summary (the registry's RatingInSummary).
 func redHatLike(eco string) bool {
-	name, _, _ := strings.Cut(eco, ":")
-	switch name {
-	case "AlmaLinux", "Rocky Linux", "Red Hat":
-		return true
-	}
-	return false
-}
-
-// normalizeName spells a package name the way the matcher looks it up.
-func normalizeName(eco, name string) string {
-	name = strings.TrimSpace(name)
-	switch eco {
-	case vuln.EcosystemPyPI:
-		var b strings.Builder
-		sep := false
-		for _, c := range strings.ToLower(name) {
-			if c == '-' || c == '_' || c == '.' {
-				sep = true
-				continue
-			}
-			if sep && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			sep = false
-			b.WriteRune(c)
-		}
-		return b.String()
-	case vuln.EcosystemNuGet, vuln.EcosystemPackagist:
-		return strings.ToLower(name)
-	}
-	return name
+	e, _ := vuln.EcosystemOf(eco)
+	return e.RatingInSummary
 }
 
 // maxTitle bounds a title made from details.

@@ -80,34 +80,55 @@ var (
 	Packagist Ordering = genericOrdering{name: "packagist", stripV: true}
 )
 
+// All lists every ordering, by which ByName finds them. A new ordering is
+// a file of this package and a line here.
+var All = []Ordering{Dpkg, RPM, APK, Semver, Go, PEP440, Maven, RubyGems, NuGet, Packagist}
+
+var byName = func() map[string]Ordering {
+	m := make(map[string]Ordering, len(All))
+	for _, o := range All {
+		m[o.Name()] = o
+	}
+	return m
+}()
+
+// ByName returns the ordering of that Name ("dpkg", "semver", …), as the
+// ecosystem registry (vuln.Ecosystem.Ordering) names it.
+func ByName(name string) (Ordering, bool) {
+	o, ok := byName[name]
+	return o, ok
+}
+
 // For returns the ordering of a canonical ecosystem, as
 // vuln.NormalizeEcosystem returns it ("Debian:12", "AlmaLinux:9", "Go", …);
-// false when lapps knows no ordering for it.
+// false when lapps knows no ordering for it. A thin wrapper over the
+// ecosystem registry (vuln.EcosystemOf) and ByName.
 func For(ecosystem string) (Ordering, bool) {
-	name, _, _ := strings.Cut(ecosystem, ":")
-	switch name {
-	case "Debian", "Ubuntu":
-		return Dpkg, true
-	case "AlmaLinux", "Rocky Linux", "Red Hat":
-		return RPM, true
-	case "Alpine", "Wolfi", "Chainguard":
-		return APK, true
-	case vuln.EcosystemGo:
-		return Go, true
-	case vuln.EcosystemNPM, vuln.EcosystemCrates:
-		return Semver, true
-	case vuln.EcosystemPyPI:
-		return PEP440, true
-	case vuln.EcosystemMaven:
-		return Maven, true
-	case vuln.EcosystemRubyGems:
-		return RubyGems, true
-	case vuln.EcosystemNuGet:
-		return NuGet, true
-	case vuln.EcosystemPackagist:
-		return Packagist, true
+	e, ok := vuln.EcosystemOf(ecosystem)
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	return ByName(e.Ordering)
+}
+
+// ForRange returns the ordering a range of type typ (vuln.RangeEcosystem,
+// vuln.RangeSemver) is compared with in an ecosystem of ordering eco
+// (which may be nil when the ecosystem is unknown): eco for ECOSYSTEM
+// ranges (and ranges without a type); for SEMVER ranges Go in Go
+// ecosystems (toolchain versions) and Semver elsewhere; nil for types
+// lapps does not compare (GIT) and for ECOSYSTEM ranges of an unknown
+// ecosystem.
+func ForRange(eco Ordering, typ string) Ordering {
+	switch typ {
+	case vuln.RangeEcosystem, "":
+		return eco
+	case vuln.RangeSemver:
+		if eco == Go {
+			return Go
+		}
+		return Semver
+	}
+	return nil
 }
 
 // sign maps a comparison result onto -1, 0, +1.
