@@ -3,7 +3,9 @@
 // ordering (package vuln/version), and merges what several sources say about
 // the same vulnerability of the same package into one finding.
 //
-// Rules:
+// Rules (what differs between ecosystems comes from the ecosystem
+// registry, vuln.Ecosystems: the kind, ordering, name rule and
+// source-package matching of each):
 //
 //   - Distribution packages take the records of the image's distribution
 //     ecosystem (vuln.DistributionEcosystem: "Debian:12", "AlmaLinux:9", …)

@@ -297,14 +297,19 @@ func TestMatch(t *testing.T) {
 				{Name: "PyYAML", Version: "5.3", Kind: vuln.KindPyPI},
 				{Name: "jinja2", Version: "2.10", Kind: vuln.KindPyPI},
 				{Name: "requests", Version: "2.31.0", Kind: vuln.KindPyPI},
+				// As an SBOM might spell it; PEP 503 keeps the trailing
+				// separator, as the record stores it.
+				{Name: "Odd_", Version: "1.0", Kind: vuln.KindPyPI},
 			},
 			records: []vuln.Record{
 				{ID: "PYSEC-2020-96", Aliases: []string{"CVE-2020-1747"}, Source: "pypa", Ecosystem: "PyPI", Package: "pyyaml", Status: vuln.StatusFixed, Versions: []string{"5.1", "5.2", "5.3", "5.3.0"}},
 				{ID: "PYSEC-2019-217", Aliases: []string{"CVE-2019-10906"}, Source: "pypa", Ecosystem: "PyPI", Package: "jinja2", Status: vuln.StatusFixed, Versions: []string{"2.10.0"}},
 				{ID: "PYSEC-TEST", Source: "pypa", Ecosystem: "PyPI", Package: "requests", Status: vuln.StatusUnfixed,
 					Ranges: []vuln.Range{{Type: vuln.RangeEcosystem, Introduced: "2.0", LastAffected: "2.31.0"}}},
+				fixed("PYSEC-ODD", "pypa", "PyPI", "odd-", "1.1"),
 			},
 			want: []want{
+				{"PYSEC-ODD", "Odd_", "1.0", "1.1", vuln.StatusFixed, "", ""},
 				{"CVE-2019-10906", "jinja2", "2.10", "", vuln.StatusUnfixed, "PYSEC-2019-217", ""},
 				{"CVE-2020-1747", "PyYAML", "5.3", "", vuln.StatusUnfixed, "PYSEC-2020-96", ""},
 				{"PYSEC-TEST", "requests", "2.31.0", "", vuln.StatusUnfixed, "", ""},

@@ -242,9 +242,11 @@ func PEP503(name string) string {
 // a source's spelling ("12.4" → "Debian:12"), false when e is versioned
 // and rest names no release.
 func (e Ecosystem) canonical(rest string) (string, bool) {
+	rest = strings.TrimSpace(rest)
 	switch e.Release {
 	case ReleaseMajor:
-		return e.Name + ":" + major(rest), rest != ""
+		m := strings.TrimSpace(major(rest))
+		return e.Name + ":" + m, m != ""
 	case ReleaseMinorV:
 		v := strings.TrimPrefix(rest, "v")
 		if v == "" {
@@ -258,6 +260,7 @@ func (e Ecosystem) canonical(rest string) (string, bool) {
 		pro := false
 		var ver string
 		for _, p := range strings.Split(rest, ":") {
+			p = strings.TrimSpace(p)
 			switch {
 			case strings.EqualFold(p, "Pro"):
 				pro = true

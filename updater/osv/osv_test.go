@@ -272,6 +272,8 @@ func TestParseDocument(t *testing.T) {
 		{name: "several pairs and last_affected", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"PyPI","name":"Foo_Bar.baz"},
 			"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.0"},{"introduced":"2.0"},{"last_affected":"2.5"},{"introduced":"3.0"}]}]}]}`,
 			want: want{n: 1, ranges: []vuln.Range{rg("0", "1.0", ""), rg("2.0", "", "2.5"), rg("3.0", "", "")}, status: vuln.StatusFixed, pkg: "foo-bar-baz", eco: "PyPI"}},
+		{name: "PEP 503 keeps a trailing separator", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"PyPI","name":" Foo_ "},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.0"}]}]}]}`,
+			want: want{n: 1, ranges: []vuln.Range{rg("0", "1.0", "")}, status: vuln.StatusFixed, pkg: "foo-", eco: "PyPI"}},
 		{name: "fixed without introduced", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"npm","name":"Left-Pad"},"ranges":[{"type":"SEMVER","events":[{"fixed":"1.2.0"}]}]}]}`,
 			want: want{n: 1, ranges: []vuln.Range{{Type: "SEMVER", Introduced: "0", Fixed: "1.2.0"}}, status: vuln.StatusFixed, pkg: "Left-Pad", eco: "npm"}},
 		{name: "git only with versions", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"PyPI","name":"x"},"ranges":[{"type":"GIT","repo":"r","events":[{"introduced":"abc"},{"fixed":"def"}]}],"versions":["1.0"," 1.1",""]}]}`,

@@ -2,6 +2,8 @@ package version
 
 import (
 	"testing"
+
+	"github.com/lapps/lapps/vuln"
 )
 
 // known is a pair of versions and how the first compares with the second,
@@ -224,6 +226,38 @@ func TestFor(t *testing.T) {
 	for _, eco := range []string{"", "Hackage", "SUSE:15", "debian:12"} {
 		if o, ok := For(eco); ok {
 			t.Errorf("For(%q) = %s, want none", eco, o.Name())
+		}
+	}
+}
+
+func TestByNameAndForRange(t *testing.T) {
+	for _, o := range All {
+		if got, ok := ByName(o.Name()); !ok || got != o {
+			t.Errorf("ByName(%q) = %v, %v", o.Name(), got, ok)
+		}
+	}
+	if o, ok := ByName("hackage"); ok {
+		t.Errorf("ByName(hackage) = %s", o.Name())
+	}
+	for _, c := range []struct {
+		eco       Ordering
+		typ       string
+		want      Ordering
+		wantNoOrd bool
+	}{
+		{Dpkg, vuln.RangeEcosystem, Dpkg, false}, {Dpkg, "", Dpkg, false}, {Dpkg, vuln.RangeSemver, Semver, false},
+		{Go, vuln.RangeSemver, Go, false}, {Go, vuln.RangeEcosystem, Go, false}, {PEP440, "GIT", nil, true},
+		{nil, vuln.RangeSemver, Semver, false}, {nil, vuln.RangeEcosystem, nil, true},
+	} {
+		got := ForRange(c.eco, c.typ)
+		if c.wantNoOrd {
+			if got != nil {
+				t.Errorf("ForRange(%v, %q) = %s, want none", c.eco, c.typ, got.Name())
+			}
+			continue
+		}
+		if got != c.want {
+			t.Errorf("ForRange(%v, %q) = %v, want %s", c.eco, c.typ, got, c.want.Name())
 		}
 	}
 }
