@@ -36,7 +36,7 @@ func TestTable(t *testing.T) {
 	for _, want := range []string{
 		"Scan:         #2", "Debian GNU/Linux 12 (bookworm)", "Findings:     2 (high 1, low 1)",
 		"1 more (pypi 1) installed by the distribution's package manager", "Warning:      layer sha256:x",
-		"CVE-2022-1271", "1.12-1+deb12u1", "unfixed", "no vulnerability data loaded",
+		"CVE-2022-1271", "1.12-1+deb12u1", "unfixed", "no vulnerability data covers this image",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)

@@ -497,10 +497,11 @@ func (l *Local) build(ctx context.Context, name string, idx *indexer.ImageIndex,
 	if err != nil {
 		return nil, err
 	}
-	sources, err := l.dataSources(ctx)
+	data, err := l.st.SourceData(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("vulnerability data coverage: %w", err)
 	}
+	sources, uncovered := coverage(imageEcosystems(idx), data, len(findings), now)
 	r := &report.Report{
 		Image:           name,
 		ManifestDigest:  idx.ManifestDigest,
@@ -513,7 +514,7 @@ func (l *Local) build(ctx context.Context, name string, idx *indexer.ImageIndex,
 		OSOwnedPackages: idx.OSOwned,
 		Vulnerabilities: findings,
 		DataSources:     sources,
-		Warnings:        append(append([]string(nil), idx.Warnings...), warnings...),
+		Warnings:        append(append(append([]string{}, idx.Warnings...), warnings...), uncovered...),
 	}
 	if r.Packages == nil {
 		r.Packages = []vuln.Package{}
@@ -523,20 +524,6 @@ func (l *Local) build(ctx context.Context, name string, idx *indexer.ImageIndex,
 	}
 	r.Summarize()
 	return r, nil
-}
-
-func (l *Local) dataSources(ctx context.Context) ([]report.DataSource, error) {
-	st, err := l.st.SourceStatuses(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("vulnerability data status: %w", err)
-	}
-	out := []report.DataSource{}
-	for _, s := range st {
-		if s.Latest != nil {
-			out = append(out, report.DataSource{Name: s.Source, Operation: s.Latest.ID, UpdatedAt: s.Latest.CreatedAt})
-		}
-	}
-	return out, nil
 }
 
 // ListScans lists the scans of an image.
