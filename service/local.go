@@ -502,6 +502,13 @@ func (l *Local) build(ctx context.Context, name string, idx *indexer.ImageIndex,
 		return nil, fmt.Errorf("vulnerability data coverage: %w", err)
 	}
 	sources, uncovered := coverage(imageEcosystems(idx), data, len(findings), now)
+	for i := range sources {
+		for _, s := range l.sources {
+			if sources[i].Type == "" && s.Name == sources[i].Name {
+				sources[i].Type = s.Type
+			}
+		}
+	}
 	r := &report.Report{
 		Image:           name,
 		ManifestDigest:  idx.ManifestDigest,
