@@ -1,14 +1,20 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/report"
+	"github.com/lapps/lapps/server"
 	"github.com/lapps/lapps/service"
+	"github.com/lapps/lapps/store/sqlite"
 	"github.com/lapps/lapps/testenv"
 )
 
@@ -18,12 +24,33 @@ import (
 // replaces it and prints what it replaced; status shows each import's
 // origin and data age.
 func TestVulnDBImportNaming(t *testing.T) {
+	t.Run("local", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "lapps.db")
+		testImportNaming(t, func(t *testing.T, args ...string) (int, string, string) { return run(t, db, args...) })
+	})
+	t.Run("server", func(t *testing.T) {
+		ctx := context.Background()
+		st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "server.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(nil))
+		srv := server.New(local, st)
+		hs := httptest.NewServer(srv.Handler())
+		t.Cleanup(func() { hs.Close(); srv.Close(); local.Close() })
+		client := filepath.Join(t.TempDir(), "unused.db")
+		testImportNaming(t, func(t *testing.T, args ...string) (int, string, string) {
+			return run(t, client, append([]string{"--server", hs.URL}, args...)...)
+		})
+	})
+}
+
+func testImportNaming(t *testing.T, run func(t *testing.T, args ...string) (int, string, string)) {
 	v310, v311 := testenv.VulnData(t, "alpine-secdb", "v3.10"), testenv.VulnData(t, "alpine-secdb", "v3.11")
-	db := filepath.Join(t.TempDir(), "lapps.db")
 	imported := regexp.MustCompile(`imported, (\d+) records as source "([^"]+)"`)
 	importOK := func(args ...string) (records, source, out string) {
 		t.Helper()
-		code, out, stderr := run(t, db, append([]string{"vulndb", "import", "--type", "alpine-secdb"}, args...)...)
+		code, out, stderr := run(t, append([]string{"vulndb", "import", "--type", "alpine-secdb"}, args...)...)
 		if code != 0 {
 			t.Fatalf("import %v: exit %d: %s", args, code, stderr)
 		}
@@ -40,7 +67,7 @@ func TestVulnDBImportNaming(t *testing.T) {
 	}
 	status := func() map[string]service.SourceStatus {
 		t.Helper()
-		code, out, stderr := run(t, db, "vulndb", "status", "-o", "json")
+		code, out, stderr := run(t, "vulndb", "status", "-o", "json")
 		if code != 0 {
 			t.Fatalf("status: exit %d: %s", code, stderr)
 		}
@@ -61,7 +88,7 @@ func TestVulnDBImportNaming(t *testing.T) {
 	}
 
 	// Another path under a taken name: refused (exit 2), nothing changed.
-	code, out, stderr := run(t, db, "vulndb", "import", "--type", "alpine-secdb", "--name", s310, v311)
+	code, out, stderr := run(t, "vulndb", "import", "--type", "alpine-secdb", "--name", s310, v311)
 	if code != ExitUsage || !strings.Contains(stderr, "--replace") || !strings.Contains(stderr, v310) || out != "" {
 		t.Fatalf("import over another path's data: exit %d, stdout %q, stderr %q; want %d naming --replace and %s", code, out, stderr, ExitUsage, v310)
 	}
@@ -80,13 +107,13 @@ func TestVulnDBImportNaming(t *testing.T) {
 	}
 
 	// The same path again: an update of the same import, not refused.
-	code, out, stderr = run(t, db, "vulndb", "import", "--type", "alpine-secdb", v311)
+	code, out, stderr = run(t, "vulndb", "import", "--type", "alpine-secdb", v311)
 	if code != 0 || !strings.Contains(out, "unchanged") {
 		t.Errorf("same path again: exit %d, %q %q; want unchanged", code, out, stderr)
 	}
 
 	// The status table shows the origin and the data's age.
-	code, out, _ = run(t, db, "vulndb", "status")
+	code, out, _ = run(t, "vulndb", "status")
 	if code != 0 || !strings.Contains(out, "NEWEST RECORD") || !strings.Contains(out, "ORIGIN") || !strings.Contains(out, v311) {
 		t.Errorf("status table:\n%s", out)
 	}
