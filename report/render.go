@@ -141,7 +141,10 @@ func clip(s string, n int) string {
 // dataLine describes one data source in the table's header.
 func dataLine(ds DataSource) string {
 	newest := "newest record unknown (its records carry no dates)"
-	if ds.NewestRecord != nil {
+	switch {
+	case ds.Age == "": // recorded before lapps knew the data's age
+		return fmt.Sprintf("%s: stored %s", ds.Name, ds.UpdatedAt.UTC().Format("2006-01-02 15:04Z"))
+	case ds.NewestRecord != nil:
 		newest = fmt.Sprintf("newest record %s (%s old)", ds.NewestRecord.UTC().Format("2006-01-02"), ds.Age)
 	}
 	return fmt.Sprintf("%s: %s, stored %s", ds.Name, newest, ds.UpdatedAt.UTC().Format("2006-01-02 15:04Z"))

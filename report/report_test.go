@@ -64,3 +64,44 @@ func TestJSONAndCounts(t *testing.T) {
 		t.Errorf("unknown format: %v", err)
 	}
 }
+
+func TestAgeAndDataLines(t *testing.T) {
+	at := time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		newest time.Time
+		want   string
+	}{
+		{time.Time{}, AgeUnknown},
+		{at.Add(-412*24*time.Hour - time.Hour), "412d"},
+		{at.Add(-5*time.Hour - time.Minute), "5h"},
+		{at.Add(-time.Minute), "<1h"},
+		{at.Add(time.Hour), "<1h"},
+	} {
+		if got := Age(tc.newest, at); got != tc.want {
+			t.Errorf("Age(%v) = %q; want %q", tc.newest, got, tc.want)
+		}
+	}
+	newest := at.Add(-48 * time.Hour)
+	r := sample()
+	r.DataSources = []DataSource{
+		{Name: "a", UpdatedAt: at, NewestRecord: &newest, Age: "2d"},
+		{Name: "b", UpdatedAt: at, Age: AgeUnknown},
+		{Name: "c", UpdatedAt: at}, // recorded before ages were known
+	}
+	var b bytes.Buffer
+	if err := WriteTable(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Data:         a: newest record 2026-03-01 (2d old), stored 2026-03-03 12:00Z\n",
+		"Data:         b: newest record unknown (its records carry no dates), stored 2026-03-03 12:00Z\n",
+		"Data:         c: stored 2026-03-03 12:00Z\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "no vulnerability data covers") {
+		t.Errorf("table says no data covers the image although sources do:\n%s", b.String())
+	}
+}
