@@ -125,3 +125,24 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzImportName: whatever the path (an API caller's origin), the name
+// is import-TYPE- and at most 64 characters of a-z, 0-9, '.', '_' and
+// '-', neither starting nor ending with '-' or '.'.
+func FuzzImportName(f *testing.F) {
+	for _, p := range []string{"/data/AlmaLinux-all.zip", "", "/", "..", "a/b/../c", "\x00\xff", "ÄÖ.zip", strings.Repeat("-", 100)} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		name := ImportName("osv", path)
+		base, ok := strings.CutPrefix(name, "import-osv-")
+		if !ok || base == "" || len(base) > 64 || strings.Trim(base, "-.") != base {
+			t.Fatalf("ImportName(%q) = %q", path, name)
+		}
+		for _, c := range base {
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+				t.Fatalf("ImportName(%q) = %q: character %q", path, name, c)
+			}
+		}
+	})
+}

@@ -74,10 +74,10 @@ func (l *Local) ImportVulnDB(ctx context.Context, typ, path, name string, replac
 	if name == "" {
 		name = ImportName(typ, origin)
 	}
-	configured := false
+	configured, configuredType := false, ""
 	for _, s := range l.sources {
 		if s.Name == name {
-			configured = true
+			configured, configuredType = true, s.Type
 			if !replace {
 				return nil, fmt.Errorf("source %q is configured (type %s): an import under its name would replace its data; give --replace (replace=true over the API) to do so, or choose another --name: %w", name, s.Type, ErrBadRequest)
 			}
@@ -107,6 +107,9 @@ func (l *Local) ImportVulnDB(ctx context.Context, typ, path, name string, replac
 	}
 	if prev != nil && r.Changed {
 		res.Replaced = &Replaced{Origin: prev.Origin, Type: prev.Type, Records: prev.Records, SameImport: sameImport}
+		if res.Replaced.Type == "" {
+			res.Replaced.Type = configuredType
+		}
 	}
 	return &res, nil
 }
