@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/lapps/lapps/vuln"
@@ -114,14 +113,4 @@ func DecodeEcosystems(source string, data []byte) (map[string]int, error) {
 		return nil, fmt.Errorf("source %s: decode stored ecosystems: %w", source, err)
 	}
 	return ecos, nil
-}
-
-// EcosystemNames returns the ecosystems of d, sorted.
-func (d *SourceData) EcosystemNames() []string {
-	out := make([]string, 0, len(d.Ecosystems))
-	for e := range d.Ecosystems {
-		out = append(out, e)
-	}
-	sort.Strings(out)
-	return out
 }
