@@ -89,9 +89,9 @@ source that fails leaves its previous data untouched.`,
 				return writeJSON(a.stdout, st)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SOURCE\tTYPE\tLAST RUN\tRESULT\tRECORDS\tDATA AGE")
+			fmt.Fprintln(tw, "SOURCE\tTYPE\tLAST RUN\tRESULT\tRECORDS\tNEWEST RECORD\tDATA AGE\tSTORED\tORIGIN")
 			for _, s := range st {
-				last, res, age := "never", "-", "-"
+				last, res, age, newest, stored, origin := "never", "-", "-", "-", "-", "-"
 				if !s.LastRun.IsZero() {
 					last = s.LastRun.UTC().Format("2006-01-02 15:04Z")
 					res = "ok"
@@ -100,13 +100,24 @@ source that fails leaves its previous data untouched.`,
 					}
 				}
 				if !s.UpdatedAt.IsZero() {
-					age = time.Since(s.UpdatedAt).Round(time.Minute).String()
+					stored = s.UpdatedAt.UTC().Format("2006-01-02 15:04Z")
+				}
+				if s.DataAge != "" {
+					age = s.DataAge
+				}
+				if s.NewestRecord != nil {
+					newest = s.NewestRecord.UTC().Format("2006-01-02")
+				} else if s.DataAge != "" {
+					newest = "unknown (no dates)"
+				}
+				if s.Origin != "" {
+					origin = s.Origin
 				}
 				typ := s.Type
 				if !s.Configured {
 					typ += " (not configured)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n", s.Source, typ, last, res, s.Records, age)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.Source, typ, last, res, s.Records, newest, age, stored, origin)
 			}
 			return tw.Flush()
 		},
@@ -118,8 +129,22 @@ source that fails leaves its previous data untouched.`,
 	imp := &cobra.Command{
 		Use:   "import --type TYPE PATH",
 		Short: "Load a file, directory or zip in a source's own format (air-gapped use)",
-		Example: `  lapps vulndb import --type osv all.zip
-  lapps vulndb import --type alpine-secdb ./alpine-secdb
+		Long: `Loads PATH (a file, a directory or a zip archive) in the format of source
+type TYPE, as one source. The source is named by --name, by default
+import-TYPE-BASE: BASE is the last element of PATH without a .zip
+extension, lower-cased, each run of characters other than a-z, 0-9, '.'
+and '_' turned into '-' (./osv/AlmaLinux-all.zip → import-osv-almalinux-all),
+so that imports of different paths are different sources.
+
+Importing the same PATH (as the same TYPE) again updates that source. An
+import never replaces other data under its name without --replace: not a
+configured source's, not an import of another path or type, not data
+whose origin was not recorded; refused, it exits 2 and changes nothing.
+With --replace the source's data is replaced, and the import says what it
+replaced.`,
+		Example: `  lapps vulndb import --type osv all.zip                     # source import-osv-all
+  lapps vulndb import --type alpine-secdb ./alpine-secdb    # source import-alpine-secdb-alpine-secdb
+  lapps vulndb import --type osv ./osv/Debian --name osv-debian-offline
   lapps vulndb import --type debian-dsa ./security-tracker/data --name debian-dsa --replace`,
 		Args: exactArgs(1, "PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -155,12 +180,26 @@ source that fails leaves its previous data untouched.`,
 				fmt.Fprintf(a.stdout, "; %s malformed entries skipped %s", n, reasons)
 			}
 			fmt.Fprintln(a.stdout)
+			if rp := r.Replaced; rp != nil {
+				if rp.SameImport {
+					fmt.Fprintf(a.stdout, "updated source %s: %d records from the same path → %d records\n", r.Source, rp.Records, r.Records)
+				} else {
+					from := "from " + rp.Origin
+					if rp.Origin == "" {
+						from = "whose origin was not recorded"
+						if rp.Type != "" {
+							from = "of type " + rp.Type + " from its configured feed"
+						}
+					}
+					fmt.Fprintf(a.stdout, "replaced source %s: %d records %s → %d records\n", r.Source, rp.Records, from, r.Records)
+				}
+			}
 			return nil
 		},
 	}
 	imp.Flags().StringVar(&typ, "type", "", "source type: "+strings.Join(updater.Types(), ", "))
-	imp.Flags().StringVar(&name, "name", "", "source name to store the data under (default import-TYPE); its data is replaced")
-	imp.Flags().BoolVar(&replace, "replace", false, "allow --name to be a configured source's, whose data the import replaces")
+	imp.Flags().StringVar(&name, "name", "", "source name to store the data under (default import-TYPE-BASE, see above)")
+	imp.Flags().BoolVar(&replace, "replace", false, "replace the data of an existing source of that name that came from elsewhere (a configured source, another path or type)")
 	cmd.AddCommand(update, status, imp)
 	return cmd
 }

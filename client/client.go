@@ -283,8 +283,17 @@ func (c *Client) ImportVulnDB(ctx context.Context, typ, path, name string, repla
 		defer f.Close()
 		body = f
 	}
+	// The source is named, and its origin recorded, after the path given
+	// here, not the server's copy of it.
+	origin := path
+	if abs, err := filepath.Abs(path); err == nil {
+		origin = abs
+	}
+	if name == "" {
+		name = service.ImportName(typ, origin)
+	}
 	var out service.SourceResult
-	q := url.Values{"type": {typ}, "name": {name}, "filename": {filename}}
+	q := url.Values{"type": {typ}, "name": {name}, "filename": {filename}, "origin": {origin}}
 	if replace {
 		q.Set("replace", "true")
 	}
@@ -293,9 +302,6 @@ func (c *Client) ImportVulnDB(ctx context.Context, typ, path, name string, repla
 		if errors.As(err, &re) && re.status == http.StatusUnprocessableEntity {
 			// The import ran and failed, as in-process: a result with
 			// its error (a refused request has none).
-			if name == "" {
-				name = "import-" + typ
-			}
 			return &service.SourceResult{Source: name, Type: typ, Error: err.Error()}, err
 		}
 		return nil, err

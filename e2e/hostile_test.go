@@ -600,7 +600,7 @@ func importHostile(t *testing.T, r *runner, typ, good, goodType, hostile string)
 		t.Fatalf("import the good data: %s", o.stderr)
 	}
 	n := sourceRecords(t, r, "feed")
-	o := r.run("vulndb", "import", "--type", typ, hostile, "--name", "feed")
+	o := r.run("vulndb", "import", "--type", typ, hostile, "--name", "feed", "--replace")
 	detail := exitDetail(o)
 	if strings.Contains(o.stderr, "panic") {
 		detail = "crashed: " + firstLine(o.stderr[strings.Index(o.stderr, "panic"):])

@@ -58,7 +58,10 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(&b, "Findings:     %d (%s), %s\n", len(r.Vulnerabilities), severityLine(r), mode)
 	if len(r.DataSources) == 0 {
-		fmt.Fprintf(&b, "Data:         no vulnerability data loaded (run `lapps vulndb update`)\n")
+		fmt.Fprintf(&b, "Data:         no vulnerability data covers this image (`lapps vulndb status` shows what is loaded)\n")
+	}
+	for _, ds := range r.DataSources {
+		fmt.Fprintf(&b, "Data:         %s\n", dataLine(ds))
 	}
 	for _, wr := range r.Warnings {
 		fmt.Fprintf(&b, "Warning:      %s\n", wr)
@@ -133,4 +136,16 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string([]rune(s)[:n-1]) + "…"
+}
+
+// dataLine describes one data source in the table's header.
+func dataLine(ds DataSource) string {
+	newest := "newest record unknown (its records carry no dates)"
+	switch {
+	case ds.Age == "": // recorded before lapps knew the data's age
+		return fmt.Sprintf("%s: stored %s", ds.Name, ds.UpdatedAt.UTC().Format("2006-01-02 15:04Z"))
+	case ds.NewestRecord != nil:
+		newest = fmt.Sprintf("newest record %s (%s old)", ds.NewestRecord.UTC().Format("2006-01-02"), ds.Age)
+	}
+	return fmt.Sprintf("%s: %s, stored %s", ds.Name, newest, ds.UpdatedAt.UTC().Format("2006-01-02 15:04Z"))
 }

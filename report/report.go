@@ -3,6 +3,8 @@
 package report
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/lapps/lapps/indexer"
@@ -36,19 +38,80 @@ type Report struct {
 	// Vulnerabilities are the findings, most severe first.
 	Vulnerabilities []vuln.Finding `json:"vulnerabilities"`
 	Summary         Summary        `json:"summary"`
-	// DataSources are the vulnerability data the findings were matched
-	// against.
+	// DataSources are the vulnerability data that cover the image: the
+	// sources with records in its distribution release's ecosystem or in
+	// an ecosystem of its packages, and, when there are findings, the
+	// enrichment sources (vuln.EcosystemEnrichment) that score them.
 	DataSources []DataSource `json:"data_sources"`
 	// Warnings are problems that did not stop the scan, such as a package
-	// database that does not parse.
-	Warnings []string `json:"warnings,omitempty"`
+	// database that does not parse, and what the data could not cover (a
+	// distribution release or an ecosystem of the image no source has
+	// records for). Always an array in JSON, empty when there are none.
+	Warnings []string `json:"warnings"`
 }
 
-// DataSource names one source's update operation used for matching.
+// MarshalJSON writes the report with its lists as arrays, never null
+// (reports recorded before lapps wrote them so have none).
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report // without this method
+	p := plain(r)
+	if p.Warnings == nil {
+		p.Warnings = []string{}
+	}
+	if p.DataSources == nil {
+		p.DataSources = []DataSource{}
+	}
+	if p.Vulnerabilities == nil {
+		p.Vulnerabilities = []vuln.Finding{}
+	}
+	if p.Packages == nil {
+		p.Packages = []vuln.Package{}
+	}
+	return json.Marshal(p)
+}
+
+// DataSource names one source's update operation used for matching, and
+// how old its data is.
 type DataSource struct {
-	Name      string    `json:"name"`
-	Operation int64     `json:"update_operation"`
+	Name string `json:"name"`
+	// Type is the source type ("osv", "alpine-secdb", …), when known.
+	Type      string `json:"type,omitempty"`
+	Operation int64  `json:"update_operation"`
+	// UpdatedAt is when the data was stored: the update or import time.
 	UpdatedAt time.Time `json:"updated_at"`
+	// NewestRecord is the latest modified or published time of the
+	// source's records: how current the data itself is. Nil (null) when
+	// no record carries a date (the Go vulndb's records have none).
+	NewestRecord *time.Time `json:"newest_record"`
+	// Age is how long before the report's generated_at NewestRecord was,
+	// in days ("412d"), hours ("5h") or "<1h"; "unknown" without a
+	// NewestRecord.
+	Age string `json:"age"`
+	// Covers are the ecosystems of the image the source has records in
+	// ("Debian:12", "npm"), or "enrichment" for a source that scores
+	// vulnerabilities rather than packages.
+	Covers []string `json:"covers,omitempty"`
+}
+
+// AgeUnknown is DataSource.Age when the records carry no dates.
+const AgeUnknown = "unknown"
+
+// Age renders how long before at the time newest was: whole days from a
+// day on ("412d"), whole hours below ("5h"), "<1h" below an hour, and
+// AgeUnknown for a zero newest. A newest after at (clocks, or a feed
+// dated ahead) is "<1h".
+func Age(newest, at time.Time) string {
+	if newest.IsZero() {
+		return AgeUnknown
+	}
+	d := at.Sub(newest)
+	switch {
+	case d >= 24*time.Hour:
+		return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh", int(d/time.Hour))
+	}
+	return "<1h"
 }
 
 // Summary counts packages and findings.

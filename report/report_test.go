@@ -36,7 +36,7 @@ func TestTable(t *testing.T) {
 	for _, want := range []string{
 		"Scan:         #2", "Debian GNU/Linux 12 (bookworm)", "Findings:     2 (high 1, low 1)",
 		"1 more (pypi 1) installed by the distribution's package manager", "Warning:      layer sha256:x",
-		"CVE-2022-1271", "1.12-1+deb12u1", "unfixed", "no vulnerability data loaded",
+		"CVE-2022-1271", "1.12-1+deb12u1", "unfixed", "no vulnerability data covers this image",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
@@ -62,5 +62,46 @@ func TestJSONAndCounts(t *testing.T) {
 	}
 	if err := Write(&b, r, "xml"); err == nil || !strings.Contains(err.Error(), "table, json") {
 		t.Errorf("unknown format: %v", err)
+	}
+}
+
+func TestAgeAndDataLines(t *testing.T) {
+	at := time.Date(2026, 3, 3, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		newest time.Time
+		want   string
+	}{
+		{time.Time{}, AgeUnknown},
+		{at.Add(-412*24*time.Hour - time.Hour), "412d"},
+		{at.Add(-5*time.Hour - time.Minute), "5h"},
+		{at.Add(-time.Minute), "<1h"},
+		{at.Add(time.Hour), "<1h"},
+	} {
+		if got := Age(tc.newest, at); got != tc.want {
+			t.Errorf("Age(%v) = %q; want %q", tc.newest, got, tc.want)
+		}
+	}
+	newest := at.Add(-48 * time.Hour)
+	r := sample()
+	r.DataSources = []DataSource{
+		{Name: "a", UpdatedAt: at, NewestRecord: &newest, Age: "2d"},
+		{Name: "b", UpdatedAt: at, Age: AgeUnknown},
+		{Name: "c", UpdatedAt: at}, // recorded before ages were known
+	}
+	var b bytes.Buffer
+	if err := WriteTable(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Data:         a: newest record 2026-03-01 (2d old), stored 2026-03-03 12:00Z\n",
+		"Data:         b: newest record unknown (its records carry no dates), stored 2026-03-03 12:00Z\n",
+		"Data:         c: stored 2026-03-03 12:00Z\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "no vulnerability data covers") {
+		t.Errorf("table says no data covers the image although sources do:\n%s", b.String())
 	}
 }

@@ -464,6 +464,9 @@ func (s *Server) updateSources(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
+// maxOrigin bounds the origin query parameter of an import.
+const maxOrigin = 4096
+
 // importSource takes the data in the request body (a zip, or one JSON or
 // YAML file) and imports it as the given type.
 func (s *Server) importSource(w http.ResponseWriter, r *http.Request) {
@@ -510,7 +513,24 @@ func (s *Server) importSource(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fmt.Errorf("read import: %w", err))
 		return
 	}
-	res, err := s.svc.ImportVulnDB(r.Context(), typ, path, name, replace)
+	ctx := r.Context()
+	if origin := q.Get("origin"); origin != "" {
+		// Where the caller's data came from: recorded with the source, and
+		// what tells an update of the same import from a replacement.
+		if len(origin) > maxOrigin {
+			writeError(w, http.StatusBadRequest, CodeBadRequest, fmt.Sprintf("origin longer than %d bytes", maxOrigin))
+			return
+		}
+		ctx = service.WithImportOrigin(ctx, origin)
+	} else {
+		// Named after the uploaded file's name, not the temporary copy;
+		// uploads of the same name are the same import.
+		if name == "" {
+			name = service.ImportName(typ, filename)
+		}
+		ctx = service.WithImportOrigin(ctx, "upload:"+filename)
+	}
+	res, err := s.svc.ImportVulnDB(ctx, typ, path, name, replace)
 	if err != nil {
 		code, status := classify(err)
 		if code == CodeInternal {

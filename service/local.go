@@ -497,9 +497,17 @@ func (l *Local) build(ctx context.Context, name string, idx *indexer.ImageIndex,
 	if err != nil {
 		return nil, err
 	}
-	sources, err := l.dataSources(ctx)
+	data, err := l.st.SourceData(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("vulnerability data coverage: %w", err)
+	}
+	sources, uncovered := coverage(imageEcosystems(idx), data, len(findings), now)
+	for i := range sources {
+		for _, s := range l.sources {
+			if sources[i].Type == "" && s.Name == sources[i].Name {
+				sources[i].Type = s.Type
+			}
+		}
 	}
 	r := &report.Report{
 		Image:           name,
@@ -513,7 +521,7 @@ func (l *Local) build(ctx context.Context, name string, idx *indexer.ImageIndex,
 		OSOwnedPackages: idx.OSOwned,
 		Vulnerabilities: findings,
 		DataSources:     sources,
-		Warnings:        append(append([]string(nil), idx.Warnings...), warnings...),
+		Warnings:        append(append(append([]string{}, idx.Warnings...), warnings...), uncovered...),
 	}
 	if r.Packages == nil {
 		r.Packages = []vuln.Package{}
@@ -523,20 +531,6 @@ func (l *Local) build(ctx context.Context, name string, idx *indexer.ImageIndex,
 	}
 	r.Summarize()
 	return r, nil
-}
-
-func (l *Local) dataSources(ctx context.Context) ([]report.DataSource, error) {
-	st, err := l.st.SourceStatuses(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("vulnerability data status: %w", err)
-	}
-	out := []report.DataSource{}
-	for _, s := range st {
-		if s.Latest != nil {
-			out = append(out, report.DataSource{Name: s.Source, Operation: s.Latest.ID, UpdatedAt: s.Latest.CreatedAt})
-		}
-	}
-	return out, nil
 }
 
 // ListScans lists the scans of an image.

@@ -35,10 +35,12 @@ type Service interface {
 	// VulnDBStatus reports each configured source's last run and data.
 	VulnDBStatus(ctx context.Context) ([]SourceStatus, error)
 	// ImportVulnDB loads a file, directory or zip in a source type's own
-	// format, for air-gapped use, as source name (default import-TYPE).
-	// An import replaces the data stored under its name: under the name
-	// of a configured source it is refused (ErrBadRequest) unless replace
-	// is set.
+	// format, for air-gapped use, as source name (default
+	// ImportName(typ, path): import-TYPE-BASE). An import that would
+	// replace data from elsewhere (a configured source, another path's
+	// import, another type) is refused (ErrBadRequest) unless replace is
+	// set; importing the same path again updates that import. The result
+	// says what was replaced.
 	ImportVulnDB(ctx context.Context, typ, path, name string, replace bool) (*SourceResult, error)
 	// Close releases the service's resources.
 	Close() error
@@ -109,6 +111,24 @@ type SourceResult struct {
 	// (never widened to every version), SkippedBy by reason.
 	Skipped   int            `json:"skipped,omitempty"`
 	SkippedBy map[string]int `json:"skipped_by,omitempty"`
+	// Replaced is what an import replaced: the data the source held
+	// before, when the import changed it (nil for a new source, an
+	// unchanged import, and updates).
+	Replaced *Replaced `json:"replaced,omitempty"`
+}
+
+// Replaced is the data an import replaced.
+type Replaced struct {
+	// Origin is the path the replaced data was imported from; empty for
+	// a configured source's feed, or data stored before lapps recorded
+	// origins.
+	Origin string `json:"origin,omitempty"`
+	Type   string `json:"type,omitempty"`
+	// Records is the number of records the source held.
+	Records int `json:"records"`
+	// SameImport is true when the data came from the same path and type:
+	// the import updated itself rather than replaced another's data.
+	SameImport bool `json:"same_import,omitempty"`
 }
 
 // SourceStatus is one line of `lapps vulndb status`.
@@ -122,6 +142,16 @@ type SourceStatus struct {
 	Operation   int64     `json:"update_operation,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at,omitzero"`
 	Records     int       `json:"records"`
+	// Origin is the path an import came from.
+	Origin string `json:"origin,omitempty"`
+	// Ecosystems counts the source's current records by ecosystem.
+	Ecosystems map[string]int `json:"ecosystems,omitempty"`
+	// NewestRecord is the latest modified or published time of the
+	// source's records, DataAge its age now (report.Age: "412d",
+	// "unknown" when the records carry no dates); both absent without
+	// data.
+	NewestRecord *time.Time `json:"newest_record,omitempty"`
+	DataAge      string     `json:"data_age,omitempty"`
 }
 
 // ErrNotFound is returned (wrapped) for an image with no scans, or a scan

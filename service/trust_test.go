@@ -42,7 +42,7 @@ func TestImportReplace(t *testing.T) {
 		t.Fatalf("import with replace = %+v, %v", res, err)
 	}
 	res, err = l.ImportVulnDB(ctx, "alpine-secdb", data, "", false)
-	if err != nil || res.Source != "import-alpine-secdb" {
+	if err != nil || res.Source != "import-alpine-secdb-v3.11" {
 		t.Fatalf("import under the default name = %+v, %v", res, err)
 	}
 }

@@ -24,6 +24,7 @@ type Store interface {
 	Scans
 	Vulnerabilities
 	UpdateRecords
+	Coverage
 	Tokens
 	Outbox
 	Retention
@@ -180,6 +181,9 @@ type Vulnerabilities interface {
 	// died. A PutUpdate of a source waits for one of the same source in
 	// progress, so that a source's operation ids grow in the order its
 	// operations are published. Records with the same Key are an error.
+	// With the operation it stores the Origin of ctx (WithOrigin) and
+	// Summarize's counts by ecosystem and newest record time, which
+	// Coverage.SourceData returns.
 	PutUpdate(ctx context.Context, source, fingerprint string, records []vuln.Record) (*UpdateOperation, error)
 	// RecordRun records the outcome of a run of a source.
 	RecordRun(ctx context.Context, run *SourceRun) error

@@ -285,3 +285,41 @@ func TestMigrateJobs(t *testing.T) {
 	defer s.Close()
 	storetest.CheckUpgradedFrom5(t, s)
 }
+
+// TestMigrate0011 opens a database at schema 10 holding an update
+// operation: after migration its ecosystems and newest record time are
+// known.
+func TestMigrate0011(t *testing.T) {
+	ctx := context.Background()
+	ms, err := store.LoadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := testenv.PostgresDSN(t)
+	prev, err := open(ctx, dsn, ms[:10])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var op int64
+	if err := prev.pool.QueryRow(ctx, `INSERT INTO update_operations (source, fingerprint, created_at, records) VALUES ('old', 'f', now(), 3) RETURNING id`).Scan(&op); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range storetest.Upgraded10Records {
+		hash := make([]byte, 32)
+		hash[0] = byte(i + 1)
+		if _, err := prev.pool.Exec(ctx, `INSERT INTO records (hash, source, id, ecosystem, package, data) VALUES ($1, 'old', $2, $3, 'p', $4)`,
+			hash, r.ID, r.Ecosystem, r.Data); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := prev.pool.Exec(ctx, `INSERT INTO uo_records (op, hash) VALUES ($1, $2)`, op, hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prev.Close()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckUpgradedFrom10(t, s)
+}

@@ -38,8 +38,10 @@ func (s *Store) PutUpdate(ctx context.Context, source, fingerprint string, recor
 		if err := lock(ctx, tx, lockSource, txt(source)); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, `INSERT INTO update_operations (source, fingerprint, created_at, records) VALUES ($1, $2, $3, $4) RETURNING id`,
-			txt(source), txt(fingerprint), op.CreatedAt, op.Records).Scan(&op.ID); err != nil {
+		cov := coverageOf(ctx, records)
+		if err := tx.QueryRow(ctx, `INSERT INTO update_operations (source, fingerprint, created_at, records, ecosystems, newest_record, source_type, origin)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			txt(source), txt(fingerprint), op.CreatedAt, op.Records, cov.ecosystems, cov.newest, txt(cov.origin.Type), txt(cov.origin.Path)).Scan(&op.ID); err != nil {
 			return err
 		}
 		if err := insertRecords(ctx, tx, op.ID, enc); err != nil {

@@ -85,3 +85,33 @@ func TestMigrate0006(t *testing.T) {
 	defer s.Close()
 	storetest.CheckUpgradedFrom5(t, s)
 }
+
+// TestMigrate0011 opens a database written at schema 10 holding an update
+// operation: after migration its ecosystems and newest record time are
+// known.
+func TestMigrate0011(t *testing.T) {
+	ctx := context.Background()
+	path, db := atSchema(t, 10)
+	if _, err := db.ExecContext(ctx, `INSERT INTO update_operations (id, source, fingerprint, created_at, records) VALUES (1, 'old', 'f', ?, 3)`,
+		formatTime(now())); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range storetest.Upgraded10Records {
+		hash := make([]byte, 32)
+		hash[0] = byte(i + 1)
+		if _, err := db.ExecContext(ctx, `INSERT INTO records (hash, source, id, ecosystem, package, data) VALUES (?, 'old', ?, ?, 'p', ?)`,
+			hash, r.ID, r.Ecosystem, r.Data); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO uo_records (op, hash) VALUES (1, ?)`, hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckUpgradedFrom10(t, s)
+}

@@ -94,7 +94,7 @@ func (s *Store) PutUpdate(ctx context.Context, source, fingerprint string, recor
 	// either is written by one or two batches, not by most of them.
 	slices.SortFunc(enc, func(a, b store.EncodedRecord) int { return bytes.Compare(a.Hash, b.Hash) })
 	defer s.beginBatched(ctx)()
-	id, err := s.beginOperation(ctx, source, fingerprint, len(enc))
+	id, err := s.beginOperationWith(ctx, source, fingerprint, len(enc), coverageOf(ctx, records))
 	if err != nil {
 		return nil, fmt.Errorf("put update of %s: %w", source, err)
 	}
@@ -114,6 +114,11 @@ func (s *Store) PutUpdate(ctx context.Context, source, fingerprint string, recor
 // operations, waits until no other writer writes source, and inserts a
 // writing operation, whose id it returns.
 func (s *Store) beginOperation(ctx context.Context, source, fingerprint string, n int) (int64, error) {
+	return s.beginOperationWith(ctx, source, fingerprint, n, opCoverage{ecosystems: store.EncodeEcosystems(nil)})
+}
+
+// beginOperationWith is beginOperation storing cov with the operation.
+func (s *Store) beginOperationWith(ctx context.Context, source, fingerprint string, n int, cov opCoverage) (int64, error) {
 	for {
 		if err := s.sweep(ctx, source); err != nil {
 			return 0, err
@@ -135,9 +140,11 @@ func (s *Store) beginOperation(ctx context.Context, source, fingerprint string, 
 				WHERE source = ? AND state = 'writing'`, source); err != nil {
 				return err
 			}
-			return tx.QueryRowContext(ctx, `INSERT INTO update_operations (source, fingerprint, created_at, records, state, lease_until)
-				VALUES (?, ?, ?, ?, 'writing', ?) RETURNING id`,
-				source, fingerprint, formatTime(at), n, formatTime(at.Add(writeLease))).Scan(&id)
+			return tx.QueryRowContext(ctx, `INSERT INTO update_operations (source, fingerprint, created_at, records, state, lease_until,
+					ecosystems, newest_record, source_type, origin)
+				VALUES (?, ?, ?, ?, 'writing', ?, ?, ?, ?, ?) RETURNING id`,
+				source, fingerprint, formatTime(at), n, formatTime(at.Add(writeLease)),
+				cov.ecosystems, cov.newest, cov.origin.Type, cov.origin.Path).Scan(&id)
 		})
 		if err != nil {
 			return 0, fmt.Errorf("begin operation: %w", err)

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, hooks Hooks) {
 		{"DiffUpdates", testDiffUpdates},
 		{"DuplicateKeys", testDuplicateKeys},
 		{"SourceStatuses", testSourceStatuses},
+		{"SourceData", testSourceData},
 		{"PruneUpdates", testPruneUpdates},
 		{"HiddenOperation", withHooks(testHiddenOperation)},
 		{"FailedUpdate", withHooks(testFailedUpdate)},

@@ -1,0 +1,155 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/all"
+	"github.com/lapps/lapps/report"
+	"github.com/lapps/lapps/server"
+	"github.com/lapps/lapps/service"
+	"github.com/lapps/lapps/store/sqlite"
+	"github.com/lapps/lapps/testenv"
+)
+
+// TestVulnDBImportNaming: two imports of different directories keep
+// both, named after their paths; an import under a name holding another
+// path's data is refused with exit 2 and changes nothing; --replace
+// replaces it and prints what it replaced; status shows each import's
+// origin and data age.
+func TestVulnDBImportNaming(t *testing.T) {
+	t.Run("local", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "lapps.db")
+		testImportNaming(t, func(t *testing.T, args ...string) (int, string, string) { return run(t, db, args...) })
+	})
+	t.Run("server", func(t *testing.T) {
+		ctx := context.Background()
+		st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "server.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(nil))
+		srv := server.New(local, st)
+		hs := httptest.NewServer(srv.Handler())
+		t.Cleanup(func() { hs.Close(); srv.Close(); local.Close() })
+		client := filepath.Join(t.TempDir(), "unused.db")
+		testImportNaming(t, func(t *testing.T, args ...string) (int, string, string) {
+			return run(t, client, append([]string{"--server", hs.URL}, args...)...)
+		})
+	})
+}
+
+func testImportNaming(t *testing.T, run func(t *testing.T, args ...string) (int, string, string)) {
+	v310, v311 := testenv.VulnData(t, "alpine-secdb", "v3.10"), testenv.VulnData(t, "alpine-secdb", "v3.11")
+	imported := regexp.MustCompile(`imported, (\d+) records as source "([^"]+)"`)
+	importOK := func(args ...string) (records, source, out string) {
+		t.Helper()
+		code, out, stderr := run(t, append([]string{"vulndb", "import", "--type", "alpine-secdb"}, args...)...)
+		if code != 0 {
+			t.Fatalf("import %v: exit %d: %s", args, code, stderr)
+		}
+		m := imported.FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("import %v: output %q", args, out)
+		}
+		return m[1], m[2], out
+	}
+	n310, s310, _ := importOK(v310)
+	n311, s311, _ := importOK(v311)
+	if s310 != "import-alpine-secdb-v3.10" || s311 != "import-alpine-secdb-v3.11" {
+		t.Fatalf("sources %q, %q; want named after their paths", s310, s311)
+	}
+	status := func() map[string]service.SourceStatus {
+		t.Helper()
+		code, out, stderr := run(t, "vulndb", "status", "-o", "json")
+		if code != 0 {
+			t.Fatalf("status: exit %d: %s", code, stderr)
+		}
+		var st []service.SourceStatus
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("status JSON: %v\n%s", err, out)
+		}
+		m := map[string]service.SourceStatus{}
+		for _, s := range st {
+			m[s.Source] = s
+		}
+		return m
+	}
+	st := status()
+	if a, b := st[s310], st[s311]; a.Origin != v310 || b.Origin != v311 || a.Records == 0 || b.Records == 0 ||
+		a.NewestRecord == nil && a.DataAge != report.AgeUnknown || a.DataAge == "" {
+		t.Fatalf("status after two imports: %+v\n%+v", a, b)
+	}
+
+	// Another path under a taken name: refused (exit 2), nothing changed.
+	code, out, stderr := run(t, "vulndb", "import", "--type", "alpine-secdb", "--name", s310, v311)
+	if code != ExitUsage || !strings.Contains(stderr, "--replace") || !strings.Contains(stderr, v310) || out != "" {
+		t.Fatalf("import over another path's data: exit %d, stdout %q, stderr %q; want %d naming --replace and %s", code, out, stderr, ExitUsage, v310)
+	}
+	if got := status()[s310]; got.Origin != v310 || got.Records != st[s310].Records {
+		t.Fatalf("the refused import changed %s: %+v", s310, got)
+	}
+
+	// --replace: done, and said what it replaced.
+	_, _, out = importOK("--name", s310, "--replace", v311)
+	want := "replaced source " + s310 + ": " + n310 + " records from " + v310 + " → " + n311 + " records"
+	if !strings.Contains(out, want) {
+		t.Errorf("import --replace printed %q; want %q", out, want)
+	}
+	if got := status()[s310]; got.Origin != v311 {
+		t.Errorf("after --replace: %+v; want origin %s", got, v311)
+	}
+
+	// The same path again: an update of the same import, not refused.
+	code, out, stderr = run(t, "vulndb", "import", "--type", "alpine-secdb", v311)
+	if code != 0 || !strings.Contains(out, "unchanged") {
+		t.Errorf("same path again: exit %d, %q %q; want unchanged", code, out, stderr)
+	}
+
+	// The status table shows the origin and the data's age.
+	code, out, _ = run(t, "vulndb", "status")
+	if code != 0 || !strings.Contains(out, "NEWEST RECORD") || !strings.Contains(out, "ORIGIN") || !strings.Contains(out, v311) {
+		t.Errorf("status table:\n%s", out)
+	}
+}
+
+// TestCoverageGapRealData: the Alpine 3.20 test image scanned with
+// alpine-secdb's v3.11 data warns that no source covers Alpine:v3.20, in
+// the table and in JSON; --fail-on still judges the findings only (exit
+// 0: a gap in coverage is a warning, as in Trivy and Grype).
+func TestCoverageGapRealData(t *testing.T) {
+	dir := testenv.Images(t)
+	data := testenv.VulnData(t, "alpine-secdb", "v3.11")
+	db := filepath.Join(t.TempDir(), "lapps.db")
+	if code, _, stderr := run(t, db, "vulndb", "import", "--type", "alpine-secdb", data); code != 0 {
+		t.Fatalf("import: exit %d: %s", code, stderr)
+	}
+	ref := "oci:" + filepath.Join(dir, "rootfs", "oci") + ":alpine-3.20.3"
+	code, out, stderr := run(t, db, "image", "security", "scan", ref, "--fail-on", "critical", "-o", "json")
+	if code != 0 {
+		t.Fatalf("scan --fail-on critical: exit %d: %s", code, stderr)
+	}
+	var r report.Report
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	warn := regexp.MustCompile(`^no vulnerability source covers Alpine:v3\.20; findings for its (\d+) packages cannot be reported$`)
+	found := false
+	for _, w := range r.Warnings {
+		found = found || warn.MatchString(w)
+	}
+	if !found || len(r.Vulnerabilities) != 0 || len(r.DataSources) != 0 {
+		t.Errorf("report: warnings %q, %d findings, sources %+v; want the Alpine:v3.20 warning, no findings, no source", r.Warnings, len(r.Vulnerabilities), r.DataSources)
+	}
+	code, out, _ = run(t, db, "image", "security", "report", ref)
+	if code != 0 || !strings.Contains(out, "Warning:      no vulnerability source covers Alpine:v3.20") ||
+		!strings.Contains(out, "no vulnerability data covers this image") {
+		t.Errorf("table report: exit %d\n%s", code, out)
+	}
+}

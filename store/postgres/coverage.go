@@ -1,0 +1,66 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/lapps/lapps/store"
+	"github.com/lapps/lapps/vuln"
+)
+
+// opCoverage is what PutUpdate stores with an operation for SourceData
+// (migration 0011).
+type opCoverage struct {
+	ecosystems string
+	newest     *time.Time // NULL when no record has a date
+	origin     store.Origin
+}
+
+func coverageOf(ctx context.Context, records []vuln.Record) opCoverage {
+	ecos, newest := store.Summarize(records)
+	c := opCoverage{ecosystems: txt(store.EncodeEcosystems(ecos)), origin: store.OriginFrom(ctx)}
+	if !newest.IsZero() {
+		c.newest = &newest
+	}
+	return c
+}
+
+// SourceData returns what the current operation of every source holds,
+// sorted by source name, from the operations' rows alone.
+func (s *Store) SourceData(ctx context.Context) ([]store.SourceData, error) {
+	rows, err := s.pool.Query(ctx, `SELECT o.source, o.id, o.created_at, o.records, o.source_type, o.origin, o.ecosystems::text, o.newest_record
+		FROM update_operations AS o
+		WHERE o.id IN (SELECT max(id) FROM update_operations GROUP BY source)
+		ORDER BY o.source COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("source data: %w", err)
+	}
+	defer rows.Close()
+	var out []store.SourceData
+	for rows.Next() {
+		var (
+			d       store.SourceData
+			ecos    *string
+			newest  *time.Time
+			created time.Time
+		)
+		if err := rows.Scan(&d.Source, &d.Operation, &created, &d.Records, &d.Type, &d.Origin, &ecos, &newest); err != nil {
+			return nil, fmt.Errorf("source data: %w", err)
+		}
+		d.UpdatedAt = created.UTC()
+		if ecos != nil {
+			if d.Ecosystems, err = store.DecodeEcosystems(d.Source, []byte(*ecos)); err != nil {
+				return nil, err
+			}
+		}
+		if newest != nil {
+			d.NewestRecord = newest.UTC()
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("source data: %w", err)
+	}
+	return out, nil
+}
