@@ -171,6 +171,16 @@ func run(ctx context.Context, st store.Vulnerabilities, src Source, o *options) 
 			recs[i].Source = src.Name
 		}
 		recs = Dedupe(recs)
+		if store.OriginFrom(ctx) == (store.Origin{}) {
+			// A configured source records where its data came from, as
+			// an import does, so that status and reports name its type
+			// even after it leaves the configuration.
+			origin := src.Path
+			if origin == "" && len(src.URLs) > 0 {
+				origin = redact.URL(src.URLs[0])
+			}
+			ctx = store.WithOrigin(ctx, store.Origin{Type: src.Type, Path: origin})
+		}
 		op, err := st.PutUpdate(ctx, src.Name, feed.Fingerprint, recs)
 		if err != nil {
 			return fmt.Errorf("store %s: %w", src.Name, err)
