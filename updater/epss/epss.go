@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,9 +60,11 @@ const MaxLineBytes = 4 << 10
 // within Limits.FileBytes (the gzip stream's own size claims are not
 // trusted), a line within MaxLineBytes, at most Limits.Records rows kept.
 //
-// Every file of the feed that is gzip-compressed or starts with '#' or a
-// header naming cve is read; a feed with none, or one whose CSV has no
-// cve, epss and percentile columns, is an error.
+// Every file of the feed that is gzip-compressed or starts with the
+// comment line (#model_version) or a header naming cve first is read; a
+// feed with none, or a CSV without cve, epss and percentile columns, is
+// an error. encoding/csv is not used: it bounds no line, and the file has
+// no quoting to handle.
 type Parser struct{}
 
 var cveRE = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
@@ -106,7 +109,7 @@ func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
 		return nil, fmt.Errorf("epss: %w", err)
 	}
 	if found == 0 {
-		return nil, errors.New("epss: no EPSS CSV (gzip, or starting with '#' or a cve header) in the feed")
+		return nil, errors.New("epss: no EPSS CSV (gzip, or starting with #model_version or a cve header) in the feed")
 	}
 	for reason, n := range sk {
 		updater.Skip(ctx, reason, n)
@@ -127,9 +130,12 @@ func ParseCSV(ctx context.Context, r io.Reader, lim updater.Limits) (recs []vuln
 
 func isGzip(head []byte) bool { return len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b }
 
+// looksLikeCSV reports whether a file starts like an EPSS CSV: its
+// comment line (#model_version:…) or a header naming cve first.
 func looksLikeCSV(head []byte) bool {
-	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
-	return bytes.HasPrefix(head, []byte("#")) || bytes.HasPrefix(bytes.ToLower(head), []byte("cve"))
+	head = bytes.ToLower(bytes.TrimPrefix(head, []byte("\xef\xbb\xbf")))
+	return bytes.HasPrefix(head, []byte("#model_version")) || bytes.HasPrefix(head, []byte("#score_date")) ||
+		bytes.HasPrefix(head, []byte("cve,"))
 }
 
 // decompressed bounds the bytes a gzip stream expands to.
@@ -171,6 +177,7 @@ func read(ctx context.Context, r io.Reader, name string, lim updater.Limits, see
 		br = bufio.NewReaderSize(&decompressed{r: zr, max: lim.FileBytes, name: name}, 64<<10)
 	}
 	var (
+		rows     []row
 		date     string
 		col      = map[string]int{}
 		ncols    int
@@ -238,22 +245,37 @@ func read(ctx context.Context, r io.Reader, name string, lim updater.Limits, see
 			sk[SkipDuplicateCVE]++
 			continue
 		}
-		if len(*recs) >= lim.Records {
+		if len(*recs)+len(rows) >= lim.Records {
 			return lim.RecordsError("rows of the EPSS CSV " + name)
 		}
 		seen[id] = true
-		*recs = append(*recs, vuln.Record{
-			ID:        id,
-			Ecosystem: vuln.EcosystemEnrichment,
-			Package:   id,
-			Status:    vuln.StatusUnfixed,
-			EPSS:      &vuln.EPSS{Score: score, Percentile: pct, Date: date},
-		})
+		rows = append(rows, row{id: id, score: score, pct: pct})
 	}
 	if !header {
 		return errors.New("no header line (cve,epss,percentile)")
 	}
+	// The rows are gathered compactly (40 bytes each) and the records,
+	// ten times larger, made once at their final count: growing a slice of
+	// records row by row would copy it again and again.
+	*recs = slices.Grow(*recs, len(rows))
+	scores := make([]vuln.EPSS, len(rows))
+	for i, r := range rows {
+		scores[i] = vuln.EPSS{Score: r.score, Percentile: r.pct, Date: date}
+		*recs = append(*recs, vuln.Record{
+			ID:        r.id,
+			Ecosystem: vuln.EcosystemEnrichment,
+			Package:   r.id,
+			Status:    vuln.StatusUnfixed,
+			EPSS:      &scores[i],
+		})
+	}
 	return nil
+}
+
+// row is one row kept.
+type row struct {
+	id         string
+	score, pct float64
 }
 
 // readLine returns the next line without its end, within MaxLineBytes;
