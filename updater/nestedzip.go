@@ -18,7 +18,7 @@ import (
 // read of its entries counts against the same bounds, and the same feed
 // total, as the feed's own files. The caller calls closeFn, which removes
 // the temporary file.
-func OpenNestedZip(feed fs.FS, name, dir string) (fsys fs.FS, closeFn func() error, err error) {
+func OpenNestedZip(feed fs.FS, name, dir string) (_ fs.FS, _ func() error, err error) {
 	lim := LimitsOf(feed)
 	src, err := feed.Open(name)
 	if err != nil {
@@ -29,7 +29,7 @@ func OpenNestedZip(feed fs.FS, name, dir string) (fsys fs.FS, closeFn func() err
 	if err != nil {
 		return nil, nil, fmt.Errorf("spool %s: %w", name, err)
 	}
-	closeFn = func() error {
+	closeFn := func() error {
 		cerr := tmp.Close()
 		if rerr := os.Remove(tmp.Name()); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			return rerr
