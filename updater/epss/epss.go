@@ -50,7 +50,8 @@ const MaxLineBytes = 4 << 10
 // the CVE id (upper case), Status unfixed (nothing is said of fixes; no
 // installed package matches an enrichment record), EPSS{Score, Percentile,
 // Date}: the date (YYYY-MM-DD) of the comment line's score_date, or empty
-// for the older files without that line. The columns are found by the
+// for the older files without that line; Modified is that date too, so
+// that the age of the data shows. The columns are found by the
 // header's names (cve, epss, percentile), in any order.
 //
 // A row whose cve is not a CVE id, whose epss or percentile is not a
@@ -258,6 +259,10 @@ func read(ctx context.Context, r io.Reader, name string, lim updater.Limits, see
 	// ten times larger, made once at their final count: growing a slice of
 	// records row by row would copy it again and again.
 	*recs = slices.Grow(*recs, len(rows))
+	var modified time.Time
+	if date != "" {
+		modified, _ = time.Parse(time.DateOnly, date)
+	}
 	scores := make([]vuln.EPSS, len(rows))
 	for i, r := range rows {
 		scores[i] = vuln.EPSS{Score: r.score, Percentile: r.pct, Date: date}
@@ -266,6 +271,7 @@ func read(ctx context.Context, r io.Reader, name string, lim updater.Limits, see
 			Ecosystem: vuln.EcosystemEnrichment,
 			Package:   r.id,
 			Status:    vuln.StatusUnfixed,
+			Modified:  modified,
 			EPSS:      &scores[i],
 		})
 	}

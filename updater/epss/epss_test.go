@@ -210,7 +210,8 @@ func TestImportThenHostile(t *testing.T) {
 		t.Fatalf("%d records read back, want %d", len(before), len(want))
 	}
 	for _, r := range before {
-		if w := want[r.ID]; r.EPSS == nil || r.EPSS.Score != w[0] || r.EPSS.Percentile != w[1] || r.EPSS.Date != "2025-08-25" || r.Source != "epss" {
+		if w := want[r.ID]; r.EPSS == nil || r.EPSS.Score != w[0] || r.EPSS.Percentile != w[1] || r.EPSS.Date != "2025-08-25" || r.Source != "epss" ||
+			r.Modified.Format("2006-01-02") != "2025-08-25" {
 			t.Fatalf("%s: %+v, want %v", r.ID, r.EPSS, w)
 		}
 	}
