@@ -36,6 +36,7 @@ func TestSourceValidate(t *testing.T) {
 		{"negative interval", updater.Source{Name: "a", Type: "osv", Path: "/x", Interval: -time.Hour}, "negative interval"},
 		{"tiny interval", updater.Source{Name: "a", Type: "osv", Path: "/x", Interval: time.Second}, "under a minute"},
 		{"negative cap", updater.Source{Name: "a", Type: "osv", Path: "/x", MaxBytes: -1}, "negative max_bytes"},
+		{"negative max_records", updater.Source{Name: "a", Type: "kev", Path: "/x", MaxRecords: -1}, "negative max_records"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,9 +110,19 @@ func TestDefaultSources(t *testing.T) {
 			t.Errorf("no default source at %s", h)
 		}
 	}
-	for _, typ := range []string{"debian-tracker", "debian-dsa", "alpine-secdb"} {
+	for _, typ := range []string{"debian-tracker", "debian-dsa", "alpine-secdb", "epss", "cve5"} {
 		if s, ok := byName[typ]; !ok || s.Type != typ || !s.IsEnabled() {
 			t.Errorf("default source %s: %+v", typ, s)
+		}
+	}
+	// The enrichment sources (issue 13).
+	for name, u := range map[string]string{
+		"cisa-kev": "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json",
+		"epss":     "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz",
+		"cve5":     "https://github.com/CVEProject/cvelistV5/archive/refs/heads/main.zip",
+	} {
+		if s := byName[name]; len(s.URLs) != 1 || s.URLs[0] != u || !s.IsEnabled() {
+			t.Errorf("default source %s: %+v", name, s)
 		}
 	}
 	if s := byName["osv-rocky"]; len(s.URLs) != 1 || s.URLs[0] != "https://osv-vulnerabilities.storage.googleapis.com/Rocky%20Linux/all.zip" {

@@ -39,6 +39,13 @@ const (
 	DefaultMaxTokenBytes int64 = 16 << 20
 	// DefaultMaxJSONDepth bounds the nesting of JSON arrays and objects.
 	DefaultMaxJSONDepth = 64
+	// DefaultMaxRecords bounds the entries a parser of a one-file feed
+	// keeps (the rows of the EPSS CSV, about 300,000; the entries of the
+	// CISA KEV catalogue, about 1,400; the CVE JSON 5 records of
+	// cvelistV5, about 300,000): a record takes about 500 bytes of
+	// memory, far more than its line of CSV, so bytes alone do not bound
+	// the memory a parse takes.
+	DefaultMaxRecords = 2_000_000
 )
 
 // Configuration keys of the bounds, as a *limits.Error names them: the
@@ -52,6 +59,7 @@ const (
 	KeyMaxYAMLBytes     = "vulndb.sources[].max_yaml_bytes"
 	KeyMaxTokenBytes    = "vulndb.sources[].max_token_bytes"
 	KeyMaxJSONDepth     = "vulndb.sources[].max_json_depth"
+	KeyMaxRecords       = "vulndb.sources[].max_records"
 )
 
 // zipDirectoryBytesPerFile is the central directory a zip archive may
@@ -85,6 +93,9 @@ type Limits struct {
 	// JSONDepth bounds the nesting of JSON arrays and objects
 	// (DefaultMaxJSONDepth).
 	JSONDepth int
+	// Records bounds the entries a parser that reads many entries from
+	// one file (kev, epss, cve5) keeps (DefaultMaxRecords).
+	Records int
 }
 
 // DefaultLimits returns the default bounds.
@@ -97,6 +108,7 @@ func DefaultLimits() Limits {
 		YAMLBytes:     DefaultMaxYAMLBytes,
 		TokenBytes:    DefaultMaxTokenBytes,
 		JSONDepth:     DefaultMaxJSONDepth,
+		Records:       DefaultMaxRecords,
 	}
 }
 
@@ -115,6 +127,7 @@ func (l Limits) Or(d Limits) Limits {
 	l.YAMLBytes = or(l.YAMLBytes, d.YAMLBytes)
 	l.TokenBytes = or(l.TokenBytes, d.TokenBytes)
 	l.JSONDepth = int(or(int64(l.JSONDepth), int64(d.JSONDepth)))
+	l.Records = int(or(int64(l.Records), int64(d.Records)))
 	return l
 }
 
@@ -148,4 +161,10 @@ func named(what, name string) string {
 // larger than l.YAMLBytes.
 func (l Limits) YAMLError(name string) *limits.Error {
 	return limits.New(named("YAML document", name), l.YAMLBytes, "bytes", KeyMaxYAMLBytes)
+}
+
+// RecordsError is the *limits.Error of a feed whose entries (what: "rows
+// of the EPSS CSV") are more than l.Records.
+func (l Limits) RecordsError(what string) *limits.Error {
+	return limits.New(what, int64(l.Records), "records", KeyMaxRecords)
 }

@@ -5,7 +5,10 @@ package all
 
 import (
 	_ "github.com/lapps/lapps/updater/alpine"  // "alpine-secdb"
+	_ "github.com/lapps/lapps/updater/cve5"    // "cve5"
 	_ "github.com/lapps/lapps/updater/debian"  // "debian-tracker", "debian-dsa"
+	_ "github.com/lapps/lapps/updater/epss"    // "epss"
+	_ "github.com/lapps/lapps/updater/kev"     // "kev"
 	_ "github.com/lapps/lapps/updater/osv"     // "osv"
 	_ "github.com/lapps/lapps/updater/rustsec" // "rustsec"
 	_ "github.com/lapps/lapps/updater/ubuntu"  // "ubuntu-uct"
