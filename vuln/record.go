@@ -140,6 +140,10 @@ type Record struct {
 	Links          []string  `json:"links,omitempty"`
 	Published      time.Time `json:"published,omitzero"`
 	Modified       time.Time `json:"modified,omitzero"`
+	// Justification is why a not-affected record's package is not
+	// affected, as the source states it (a CSAF/VEX flag label such as
+	// "vulnerable_code_not_present").
+	Justification string `json:"justification,omitempty"`
 	// KnownExploited and EPSS are set on enrichment records (Ecosystem
 	// EcosystemEnrichment) of the kev and epss sources.
 	KnownExploited *KnownExploited `json:"known_exploited,omitempty"`
