@@ -21,8 +21,9 @@ const maxZstdWindow = 128 << 20
 
 // readTarZst streams a zstd-compressed tar archive: see readTar.
 func readTarZst(ctx context.Context, r io.Reader, name string, lim updater.Limits, c *collector) (int, error) {
-	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow),
-		zstd.WithDecoderMaxMemory(uint64(lim.FeedBytes)))
+	// The decompressed bytes are bounded by readTar (Limits.FeedBytes); the
+	// decoder's memory by the window.
+	zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow))
 	if err != nil {
 		return 0, fmt.Errorf("%s: zstd: %w", name, err)
 	}

@@ -313,7 +313,7 @@ func (c *collector) records() []vuln.Record {
 		}
 		r := f.meta.record(k)
 		r.Status = vuln.StatusFixed
-		r.Ranges = []vuln.Range{{Type: vuln.RangeEcosystem, Introduced: introduced(f.stream, f.evr), Fixed: f.evr}}
+		r.Ranges = []vuln.Range{{Type: vuln.RangeEcosystem, Introduced: introduced(f.stream, k.pkg, f.evr), Fixed: f.evr}}
 		if !f.vex {
 			r.CVEs = sortedSet(f.cves)
 		}
@@ -321,7 +321,7 @@ func (c *collector) records() []vuln.Record {
 		out = append(out, r)
 	}
 	for k, st := range c.statements {
-		if c.fixes[k] != nil {
+		if c.fixes[k] != nil || advisoryFixes[k] {
 			c.skips[SkipDuplicate]++
 			continue
 		}
@@ -348,12 +348,13 @@ func (m *meta) record(k key) vuln.Record {
 	return r
 }
 
-// introduced is the start of a module package's range: the stream's
-// version when the fixed version lies in it ("ruby:2.5", 2.5.9-111… →
-// "2.5"), else "0".
-func introduced(stream, evr string) string {
-	_, sv, ok := strings.Cut(stream, ":")
-	if !ok || sv == "" || sv[0] < '0' || sv[0] > '9' {
+// introduced is the start of a module package's range: for a package of
+// the module's own name ("ruby", "ruby-libs" of stream "ruby:2.5"), the
+// stream's version when the fixed version lies in it (2.5.9-111… →
+// "2.5"); else "0".
+func introduced(stream, pkg, evr string) string {
+	mod, sv, ok := strings.Cut(stream, ":")
+	if !ok || sv == "" || sv[0] < '0' || sv[0] > '9' || (pkg != mod && !strings.HasPrefix(pkg, mod+"-")) {
 		return "0"
 	}
 	epoch, ver := "", evr

@@ -46,8 +46,10 @@
 // document's fixed statement for (CVE, ecosystem, package) is dropped when
 // an advisory of the feed fixes that CVE in that package and ecosystem; a
 // not-affected or affected statement for (CVE, ecosystem, package) is kept
-// once, a VEX document's over an advisory's, and dropped when a fixed
-// record of the same key exists.
+// once, a VEX document's over an advisory's (the later one among equals),
+// and dropped when the feed fixes that CVE in that package and ecosystem
+// (Red Hat lists a source RPM as known_not_affected beside its fixed
+// binary of the same name: the fix wins).
 package csaf
 
 import (

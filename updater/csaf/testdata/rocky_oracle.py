@@ -18,8 +18,8 @@ Rules (the documented semantics, written independently of lapps' Go code):
     older than it is affected.  A VEX document's fixed statement is dropped
     when an advisory fixes the same CVE for the same package.
   * known_affected: affected whatever the version; known_not_affected: not
-    affected, listed separately; a statement for (CVE, package) that also
-    has a fixed record of the same (CVE, package) is dropped.
+    affected, listed separately; a statement for (CVE, package) is dropped
+    when a VEX or advisory fixed statement fixes that CVE in that package.
 Prints "FINDING id package" and "NOTAFFECTED cve package justification"
 lines, sorted.
 """
@@ -156,7 +156,7 @@ def main():
         if name in installed and cmp(installed[name], evr) < 0:
             out.add('FINDING %s %s' % (i, name))
     for (cve, name), (st, why, vex) in statements.items():
-        if (cve, name) in fixes or name not in installed:
+        if (cve, name) in fixes or (cve, name) in advisory_fixes or name not in installed:
             continue
         if st == 'affected':
             out.add('FINDING %s %s' % (cve, name))
