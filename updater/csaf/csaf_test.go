@@ -297,7 +297,7 @@ func TestEmptyFeed(t *testing.T) {
 func FuzzParseDocument(f *testing.F) {
 	f.Add([]byte(ciqAdvisory))
 	f.Add([]byte(ciqVEX))
-	if p, err := os.ReadFile(filepath.Join(redHatSamples(f), "advisories", "rhsa-2024_1431.json")); err == nil {
+	if p, err := os.ReadFile(filepath.Join(redHatSamples(f), "advisories", "2024", "rhsa-2024_6163.json")); err == nil {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -1,4 +1,7 @@
-package csaf_test
+// Package rockytest holds the end-to-end test of the csaf source on the
+// Rocky Linux 9.6 Minimal package set. It is a package of its own so that
+// the fuzz test of the parser is not instrumented with the whole service.
+package rockytest
 
 import (
 	"bufio"
@@ -89,7 +92,7 @@ func TestRockyMinimalMatchesOracle(t *testing.T) {
 	writeExtra(t, extraDoc)
 
 	// The oracle.
-	out, err := exec.Command("/usr/bin/python3", "testdata/rocky_oracle.py", feed, list, extraDoc).Output()
+	out, err := exec.Command("/usr/bin/python3", "../../testdata/rocky_oracle.py", feed, list, extraDoc).Output()
 	if err != nil {
 		t.Fatalf("oracle: %v", err)
 	}
@@ -118,9 +121,14 @@ func TestRockyMinimalMatchesOracle(t *testing.T) {
 	l := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(nil))
 	defer l.Close()
 	ref := "dir:" + root
-	start := time.Now()
 	before, err := l.ScanImage(ctx, service.ScanRequest{Image: ref})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Latency is that of a scan whose layer index is cached, before and
+	// after the data is loaded (logged, not asserted).
+	start := time.Now()
+	if _, err := l.ScanImage(ctx, service.ScanRequest{Image: ref}); err != nil {
 		t.Fatal(err)
 	}
 	without := time.Since(start)
