@@ -34,7 +34,8 @@
 //     vulnerability: it produces no finding, and it suppresses the finding
 //     for the same vulnerability (its id or one of its CVEs) and the same
 //     package from the other sources of the ecosystem, as a VEX
-//     not_affected statement would. (Trivy keeps one
+//     not_affected statement would. MatchAll returns such statements that
+//     applied, with the source's justification, beside the findings. (Trivy keeps one
 //     source per distribution and drops such entries when it builds its
 //     database; with several sources for one ecosystem the statement of the
 //     source that knows the package best has to win over a generic range.)
@@ -123,6 +124,7 @@ type matcher struct {
 	warnings []string
 	warned   map[string]bool
 	scratch  scratch
+	na       *notAffected // not-affected statements, when collected (MatchAll)
 }
 
 // warn records a warning once.

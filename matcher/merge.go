@@ -102,6 +102,7 @@ func (m *matcher) matchEcosystem(out []vuln.Finding, g *ecoGroup, recs []vuln.Re
 					cve, multi := recordCVEs(r)
 					hits = append(hits, hit{rec: r, by: l.by, fix: fix, cve: cve, multi: multi})
 				case outNotAffected:
+					m.na.note(g.ecosystem, t.pkg, r)
 					notAffected[r.ID] = true
 					eachCVE(r, func(c string) { notAffected[c] = true })
 				}

@@ -57,6 +57,9 @@ func WriteTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(&b, "              %d more%s installed by the distribution's package manager, matched as those OS packages\n", n, kindCounts(r.OSOwnedPackages))
 	}
 	fmt.Fprintf(&b, "Findings:     %d (%s), %s\n", len(r.Vulnerabilities), severityLine(r), mode)
+	if n := len(r.NotAffected); n > 0 {
+		fmt.Fprintf(&b, "Not affected: %d statement(s) of the sources suppressed findings (JSON not_affected)\n", n)
+	}
 	if len(r.DataSources) == 0 {
 		fmt.Fprintf(&b, "Data:         no vulnerability data covers this image (`lapps vulndb status` shows what is loaded)\n")
 	}

@@ -38,6 +38,11 @@ type Report struct {
 	// Vulnerabilities are the findings, most severe first.
 	Vulnerabilities []vuln.Finding `json:"vulnerabilities"`
 	Summary         Summary        `json:"summary"`
+	// NotAffected are the sources' statements that an installed package
+	// does not have a vulnerability (CSAF/VEX known_not_affected, a
+	// distribution's not-affected entry): the findings they suppressed,
+	// with the reason.
+	NotAffected []vuln.NotAffected `json:"not_affected"`
 	// DataSources are the vulnerability data that cover the image: the
 	// sources with records in its distribution release's ecosystem or in
 	// an ecosystem of its packages, and, when there are findings, the
@@ -131,6 +136,9 @@ func (r *Report) Summarize() {
 		s.BySeverity[f.Severity.String()]++
 	}
 	r.Summary = s
+	if r.NotAffected == nil {
+		r.NotAffected = []vuln.NotAffected{}
+	}
 }
 
 // Counts returns the findings counted by severity.

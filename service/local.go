@@ -493,7 +493,7 @@ func corrupt(ctx context.Context, err error) error {
 
 // build matches idx against the current data and assembles a report.
 func (l *Local) build(ctx context.Context, name string, idx *indexer.ImageIndex, now time.Time) (*report.Report, error) {
-	findings, warnings, err := l.match(ctx, idx)
+	findings, notAffected, warnings, err := l.match(ctx, idx)
 	if err != nil {
 		return nil, err
 	}
@@ -520,6 +520,7 @@ func (l *Local) build(ctx context.Context, name string, idx *indexer.ImageIndex,
 		Packages:        idx.Packages,
 		OSOwnedPackages: idx.OSOwned,
 		Vulnerabilities: findings,
+		NotAffected:     notAffected,
 		DataSources:     sources,
 		Warnings:        append(append(append([]string{}, idx.Warnings...), warnings...), uncovered...),
 	}

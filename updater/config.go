@@ -249,6 +249,18 @@ func DefaultSources() []Source {
 		osv("osv-packagist", "Packagist", true),
 		osv("osv-crates", "crates.io", true),
 		osv("osv-nuget", "NuGet", true),
+		// CSAF (source type csaf): CIQ's Rocky Linux advisories and VEX
+		// (github.com/ctrliq/advisories as GitHub's zip of the branch). Off
+		// by default: its advisories are the RLSA ones osv-rocky carries
+		// (merged with them by the RLSA id), and its VEX statements concern
+		// CIQ's own LTS, FIPS and Bridge products only.
+		{Name: "csaf-rocky", Type: "csaf", URLs: []string{"https://github.com/ctrliq/advisories/archive/refs/heads/main.zip"}, Interval: 12 * time.Hour, Enabled: off()},
+		// Red Hat's CSAF VEX archive: a directory of the archive
+		// csaf_vex_YYYY-MM-DD.tar.zst that archive_latest.txt names under
+		// https://security.access.redhat.com/data/csaf/v2/vex/. Its file
+		// name changes with every release, so it is read from a local
+		// mirror (docs/config.md says how to keep one).
+		{Name: "csaf-redhat", Type: "csaf", Path: "/var/lib/lapps/mirror/redhat-csaf-vex", Interval: 24 * time.Hour, Enabled: off()},
 		osv("osv-debian", "Debian", false),
 		osv("osv-alpine", "Alpine", false),
 		osv("osv-go", "Go", false),

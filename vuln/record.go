@@ -140,6 +140,10 @@ type Record struct {
 	Links          []string  `json:"links,omitempty"`
 	Published      time.Time `json:"published,omitzero"`
 	Modified       time.Time `json:"modified,omitzero"`
+	// Justification is why a not-affected record's package is not
+	// affected, as the source states it (a CSAF/VEX flag label such as
+	// "vulnerable_code_not_present").
+	Justification string `json:"justification,omitempty"`
 	// KnownExploited and EPSS are set on enrichment records (Ecosystem
 	// EcosystemEnrichment) of the kev and epss sources.
 	KnownExploited *KnownExploited `json:"known_exploited,omitempty"`
@@ -182,3 +186,20 @@ type EPSS struct {
 // Key identifies a record within one source's data: the same key in two
 // update operations is the same advisory for the same package.
 func (r *Record) Key() string { return r.ID + "\x00" + r.Ecosystem + "\x00" + r.Package }
+
+// NotAffected is a source's statement that an installed package does not
+// have a vulnerability (a not-affected record, such as a CSAF/VEX
+// known_not_affected entry), as it applied to one scan: the finding it
+// stands for is suppressed, and reported as such.
+type NotAffected struct {
+	// ID is the vulnerability or advisory id the statement is about.
+	ID        string `json:"id"`
+	Package   string `json:"package"`
+	Version   string `json:"version"`
+	Ecosystem string `json:"ecosystem"`
+	// Source is the configured source that made the statement.
+	Source string `json:"source"`
+	// Justification is the source's reason ("vulnerable_code_not_present"),
+	// when it gives one.
+	Justification string `json:"justification,omitempty"`
+}

@@ -1,7 +1,9 @@
 // Package osrelease finds the distribution of an image: os-release(5)
 // files (etc/os-release, usr/lib/os-release) and the vendor release files
 // that older images and minimal ones carry (etc/alpine-release,
-// etc/debian_version, etc/redhat-release and its kin, etc/lsb-release).
+// etc/debian_version, etc/redhat-release and its kin, etc/lsb-release),
+// and the content manifests of Red Hat images
+// (root/buildinfo/content_manifests/*.json, see contentmanifest.go).
 //
 // Each file gives a Distribution of its own; Merge combines them, with
 // this precedence: etc/os-release, then usr/lib/os-release, then the
@@ -75,12 +77,19 @@ func (Cataloger) Name() string { return "os-release" }
 // release files.
 func (Cataloger) Wants(p string) bool {
 	_, ok := files[p]
-	return ok
+	return ok || isContentManifest(p)
 }
 
 // Parse implements indexer.Cataloger. A file that names no distribution
 // at all is an error.
 func (Cataloger) Parse(_ context.Context, p string, r io.Reader) (indexer.Result, error) {
+	if isContentManifest(p) {
+		d, err := parseContentManifest(p, r)
+		if err != nil {
+			return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
+		}
+		return indexer.Result{Distribution: d}, nil
+	}
 	kind, ok := files[p]
 	if !ok {
 		return indexer.Result{}, fmt.Errorf("parse %s: not a release file", p)

@@ -5,6 +5,7 @@ package all
 
 import (
 	_ "github.com/lapps/lapps/updater/alpine"  // "alpine-secdb"
+	_ "github.com/lapps/lapps/updater/csaf"    // "csaf"
 	_ "github.com/lapps/lapps/updater/cve5"    // "cve5"
 	_ "github.com/lapps/lapps/updater/debian"  // "debian-tracker", "debian-dsa"
 	_ "github.com/lapps/lapps/updater/epss"    // "epss"

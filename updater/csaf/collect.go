@@ -1,0 +1,368 @@
+package csaf
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lapps/lapps/vuln"
+	"github.com/lapps/lapps/vuln/version"
+)
+
+// key is what one record is about.
+type key struct{ id, eco, pkg string }
+
+// fix is a fixed record being built: the smallest fixed EVR of a
+// document's products in one ecosystem for one package.
+type fix struct {
+	vex      bool
+	evr      string
+	parsed   version.Version
+	stream   string
+	cves     map[string]bool
+	severity vuln.Severity
+	rating   string
+	cvss     []vuln.CVSS
+	meta     *meta
+}
+
+// statement is an affected or not-affected record being built.
+type statement struct {
+	vex           bool
+	status        vuln.Status
+	justification string
+	severity      vuln.Severity
+	rating        string
+	cvss          []vuln.CVSS
+	meta          *meta
+	released      time.Time
+}
+
+// meta is what records take from their document.
+type meta struct {
+	id, title, description string
+	aliases                []string
+	links                  []string
+	published, modified    time.Time
+}
+
+// collector gathers the facts of every document of a feed and turns them
+// into records once all are read (see the package documentation for the
+// deduplication rules).
+type collector struct {
+	fixes      map[key]*fix
+	statements map[key]*statement
+	skips      map[string]int
+}
+
+func newCollector() *collector {
+	return &collector{fixes: map[key]*fix{}, statements: map[key]*statement{}, skips: map[string]int{}}
+}
+
+// rlsaRE finds the Rocky Linux advisory a CIQ advisory republishes, which
+// OSV's Rocky Linux data names it by.
+var rlsaRE = regexp.MustCompile(`\bRL[SBE]A-\d{4}:\d+\b`)
+
+// resolved is a product_status id resolved to an ecosystem and an RPM.
+type resolved struct {
+	eco string
+	rpm rpm
+}
+
+func (c *collector) add(doc *document) {
+	d := &doc.Document
+	vex := d.Category == "csaf_vex"
+	if d.Tracking.ID == "" || (!vex && d.Category != "csaf_security_advisory") {
+		c.skips[SkipDocument]++
+		return
+	}
+	m := &meta{
+		id:        strings.TrimSpace(d.Tracking.ID),
+		title:     d.Title,
+		published: parseTime(d.Tracking.InitialReleaseDate),
+		modified:  parseTime(d.Tracking.CurrentReleaseDate),
+	}
+	for _, n := range d.Notes {
+		if n.Category == "description" || (m.description == "" && n.Category == "summary") {
+			m.description = n.Text
+		}
+	}
+	for _, r := range d.References {
+		if r.URL != "" && len(m.links) < 16 {
+			m.links = append(m.links, r.URL)
+		}
+		if !vex {
+			if a := rlsaRE.FindString(r.Summary); a != "" && a != m.id && !contains(m.aliases, a) {
+				m.aliases = append(m.aliases, a)
+			}
+		}
+	}
+	products := map[string]product{}
+	var walk func([]branch)
+	walk = func(bs []branch) {
+		for i := range bs {
+			if p := bs[i].Product; p != nil && p.ProductID != "" {
+				products[p.ProductID] = *p
+			}
+			walk(bs[i].Branches)
+		}
+	}
+	walk(doc.ProductTree.Branches)
+	for _, p := range doc.ProductTree.FullProductNames {
+		products[p.ProductID] = p
+	}
+	rels := map[string]relationship{}
+	for _, r := range doc.ProductTree.Relationships {
+		if r.Category == "default_component_of" {
+			rels[r.FullProductName.ProductID] = r
+		}
+	}
+	cache := map[string]*resolved{}
+	resolve := func(pid string) *resolved {
+		if r, ok := cache[pid]; ok {
+			return r
+		}
+		var out *resolved
+		defer func() { cache[pid] = out }()
+		rel, ok := rels[pid]
+		if !ok {
+			c.skips[SkipUnresolved]++
+			return nil
+		}
+		comp, ok := parseComponent(products[rel.ProductReference], rel.ProductReference)
+		if !ok {
+			c.skips[SkipUnresolved]++
+			return nil
+		}
+		eco := ecosystemOf(products[rel.RelatesTo], comp.evr)
+		if eco == "" {
+			c.skips[SkipProduct]++
+			return nil
+		}
+		out = &resolved{eco: eco, rpm: comp}
+		return out
+	}
+	for i := range doc.Vulnerabilities {
+		v := &doc.Vulnerabilities[i]
+		cve := strings.TrimSpace(v.CVE)
+		flags := map[string]string{}
+		for _, f := range v.Flags {
+			for _, p := range f.ProductIDs {
+				flags[p] = f.Label
+			}
+		}
+		noFix := map[string]bool{}
+		for _, r := range v.Remediations {
+			if r.Category == "no_fix_planned" {
+				for _, p := range r.ProductIDs {
+					noFix[p] = true
+				}
+			}
+		}
+		for status, ids := range v.ProductStatus {
+			switch status {
+			case "fixed", "first_fixed":
+			case "known_affected", "first_affected", "last_affected":
+			case "known_not_affected":
+			case "under_investigation":
+				c.skips[SkipInvestigation] += len(ids)
+				continue
+			default:
+				continue
+			}
+			for _, pid := range ids {
+				r := resolve(pid)
+				if r == nil {
+					continue
+				}
+				sev, rating := impact(v, pid, d.AggregateSeverity.Text)
+				cvss := scores(v, pid)
+				switch status {
+				case "fixed", "first_fixed":
+					c.addFix(vex, m, cve, r, sev, rating, cvss)
+				default:
+					if cve == "" {
+						continue
+					}
+					st := &statement{vex: vex, severity: sev, rating: rating, cvss: cvss, meta: m, released: parseTime(v.ReleaseDate)}
+					switch {
+					case status == "known_not_affected":
+						st.status = vuln.StatusNotAffected
+						st.justification = flags[pid]
+					case noFix[pid]:
+						st.status = vuln.StatusWontFix
+					default:
+						st.status = vuln.StatusUnfixed
+					}
+					c.addStatement(key{cve, r.eco, r.rpm.name}, st)
+				}
+			}
+		}
+	}
+}
+
+func (c *collector) addFix(vex bool, m *meta, cve string, r *resolved, sev vuln.Severity, rating string, cvss []vuln.CVSS) {
+	if r.rpm.evr == "" {
+		c.skips[SkipVersion]++
+		return
+	}
+	id := m.id
+	if vex {
+		if cve == "" {
+			return
+		}
+		id = cve
+	}
+	parsed, err := rpmOrder.Parse(r.rpm.evr)
+	if err != nil {
+		c.skips[SkipVersion]++
+		return
+	}
+	k := key{id, r.eco, r.rpm.name}
+	f := c.fixes[k]
+	if f == nil {
+		f = &fix{vex: vex, evr: r.rpm.evr, parsed: parsed, stream: r.rpm.stream, cves: map[string]bool{}, meta: m}
+		c.fixes[k] = f
+	} else if parsed.Compare(f.parsed) < 0 {
+		f.evr, f.parsed, f.stream = r.rpm.evr, parsed, r.rpm.stream
+	}
+	if cve != "" {
+		f.cves[cve] = true
+	}
+	if sev > f.severity {
+		f.severity, f.rating = sev, rating
+	}
+	f.cvss = append(f.cvss, cvss...)
+}
+
+func (c *collector) addStatement(k key, st *statement) {
+	old := c.statements[k]
+	switch {
+	case old == nil:
+	case old.vex && !st.vex:
+		return
+	case old.vex == st.vex && !st.released.After(old.released) && st.meta.modified.Before(old.meta.modified):
+		return
+	}
+	c.statements[k] = st
+}
+
+// impact returns the severity a vulnerability's threats of category
+// impact give a product (or the document's aggregate severity).
+func impact(v *vulnerability, pid, aggregate string) (vuln.Severity, string) {
+	for _, t := range v.Threats {
+		if t.Category != "impact" {
+			continue
+		}
+		if len(t.ProductIDs) == 0 || contains(t.ProductIDs, pid) {
+			if s := severityOf(t.Details); s != vuln.SeverityUnknown {
+				return s, t.Details
+			}
+		}
+	}
+	if s := severityOf(aggregate); s != vuln.SeverityUnknown {
+		return s, aggregate
+	}
+	return vuln.SeverityUnknown, ""
+}
+
+// scores returns the CVSS v3 ratings of a product.
+func scores(v *vulnerability, pid string) []vuln.CVSS {
+	var out []vuln.CVSS
+	for _, s := range v.Scores {
+		if s.CVSSv3 == nil || s.CVSSv3.VectorString == "" {
+			continue
+		}
+		if len(s.Products) > 0 && !contains(s.Products, pid) {
+			continue
+		}
+		ver := s.CVSSv3.Version
+		if ver == "" {
+			ver = "3.1"
+		}
+		out = append(out, vuln.CVSS{Version: ver, Vector: s.CVSSv3.VectorString, Score: s.CVSSv3.BaseScore})
+	}
+	return out
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// records turns the collected facts into records, deduplicated.
+func (c *collector) records() []vuln.Record {
+	advisoryFixes := map[key]bool{} // (cve, eco, pkg) an advisory fixes
+	for k, f := range c.fixes {
+		if !f.vex {
+			for cve := range f.cves {
+				advisoryFixes[key{cve, k.eco, k.pkg}] = true
+			}
+		}
+	}
+	var out []vuln.Record
+	for k, f := range c.fixes {
+		if f.vex && advisoryFixes[k] {
+			c.skips[SkipDuplicate]++
+			continue
+		}
+		r := f.meta.record(k)
+		r.Status = vuln.StatusFixed
+		r.Ranges = []vuln.Range{{Type: vuln.RangeEcosystem, Introduced: introduced(f.stream, k.pkg, f.evr), Fixed: f.evr}}
+		if !f.vex {
+			r.CVEs = sortedSet(f.cves)
+		}
+		r.Severity, r.SourceSeverity, r.CVSS = f.severity, f.rating, sortCVSS(f.cvss)
+		out = append(out, r)
+	}
+	for k, st := range c.statements {
+		if c.fixes[k] != nil || advisoryFixes[k] {
+			c.skips[SkipDuplicate]++
+			continue
+		}
+		r := st.meta.record(k)
+		r.Aliases = nil
+		r.Status = st.status
+		r.Justification = st.justification
+		r.Severity, r.SourceSeverity, r.CVSS = st.severity, st.rating, sortCVSS(st.cvss)
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
+	return out
+}
+
+func (m *meta) record(k key) vuln.Record {
+	r := vuln.Record{
+		ID: k.id, Ecosystem: k.eco, Package: k.pkg,
+		Title: m.title, Description: m.description,
+		Links: m.links, Published: m.published, Modified: m.modified,
+	}
+	if k.id == m.id {
+		r.Aliases = m.aliases
+	}
+	return r
+}
+
+// introduced is the start of a module package's range: for a package of
+// the module's own name ("ruby", "ruby-libs" of stream "ruby:2.5"), the
+// stream's version when the fixed version lies in it (2.5.9-111… →
+// "2.5"); else "0".
+func introduced(stream, pkg, evr string) string {
+	mod, sv, ok := strings.Cut(stream, ":")
+	if !ok || sv == "" || sv[0] < '0' || sv[0] > '9' || (pkg != mod && !strings.HasPrefix(pkg, mod+"-")) {
+		return "0"
+	}
+	epoch, ver := "", evr
+	if e, v, ok := strings.Cut(evr, ":"); ok {
+		epoch, ver = e+":", v
+	}
+	if ver == sv || strings.HasPrefix(ver, sv+".") || strings.HasPrefix(ver, sv+"-") {
+		return epoch + sv
+	}
+	return "0"
+}
