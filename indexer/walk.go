@@ -282,8 +282,14 @@ func (w *walk) parse(ctx context.Context, c Cataloger, name string, r *io.Sectio
 		for _, f := range files {
 			if f = CleanPath(f); f != "" {
 				w.owned[maphash.String(w.seed, f)] = o
+				if IsLockFile(f) {
+					w.idx.OwnedLocks = append(w.idx.OwnedLocks, f)
+				}
 			}
 		}
+	}
+	for _, warning := range res.Warnings {
+		w.warn(fmt.Sprintf("%s: %s: %s", name, c.Name(), warning))
 	}
 	if len(res.Packages) == 0 && res.Distribution == nil {
 		if len(res.OwnedFiles) > 0 {
