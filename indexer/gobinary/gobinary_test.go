@@ -82,6 +82,7 @@ func goVersionM(t *testing.T, dir string) map[string][]string {
 	}
 	res := map[string][]string{}
 	var cur string
+	pathOnly := false
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		line := sc.Text()
@@ -95,6 +96,7 @@ func goVersionM(t *testing.T, dir string) map[string][]string {
 				t.Fatal(err)
 			}
 			cur = filepath.ToSlash(rel)
+			pathOnly = false
 			ver = strings.TrimPrefix(strings.Fields(ver)[0], "go")
 			if strings.Count(ver, ".") == 1 {
 				ver += ".0"
@@ -104,12 +106,31 @@ func goVersionM(t *testing.T, dir string) map[string][]string {
 		}
 		f := strings.Split(strings.TrimPrefix(line, "\t"), "\t")
 		switch f[0] {
-		case "mod", "dep":
+		case "path":
+			// The main module when no mod line follows (a build outside
+			// module mode): listed by its package path, unversioned.
+			res[cur] = append(res[cur], f[1]+"@")
+			pathOnly = true
+			continue
+		case "mod":
+			if pathOnly {
+				res[cur] = res[cur][:len(res[cur])-1]
+			}
 			v := f[2]
 			if v == "(devel)" {
 				v = ""
 			}
 			res[cur] = append(res[cur], f[1]+"@"+v)
+		case "dep":
+			v := f[2]
+			if v == "(devel)" {
+				v = ""
+			}
+			res[cur] = append(res[cur], f[1]+"@"+v)
+		}
+		switch f[0] {
+		case "dep", "mod":
+			pathOnly = false
 		case "=>":
 			res[cur][len(res[cur])-1] = f[1] + "@" + f[2]
 		}
@@ -136,11 +157,13 @@ func TestImageLayers(t *testing.T) {
 		layer int
 		// want are binaries whose packages are known from the image's
 		// build (shared/testimages/app/go/go.mod, Debian's fzf).
-		want map[string][]string
+		want     map[string][]string
+		warnings []string
 	}{
 		{"debian packages", "debian-bookworm-mid", 1, map[string][]string{
-			"usr/bin/fzf": {"stdlib@1.19.8"},
-		}},
+			// Built by Debian outside module mode: a path line, no mod line.
+			"usr/bin/fzf": {"github.com/junegunn/fzf@", "stdlib@1.19.8"},
+		}, []string{"usr/bin/fzf: gobinary: main module github.com/junegunn/fzf has no version (no module version, -ldflags version or VCS settings): listed unversioned, not matched"}},
 		{"app", "debian-bookworm-mid", 2, map[string][]string{
 			"app/bin/vulnapp": {
 				"example.com/vulnapp@",
@@ -149,7 +172,7 @@ func TestImageLayers(t *testing.T) {
 				"gopkg.in/yaml.v2@v2.2.7",
 				"stdlib@1.21.0",
 			},
-		}},
+		}, []string{"app/bin/vulnapp: gobinary: main module example.com/vulnapp has no version (no module version, -ldflags version or VCS settings): listed unversioned, not matched"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -158,8 +181,8 @@ func TestImageLayers(t *testing.T) {
 			elves := extractELFExecutables(t, blobPath, dir)
 			truth := goVersionM(t, dir)
 			li := indexLayer(t, blobPath)
-			if len(li.Warnings) != 0 {
-				t.Errorf("warnings: %q", li.Warnings)
+			if !slices.Equal(li.Warnings, tc.warnings) {
+				t.Errorf("warnings: %q\nwant %q", li.Warnings, tc.warnings)
 			}
 			got := map[string][]string{}
 			for _, e := range li.Entries {
@@ -230,6 +253,7 @@ func TestPackages(t *testing.T) {
 	tests := []struct {
 		name, info string
 		want       []string
+		warn       int
 	}{
 		{
 			name: "replacements",
@@ -261,11 +285,49 @@ func TestPackages(t *testing.T) {
 				"mod\tgithub.com/acme/tool\t(devel)\t\n" +
 				"build\t-ldflags=\"-X main.version=dev\"\n",
 			want: []string{"github.com/acme/tool@", "stdlib@1.21.0"},
+			warn: 1,
 		},
 		{
-			name: "GOPATH build",
-			info: "path\tgithub.com/junegunn/fzf\n",
+			name: "GOPATH build: a path line, no mod line",
+			info: "path\tgithub.com/junegunn/fzf\nbuild\t-trimpath=true\n",
+			want: []string{"github.com/junegunn/fzf@", "stdlib@1.21.0"},
+			warn: 1,
+		},
+		{
+			name: "go run of files",
+			info: "path\tcommand-line-arguments\n",
 			want: []string{"stdlib@1.21.0"},
+		},
+		{
+			name: "devel main module with VCS settings",
+			info: "path\texample.com/app/cmd/app\n" +
+				"mod\texample.com/app\t(devel)\t\n" +
+				"build\tvcs=git\nbuild\tvcs.revision=0123456789abcdef0123456789abcdef01234567\nbuild\tvcs.time=2024-03-05T14:07:09Z\nbuild\tvcs.modified=false\n",
+			want: []string{"example.com/app@v0.0.0-20240305140709-0123456789ab", "stdlib@1.21.0"},
+		},
+		{
+			name: "modified checkout, major version 2, time with offset",
+			info: "path\texample.com/app/v2\n" +
+				"mod\texample.com/app/v2\t(devel)\t\n" +
+				"build\tvcs.revision=0123456789abcdef0123456789abcdef01234567\nbuild\tvcs.time=2024-03-05T16:07:09+02:00\nbuild\tvcs.modified=true\n",
+			want: []string{"example.com/app/v2@v2.0.0-20240305140709-0123456789ab+dirty", "stdlib@1.21.0"},
+		},
+		{
+			name: "path-only main module with VCS settings",
+			info: "path\tgithub.com/junegunn/fzf\nbuild\tvcs.revision=abcdefabcdef0123\nbuild\tvcs.time=2023-01-02T03:04:05Z\n",
+			want: []string{"github.com/junegunn/fzf@v0.0.0-20230102030405-abcdefabcdef", "stdlib@1.21.0"},
+		},
+		{
+			name: "VCS settings without a time, or a malformed revision",
+			info: "path\texample.com/app\nmod\texample.com/app\t(devel)\t\nbuild\tvcs.revision=0123456789ab\n",
+			want: []string{"example.com/app@", "stdlib@1.21.0"},
+			warn: 1,
+		},
+		{
+			name: "malformed revision",
+			info: "path\texample.com/app\nmod\texample.com/app\t(devel)\t\nbuild\tvcs.revision=../../x\nbuild\tvcs.time=2024-03-05T14:07:09Z\n",
+			want: []string{"example.com/app@", "stdlib@1.21.0"},
+			warn: 1,
 		},
 	}
 	for _, tc := range tests {
@@ -275,8 +337,12 @@ func TestPackages(t *testing.T) {
 				t.Fatal(err)
 			}
 			bi.GoVersion = "go1.21.0"
-			if got := names(gobinary.Packages(bi)); !slices.Equal(got, tc.want) {
+			pkgs, warnings := gobinary.Inventory(bi)
+			if got := names(pkgs); !slices.Equal(got, tc.want) {
 				t.Errorf("got %q\nwant %q", got, tc.want)
+			}
+			if len(warnings) != tc.warn {
+				t.Errorf("warnings %q, want %d", warnings, tc.warn)
 			}
 		})
 	}
@@ -371,4 +437,54 @@ func fuzzSeeds(f *testing.F) [][]byte {
 
 func gobinaryInfo(b []byte) (*debug.BuildInfo, error) {
 	return buildinfo.Read(bytes.NewReader(b))
+}
+
+// TestPseudoVersionAsGo builds a module in a fresh Git repository with
+// the local toolchain, which (Go 1.24 on) stamps the main module with the
+// pseudo-version it computes from the checkout, clean and modified, and
+// checks that the VCS settings alone give the same version.
+func TestPseudoVersionAsGo(t *testing.T) {
+	goTool, git := testenv.Tool(t, "go"), testenv.Tool(t, "git")
+	dir := t.TempDir()
+	run := func(name string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_COMMITTER_DATE=2024-03-05T16:07:09+02:00", "GIT_AUTHOR_DATE=2024-03-05T16:07:09+02:00")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/pv/v2\n\ngo 1.21\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(git, "init", "-q")
+	run(git, "add", ".")
+	run(git, "commit", "-q", "-m", "c")
+	for _, modified := range []bool{false, true} {
+		if modified {
+			if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() { println() }\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run(goTool, "build", "-o", "bin", ".")
+		bi, err := buildinfo.ReadFile(filepath.Join(dir, "bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bi.Main.Version == "(devel)" || bi.Main.Version == "" {
+			t.Skipf("go %s does not stamp VCS versions", bi.GoVersion)
+		}
+		want := bi.Main.Version
+		bi.Main.Version = "(devel)" // as an older toolchain leaves it
+		pkgs, _ := gobinary.Inventory(bi)
+		if pkgs[0].Name != "example.com/pv/v2" || pkgs[0].Version != want {
+			t.Errorf("modified=%v: got %s@%s, go stamped %s", modified, pkgs[0].Name, pkgs[0].Version, want)
+		}
+		t.Logf("modified=%v: %s", modified, want)
+	}
 }
