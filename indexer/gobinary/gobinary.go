@@ -125,8 +125,9 @@ func Packages(bi *debug.BuildInfo) []vuln.Package {
 // replacement) is reported empty.
 //
 // The main module is the "mod" line's; a binary with only a "path" line
-// (built outside module mode, as Debian builds fzf, or from a file list)
-// is listed by its main package's path. A main module without a version
+// (built outside module mode, as Debian builds fzf) is listed by its main
+// package's path, unless that is a standard one (stdPath: the
+// toolchain's own commands, which the gotoolchain cataloger reports). A main module without a version
 // ("(devel)", or no "mod" line) takes one from -ldflags -X …version=,
 // else from the VCS build settings as Go computes a pseudo-version
 // (vcs.revision, vcs.time → v0.0.0-20240102150405-abcdefabcdef,
@@ -139,7 +140,7 @@ func Inventory(bi *debug.BuildInfo) ([]vuln.Package, []string) {
 		out = append(out, vuln.Package{Name: name, Version: version, Kind: vuln.KindGo})
 	}
 	main, v := bi.Main.Path, moduleVersion(bi.Main.Version)
-	if main == "" && bi.Path != "command-line-arguments" {
+	if main == "" && !stdPath(bi.Path) {
 		main = bi.Path
 	}
 	if main != "" {
@@ -183,6 +184,16 @@ func moduleVersion(v string) string {
 		return ""
 	}
 	return v
+}
+
+// stdPath reports whether a main package path names no module of its
+// own: the toolchain's commands ("cmd/go", "cmd/vet"; their first element
+// has no dot, as in every standard library path, and they are reported
+// with the toolchain, not as a module) and "go build x.go"'s
+// "command-line-arguments".
+func stdPath(p string) bool {
+	first, _, _ := strings.Cut(p, "/")
+	return !strings.Contains(first, ".")
 }
 
 // vcsVersion returns the pseudo-version Go gives a main module built

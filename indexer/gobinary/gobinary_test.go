@@ -294,6 +294,11 @@ func TestPackages(t *testing.T) {
 			warn: 1,
 		},
 		{
+			name: "a command of the toolchain",
+			info: "path\tcmd/go\nbuild\t-trimpath=true\n",
+			want: []string{"stdlib@1.21.0"},
+		},
+		{
 			name: "go run of files",
 			info: "path\tcommand-line-arguments\n",
 			want: []string{"stdlib@1.21.0"},
