@@ -200,6 +200,9 @@ func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Resu
 		if ApplicationManifest(p) {
 			return parseApplication(p, r)
 		}
+		if DebianModuleDir(path.Dir(p)) {
+			return parseDebianModule(p, r)
+		}
 		var pkg *vuln.Package
 		pkg, err = ParsePackageJSON(r)
 		if pkg != nil {
@@ -240,6 +243,22 @@ func parseApplication(p string, r io.Reader) (indexer.Result, error) {
 		pkg.Application = vuln.ApplicationUnpublished
 	}
 	return indexer.Result{Packages: []vuln.Package{pkg}}, nil
+}
+
+// parseDebianModule reads the package.json of a module Debian
+// installed: the package it names, private or not (Debian ships some
+// modules with their repository's package.json, which is private: true,
+// as lodash 4.17.21 and neo-async 2.6.2 in bookworm), nothing when it has
+// no name or no version.
+func parseDebianModule(p string, r io.Reader) (indexer.Result, error) {
+	m, err := ReadManifest(r)
+	if err != nil {
+		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
+	}
+	if m.Name == "" || m.Version == "" {
+		return indexer.Result{}, nil
+	}
+	return indexer.Result{Packages: []vuln.Package{{Name: m.Name, Version: m.Version, Kind: vuln.KindNPM}}}, nil
 }
 
 // stripBOM removes a UTF-8 byte order mark, which encoding/json and

@@ -68,6 +68,7 @@ func TestImage(t *testing.T) {
 	}
 	got := map[string]string{}
 	var lock []string
+	app := false
 	for _, e := range li.Entries {
 		for _, p := range e.Packages {
 			if p.DBPath != e.Path || p.PURL != "" || p.Layer != "" {
@@ -77,6 +78,13 @@ func TestImage(t *testing.T) {
 		switch {
 		case e.Path == "app/node/package-lock.json":
 			lock = ids(e.Packages)
+		case e.Path == "app/node/package.json":
+			// The project itself: private, so listed as the application
+			// and never matched.
+			if len(e.Packages) != 1 || e.Packages[0].Name != "testimage-node-app" || e.Packages[0].Version != "1.0.0" || e.Packages[0].Application != vuln.ApplicationUnpublished {
+				t.Errorf("%s: %+v, want the unpublished application testimage-node-app@1.0.0", e.Path, e.Packages)
+			}
+			app = true
 		case len(e.Packages) == 1:
 			got[e.Path] = ids(e.Packages)[0]
 		default:
@@ -106,6 +114,9 @@ func TestImage(t *testing.T) {
 		if !slices.Contains(installed, p) || !slices.Contains(lock, p) {
 			t.Errorf("%s not found", p)
 		}
+	}
+	if !app {
+		t.Error("no entry for the application's package.json")
 	}
 	if !npm.LockSuperseded("app/node/package-lock.json", "app/node/node_modules/lodash/package.json") {
 		t.Error("the lock file is not superseded by its node_modules")
@@ -554,7 +565,10 @@ func TestApplication(t *testing.T) {
 		{"srv/package.json", `{"name":7,"version":"1.0.0"}`, nil},
 		{"usr/share/nodejs/acorn/package.json", `{"name":"acorn","version":"8.8.1"}`,
 			[]vuln.Package{{Name: "acorn", Version: "8.8.1", Kind: vuln.KindNPM}}},
-		{"usr/share/nodejs/@babel/core/package.json", `{"name":"@babel/core","version":"7.20.12","private":true}`, nil},
+		// Debian ships some modules with their repository's private package.json.
+		{"usr/share/nodejs/lodash/package.json", `{"name":"lodash","version":"4.17.21","private":true}`,
+			[]vuln.Package{{Name: "lodash", Version: "4.17.21", Kind: vuln.KindNPM}}},
+		{"usr/share/nodejs/@babel/core/package.json", `{"name":"@babel/core"}`, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {
