@@ -445,3 +445,31 @@ func TestIsLockFile(t *testing.T) {
 		}
 	}
 }
+
+// warner lists one package per file and says what it could not decide.
+type warner struct{}
+
+func (warner) Name() string        { return "warner" }
+func (warner) Wants(p string) bool { return strings.HasSuffix(p, ".w") }
+func (warner) Parse(_ context.Context, p string, r io.Reader) (indexer.Result, error) {
+	b, _ := io.ReadAll(r)
+	return indexer.Result{Packages: []vuln.Package{{Name: p, Kind: vuln.KindMaven}}, Warnings: strings.Split(string(b), "\n")}, nil
+}
+
+// TestCatalogerWarnings checks that a cataloger's warnings are recorded
+// with the file and the cataloger, each cut to a bounded length, the
+// packages kept.
+func TestCatalogerWarnings(t *testing.T) {
+	ix := indexer.New([]indexer.Cataloger{warner{}})
+	long := strings.Repeat("x", 1<<20)
+	li, err := ix.IndexLayer(context.Background(), "sha256:w", bytes.NewReader(layerTar(t, file{name: "a.w", body: "no group\nno version\n" + long})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(li.Entries) != 1 || len(li.Entries[0].Packages) != 1 {
+		t.Fatalf("entries %+v", li.Entries)
+	}
+	if len(li.Warnings) != 3 || li.Warnings[0] != "a.w: warner: no group" || li.Warnings[1] != "a.w: warner: no version" || len(li.Warnings[2]) != len("a.w: warner: ")+512 {
+		t.Errorf("warnings %q", li.Warnings[:2])
+	}
+}

@@ -68,6 +68,8 @@ const (
 	// maxWarnings is the most warnings a layer's index keeps; the rest
 	// are counted in a last one.
 	maxWarnings = 1000
+	// maxWarningBytes is the most bytes of a cataloger's warning kept.
+	maxWarningBytes = 512
 )
 
 // IndexLayer reads the uncompressed tar stream of one layer in a single
@@ -289,7 +291,9 @@ func (w *walk) parse(ctx context.Context, c Cataloger, name string, r *io.Sectio
 		}
 	}
 	for _, warning := range res.Warnings {
-		w.warn(fmt.Sprintf("%s: %s: %s", name, c.Name(), warning))
+		// A warning can quote a hostile file (an artifact id from a
+		// manifest): each is cut to maxWarningBytes.
+		w.warn(fmt.Sprintf("%s: %s: %.*s", name, c.Name(), maxWarningBytes, warning))
 	}
 	if len(res.Packages) == 0 && res.Distribution == nil {
 		if len(res.OwnedFiles) > 0 {
