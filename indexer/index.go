@@ -65,7 +65,9 @@ type Result struct {
 	// Warnings are things a cataloger could not decide about packages it
 	// lists all the same (a jar without a group id or a version, a Go main
 	// module without a version); the walker records each as
-	// "path: cataloger: warning".
+	// "path: cataloger: warning", unless an OS package's file list in the
+	// same layer names the file (its packages are matched as that OS
+	// package).
 	Warnings []string
 }
 

@@ -473,3 +473,20 @@ func TestCatalogerWarnings(t *testing.T) {
 		t.Errorf("warnings %q", li.Warnings[:2])
 	}
 }
+
+// TestCatalogerWarningsOwned checks that a cataloger's warnings about a
+// file an OS package installed are dropped, the others kept.
+func TestCatalogerWarningsOwned(t *testing.T) {
+	ix := indexer.New([]indexer.Cataloger{warner{}, ownerCataloger{}})
+	li, err := ix.IndexLayer(context.Background(), "sha256:w", bytes.NewReader(layerTar(t,
+		file{name: "usr/share/java/a.w", body: "no group"},
+		file{name: "app/b.w", body: "no version"},
+		file{name: "var/lib/dpkg/info/owner.list", body: "/usr/share/java/a.w"},
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(li.Warnings) != 1 || li.Warnings[0] != "app/b.w: warner: no version" {
+		t.Errorf("warnings %q", li.Warnings)
+	}
+}
