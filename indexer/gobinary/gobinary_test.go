@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/mod/semver"
+
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/gobinary"
 	"github.com/lapps/lapps/testenv"
@@ -492,4 +494,40 @@ func TestPseudoVersionAsGo(t *testing.T) {
 		}
 		t.Logf("modified=%v: %s", modified, want)
 	}
+}
+
+// FuzzInventory feeds build information text (the format the linker
+// embeds) to Inventory: a main module's version is a valid semantic
+// version or empty, and an empty one comes with a warning.
+func FuzzInventory(f *testing.F) {
+	for _, s := range []string{
+		"path\tgithub.com/junegunn/fzf\nbuild\t-trimpath=true\n",
+		"path\texample.com/app\nmod\texample.com/app\t(devel)\t\nbuild\tvcs.revision=0123456789abcdef0123456789abcdef01234567\nbuild\tvcs.time=2024-03-05T14:07:09Z\nbuild\tvcs.modified=true\n",
+		"path\texample.com/app/v3\nmod\texample.com/app/v3\t(devel)\t\nbuild\tvcs.revision=abc\nbuild\tvcs.time=2024-03-05T14:07:09.123+01:00\n",
+		"path\tcmd/go\n",
+		"path\tgopkg.in/yaml.v2\nmod\tgopkg.in/yaml.v2\t(devel)\t\nbuild\tvcs.revision=0123456789ab\nbuild\tvcs.time=1999-12-31T23:59:59Z\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		bi, err := debug.ParseBuildInfo(s)
+		if err != nil {
+			return
+		}
+		pkgs, warnings := gobinary.Inventory(bi)
+		mainPath := bi.Main.Path
+		if mainPath == "" {
+			mainPath = bi.Path
+		}
+		if len(pkgs) == 0 || mainPath == "" || pkgs[0].Name != mainPath || len(bi.Deps) > 0 && bi.Main.Path == "" {
+			return // no main module listed (a command of the toolchain, go run)
+		}
+		main := pkgs[0]
+		if main.Version == "" && len(warnings) == 0 {
+			t.Fatalf("%q: unversioned main module %s without a warning", s, main.Name)
+		}
+		if main.Version != "" && bi.Main.Version == "(devel)" && !semver.IsValid(main.Version) {
+			t.Fatalf("%q: main module version %q", s, main.Version)
+		}
+	})
 }
