@@ -222,6 +222,16 @@ func (w *walk) archive(dbPath, name string, ra io.ReaderAt, size int64, depth in
 		}
 	}
 	pkg, warnings := manifestPackage(manifest, name)
+	if g, a, v, ok := RepositoryCoordinates(dbPath); ok {
+		// A file in a Maven repository's layout is named by its
+		// coordinates: they are not a guess.
+		pkg.Name, warnings = g+":"+a, nil
+		if v != "" {
+			pkg.Version = v
+		} else if pkg.Version == "" {
+			warnings = []string{"no version in pom.properties, the manifest or the file name: listed unversioned, not matched"}
+		}
+	}
 	pkg.DBPath = dbPath
 	if len(poms) > 0 {
 		for _, p := range poms {
@@ -589,6 +599,44 @@ func manifestPackage(m map[string]string, fileName string) (vuln.Package, []stri
 		warnings = append(warnings, "no version in pom.properties, the manifest or the file name: listed unversioned, not matched")
 	}
 	return vuln.Package{Name: name, Version: version, Kind: vuln.KindMaven}, warnings
+}
+
+// RepositoryCoordinates returns the coordinates that the path of an
+// archive in a Maven repository's layout gives
+// (…/.m2/repository/G1/G2/A/V/A-V[-classifier].jar, Debian's
+// /usr/share/maven-repo/…): groupId G1.G2, artifactId A, version V. It
+// needs the repository's directory in the path and a file name that
+// starts with "A-V"; an archive nested in another is never in a
+// repository. Debian's placeholder version directory "debian" gives an
+// empty version.
+func RepositoryCoordinates(p string) (group, artifact, version string, ok bool) {
+	if strings.Contains(p, "!") {
+		return "", "", "", false
+	}
+	parts := strings.Split(p, "/")
+	start := -1
+	for i, e := range parts {
+		if e == "maven-repo" || (e == "repository" && i > 0 && parts[i-1] == ".m2") {
+			start = i + 1
+		}
+	}
+	// At least one group element, the artifact, the version, the file.
+	if start < 0 || len(parts)-start < 4 {
+		return "", "", "", false
+	}
+	n := len(parts)
+	file, version, artifact := parts[n-1], parts[n-2], parts[n-3]
+	if !strings.HasPrefix(file, artifact+"-"+version) || version == "" || artifact == "" {
+		return "", "", "", false
+	}
+	group = strings.Join(parts[start:n-3], ".")
+	if !groupLike(group) {
+		return "", "", "", false
+	}
+	if version == "debian" {
+		version = ""
+	}
+	return group, artifact, version, true
 }
 
 // groupOf returns the groupId that an OSGi symbolic name or a module

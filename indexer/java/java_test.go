@@ -591,3 +591,28 @@ func TestManifestCoordinates(t *testing.T) {
 		t.Errorf("%d packages, %d warnings: %q", len(res.Packages), len(res.Warnings), res.Warnings[len(res.Warnings)-1])
 	}
 }
+
+func TestRepositoryCoordinates(t *testing.T) {
+	tests := []struct{ path, want string }{
+		{"root/.m2/repository/com/google/inject/guice/4.2.3/guice-4.2.3.jar", "com.google.inject:guice@4.2.3"},
+		{"root/.m2/repository/com/google/inject/guice/4.2.3/guice-4.2.3-no_aop.jar", "com.google.inject:guice@4.2.3"},
+		{"usr/share/maven-repo/org/jsr-305/jsr305/0.1-SNAPSHOT/jsr305-0.1-SNAPSHOT.jar", "org.jsr-305:jsr305@0.1-SNAPSHOT"},
+		{"usr/share/maven-repo/aopalliance/aopalliance/1.0/aopalliance-1.0.jar", "aopalliance:aopalliance@1.0"},
+		{"usr/share/maven-repo/aopalliance/aopalliance/debian/aopalliance-debian.jar", "aopalliance:aopalliance@"},
+		{"root/.m2/repository/guice/4.2.3/guice-4.2.3.jar", ""},
+		{"root/.m2/repository/com/google/guice/4.2.3/other.jar", ""},
+		{"srv/repository/com/google/guice/4.2.3/guice-4.2.3.jar", ""},
+		{"usr/share/maven-repo/a/b/1/b-1.jar!lib/x.jar", ""},
+		{"usr/share/java/guice.jar", ""},
+	}
+	for _, tc := range tests {
+		g, a, v, ok := java.RepositoryCoordinates(tc.path)
+		got := ""
+		if ok {
+			got = g + ":" + a + "@" + v
+		}
+		if got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.path, got, tc.want)
+		}
+	}
+}
