@@ -75,6 +75,12 @@ func fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex, lim Lim
 	}
 	sort.Strings(keys)
 	installed := installedTrees(state)
+	ownedLocks := map[string]bool{}
+	for _, li := range idxs {
+		for _, p := range li.OwnedLocks {
+			ownedLocks[p] = true
+		}
+	}
 	tooMany := func() error {
 		return limits.New(fmt.Sprintf("packages of image %s", manifestDigest), lim.Packages, "packages", keyPackages)
 	}
@@ -84,6 +90,12 @@ func fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex, lim Lim
 		f := state[k]
 		if f.entry.Distribution != nil {
 			releases = append(releases, f.entry)
+		}
+		if IsLockFile(f.entry.Path) && (f.entry.OwnedBy != "" || ownedLocks[f.entry.Path]) {
+			// A lock file an operating-system package shipped (a module's
+			// own development lock in /usr/share/nodejs): nothing it lists
+			// is installed.
+			continue
 		}
 		if f.entry.OwnedBy != "" {
 			for _, p := range f.entry.Packages {
@@ -133,6 +145,23 @@ func fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex, lim Lim
 		return pa.DBPath < pb.DBPath
 	})
 	return out, nil
+}
+
+// lockFileNames are the base names of the lock files the catalogers
+// read: they describe what an install would fetch, not what is installed.
+var lockFileNames = map[string]bool{
+	"package-lock.json": true, "npm-shrinkwrap.json": true, "yarn.lock": true, "pnpm-lock.yaml": true,
+	"composer.lock": true, "Cargo.lock": true, "Gemfile.lock": true,
+	"Pipfile.lock": true, "poetry.lock": true, "packages.lock.json": true,
+}
+
+// IsLockFile reports whether p (slash separated) names a lock file: a
+// package-lock.json, npm-shrinkwrap.json, yarn.lock, pnpm-lock.yaml,
+// composer.lock, Cargo.lock, Gemfile.lock, Pipfile.lock, poetry.lock or
+// packages.lock.json. One that an operating-system package's file list
+// names lists nothing installed, and the fold drops its packages.
+func IsLockFile(p string) bool {
+	return lockFileNames[path.Base(p)]
 }
 
 // lockFiles are the npm lock files, whose packages count only where no

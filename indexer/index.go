@@ -16,7 +16,7 @@ import (
 // results are recorded. A layer indexed by another version is indexed
 // again, lazily, the next time an image using it is scanned. Bump it
 // whenever a cataloger finds more, less or differently.
-const Version = "2"
+const Version = "3"
 
 // Cataloger finds packages, or the distribution, in the files of a layer.
 // A cataloger is stateless: Parse may be called concurrently.
@@ -62,6 +62,13 @@ type Result struct {
 	// as it, not a second time. Ownership is worked out during the walk and
 	// not stored: a result with nothing but OwnedFiles leaves no entry.
 	OwnedFiles map[string][]string
+	// Warnings are things a cataloger could not decide about packages it
+	// lists all the same (a jar without a group id or a version, a Go main
+	// module without a version); the walker records each as
+	// "path: cataloger: warning", unless an OS package's file list in the
+	// same layer names the file (its packages are matched as that OS
+	// package).
+	Warnings []string
 }
 
 // Entry is what one cataloger found in one file of a layer.
@@ -90,6 +97,12 @@ type LayerIndex struct {
 	Opaque    []string `json:"opaque,omitempty"`
 	// Warnings are files that did not parse, as "path: cataloger: error".
 	Warnings []string `json:"warnings,omitempty"`
+	// OwnedLocks are the lock files (IsLockFile) that the package
+	// managers' file lists of this layer name: shipped by an
+	// operating-system package, they describe no installed application,
+	// whichever layer writes them. A subset of the owned files, so bounded
+	// by the same limits.
+	OwnedLocks []string `json:"owned_locks,omitempty"`
 }
 
 // LayerInfo describes one layer of an indexed image.

@@ -363,3 +363,130 @@ func (releaseFiles) Parse(_ context.Context, p string, r io.Reader) (indexer.Res
 	}
 	return indexer.Result{Distribution: d}, nil
 }
+
+// lockLike gives one package for every lock file of any ecosystem.
+type lockLike struct{}
+
+func (lockLike) Name() string        { return "locks" }
+func (lockLike) Wants(p string) bool { return indexer.IsLockFile(p) }
+func (lockLike) Parse(_ context.Context, p string, _ io.Reader) (indexer.Result, error) {
+	return indexer.Result{Packages: []vuln.Package{{Name: p, Version: "1", Kind: vuln.KindCargo}}}, nil
+}
+
+// TestOwnedLockFiles checks that a lock file named by an OS package's
+// file list gives no package, whether the list is in the same layer, an
+// earlier one or a later one, while lock files nobody owns, and owned
+// files that are not lock files, still do.
+func TestOwnedLockFiles(t *testing.T) {
+	ix := indexer.New([]indexer.Cataloger{listCataloger{}, ownerCataloger{}, npmLike{}, lockLike{}})
+	tests := []struct {
+		name   string
+		layers [][]file
+		want   string // packages, OS-owned with a "*"
+	}{
+		{"same layer", [][]file{{
+			{name: "var/lib/dpkg/info/owner.list", body: "/usr/share/nodejs/a/package-lock.json /usr/share/doc/x/Cargo.lock /usr/lib/py/pkgs.txt"},
+			{name: "usr/share/nodejs/a/package-lock.json", body: "{}"},
+			{name: "usr/share/doc/x/Cargo.lock", body: ""},
+			{name: "usr/lib/py/pkgs.txt", body: "requests 2\n"},
+			{name: "app/Cargo.lock", body: ""},
+		}}, "app/Cargo.lock *requests"},
+		{"list in an earlier layer, lock rewritten later", [][]file{
+			{{name: "var/lib/dpkg/info/owner.list", body: "/usr/share/x/Gemfile.lock"}, {name: "usr/share/x/Gemfile.lock"}},
+			{{name: "usr/share/x/Gemfile.lock", body: "touched"}, {name: "srv/composer.lock"}},
+		}, "srv/composer.lock"},
+		{"list in a later layer", [][]file{
+			{{name: "usr/share/y/yarn.lock"}},
+			{{name: "var/lib/dpkg/info/owner.list", body: "/usr/share/y/yarn.lock"}},
+		}, ""},
+		{"not owned", [][]file{
+			{{name: "var/lib/dpkg/info/owner.list", body: "/usr/share/y/other"}, {name: "usr/share/y/yarn.lock"}},
+		}, "usr/share/y/yarn.lock"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var infos []indexer.LayerInfo
+			var idxs []*indexer.LayerIndex
+			for i, fs := range tc.layers {
+				d := fmt.Sprintf("sha256:l%d", i)
+				li, err := ix.IndexLayer(context.Background(), d, bytes.NewReader(layerTar(t, fs...)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				infos, idxs = append(infos, indexer.LayerInfo{Digest: d}), append(idxs, li)
+			}
+			img, err := indexer.Fold("m", infos, idxs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range img.Packages {
+				got = append(got, p.Name)
+			}
+			for _, p := range img.OSOwned {
+				got = append(got, "*"+p.Name)
+			}
+			if g := strings.Join(got, " "); g != tc.want {
+				t.Errorf("got %q, want %q", g, tc.want)
+			}
+		})
+	}
+}
+
+func TestIsLockFile(t *testing.T) {
+	for p, want := range map[string]bool{
+		"app/package-lock.json": true, "yarn.lock": true, "x/pnpm-lock.yaml": true, "x/npm-shrinkwrap.json": true,
+		"x/composer.lock": true, "x/Cargo.lock": true, "x/Gemfile.lock": true, "x/Pipfile.lock": true,
+		"x/poetry.lock": true, "x/packages.lock.json": true,
+		"x/package.json": false, "x/cargo.lock": false, "x/app.deps.json": false, "x/pkgjs-lock.json": false,
+	} {
+		if indexer.IsLockFile(p) != want {
+			t.Errorf("IsLockFile(%q) = %v", p, !want)
+		}
+	}
+}
+
+// warner lists one package per file and says what it could not decide.
+type warner struct{}
+
+func (warner) Name() string        { return "warner" }
+func (warner) Wants(p string) bool { return strings.HasSuffix(p, ".w") }
+func (warner) Parse(_ context.Context, p string, r io.Reader) (indexer.Result, error) {
+	b, _ := io.ReadAll(r)
+	return indexer.Result{Packages: []vuln.Package{{Name: p, Kind: vuln.KindMaven}}, Warnings: strings.Split(string(b), "\n")}, nil
+}
+
+// TestCatalogerWarnings checks that a cataloger's warnings are recorded
+// with the file and the cataloger, each cut to a bounded length, the
+// packages kept.
+func TestCatalogerWarnings(t *testing.T) {
+	ix := indexer.New([]indexer.Cataloger{warner{}})
+	long := strings.Repeat("x", 1<<20)
+	li, err := ix.IndexLayer(context.Background(), "sha256:w", bytes.NewReader(layerTar(t, file{name: "a.w", body: "no group\nno version\n" + long})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(li.Entries) != 1 || len(li.Entries[0].Packages) != 1 {
+		t.Fatalf("entries %+v", li.Entries)
+	}
+	if len(li.Warnings) != 3 || li.Warnings[0] != "a.w: warner: no group" || li.Warnings[1] != "a.w: warner: no version" || len(li.Warnings[2]) != len("a.w: warner: ")+512 {
+		t.Errorf("warnings %q", li.Warnings[:2])
+	}
+}
+
+// TestCatalogerWarningsOwned checks that a cataloger's warnings about a
+// file an OS package installed are dropped, the others kept.
+func TestCatalogerWarningsOwned(t *testing.T) {
+	ix := indexer.New([]indexer.Cataloger{warner{}, ownerCataloger{}})
+	li, err := ix.IndexLayer(context.Background(), "sha256:w", bytes.NewReader(layerTar(t,
+		file{name: "usr/share/java/a.w", body: "no group"},
+		file{name: "app/b.w", body: "no version"},
+		file{name: "var/lib/dpkg/info/owner.list", body: "/usr/share/java/a.w"},
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(li.Warnings) != 1 || li.Warnings[0] != "app/b.w: warner: no version" {
+		t.Errorf("warnings %q", li.Warnings)
+	}
+}

@@ -68,6 +68,8 @@ const (
 	// maxWarnings is the most warnings a layer's index keeps; the rest
 	// are counted in a last one.
 	maxWarnings = 1000
+	// maxWarningBytes is the most bytes of a cataloger's warning kept.
+	maxWarningBytes = 512
 )
 
 // IndexLayer reads the uncompressed tar stream of one layer in a single
@@ -134,7 +136,14 @@ type walk struct {
 	owners          []string
 	ownerIndex      map[string]int32
 	ownerCatalogers map[string]bool // catalogers that reported ownership
+
+	// pending are the catalogers' own warnings (Result.Warnings), recorded
+	// at the end of the walk unless the file turns out to be OS-owned.
+	pending []pendingWarning
 }
+
+// pendingWarning is a cataloger's warning about one file.
+type pendingWarning struct{ path, cataloger, text string }
 
 func (w *walk) run(ctx context.Context, tr *tar.Reader) error {
 	digest := w.idx.Digest
@@ -163,6 +172,16 @@ func (w *walk) run(ctx context.Context, tr *tar.Reader) error {
 				w.idx.Entries[i].OwnedBy = w.owners[o]
 			}
 		}
+	}
+	// A cataloger's warnings about packages in files an OS package
+	// installed are dropped: those are matched as the OS package.
+	for _, pw := range w.pending {
+		if !w.ownerCatalogers[pw.cataloger] {
+			if _, ok := w.owned[maphash.String(w.seed, pw.path)]; ok {
+				continue
+			}
+		}
+		w.warn(pw.text)
 	}
 	if w.moreWarnings > 0 {
 		w.idx.Warnings = append(w.idx.Warnings, fmt.Sprintf("%d more warnings not kept", w.moreWarnings))
@@ -282,7 +301,20 @@ func (w *walk) parse(ctx context.Context, c Cataloger, name string, r *io.Sectio
 		for _, f := range files {
 			if f = CleanPath(f); f != "" {
 				w.owned[maphash.String(w.seed, f)] = o
+				if IsLockFile(f) {
+					w.idx.OwnedLocks = append(w.idx.OwnedLocks, f)
+				}
 			}
+		}
+	}
+	for _, warning := range res.Warnings {
+		// Kept until the layer's ownership is known: see run. A warning
+		// can quote a hostile file (an artifact id from a manifest): each
+		// is cut to maxWarningBytes, and there are at most maxWarnings.
+		if len(w.pending) < maxWarnings {
+			w.pending = append(w.pending, pendingWarning{path: name, cataloger: c.Name(), text: fmt.Sprintf("%s: %s: %.*s", name, c.Name(), maxWarningBytes, warning)})
+		} else {
+			w.moreWarnings++
 		}
 	}
 	if len(res.Packages) == 0 && res.Distribution == nil {

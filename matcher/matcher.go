@@ -144,6 +144,9 @@ func (m *matcher) plan(idx *indexer.ImageIndex) []*ecoGroup {
 	unmatched := map[string]int{}
 	for i := range idx.Packages {
 		p := &idx.Packages[i]
+		if p.Application == vuln.ApplicationUnpublished {
+			continue // a private or versionless project: no advisory is about it
+		}
 		var eco string
 		if vuln.DistributionKind(p.Kind) {
 			eco = distroEco

@@ -103,8 +103,17 @@ func TestLanguagePackagesAndFindings(t *testing.T) {
 		t.Fatal(err)
 	}
 	count := map[string]int{}
+	var apps []string
 	for _, p := range append(append([]vuln.Package(nil), r.Packages...), r.OSOwnedPackages...) {
+		if p.Application != "" {
+			// The project's own package.json, listed as the application.
+			apps = append(apps, p.Name+"@"+p.Version+" "+p.Application)
+			continue
+		}
 		count[p.Kind]++
+	}
+	if len(apps) != 1 || apps[0] != "testimage-node-app@1.0.0 "+vuln.ApplicationUnpublished {
+		t.Errorf("applications %q, want the private testimage-node-app@1.0.0", apps)
 	}
 	if count[vuln.KindNPM] != npmFiles || npmFiles != 68 {
 		t.Errorf("npm packages %d, package.json files %d (want 68)", count[vuln.KindNPM], npmFiles)

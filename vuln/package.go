@@ -43,7 +43,20 @@ type Package struct {
 	// that installed the files this language package was read from; such a
 	// package is matched as that OS package and not again.
 	OwnedBy string `json:"owned_by,omitempty"`
+	// Application marks the package that is a project itself rather than
+	// one of its dependencies (the root package.json of a Node.js project,
+	// which Trivy also lists as the application): ApplicationPublished
+	// when it names a version that advisories can be about, and is
+	// matched; ApplicationUnpublished when it is private or has no
+	// version, and is listed but never matched.
+	Application string `json:"application,omitempty"`
 }
+
+// Values of Package.Application.
+const (
+	ApplicationPublished   = "published"
+	ApplicationUnpublished = "unpublished"
+)
 
 // Key identifies a package within an image for de-duplication: the same
 // name, version and architecture from the same database.

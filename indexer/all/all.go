@@ -8,6 +8,7 @@ import (
 	"github.com/lapps/lapps/indexer/dotnet"
 	"github.com/lapps/lapps/indexer/dpkg"
 	"github.com/lapps/lapps/indexer/gobinary"
+	"github.com/lapps/lapps/indexer/gotoolchain"
 	"github.com/lapps/lapps/indexer/java"
 	"github.com/lapps/lapps/indexer/npm"
 	"github.com/lapps/lapps/indexer/osrelease"
@@ -27,6 +28,7 @@ func Catalogers() []indexer.Cataloger {
 		apk.New(),
 		rpm.New(),
 		gobinary.New(),
+		gotoolchain.New(),
 		python.New(),
 		npm.New(),
 		java.New(),

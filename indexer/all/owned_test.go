@@ -169,8 +169,14 @@ func languageManifest(p string) bool {
 		strings.HasSuffix(base, ".egg-info"):
 		return strings.Contains(p, "-packages/")
 	case base == "package.json":
+		if m, _ := path.Match("usr/share/nodejs/*/package.json", p); m && !strings.HasPrefix(path.Base(path.Dir(p)), "@") {
+			return true // Debian's modules
+		}
+		if m, _ := path.Match("usr/share/nodejs/@*/*/package.json", p); m {
+			return true
+		}
 		return path.Base(path.Dir(path.Dir(p))) == "node_modules" || path.Base(path.Dir(path.Dir(path.Dir(p)))) == "node_modules"
-	case base == "package-lock.json", base == "yarn.lock", base == "pnpm-lock.yaml":
+	case lockFile(p):
 		return true
 	case strings.HasSuffix(base, ".gemspec"):
 		return parent == "specifications" || (parent == "default" && path.Base(path.Dir(path.Dir(p))) == "specifications")
@@ -178,12 +184,11 @@ func languageManifest(p string) bool {
 	return false
 }
 
-// lockFile reports whether a file is an npm lock file: one of a
-// Debian package may list development dependencies only, which give no
-// package.
+// lockFile reports whether a file is a lock file: one a Debian package
+// installed describes no installed application and gives no package.
 func lockFile(p string) bool {
 	switch path.Base(p) {
-	case "package-lock.json", "yarn.lock", "pnpm-lock.yaml":
+	case "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "Gemfile.lock", "composer.lock", "Cargo.lock":
 		return true
 	}
 	return false
@@ -220,7 +225,9 @@ func TestOwnedByDebianPackages(t *testing.T) {
 			{vuln.KindMaven, "org.apache.logging.log4j:log4j-api", "usr/share/java/log4j-api", "deb liblog4j2-java"},
 			{vuln.KindGem, "rack", "usr/share/rubygems-integration/all/specifications/rack-", "deb ruby-rack"},
 			{vuln.KindNPM, "js-levenshtein", "usr/share/nodejs/@babel/preset-env/node_modules/js-levenshtein/package.json", "deb node-babel7"},
-			{vuln.KindNPM, "caniuse-lite", "usr/share/nodejs/browserslist/pnpm-lock.yaml", "deb node-browserslist"},
+			// Debian's modules in /usr/share/nodejs, without node_modules.
+			{vuln.KindNPM, "acorn", "usr/share/nodejs/acorn/package.json", "deb node-acorn"},
+			{vuln.KindNPM, "@babel/core", "usr/share/nodejs/@babel/core/package.json", "deb node-babel7"},
 		}},
 	}
 	for _, tt := range tests {
@@ -272,6 +279,9 @@ func TestOwnedByDebianPackages(t *testing.T) {
 				}
 				if strings.HasPrefix(p.DBPath, "app/") {
 					t.Errorf("in OSOwned from /app: %s", describe(p))
+				}
+				if lockFile(p.DBPath) {
+					t.Errorf("in OSOwned from a lock file a Debian package installed: %s", describe(p))
 				}
 				file, _, _ := strings.Cut(p.DBPath, "!")
 				entries[file] = true

@@ -12,7 +12,9 @@ import (
 	"io/fs"
 	"runtime/debug"
 	"strings"
+	"time"
 
+	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
 
 	"github.com/lapps/lapps/indexer"
@@ -88,7 +90,8 @@ func (c *Cataloger) Parse(_ context.Context, path string, r io.Reader) (indexer.
 		}
 		return indexer.Result{}, fmt.Errorf("go build info of %s: %w", path, err)
 	}
-	return indexer.Result{Packages: Packages(bi)}, nil
+	pkgs, warnings := Inventory(bi)
+	return indexer.Result{Packages: pkgs, Warnings: warnings}, nil
 }
 
 // notGo reports whether a buildinfo error says the file is simply not a
@@ -109,22 +112,48 @@ func notGo(err error) bool {
 	return false
 }
 
-// Packages turns build information into packages: the main module (when
-// it has a path), every dependency (replacements honoured) and the
-// standard library as StdlibName at the toolchain's version. Versions are
-// as the build information gives them ("v0.3.5"); an unknown version
-// ("(devel)", a local replacement) is reported empty.
+// Packages is Inventory without the warnings.
 func Packages(bi *debug.BuildInfo) []vuln.Package {
+	pkgs, _ := Inventory(bi)
+	return pkgs
+}
+
+// Inventory turns build information into packages: the main module,
+// every dependency (replacements honoured) and the standard library as
+// StdlibName at the toolchain's version. Versions are as the build
+// information gives them ("v0.3.5"); an unknown version (a local
+// replacement) is reported empty.
+//
+// The main module is the "mod" line's; a binary with only a "path" line
+// (built outside module mode, as Debian builds fzf) is listed by its main
+// package's path, unless that is a standard one (stdPath: the
+// toolchain's own commands, which the gotoolchain cataloger reports). A main module without a version
+// ("(devel)", or no "mod" line) takes one from -ldflags -X …version=,
+// else from the VCS build settings as Go computes a pseudo-version
+// (vcs.revision, vcs.time → v0.0.0-20240102150405-abcdefabcdef,
+// "+dirty" when vcs.modified=true), else stays unversioned, with a
+// warning.
+func Inventory(bi *debug.BuildInfo) ([]vuln.Package, []string) {
 	var out []vuln.Package
+	var warnings []string
 	add := func(name, version string) {
 		out = append(out, vuln.Package{Name: name, Version: version, Kind: vuln.KindGo})
 	}
-	if bi.Main.Path != "" {
-		v := moduleVersion(bi.Main.Version)
+	main, v := bi.Main.Path, moduleVersion(bi.Main.Version)
+	if main == "" && !stdPath(bi.Path) {
+		main = bi.Path
+	}
+	if main != "" {
 		if v == "" {
 			v = ldflagsVersion(bi.Settings)
 		}
-		add(bi.Main.Path, v)
+		if v == "" {
+			v = vcsVersion(main, bi.Settings)
+		}
+		if v == "" {
+			warnings = append(warnings, fmt.Sprintf("main module %s has no version (no module version, -ldflags version or VCS settings): listed unversioned, not matched", main))
+		}
+		add(main, v)
 	}
 	for _, d := range bi.Deps {
 		if d == nil || d.Path == "" {
@@ -145,7 +174,7 @@ func Packages(bi *debug.BuildInfo) []vuln.Package {
 	if v := StdlibVersion(bi.GoVersion); v != "" {
 		add(StdlibName, v)
 	}
-	return out
+	return out, warnings
 }
 
 // moduleVersion returns a module version, or "" where the build
@@ -155,6 +184,66 @@ func moduleVersion(v string) string {
 		return ""
 	}
 	return v
+}
+
+// stdPath reports whether a main package path names no module of its
+// own: the toolchain's commands ("cmd/go", "cmd/vet"; their first element
+// has no dot, as in every standard library path, and they are reported
+// with the toolchain, not as a module) and "go build x.go"'s
+// "command-line-arguments".
+func stdPath(p string) bool {
+	first, _, _ := strings.Cut(p, "/")
+	return !strings.Contains(first, ".")
+}
+
+// vcsVersion returns the pseudo-version Go gives a main module built
+// from a VCS checkout without a tag ("v0.0.0-20240102150405-abcdefabcdef",
+// major version from the module path, "+dirty" when vcs.modified=true),
+// from the vcs.revision and vcs.time build settings; "" when either is
+// missing or malformed.
+func vcsVersion(modPath string, settings []debug.BuildSetting) string {
+	var rev, at string
+	dirty := false
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if rev == "" || err != nil || !revisionLike(rev) {
+		return ""
+	}
+	if len(rev) > 12 {
+		rev = rev[:12] // as cmd/go shortens a Git hash
+	}
+	major := ""
+	if _, pathMajor, ok := module.SplitPathVersion(modPath); ok {
+		major = module.PathMajorPrefix(pathMajor)
+	}
+	v := module.PseudoVersion(major, "", t, rev)
+	if !semver.IsValid(v) {
+		return ""
+	}
+	if dirty {
+		v += "+dirty"
+	}
+	return v
+}
+
+// revisionLike reports whether rev can be a VCS revision in a
+// pseudo-version: letters and digits.
+func revisionLike(rev string) bool {
+	for _, c := range rev {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return rev != ""
 }
 
 // localPath reports whether a replacement names a directory rather than

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/mod/semver"
+
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/gobinary"
 	"github.com/lapps/lapps/testenv"
@@ -82,6 +84,7 @@ func goVersionM(t *testing.T, dir string) map[string][]string {
 	}
 	res := map[string][]string{}
 	var cur string
+	pathOnly := false
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		line := sc.Text()
@@ -95,6 +98,7 @@ func goVersionM(t *testing.T, dir string) map[string][]string {
 				t.Fatal(err)
 			}
 			cur = filepath.ToSlash(rel)
+			pathOnly = false
 			ver = strings.TrimPrefix(strings.Fields(ver)[0], "go")
 			if strings.Count(ver, ".") == 1 {
 				ver += ".0"
@@ -104,12 +108,31 @@ func goVersionM(t *testing.T, dir string) map[string][]string {
 		}
 		f := strings.Split(strings.TrimPrefix(line, "\t"), "\t")
 		switch f[0] {
-		case "mod", "dep":
+		case "path":
+			// The main module when no mod line follows (a build outside
+			// module mode): listed by its package path, unversioned.
+			res[cur] = append(res[cur], f[1]+"@")
+			pathOnly = true
+			continue
+		case "mod":
+			if pathOnly {
+				res[cur] = res[cur][:len(res[cur])-1]
+			}
 			v := f[2]
 			if v == "(devel)" {
 				v = ""
 			}
 			res[cur] = append(res[cur], f[1]+"@"+v)
+		case "dep":
+			v := f[2]
+			if v == "(devel)" {
+				v = ""
+			}
+			res[cur] = append(res[cur], f[1]+"@"+v)
+		}
+		switch f[0] {
+		case "dep", "mod":
+			pathOnly = false
 		case "=>":
 			res[cur][len(res[cur])-1] = f[1] + "@" + f[2]
 		}
@@ -136,11 +159,13 @@ func TestImageLayers(t *testing.T) {
 		layer int
 		// want are binaries whose packages are known from the image's
 		// build (shared/testimages/app/go/go.mod, Debian's fzf).
-		want map[string][]string
+		want     map[string][]string
+		warnings []string
 	}{
 		{"debian packages", "debian-bookworm-mid", 1, map[string][]string{
-			"usr/bin/fzf": {"stdlib@1.19.8"},
-		}},
+			// Built by Debian outside module mode: a path line, no mod line.
+			"usr/bin/fzf": {"github.com/junegunn/fzf@", "stdlib@1.19.8"},
+		}, []string{"usr/bin/fzf: gobinary: main module github.com/junegunn/fzf has no version (no module version, -ldflags version or VCS settings): listed unversioned, not matched"}},
 		{"app", "debian-bookworm-mid", 2, map[string][]string{
 			"app/bin/vulnapp": {
 				"example.com/vulnapp@",
@@ -149,7 +174,7 @@ func TestImageLayers(t *testing.T) {
 				"gopkg.in/yaml.v2@v2.2.7",
 				"stdlib@1.21.0",
 			},
-		}},
+		}, []string{"app/bin/vulnapp: gobinary: main module example.com/vulnapp has no version (no module version, -ldflags version or VCS settings): listed unversioned, not matched"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -158,8 +183,8 @@ func TestImageLayers(t *testing.T) {
 			elves := extractELFExecutables(t, blobPath, dir)
 			truth := goVersionM(t, dir)
 			li := indexLayer(t, blobPath)
-			if len(li.Warnings) != 0 {
-				t.Errorf("warnings: %q", li.Warnings)
+			if !slices.Equal(li.Warnings, tc.warnings) {
+				t.Errorf("warnings: %q\nwant %q", li.Warnings, tc.warnings)
 			}
 			got := map[string][]string{}
 			for _, e := range li.Entries {
@@ -230,6 +255,7 @@ func TestPackages(t *testing.T) {
 	tests := []struct {
 		name, info string
 		want       []string
+		warn       int
 	}{
 		{
 			name: "replacements",
@@ -261,11 +287,54 @@ func TestPackages(t *testing.T) {
 				"mod\tgithub.com/acme/tool\t(devel)\t\n" +
 				"build\t-ldflags=\"-X main.version=dev\"\n",
 			want: []string{"github.com/acme/tool@", "stdlib@1.21.0"},
+			warn: 1,
 		},
 		{
-			name: "GOPATH build",
-			info: "path\tgithub.com/junegunn/fzf\n",
+			name: "GOPATH build: a path line, no mod line",
+			info: "path\tgithub.com/junegunn/fzf\nbuild\t-trimpath=true\n",
+			want: []string{"github.com/junegunn/fzf@", "stdlib@1.21.0"},
+			warn: 1,
+		},
+		{
+			name: "a command of the toolchain",
+			info: "path\tcmd/go\nbuild\t-trimpath=true\n",
 			want: []string{"stdlib@1.21.0"},
+		},
+		{
+			name: "go run of files",
+			info: "path\tcommand-line-arguments\n",
+			want: []string{"stdlib@1.21.0"},
+		},
+		{
+			name: "devel main module with VCS settings",
+			info: "path\texample.com/app/cmd/app\n" +
+				"mod\texample.com/app\t(devel)\t\n" +
+				"build\tvcs=git\nbuild\tvcs.revision=0123456789abcdef0123456789abcdef01234567\nbuild\tvcs.time=2024-03-05T14:07:09Z\nbuild\tvcs.modified=false\n",
+			want: []string{"example.com/app@v0.0.0-20240305140709-0123456789ab", "stdlib@1.21.0"},
+		},
+		{
+			name: "modified checkout, major version 2, time with offset",
+			info: "path\texample.com/app/v2\n" +
+				"mod\texample.com/app/v2\t(devel)\t\n" +
+				"build\tvcs.revision=0123456789abcdef0123456789abcdef01234567\nbuild\tvcs.time=2024-03-05T16:07:09+02:00\nbuild\tvcs.modified=true\n",
+			want: []string{"example.com/app/v2@v2.0.0-20240305140709-0123456789ab+dirty", "stdlib@1.21.0"},
+		},
+		{
+			name: "path-only main module with VCS settings",
+			info: "path\tgithub.com/junegunn/fzf\nbuild\tvcs.revision=abcdefabcdef0123\nbuild\tvcs.time=2023-01-02T03:04:05Z\n",
+			want: []string{"github.com/junegunn/fzf@v0.0.0-20230102030405-abcdefabcdef", "stdlib@1.21.0"},
+		},
+		{
+			name: "VCS settings without a time, or a malformed revision",
+			info: "path\texample.com/app\nmod\texample.com/app\t(devel)\t\nbuild\tvcs.revision=0123456789ab\n",
+			want: []string{"example.com/app@", "stdlib@1.21.0"},
+			warn: 1,
+		},
+		{
+			name: "malformed revision",
+			info: "path\texample.com/app\nmod\texample.com/app\t(devel)\t\nbuild\tvcs.revision=../../x\nbuild\tvcs.time=2024-03-05T14:07:09Z\n",
+			want: []string{"example.com/app@", "stdlib@1.21.0"},
+			warn: 1,
 		},
 	}
 	for _, tc := range tests {
@@ -275,8 +344,12 @@ func TestPackages(t *testing.T) {
 				t.Fatal(err)
 			}
 			bi.GoVersion = "go1.21.0"
-			if got := names(gobinary.Packages(bi)); !slices.Equal(got, tc.want) {
+			pkgs, warnings := gobinary.Inventory(bi)
+			if got := names(pkgs); !slices.Equal(got, tc.want) {
 				t.Errorf("got %q\nwant %q", got, tc.want)
+			}
+			if len(warnings) != tc.warn {
+				t.Errorf("warnings %q, want %d", warnings, tc.warn)
 			}
 		})
 	}
@@ -371,4 +444,90 @@ func fuzzSeeds(f *testing.F) [][]byte {
 
 func gobinaryInfo(b []byte) (*debug.BuildInfo, error) {
 	return buildinfo.Read(bytes.NewReader(b))
+}
+
+// TestPseudoVersionAsGo builds a module in a fresh Git repository with
+// the local toolchain, which (Go 1.24 on) stamps the main module with the
+// pseudo-version it computes from the checkout, clean and modified, and
+// checks that the VCS settings alone give the same version.
+func TestPseudoVersionAsGo(t *testing.T) {
+	goTool, git := testenv.Tool(t, "go"), testenv.Tool(t, "git")
+	dir := t.TempDir()
+	run := func(name string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOTOOLCHAIN=local", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_COMMITTER_DATE=2024-03-05T16:07:09+02:00", "GIT_AUTHOR_DATE=2024-03-05T16:07:09+02:00")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/pv/v2\n\ngo 1.21\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(git, "init", "-q")
+	run(git, "add", ".")
+	run(git, "commit", "-q", "-m", "c")
+	for _, modified := range []bool{false, true} {
+		if modified {
+			if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte("package main\n\nfunc main() { println() }\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run(goTool, "build", "-o", "bin", ".")
+		bi, err := buildinfo.ReadFile(filepath.Join(dir, "bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bi.Main.Version == "(devel)" || bi.Main.Version == "" {
+			t.Skipf("go %s does not stamp VCS versions", bi.GoVersion)
+		}
+		want := bi.Main.Version
+		bi.Main.Version = "(devel)" // as an older toolchain leaves it
+		pkgs, _ := gobinary.Inventory(bi)
+		if pkgs[0].Name != "example.com/pv/v2" || pkgs[0].Version != want {
+			t.Errorf("modified=%v: got %s@%s, go stamped %s", modified, pkgs[0].Name, pkgs[0].Version, want)
+		}
+		t.Logf("modified=%v: %s", modified, want)
+	}
+}
+
+// FuzzInventory feeds build information text (the format the linker
+// embeds) to Inventory: a main module's version is a valid semantic
+// version or empty, and an empty one comes with a warning.
+func FuzzInventory(f *testing.F) {
+	for _, s := range []string{
+		"path\tgithub.com/junegunn/fzf\nbuild\t-trimpath=true\n",
+		"path\texample.com/app\nmod\texample.com/app\t(devel)\t\nbuild\tvcs.revision=0123456789abcdef0123456789abcdef01234567\nbuild\tvcs.time=2024-03-05T14:07:09Z\nbuild\tvcs.modified=true\n",
+		"path\texample.com/app/v3\nmod\texample.com/app/v3\t(devel)\t\nbuild\tvcs.revision=abc\nbuild\tvcs.time=2024-03-05T14:07:09.123+01:00\n",
+		"path\tcmd/go\n",
+		"path\tgopkg.in/yaml.v2\nmod\tgopkg.in/yaml.v2\t(devel)\t\nbuild\tvcs.revision=0123456789ab\nbuild\tvcs.time=1999-12-31T23:59:59Z\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		bi, err := debug.ParseBuildInfo(s)
+		if err != nil {
+			return
+		}
+		pkgs, warnings := gobinary.Inventory(bi)
+		mainPath := bi.Main.Path
+		if mainPath == "" {
+			mainPath = bi.Path
+		}
+		if len(pkgs) == 0 || mainPath == "" || pkgs[0].Name != mainPath || len(bi.Deps) > 0 && bi.Main.Path == "" {
+			return // no main module listed (a command of the toolchain, go run)
+		}
+		main := pkgs[0]
+		if main.Version == "" && len(warnings) == 0 {
+			t.Fatalf("%q: unversioned main module %s without a warning", s, main.Name)
+		}
+		if main.Version != "" && bi.Main.Version == "(devel)" && !semver.IsValid(main.Version) {
+			t.Fatalf("%q: main module version %q", s, main.Version)
+		}
+	})
 }

@@ -130,7 +130,10 @@ func (c *Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.R
 	if err != nil {
 		return indexer.Result{}, err
 	}
-	return indexer.Result{Packages: w.pkgs}, nil
+	if w.moreWarnings > 0 {
+		w.warnings = append(w.warnings, fmt.Sprintf("%d more warnings not kept", w.moreWarnings))
+	}
+	return indexer.Result{Packages: w.pkgs, Warnings: w.warnings}, nil
 }
 
 // walk is the state of the reading of one top-level archive.
@@ -144,6 +147,9 @@ type walk struct {
 	entries, dirBytes int64
 	skipped           int
 	firstSkip         string
+
+	warnings     []string // what could not be determined, up to maxWarnings
+	moreWarnings int
 }
 
 // add records a package, charging it to the layer's budget.
@@ -172,6 +178,7 @@ func (w *walk) archive(dbPath, name string, ra io.ReaderAt, size int64, depth in
 	if err != nil {
 		return fmt.Errorf("open java archive %s: %w", dbPath, err)
 	}
+	before := len(w.pkgs) // packages found before this archive's nested ones
 	var (
 		poms     []vuln.Package
 		manifest map[string]string
@@ -214,6 +221,18 @@ func (w *walk) archive(dbPath, name string, ra io.ReaderAt, size int64, depth in
 			}
 		}
 	}
+	pkg, warnings := manifestPackage(manifest, name)
+	if g, a, v, ok := RepositoryCoordinates(dbPath); ok {
+		// A file in a Maven repository's layout is named by its
+		// coordinates: they are not a guess.
+		pkg.Name, warnings = g+":"+a, nil
+		if v != "" {
+			pkg.Version = v
+		} else if pkg.Version == "" {
+			warnings = []string{"no version in pom.properties, the manifest or the file name: listed unversioned, not matched"}
+		}
+	}
+	pkg.DBPath = dbPath
 	if len(poms) > 0 {
 		for _, p := range poms {
 			if err := w.add(p); err != nil {
@@ -224,20 +243,39 @@ func (w *walk) archive(dbPath, name string, ra io.ReaderAt, size int64, depth in
 		// bundles (Debian's guice.jar holds cglib's): when none of them
 		// is the archive's own (by file name or manifest version), the
 		// manifest names the archive itself.
-		if pkg, ok := manifestPackage(manifest, name); ok && !ownPom(poms, name, pkg.Version) {
-			pkg.DBPath = dbPath
+		if len(manifest) > 0 && pkg.Version != "" && !ownPom(poms, name, pkg.Version) {
+			w.warn(dbPath, warnings)
 			return w.add(pkg)
 		}
 		return nil
 	}
-	if pkg, ok := manifestPackage(manifest, name); ok {
-		pkg.DBPath = dbPath
-		return w.add(pkg)
+	// Without pom.properties the archive is listed whatever its manifest
+	// and name give, with a warning for what they do not; except an
+	// envelope without a version of its own (an EAR, a WAR, a fat jar)
+	// whose nested archives gave packages.
+	if pkg.Version == "" && len(w.pkgs) > before {
+		return nil
 	}
-	if a, v, ok := splitFileName(name); ok {
-		return w.add(vuln.Package{Name: a, Version: v, Kind: vuln.KindMaven, DBPath: dbPath})
+	w.warn(dbPath, warnings)
+	return w.add(pkg)
+}
+
+// maxWarnings bounds the warnings one file gives; the rest are counted.
+const maxWarnings = 50
+
+// warn records what could not be determined about an archive, naming a
+// nested one by its path inside the file.
+func (w *walk) warn(dbPath string, warnings []string) {
+	for _, s := range warnings {
+		if len(w.warnings) >= maxWarnings {
+			w.moreWarnings++
+			continue
+		}
+		if _, inner, nested := strings.Cut(dbPath, "!"); nested {
+			s = inner + ": " + s
+		}
+		w.warnings = append(w.warnings, s)
 	}
-	return nil
 }
 
 // readMeta reads a pom.properties or a manifest, charging what it
@@ -495,30 +533,37 @@ func parseManifest(b []byte) map[string]string {
 }
 
 // manifestPackage derives Maven coordinates from a manifest's main
-// section, as Trivy and Syft do, with the file name as a guide:
+// section, with the file name as a guide, and says what it could not
+// determine:
 //
 //   - artifactId: the file name's ("commons-logging-1.2.jar" →
 //     commons-logging) when it has a version; else Implementation-Title,
 //     Bundle-Name or Specification-Title, the first that is a single word
 //     ("jackson-databind", not "Commons Logging"); else the last element
 //     of Bundle-SymbolicName; else the file name;
-//   - groupId: Implementation-Vendor-Id; else Bundle-SymbolicName
-//     without its artifact part ("com.fasterxml.jackson.core.jackson-databind"
-//     → com.fasterxml.jackson.core) or its last element;
+//   - groupId: Implementation-Vendor-Id; else what Bundle-SymbolicName
+//     gives by the maven-bundle-plugin's convention read backwards: "G.A" for artifact A ("org.mongodb.bson" →
+//     org.mongodb), or "G.S" where A is G's last element, "-" and S
+//     ("org.mongodb.driver-async" for mongodb-driver-async →
+//     org.mongodb). Nothing else: a group is never guessed
+//     ("com.google.inject" does not make guice's group com.google).
+//     Automatic-Module-Name gives none: it names a module after its root
+//     Java package, not its group (guice's is com.google.guice, its
+//     group com.google.inject).
+//     Without a group the package is named by its artifactId alone, with
+//     a warning; Maven advisories name groupId:artifactId, so such a
+//     package matches none.
 //   - version: Implementation-Version, else Bundle-Version, else
-//     Specification-Version, else the file name's version.
+//     Specification-Version, else the file name's version. Without one
+//     the package is listed unversioned, with a warning.
 //
-// A manifest without a version (and a file name without one) gives
-// nothing. Coordinates guessed this way are not always the real ones
-// (commons-logging's manifest gives org.apache, not commons-logging):
-// without a Maven index to check against, a guess is all a manifest
-// offers.
-func manifestPackage(m map[string]string, fileName string) (vuln.Package, bool) {
+// Coordinates derived this way are not always the real ones: a symbolic
+// name "G.A" is also what the convention gives for group "G.A" and
+// artifact A (com.google.guava:guava), and commons-logging's
+// Implementation-Vendor-Id is org.apache, not its group.
+func manifestPackage(m map[string]string, fileName string) (vuln.Package, []string) {
 	fileArtifact, fileVersion, fileOK := splitFileName(fileName)
 	version := firstNonEmpty(m["Implementation-Version"], m["Bundle-Version"], m["Specification-Version"], fileVersion)
-	if version == "" || len(m) == 0 {
-		return vuln.Package{}, false
-	}
 	symbolic, _, _ := strings.Cut(m["Bundle-SymbolicName"], ";") // "org.foo.bar;singleton:=true"
 	symbolic = strings.TrimSpace(symbolic)
 	artifact := ""
@@ -536,20 +581,97 @@ func manifestPackage(m map[string]string, fileName string) (vuln.Package, bool) 
 	if artifact == "" {
 		artifact = strings.TrimSuffix(fileName, path.Ext(fileName))
 	}
-	group := m["Implementation-Vendor-Id"]
-	if group == "" && symbolic != "" {
-		switch {
-		case strings.HasSuffix(symbolic, "."+artifact):
-			group = strings.TrimSuffix(symbolic, "."+artifact)
-		case strings.Contains(symbolic, "."):
-			group = symbolic[:strings.LastIndex(symbolic, ".")]
+	group := strings.TrimSpace(m["Implementation-Vendor-Id"])
+	if !groupLike(group) {
+		group = ""
+	}
+	if group == "" {
+		group = groupOf(symbolic, artifact)
+	}
+	var warnings []string
+	name := artifact
+	if group != "" {
+		name = group + ":" + artifact
+	} else {
+		warnings = append(warnings, fmt.Sprintf("no Maven group id in pom.properties or the manifest: listed as %q, which Maven advisories (groupId:artifactId) do not name", artifact))
+	}
+	if version == "" {
+		warnings = append(warnings, "no version in pom.properties, the manifest or the file name: listed unversioned, not matched")
+	}
+	return vuln.Package{Name: name, Version: version, Kind: vuln.KindMaven}, warnings
+}
+
+// RepositoryCoordinates returns the coordinates that the path of an
+// archive in a Maven repository's layout gives
+// (…/.m2/repository/G1/G2/A/V/A-V[-classifier].jar, Debian's
+// /usr/share/maven-repo/…): groupId G1.G2, artifactId A, version V. It
+// needs the repository's directory in the path and a file name that
+// starts with "A-V"; an archive nested in another is never in a
+// repository. Debian's placeholder version directory "debian" gives an
+// empty version.
+func RepositoryCoordinates(p string) (group, artifact, version string, ok bool) {
+	if strings.Contains(p, "!") {
+		return "", "", "", false
+	}
+	parts := strings.Split(p, "/")
+	start := -1
+	for i, e := range parts {
+		if e == "maven-repo" || (e == "repository" && i > 0 && parts[i-1] == ".m2") {
+			start = i + 1
 		}
 	}
-	name := artifact
-	if group != "" && !strings.ContainsAny(group, " \t:") {
-		name = group + ":" + artifact
+	// At least one group element, the artifact, the version, the file.
+	if start < 0 || len(parts)-start < 4 {
+		return "", "", "", false
 	}
-	return vuln.Package{Name: name, Version: version, Kind: vuln.KindMaven}, true
+	n := len(parts)
+	file, version, artifact := parts[n-1], parts[n-2], parts[n-3]
+	if !strings.HasPrefix(file, artifact+"-"+version) || version == "" || artifact == "" {
+		return "", "", "", false
+	}
+	group = strings.Join(parts[start:n-3], ".")
+	if !groupLike(group) {
+		return "", "", "", false
+	}
+	if version == "debian" {
+		version = ""
+	}
+	return group, artifact, version, true
+}
+
+// groupOf returns the groupId that an OSGi symbolic name or a module
+// name id gives for artifact by the maven-bundle-plugin's convention,
+// or "": id is "G.A", or "G.S" where artifact is "L-S" or "LS" for G's
+// last element L.
+func groupOf(id, artifact string) string {
+	if id == "" || artifact == "" {
+		return ""
+	}
+	if g, ok := strings.CutSuffix(id, "."+artifact); ok && groupLike(g) {
+		return g
+	}
+	for i := strings.LastIndex(id, "."); i > 0; i = strings.LastIndex(id[:i], ".") {
+		g, rest := id[:i], id[i+1:]
+		last := g[strings.LastIndex(g, ".")+1:]
+		if (artifact == last+"-"+rest || artifact == last+rest) && groupLike(g) {
+			return g
+		}
+	}
+	return ""
+}
+
+// groupLike reports whether g can be a Maven groupId: letters, digits,
+// "-", "_" and ".", not starting or ending with ".".
+func groupLike(g string) bool {
+	if g == "" || g[0] == '.' || g[len(g)-1] == '.' {
+		return false
+	}
+	for _, c := range g {
+		if !(c == '.' || c == '-' || c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // fileNameRE splits "artifactId-version.ext": the version starts at the

@@ -116,8 +116,11 @@ func TestImages(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(li.Warnings) != 0 {
-					t.Errorf("warnings: %q", li.Warnings)
+				// Only what the manifests leave undetermined.
+				for _, w := range li.Warnings {
+					if !strings.Contains(w, ": java: no Maven group id in pom.properties or the manifest: listed as ") {
+						t.Errorf("warning %q", w)
+					}
 				}
 				for _, e := range li.Entries {
 					got[e.Path] = e.Packages
@@ -158,8 +161,9 @@ func TestImages(t *testing.T) {
 							t.Errorf("%s: got %v, want one package versioned one of %v", name, have, versions)
 						}
 					default:
-						if len(pkgs) != 0 {
-							t.Errorf("%s: got %v, want nothing", name, have)
+						// Listed all the same, unversioned.
+						if len(pkgs) != 1 || pkgs[0].Version != "" {
+							t.Errorf("%s: got %v, want one package, unversioned", name, have)
 						}
 					}
 				}
@@ -177,10 +181,16 @@ func TestImages(t *testing.T) {
 					"app/java/log4j-core-2.19.0.jar":  "org.apache.logging.log4j:log4j-core@2.19.0",
 					"usr/share/java/log4j-core.jar":   "org.apache.logging.log4j:log4j-core@2.19.0",
 					"usr/share/java/commons-text.jar": "org.apache.commons:commons-text@1.10.0",
-					// Manifest only: coordinates guessed from the manifest and file name.
-					"usr/share/java/xz-1.9.jar":              "org.tukaani:xz@1.9",
-					"usr/share/java/bson-3.6.3.jar":          "org.mongodb:bson@3.6.3",
-					"usr/share/java/commons-logging-1.2.jar": "org.apache:commons-logging@1.2",
+					// Manifest only: coordinates from the manifest and file name.
+					"usr/share/java/xz-1.9.jar":                     "org.tukaani:xz@1.9",
+					"usr/share/java/bson-3.6.3.jar":                 "org.mongodb:bson@3.6.3",
+					"usr/share/java/commons-logging-1.2.jar":        "org.apache:commons-logging@1.2", // Implementation-Vendor-Id, as declared
+					"usr/share/java/mongodb-driver-async-3.6.3.jar": "org.mongodb:mongodb-driver-async@3.6.3",
+					// No group: none is guessed.
+					"usr/share/java/aopalliance-1.0.jar":         "aopalliance@1.0",
+					"usr/share/java/atinject-jsr330-api-1.0.jar": "atinject-jsr330-api@1.0.0",
+					"usr/share/java/guice-assistedinject.jar":    "guice-assistedinject@4.2.3",
+					"usr/share/java/guice-no-aop-4.2.3.jar":      "guice-no-aop@4.2.3",
 				} {
 					want[k] = v
 				}
@@ -193,7 +203,7 @@ func TestImages(t *testing.T) {
 				for _, p := range got["usr/share/java/guice.jar"] {
 					guice = append(guice, p.Name+"@"+p.Version)
 				}
-				if strings.Join(guice, " ") != "cglib:cglib@3.2.12 com.google:guice@4.2.3" {
+				if strings.Join(guice, " ") != "cglib:cglib@3.2.12 guice@4.2.3" {
 					t.Errorf("guice.jar: %v", guice)
 				}
 			}
@@ -340,7 +350,10 @@ func TestLimits(t *testing.T) {
 	for range 10 {
 		deep = zipOf(t, entry{"lib/d.jar", deep})
 	}
-	if got, err := parse(t, java.New(), "deep.jar", deep); err != nil || len(got) != 0 {
+	// The pom.properties below the depth limit is not read: the deepest
+	// archive read is listed, unversioned, and the envelopes around it
+	// are not.
+	if got, err := parse(t, java.New(), "deep.jar", deep); err != nil || len(got) != 1 || !strings.HasSuffix(got[0], "@") {
 		t.Errorf("deep: %q, %v", got, err)
 	}
 	for name, b := range map[string][]byte{
@@ -366,7 +379,7 @@ func TestManifestAndNames(t *testing.T) {
 		{"x.jar", "Implementation-Title: My Thing\nImplementation-Vendor-Id: org.x\nImplementation-Version: 1.0\n", "org.x:x@1.0"},
 		{"plugin.jar", "Bundle-SymbolicName: org.eclipse.foo.bar;singleton:=true\nBundle-Version: 3.2.1.v2020\n", "org.eclipse.foo:bar@3.2.1.v2020"},
 		{"long.jar", "Implementation-Title: lo\n ng-name\nImplementation-Version: 7\n", "long-name@7"},
-		{"nothing.jar", "Manifest-Version: 1.0\n", ""},
+		{"nothing.jar", "Manifest-Version: 1.0\n", "nothing@"},
 	}
 	for _, tc := range tests {
 		b := zipOf(t, entry{"META-INF/MANIFEST.MF", []byte(tc.manifest)})
@@ -408,6 +421,8 @@ func FuzzJar(f *testing.F) {
 	f.Add(zipOf(f, entry{"META-INF/maven/g/a/pom.properties", []byte("groupId=g\nartifactId=a\nversion=1\n")}))
 	f.Add(zipOf(f, entry{"META-INF/MANIFEST.MF", []byte("Bundle-SymbolicName: a.b\nBundle-Version: 1\n")}))
 	f.Add(zipOf(f, entry{"lib/in.jar", zipOf(f, entry{"META-INF/MANIFEST.MF", []byte("Implementation-Version: 2\n")})}))
+	f.Add(zipOf(f, entry{"META-INF/MANIFEST.MF", []byte("Bundle-SymbolicName: org.mongodb.driver-async\r\nBundle-Name: mongodb-driver-async\r\nImplementation-Vendor-Id: org.x\r\nAutomatic-Module-Name: a.b\r\n")}))
+	f.Add(zipOf(f, entry{"META-INF/MANIFEST.MF", []byte("Bundle-SymbolicName: .a..b.;x\nSpecification-Version: \n")}, entry{"lib/x.jar", zipOf(f, entry{"c", nil})}))
 	// Small real jars of the fat image, where available.
 	if dir := os.Getenv("LAPPS_TEST_IMAGES"); dir != "" {
 		if _, err := os.Stat(filepath.Join(dir, "debian", "oci", "index.json")); err == nil {
@@ -429,7 +444,7 @@ func FuzzJar(f *testing.F) {
 			return
 		}
 		for _, p := range res.Packages {
-			if p.Kind != vuln.KindMaven || p.Name == "" || p.Version == "" || !strings.HasPrefix(p.DBPath, "f.jar") {
+			if p.Kind != vuln.KindMaven || p.Name == "" || !strings.HasPrefix(p.DBPath, "f.jar") {
 				t.Fatalf("bad package %+v", p)
 			}
 		}
@@ -507,5 +522,97 @@ func TestHostileArchives(t *testing.T) {
 	var le *limits.Error
 	if !errors.As(err, &le) || le.Key != "limits.packages" {
 		t.Errorf("5,000 nested archives: %v", err)
+	}
+}
+
+// TestManifestCoordinates checks the coordinates of archives without
+// pom.properties, in the shape of the real manifests of Debian's jars,
+// and the warnings for what the manifest leaves undetermined.
+func TestManifestCoordinates(t *testing.T) {
+	const noGroup, noVersion = "no Maven group id", "no version"
+	tests := []struct {
+		name, manifest, want string
+		warnings             []string
+	}{
+		// Bundle-SymbolicName "G.A".
+		{"bson-3.6.3.jar", "Bundle-SymbolicName: org.mongodb.bson\nBundle-Version: 3.6.3\nBundle-Name: bson\n", "org.mongodb:bson@3.6.3", nil},
+		// "G.S" for artifact "L-S", L the last element of G.
+		{"mongodb-driver-async-3.6.3.jar", "Bundle-SymbolicName: org.mongodb.driver-async\nBundle-Version: 3.6.3\n", "org.mongodb:mongodb-driver-async@3.6.3", nil},
+		{"commons-lang.jar", "Bundle-SymbolicName: org.apache.commons.lang\nBundle-Name: commons-lang\nBundle-Version: 2.6\n", "org.apache.commons:commons-lang@2.6", nil},
+		// Implementation-Vendor-Id first, as declared.
+		{"commons-logging-1.2.jar", "Implementation-Vendor-Id: org.apache\nBundle-SymbolicName: org.apache.commons.logging\nImplementation-Version: 1.2\n", "org.apache:commons-logging@1.2", nil},
+		{"x-1.jar", "Implementation-Vendor-Id: The Apache Software Foundation\n", "x@1", []string{noGroup}},
+		// No group is guessed: a symbolic name that is not G.A, a module name.
+		{"guice-4.2.3.jar", "Automatic-Module-Name: com.google.guice\nBundle-SymbolicName: com.google.inject\nBundle-Version: 4.2.3\n", "guice@4.2.3", []string{noGroup}},
+		{"guice-servlet.jar", "Automatic-Module-Name: com.google.guice.extensions.servlet\nBundle-Name: guice-servlet\nBundle-SymbolicName: com.google.inject.servlet\nBundle-Version: 4.2.3\n", "guice-servlet@4.2.3", []string{noGroup}},
+		{"atinject-jsr330-api-1.0.jar", "Bundle-SymbolicName: javax.inject\nBundle-Version: 1.0.0\n", "atinject-jsr330-api@1.0.0", []string{noGroup}},
+		{"aopalliance-1.0.jar", "Manifest-Version: 1.0\n", "aopalliance@1.0", []string{noGroup}},
+		// Versions: Implementation-, Bundle-, Specification-Version, the file name; else none.
+		{"a.jar", "Implementation-Vendor-Id: g\nSpecification-Version: 3\nBundle-Version: 2\n", "g:a@2", nil},
+		{"a.jar", "Implementation-Vendor-Id: g\nSpecification-Version: 3\n", "g:a@3", nil},
+		{"a.jar", "Implementation-Vendor-Id: g\n", "g:a@", []string{noVersion}},
+		{"plain.jar", "", "plain@", []string{noGroup, noVersion}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var entries []entry
+			if tc.manifest != "" {
+				entries = append(entries, entry{"META-INF/MANIFEST.MF", []byte("Manifest-Version: 1.0\r\n" + strings.ReplaceAll(tc.manifest, "\n", "\r\n"))})
+			} else {
+				entries = append(entries, entry{"a/B.class", []byte{0xca, 0xfe}})
+			}
+			res, err := java.New().Parse(context.Background(), tc.name, bytes.NewReader(zipOf(t, entries...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Packages) != 1 || res.Packages[0].Name+"@"+res.Packages[0].Version != tc.want {
+				t.Fatalf("got %+v, want %s", res.Packages, tc.want)
+			}
+			if len(res.Warnings) != len(tc.warnings) {
+				t.Fatalf("warnings %q, want %q", res.Warnings, tc.warnings)
+			}
+			for i, w := range tc.warnings {
+				if !strings.HasPrefix(res.Warnings[i], w) {
+					t.Errorf("warning %q, want %q…", res.Warnings[i], w)
+				}
+			}
+		})
+	}
+	// The warnings of one file are bounded.
+	var many []entry
+	for i := range 200 {
+		many = append(many, entry{fmt.Sprintf("lib/x%d.jar", i), zipOf(t, entry{"a/B.class", []byte{1}})})
+	}
+	res, err := java.New().Parse(context.Background(), "many.jar", bytes.NewReader(zipOf(t, many...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Packages) != 200 || len(res.Warnings) != 51 || !strings.HasSuffix(res.Warnings[50], "more warnings not kept") || !strings.HasPrefix(res.Warnings[0], "lib/x") {
+		t.Errorf("%d packages, %d warnings: %q", len(res.Packages), len(res.Warnings), res.Warnings[len(res.Warnings)-1])
+	}
+}
+
+func TestRepositoryCoordinates(t *testing.T) {
+	tests := []struct{ path, want string }{
+		{"root/.m2/repository/com/google/inject/guice/4.2.3/guice-4.2.3.jar", "com.google.inject:guice@4.2.3"},
+		{"root/.m2/repository/com/google/inject/guice/4.2.3/guice-4.2.3-no_aop.jar", "com.google.inject:guice@4.2.3"},
+		{"usr/share/maven-repo/org/jsr-305/jsr305/0.1-SNAPSHOT/jsr305-0.1-SNAPSHOT.jar", "org.jsr-305:jsr305@0.1-SNAPSHOT"},
+		{"usr/share/maven-repo/aopalliance/aopalliance/1.0/aopalliance-1.0.jar", "aopalliance:aopalliance@1.0"},
+		{"usr/share/maven-repo/aopalliance/aopalliance/debian/aopalliance-debian.jar", "aopalliance:aopalliance@"},
+		{"root/.m2/repository/guice/4.2.3/guice-4.2.3.jar", ""},
+		{"root/.m2/repository/com/google/guice/4.2.3/other.jar", ""},
+		{"srv/repository/com/google/guice/4.2.3/guice-4.2.3.jar", ""},
+		{"usr/share/maven-repo/a/b/1/b-1.jar!lib/x.jar", ""},
+		{"usr/share/java/guice.jar", ""},
+	}
+	for _, tc := range tests {
+		g, a, v, ok := java.RepositoryCoordinates(tc.path)
+		got := ""
+		if ok {
+			got = g + ":" + a + "@" + v
+		}
+		if got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.path, got, tc.want)
+		}
 	}
 }

@@ -55,15 +55,92 @@ func (Cataloger) Name() string { return CatalogerName }
 // node_modules/@SCOPE/NAME/package.json, at any depth), and lock files
 // outside node_modules (a lock file inside node_modules belongs to a
 // dependency's own development and describes nothing installed).
+//
+// It also wants Debian's installed modules (DebianModuleDir) and a
+// project's own root package.json (ApplicationManifest).
 func (Cataloger) Wants(p string) bool {
 	dir, base := path.Split(p)
 	switch base {
 	case "package.json":
-		return InstalledPackageDir(strings.TrimSuffix(dir, "/"))
+		dir = strings.TrimSuffix(dir, "/")
+		return InstalledPackageDir(dir) || DebianModuleDir(dir) || ApplicationManifest(p)
 	case PackageLock, Shrinkwrap, YarnLock, PnpmLock:
 		return !inNodeModules(p)
 	}
 	return false
+}
+
+// debianModuleRoots are where Debian's node-* packages install modules,
+// without node_modules: /usr/share/nodejs (architecture independent),
+// /usr/lib/nodejs and /usr/lib/<triplet>/nodejs.
+var debianModuleRoots = []string{"usr/share/nodejs", "usr/lib/nodejs"}
+
+// debianModuleRoot returns the Debian module root dir lies under (dir
+// itself or an ancestor), or "".
+func debianModuleRoot(dir string) string {
+	for _, r := range debianModuleRoots {
+		if dir == r || strings.HasPrefix(dir, r+"/") {
+			return r
+		}
+	}
+	// usr/lib/x86_64-linux-gnu/nodejs
+	if rest, ok := strings.CutPrefix(dir, "usr/lib/"); ok {
+		triplet, after, _ := strings.Cut(rest, "/")
+		if strings.Contains(triplet, "-linux-") && (after == "nodejs" || strings.HasPrefix(after, "nodejs/")) {
+			return "usr/lib/" + triplet + "/nodejs"
+		}
+	}
+	return ""
+}
+
+// DebianModuleDir reports whether dir is a module Debian installed where
+// Node.js finds it without node_modules: ROOT/NAME or ROOT/@SCOPE/NAME
+// for ROOT /usr/share/nodejs, /usr/lib/nodejs or
+// /usr/lib/<triplet>/nodejs. Other package.json files below a module
+// (lib/package.json "type" markers) are not modules; the modules a
+// Debian package bundles under NAME/node_modules are InstalledPackageDir.
+func DebianModuleDir(dir string) bool {
+	root := debianModuleRoot(dir)
+	if root == "" || dir == root {
+		return false
+	}
+	rest := dir[len(root)+1:]
+	first, second, nested := strings.Cut(rest, "/")
+	if first == "" || first[0] == '.' {
+		return false
+	}
+	if !nested {
+		return first[0] != '@'
+	}
+	return first[0] == '@' && len(first) > 1 && second != "" && second[0] != '.' && !strings.Contains(second, "/")
+}
+
+// ApplicationManifest reports whether p is a package.json that is a
+// project's own, the root of an application (/app/package.json,
+// /usr/src/app/package.json): one outside every node_modules tree and
+// outside Debian's module directories, and outside the system's own
+// trees (/usr, /opt/…/lib, /proc…) where package.json files are parts of
+// installed software. Ones under /usr/src, /usr/local/src, /srv, /opt,
+// /home, /root and any top-level directory of the image's own are taken.
+func ApplicationManifest(p string) bool {
+	if path.Base(p) != "package.json" || inNodeModules(p) {
+		return false
+	}
+	dir := path.Dir(p)
+	if dir == "." {
+		return true // a package.json at the image's root
+	}
+	if debianModuleRoot(dir) != "" {
+		return false
+	}
+	top, _, _ := strings.Cut(dir, "/")
+	switch top {
+	case "usr":
+		return strings.HasPrefix(dir, "usr/src/") || strings.HasPrefix(dir, "usr/local/src/") || dir == "usr/src" || dir == "usr/local/src"
+	case "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "var", "proc", "sys", "dev", "run", "tmp", "boot", "nix":
+		return false
+	}
+	return true
 }
 
 // InstalledPackageDir reports whether dir is where npm, Yarn or pnpm
@@ -120,6 +197,12 @@ func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Resu
 	var err error
 	switch path.Base(p) {
 	case "package.json":
+		if ApplicationManifest(p) {
+			return parseApplication(p, r)
+		}
+		if DebianModuleDir(path.Dir(p)) {
+			return parseDebianModule(p, r)
+		}
 		var pkg *vuln.Package
 		pkg, err = ParsePackageJSON(r)
 		if pkg != nil {
@@ -141,6 +224,41 @@ func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Resu
 		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
 	}
 	return indexer.Result{Packages: pkgs}, nil
+}
+
+// parseApplication reads a project's own package.json: one package,
+// marked as the application, published (matched) when it has a name and
+// a version and is not private, unpublished (listed, never matched)
+// otherwise; nothing when it has no name.
+func parseApplication(p string, r io.Reader) (indexer.Result, error) {
+	m, err := ReadManifest(r)
+	if err != nil {
+		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
+	}
+	if m.Name == "" {
+		return indexer.Result{}, nil
+	}
+	pkg := vuln.Package{Name: m.Name, Version: m.Version, Kind: vuln.KindNPM, Application: vuln.ApplicationPublished}
+	if m.Private || m.Version == "" {
+		pkg.Application = vuln.ApplicationUnpublished
+	}
+	return indexer.Result{Packages: []vuln.Package{pkg}}, nil
+}
+
+// parseDebianModule reads the package.json of a module Debian
+// installed: the package it names, private or not (Debian ships some
+// modules with their repository's package.json, which is private: true,
+// as lodash 4.17.21 and neo-async 2.6.2 in bookworm), nothing when it has
+// no name or no version.
+func parseDebianModule(p string, r io.Reader) (indexer.Result, error) {
+	m, err := ReadManifest(r)
+	if err != nil {
+		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
+	}
+	if m.Name == "" || m.Version == "" {
+		return indexer.Result{}, nil
+	}
+	return indexer.Result{Packages: []vuln.Package{{Name: m.Name, Version: m.Version, Kind: vuln.KindNPM}}}, nil
 }
 
 // stripBOM removes a UTF-8 byte order mark, which encoding/json and

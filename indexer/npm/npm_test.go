@@ -68,6 +68,7 @@ func TestImage(t *testing.T) {
 	}
 	got := map[string]string{}
 	var lock []string
+	app := false
 	for _, e := range li.Entries {
 		for _, p := range e.Packages {
 			if p.DBPath != e.Path || p.PURL != "" || p.Layer != "" {
@@ -77,6 +78,13 @@ func TestImage(t *testing.T) {
 		switch {
 		case e.Path == "app/node/package-lock.json":
 			lock = ids(e.Packages)
+		case e.Path == "app/node/package.json":
+			// The project itself: private, so listed as the application
+			// and never matched.
+			if len(e.Packages) != 1 || e.Packages[0].Name != "testimage-node-app" || e.Packages[0].Version != "1.0.0" || e.Packages[0].Application != vuln.ApplicationUnpublished {
+				t.Errorf("%s: %+v, want the unpublished application testimage-node-app@1.0.0", e.Path, e.Packages)
+			}
+			app = true
 		case len(e.Packages) == 1:
 			got[e.Path] = ids(e.Packages)[0]
 		default:
@@ -106,6 +114,9 @@ func TestImage(t *testing.T) {
 		if !slices.Contains(installed, p) || !slices.Contains(lock, p) {
 			t.Errorf("%s not found", p)
 		}
+	}
+	if !app {
+		t.Error("no entry for the application's package.json")
 	}
 	if !npm.LockSuperseded("app/node/package-lock.json", "app/node/node_modules/lodash/package.json") {
 		t.Error("the lock file is not superseded by its node_modules")
@@ -298,7 +309,27 @@ func TestWants(t *testing.T) {
 		{"app/node_modules/@babel/core/package.json", true},
 		{"app/node_modules/a/node_modules/b/package.json", true},
 		{"app/node_modules/.pnpm/a@1.0.0/node_modules/a/package.json", true},
-		{"app/node/package.json", false},
+		// A project's own root package.json: the application.
+		{"app/node/package.json", true},
+		{"usr/src/app/package.json", true},
+		{"package.json", true},
+		{"home/node/app/package.json", true},
+		{"usr/lib/ruby/gems/3.1.0/gems/typeprof-0.21.2/vscode/package.json", false},
+		{"usr/share/doc/node-readdirp/package.json", false},
+		{"var/lib/x/package.json", false},
+		// Debian's modules, without node_modules.
+		{"usr/share/nodejs/acorn/package.json", true},
+		{"usr/share/nodejs/@babel/core/package.json", true},
+		{"usr/lib/nodejs/foo/package.json", true},
+		{"usr/lib/x86_64-linux-gnu/nodejs/bar/package.json", true},
+		{"usr/lib/x86_64-linux-gnu/nodejs/@s/bar/package.json", true},
+		{"usr/share/nodejs/@babel/core/lib/package.json", false},
+		{"usr/share/nodejs/acorn/dist/package.json", false},
+		{"usr/share/nodejs/package.json", false},
+		{"usr/share/nodejs/@babel/package.json", false},
+		{"usr/share/nodejs/.hidden/package.json", false},
+		{"usr/share/nodejs/@babel/preset-env/node_modules/js-levenshtein/package.json", true},
+		{"usr/lib/x86_64-linux-gnu/other/bar/package.json", false},
 		{"app/node_modules/lodash/lib/package.json", false},
 		{"app/node_modules/@babel/package.json", false},
 		{"app/node_modules/.bin/package.json", false},
@@ -511,5 +542,49 @@ func TestLargeLockFiles(t *testing.T) {
 		if got := ids(res.Packages); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: %d packages, want %d", tc.name, len(got), len(tc.want))
 		}
+	}
+}
+
+// TestApplication checks that a project's own package.json is listed as
+// the application, published only when it has a version and is not
+// private, and that Debian's modules are read as installed packages.
+func TestApplication(t *testing.T) {
+	tests := []struct {
+		path, json string
+		want       []vuln.Package
+	}{
+		{"app/node/package.json", `{"name":"testimage-node-app","version":"1.0.0","private":true,"dependencies":{"lodash":"4.17.20"}}`,
+			[]vuln.Package{{Name: "testimage-node-app", Version: "1.0.0", Kind: vuln.KindNPM, Application: vuln.ApplicationUnpublished}}},
+		{"usr/src/app/package.json", `{"name":"express","version":"4.17.1"}`,
+			[]vuln.Package{{Name: "express", Version: "4.17.1", Kind: vuln.KindNPM, Application: vuln.ApplicationPublished}}},
+		{"srv/package.json", `{"name":"site"}`,
+			[]vuln.Package{{Name: "site", Kind: vuln.KindNPM, Application: vuln.ApplicationUnpublished}}},
+		{"srv/package.json", `{"name":"site","version":"","private":false}`,
+			[]vuln.Package{{Name: "site", Kind: vuln.KindNPM, Application: vuln.ApplicationUnpublished}}},
+		{"srv/package.json", `{"version":"1.0.0"}`, nil},
+		{"srv/package.json", `{"name":7,"version":"1.0.0"}`, nil},
+		{"usr/share/nodejs/acorn/package.json", `{"name":"acorn","version":"8.8.1"}`,
+			[]vuln.Package{{Name: "acorn", Version: "8.8.1", Kind: vuln.KindNPM}}},
+		// Debian ships some modules with their repository's private package.json.
+		{"usr/share/nodejs/lodash/package.json", `{"name":"lodash","version":"4.17.21","private":true}`,
+			[]vuln.Package{{Name: "lodash", Version: "4.17.21", Kind: vuln.KindNPM}}},
+		{"usr/share/nodejs/@babel/core/package.json", `{"name":"@babel/core"}`, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			if !npm.New().Wants(tc.path) {
+				t.Fatalf("not wanted")
+			}
+			res, err := npm.New().Parse(context.Background(), tc.path, strings.NewReader(tc.json))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(res.Packages, tc.want) {
+				t.Errorf("got %+v, want %+v", res.Packages, tc.want)
+			}
+		})
+	}
+	if _, err := npm.New().Parse(context.Background(), "app/package.json", strings.NewReader(`{"name":`)); err == nil {
+		t.Error("malformed application package.json: no error")
 	}
 }

@@ -18,10 +18,33 @@ import (
 // only the top-level name, version and private are kept, the last of
 // each when a key repeats, as encoding/json would decode them.
 func ParsePackageJSON(r io.Reader) (*vuln.Package, error) {
+	m, err := ReadManifest(r)
+	if err != nil {
+		return nil, err
+	}
+	if m.Private || !m.HasName || !m.HasVersion || m.Name == "" || m.Version == "" {
+		return nil, nil
+	}
+	return &vuln.Package{Name: m.Name, Version: m.Version, Kind: vuln.KindNPM}, nil
+}
+
+// Manifest is what lapps reads of a package.json: its top-level name,
+// version and private fields.
+type Manifest struct {
+	Name, Version       string
+	HasName, HasVersion bool // the field is there, as a string
+	Private             bool
+}
+
+// ReadManifest reads the top-level name, version and private fields of a
+// package.json, as ParsePackageJSON does (the last of each when a key
+// repeats; a field of another type is absent), with name and version
+// trimmed. Only malformed JSON is an error.
+func ReadManifest(r io.Reader) (Manifest, error) {
 	d := jsonstream.NewDecoder(jsonstream.SkipBOM(r))
 	t, err := d.Token()
 	if err != nil {
-		return nil, fmt.Errorf("package.json: %w", err)
+		return Manifest{}, fmt.Errorf("package.json: %w", err)
 	}
 	// A field of an unexpected type (a "version" object, a "private"
 	// string) does not fail the file: it leaves no name, no version, or
@@ -33,7 +56,7 @@ func ParsePackageJSON(r io.Reader) (*vuln.Package, error) {
 		isObject, empty = t == json.Delim('{'), t == nil
 	)
 	if !isObject && !empty {
-		return nil, fmt.Errorf("package.json: a JSON %v, not an object", t)
+		return Manifest{}, fmt.Errorf("package.json: a JSON %v, not an object", t)
 	}
 	if isObject {
 		err = d.Object(func(key string) error {
@@ -61,18 +84,18 @@ func ParsePackageJSON(r io.Reader) (*vuln.Package, error) {
 			return err
 		})
 		if err != nil {
-			return nil, fmt.Errorf("package.json: %w", err)
+			return Manifest{}, fmt.Errorf("package.json: %w", err)
 		}
 	}
 	if err := d.End(); err != nil {
-		return nil, fmt.Errorf("package.json: %w", err)
+		return Manifest{}, fmt.Errorf("package.json: %w", err)
 	}
-	if private || !nameOK || !verOK {
-		return nil, nil
+	m := Manifest{Private: private, HasName: nameOK, HasVersion: verOK}
+	if nameOK {
+		m.Name = strings.TrimSpace(name)
 	}
-	name, version = strings.TrimSpace(name), strings.TrimSpace(version)
-	if name == "" || version == "" {
-		return nil, nil
+	if verOK {
+		m.Version = strings.TrimSpace(version)
 	}
-	return &vuln.Package{Name: name, Version: version, Kind: vuln.KindNPM}, nil
+	return m, nil
 }
