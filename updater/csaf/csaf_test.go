@@ -57,7 +57,9 @@ func byKey(recs []vuln.Record) map[string]string {
 }
 
 // TestRedHatSamples reads Red Hat's CSAF advisories (vunnel's fixtures):
-// products by CPE (EUS streams included) to Red Hat:N, the smallest fix
+// mainline products by CPE to Red Hat:N (EUS/AUS/E4S/TUS streams
+// skipped, so RHSA-2024:0811 fixes sudo at the 9.3 build, not the 9.0
+// EUS one), the smallest fix
 // per advisory, ecosystem and package, epochs from the purl, module
 // streams, known_not_affected with its flag, and a source RPM listed as
 // not affected beside its fixed binary of the same name (the fix wins).
@@ -65,8 +67,8 @@ func TestRedHatSamples(t *testing.T) {
 	recs, _ := parse(t, os.DirFS(redHatSamples(t)))
 	got := byKey(recs)
 	for k, want := range map[string]string{
-		"RHSA-2024:0811 Red Hat:9 sudo":               "RHSA-2024:0811|Red Hat:9|sudo|fixed|0..1.9.5p2-7.el9_0.4|cves=CVE-2023-28486,CVE-2023-28487,CVE-2023-42465|aliases=|medium/Moderate|",
-		"RHSA-2024:0811 Red Hat:8 sudo":               "RHSA-2024:0811|Red Hat:8|sudo|fixed|0..1.9.5p2-1.el8_6|cves=CVE-2023-28486,CVE-2023-28487,CVE-2023-42465|aliases=|medium/Moderate|",
+		"RHSA-2024:0811 Red Hat:9 sudo":               "RHSA-2024:0811|Red Hat:9|sudo|fixed|0..1.9.5p2-10.el9_3|cves=CVE-2023-28486,CVE-2023-28487,CVE-2023-42465|aliases=|medium/Moderate|",
+		"RHSA-2024:0811 Red Hat:8 sudo":               "RHSA-2024:0811|Red Hat:8|sudo|fixed|0..1.9.5p2-1.el8_9|cves=CVE-2023-28486,CVE-2023-28487,CVE-2023-42465|aliases=|medium/Moderate|",
 		"RHSA-2023:7025 Red Hat:8 ruby":               "RHSA-2023:7025|Red Hat:8|ruby|fixed|2.5..2.5.9-111.module+el8.9.0+19193+435404ae|cves=CVE-2021-33621,CVE-2022-28739,CVE-2023-28755,CVE-2023-28756|aliases=|medium/Moderate|",
 		"RHSA-2024:1431 Red Hat:8 ruby-libs":          "RHSA-2024:1431|Red Hat:8|ruby-libs|fixed|3.1..3.1.4-142.module+el8.9.0+21471+7d1e4a35|cves=CVE-2021-33621,CVE-2023-28755,CVE-2023-28756,CVE-2023-36617|aliases=|medium/Moderate|",
 		"RHSA-2024:1431 Red Hat:8 rubygem-bigdecimal": "RHSA-2024:1431|Red Hat:8|rubygem-bigdecimal|fixed|0..3.1.1-142.module+el8.9.0+21471+7d1e4a35|cves=CVE-2021-33621,CVE-2023-28755,CVE-2023-28756,CVE-2023-36617|aliases=|medium/Moderate|",

@@ -128,11 +128,21 @@ var (
 	// "Rocky Linux 10.2 from CIQ", "Rocky Linux from CIQ" (the release
 	// then comes from the package's ".elN"), and plain "Rocky Linux 9".
 	rockyRE = regexp.MustCompile(`^Rocky Linux(?: from CIQ)?(?: (\d+)(?:\.\d+)*)?(?: from CIQ)?$`)
-	// Red Hat Enterprise Linux by CPE: enterprise_linux and its
-	// extended-support streams (EUS, AUS, E4S, TUS, ELS).
-	rhelCPERE = regexp.MustCompile(`^cpe:(?:/[aoh]|2\.3:[aoh]):redhat:(?:enterprise_linux|rhel_eus|rhel_aus|rhel_e4s|rhel_tus|rhel_els|rhel_eus_long_life):(\d+)`)
+	// Red Hat Enterprise Linux by CPE: the mainline stream only. The
+	// extended-support streams (rhel_eus, rhel_aus, rhel_e4s, rhel_tus,
+	// rhel_els…) fix a minor release on its own branch, with releases
+	// (".el9_0.4") that sort below the mainline's (".el9_2.2"): one
+	// ecosystem per major release cannot hold both, and taking the EUS
+	// fix would clear a mainline package that is still vulnerable. Their
+	// products are skipped and counted, as Trivy does for images that are
+	// not on an EUS content set. Extended Life Cycle Support (rhel_els) is
+	// kept: it continues the last minor release of a major release whose
+	// mainline has ended (RHEL 6, 7), so its releases sort above it.
+	rhelCPERE = regexp.MustCompile(`^cpe:(?:/[aoh]|2\.3:[aoh]):redhat:(?:enterprise_linux|rhel_els):(\d+)`)
 	// Red Hat Enterprise Linux by name, where no CPE is given.
 	rhelNameRE = regexp.MustCompile(`^Red Hat Enterprise Linux\b.*?(?:\(v\. ?|\s)(\d+)\b`)
+	// Names of the extended-support streams, skipped like their CPEs.
+	rhelExtendedRE = regexp.MustCompile(`\b(?:EUS|AUS|E4S|TUS)\b|Extended Update Support|Update Services for SAP|Advanced Update Support|Telecommunications Update Service`)
 	elRE       = regexp.MustCompile(`\.el(\d+)`)
 )
 
@@ -163,6 +173,9 @@ func ecosystemOf(p product, evr string) string {
 		if strings.HasPrefix(cpe, "cpe:") {
 			return ""
 		}
+	}
+	if rhelExtendedRE.MatchString(name) {
+		return ""
 	}
 	if m := rhelNameRE.FindStringSubmatch(name); m != nil {
 		return "Red Hat:" + m[1]
