@@ -143,7 +143,7 @@ var (
 	rhelNameRE = regexp.MustCompile(`^Red Hat Enterprise Linux\b.*?(?:\(v\. ?|\s)(\d+)\b`)
 	// Names of the extended-support streams, skipped like their CPEs.
 	rhelExtendedRE = regexp.MustCompile(`\b(?:EUS|AUS|E4S|TUS)\b|Extended Update Support|Update Services for SAP|Advanced Update Support|Telecommunications Update Service`)
-	elRE       = regexp.MustCompile(`\.el(\d+)`)
+	elRE           = regexp.MustCompile(`\.el(\d+)`)
 )
 
 // ecosystemOf maps a platform product to the ecosystem of its packages:
