@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -18,9 +19,10 @@ import (
 //
 //	go test ./service -run '^$' -bench FatSeverity -benchtime 1x -v
 //
-// A finding whose severity came from a matched record with no
-// SeveritySource recorded (lapps before severity enrichment) is counted
-// under "matched:SOURCE".
+// A severity from one of the finding's own records counts under
+// "matched:SOURCE" (so does one without SeveritySource, as lapps recorded
+// none before severity enrichment), one from another record about the
+// same vulnerability under "enriched:SOURCE".
 func BenchmarkFatSeverity(b *testing.B) {
 	images := testenv.Images(b)
 	l, _ := newBenchLocal(b)
@@ -37,15 +39,21 @@ func BenchmarkFatSeverity(b *testing.B) {
 		}
 		unknown := 0
 		by := map[string]int{}
+		unknownIn := map[string]int{}
 		for _, f := range r.Vulnerabilities {
 			src := f.SeveritySource
+			matched := strings.Split(f.Source, ", ")
 			switch {
 			case f.Severity == vuln.SeverityUnknown:
 				unknown++
+				unknownIn[f.Ecosystem]++
 				src = "(unknown)"
 			case src == "":
-				first, _, _ := strings.Cut(f.Source, ",")
-				src = "matched:" + first
+				src = "matched:" + matched[0]
+			case slices.Contains(matched, src):
+				src = "matched:" + src
+			default:
+				src = "enriched:" + src
 			}
 			by[src]++
 		}
@@ -58,8 +66,8 @@ func BenchmarkFatSeverity(b *testing.B) {
 		for _, k := range keys {
 			parts = append(parts, fmt.Sprintf("%s=%d", k, by[k]))
 		}
-		b.Logf("%d findings, %d of unknown severity (%.1f%%); by severity %v; by severity source: %s",
-			len(r.Vulnerabilities), unknown, 100*float64(unknown)/float64(max(1, len(r.Vulnerabilities))), r.Summary.BySeverity, strings.Join(parts, " "))
+		b.Logf("%d findings, %d of unknown severity (%.1f%%, by ecosystem %v); by severity %v; by severity source: %s",
+			len(r.Vulnerabilities), unknown, 100*float64(unknown)/float64(max(1, len(r.Vulnerabilities))), unknownIn, r.Summary.BySeverity, strings.Join(parts, " "))
 		b.ReportMetric(float64(len(r.Vulnerabilities)), "findings")
 		b.ReportMetric(100*float64(unknown)/float64(max(1, len(r.Vulnerabilities))), "unknown-%")
 	}

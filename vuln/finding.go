@@ -16,8 +16,9 @@ const (
 
 // Finding is one vulnerability affecting one installed package of an image:
 // the unit of a report. Records of several sources about the same
-// vulnerability (the same id, or sharing a CVE alias) for the same package
-// are merged into one finding.
+// vulnerability (the same id, or sharing an alias; never through CVEs an
+// advisory fixes or related ids) for the same package are merged into one
+// finding.
 type Finding struct {
 	// ID is the vulnerability shown: the CVE id where one is known,
 	// otherwise the source's advisory id.
