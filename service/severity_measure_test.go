@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -42,18 +41,16 @@ func BenchmarkFatSeverity(b *testing.B) {
 		unknownIn := map[string]int{}
 		for _, f := range r.Vulnerabilities {
 			src := f.SeveritySource
-			matched := strings.Split(f.Source, ", ")
 			switch {
 			case f.Severity == vuln.SeverityUnknown:
 				unknown++
 				unknownIn[f.Ecosystem]++
 				src = "(unknown)"
 			case src == "":
-				src = "matched:" + matched[0]
-			case slices.Contains(matched, src):
-				src = "matched:" + src
+				first, _, _ := strings.Cut(f.Source, ",")
+				src = "matched:" + first
 			default:
-				src = "enriched:" + src
+				src = enrichedOrMatched(f.Source, src)
 			}
 			by[src]++
 		}
@@ -71,4 +68,15 @@ func BenchmarkFatSeverity(b *testing.B) {
 		b.ReportMetric(float64(len(r.Vulnerabilities)), "findings")
 		b.ReportMetric(100*float64(unknown)/float64(max(1, len(r.Vulnerabilities))), "unknown-%")
 	}
+}
+
+// enrichedOrMatched labels severity source src of a finding whose records
+// came from sources (comma separated).
+func enrichedOrMatched(sources, src string) string {
+	for _, m := range strings.Split(sources, ", ") {
+		if m == src {
+			return "matched:" + src
+		}
+	}
+	return "enriched:" + src
 }
