@@ -26,14 +26,22 @@ const idsPerCall = 1000
 //     then the highest score, then the highest rating. A record with a
 //     score but no rating gives the score's band (vuln.CVSSSeverity).
 //   - KnownExploited, from a record that carries it (a KEV entry), and EPSS,
-//     the highest score among the ids.
+//     the highest score among the ids. Both catalogues key by CVE, so for
+//     a finding its own records rate only its CVE ids are asked.
 func enrich(ctx context.Context, src RecordSource, fs []vuln.Finding) error {
 	if len(fs) == 0 {
 		return nil
 	}
+	// A finding its own records rate needs only what is known of
+	// exploitation, which catalogues (KEV, EPSS) key by CVE: only its CVE
+	// ids are asked, sparing the store every record of its advisories.
 	var ids []string
 	for i := range fs {
-		ids = appendIDs(ids, &fs[i])
+		if fs[i].Severity == vuln.SeverityUnknown {
+			ids = appendIDs(ids, &fs[i])
+		} else {
+			ids = appendCVEs(ids, &fs[i])
+		}
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
@@ -58,6 +66,19 @@ func enrich(ctx context.Context, src RecordSource, fs []vuln.Finding) error {
 		enrichFinding(f, scratch, byID)
 	}
 	return nil
+}
+
+// appendCVEs appends the CVE ids among a finding's ID, Aliases and CVEs.
+func appendCVEs(ids []string, f *vuln.Finding) []string {
+	if vuln.IsCVE(f.ID) {
+		ids = append(ids, f.ID)
+	}
+	for _, a := range f.Aliases {
+		if vuln.IsCVE(a) {
+			ids = append(ids, a)
+		}
+	}
+	return append(ids, f.CVEs...)
 }
 
 // appendIDs appends the ids a finding is known by: ID, Aliases and CVEs.

@@ -129,7 +129,12 @@ func TestEnrichOwnSeverityFirst(t *testing.T) {
 		t.Errorf("unrated advisory: %+v", f)
 	}
 	if len(fs) != 2 || len(src.idCalls) != 1 {
-		t.Errorf("%d findings, %d RecordsByID calls, want 2 and 1", len(fs), len(src.idCalls))
+		t.Fatalf("%d findings, %d RecordsByID calls, want 2 and 1", len(fs), len(src.idCalls))
+	}
+	// The rated advisory's own id is not asked: only the CVEs, for
+	// exploitation; the unrated one's is.
+	if want := []string{"ALSA-2099:0001", "CVE-2024-2961", "CVE-2024-33599"}; !slices.Equal(src.idCalls[0], want) {
+		t.Errorf("RecordsByID(%q), want %q", src.idCalls[0], want)
 	}
 }
 
