@@ -32,24 +32,31 @@
 //     versions, or they hold the installed version) is the distribution's
 //     or the maintainers' statement that the package does not have the
 //     vulnerability: it produces no finding, and it suppresses the finding
-//     for the same vulnerability (its id or one of its CVEs) and the same
-//     package from the other sources of the ecosystem, as a VEX
-//     not_affected statement would. MatchAll returns such statements that
-//     applied, with the source's justification, beside the findings. (Trivy keeps one
+//     for the same vulnerability (its id, an alias, or one of the CVEs it
+//     names) and the same package from the other sources of the ecosystem,
+//     as a VEX not_affected statement would. MatchAll returns such statements
+//     that applied, with the source's justification, beside the findings.
+//     (Trivy keeps one
 //     source per distribution and drops such entries when it builds its
 //     database; with several sources for one ecosystem the statement of the
 //     source that knows the package best has to win over a generic range.)
 //   - One finding per vulnerability and installed package. The finding's
-//     InstalledVersion is the package's own (binary) version, as installed. Records are the
-//     same vulnerability when they have the same id or share a CVE (for
-//     records naming at most one CVE) or another alias such as a GHSA id.
-//     A record naming several CVEs (an advisory such as DSA-5514-1 or an
-//     AlmaLinux ALSA) joins the finding of each of its CVEs that another
-//     record reports; when none does, it is a finding of its own under its
-//     advisory id, with its CVEs as aliases. A finding is shown under its
-//     CVE where it has one, otherwise under the smallest record id; the
-//     others are kept in Aliases. It keeps the highest severity and the
-//     source rating and CVSS of the record that gave it.
+//     InstalledVersion is the package's own (binary) version, as installed.
+//     Records are the same vulnerability when they share their id or an
+//     alias, and only then: never through the CVEs a distribution advisory
+//     fixes (Record.CVEs; an advisory's CVE aliases count as such, see
+//     vuln.IsAdvisoryID), nor a vulnerability's alias naming an advisory,
+//     nor OSV related ids (Record.Related). So an advisory such as
+//     ALSA-2024:3339 or DSA-5514-1 is a finding of its own, listing the
+//     CVEs it fixes in CVEs. A finding is shown under its smallest CVE id
+//     where it has one, otherwise under the smallest record id; the
+//     others are kept in Aliases; CVEs and Related are the union of the
+//     records'. It keeps the highest severity and the source rating and
+//     CVSS of the record that gave it (SeveritySource: its source).
+//   - Findings are then enriched (enrich.go) from every current record,
+//     of any ecosystem, about one of their ids (ID, Aliases, CVEs): the
+//     severity when no matched record gives one, known exploitation and
+//     EPSS.
 //   - A version that does not parse never aborts the report: the
 //     comparisons that need it are skipped and a warning says so.
 package matcher
@@ -67,9 +74,13 @@ import (
 )
 
 // RecordSource gives the current vulnerability records of an ecosystem
-// for a set of package names; store.Vulnerabilities satisfies it.
+// for a set of package names, and those of any ecosystem by id (which
+// enrich findings); store.Store satisfies it.
 type RecordSource interface {
 	Records(ctx context.Context, ecosystem string, packages []string) ([]vuln.Record, error)
+	// RecordsByID returns the current records whose ID is one of ids, of
+	// any ecosystem and source (store.RecordLookup).
+	RecordsByID(ctx context.Context, ids []string) ([]vuln.Record, error)
 }
 
 // Match matches the packages of idx against the records of src. It returns
@@ -92,6 +103,9 @@ func Match(ctx context.Context, src RecordSource, idx *indexer.ImageIndex) ([]vu
 			return nil, nil, fmt.Errorf("match: records of %s: %w", g.ecosystem, err)
 		}
 		findings = m.matchEcosystem(findings, g, recs)
+	}
+	if err := enrich(ctx, src, findings); err != nil {
+		return nil, nil, err
 	}
 	vuln.SortFindings(findings)
 	return findings, m.warnings, nil

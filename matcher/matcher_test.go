@@ -21,6 +21,23 @@ type fakeSource struct {
 	sloppy  bool
 	calls   []string
 	err     error
+	// idCalls are the RecordsByID calls; idErr fails them.
+	idCalls [][]string
+	idErr   error
+}
+
+func (f *fakeSource) RecordsByID(_ context.Context, ids []string) ([]vuln.Record, error) {
+	f.idCalls = append(f.idCalls, ids)
+	if f.idErr != nil {
+		return nil, f.idErr
+	}
+	var out []vuln.Record
+	for _, r := range f.records {
+		if slices.Contains(ids, r.ID) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeSource) Records(_ context.Context, eco string, names []string) ([]vuln.Record, error) {
@@ -81,16 +98,17 @@ type want struct {
 	status                    vuln.Status
 	aliases                   string // comma separated
 	by                        string
+	cves                      string // comma separated
 }
 
 func (w want) String() string {
-	return fmt.Sprintf("%s %s %s fixed=%q %s aliases=[%s] by=%s", w.id, w.pkg, w.installed, w.fixed, w.status, w.aliases, w.by)
+	return fmt.Sprintf("%s %s %s fixed=%q %s aliases=[%s] by=%s cves=[%s]", w.id, w.pkg, w.installed, w.fixed, w.status, w.aliases, w.by, w.cves)
 }
 
 func project(fs []vuln.Finding) []string {
 	var out []string
 	for _, f := range fs {
-		out = append(out, want{f.ID, f.Package, f.InstalledVersion, f.FixedVersion, f.Status, strings.Join(f.Aliases, ","), f.MatchedBy}.String())
+		out = append(out, want{f.ID, f.Package, f.InstalledVersion, f.FixedVersion, f.Status, strings.Join(f.Aliases, ","), f.MatchedBy, strings.Join(f.CVEs, ",")}.String())
 	}
 	slices.Sort(out)
 	return out
@@ -126,12 +144,14 @@ func TestMatch(t *testing.T) {
 			},
 			records: []vuln.Record{dsa5055},
 			want: []want{
-				{"DSA-5055-1", "bsdutils", "1:2.36.1-8", "2.36.1-8+deb11u1", vuln.StatusFixed, "CVE-2021-3995,CVE-2021-3996", "source"},
-				{"DSA-5055-1", "libmount1", "2.36.1-8", "2.36.1-8+deb11u1", vuln.StatusFixed, "CVE-2021-3995,CVE-2021-3996", "source"},
+				{"DSA-5055-1", "bsdutils", "1:2.36.1-8", "2.36.1-8+deb11u1", vuln.StatusFixed, "", "source", "CVE-2021-3995,CVE-2021-3996"},
+				{"DSA-5055-1", "libmount1", "2.36.1-8", "2.36.1-8+deb11u1", vuln.StatusFixed, "", "source", "CVE-2021-3995,CVE-2021-3996"},
 			},
 		},
 		{
-			name:     "advisory joins the tracker's per-CVE records",
+			// An advisory is not each of the CVEs it fixes (issue 13): it
+			// is a finding of its own, beside the tracker's per-CVE ones.
+			name:     "advisory beside the tracker's per-CVE records",
 			distro:   bullseye,
 			packages: []vuln.Package{deb("bsdutils", "1:2.36.1-8", "util-linux", "2.36.1-8")},
 			records: []vuln.Record{
@@ -140,12 +160,13 @@ func TestMatch(t *testing.T) {
 				withSeverity(fixed("CVE-2021-3996", "debian-tracker", d11, "util-linux", "2.36.1-8+deb11u1"), vuln.SeverityMedium, "medium"),
 			},
 			want: []want{
-				{"CVE-2021-3995", "bsdutils", "1:2.36.1-8", "2.36.1-8+deb11u1", vuln.StatusFixed, "DSA-5055-1", "source"},
-				{"CVE-2021-3996", "bsdutils", "1:2.36.1-8", "2.36.1-8+deb11u1", vuln.StatusFixed, "DSA-5055-1", "source"},
+				{"CVE-2021-3995", "bsdutils", "1:2.36.1-8", "", vuln.StatusUnfixed, "", "source", ""},
+				{"CVE-2021-3996", "bsdutils", "1:2.36.1-8", "2.36.1-8+deb11u1", vuln.StatusFixed, "", "source", ""},
+				{"DSA-5055-1", "bsdutils", "1:2.36.1-8", "2.36.1-8+deb11u1", vuln.StatusFixed, "", "source", "CVE-2021-3995,CVE-2021-3996"},
 			},
 		},
 		{
-			name:   "single-CVE advisory shown as its CVE; tilde; installed equal to the fix",
+			name:   "single-CVE advisory shown as itself with its CVE; tilde; installed equal to the fix",
 			distro: bullseye,
 			packages: []vuln.Package{
 				deb("gzip", "1.10-4", "", ""),
@@ -157,8 +178,8 @@ func TestMatch(t *testing.T) {
 				fixed("DSA-5123-1", "debian-dsa", d11, "xz-utils", "5.2.5-2.1~deb11u1", "CVE-2022-1271"),
 			},
 			want: []want{
-				{"CVE-2022-1271", "gzip", "1.10-4", "1.10-4+deb11u1", vuln.StatusFixed, "DSA-5122-1", "source"},
-				{"CVE-2022-1271", "liblzma5", "5.2.5-2", "5.2.5-2.1~deb11u1", vuln.StatusFixed, "DSA-5123-1", "source"},
+				{"DSA-5122-1", "gzip", "1.10-4", "1.10-4+deb11u1", vuln.StatusFixed, "", "source", "CVE-2022-1271"},
+				{"DSA-5123-1", "liblzma5", "5.2.5-2", "5.2.5-2.1~deb11u1", vuln.StatusFixed, "", "source", "CVE-2022-1271"},
 			},
 		},
 		{
@@ -171,7 +192,8 @@ func TestMatch(t *testing.T) {
 				fixed("CVE-2022-37434", "osv-debian", d11, "zlib", "1:1.2.11.dfsg-2+deb11u3"),
 			},
 			want: []want{
-				{"CVE-2022-37434", "zlib1g", "1:1.2.11.dfsg-2+deb11u1", "1:1.2.11.dfsg-2+deb11u2", vuln.StatusFixed, "DSA-5218-1", "source"},
+				{"CVE-2022-37434", "zlib1g", "1:1.2.11.dfsg-2+deb11u1", "1:1.2.11.dfsg-2+deb11u3", vuln.StatusFixed, "", "source", ""},
+				{"DSA-5218-1", "zlib1g", "1:1.2.11.dfsg-2+deb11u1", "1:1.2.11.dfsg-2+deb11u2", vuln.StatusFixed, "", "source", "CVE-2022-37434"},
 			},
 		},
 		{
@@ -188,7 +210,7 @@ func TestMatch(t *testing.T) {
 				fixed("CVE-2000-0002", "test", d11, "coreutils", "8.32-4"),
 			},
 			want: []want{
-				{"CVE-2000-0001", "libcap-ng0", "0.7.9-2.2+b1", "", vuln.StatusUnfixed, "", "source"},
+				{"CVE-2000-0001", "libcap-ng0", "0.7.9-2.2+b1", "", vuln.StatusUnfixed, "", "source", ""},
 			},
 		},
 		{
@@ -200,7 +222,8 @@ func TestMatch(t *testing.T) {
 				fixed("USN-TEST", "binaries", d11, "libssl1.1", "1.1.1n-0+deb11u1", "CVE-2022-0778"),
 			},
 			want: []want{
-				{"CVE-2022-0778", "libssl1.1", "1.1.1k-1+deb11u1", "1.1.1k-1+deb11u2", vuln.StatusFixed, "DSA-5103-1,USN-TEST", "source"},
+				{"DSA-5103-1", "libssl1.1", "1.1.1k-1+deb11u1", "1.1.1k-1+deb11u2", vuln.StatusFixed, "", "source", "CVE-2021-4160,CVE-2022-0778"},
+				{"USN-TEST", "libssl1.1", "1.1.1k-1+deb11u1", "1.1.1n-0+deb11u1", vuln.StatusFixed, "", "binary", "CVE-2022-0778"},
 			},
 		},
 		{
@@ -223,8 +246,8 @@ func TestMatch(t *testing.T) {
 				status("CVE-2019-9923", "osv", d10, "tar", vuln.StatusUnfixed),
 			},
 			want: []want{
-				{"CVE-2005-2541", "tar", "1.30+dfsg-6", "", vuln.StatusWontFix, "", "source"},
-				{"CVE-2022-0456", "chromium", "90.0.4430.212-1~deb10u1", "", vuln.StatusUnfixed, "", "source"},
+				{"CVE-2005-2541", "tar", "1.30+dfsg-6", "", vuln.StatusWontFix, "", "source", ""},
+				{"CVE-2022-0456", "chromium", "90.0.4430.212-1~deb10u1", "", vuln.StatusUnfixed, "", "source", ""},
 			},
 		},
 		{
@@ -244,9 +267,9 @@ func TestMatch(t *testing.T) {
 				fixed("ALSA-2022:5099", "almalinux", al9, "grub2-common", "1:2.06-27.el9_0.7.alma", "CVE-2022-28733", "CVE-2021-3695"),
 			},
 			want: []want{
-				{"ALSA-2022:5099", "grub2-common", "1:2.06-27.el9_0.6.alma", "1:2.06-27.el9_0.7.alma", vuln.StatusFixed, "CVE-2021-3695,CVE-2022-28733", "binary"},
-				{"ALSA-2024:3339", "glibc", "2.34-83.el9_3.7", "2.34-100.el9_4.2", vuln.StatusFixed, "CVE-2024-2961,CVE-2024-33599,CVE-2024-33600,CVE-2024-33601,CVE-2024-33602", "binary"},
-				{"ALSA-2024:3339", "glibc-common", "2.34-83.el9_3.7", "2.34-100.el9_4.2", vuln.StatusFixed, "CVE-2024-2961,CVE-2024-33599,CVE-2024-33600,CVE-2024-33601,CVE-2024-33602", "binary"},
+				{"ALSA-2022:5099", "grub2-common", "1:2.06-27.el9_0.6.alma", "1:2.06-27.el9_0.7.alma", vuln.StatusFixed, "", "binary", "CVE-2021-3695,CVE-2022-28733"},
+				{"ALSA-2024:3339", "glibc", "2.34-83.el9_3.7", "2.34-100.el9_4.2", vuln.StatusFixed, "", "binary", "CVE-2024-2961,CVE-2024-33599,CVE-2024-33600,CVE-2024-33601,CVE-2024-33602"},
+				{"ALSA-2024:3339", "glibc-common", "2.34-83.el9_3.7", "2.34-100.el9_4.2", vuln.StatusFixed, "", "binary", "CVE-2024-2961,CVE-2024-33599,CVE-2024-33600,CVE-2024-33601,CVE-2024-33602"},
 			},
 		},
 		{
@@ -266,7 +289,7 @@ func TestMatch(t *testing.T) {
 				fixed("CVE-2099-0002", "test", a311, "libcrypto1.1", "9.9.9-r0"),
 			},
 			want: []want{
-				{"CVE-2019-1551", "libcrypto1.1", "1.1.1d-r2", "1.1.1d-r3", vuln.StatusFixed, "", "source"},
+				{"CVE-2019-1551", "libcrypto1.1", "1.1.1d-r2", "1.1.1d-r3", vuln.StatusFixed, "", "source", ""},
 			},
 		},
 		{
@@ -286,9 +309,9 @@ func TestMatch(t *testing.T) {
 					Ranges: []vuln.Range{{Type: vuln.RangeSemver, Introduced: "0", Fixed: "0.0.0-20210428140749-89ef3d95e781"}}},
 			},
 			want: []want{
-				{"CVE-2021-31525", "golang.org/x/net", "v0.0.0-20210226172049-e18ecbb05110", "0.0.0-20210428140749-89ef3d95e781", vuln.StatusFixed, "GO-2022-0236", ""},
-				{"CVE-2021-38561", "golang.org/x/text", "v0.3.5", "0.3.7", vuln.StatusFixed, "GHSA-ppp9-7jff-5vj2,GO-2021-0113", ""},
-				{"CVE-2023-24532", "stdlib", "go1.20.1", "1.20.2", vuln.StatusFixed, "GO-2023-1621", ""},
+				{"CVE-2021-31525", "golang.org/x/net", "v0.0.0-20210226172049-e18ecbb05110", "0.0.0-20210428140749-89ef3d95e781", vuln.StatusFixed, "GO-2022-0236", "", ""},
+				{"CVE-2021-38561", "golang.org/x/text", "v0.3.5", "0.3.7", vuln.StatusFixed, "GHSA-ppp9-7jff-5vj2,GO-2021-0113", "", ""},
+				{"CVE-2023-24532", "stdlib", "go1.20.1", "1.20.2", vuln.StatusFixed, "GO-2023-1621", "", ""},
 			},
 		},
 		{
@@ -309,10 +332,10 @@ func TestMatch(t *testing.T) {
 				fixed("PYSEC-ODD", "pypa", "PyPI", "odd-", "1.1"),
 			},
 			want: []want{
-				{"PYSEC-ODD", "Odd_", "1.0", "1.1", vuln.StatusFixed, "", ""},
-				{"CVE-2019-10906", "jinja2", "2.10", "", vuln.StatusUnfixed, "PYSEC-2019-217", ""},
-				{"CVE-2020-1747", "PyYAML", "5.3", "", vuln.StatusUnfixed, "PYSEC-2020-96", ""},
-				{"PYSEC-TEST", "requests", "2.31.0", "", vuln.StatusUnfixed, "", ""},
+				{"PYSEC-ODD", "Odd_", "1.0", "1.1", vuln.StatusFixed, "", "", ""},
+				{"CVE-2019-10906", "jinja2", "2.10", "", vuln.StatusUnfixed, "PYSEC-2019-217", "", ""},
+				{"CVE-2020-1747", "PyYAML", "5.3", "", vuln.StatusUnfixed, "PYSEC-2020-96", "", ""},
+				{"PYSEC-TEST", "requests", "2.31.0", "", vuln.StatusUnfixed, "", "", ""},
 			},
 		},
 	}
@@ -364,24 +387,35 @@ func TestMatchMergesSeverityAndSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fs) != 1 {
-		t.Fatalf("got %d findings, want 1: %+v", len(fs), fs)
+	// The tracker's and the other source's CVE records are one finding;
+	// the advisory is its own, listing the CVEs it fixes (issue 13).
+	if len(fs) != 2 {
+		t.Fatalf("got %d findings, want 2: %+v", len(fs), fs)
 	}
 	f := fs[0]
-	if f.ID != "CVE-2023-4911" || !slices.Equal(f.Aliases, []string{"DSA-5514-1"}) {
-		t.Errorf("id %s aliases %q, want CVE-2023-4911 [DSA-5514-1]", f.ID, f.Aliases)
+	if f.ID != "CVE-2023-4911" || len(f.Aliases) != 0 || len(f.CVEs) != 0 {
+		t.Errorf("id %s aliases %q cves %q, want CVE-2023-4911 alone", f.ID, f.Aliases, f.CVEs)
 	}
-	if f.Severity != vuln.SeverityHigh || f.SourceSeverity != "HIGH" || len(f.CVSS) != 1 || f.CVSS[0].Score != 7.8 {
-		t.Errorf("severity %s %q %v, want the highest rating with its CVSS", f.Severity, f.SourceSeverity, f.CVSS)
+	if f.Severity != vuln.SeverityHigh || f.SourceSeverity != "HIGH" || len(f.CVSS) != 1 || f.CVSS[0].Score != 7.8 || f.SeveritySource != "osv" {
+		t.Errorf("severity %s %q %v from %q, want the highest rating with its CVSS, from osv", f.Severity, f.SourceSeverity, f.CVSS, f.SeveritySource)
 	}
 	if f.Status != vuln.StatusFixed || f.FixedVersion != "2.36-9+deb12u3" {
 		t.Errorf("status %s fixed %q, want fixed 2.36-9+deb12u3", f.Status, f.FixedVersion)
 	}
-	if f.Source != "osv, debian-dsa, debian-tracker" || f.Title != "Looney Tunables" || len(f.Links) != 1 {
+	if f.Source != "osv, debian-tracker" || f.Title != "Looney Tunables" || len(f.Links) != 0 {
 		t.Errorf("source %q title %q links %q", f.Source, f.Title, f.Links)
 	}
 	if f.SourcePackage != "glibc" || f.MatchedBy != vuln.MatchedBySource || f.Layer != "sha256:aa" || f.Ecosystem != eco || f.PackageKind != vuln.KindDeb {
 		t.Errorf("package details: %+v", f)
+	}
+	a := fs[1]
+	if a.ID != "DSA-5514-1" || len(a.Aliases) != 0 || !slices.Equal(a.CVEs, []string{"CVE-2023-4527", "CVE-2023-4806", "CVE-2023-4911"}) ||
+		a.Source != "debian-dsa" || a.Title != "glibc - security update" || len(a.Links) != 1 || a.FixedVersion != "2.36-9+deb12u3" {
+		t.Errorf("advisory: %+v", a)
+	}
+	// Unrated, it takes the rating of the CVEs it fixes.
+	if a.Severity != vuln.SeverityHigh || a.SeveritySource != "osv" || len(a.CVSS) != 1 {
+		t.Errorf("advisory severity %s from %q %v, want high from osv", a.Severity, a.SeveritySource, a.CVSS)
 	}
 }
 
@@ -407,8 +441,8 @@ func TestMatchBadVersionsWarn(t *testing.T) {
 	}
 	got := project(fs)
 	w := []string{
-		want{"CVE-2000-0002", "bad", "no version here", "", vuln.StatusUnfixed, "", "source"}.String(),
-		want{"CVE-2000-0004", "good", "1.0-1", "2.0-1", vuln.StatusFixed, "", "source"}.String(),
+		want{"CVE-2000-0002", "bad", "no version here", "", vuln.StatusUnfixed, "", "source", ""}.String(),
+		want{"CVE-2000-0004", "good", "1.0-1", "2.0-1", vuln.StatusFixed, "", "source", ""}.String(),
 	}
 	if !slices.Equal(got, w) {
 		t.Errorf("findings %q, want %q", got, w)
@@ -448,8 +482,8 @@ func TestMatchMalformedRanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := []string{
-		want{"CVE-2000-0006", "curl", "7.88.1-10", "", vuln.StatusUnfixed, "", "source"}.String(),
-		want{"CVE-2000-0007", "curl", "7.88.1-10", "", vuln.StatusUnfixed, "", "source"}.String(),
+		want{"CVE-2000-0006", "curl", "7.88.1-10", "", vuln.StatusUnfixed, "", "source", ""}.String(),
+		want{"CVE-2000-0007", "curl", "7.88.1-10", "", vuln.StatusUnfixed, "", "source", ""}.String(),
 	}
 	if got := project(fs); !slices.Equal(got, w) {
 		t.Errorf("findings %q, want %q", got, w)

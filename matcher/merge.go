@@ -14,31 +14,26 @@ type hit struct {
 	rec *vuln.Record
 	by  string
 	fix version.Version // nil: no fix
-	// cve is the record's CVE when it names exactly one; multi is true
-	// when it names several.
-	cve   string
-	multi bool
+	// advisory is true when the record is a distribution advisory
+	// (vuln.IsAdvisoryID).
+	advisory bool
 }
 
-// recordCVEs returns the CVE a record names when it names exactly one, and
-// whether it names several.
-func recordCVEs(r *vuln.Record) (cve string, multi bool) {
-	if isCVE(r.ID) {
-		cve = r.ID
+// isIdentity reports whether alias a of a record names the record's
+// vulnerability itself, so that records sharing it merge. A distribution
+// advisory's CVE aliases are the CVEs it fixes, not its names (sources
+// that predate Record.CVEs put them there); a vulnerability's advisory
+// aliases (a tracker's CVE naming the DSA that fixed it) name the
+// advisory, which is not the vulnerability.
+func isIdentity(advisory bool, a string) bool {
+	if advisory {
+		return !vuln.IsCVE(a)
 	}
-	for _, a := range r.Aliases {
-		if !isCVE(a) || a == cve {
-			continue
-		}
-		if cve != "" {
-			return "", true
-		}
-		cve = a
-	}
-	return cve, false
+	return !vuln.IsAdvisoryID(a)
 }
 
-// eachCVE calls f with each CVE id a record names.
+// eachCVE calls f with each CVE id a record is about or fixes: its id, its
+// aliases and its CVEs.
 func eachCVE(r *vuln.Record, f func(string)) {
 	if isCVE(r.ID) {
 		f(r.ID)
@@ -48,20 +43,19 @@ func eachCVE(r *vuln.Record, f func(string)) {
 			f(a)
 		}
 	}
+	for _, c := range r.CVEs {
+		f(c)
+	}
 }
 
 // scratch holds what merging one package needs, reused across packages.
 type scratch struct {
-	parent     []int
-	cveOf      []string
-	gidOfRoot  []int
-	keys       []string
-	keyIsCVE   []bool
-	pairs      []member
-	members    []hit
-	owner      map[string]int
-	byCVE      map[string]int
-	byAdvisory map[string]int
+	parent    []int
+	gidOfRoot []int
+	keys      []string
+	pairs     []member
+	members   []hit
+	owner     map[string]int
 }
 
 // member places a hit in a group.
@@ -99,11 +93,16 @@ func (m *matcher) matchEcosystem(out []vuln.Finding, g *ecoGroup, recs []vuln.Re
 				}
 				switch o, fix := m.evaluate(g, r, &parsed[i], in); o {
 				case outAffected:
-					cve, multi := recordCVEs(r)
-					hits = append(hits, hit{rec: r, by: l.by, fix: fix, cve: cve, multi: multi})
+					hits = append(hits, hit{rec: r, by: l.by, fix: fix, advisory: vuln.IsAdvisoryID(r.ID)})
 				case outNotAffected:
 					m.na.note(g.ecosystem, t.pkg, r)
 					notAffected[r.ID] = true
+					adv := vuln.IsAdvisoryID(r.ID)
+					for _, a := range r.Aliases {
+						if isIdentity(adv, a) {
+							notAffected[a] = true
+						}
+					}
 					eachCVE(r, func(c string) { notAffected[c] = true })
 				}
 			}
@@ -116,9 +115,7 @@ func (m *matcher) matchEcosystem(out []vuln.Finding, g *ecoGroup, recs []vuln.Re
 }
 
 // isCVE reports whether id is a CVE id.
-func isCVE(id string) bool {
-	return len(id) > 4 && strings.EqualFold(id[:4], "CVE-")
-}
+func isCVE(id string) bool { return vuln.IsCVE(id) }
 
 // grow returns s resized to n elements, all set to v.
 func grow[T any](s []T, n int, v T) []T {
@@ -130,22 +127,21 @@ func grow[T any](s []T, n int, v T) []T {
 }
 
 // merge groups the hits of one package into vulnerabilities (see the
-// package documentation) and appends a finding for each to out.
+// package documentation) and appends a finding for each to out: records
+// are one vulnerability when they share their id or an identity alias
+// (isIdentity), never through the CVEs an advisory fixes or related ids.
 func (m *matcher) merge(out []vuln.Finding, g *ecoGroup, t target, hits []hit, notAffected map[string]bool) []vuln.Finding {
 	slices.SortFunc(hits, func(a, b hit) int {
 		return cmp.Or(strings.Compare(a.rec.ID, b.rec.ID), strings.Compare(a.rec.Source, b.rec.Source))
 	})
 	sc := &m.scratch
 	if sc.owner == nil {
-		sc.owner, sc.byCVE, sc.byAdvisory = map[string]int{}, map[string]int{}, map[string]int{}
+		sc.owner = map[string]int{}
 	}
 	clear(sc.owner)
-	clear(sc.byCVE)
-	clear(sc.byAdvisory)
 	n := len(hits)
 	sc.parent = grow(sc.parent, n, 0)
-	sc.cveOf = grow(sc.cveOf, n, "")
-	parent, cveOf := sc.parent, sc.cveOf
+	parent := sc.parent
 	find := func(i int) int {
 		for parent[i] != i {
 			parent[i] = parent[parent[i]]
@@ -153,79 +149,54 @@ func (m *matcher) merge(out []vuln.Finding, g *ecoGroup, t target, hits []hit, n
 		}
 		return i
 	}
-	// Records naming at most one CVE: union those that share an id or an
-	// alias, never two different CVEs.
 	unite := func(i int, id string) {
 		j, ok := sc.owner[id]
 		if !ok {
 			sc.owner[id] = i
 			return
 		}
-		a, b := find(i), find(j)
-		if a == b || (cveOf[a] != "" && cveOf[b] != "" && cveOf[a] != cveOf[b]) {
-			return
+		if a, b := find(i), find(j); a != b {
+			parent[b] = a
 		}
-		if cveOf[a] == "" {
-			cveOf[a] = cveOf[b]
-		}
-		parent[b] = a
 	}
 	for i := range hits {
 		parent[i] = i
 		h := &hits[i]
-		if h.multi {
-			continue
-		}
-		cveOf[i] = h.cve
 		unite(i, h.rec.ID)
 		for _, a := range h.rec.Aliases {
-			unite(i, a)
+			if a != "" && isIdentity(h.advisory, a) {
+				unite(i, a)
+			}
 		}
 	}
+	// The key of a group: its smallest CVE id, else its smallest record id.
 	sc.gidOfRoot = grow(sc.gidOfRoot, n, -1)
-	sc.keys, sc.keyIsCVE, sc.pairs = sc.keys[:0], sc.keyIsCVE[:0], sc.pairs[:0]
-	for i := range hits {
-		if hits[i].multi {
-			continue
+	sc.keys, sc.pairs = sc.keys[:0], sc.pairs[:0]
+	preferKey := func(cur, id string) bool {
+		if cur == "" {
+			return true
 		}
+		if ci, ii := isCVE(cur), isCVE(id); ci != ii {
+			return ii
+		}
+		return id < cur
+	}
+	for i := range hits {
 		root := find(i)
 		gid := sc.gidOfRoot[root]
 		if gid < 0 {
 			gid = len(sc.keys)
 			sc.gidOfRoot[root] = gid
-			if c := cveOf[root]; c != "" {
-				sc.keys, sc.keyIsCVE = append(sc.keys, c), append(sc.keyIsCVE, true)
-				sc.byCVE[c] = gid
-			} else {
-				sc.keys, sc.keyIsCVE = append(sc.keys, hits[i].rec.ID), append(sc.keyIsCVE, false)
-			}
-		} else if !sc.keyIsCVE[gid] {
-			sc.keys[gid] = min(sc.keys[gid], hits[i].rec.ID)
+			sc.keys = append(sc.keys, "")
 		}
-		sc.pairs = append(sc.pairs, member{gid, i})
-	}
-	// Records naming several CVEs join each CVE's finding, or make one
-	// finding of their own per advisory id.
-	for i := range hits {
 		h := &hits[i]
-		if !h.multi {
-			continue
+		if preferKey(sc.keys[gid], h.rec.ID) {
+			sc.keys[gid] = h.rec.ID
 		}
-		joined := false
-		eachCVE(h.rec, func(c string) {
-			if gid, ok := sc.byCVE[c]; ok {
-				sc.pairs = append(sc.pairs, member{gid, i})
-				joined = true
+		for _, a := range h.rec.Aliases {
+			if isCVE(a) && isIdentity(h.advisory, a) && preferKey(sc.keys[gid], a) {
+				sc.keys[gid] = a
 			}
-		})
-		if joined {
-			continue
-		}
-		gid, ok := sc.byAdvisory[h.rec.ID]
-		if !ok {
-			gid = len(sc.keys)
-			sc.keys, sc.keyIsCVE = append(sc.keys, h.rec.ID), append(sc.keyIsCVE, false)
-			sc.byAdvisory[h.rec.ID] = gid
 		}
 		sc.pairs = append(sc.pairs, member{gid, i})
 	}
@@ -239,13 +210,31 @@ func (m *matcher) merge(out []vuln.Finding, g *ecoGroup, t target, hits []hit, n
 		for hi < len(sc.pairs) && sc.pairs[hi].gid == sc.pairs[lo].gid {
 			hi++
 		}
-		gid := sc.pairs[lo].gid
-		if !notAffected[sc.keys[gid]] {
-			out = append(out, finding(g, t, sc.keys[gid], sc.keyIsCVE[gid], sc.members[lo:hi]))
+		if !suppressed(sc.members[lo:hi], notAffected) {
+			out = append(out, finding(g, t, sc.keys[sc.pairs[lo].gid], sc.members[lo:hi]))
 		}
 		lo = hi
 	}
 	return out
+}
+
+// suppressed reports whether a not-affected statement names the
+// vulnerability of a group: one of its records' ids or identity aliases.
+func suppressed(members []hit, notAffected map[string]bool) bool {
+	if len(notAffected) == 0 {
+		return false
+	}
+	for _, h := range members {
+		if notAffected[h.rec.ID] {
+			return true
+		}
+		for _, a := range h.rec.Aliases {
+			if notAffected[a] && isIdentity(h.advisory, a) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // better reports whether a should give a finding's severity over b.
@@ -262,9 +251,9 @@ func better(a, b *vuln.Record) bool {
 	return a.ID < b.ID
 }
 
-// finding builds the finding of one group: its key (a CVE when keyIsCVE)
-// and the hits that make it.
-func finding(g *ecoGroup, t target, key string, keyIsCVE bool, members []hit) vuln.Finding {
+// finding builds the finding of one group: its key and the hits that
+// make it.
+func finding(g *ecoGroup, t target, key string, members []hit) vuln.Finding {
 	p := t.pkg
 	top := members[0].rec
 	for _, h := range members[1:] {
@@ -314,6 +303,15 @@ func finding(g *ecoGroup, t target, key string, keyIsCVE bool, members []hit) vu
 		f.FixedVersion = fix.String()
 		f.Status = vuln.StatusFixed
 	}
+	switch {
+	case f.Severity != vuln.SeverityUnknown:
+		f.SeveritySource = top.Source
+	default:
+		// No record rates it, but one may carry a CVSS score.
+		if c, ok := vuln.BestCVSS(top.CVSS); ok {
+			f.Severity, f.SeveritySource = vuln.CVSSSeverity(c), top.Source
+		}
+	}
 	if f.MatchedBy == vuln.MatchedBySource && p.SourceName != "" && p.SourceName != p.Name {
 		f.SourcePackage = p.SourceName
 	}
@@ -329,20 +327,42 @@ func finding(g *ecoGroup, t target, key string, keyIsCVE bool, members []hit) vu
 		f.Source = strings.Join(append([]string{top.Source}, slices.Compact(others)...), ", ")
 	}
 	aliases := make([]string, 0, nAliases)
-	keep := func(id string) {
-		if id != "" && id != f.ID && !(keyIsCVE && isCVE(id)) {
-			aliases = append(aliases, id)
-		}
-	}
+	var cves, related []string
 	for _, h := range members {
-		keep(h.rec.ID)
-		for _, a := range h.rec.Aliases {
-			keep(a)
+		if h.rec.ID != f.ID {
+			aliases = append(aliases, h.rec.ID)
 		}
+		for _, a := range h.rec.Aliases {
+			switch {
+			case a == "" || a == f.ID:
+			case isIdentity(h.advisory, a):
+				aliases = append(aliases, a)
+			case h.advisory:
+				cves = append(cves, a)
+			default:
+				related = append(related, a)
+			}
+		}
+		cves = append(cves, h.rec.CVEs...)
+		related = append(related, h.rec.Related...)
 	}
 	if len(aliases) > 0 {
 		slices.Sort(aliases)
 		f.Aliases = slices.Compact(aliases)
+	}
+	if len(cves) > 0 {
+		slices.Sort(cves)
+		f.CVEs = slices.Compact(cves)
+	}
+	// Related ids that are the finding's own are not related.
+	related = slices.DeleteFunc(related, func(id string) bool {
+		_, alias := slices.BinarySearch(f.Aliases, id)
+		_, cve := slices.BinarySearch(f.CVEs, id)
+		return id == "" || id == f.ID || alias || cve
+	})
+	if len(related) > 0 {
+		slices.Sort(related)
+		f.Related = slices.Compact(related)
 	}
 	f.Links = top.Links
 	if otherLinks {

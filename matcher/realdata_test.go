@@ -15,6 +15,7 @@ import (
 
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/testenv"
+	"github.com/lapps/lapps/updater/osv"
 	"github.com/lapps/lapps/vuln"
 	"gopkg.in/yaml.v3"
 )
@@ -55,7 +56,8 @@ ALSA-2026:42952 glibc-minimal-langpack`
 
 // almaRecords reads the AlmaLinux OSV advisories into records the way the
 // OSV updater does (one record per advisory and package and range; CVEs
-// from related), enough for this test; it is not the updater.
+// from related, as Record.CVEs), enough for this test; it is not the
+// updater.
 func almaRecords(t testing.TB) []vuln.Record {
 	t.Helper()
 	dir := testenv.VulnData(t, "almalinux-osv-database", "advisories")
@@ -92,7 +94,7 @@ func almaRecords(t testing.TB) []vuln.Record {
 			if !ok {
 				continue
 			}
-			r := vuln.Record{ID: doc.ID, Aliases: doc.Related, Source: "almalinux", Ecosystem: eco, Package: a.Package.Name, Status: vuln.StatusFixed, Title: doc.Summary}
+			r := vuln.Record{ID: doc.ID, CVEs: doc.Related, Source: "almalinux", Ecosystem: eco, Package: a.Package.Name, Status: vuln.StatusFixed, Title: doc.Summary}
 			for _, rg := range a.Ranges {
 				var cur vuln.Range
 				cur.Type = rg.Type
@@ -175,6 +177,26 @@ func TestAlmaLinuxAgainstOracle(t *testing.T) {
 	if i < 0 || fs[i].InstalledVersion != "2.34-83.el9_3.7" || fs[i].FixedVersion != "2.34-100.el9_4.2" {
 		t.Errorf("ALSA-2024:3339 on glibc: %+v", fs)
 	}
+	// One finding per (advisory, package): an advisory never merges with
+	// another through the CVEs both fix (issue 13).
+	if len(fs) != len(want) {
+		t.Errorf("%d findings, want the oracle's %d", len(fs), len(want))
+	}
+	if !slices.Equal(fs[i].CVEs, []string{"CVE-2024-2961", "CVE-2024-33599", "CVE-2024-33600", "CVE-2024-33601", "CVE-2024-33602"}) || len(fs[i].Aliases) != 0 {
+		t.Errorf("ALSA-2024:3339 on glibc: cves %q aliases %q", fs[i].CVEs, fs[i].Aliases)
+	}
+	// Before Record.CVEs, sources put an advisory's CVEs among its
+	// aliases: the same findings.
+	for i := range recs {
+		recs[i].Aliases, recs[i].CVEs = recs[i].CVEs, nil
+	}
+	old, _, err := Match(context.Background(), &fakeSource{records: recs}, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := project(old), project(fs); !slices.Equal(g, w) {
+		t.Errorf("CVEs as aliases: %d findings, want %d as with CVEs", len(g), len(w))
+	}
 	t.Logf("%d findings cover the oracle's %d (advisory, package) pairs", len(fs), len(want))
 }
 
@@ -194,11 +216,26 @@ func (m mapSource) Records(_ context.Context, eco string, names []string) ([]vul
 	return out, nil
 }
 
+// RecordsByID returns the records of ids, whatever their ecosystem.
+func (m mapSource) RecordsByID(_ context.Context, ids []string) ([]vuln.Record, error) {
+	var out []vuln.Record
+	for _, byName := range m {
+		for _, recs := range byName {
+			for _, r := range recs {
+				if slices.Contains(ids, r.ID) {
+					out = append(out, r)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
 // debianMidWorkload builds the Debian mid image's dpkg packages and about
 // 60,000 records: 40 per package, the rest for packages the image does not
 // have. In the heavy workload, per 8 records of a package: 4 fixed below
 // the installed version, 2 above it, one unfixed, and an advisory that
-// merges with one of those above; in the typical one (closer to the
+// fixes one of those above; in the typical one (closer to the
 // Debian tracker, where most of a package's CVEs were fixed long ago) 36
 // fixed below, one above with its advisory, one unfixed and one not
 // affected.
@@ -256,6 +293,16 @@ func (r *replaySource) Records(ctx context.Context, eco string, names []string) 
 	return recs, err
 }
 
+func (r *replaySource) RecordsByID(ctx context.Context, ids []string) ([]vuln.Record, error) {
+	key := "\x00id\x00" + strings.Join(ids, "\x00")
+	if recs, ok := r.answers[key]; ok {
+		return recs, nil
+	}
+	recs, err := r.src.RecordsByID(ctx, ids)
+	r.answers[key] = recs
+	return recs, err
+}
+
 func TestDebianMidWorkload(t *testing.T) {
 	for _, heavy := range []bool{true, false} {
 		src, idx, n := debianMidWorkload(t, heavy)
@@ -266,11 +313,13 @@ func TestDebianMidWorkload(t *testing.T) {
 		if len(warnings) > 0 {
 			t.Errorf("warnings: %q", warnings[:min(5, len(warnings))])
 		}
-		// Heavy: 5 times 2 fixed above and one unfixed per package;
-		// typical: one fixed above (with its advisory) and one unfixed.
-		want := len(idx.Packages) * 2
+		// Heavy: 5 times 2 fixed above, one unfixed and the advisory per
+		// package; typical: one fixed above, its advisory and one
+		// unfixed. (An advisory is its own finding beside the CVE it
+		// fixes, issue 13.)
+		want := len(idx.Packages) * 3
 		if heavy {
-			want = len(idx.Packages) * 15
+			want = len(idx.Packages) * 20
 		}
 		if len(fs) != want {
 			t.Errorf("heavy=%v: %d findings from %d records, want %d", heavy, len(fs), n, want)
@@ -426,5 +475,93 @@ func TestAlpineAgainstSecdb(t *testing.T) {
 	i := slices.IndexFunc(fs, func(f vuln.Finding) bool { return f.ID == "CVE-2019-1551" && f.Package == "libcrypto1.1" })
 	if i < 0 || fs[i].FixedVersion != "1.1.1d-r3" || fs[i].SourcePackage != "openssl" || fs[i].MatchedBy != vuln.MatchedBySource {
 		t.Errorf("CVE-2019-1551 on libcrypto1.1: %+v", fs)
+	}
+}
+
+// goVulnDB parses the whole Go vulnerability database with the OSV
+// updater's parser.
+func goVulnDB(t *testing.T) []vuln.Record {
+	t.Helper()
+	dir := testenv.VulnData(t, "golang-vulndb", "data", "osv")
+	files, err := filepath.Glob(filepath.Join(dir, "GO-*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no records under %s: %v", dir, err)
+	}
+	var out []vuln.Record
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := osv.ParseDocument(b, false)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for i := range recs {
+			recs[i].Source = "go-vulndb"
+		}
+		out = append(out, recs...)
+	}
+	return out
+}
+
+// TestRelatedNeverMerges matches Go standard libraries against the real
+// Go vulnerability database: GO-2024-3106 (CVE-2024-34156, fixed in
+// 1.22.7) is only related to CVE-2022-30635 (GO-2022-0526, fixed in
+// 1.17.12), and must be its own finding with its own fix (issue 13).
+func TestRelatedNeverMerges(t *testing.T) {
+	recs := goVulnDB(t)
+	tests := []struct {
+		stdlib string
+		// want maps a finding id to its fixed version and related ids;
+		// absent: no finding.
+		want map[string][2]string
+	}{
+		{"go1.17.5", map[string][2]string{
+			"CVE-2022-30635": {"1.17.12", ""},
+			"CVE-2024-34156": {"1.22.7", "CVE-2022-30635"},
+		}},
+		{"go1.18.1", map[string][2]string{
+			"CVE-2022-30635": {"1.18.4", ""},
+			"CVE-2024-34156": {"1.22.7", "CVE-2022-30635"},
+		}},
+		{"go1.23.0", map[string][2]string{
+			"CVE-2024-34156": {"1.23.1", "CVE-2022-30635"},
+		}},
+		{"go1.23.1", map[string][2]string{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.stdlib, func(t *testing.T) {
+			idx := &indexer.ImageIndex{Packages: []vuln.Package{{Name: "stdlib", Version: tc.stdlib, Kind: vuln.KindGo}}}
+			fs, warnings, err := Match(context.Background(), &fakeSource{records: recs}, idx)
+			if err != nil || len(warnings) > 0 {
+				t.Fatalf("err %v, warnings %q", err, warnings)
+			}
+			got := map[string]vuln.Finding{}
+			for _, f := range fs {
+				got[f.ID] = f
+				// One Go record per finding: the database never gives
+				// two ids to one vulnerability.
+				n := 0
+				for _, id := range append([]string{f.ID}, f.Aliases...) {
+					if strings.HasPrefix(id, "GO-") {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Errorf("%s: %d Go ids among %q", f.ID, n, f.Aliases)
+				}
+			}
+			for _, id := range []string{"CVE-2022-30635", "CVE-2024-34156"} {
+				w, want := tc.want[id]
+				f, ok := got[id]
+				switch {
+				case ok != want:
+					t.Errorf("%s: found %v, want %v", id, ok, want)
+				case ok && (f.FixedVersion != w[0] || strings.Join(f.Related, ",") != w[1]):
+					t.Errorf("%s: fixed %q related %q, want %q %q", id, f.FixedVersion, f.Related, w[0], w[1])
+				}
+			}
+		})
 	}
 }

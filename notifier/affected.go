@@ -305,6 +305,12 @@ func newSnapshot(st store.Store, source string, op int64) *snapshot {
 	return &snapshot{st: st, source: source, op: op, cache: map[string]map[string][]vuln.Record{}}
 }
 
+// RecordsByID implements matcher.RecordSource: the current records,
+// which only enrich findings (severity, exploitation), never decide them.
+func (s *snapshot) RecordsByID(ctx context.Context, ids []string) ([]vuln.Record, error) {
+	return s.st.RecordsByID(ctx, ids)
+}
+
 // Records implements matcher.RecordSource.
 func (s *snapshot) Records(ctx context.Context, ecosystem string, packages []string) ([]vuln.Record, error) {
 	c := s.cache[ecosystem]

@@ -22,7 +22,8 @@ type Verdict struct {
 	// Result is Pass, Warn or Fail.
 	Result string `json:"result"`
 	// Causes are the findings that made the verdict warn or fail: at or
-	// above fail_on for a failure, at or above warn_on for a warning.
+	// above fail_on, known exploited (fail_on_kev) or at or above the EPSS
+	// threshold for a failure, at or above warn_on for a warning.
 	Causes []FindingRef `json:"causes,omitempty"`
 	// Suppressed are the findings at or above a threshold that an ignore
 	// rule or a VEX statement suppressed, each with its rule.
@@ -40,6 +41,9 @@ type FindingRef struct {
 	FixedVersion     string        `json:"fixed_version,omitempty"`
 	Severity         vuln.Severity `json:"severity"`
 	PURL             string        `json:"purl,omitempty"`
+	// KnownExploited and EPSS are the finding's, when set.
+	KnownExploited bool     `json:"known_exploited,omitempty"`
+	EPSS           *float64 `json:"epss,omitempty"`
 }
 
 // String is "CVE-2024-1 (high) in glibc 2.34-83.el9_3.7".
@@ -59,8 +63,22 @@ type Suppression struct {
 }
 
 func ref(f *vuln.Finding) FindingRef {
-	return FindingRef{ID: f.ID, Aliases: f.Aliases, Package: f.Package, InstalledVersion: f.InstalledVersion,
-		FixedVersion: f.FixedVersion, Severity: f.Severity, PURL: f.PURL}
+	r := FindingRef{ID: f.ID, Aliases: f.Aliases, Package: f.Package, InstalledVersion: f.InstalledVersion,
+		FixedVersion: f.FixedVersion, Severity: f.Severity, PURL: f.PURL, KnownExploited: f.KnownExploited != nil}
+	if f.EPSS != nil {
+		e := f.EPSS.Score
+		r.EPSS = &e
+	}
+	return r
+}
+
+// ids are the ids ignore rules and VEX statements match a finding by: its
+// ID, aliases and CVEs, never its related ids.
+func ids(f *vuln.Finding) []string {
+	out := make([]string, 0, 1+len(f.Aliases)+len(f.CVEs))
+	out = append(out, f.ID)
+	out = append(out, f.Aliases...)
+	return append(out, f.CVEs...)
 }
 
 // fixable reports whether a fix is known for f.
@@ -68,11 +86,15 @@ func fixable(f *vuln.Finding) bool { return f.Status == vuln.StatusFixed && f.Fi
 
 // Evaluate decides p (nil: no policy, every report passes unless nil) on
 // report r at time now, with the VEX documents vex (nil: none; load them
-// with LoadVEX(p.VEX...)). Only findings at or above warn_on or fail_on are
-// considered; with fixable_only those without a fix are left out; of the
-// rest, those an ignore rule in force at now or a VEX statement suppresses
-// are listed in Suppressed, and the others decide: fail when one is at or
-// above fail_on, else warn when one is at or above warn_on, else pass. A
+// with LoadVEX(p.VEX...)). Only findings at or above warn_on or fail_on
+// (a finding of unknown severity counting as unknown_as), known exploited
+// with fail_on_kev, or at or above epss_threshold are considered; with
+// fixable_only those without a fix are left out; of the rest, those an
+// ignore rule in force at now or a VEX statement suppresses (by the
+// finding's id, aliases or CVEs) are listed in Suppressed, and the others
+// decide: fail when one is at or above fail_on, known exploited or at or
+// above the EPSS threshold, else warn when one is at or above warn_on, else
+// pass; the reasons say which rule failed, with counts. A
 // report matched (GeneratedAt, else ScannedAt) more than max_report_age
 // before now fails too. A nil report fails. p is assumed valid (Validate);
 // an unknown threshold counts as unset.
@@ -86,12 +108,21 @@ func Evaluate(p *Policy, r *report.Report, now time.Time, vex *VEX) Verdict {
 	v := Verdict{Result: Pass}
 	failAt, failSet := threshold(p.FailOn)
 	warnAt, warnSet := threshold(p.WarnOn)
+	unknownAs, _ := parseThreshold(p.UnknownAs)
+	epssAt := float64(p.EPSSThreshold)
 	var fails, warns []FindingRef
-	nonFixable := 0
+	nonFixable, bySeverity, byKEV, byEPSS := 0, 0, 0, 0
 	for i := range r.Vulnerabilities {
 		f := &r.Vulnerabilities[i]
-		isFail := failSet && f.Severity >= failAt
-		isWarn := warnSet && f.Severity >= warnAt
+		sev := f.Severity
+		if sev == vuln.SeverityUnknown {
+			sev = unknownAs
+		}
+		sevFail := failSet && sev >= failAt
+		kevFail := bool(p.FailOnKEV) && f.KnownExploited != nil
+		epssFail := epssAt > 0 && f.EPSS != nil && f.EPSS.Score >= epssAt
+		isFail := sevFail || kevFail || epssFail
+		isWarn := warnSet && sev >= warnAt
 		if !isFail && !isWarn {
 			continue
 		}
@@ -99,7 +130,7 @@ func Evaluate(p *Policy, r *report.Report, now time.Time, vex *VEX) Verdict {
 			nonFixable++
 			continue
 		}
-		ids := append([]string{f.ID}, f.Aliases...)
+		ids := ids(f)
 		if rule, reason, ok := p.ignored(ids, f, now); ok {
 			v.Suppressed = append(v.Suppressed, Suppression{Finding: ref(f), Rule: rule, Reason: reason})
 			continue
@@ -110,6 +141,9 @@ func Evaluate(p *Policy, r *report.Report, now time.Time, vex *VEX) Verdict {
 		}
 		if isFail {
 			fails = append(fails, ref(f))
+			bySeverity += b2i(sevFail)
+			byKEV += b2i(kevFail)
+			byEPSS += b2i(epssFail)
 		} else {
 			warns = append(warns, ref(f))
 		}
@@ -117,7 +151,19 @@ func Evaluate(p *Policy, r *report.Report, now time.Time, vex *VEX) Verdict {
 	switch {
 	case len(fails) > 0:
 		v.Result, v.Causes = Fail, fails
-		v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s at or above %s (fail_on)", len(fails), plural(len(fails), "finding"), p.FailOn))
+		if bySeverity > 0 {
+			at := p.FailOn
+			if p.UnknownAs != "" {
+				at += ", unknown counted as " + p.UnknownAs
+			}
+			v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s at or above %s (fail_on)", bySeverity, plural(bySeverity, "finding"), at))
+		}
+		if byKEV > 0 {
+			v.Reasons = append(v.Reasons, fmt.Sprintf("%d known-exploited %s (fail_on_kev)", byKEV, plural(byKEV, "finding")))
+		}
+		if byEPSS > 0 {
+			v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s with an EPSS score at or above %g (epss_threshold)", byEPSS, plural(byEPSS, "finding"), epssAt))
+		}
 	case len(warns) > 0:
 		v.Result, v.Causes = Warn, warns
 		v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s at or above %s (warn_on)", len(warns), plural(len(warns), "finding"), p.WarnOn))
@@ -177,6 +223,13 @@ func (p *Policy) ignored(ids []string, f *vuln.Finding, now time.Time) (rule, re
 		return b.String(), r.Reason, true
 	}
 	return "", "", false
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func plural(n int, s string) string {

@@ -21,8 +21,10 @@ func FuzzLoad(f *testing.F) {
 		}
 		f.Add("fail_on: unknown", b)
 	}
+	f.Add("unknown_as: high\nfail_on_kev: true\nepss_threshold: 0.5\nfail_on: high\n", []byte(nil))
 	r := &report.Report{Image: "index.docker.io/library/debian:12", ManifestDigest: "sha256:0123", GeneratedAt: time.Unix(1e9, 0),
-		Vulnerabilities: []vuln.Finding{{ID: "ALSA-2024:3339", Aliases: []string{"CVE-2024-2961"}, Package: "glibc", Severity: vuln.SeverityHigh, PURL: "pkg:rpm/almalinux/glibc@2.34"}}}
+		Vulnerabilities: []vuln.Finding{{ID: "ALSA-2024:3339", CVEs: []string{"CVE-2024-2961"}, Related: []string{"CVE-2022-1"}, Package: "glibc", Severity: vuln.SeverityHigh, PURL: "pkg:rpm/almalinux/glibc@2.34"},
+			{ID: "GO-2099-1", Package: "stdlib", KnownExploited: &vuln.KnownExploited{Catalog: "CISA KEV"}, EPSS: &vuln.EPSS{Score: 0.7}}}}
 	f.Fuzz(func(t *testing.T, policy string, vexDoc []byte) {
 		p, err := Load(strings.NewReader(policy))
 		if err != nil {

@@ -23,6 +23,16 @@ func TestLoadErrors(t *testing.T) {
 		{"- fail_on: high", "want a mapping"},
 		{"policy: [", "parse policy"},
 		{"vex: ['']", "vex[0]: empty path"},
+		{"unknown_as: severe", `unknown_as: "severe" is not a severity`},
+		{"unknown_as: unknown", `unknown_as: "unknown" is not a severity`},
+		{"fail_on_kev: maybe", `fail_on_kev: want true or false, not "maybe"`},
+		{"fail_on_kev: [true]", "fail_on_kev: want true or false"},
+		{"epss_threshold: 1.5", "epss_threshold: 1.5 is not between 0 and 1"},
+		{"epss_threshold: -0.1", "epss_threshold: -0.1 is not between 0 and 1"},
+		{"epss_threshold: NaN", "epss_threshold: NaN is not between 0 and 1"},
+		{"epss_threshold: .nan", `epss_threshold: want a number from 0 to 1`},
+		{"epss_threshold: half", `epss_threshold: want a number from 0 to 1 (0.5), not "half"`},
+		{"epss_threshold: 50%", `epss_threshold: want a number from 0 to 1`},
 	}
 	for _, tt := range tests {
 		_, err := Load(strings.NewReader(tt.yaml))
@@ -36,6 +46,13 @@ func TestLoadErrors(t *testing.T) {
 	}
 	if p.FailOn != "critical" || p.WarnOn != "high" || !p.FixableOnly || time.Duration(p.MaxReportAge) != 7*24*time.Hour || len(p.VEX) != 1 ||
 		len(p.Ignore) != 1 || p.Ignore[0].Until.Time != time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC) || p.Ignore[0].Reason != "not reachable" {
+		t.Errorf("loaded %+v", p)
+	}
+	p, err = Load(strings.NewReader("unknown_as: High\nfail_on_kev: true\nepss_threshold: 0.5\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.UnknownAs != "High" || !p.FailOnKEV || p.EPSSThreshold != 0.5 {
 		t.Errorf("loaded %+v", p)
 	}
 }

@@ -27,6 +27,17 @@ type Policy struct {
 	// WarnOn is the lowest severity of a finding that makes the verdict
 	// warn; empty means none does.
 	WarnOn string `yaml:"warn_on,omitempty" json:"warn_on,omitempty"`
+	// UnknownAs is the severity a finding of unknown severity (nothing
+	// rates it) counts as against fail_on and warn_on; empty: it stays
+	// unknown, below negligible and low.
+	UnknownAs string `yaml:"unknown_as,omitempty" json:"unknown_as,omitempty"`
+	// FailOnKEV fails the verdict on any finding listed as known to be
+	// exploited (CISA KEV), whatever its severity.
+	FailOnKEV Flag `yaml:"fail_on_kev,omitempty" json:"fail_on_kev,omitempty"`
+	// EPSSThreshold, when above 0, fails the verdict on any finding whose
+	// EPSS score (the probability of exploitation in the next 30 days) is
+	// at or above it; at most 1.
+	EPSSThreshold Probability `yaml:"epss_threshold,omitempty" json:"epss_threshold,omitempty"`
 	// FixableOnly counts only findings with a known fix (status fixed and a
 	// fixed version).
 	FixableOnly bool `yaml:"fixable_only,omitempty" json:"fixable_only,omitempty"`
@@ -44,8 +55,9 @@ type Policy struct {
 // IgnoreRule suppresses the findings of one vulnerability, optionally only
 // in one package, until a date.
 type IgnoreRule struct {
-	// ID is a vulnerability id; it matches a finding whose ID or any alias
-	// is this id.
+	// ID is a vulnerability id; it matches a finding whose ID, any alias
+	// or any of its CVEs (those a distribution advisory fixes) is this id,
+	// never a related id.
 	ID string `yaml:"id" json:"id"`
 	// Package, when set, limits the rule to findings in the package of
 	// that name (the installed package, or the source package it was
@@ -175,6 +187,39 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// Flag is a boolean policy key ("true", "false"; YAML's other spellings
+// are refused), named in its error.
+type Flag bool
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (f *Flag) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		switch strings.ToLower(n.Value) {
+		case "true":
+			*f = true
+			return nil
+		case "false":
+			*f = false
+			return nil
+		}
+	}
+	return fmt.Errorf("line %d: fail_on_kev: want true or false, not %q", n.Line, n.Value)
+}
+
+// Probability is a number from 0 to 1 (an EPSS threshold), named in its
+// error.
+type Probability float64
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (p *Probability) UnmarshalYAML(n *yaml.Node) error {
+	v, err := strconv.ParseFloat(strings.TrimSpace(n.Value), 64)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return fmt.Errorf("line %d: epss_threshold: want a number from 0 to 1 (0.5), not %q", n.Line, n.Value)
+	}
+	*p = Probability(v)
+	return nil
+}
+
 // Validate checks the policy and returns every problem found, joined.
 func (p *Policy) Validate() error {
 	if p == nil {
@@ -191,6 +236,14 @@ func (p *Policy) Validate() error {
 	}
 	if failOK && warnOK && p.FailOn != "" && p.WarnOn != "" && warn > fail {
 		errs = append(errs, fmt.Errorf("warn_on %s is above fail_on %s: it could never warn", p.WarnOn, p.FailOn))
+	}
+	if p.UnknownAs != "" {
+		if s, ok := parseThreshold(p.UnknownAs); !ok || s == vuln.SeverityUnknown {
+			errs = append(errs, fmt.Errorf("unknown_as: %q is not a severity (one of critical, high, medium, low, negligible)", p.UnknownAs))
+		}
+	}
+	if t := float64(p.EPSSThreshold); t < 0 || t > 1 || t != t {
+		errs = append(errs, fmt.Errorf("epss_threshold: %v is not between 0 and 1", t))
 	}
 	for i, r := range p.Ignore {
 		if strings.TrimSpace(r.ID) == "" {

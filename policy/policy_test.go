@@ -42,11 +42,28 @@ func TestEvaluateRealFindings(t *testing.T) {
 	// the findings rather than against numbers copied here.
 	almaHigh := alma.AtOrAbove(vuln.SeverityHigh)
 	almaMedium := alma.AtOrAbove(vuln.SeverityMedium)
-	if almaHigh != 5 || almaMedium != len(alma.Vulnerabilities) || len(alma.Vulnerabilities) != 28 {
-		t.Fatalf("AlmaLinux findings: %d high, %d medium+, %d in all; want 5, 28, 28 (service/vulndb_test.go's oracle: 29 pairs, libcap's two advisories are one finding)", almaHigh, almaMedium, len(alma.Vulnerabilities))
+	if almaHigh != 6 || almaMedium != len(alma.Vulnerabilities) || len(alma.Vulnerabilities) != 29 {
+		t.Fatalf("AlmaLinux findings: %d high, %d medium+, %d in all; want 6, 29, 29 (service/vulndb_test.go's oracle: 29 pairs; libcap's two advisories, both fixing CVE-2026-4878, are two findings)", almaHigh, almaMedium, len(alma.Vulnerabilities))
 	}
 	glibcHigh := []string{"ALSA-2024:3339 glibc", "ALSA-2024:3339 glibc-common", "ALSA-2024:3339 glibc-minimal-langpack"}
-	almaHighs := []string{"ALSA-2024:3339 glibc", "ALSA-2024:3339 glibc-common", "ALSA-2024:3339 glibc-minimal-langpack", "ALSA-2026:42736 libacl", "CVE-2026-4878 libcap"}
+	libcap := []string{"ALSA-2026:12441 libcap", "ALSA-2026:19346 libcap"}
+	almaHighs := []string{"ALSA-2024:3339 glibc", "ALSA-2024:3339 glibc-common", "ALSA-2024:3339 glibc-minimal-langpack", "ALSA-2026:12441 libcap", "ALSA-2026:19346 libcap", "ALSA-2026:42736 libacl"}
+	deb2 := withRelated(deb)
+	kev := exploited(alma, map[string]float64{"ALSA-2025:1346": 0.6, "ALSA-2025:4244": 0.49}, "ALSA-2026:28911")
+	unknown := 0
+	for _, f := range deb.Vulnerabilities {
+		if f.Severity == vuln.SeverityUnknown {
+			unknown++
+		}
+	}
+	if unknown == 0 {
+		t.Fatal("no findings of unknown severity in the Debian mid report")
+	}
+	lowResult := Pass
+	if deb.AtOrAbove(vuln.SeverityLow) > 0 {
+		lowResult = Fail
+	}
+	t.Logf("Debian mid: %d findings, %d of unknown severity, %d low or above", len(deb.Vulnerabilities), unknown, deb.AtOrAbove(vuln.SeverityLow))
 
 	tests := []struct {
 		name           string
@@ -62,48 +79,64 @@ func TestEvaluateRealFindings(t *testing.T) {
 	}{
 		{name: "no policy passes", yaml: ``, r: alma, result: Pass, causes: []string{}},
 		{name: "fail on critical: none", yaml: "fail_on: critical", r: alma, result: Pass, causes: []string{}},
-		{name: "fail on high", yaml: "fail_on: high\nwarn_on: medium", r: alma, result: Fail, causes: almaHighs, reasonContains: "5 findings at or above high (fail_on)"},
+		{name: "fail on high", yaml: "fail_on: high\nwarn_on: medium", r: alma, result: Fail, causes: almaHighs, reasonContains: "6 findings at or above high (fail_on)"},
 		{name: "warn on medium", yaml: "fail_on: critical\nwarn_on: medium", r: alma, result: Warn, ncauses: almaMedium},
 		{name: "in the policy section", yaml: "server:\n  listen: :8080\npolicy:\n  fail_on: high", r: alma, result: Fail, causes: almaHighs},
-		{name: "ignore by id", yaml: `
+		{name: "ignore by id and by CVE", yaml: `
 fail_on: high
 ignore:
   - {id: ALSA-2026:42736, reason: acl not used}
-  - {id: CVE-2026-4878}
-`, r: alma, result: Fail, causes: glibcHigh, suppressed: []string{"ALSA-2026:42736 libacl", "CVE-2026-4878 libcap"}, rule: "ignore[0] id=ALSA-2026:42736", reason: "acl not used"},
-		{name: "ignore by alias", yaml: `
+  - {id: CVE-2026-4878, reason: libcap not used}
+`, r: alma, result: Fail, causes: glibcHigh, suppressed: []string{"ALSA-2026:12441 libcap", "ALSA-2026:19346 libcap", "ALSA-2026:42736 libacl"}, rule: "ignore[1] id=CVE-2026-4878", reason: "libcap not used"},
+		{name: "ignore by CVE", yaml: `
 fail_on: high
 ignore:
   - {id: CVE-2024-2961, reason: no ISO-2022-CN-EXT}
   - {id: CVE-2026-54369}
-  - {id: ALSA-2026:12441}
+  - {id: CVE-2026-4878}
 `, r: alma, result: Pass, causes: []string{}, suppressed: almaHighs},
-		{name: "ignore by alias and package", yaml: `
+		{name: "ignore by advisory id: that advisory only", yaml: "fail_on: high\nignore:\n  - {id: ALSA-2026:12441}", r: alma, result: Fail, ncauses: 5, suppressed: libcap[:1]},
+		{name: "ignore by CVE and package", yaml: `
 fail_on: high
 ignore:
   - {id: CVE-2024-2961, package: glibc-common}
   - {id: CVE-2026-54369, package: libacl}
   - {id: CVE-2026-4878, package: glibc}
-`, r: alma, result: Fail, causes: []string{"ALSA-2024:3339 glibc", "ALSA-2024:3339 glibc-minimal-langpack", "CVE-2026-4878 libcap"},
+`, r: alma, result: Fail, causes: []string{"ALSA-2024:3339 glibc", "ALSA-2024:3339 glibc-minimal-langpack", "ALSA-2026:12441 libcap", "ALSA-2026:19346 libcap"},
 			suppressed: []string{"ALSA-2024:3339 glibc-common", "ALSA-2026:42736 libacl"}},
+		// A related id is another vulnerability: it never suppresses.
+		{name: "ignore by a related id does not suppress", yaml: "fail_on: high\nignore:\n  - {id: CVE-2022-30635}", r: deb2, result: Fail, causes: []string{"CVE-2024-34156 stdlib"}},
+		{name: "ignore by the finding's alias", yaml: "fail_on: high\nignore:\n  - {id: GO-2024-3106}", r: deb2, result: Pass, suppressed: []string{"CVE-2024-34156 stdlib"}},
 		{name: "expired yesterday", yaml: "fail_on: high\nignore:\n  - {id: CVE-2026-4878, until: " + yesterday + "}", r: alma, result: Fail, causes: almaHighs},
 		{name: "expires tomorrow", yaml: "fail_on: high\nignore:\n  - {id: CVE-2026-4878, until: " + tomorrow + "}", r: alma, result: Fail,
-			ncauses: 4, suppressed: []string{"CVE-2026-4878 libcap"}, rule: "ignore[0] id=CVE-2026-4878 until=" + tomorrow},
+			ncauses: 4, suppressed: libcap, rule: "ignore[0] id=CVE-2026-4878 until=" + tomorrow},
 		{name: "expires this instant (RFC 3339)", yaml: "fail_on: high\nignore:\n  - {id: CVE-2026-4878, until: '" + now.Format(time.RFC3339) + "'}", r: alma, result: Fail, causes: almaHighs},
-		{name: "expires in a second (RFC 3339)", yaml: "fail_on: high\nignore:\n  - {id: CVE-2026-4878, until: '" + now.Add(time.Second).Format(time.RFC3339) + "'}", r: alma, result: Fail, ncauses: 4, suppressed: []string{"CVE-2026-4878 libcap"}},
-		{name: "VEX fixed on glibc by alias", yaml: "fail_on: high", r: alma, vex: vex, result: Fail,
-			causes:     []string{"ALSA-2024:3339 glibc-common", "ALSA-2024:3339 glibc-minimal-langpack", "ALSA-2026:42736 libacl", "CVE-2026-4878 libcap"},
+		{name: "expires in a second (RFC 3339)", yaml: "fail_on: high\nignore:\n  - {id: CVE-2026-4878, until: '" + now.Add(time.Second).Format(time.RFC3339) + "'}", r: alma, result: Fail, ncauses: 4, suppressed: libcap},
+		{name: "VEX fixed on glibc by CVE", yaml: "fail_on: high", r: alma, vex: vex, result: Fail,
+			causes:     []string{"ALSA-2024:3339 glibc-common", "ALSA-2024:3339 glibc-minimal-langpack", "ALSA-2026:12441 libcap", "ALSA-2026:19346 libcap", "ALSA-2026:42736 libacl"},
 			suppressed: []string{"ALSA-2024:3339 glibc"}, rule: "vex testdata/almalinux-glibc.openvex.json: CVE-2024-2961 fixed", reason: "The ISO-2022-CN-EXT converter is removed"},
-		{name: "VEX latest statement is affected", yaml: "fail_on: medium", r: alma, vex: vex, result: Fail, ncauses: 27, suppressed: []string{"ALSA-2024:3339 glibc"}},
+		{name: "VEX latest statement is affected", yaml: "fail_on: medium", r: alma, vex: vex, result: Fail, ncauses: 28, suppressed: []string{"ALSA-2024:3339 glibc"}},
 		{name: "Go findings of unknown severity", yaml: "fail_on: high\nwarn_on: unknown", r: deb, result: Warn, ncauses: len(deb.Vulnerabilities)},
 		{name: "VEX not_affected x/text", yaml: "warn_on: unknown", r: deb, vex: vex, result: Warn, ncauses: len(deb.Vulnerabilities) - 1,
 			suppressed: []string{"CVE-2021-38561 golang.org/x/text"}, rule: "vex testdata/vulnapp-x-text.openvex.json: CVE-2021-38561 not_affected",
 			reason: "vulnerable_code_not_in_execute_path: vulnapp never calls"},
-		{name: "VEX of another image does not apply", yaml: "warn_on: unknown", r: alma, vex: vex, result: Warn, ncauses: 27, suppressed: []string{"ALSA-2024:3339 glibc"}},
+		{name: "VEX of another image does not apply", yaml: "warn_on: unknown", r: alma, vex: vex, result: Warn, ncauses: 28, suppressed: []string{"ALSA-2024:3339 glibc"}},
+		{name: "unknown stays below low", yaml: "fail_on: low", r: deb, result: lowResult, ncauses: deb.AtOrAbove(vuln.SeverityLow)},
+		{name: "unknown as high", yaml: "fail_on: high\nunknown_as: high", r: deb, result: Fail, ncauses: unknown + deb.AtOrAbove(vuln.SeverityHigh),
+			reasonContains: "at or above high, unknown counted as high (fail_on)"},
+		{name: "unknown as low warns", yaml: "fail_on: high\nwarn_on: low\nunknown_as: low", r: deb, result: Warn, ncauses: unknown + deb.AtOrAbove(vuln.SeverityLow) - deb.AtOrAbove(vuln.SeverityHigh)},
+		{name: "known exploited, no rule", yaml: "fail_on: critical", r: kev, result: Pass, causes: []string{}},
+		{name: "fail on kev", yaml: "fail_on: critical\nfail_on_kev: true", r: kev, result: Fail, causes: []string{"ALSA-2026:28911 coreutils-single"},
+			reasonContains: "1 known-exploited finding (fail_on_kev)"},
+		{name: "fail on kev, ignored", yaml: "fail_on_kev: true\nignore:\n  - {id: ALSA-2026:28911}", r: kev, result: Pass, suppressed: []string{"ALSA-2026:28911 coreutils-single"}},
+		{name: "epss threshold", yaml: "epss_threshold: 0.5", r: kev, result: Fail, causes: []string{"ALSA-2025:1346 libgcc"},
+			reasonContains: "1 finding with an EPSS score at or above 0.5 (epss_threshold)"},
+		{name: "every rule says why", yaml: "fail_on: high\nfail_on_kev: true\nepss_threshold: 0.4", r: kev, result: Fail, ncauses: 6 + 1 + 4,
+			reasonContains: "6 findings at or above high (fail_on)\n1 known-exploited finding (fail_on_kev)\n4 findings with an EPSS score at or above 0.4 (epss_threshold)"},
 		{name: "max report age exceeded", yaml: "max_report_age: 1h", r: withTime(alma, now.Add(-2*time.Hour)), result: Fail, causes: []string{}, reasonContains: "more than max_report_age 1h0m0s"},
 		{name: "max report age in days", yaml: "max_report_age: 7d\nwarn_on: high", r: withTime(alma, now.Add(-6*24*time.Hour)), result: Warn, causes: almaHighs},
 		{name: "fixable only", yaml: "fail_on: high\nfixable_only: true", r: unfix(alma, "CVE-2026-4878"), result: Fail,
-			causes: []string{"ALSA-2024:3339 glibc", "ALSA-2024:3339 glibc-common", "ALSA-2024:3339 glibc-minimal-langpack", "ALSA-2026:42736 libacl"}, reasonContains: "1 finding without a fix not counted"},
+			causes: []string{"ALSA-2024:3339 glibc", "ALSA-2024:3339 glibc-common", "ALSA-2024:3339 glibc-minimal-langpack", "ALSA-2026:42736 libacl"}, reasonContains: "2 findings without a fix not counted"},
 		{name: "not fixable only", yaml: "fail_on: high", r: unfix(alma, "CVE-2026-4878"), result: Fail, causes: almaHighs},
 		{name: "nil report", yaml: "", r: nil, result: Fail, reasonContains: "no report"},
 	}
@@ -150,14 +183,48 @@ func withTime(r *report.Report, at time.Time) *report.Report {
 	return &c
 }
 
-// unfix returns a copy of r in which the findings of id have no fix (as
-// if the advisory had not shipped one yet).
+// unfix returns a copy of r in which the findings of id (their ID or
+// one of their CVEs) have no fix (as if the advisory had not shipped one
+// yet).
 func unfix(r *report.Report, id string) *report.Report {
 	c := *r
 	c.Vulnerabilities = slices.Clone(r.Vulnerabilities)
 	for i := range c.Vulnerabilities {
-		if c.Vulnerabilities[i].ID == id {
+		if c.Vulnerabilities[i].ID == id || slices.Contains(c.Vulnerabilities[i].CVEs, id) {
 			c.Vulnerabilities[i].Status, c.Vulnerabilities[i].FixedVersion = vuln.StatusUnfixed, ""
+		}
+	}
+	return &c
+}
+
+// withRelated returns a copy of r with one more finding: GO-2024-3106 in
+// the Go standard library, as the Go vulnerability database gives it
+// (CVE-2024-34156, related to CVE-2022-30635), rated high.
+func withRelated(r *report.Report) *report.Report {
+	c := *r
+	c.Vulnerabilities = append(slices.Clone(r.Vulnerabilities), vuln.Finding{
+		ID: "CVE-2024-34156", Aliases: []string{"GO-2024-3106"}, Related: []string{"CVE-2022-30635"},
+		Package: "stdlib", InstalledVersion: "go1.20.1", FixedVersion: "1.22.7", Status: vuln.StatusFixed, Severity: vuln.SeverityHigh,
+	})
+	// Only that finding is high: the test is about it alone.
+	for i := range c.Vulnerabilities[:len(r.Vulnerabilities)] {
+		c.Vulnerabilities[i].Severity = min(c.Vulnerabilities[i].Severity, vuln.SeverityMedium)
+	}
+	return &c
+}
+
+// exploited returns a copy of r in which the finding of id kev is known
+// exploited and the findings of the ids of epss have those EPSS scores.
+func exploited(r *report.Report, epss map[string]float64, kev string) *report.Report {
+	c := *r
+	c.Vulnerabilities = slices.Clone(r.Vulnerabilities)
+	for i := range c.Vulnerabilities {
+		f := &c.Vulnerabilities[i]
+		if f.ID == kev {
+			f.KnownExploited = &vuln.KnownExploited{Catalog: "CISA KEV", DateAdded: "2026-01-02"}
+		}
+		if s, ok := epss[f.ID]; ok {
+			f.EPSS = &vuln.EPSS{Score: s, Percentile: 0.9}
 		}
 	}
 	return &c

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -74,9 +76,21 @@ func WriteTable(w io.Writer, r *Report) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if len(r.Vulnerabilities) > 0 {
-		fmt.Fprintln(tw, "\nSEVERITY\tID\tPACKAGE\tINSTALLED\tFIXED\tSTATUS\tTITLE")
+		// The EXPLOIT column only when the data says something of
+		// exploitation: KEV for a known-exploited finding, and the EPSS
+		// percentile ("p97": more likely exploited than 97% of CVEs).
+		exploit := slices.ContainsFunc(r.Vulnerabilities, func(f vuln.Finding) bool { return f.KnownExploited != nil || f.EPSS != nil })
+		if exploit {
+			fmt.Fprintln(tw, "\nSEVERITY\tEXPLOIT\tID\tPACKAGE\tINSTALLED\tFIXED\tSTATUS\tTITLE")
+		} else {
+			fmt.Fprintln(tw, "\nSEVERITY\tID\tPACKAGE\tINSTALLED\tFIXED\tSTATUS\tTITLE")
+		}
 		for _, f := range r.Vulnerabilities {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.ID, f.Package, f.InstalledVersion, f.FixedVersion, f.Status, clip(f.Title, 60))
+			if exploit {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, exploitCell(&f), f.ID, f.Package, f.InstalledVersion, f.FixedVersion, f.Status, clip(f.Title, 60))
+			} else {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Severity, f.ID, f.Package, f.InstalledVersion, f.FixedVersion, f.Status, clip(f.Title, 60))
+			}
 		}
 	} else {
 		fmt.Fprintln(tw, "\nPACKAGE\tVERSION\tTYPE\tSOURCE\tLAYER")
@@ -91,6 +105,27 @@ func WriteTable(w io.Writer, r *Report) error {
 	return tw.Flush()
 }
 
+// exploitCell is a finding's EXPLOIT cell: "KEV" when known exploited
+// ("KEV+ransomware" when used in ransomware campaigns), then the EPSS
+// percentile ("p97"); "-" when neither is known.
+func exploitCell(f *vuln.Finding) string {
+	var parts []string
+	if k := f.KnownExploited; k != nil {
+		if k.RansomwareUse {
+			parts = append(parts, "KEV+ransomware")
+		} else {
+			parts = append(parts, "KEV")
+		}
+	}
+	if e := f.EPSS; e != nil {
+		parts = append(parts, fmt.Sprintf("p%d", int(math.Floor(e.Percentile*100))))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}
+
 func severityLine(r *Report) string {
 	c := r.Counts()
 	var parts []string
@@ -101,6 +136,15 @@ func severityLine(r *Report) string {
 	}
 	if len(parts) == 0 {
 		return "none"
+	}
+	kev := 0
+	for i := range r.Vulnerabilities {
+		if r.Vulnerabilities[i].KnownExploited != nil {
+			kev++
+		}
+	}
+	if kev > 0 {
+		parts = append(parts, fmt.Sprintf("known exploited %d", kev))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lapps/lapps/indexer"
@@ -23,6 +24,7 @@ type Store interface {
 	Manifests
 	Scans
 	Vulnerabilities
+	RecordLookup
 	UpdateRecords
 	Coverage
 	Tokens
@@ -167,6 +169,44 @@ type SourceStatus struct {
 // Diff is the difference between two update operations of one source.
 type Diff struct {
 	Added, Removed, Changed []vuln.Record
+}
+
+// MaxRecordIDs bounds the ids one RecordsByID call takes (after removing
+// duplicates and empty ids): a caller with more asks in batches.
+const MaxRecordIDs = 5000
+
+// ErrTooManyIDs is returned (wrapped) by RecordsByID for more than
+// MaxRecordIDs distinct ids.
+var ErrTooManyIDs = errors.New("too many ids")
+
+// RecordLookup finds current records by vulnerability id, whatever their
+// ecosystem and source: what enriches a finding with what other sources
+// say of the same vulnerability.
+type RecordLookup interface {
+	// RecordsByID returns the current records (those of each source's
+	// latest published update operation, as Records sees them) whose ID is
+	// one of ids, of any ecosystem and source, sorted as SortRecords does.
+	// Duplicate and empty ids are ignored; more than MaxRecordIDs distinct
+	// ids is an error wrapping ErrTooManyIDs.
+	RecordsByID(ctx context.Context, ids []string) ([]vuln.Record, error)
+}
+
+// RecordIDs returns ids without empty and duplicate ids, sorted, or an
+// error wrapping ErrTooManyIDs when more than MaxRecordIDs remain: the
+// input check both engines make in RecordsByID.
+func RecordIDs(ids []string) ([]string, error) {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id != "" {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if len(out) > MaxRecordIDs {
+		return nil, fmt.Errorf("records by id: %d ids, at most %d at a time: %w", len(out), MaxRecordIDs, ErrTooManyIDs)
+	}
+	return out, nil
 }
 
 // Vulnerabilities stores vulnerability data as update operations.

@@ -16,8 +16,9 @@ const (
 
 // Finding is one vulnerability affecting one installed package of an image:
 // the unit of a report. Records of several sources about the same
-// vulnerability (the same id, or sharing a CVE alias) for the same package
-// are merged into one finding.
+// vulnerability (the same id, or sharing an alias; never through CVEs an
+// advisory fixes or related ids) for the same package are merged into one
+// finding.
 type Finding struct {
 	// ID is the vulnerability shown: the CVE id where one is known,
 	// otherwise the source's advisory id.
@@ -78,16 +79,33 @@ type Finding struct {
 	DBPath string `json:"db_path,omitempty"`
 }
 
-// SortFindings sorts findings for presentation: by severity, highest
-// first, then by id, package, installed version and database path.
+// SortFindings sorts findings for presentation, by real-world risk:
+// known exploited first, then by severity, highest first, then by EPSS
+// score, highest first (none last), then by id, package, installed
+// version and database path.
 func SortFindings(fs []Finding) {
+	epss := func(f *Finding) float64 {
+		if f.EPSS == nil {
+			return -1
+		}
+		return f.EPSS.Score
+	}
 	slices.SortStableFunc(fs, func(a, b Finding) int {
 		return cmp.Or(
+			cmp.Compare(boolRank(b.KnownExploited != nil), boolRank(a.KnownExploited != nil)),
 			cmp.Compare(b.Severity, a.Severity),
+			cmp.Compare(epss(&b), epss(&a)),
 			cmp.Compare(a.ID, b.ID),
 			cmp.Compare(a.Package, b.Package),
 			cmp.Compare(a.InstalledVersion, b.InstalledVersion),
 			cmp.Compare(a.DBPath, b.DBPath),
 		)
 	})
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -95,6 +95,15 @@ func TestQueryPlans(t *testing.T) {
 			names[i] = fmt.Sprintf("lib%d-unaffected", i)
 		}
 	}
+	// Ids as a report asks them: some records', most nobody's.
+	ids := make([]string, 200)
+	for i := range ids {
+		if i%4 == 0 {
+			ids[i] = fmt.Sprintf("CVE-%d-%05d", 2015+(i*37)%10, i*37)
+		} else {
+			ids[i] = fmt.Sprintf("GHSA-none-%04d", i)
+		}
+	}
 	var op int64
 	if err := s.pool.QueryRow(ctx, `SELECT MAX(id) FROM update_operations WHERE source = 'debian-tracker'`).Scan(&op); err != nil {
 		t.Fatal(err)
@@ -109,6 +118,8 @@ func TestQueryPlans(t *testing.T) {
 	}{
 		{"Records", queryRecordsCurrent, []any{"Debian:12", names},
 			[]string{"records_ecosystem_package", "uo_records_pkey"}},
+		{"RecordsByID", queryRecordsByID, []any{ids},
+			[]string{"records_id", "uo_records_pkey"}},
 		{"OperationRecords", queryOperationRecords, []any{"Debian:12", names, "debian-tracker", op},
 			[]string{"records_ecosystem_package", "uo_records_pkey"}},
 		{"ManifestsWithPackages", queryManifestsWithPackages, []any{"deb", names[:30]},

@@ -360,6 +360,47 @@ func (s *Store) Records(ctx context.Context, ecosystem string, packages []string
 	return out, nil
 }
 
+// queryRecordsByID selects the current records whose id is one of $1 (an
+// array), of any ecosystem: the records_id index (0010) finds the
+// candidates, and the latest-operation probe is queryRecordsCurrent's.
+const queryRecordsByID = `WITH latest AS MATERIALIZED (
+		SELECT source, MAX(id) AS op FROM update_operations GROUP BY source)
+	SELECT r.hash, r.data FROM records AS r JOIN latest AS l ON l.source = r.source
+	WHERE r.id = ANY ($1::text[])
+	AND (SELECT true FROM uo_records AS u WHERE u.op = l.op AND u.hash = r.hash)`
+
+// RecordsByID returns the current records whose id is one of ids, of any
+// ecosystem and source, sorted by ecosystem, package, id and source. One
+// statement: one snapshot.
+func (s *Store) RecordsByID(ctx context.Context, ids []string) ([]vuln.Record, error) {
+	ids, err := store.RecordIDs(txts(ids))
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, queryRecordsByID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("records by id: %w", err)
+	}
+	defer rows.Close()
+	var out []vuln.Record
+	for rows.Next() {
+		var hash, data []byte
+		if err := rows.Scan(&hash, &data); err != nil {
+			return nil, fmt.Errorf("records by id: %w", err)
+		}
+		rec, err := s.records.Decode(hash, data)
+		if err != nil {
+			return nil, fmt.Errorf("records by id: %w", err)
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("records by id: %w", err)
+	}
+	store.SortRecords(out)
+	return out, nil
+}
+
 // queryOperationRecords selects the records of an ecosystem ($1) for
 // package names ($2) that operation $4, of source $3, links.
 // As in queryRecordsCurrent, the probe of uo_records is a scalar subquery.

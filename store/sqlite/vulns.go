@@ -350,3 +350,47 @@ func (s *Store) recordsStmt(ctx context.Context) (*sql.Stmt, error) {
 	}
 	return s.recordsQ, nil
 }
+
+// recordsByIDQuery finds the current records (those of the latest
+// published operation of their source) whose id is in a JSON list: the
+// records_id index (0010) finds the candidates, and the latest-operation
+// check is recordsQuery's.
+const recordsByIDQuery = `SELECT r.hash, r.data FROM records AS r
+		WHERE r.id IN (SELECT value FROM json_each(?))
+		AND EXISTS (SELECT 1 FROM uo_records AS u WHERE u.hash = r.hash AND u.op =
+			(SELECT MAX(o.id) FROM update_operations AS o WHERE o.source = r.source AND o.state = 'published'))`
+
+// RecordsByID returns the current records whose id is one of ids, of any
+// ecosystem and source, sorted by ecosystem, package, id and source.
+func (s *Store) RecordsByID(ctx context.Context, ids []string) ([]vuln.Record, error) {
+	ids, err := store.RecordIDs(ids)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return nil, fmt.Errorf("records by id: %w", err)
+	}
+	rows, err := s.r.QueryContext(ctx, recordsByIDQuery, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("records by id: %w", err)
+	}
+	defer rows.Close()
+	var out []vuln.Record
+	for rows.Next() {
+		var hash, data []byte
+		if err := rows.Scan(&hash, &data); err != nil {
+			return nil, fmt.Errorf("records by id: %w", err)
+		}
+		rec, err := s.records.Decode(hash, data)
+		if err != nil {
+			return nil, fmt.Errorf("records by id: %w", err)
+		}
+		out = append(out, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("records by id: %w", err)
+	}
+	store.SortRecords(out)
+	return out, nil
+}

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, hooks Hooks) {
 		{"GetScan", testGetScan},
 		{"BadInput", testBadInput},
 		{"Records", testRecords},
+		{"RecordsByID", testRecordsByID},
 		{"DiffUpdates", testDiffUpdates},
 		{"DuplicateKeys", testDuplicateKeys},
 		{"SourceStatuses", testSourceStatuses},
@@ -510,6 +511,67 @@ func testRecords(t *testing.T, s store.Store) {
 	// An empty update empties the source.
 	putUpdate(t, s, srcGo, "sha256:go02", nil)
 	checkRecords(t, s, "Go", []string{"stdlib", "golang.org/x/net"}, nil)
+}
+
+// checkRecordsByID checks RecordsByID(ids) against want.
+func checkRecordsByID(t *testing.T, s store.Store, ids []string, want []vuln.Record) {
+	t.Helper()
+	got, err := s.RecordsByID(context.Background(), ids)
+	if err != nil {
+		t.Fatalf("RecordsByID(%q): %v", ids, err)
+	}
+	if !slices.Equal(keys(got), keys(want)) {
+		t.Errorf("RecordsByID(%q):\ngot  %q\nwant %q", ids, keys(got), keys(want))
+		return
+	}
+	sameJSON(t, fmt.Sprintf("RecordsByID(%q)", ids), sorted(got), sorted(want))
+}
+
+func hasID(ids ...string) func(vuln.Record) bool {
+	return func(r vuln.Record) bool { return slices.Contains(ids, r.ID) }
+}
+
+// testRecordsByID: the current records of any ecosystem and source by id,
+// never by alias, and never those of an older operation.
+func testRecordsByID(t *testing.T, s store.Store) {
+	checkRecordsByID(t, s, []string{"CVE-2023-4911"}, nil) // empty store
+	putUpdate(t, s, srcDebian, "sha256:aaaa", debian1())
+	putUpdate(t, s, srcGo, "sha256:go01", goRecords())
+	putUpdate(t, s, srcOSVDebian, "sha256:osv1", osvDebian())
+
+	checkRecordsByID(t, s, []string{"CVE-2023-4911"}, pick(debian1(), hasID("CVE-2023-4911")))
+	// Both sources, every ecosystem and package of an id.
+	checkRecordsByID(t, s, []string{"DSA-5514-1"}, append(pick(debian1(), hasID("DSA-5514-1")), osvDebian()...))
+	checkRecordsByID(t, s, []string{"GO-2024-2687", "GO-2024-2687", ""}, goRecords())
+	// Ids only, never aliases: CVE-2023-45288 is an alias of GO-2024-2687.
+	checkRecordsByID(t, s, []string{"CVE-2023-45288", "GHSA-4v7x-pqxf-cx7m", "CVE-2099-0001"}, nil)
+	checkRecordsByID(t, s, nil, nil)
+	checkRecordsByID(t, s, []string{""}, nil)
+
+	// A new operation replaces the source's records: the withdrawn ones
+	// are gone, the kept ones found once.
+	putUpdate(t, s, srcDebian, "sha256:bbbb", debian2())
+	var all []string
+	for _, r := range append(debian1(), debian2()...) {
+		all = append(all, r.ID)
+	}
+	checkRecordsByID(t, s, all, append(debian2(), osvDebian()...))
+
+	// Many ids at once, up to the bound.
+	many := []string{"GO-2024-2687"}
+	for i := range store.MaxRecordIDs - 1 {
+		many = append(many, fmt.Sprintf("CVE-2099-%05d", i))
+	}
+	checkRecordsByID(t, s, many, goRecords())
+	// Beyond it: an error, however the ids repeat below it.
+	many = append(many, "CVE-2100-00001", "CVE-2100-00001")
+	if _, err := s.RecordsByID(context.Background(), many); !errors.Is(err, store.ErrTooManyIDs) {
+		t.Errorf("RecordsByID(%d ids): err = %v, want ErrTooManyIDs", len(many), err)
+	}
+
+	// An empty update empties the source.
+	putUpdate(t, s, srcGo, "sha256:go02", nil)
+	checkRecordsByID(t, s, []string{"GO-2024-2687"}, nil)
 }
 
 func testDiffUpdates(t *testing.T, s store.Store) {

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"path"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -458,9 +459,12 @@ func (r *Record) records(sk *skipCounts) ([]vuln.Record, error) {
 	if strings.TrimSpace(r.Withdrawn) != "" {
 		return nil, nil
 	}
+	aliases, cves, related := r.identity(id)
 	base := vuln.Record{
 		ID:          id,
-		Aliases:     r.aliases(id),
+		Aliases:     aliases,
+		CVEs:        cves,
+		Related:     related,
 		Title:       title(r.Summary, r.Details),
 		Description: strings.TrimSpace(r.Details),
 		Links:       r.links(),
@@ -482,6 +486,8 @@ func (r *Record) records(sk *skipCounts) ([]vuln.Record, error) {
 		rec := base
 		rec.Ecosystem, rec.Package = eco, name
 		rec.Aliases = cloneStrings(base.Aliases)
+		rec.CVEs = cloneStrings(base.CVEs)
+		rec.Related = cloneStrings(base.Related)
 		rec.Links = cloneStrings(base.Links)
 		var matchable, malformed bool
 		rec.Ranges, matchable, malformed = ranges(eco, a.Ranges, sk)
@@ -530,17 +536,40 @@ func (r *Record) records(sk *skipCounts) ([]vuln.Record, error) {
 	return out, nil
 }
 
-// aliases gathers the other ids of the vulnerability.
-func (r *Record) aliases(id string) []string {
-	all := make([]string, 0, len(r.Aliases)+len(r.Upstream)+len(r.Related))
+// identity sorts the ids a record names into its aliases (other names of
+// the same vulnerability: aliases and upstream), the CVEs it fixes, and
+// the related ids. OSV "related" never makes an alias: related records are
+// other vulnerabilities. A distribution advisory (vuln.IsAdvisoryID:
+// ALSA-…, RHSA-…, DSA-…) is not itself a vulnerability, so the CVE ids it
+// names, among its aliases, upstream or related, are the CVEs it fixes,
+// and neither aliases nor related.
+func (r *Record) identity(id string) (aliases, cves, related []string) {
+	all := make([]string, 0, len(r.Aliases)+len(r.Upstream))
 	all = append(all, r.Aliases...)
 	all = append(all, r.Upstream...)
-	for _, rel := range r.Related {
-		if strings.HasPrefix(strings.TrimSpace(rel), "CVE-") {
-			all = append(all, rel)
-		}
+	rel := slices.Clone(r.Related)
+	if vuln.IsAdvisoryID(id) {
+		all = slices.DeleteFunc(all, func(a string) bool {
+			if a = strings.TrimSpace(a); vuln.IsCVE(a) {
+				cves = append(cves, a)
+				return true
+			}
+			return false
+		})
+		rel = slices.DeleteFunc(rel, func(a string) bool {
+			if a = strings.TrimSpace(a); vuln.IsCVE(a) {
+				cves = append(cves, a)
+				return true
+			}
+			return false
+		})
 	}
-	return updater.SortAliases(id, all)
+	aliases = updater.SortAliases(id, all)
+	cves = updater.SortAliases(id, cves)
+	// An id both alias and related is an alias.
+	rel = slices.DeleteFunc(rel, func(a string) bool { return slices.Contains(aliases, strings.TrimSpace(a)) })
+	related = updater.SortAliases(id, rel)
+	return aliases, cves, related
 }
 
 // links returns the reference URLs, and the database's own page.

@@ -132,8 +132,13 @@ func TestParseRealData(t *testing.T) {
 			ecos := map[string]bool{}
 			for _, r := range recs {
 				ecos[r.Ecosystem] = true
-				if len(r.Aliases) > 0 && !strings.HasPrefix(r.Aliases[0], "CVE-") && strings.HasPrefix(r.ID, "ALSA") {
-					t.Errorf("%s: aliases %v do not start with the CVE ids of related", r.ID, r.Aliases)
+				// An advisory's related CVEs are the CVEs it fixes, never
+				// aliases (issue 13).
+				if slices.ContainsFunc(r.Aliases, vuln.IsCVE) || slices.ContainsFunc(r.Related, vuln.IsCVE) {
+					t.Errorf("%s: CVEs among aliases %v or related %v", r.ID, r.Aliases, r.Related)
+				}
+				if r.ID == "ALSA-2024:3339" && !slices.Equal(r.CVEs, []string{"CVE-2024-2961", "CVE-2024-33599", "CVE-2024-33600", "CVE-2024-33601", "CVE-2024-33602"}) {
+					t.Errorf("%s: CVEs %v", r.ID, r.CVEs)
 				}
 			}
 			for _, e := range []string{"AlmaLinux:9", "AlmaLinux:10"} {
@@ -149,6 +154,12 @@ func TestParseRealData(t *testing.T) {
 				r.Title != "Arbitrary log line injection in github.com/gin-gonic/gin" || !slices.Contains(r.Links, "https://pkg.go.dev/vuln/GO-2020-0001") ||
 				!r.Modified.IsZero() || r.Published.Year() != 2021 {
 				t.Errorf("GO-2020-0001: %+v", r)
+			}
+			// related is not aliases: GO-2024-3106 is CVE-2024-34156, and
+			// only related to CVE-2022-30635 (GO-2022-0526).
+			if r := find(recs, "GO-2024-3106", "Go", "stdlib"); r == nil || !slices.Equal(r.Aliases, []string{"CVE-2024-34156"}) ||
+				!slices.Equal(r.Related, []string{"CVE-2022-30635"}) || len(r.CVEs) != 0 {
+				t.Errorf("GO-2024-3106: %+v", r)
 			}
 			std := 0
 			for _, r := range recs {
@@ -201,7 +212,7 @@ func TestParseRealData(t *testing.T) {
 		{"rocky", append(slices.Clone(providers), "rocky", "test-fixtures", "osv"), func(t *testing.T, recs []vuln.Record) {
 			r := find(recs, "RLSA-2021:3891", "Rocky Linux:8", "java-11-openjdk")
 			if r == nil || r.Ranges[0].Fixed != "1:11.0.13.0.8-1.el8_4" || r.Severity != vuln.SeverityHigh || r.SourceSeverity != "Important" ||
-				len(r.CVSS) != 1 || r.CVSS[0].Score != 6.8 || len(r.Aliases) != 10 {
+				len(r.CVSS) != 1 || r.CVSS[0].Score != 6.8 || len(r.CVEs) != 10 || len(r.Aliases) != 0 {
 				t.Errorf("RLSA-2021:3891: %+v", r)
 			}
 		}},
@@ -254,6 +265,8 @@ func TestParseDocument(t *testing.T) {
 		versions []string
 		status   vuln.Status
 		aliases  []string
+		cves     []string
+		related  []string
 		severity vuln.Severity
 		source   string
 		pkg      string
@@ -285,7 +298,17 @@ func TestParseDocument(t *testing.T) {
 		{name: "withdrawn", doc: `{"id":"X-1","withdrawn":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"npm","name":"a"}}]}`, want: want{n: 0}},
 		{name: "aliases, upstream and related", doc: `{"id":"UBUNTU-CVE-2024-1","aliases":["GHSA-a"],"upstream":["CVE-2024-1"],"related":["USN-1-1","CVE-2023-9"],
 			"severity":[{"type":"Ubuntu","score":"negligible"}],"affected":[{"package":{"ecosystem":"Ubuntu:22.04:LTS","name":"curl"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"}]}]}]}`,
-			want: want{n: 1, ranges: []vuln.Range{rg("0", "", "")}, status: vuln.StatusUnfixed, aliases: []string{"CVE-2023-9", "CVE-2024-1", "GHSA-a"}, severity: vuln.SeverityNegligible, source: "negligible", pkg: "curl", eco: "Ubuntu:22.04"}},
+			want: want{n: 1, ranges: []vuln.Range{rg("0", "", "")}, status: vuln.StatusUnfixed, aliases: []string{"CVE-2024-1", "GHSA-a"}, related: []string{"CVE-2023-9", "USN-1-1"}, severity: vuln.SeverityNegligible, source: "negligible", pkg: "curl", eco: "Ubuntu:22.04"}},
+		// A Go record related to another CVE is not that CVE (GO-2024-3106
+		// and CVE-2022-30635, issue 13).
+		{name: "related never aliases", doc: `{"id":"GO-9","aliases":["CVE-2024-34156"],"related":["CVE-2022-30635"," CVE-2024-34156"],"affected":[{"package":{"ecosystem":"Go","name":"stdlib"}}]}`,
+			want: want{n: 1, status: vuln.StatusUnfixed, aliases: []string{"CVE-2024-34156"}, related: []string{"CVE-2022-30635"}, pkg: "stdlib", eco: "Go"}},
+		// A distribution advisory's CVEs, from related, aliases or
+		// upstream, are the CVEs it fixes; other related ids stay related.
+		{name: "advisory cves", doc: `{"id":"ALSA-2024:1","aliases":["CVE-2024-2"],"upstream":["CVE-2024-3"],"related":["CVE-2024-1","RHSA-2024:1"],"affected":[{"package":{"ecosystem":"AlmaLinux:9","name":"glibc"}}]}`,
+			want: want{n: 1, status: vuln.StatusUnfixed, cves: []string{"CVE-2024-1", "CVE-2024-2", "CVE-2024-3"}, related: []string{"RHSA-2024:1"}, pkg: "glibc", eco: "AlmaLinux:9"}},
+		{name: "debian advisory with a non-CVE alias", doc: `{"id":"DSA-5514-1","aliases":["CVE-2023-4911","DEBIAN-X"],"affected":[{"package":{"ecosystem":"Debian:12","name":"glibc"}}]}`,
+			want: want{n: 1, status: vuln.StatusUnfixed, aliases: []string{"DEBIAN-X"}, cves: []string{"CVE-2023-4911"}, pkg: "glibc", eco: "Debian:12"}},
 		{name: "cvss v2 only", doc: `{"id":"X-1","severity":[{"type":"CVSS_V2","score":"AV:N/AC:L/Au:N/C:P/I:P/A:P"}],"affected":[{"package":{"ecosystem":"Debian:12","name":"a"}}]}`,
 			want: want{n: 1, status: vuln.StatusUnfixed, severity: vuln.SeverityHigh, pkg: "a", eco: "Debian:12"}},
 		{name: "cvss v3 critical per package", doc: `{"id":"X-1","affected":[{"package":{"ecosystem":"Alpine:v3.19","name":"a"},"severity":[{"type":"CVSS_V3","score":"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}]}]}`,
@@ -354,7 +377,7 @@ func TestParseDocument(t *testing.T) {
 				return
 			}
 			r := recs[0]
-			got := want{n: len(recs), ranges: r.Ranges, versions: r.Versions, status: r.Status, aliases: r.Aliases, severity: r.Severity, source: r.SourceSeverity, pkg: r.Package, eco: r.Ecosystem}
+			got := want{n: len(recs), ranges: r.Ranges, versions: r.Versions, status: r.Status, aliases: r.Aliases, cves: r.CVEs, related: r.Related, severity: r.Severity, source: r.SourceSeverity, pkg: r.Package, eco: r.Ecosystem}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}

@@ -48,23 +48,9 @@ func ParseCVSS(vector string) (vuln.CVSS, error) {
 
 func round1(f float64) float64 { return math.Round(f*10) / 10 }
 
-// CVSSSeverity returns the qualitative rating of a CVSS score: the v3/v4
-// scale (critical from 9.0), or for v2, which has no critical, high from
-// 7.0. A score of 0 is none: negligible.
-func CVSSSeverity(c vuln.CVSS) vuln.Severity {
-	s := c.Score
-	switch {
-	case s <= 0:
-		return vuln.SeverityNegligible
-	case s >= 9 && c.Version != "2.0":
-		return vuln.SeverityCritical
-	case s >= 7:
-		return vuln.SeverityHigh
-	case s >= 4:
-		return vuln.SeverityMedium
-	}
-	return vuln.SeverityLow
-}
+// CVSSSeverity returns the qualitative rating of a CVSS score
+// (vuln.CVSSSeverity).
+func CVSSSeverity(c vuln.CVSS) vuln.Severity { return vuln.CVSSSeverity(c) }
 
 // RatingSeverity maps a source's own rating to a normalised severity:
 // GHSA's LOW/MODERATE/HIGH/CRITICAL, Ubuntu's priorities

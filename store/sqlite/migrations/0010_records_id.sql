@@ -1,0 +1,5 @@
+-- 0010: records by vulnerability id (store.RecordLookup): a finding is
+-- enriched with what every source says of the same vulnerability (its id,
+-- aliases and CVEs), whatever the ecosystem. source and hash make the
+-- index cover the latest-operation check of RecordsByID.
+CREATE INDEX records_id ON records (id, source, hash);
