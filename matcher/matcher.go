@@ -48,7 +48,10 @@
 //     vuln.IsAdvisoryID), nor a vulnerability's alias naming an advisory,
 //     nor OSV related ids (Record.Related). So an advisory such as
 //     ALSA-2024:3339 or DSA-5514-1 is a finding of its own, listing the
-//     CVEs it fixes in CVEs. A finding is shown under its smallest CVE id
+//     CVEs it fixes in CVEs, unless every one of those CVEs is reported
+//     for the package by a vulnerability's own record (the Debian
+//     tracker's CVE beside the DSA): the advisory then adds no row, and
+//     its id is listed in Related of those findings. A finding is shown under its smallest CVE id
 //     where it has one, otherwise under the smallest record id; the
 //     others are kept in Aliases; CVEs and Related are the union of the
 //     records'. It keeps the highest severity and the source rating and

@@ -149,8 +149,10 @@ func TestMatch(t *testing.T) {
 			},
 		},
 		{
-			// An advisory is not each of the CVEs it fixes (issue 13): it
-			// is a finding of its own, beside the tracker's per-CVE ones.
+			// An advisory is not each of the CVEs it fixes (issue 13), and
+			// it is not merged into them; when the tracker reports every
+			// one of its CVEs it adds no row (TestAdvisoryFoldedIntoCVEs
+			// checks it is listed as related).
 			name:     "advisory beside the tracker's per-CVE records",
 			distro:   bullseye,
 			packages: []vuln.Package{deb("bsdutils", "1:2.36.1-8", "util-linux", "2.36.1-8")},
@@ -162,7 +164,6 @@ func TestMatch(t *testing.T) {
 			want: []want{
 				{"CVE-2021-3995", "bsdutils", "1:2.36.1-8", "", vuln.StatusUnfixed, "", "source", ""},
 				{"CVE-2021-3996", "bsdutils", "1:2.36.1-8", "2.36.1-8+deb11u1", vuln.StatusFixed, "", "source", ""},
-				{"DSA-5055-1", "bsdutils", "1:2.36.1-8", "2.36.1-8+deb11u1", vuln.StatusFixed, "", "source", "CVE-2021-3995,CVE-2021-3996"},
 			},
 		},
 		{
@@ -193,7 +194,6 @@ func TestMatch(t *testing.T) {
 			},
 			want: []want{
 				{"CVE-2022-37434", "zlib1g", "1:1.2.11.dfsg-2+deb11u1", "1:1.2.11.dfsg-2+deb11u3", vuln.StatusFixed, "", "source", ""},
-				{"DSA-5218-1", "zlib1g", "1:1.2.11.dfsg-2+deb11u1", "1:1.2.11.dfsg-2+deb11u2", vuln.StatusFixed, "", "source", "CVE-2022-37434"},
 			},
 		},
 		{
@@ -515,5 +515,45 @@ func TestMatchErrors(t *testing.T) {
 	fs, warnings, err := Match(context.Background(), &fakeSource{}, idx)
 	if err != nil || len(fs) != 0 || len(warnings) != 1 || !strings.Contains(warnings[0], "plan9") {
 		t.Errorf("unknown distribution: %v %v %q", fs, err, warnings)
+	}
+}
+
+// TestAdvisoryFoldedIntoCVEs: a distribution advisory whose every CVE is
+// reported for the package by the CVE's own record adds no row and is
+// listed as related on those findings; one with a CVE nobody else reports
+// stays a finding of its own, listing its CVEs.
+func TestAdvisoryFoldedIntoCVEs(t *testing.T) {
+	const d11 = "Debian:11"
+	idx := &indexer.ImageIndex{Distribution: bullseye, Packages: []vuln.Package{deb("bsdutils", "1:2.36.1-8", "util-linux", "2.36.1-8")}}
+	tracker := []vuln.Record{
+		status("CVE-2021-3995", "debian-tracker", d11, "util-linux", vuln.StatusUnfixed),
+		fixed("CVE-2021-3996", "debian-tracker", d11, "util-linux", "2.36.1-8+deb11u1"),
+	}
+	dsa := fixed("DSA-5055-1", "debian-dsa", d11, "util-linux", "2.36.1-8+deb11u1")
+	dsa.CVEs = []string{"CVE-2021-3995", "CVE-2021-3996"}
+	for _, tc := range []struct {
+		name    string
+		records []vuln.Record
+		want    []string // id related cves
+	}{
+		{"every CVE reported", append([]vuln.Record{dsa}, tracker...), []string{
+			"CVE-2021-3995 DSA-5055-1 ", "CVE-2021-3996 DSA-5055-1 "}},
+		{"one CVE not reported", append([]vuln.Record{dsa}, tracker[1]), []string{
+			"CVE-2021-3996  ", "DSA-5055-1  CVE-2021-3995,CVE-2021-3996"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs, _, err := Match(context.Background(), &fakeSource{records: tc.records}, idx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, f := range fs {
+				got = append(got, f.ID+" "+strings.Join(f.Related, ",")+" "+strings.Join(f.CVEs, ","))
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("findings\n got  %q\n want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -205,17 +205,77 @@ func (m *matcher) merge(out []vuln.Finding, g *ecoGroup, t target, hits []hit, n
 	for _, p := range sc.pairs {
 		sc.members = append(sc.members, hits[p.hit])
 	}
+	// Vulnerabilities first, then the distribution advisories: an
+	// advisory every CVE of which is reported for this package by a
+	// vulnerability's own record (a DSA beside the tracker's CVEs, a USN
+	// beside Ubuntu's CVEs) adds no row of its own; its id is listed as
+	// related on those findings. Any other advisory is a finding of its
+	// own, listing its CVEs.
+	first := len(out)
+	var advisories [][2]int
 	for lo := 0; lo < len(sc.pairs); {
 		hi := lo + 1
 		for hi < len(sc.pairs) && sc.pairs[hi].gid == sc.pairs[lo].gid {
 			hi++
 		}
-		if !suppressed(sc.members[lo:hi], notAffected) {
+		switch {
+		case suppressed(sc.members[lo:hi], notAffected):
+		case advisoryOnly(sc.members[lo:hi]):
+			advisories = append(advisories, [2]int{lo, hi})
+		default:
 			out = append(out, finding(g, t, sc.keys[sc.pairs[lo].gid], sc.members[lo:hi]))
 		}
 		lo = hi
 	}
+	if len(advisories) == 0 {
+		return out
+	}
+	byCVE := map[string]int{}
+	for i := first; i < len(out); i++ {
+		if isCVE(out[i].ID) {
+			byCVE[out[i].ID] = i
+		}
+		for _, a := range out[i].Aliases {
+			if isCVE(a) {
+				byCVE[a] = i
+			}
+		}
+	}
+	for _, a := range advisories {
+		members := sc.members[a[0]:a[1]]
+		var into []int
+		covered := true
+		for _, h := range members {
+			eachCVE(h.rec, func(c string) {
+				i, ok := byCVE[c]
+				covered = covered && ok
+				into = append(into, i)
+			})
+		}
+		if !covered || len(into) == 0 {
+			out = append(out, finding(g, t, sc.keys[sc.pairs[a[0]].gid], members))
+			continue
+		}
+		for _, i := range into {
+			for _, h := range members {
+				out[i].Related = append(out[i].Related, h.rec.ID)
+			}
+			slices.Sort(out[i].Related)
+			out[i].Related = slices.Compact(out[i].Related)
+		}
+	}
 	return out
+}
+
+// advisoryOnly reports whether a group is made of distribution advisories
+// only.
+func advisoryOnly(members []hit) bool {
+	for _, h := range members {
+		if !h.advisory {
+			return false
+		}
+	}
+	return true
 }
 
 // suppressed reports whether a not-affected statement names the

@@ -34,7 +34,7 @@ func TestMatchAllNotAffected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := project(res.Findings); !reflect.DeepEqual(got, []string{`CVE-2024-0002 openssh 8.7p1-45.el9 fixed="9.0-1.el9" fixed aliases=[] by=binary`}) {
+	if got := project(res.Findings); !reflect.DeepEqual(got, []string{`CVE-2024-0002 openssh 8.7p1-45.el9 fixed="9.0-1.el9" fixed aliases=[] by=binary cves=[]`}) {
 		t.Errorf("findings = %v", got)
 	}
 	want := []vuln.NotAffected{{ID: "CVE-2024-0001", Package: "openssh", Version: "8.7p1-45.el9", Ecosystem: eco, Source: "csaf", Justification: "vulnerable_code_not_present"}}
