@@ -170,6 +170,16 @@ func (rs records) Records(_ context.Context, eco string, names []string) ([]vuln
 	return out, nil
 }
 
+func (rs records) RecordsByID(_ context.Context, ids []string) ([]vuln.Record, error) {
+	var out []vuln.Record
+	for _, r := range rs {
+		if slices.Contains(ids, r.ID) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 // goVulnDB reads the real Go vulnerability database with the OSV updater.
 func goVulnDB(t *testing.T) (records, string) {
 	dir := testenv.VulnData(t, "golang-vulndb", "data", "osv")
