@@ -91,27 +91,11 @@ type RecordSource interface {
 // not be decided (unknown distribution, versions that do not parse, records
 // that make no sense); an error only when src fails or ctx is done.
 func Match(ctx context.Context, src RecordSource, idx *indexer.ImageIndex) ([]vuln.Finding, []string, error) {
-	if idx == nil {
-		return nil, nil, fmt.Errorf("match: no image index")
-	}
-	m := &matcher{warned: map[string]bool{}}
-	groups := m.plan(idx)
-	var findings []vuln.Finding
-	for _, g := range groups {
-		if err := ctx.Err(); err != nil {
-			return nil, nil, fmt.Errorf("match: %w", err)
-		}
-		recs, err := src.Records(ctx, g.ecosystem, g.names)
-		if err != nil {
-			return nil, nil, fmt.Errorf("match: records of %s: %w", g.ecosystem, err)
-		}
-		findings = m.matchEcosystem(findings, g, recs)
-	}
-	if err := enrich(ctx, src, findings); err != nil {
+	res, err := MatchAll(ctx, src, idx)
+	if err != nil {
 		return nil, nil, err
 	}
-	vuln.SortFindings(findings)
-	return findings, m.warnings, nil
+	return res.Findings, res.Warnings, nil
 }
 
 // target is one installed package to match and the names it is matched by.

@@ -41,6 +41,9 @@ func MatchAll(ctx context.Context, src RecordSource, idx *indexer.ImageIndex) (*
 		}
 		findings = m.matchEcosystem(findings, g, recs)
 	}
+	if err := enrich(ctx, src, findings); err != nil {
+		return nil, err
+	}
 	vuln.SortFindings(findings)
 	na := m.na.list
 	if na == nil {

@@ -203,6 +203,22 @@ func TestLanguagePackagesAndFindings(t *testing.T) {
 			t.Errorf("%s on %s not found", c.id, c.pkg)
 		}
 	}
+	// Severity enrichment through the store: the Go database rates
+	// nothing; GO-2022-1059 (CVE-2022-32149) on golang.org/x/text takes
+	// "high" from GHSA-69ch-w2m2-3vjp, whose record names the package
+	// golang.org/x/text/language and so is not matched itself.
+	enriched := false
+	for _, f := range r.Vulnerabilities {
+		if f.Package == "golang.org/x/text" && (f.ID == "CVE-2022-32149" || contains(f.Aliases, "CVE-2022-32149")) {
+			enriched = true
+			if f.Severity != vuln.SeverityHigh || f.SeveritySource != "ghsa" {
+				t.Errorf("CVE-2022-32149 on golang.org/x/text: severity %s from %q, want high from ghsa", f.Severity, f.SeveritySource)
+			}
+		}
+	}
+	if !enriched {
+		t.Error("CVE-2022-32149 on golang.org/x/text not found")
+	}
 }
 
 func contains(list []string, s string) bool {
