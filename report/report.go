@@ -124,6 +124,10 @@ type Summary struct {
 	Packages        int            `json:"packages"`
 	Vulnerabilities int            `json:"vulnerabilities"`
 	BySeverity      map[string]int `json:"by_severity"`
+	// KnownExploited counts the findings a known-exploited catalogue
+	// (CISA KEV) lists; Fixable those with a fixed version.
+	KnownExploited int `json:"known_exploited"`
+	Fixable        int `json:"fixable"`
 }
 
 // Summarize fills r.Summary from the packages and findings.
@@ -134,6 +138,12 @@ func (r *Report) Summarize() {
 	}
 	for _, f := range r.Vulnerabilities {
 		s.BySeverity[f.Severity.String()]++
+		if f.KnownExploited != nil {
+			s.KnownExploited++
+		}
+		if f.FixedVersion != "" {
+			s.Fixable++
+		}
 	}
 	r.Summary = s
 	if r.NotAffected == nil {

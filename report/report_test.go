@@ -105,3 +105,17 @@ func TestAgeAndDataLines(t *testing.T) {
 		t.Errorf("table says no data covers the image although sources do:\n%s", b.String())
 	}
 }
+
+// TestSummaryCountsExploitedAndFixable: the summary counts the findings a
+// known-exploited catalogue lists and those with a fix.
+func TestSummaryCountsExploitedAndFixable(t *testing.T) {
+	r := &Report{Vulnerabilities: []vuln.Finding{
+		{ID: "CVE-1", Severity: vuln.SeverityHigh, FixedVersion: "1.1", KnownExploited: &vuln.KnownExploited{Catalog: "CISA KEV", DateAdded: "2024-01-01"}},
+		{ID: "CVE-2", Severity: vuln.SeverityLow},
+		{ID: "CVE-3", FixedVersion: "2.0"},
+	}}
+	r.Summarize()
+	if r.Summary.KnownExploited != 1 || r.Summary.Fixable != 2 || r.Summary.BySeverity["unknown"] != 1 {
+		t.Errorf("summary %+v", r.Summary)
+	}
+}
