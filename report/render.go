@@ -8,23 +8,66 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/lapps/lapps/vuln"
 )
 
-// Formats lists the output formats Write understands.
-var Formats = []string{"table", "json"}
+// Format is an output format of image reports: its name for `-o` and
+// `?format=`, the media type the API serves it as, and its writer.
+// Formats other than table and json live in their own packages
+// (report/cyclonedx, report/sarif, …), which Register themselves; import
+// report/all for every one.
+type Format struct {
+	Name      string
+	MediaType string
+	Write     func(w io.Writer, r *Report) error
+}
 
-// Write renders r in format ("table" or "json") to w.
-func Write(w io.Writer, r *Report, format string) error {
-	switch format {
-	case "", "table":
-		return WriteTable(w, r)
-	case "json":
-		return WriteJSON(w, r)
+var (
+	formatsMu sync.RWMutex
+	formats   = map[string]Format{}
+	// Formats lists the names of the registered formats, in registration
+	// order: table and json first.
+	Formats []string
+)
+
+func init() {
+	Register(Format{Name: "table", MediaType: "text/plain; charset=utf-8", Write: WriteTable})
+	Register(Format{Name: "json", MediaType: "application/json", Write: WriteJSON})
+}
+
+// Register adds an output format; a name registered twice panics (a
+// programming error, found at start-up).
+func Register(f Format) {
+	formatsMu.Lock()
+	defer formatsMu.Unlock()
+	if _, dup := formats[f.Name]; dup || f.Name == "" || f.Write == nil {
+		panic(fmt.Sprintf("report: format %q registered twice or incomplete", f.Name))
 	}
-	return fmt.Errorf("unknown output format %q (one of %s)", format, strings.Join(Formats, ", "))
+	formats[f.Name] = f
+	Formats = append(Formats, f.Name)
+}
+
+// LookupFormat returns the registered format of that name.
+func LookupFormat(name string) (Format, bool) {
+	formatsMu.RLock()
+	defer formatsMu.RUnlock()
+	f, ok := formats[name]
+	return f, ok
+}
+
+// Write renders r in format (a registered name; "" is table) to w.
+func Write(w io.Writer, r *Report, format string) error {
+	if format == "" {
+		format = "table"
+	}
+	f, ok := LookupFormat(format)
+	if !ok {
+		return fmt.Errorf("unknown output format %q (one of %s)", format, strings.Join(Formats, ", "))
+	}
+	return f.Write(w, r)
 }
 
 // WriteJSON writes r as indented JSON.

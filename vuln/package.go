@@ -50,6 +50,10 @@ type Package struct {
 	// matched; ApplicationUnpublished when it is private or has no
 	// version, and is listed but never matched.
 	Application string `json:"application,omitempty"`
+	// Licenses are the package's declared licenses, as SPDX license
+	// expressions where the metadata allows (MIT, Apache-2.0, GPL-2.0-or-later
+	// OR MIT), otherwise as the metadata states them.
+	Licenses []string `json:"licenses,omitempty"`
 }
 
 // Values of Package.Application.
