@@ -6,16 +6,19 @@
 # starts it with pg_ctl on 127.0.0.1 on a free port (no systemd; the unix
 # socket stays in the temporary directory), creates the role lapps (with a
 # random password) and its database lapps_test, waits until it answers, and
-# prints exactly one line on stdout:
+# prints on stdout:
 #
 #   LAPPS_TEST_POSTGRES_DSN=postgres://lapps:…@127.0.0.1:PORT/lapps_test?sslmode=disable
 #
 # so that a caller can `eval "$(.ci/postgres.sh)"`. Everything else goes to
-# stderr. The server keeps running after the script exits; stop it with
+# stderr, except a second line
 #
-#   .ci/postgres.sh stop DIR
+#   LAPPS_TEST_POSTGRES_DIR=DIR
 #
-# where DIR is the directory the script logs. The cluster is for tests only:
+# naming the cluster's directory. The server keeps running after the
+# script exits; stop it (and remove DIR) with
+#
+#   .ci/postgres.sh stop DIR The cluster is for tests only:
 # its data lives under /tmp and nothing else listens than 127.0.0.1.
 set -euo pipefail
 
@@ -118,3 +121,4 @@ PGPASSWORD=$password "$bin/psql" -X -q -At -d "$dsn" -c 'SELECT 1' >/dev/null \
   || die "cannot connect as lapps to lapps_test"
 log "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') ready on 127.0.0.1:$port"
 echo "LAPPS_TEST_POSTGRES_DSN=$dsn"
+echo "LAPPS_TEST_POSTGRES_DIR=$dir"

@@ -14,8 +14,15 @@ import (
 	"testing"
 )
 
-// CI reports whether the tests run under CI.
-func CI() bool { return os.Getenv("CI") == "true" }
+// CI reports whether the tests run under CI: CI set to any true value
+// (true, 1, yes, on, in any case), as CI services set it.
+func CI() bool {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv("CI"))) {
+	case "true", "1", "yes", "on", "y", "t":
+		return true
+	}
+	return false
+}
 
 // Missing skips the test, or fails it under CI, explaining what is missing.
 func Missing(tb testing.TB, format string, args ...any) {
