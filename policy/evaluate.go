@@ -112,6 +112,7 @@ func Evaluate(p *Policy, r *report.Report, now time.Time, vex *VEX) Verdict {
 	epssAt := float64(p.EPSSThreshold)
 	var fails, warns []FindingRef
 	nonFixable, bySeverity, byKEV, byEPSS := 0, 0, 0, 0
+	sources := packageIndex{r: r}
 	for i := range r.Vulnerabilities {
 		f := &r.Vulnerabilities[i]
 		sev := f.Severity
@@ -131,11 +132,12 @@ func Evaluate(p *Policy, r *report.Report, now time.Time, vex *VEX) Verdict {
 			continue
 		}
 		ids := ids(f)
-		if rule, reason, ok := p.ignored(ids, f, now); ok {
+		src := sources.of(f)
+		if rule, reason, ok := p.ignored(ids, f, src.SourceName, now); ok {
 			v.Suppressed = append(v.Suppressed, Suppression{Finding: ref(f), Rule: rule, Reason: reason})
 			continue
 		}
-		if rule, reason, ok := vex.match(ids, r, f); ok {
+		if rule, reason, ok := vex.match(ids, r, f, src); ok {
 			v.Suppressed = append(v.Suppressed, Suppression{Finding: ref(f), Rule: rule, Reason: reason})
 			continue
 		}
@@ -200,13 +202,46 @@ func threshold(name string) (vuln.Severity, bool) {
 	return s, ok
 }
 
-// ignored returns the first ignore rule in force at now that matches f.
-func (p *Policy) ignored(ids []string, f *vuln.Finding, now time.Time) (rule, reason string, ok bool) {
+// packageIndex finds the installed package of a finding in a report, for
+// the source package it was built from; built on first use.
+type packageIndex struct {
+	r     *report.Report
+	byKey map[string]*vuln.Package
+}
+
+// of returns the installed package of f (its name, version and database
+// path), or one with only the finding's own names when the report does not
+// list it; SourceName is the finding's SourcePackage when it has one.
+func (x *packageIndex) of(f *vuln.Finding) vuln.Package {
+	if x.byKey == nil {
+		x.byKey = map[string]*vuln.Package{}
+		for _, list := range [][]vuln.Package{x.r.Packages, x.r.OSOwnedPackages} {
+			for i := range list {
+				p := &list[i]
+				x.byKey[p.Name+"\x00"+p.Version+"\x00"+p.DBPath] = p
+			}
+		}
+	}
+	p := vuln.Package{Name: f.Package, Version: f.InstalledVersion, DBPath: f.DBPath, PURL: f.PURL}
+	if q := x.byKey[f.Package+"\x00"+f.InstalledVersion+"\x00"+f.DBPath]; q != nil {
+		p = *q
+	}
+	if f.SourcePackage != "" {
+		p.SourceName = f.SourcePackage
+	}
+	return p
+}
+
+// ignored returns the first ignore rule in force at now that matches f,
+// whose installed package was built from source package src ("" when
+// unknown): a rule naming a package matches the binary package or its
+// source package, so {package: glibc} covers glibc-common too.
+func (p *Policy) ignored(ids []string, f *vuln.Finding, src string, now time.Time) (rule, reason string, ok bool) {
 	for i, r := range p.Ignore {
 		if !slices.Contains(ids, r.ID) {
 			continue
 		}
-		if r.Package != "" && r.Package != f.Package && r.Package != f.SourcePackage {
+		if r.Package != "" && r.Package != f.Package && r.Package != f.SourcePackage && r.Package != src {
 			continue
 		}
 		if !r.Until.IsZero() && !now.Before(r.Until.Time) {

@@ -78,13 +78,16 @@ func (v *VEX) Len() int {
 
 // match returns the suppressing statement in force for f in the image of
 // r, described for a verdict, or ok false.
-func (v *VEX) match(ids []string, r *report.Report, f *vuln.Finding) (rule, reason string, ok bool) {
+func (v *VEX) match(ids []string, r *report.Report, f *vuln.Finding, installed vuln.Package) (rule, reason string, ok bool) {
 	if v == nil {
 		return "", "", false
 	}
 	var sub []string
 	if f.PURL != "" {
 		sub = []string{f.PURL}
+		if src := sourcePURL(f.PURL, f.Package, installed); src != "" {
+			sub = append(sub, src)
+		}
 	}
 	for d, doc := range v.docs {
 		for _, prod := range imageIdentifiers(r) {
@@ -110,6 +113,33 @@ func (v *VEX) match(ids []string, r *report.Report, f *vuln.Finding) (rule, reas
 		}
 	}
 	return "", "", false
+}
+
+// sourcePURL is the package URL of the source package an installed
+// distribution package was built from (pkg:rpm/almalinux/glibc@… for
+// glibc-common), so that a statement naming the source package applies to
+// its binaries; "" when the package names no other source. The version is
+// the source version when known, else the binary's; arch is dropped.
+func sourcePURL(purl, name string, installed vuln.Package) string {
+	if installed.SourceName == "" || installed.SourceName == name {
+		return ""
+	}
+	p, err := packageurl.FromString(purl)
+	if err != nil {
+		return ""
+	}
+	p.Name = installed.SourceName
+	if installed.SourceVersion != "" {
+		p.Version = installed.SourceVersion
+	}
+	q := p.Qualifiers[:0:0]
+	for _, kv := range p.Qualifiers {
+		if kv.Key != "arch" && kv.Key != "upstream" {
+			q = append(q, kv)
+		}
+	}
+	p.Qualifiers = q
+	return p.ToString()
 }
 
 // imageIdentifiers are the product identifiers of the image of r: its
