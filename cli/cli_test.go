@@ -169,3 +169,14 @@ func TestLimitsFromConfig(t *testing.T) {
 		t.Fatalf("scan without limits: exit %d: %s", code, stderr)
 	}
 }
+
+// TestVersionOneString: `lapps version` and `lapps --version` print the
+// same line.
+func TestVersionOneString(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "lapps.db")
+	c1, o1, _ := run(t, db, "version")
+	c2, o2, _ := run(t, db, "--version")
+	if c1 != 0 || c2 != 0 || o1 != o2 || !strings.HasPrefix(o1, "lapps ") {
+		t.Errorf("version %d %q, --version %d %q", c1, o1, c2, o2)
+	}
+}

@@ -35,8 +35,12 @@ type app struct {
 	dbPath         string
 	serverURL      string
 	debug          bool
-	cfg            *config.Config
-	svc            service.Service
+	// logLevel is the level of the log handler on stderr: warn, or debug
+	// with --debug; commands that report every outcome themselves raise it
+	// (quietLogs).
+	logLevel slog.LevelVar
+	cfg      *config.Config
+	svc      service.Service
 	// st is the store of the in-process service (nil over --server).
 	st store.Store
 	// isTerminal reports whether stderr is a terminal (progress is shown
@@ -87,15 +91,15 @@ file's database section; a postgres:// URL selects PostgreSQL).`,
   lapps vulndb update`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       Version,
+		Version:       versionString(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			level := slog.LevelWarn
+			a.logLevel.Set(slog.LevelWarn)
 			if a.debug {
-				level = slog.LevelDebug
+				a.logLevel.Set(slog.LevelDebug)
 			}
 			// Credentials in URLs (webhooks, feeds, registries) never
 			// reach a log line.
-			slog.SetDefault(slog.New(redact.Handler(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))))
+			slog.SetDefault(slog.New(redact.Handler(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: &a.logLevel}))))
 			cfg, err := config.Load(a.configPath)
 			if err != nil {
 				return usageError{err}
@@ -109,6 +113,7 @@ file's database section; a postgres:// URL selects PostgreSQL).`,
 	root.PersistentFlags().BoolVar(&a.debug, "debug", false, "log debug messages to stderr")
 	root.PersistentFlags().StringVar(&a.serverURL, "server", "", "run commands on a lapps server (default $LAPPS_SERVER; token in $LAPPS_TOKEN) instead of in-process")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(a.imageCommand(), a.appCommand(), a.vulndbCommand(), a.serveCommand(), a.tokenCommand(), a.versionCommand())
 	return root
 }
@@ -178,6 +183,20 @@ func (a *app) openStore(ctx context.Context) (store.Store, error) {
 	return st, nil
 }
 
+// quietLogs silences the log on stderr for a command that reports every
+// outcome itself (vulndb update and import print one line per failed
+// source); --debug keeps it.
+func (a *app) quietLogs() {
+	if !a.debug {
+		a.logLevel.Set(slog.LevelError + 4)
+	}
+}
+
+// versionString is what `lapps version` and `lapps --version` print.
+func versionString() string {
+	return fmt.Sprintf("lapps %s (indexer %s)", Version, indexer.Version)
+}
+
 func (a *app) versionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",
@@ -185,7 +204,7 @@ func (a *app) versionCommand() *cobra.Command {
 		Example: "  lapps version",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(a.stdout, "lapps %s (indexer %s)\n", Version, indexer.Version)
+			fmt.Fprintln(a.stdout, versionString())
 			return nil
 		},
 	}

@@ -33,27 +33,32 @@ conditional requests: an unchanged feed creates no new data. Each run that
 changes the data is stored as one update operation, in one transaction; a
 source that fails leaves its previous data untouched.`,
 		Example: `  lapps vulndb update
-  lapps vulndb update --source osv-debian --source debian-tracker
-  lapps vulndb update -c lapps.yaml`,
+  lapps vulndb update --source debian-tracker --source go-vulndb
+  lapps vulndb update -c lapps.yaml
+
+  # offline: load feeds you downloaded instead (see vulndb import --help)
+  lapps vulndb import --type osv ./vulndb.zip`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			svc, err := a.service(cmd.Context())
 			if err != nil {
 				return err
 			}
+			// One line per failed source below says what the log would.
+			a.quietLogs()
 			results, err := svc.UpdateVulnDB(cmd.Context(), sources)
 			if err != nil {
 				return err
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "SOURCE\tRESULT\tRECORDS\tSKIPPED\tTIME")
-			var failed []string
+			var failed []service.SourceResult
 			for _, r := range results {
 				res := "unchanged"
 				switch {
 				case r.Error != "":
-					res = "failed: " + r.Error
-					failed = append(failed, r.Source)
+					res = "failed"
+					failed = append(failed, r)
 				case r.Changed:
 					res = "updated"
 				}
@@ -62,10 +67,20 @@ source that fails leaves its previous data untouched.`,
 			if err := tw.Flush(); err != nil {
 				return err
 			}
-			if len(failed) > 0 {
-				return exitError{code: ExitVulnDB, err: fmt.Errorf("%d source(s) failed: %s", len(failed), strings.Join(failed, ", "))}
+			if len(failed) == 0 {
+				return nil
 			}
-			return nil
+			// One line per failed source, after the table so that the
+			// table stays narrow.
+			names := make([]string, len(failed))
+			for i, r := range failed {
+				names[i] = r.Source
+				fmt.Fprintf(a.stderr, "%s: %s\n", r.Source, oneLine(strings.TrimPrefix(r.Error, "fetch "+r.Source+": "), 200))
+			}
+			if len(failed) == len(results) {
+				fmt.Fprintln(a.stderr, "no source could be updated; without network access, load feeds you downloaded with `lapps vulndb import --type TYPE PATH` (README: air-gapped use; --debug shows every attempt)")
+			}
+			return exitError{code: ExitVulnDB, err: fmt.Errorf("%d of %d sources failed: %s", len(failed), len(results), strings.Join(names, ", "))}
 		},
 	}
 	update.Flags().StringSliceVar(&sources, "source", nil, "run only this source (repeatable)")
@@ -92,11 +107,15 @@ source that fails leaves its previous data untouched.`,
 			fmt.Fprintln(tw, "SOURCE\tTYPE\tLAST RUN\tRESULT\tRECORDS\tNEWEST RECORD\tDATA AGE\tSTORED\tORIGIN")
 			for _, s := range st {
 				last, res, age, newest, stored, origin := "never", "-", "-", "-", "-", "-"
+				if !s.Enabled {
+					last = "disabled"
+				}
 				if !s.LastRun.IsZero() {
 					last = s.LastRun.UTC().Format("2006-01-02 15:04Z")
 					res = "ok"
 					if s.LastError != "" {
-						res = "failed: " + s.LastError
+						// The table stays narrow; -o json has the whole error.
+						res = "failed: " + oneLine(strings.TrimPrefix(s.LastError, "fetch "+s.Source+": "), 60)
 					}
 				}
 				if !s.UpdatedAt.IsZero() {
@@ -114,8 +133,11 @@ source that fails leaves its previous data untouched.`,
 					origin = s.Origin
 				}
 				typ := s.Type
+				if typ == "" {
+					typ = "-"
+				}
 				if !s.Configured {
-					typ += " (not configured)"
+					typ += " (imported)"
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", s.Source, typ, last, res, s.Records, newest, age, stored, origin)
 			}
@@ -158,6 +180,8 @@ replaced.`,
 			if err != nil {
 				return err
 			}
+			// The import prints its outcome (and what it skipped) itself.
+			a.quietLogs()
 			r, err := svc.ImportVulnDB(cmd.Context(), typ, args[0], name, replace)
 			if errors.Is(err, service.ErrBadRequest) && r == nil {
 				// Refused before any data was read (a configured source's
@@ -222,4 +246,14 @@ func skipped(r service.SourceResult) string {
 		return strconv.Itoa(r.Skipped)
 	}
 	return fmt.Sprintf("%d (%s)", r.Skipped, strings.Join(reasons, ", "))
+}
+
+// oneLine returns s on one line (newlines and tabs as spaces), cut to at
+// most max runes with an ellipsis.
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > max {
+		return string(r[:max-1]) + "…"
+	}
+	return s
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -151,5 +152,51 @@ func TestCoverageGapRealData(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Warning:      no vulnerability source covers Alpine:v3.20") ||
 		!strings.Contains(out, "no vulnerability data covers this image") {
 		t.Errorf("table report: exit %d\n%s", code, out)
+	}
+}
+
+// TestVulnDBUpdateOffline: with no network, `vulndb update` prints a
+// narrow table, one line per failed source, a hint to `vulndb import`,
+// no log lines, and exits 7; status shows a disabled source as disabled.
+func TestVulnDBUpdateOffline(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "lapps.yaml")
+	if err := os.WriteFile(cfg, []byte(`vulndb:
+  sources:
+    - {name: feed-a, type: osv, urls: ["http://feeds.lapps-test.invalid/a.zip"]}
+    - {name: feed-b, type: alpine-secdb, urls: ["http://feeds.lapps-test.invalid/b.json"]}
+    - {name: feed-off, type: osv, urls: ["http://feeds.lapps-test.invalid/c.zip"], enabled: false}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "lapps.db")
+	code, out, stderr := run(t, db, "-c", cfg, "vulndb", "update")
+	if code != ExitVulnDB {
+		t.Fatalf("exit %d, want %d\n%s%s", code, ExitVulnDB, out, stderr)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if len(line) > 100 {
+			t.Errorf("table line of %d columns: %q", len(line), line)
+		}
+	}
+	if !strings.Contains(out, "feed-a") || !strings.Contains(out, "failed") {
+		t.Errorf("table:\n%s", out)
+	}
+	if strings.Contains(stderr, "level=") {
+		t.Errorf("log lines without --debug:\n%s", stderr)
+	}
+	for _, want := range []string{"feed-a: ", "feed-b: ", "lapps vulndb import --type TYPE PATH", "2 of 2 sources failed"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	code, out, _ = run(t, db, "-c", cfg, "vulndb", "status")
+	if code != 0 {
+		t.Fatalf("status exit %d", code)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "feed-off") && !strings.Contains(line, "disabled") {
+			t.Errorf("disabled source shown as %q", line)
+		}
 	}
 }

@@ -133,9 +133,12 @@ type Replaced struct {
 
 // SourceStatus is one line of `lapps vulndb status`.
 type SourceStatus struct {
-	Source      string    `json:"source"`
-	Type        string    `json:"type,omitempty"`
-	Configured  bool      `json:"configured"`
+	Source     string `json:"source"`
+	Type       string `json:"type,omitempty"`
+	Configured bool   `json:"configured"`
+	// Enabled is false for a configured source turned off (enabled:
+	// false); imported sources are enabled.
+	Enabled     bool      `json:"enabled"`
 	LastRun     time.Time `json:"last_run,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
 	LastSuccess time.Time `json:"last_success,omitzero"`

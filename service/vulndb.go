@@ -202,9 +202,9 @@ func (l *Local) VulnDBStatus(ctx context.Context) ([]SourceStatus, error) {
 	now := l.now().UTC()
 	var out []SourceStatus
 	seen := map[string]bool{}
-	add := func(name, typ string, configured bool) {
+	add := func(name, typ string, configured, enabled bool) {
 		seen[name] = true
-		st := SourceStatus{Source: name, Type: typ, Configured: configured}
+		st := SourceStatus{Source: name, Type: typ, Configured: configured, Enabled: enabled}
 		if s, ok := byName[name]; ok {
 			if s.LastRun != nil {
 				st.LastRun = s.LastRun.StartedAt
@@ -231,7 +231,7 @@ func (l *Local) VulnDBStatus(ctx context.Context) ([]SourceStatus, error) {
 		out = append(out, st)
 	}
 	for _, s := range l.sources {
-		add(s.Name, s.Type, true)
+		add(s.Name, s.Type, true, s.IsEnabled())
 	}
 	var rest []string
 	for n := range byName {
@@ -241,7 +241,7 @@ func (l *Local) VulnDBStatus(ctx context.Context) ([]SourceStatus, error) {
 	}
 	sort.Strings(rest)
 	for _, n := range rest {
-		add(n, "", false)
+		add(n, "", false, true)
 	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/lapps/lapps/limits"
@@ -332,7 +334,7 @@ func (f *Feed) get(ctx context.Context, o *options, u, etag, lastMod string) (*d
 			}
 			return nil, err
 		}
-		o.logger.Warn("download failed, retrying", "url", redact.URL(u), "attempt", attempt, "wait", wait, "err", redact.Error(err))
+		o.logger.Info("download failed, retrying", "url", redact.URL(u), "attempt", attempt, "wait", wait, "err", redact.Error(err))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -363,12 +365,49 @@ func retryDelay(ctx context.Context, err error, delay time.Duration, o *options)
 	if errors.As(err, &fe) {
 		return 0, false
 	}
+	// A host name that does not resolve, or no route to any network (an
+	// air-gapped machine), will not change in seconds: fail now rather
+	// than after every retry.
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return 0, false
+	}
+	if errors.Is(err, syscall.ENETUNREACH) {
+		return 0, false
+	}
 	// Full jitter on the upper half keeps replicas from retrying in step.
 	if delay > 0 {
 		delay = delay/2 + rand.N(delay/2+1)
 	}
 	return delay, true
 }
+
+// transportError makes an HTTP client error one clear clause: the URL is
+// said once (net/http's *url.Error repeats it), and a host that does not
+// resolve says so in words. The error chain is kept (errors.Is/As still
+// find the *net.DNSError and the cause).
+func transportError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) && dns.IsNotFound {
+		return &hostNotFound{host: dns.Name, err: err}
+	}
+	return err
+}
+
+// hostNotFound is a host name that does not resolve, said in words.
+type hostNotFound struct {
+	host string
+	err  error
+}
+
+func (e *hostNotFound) Error() string {
+	return "host " + e.host + " not found (no network access, or DNS cannot resolve it)"
+}
+func (e *hostNotFound) Unwrap() error { return e.err }
 
 // fileError is a local failure (temporary file) that a retry won't fix.
 type fileError struct{ err error }
@@ -394,7 +433,7 @@ func (f *Feed) try(ctx context.Context, o *options, u, etag, lastMod string) (*d
 	}
 	resp, err := o.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u, err)
+		return nil, fmt.Errorf("GET %s: %w", u, transportError(err))
 	}
 	defer resp.Body.Close()
 	d := &download{url: u, etag: resp.Header.Get("ETag"), lastMod: resp.Header.Get("Last-Modified")}

@@ -286,3 +286,15 @@ func TestFetchRemovesTempFiles(t *testing.T) {
 		t.Errorf("%d files left after a failed fetch", len(ents))
 	}
 }
+
+// TestFetchUnresolvableHostIsFinal: a host name that does not resolve (an
+// air-gapped machine, a typo) fails at once instead of after every retry.
+func TestFetchUnresolvableHostIsFinal(t *testing.T) {
+	_, err := fetch(t, updater.Source{Name: "t", Type: "osv", URLs: []string{"http://feeds.lapps-test.invalid/all.zip"}}, nil, updater.WithAttempts(4))
+	if err == nil {
+		t.Fatal("fetch of an unresolvable host succeeded")
+	}
+	if strings.Contains(err.Error(), "attempts") {
+		t.Errorf("error %q: an unresolvable host was retried", err)
+	}
+}
