@@ -463,7 +463,8 @@ func (a *Adapter) Report(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	var sbomType, sbomName string
 	if want == MimeSBOMReport {
-		sbomType = r.URL.Query().Get("sbom_media_type")
+		// A "+" sent unescaped reads as a space; media types hold none.
+		sbomType = strings.ReplaceAll(r.URL.Query().Get("sbom_media_type"), " ", "+")
 		name, known := sbomFormat(sbomType)
 		if !known {
 			a.fail(w, http.StatusBadRequest, fmt.Sprintf("sbom_media_type %q: want %s or %s", sbomType, SBOMSPDX, SBOMCycloneDX))
