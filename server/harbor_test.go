@@ -146,3 +146,28 @@ func TestHarborThroughServer(t *testing.T) {
 	}
 	mu.Unlock()
 }
+
+// TestHarborRegistryGuard: Harbor's registry, usually at an internal
+// address, is reached only when server.registries.allow lists it; the
+// report says so.
+func TestHarborRegistryGuard(t *testing.T) {
+	local := localService(t, service.WithImageOptions(image.WithRegistryAllow(nil)))
+	srv := New(local, testQueue(t))
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	body := `{"registry":{"url":"http://127.0.0.1:1","authorization":"Bearer t0k"},"artifact":{"repository":"lib/a","digest":"sha256:` + strings.Repeat("cd", 32) + `"}}`
+	s, _, b := call(t, http.DefaultClient, "POST", ts.URL+"/harbor/api/v1/scan", "", body)
+	if s != 202 {
+		t.Fatalf("scan: %d %s", s, b)
+	}
+	var resp harbor.ScanResponse
+	if err := json.Unmarshal([]byte(b), &resp); err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, srv.jobs.q, resp.ID, nil)
+	s, _, b = call(t, http.DefaultClient, "GET", ts.URL+"/harbor/api/v1/scan/"+resp.ID+"/report", "", "")
+	if s != 500 || !strings.Contains(b, "forbidden") || !strings.Contains(b, "server.registries.allow") || strings.Contains(b, "t0k") {
+		t.Errorf("report: %d %s", s, b)
+	}
+}

@@ -492,6 +492,9 @@ func (a *Adapter) Report(w http.ResponseWriter, r *http.Request, id string) {
 		if st.Code != "" {
 			msg = st.Code + ": " + msg
 		}
+		if st.Code == "registry_denied" {
+			msg += " (the registry refused the registry.authorization of Harbor's scan request)"
+		}
 		a.fail(w, http.StatusInternalServerError, "the scan failed: "+redact.Text(msg))
 		return
 	case StateSucceeded:
