@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,6 +121,29 @@ func TestHarborAdapter(t *testing.T) {
 		t.Errorf("Harbor's report type: %d %s", status, body2)
 	}
 	spec.validate(t, "HarborVulnerabilityReport", body2)
+
+	// SBOMs, in the formats this build has (report/cyclonedx, report/spdx
+	// register themselves): the metadata announces exactly those, and each
+	// is served as Harbor's SBOM report, the others 501.
+	announced := strings.Contains(fmt.Sprint(md["capabilities"]), "sbom")
+	for _, mt := range []string{"application/vnd.cyclonedx+json", "application/spdx+json"} {
+		status, _, sb := harborCall(t, "GET", reportURL+"?sbom_media_type="+url.QueryEscape(mt), scanToken, "application/vnd.security.sbom.report+json; version=1.0", "")
+		inMetadata := announced && strings.Contains(fmt.Sprint(md["capabilities"]), mt)
+		switch {
+		case status == 200 && inMetadata:
+			doc := spec.validate(t, "HarborSbomReport", sb)
+			if doc["media_type"] != mt {
+				t.Errorf("SBOM %s: media_type %v", mt, doc["media_type"])
+			}
+			if _, ok := doc["sbom"].(map[string]any); !ok {
+				t.Errorf("SBOM %s: no document", mt)
+			}
+		case status == 501 && !inMetadata:
+			t.Logf("SBOM %s: not built in (501)", mt)
+		default:
+			t.Errorf("SBOM %s: %d (announced in the metadata: %v) %s", mt, status, inMetadata, sb)
+		}
+	}
 
 	// The same image scanned by the command line on a database of its own.
 	cliDB := filepath.Join(t.TempDir(), "cli.db")
