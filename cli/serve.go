@@ -67,7 +67,8 @@ func (a *app) serve(ctx context.Context, addr string) error {
 	a.svc = local // closed by Main
 	metrics := server.NewMetrics(st.OutboxDepth)
 	opts := []server.Option{server.WithLogger(log), server.WithScanConcurrency(sc.ScanConcurrency), server.WithMetrics(metrics),
-		server.WithLocalImages(sc.LocalImages), server.WithScanTimeout(sc.ScanDeadline()), server.WithTokenAdmin(st)}
+		server.WithLocalImages(sc.LocalImages), server.WithScanTimeout(sc.ScanDeadline()), server.WithTokenAdmin(st),
+		server.WithVersion(Version), server.WithCredentialKey([]byte(sc.Harbor.Key()))}
 	if sc.TokenRequired() {
 		opts = append(opts, server.WithTokens(server.StoreTokens{Store: st}))
 	}

@@ -128,6 +128,28 @@ type Server struct {
 	// ScanTimeout bounds every scan job (default 30m); a job that takes
 	// longer fails.
 	ScanTimeout time.Duration `yaml:"scan_timeout"`
+	// Harbor configures Harbor's scanner adapter under /harbor.
+	Harbor ServerHarbor `yaml:"harbor"`
+}
+
+// ServerHarbor configures Harbor's scanner adapter (served under /harbor).
+type ServerHarbor struct {
+	// CredentialsKey (or the environment variable CredentialsKeyEnv
+	// names) seals the registry credentials Harbor sends with a scan
+	// while its job waits in the shared queue: every replica needs the
+	// same one to run the others' Harbor scans. At least 16 bytes.
+	// Default: a random key per replica, held in memory, so that a Harbor
+	// scan runs only on the replica that accepted it.
+	CredentialsKey    string `yaml:"credentials_key"`
+	CredentialsKeyEnv string `yaml:"credentials_key_env"`
+}
+
+// Key returns the credentials key ("" for none).
+func (h ServerHarbor) Key() string {
+	if h.CredentialsKeyEnv != "" {
+		return os.Getenv(h.CredentialsKeyEnv)
+	}
+	return h.CredentialsKey
 }
 
 // ServerRegistries guards the registries `lapps serve` reaches for its
@@ -454,6 +476,12 @@ func (c *Config) validate() error {
 	}
 	if c.Server.ShutdownTimeout < 0 || c.Server.ScanTimeout < 0 {
 		return errors.New("server: shutdown_timeout and scan_timeout must not be negative")
+	}
+	if k := c.Server.Harbor.Key(); k != "" && len(k) < 16 {
+		return errors.New("server.harbor.credentials_key: at least 16 bytes")
+	}
+	if k := c.Server.Harbor.Key(); k != "" && len(k) < 16 {
+		return errors.New("server.harbor.credentials_key: at least 16 bytes")
 	}
 	for i, d := range c.Server.LocalImages {
 		if strings.TrimSpace(d) == "" {

@@ -65,6 +65,13 @@ type scanJob struct {
 	// OnPush marks a scan queued by a registry event, retried while the
 	// registry does not know the tag yet (see pushScanner).
 	OnPush bool `json:"on_push,omitempty"`
+	// SealedCredentials are registry credentials a caller sent with the
+	// scan (Harbor's), sealed with the replicas' credential key (see
+	// sealer): never stored in clear.
+	SealedCredentials []byte `json:"sealed_credentials,omitempty"`
+	// Meta is kept for the caller that queued the job (Harbor's
+	// artifact).
+	Meta json.RawMessage `json:"meta,omitempty"`
 }
 
 // scanResult is the outcome of a succeeded scan job, as stored: which
@@ -111,6 +118,8 @@ type jobs struct {
 	// localRoots are checked again before a job runs (a job queued by a
 	// replica configured otherwise, or before an upgrade).
 	localRoots []string
+	// sealer opens the registry credentials of jobs that carry them.
+	sealer *sealer
 
 	mu sync.Mutex
 	// running holds the latest progress of the jobs this replica runs,
@@ -342,6 +351,15 @@ func (j *jobs) execute(ctx context.Context, sj *store.Job) {
 		}
 	}()
 
+	var creds map[string]image.Credential
+	if len(req.SealedCredentials) > 0 {
+		c, err := j.sealer.open(sj.ID, req.SealedCredentials)
+		if err != nil {
+			j.finish(ctx, log, sj, nil, err)
+			return
+		}
+		creds = c
+	}
 	scanner := j.svc
 	if req.OnPush {
 		scanner = pushScanner{Service: j.svc, log: j.log}
@@ -356,7 +374,7 @@ func (j *jobs) execute(ctx context.Context, sj *store.Job) {
 	done := make(chan outcome, 1)
 	go func() {
 		r, err := scanner.ScanImage(sctx, service.ScanRequest{
-			Image: req.Image, Platform: req.Platform, Key: sj.ID,
+			Image: req.Image, Platform: req.Platform, Key: sj.ID, Credentials: creds,
 			Progress: progressInto(&j.mu, progress),
 		})
 		done <- outcome{r, err}

@@ -21,6 +21,7 @@ import (
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/redact"
 	"github.com/lapps/lapps/scheduler"
+	"github.com/lapps/lapps/server/harbor"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
 )
@@ -63,6 +64,13 @@ type Server struct {
 	// scanGrace is how long a cancelled scan is waited for before its
 	// job is given up (tests shorten it).
 	scanGrace time.Duration
+
+	// harbor serves Harbor's scanner adapter API under /harbor; credKey
+	// seals the registry credentials of its jobs (WithCredentialKey),
+	// version is the scanner version it reports (WithVersion).
+	harbor  *harbor.Adapter
+	credKey []byte
+	version string
 }
 
 // Option configures a Server.
@@ -171,6 +179,10 @@ var routes = []route{
 	{"GET", "/v1/tokens", (*Server).listTokens, ScopeAdmin},
 	{"POST", "/v1/tokens", (*Server).createToken, ScopeAdmin},
 	{"DELETE", "/v1/tokens/{id}", (*Server).revokeToken, ScopeAdmin},
+	// Harbor's pluggable scanner adapter (package server/harbor).
+	{"GET", "/harbor/api/v1/metadata", (*Server).harborMetadata, ScopeRead},
+	{"POST", "/harbor/api/v1/scan", (*Server).harborScan, ScopeScan},
+	{"GET", "/harbor/api/v1/scan/{id}/report", (*Server).harborReport, ScopeRead},
 }
 
 // New returns a server over svc whose scan jobs go through queue, which
@@ -186,6 +198,9 @@ func New(svc service.Service, queue store.Jobs, opts ...Option) *Server {
 	}
 	s.jobs = newJobs(queue, svc, s.holder, s.leaseTTL, s.scanConcurrency, s.log)
 	s.jobs.scanTimeout, s.jobs.grace, s.jobs.localRoots = s.scanTimeout, s.scanGrace, s.localRoots
+	s.jobs.sealer = newSealer(s.credKey)
+	s.credKey = nil
+	s.harbor = harbor.New(harborBackend{s}, harbor.WithVersion(s.version), harbor.WithLogger(s.log))
 	if s.newApps != nil {
 		s.apps.svc = s.newApps(queuedScans{Service: svc, s: s})
 	}

@@ -584,6 +584,7 @@ func TestRoutesScopes(t *testing.T) {
 		"POST /v1/apps": ScopeDeploy, "POST /v1/apps/import": ScopeDeploy, "POST /v1/apps/{app}/deployments": ScopeDeploy,
 		"POST /v1/sources/update": ScopeAdmin, "POST /v1/sources/import": ScopeAdmin, "DELETE /v1/apps/{app}": ScopeAdmin,
 		"GET /v1/tokens": ScopeAdmin, "POST /v1/tokens": ScopeAdmin, "DELETE /v1/tokens/{id}": ScopeAdmin,
+		"POST /harbor/api/v1/scan": ScopeScan,
 	}
 	for _, r := range routes {
 		if r.scope == public {
