@@ -135,7 +135,9 @@ func BOM(r *report.Report) *cdx.BOM {
 	for i := range r.OSOwnedPackages {
 		add(&r.OSOwnedPackages[i], true)
 	}
-	bom.Components = &comps
+	if len(comps) > 0 {
+		bom.Components = &comps
+	}
 
 	// Dependencies: the image on its OS and the packages no OS package
 	// installed, the OS on its packages, an OS package on the language
@@ -398,7 +400,7 @@ func vulnerability(f *vuln.Finding, ref string) cdx.Vulnerability {
 	if f.SeveritySource != "" {
 		src = &cdx.Source{Name: f.SeveritySource}
 	}
-	ratings := []cdx.VulnerabilityRating{{Source: src, Severity: severity(f.Severity), Method: cdx.ScoringMethodOther, Justification: sourceSeverity(f)}}
+	ratings := []cdx.VulnerabilityRating{{Source: src, Severity: severity(f.Severity), Justification: sourceSeverity(f)}}
 	for _, c := range f.CVSS {
 		r := cdx.VulnerabilityRating{Source: src, Method: Method(c.Version), Vector: c.Vector}
 		if c.Score > 0 && c.Score <= 10 {

@@ -55,7 +55,9 @@ func ImagePURL(ref, digest string) string {
 	if name == "" || name == "." || name == "/" {
 		return ""
 	}
-	return packageurl.NewPackageURL("oci", "", strings.ToLower(name), digest, q, "").ToString()
+	// The digest's colon percent-encoded, as Trivy and Syft write it.
+	s := packageurl.NewPackageURL("oci", "", strings.ToLower(name), digest, q, "").ToString()
+	return strings.Replace(s, "@"+digest, "@"+strings.ReplaceAll(digest, ":", "%3A"), 1)
 }
 
 // localRef splits a reference to a local image ("oci:DIR:TAG",

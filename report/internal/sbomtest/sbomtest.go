@@ -23,6 +23,7 @@ import (
 	"github.com/lapps/lapps/store/sqlite"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/updater"
+	_ "github.com/lapps/lapps/updater/all" // every source type
 )
 
 var (
