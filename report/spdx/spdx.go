@@ -3,7 +3,7 @@
 //
 // The document describes the image (a CONTAINER package whose version is
 // the manifest digest); the image CONTAINS its distribution (an
-// OPERATING-SYSTEM package) and the packages no OS package installed, the
+// OPERATING_SYSTEM package) and the packages no OS package installed, the
 // distribution CONTAINS its packages, and an OS package CONTAINS the
 // language packages read from its files. Every package carries its purl
 // as a PACKAGE-MANAGER external reference and its declared licenses as an
@@ -122,7 +122,7 @@ func Document(r *report.Report) *v23.Document {
 			PackageLicenseDeclared:  noAssertion,
 			PackageCopyrightText:    noAssertion,
 			PackageDescription:      d.PrettyName,
-			PrimaryPackagePurpose:   "OPERATING-SYSTEM",
+			PrimaryPackagePurpose:   "OPERATING_SYSTEM",
 		})
 		rel(ImageID, "CONTAINS", OSID)
 	}
