@@ -180,3 +180,9 @@ func props(p *[]cdx.Property) []cdx.Property {
 	}
 	return *p
 }
+
+// BenchmarkWrite times the CycloneDX document of debian-bookworm-fat
+// against the JSON report in the same run:
+//
+//	go test ./report/cyclonedx -run '^$' -bench Write -benchtime 20x
+func BenchmarkWrite(b *testing.B) { sbomtest.BenchWrite(b, "cyclonedx", cyclonedx.Write) }

@@ -185,3 +185,9 @@ func TestEdgeCases(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkWrite times the SPDX document of debian-bookworm-fat against
+// the JSON report in the same run:
+//
+//	go test ./report/spdx -run '^$' -bench Write -benchtime 20x
+func BenchmarkWrite(b *testing.B) { sbomtest.BenchWrite(b, "spdx", spdx.Write) }

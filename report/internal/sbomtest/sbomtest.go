@@ -9,10 +9,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -33,8 +35,9 @@ var (
 )
 
 // Report scans the tag (debian-bookworm-mid, debian-bookworm-fat) of the
-// Debian test image layout with the Go vulnerability database, the GitHub
-// advisory database and the Debian security tracker's DSA list loaded, and
+// Debian test image layout with the Go vulnerability database and the
+// GitHub advisory database loaded (the shared data has none for Debian
+// 12), and
 // returns a fresh copy of the report. The data is loaded once per test
 // binary, each image scanned once.
 func Report(tb testing.TB, tag string) *report.Report {
@@ -56,7 +59,6 @@ func Report(tb testing.TB, tag string) *report.Report {
 			l := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources([]updater.Source{
 				{Name: "go-vulndb", Type: "osv", Path: filepath.Join(v, "golang-vulndb", "data", "osv")},
 				{Name: "ghsa", Type: "osv", Path: filepath.Join(v, "github-advisory-database", "advisories")},
-				{Name: "debian-dsa", Type: "debian-dsa", Path: filepath.Join(v, "debian-security-tracker", "data")},
 			}))
 			res, err := l.UpdateVulnDB(context.Background(), nil)
 			if err != nil {
@@ -133,4 +135,37 @@ func Validate(s *jsonschema.Schema, doc []byte) error {
 		return fmt.Errorf("not JSON: %w", err)
 	}
 	return s.Validate(v)
+}
+
+// BenchWrite times write against report.WriteJSON on the report of the
+// Debian fat image, alternating the two in each iteration, and reports
+// each one's time per write and their ratio (format/json) as metrics.
+func BenchWrite(b *testing.B, name string, write func(io.Writer, *report.Report) error) {
+	r := Report(b, "debian-bookworm-fat")
+	b.Logf("debian-bookworm-fat: %d packages, %d OS-owned, %d findings", len(r.Packages), len(r.OSOwnedPackages), len(r.Vulnerabilities))
+	var jsonTime, fmtTime time.Duration
+	var jsonBytes, fmtBytes int
+	n := 0
+	for b.Loop() {
+		var buf bytes.Buffer
+		t0 := time.Now()
+		if err := report.WriteJSON(&buf, r); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		jsonBytes = buf.Len()
+		buf.Reset()
+		if err := write(&buf, r); err != nil {
+			b.Fatal(err)
+		}
+		fmtTime += time.Since(t1)
+		jsonTime += t1.Sub(t0)
+		fmtBytes = buf.Len()
+		n++
+	}
+	b.ReportMetric(float64(jsonTime.Nanoseconds())/float64(n), "json-ns/write")
+	b.ReportMetric(float64(fmtTime.Nanoseconds())/float64(n), name+"-ns/write")
+	b.ReportMetric(float64(fmtTime)/float64(jsonTime), name+"/json")
+	b.ReportMetric(float64(jsonBytes), "json-bytes")
+	b.ReportMetric(float64(fmtBytes), name+"-bytes")
 }
