@@ -13,10 +13,12 @@ package cyclonedx
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	cdx "github.com/CycloneDX/cyclonedx-go"
 	"github.com/google/uuid"
@@ -315,6 +317,7 @@ func Licenses(ls []string) *cdx.Licenses {
 // database it comes from and the id's page there.
 func Source(id string) *cdx.Source {
 	pre, _, _ := strings.Cut(id, "-")
+	id = url.PathEscape(id)
 	switch strings.ToUpper(pre) {
 	case "CVE":
 		return &cdx.Source{Name: "NVD", URL: "https://nvd.nist.gov/vuln/detail/" + id}
@@ -385,7 +388,7 @@ func vulnerability(f *vuln.Finding, ref string) cdx.Vulnerability {
 	seen := map[string]bool{f.ID: true}
 	for _, ids := range [][]string{f.Aliases, f.CVEs} {
 		for _, id := range ids {
-			if !seen[id] {
+			if id != "" && !seen[id] {
 				seen[id] = true
 				vrefs = append(vrefs, cdx.VulnerabilityReference{ID: id, Source: Source(id)})
 			}
@@ -414,15 +417,19 @@ func vulnerability(f *vuln.Finding, ref string) cdx.Vulnerability {
 	if len(f.Links) > 0 {
 		adv := make([]cdx.Advisory, 0, len(f.Links))
 		for _, l := range f.Links {
-			adv = append(adv, cdx.Advisory{URL: l})
+			if validURL(l) {
+				adv = append(adv, cdx.Advisory{URL: l})
+			}
 		}
-		v.Advisories = &adv
+		if len(adv) > 0 {
+			v.Advisories = &adv
+		}
 	}
 	if f.FixedVersion != "" {
 		v.Recommendation = "Upgrade " + f.Package + " to " + f.FixedVersion + " or later."
 	}
 	if ref != "" {
-		v.Affects = &[]cdx.Affects{{Ref: ref, Range: &[]cdx.AffectedVersions{{Version: f.InstalledVersion, Status: cdx.VulnerabilityStatusAffected}}}}
+		v.Affects = &[]cdx.Affects{affects(ref, f.InstalledVersion, cdx.VulnerabilityStatusAffected)}
 	}
 	var props []cdx.Property
 	addProp := func(k, val string) {
@@ -486,11 +493,32 @@ func notAffected(na *vuln.NotAffected, refs []string) cdx.Vulnerability {
 		sort.Strings(refs)
 		as := make([]cdx.Affects, len(refs))
 		for i, ref := range refs {
-			as[i] = cdx.Affects{Ref: ref, Range: &[]cdx.AffectedVersions{{Version: na.Version, Status: cdx.VulnerabilityStatusNotAffected}}}
+			as[i] = affects(ref, na.Version, cdx.VulnerabilityStatusNotAffected)
 		}
 		v.Affects = &as
 	}
 	return v
+}
+
+// affects is an affects entry of ref, with the version and its status
+// when the version is known.
+func affects(ref, version string, status cdx.VulnerabilityStatus) cdx.Affects {
+	a := cdx.Affects{Ref: ref}
+	if version != "" {
+		a.Range = &[]cdx.AffectedVersions{{Version: version, Status: status}}
+	}
+	return a
+}
+
+// validURL reports whether s is an absolute http(s) URL without spaces or
+// control characters: links come from the feeds, and the schema wants
+// IRI references.
+func validURL(s string) bool {
+	if strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || r == utf8.RuneError }) >= 0 {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
 func justificationDetail(j string) string {
