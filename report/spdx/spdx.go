@@ -266,6 +266,11 @@ func (l *licenses) one(s string) string {
 	norm, seen := l.valid[s]
 	if !seen {
 		norm = sbom.NormalizeLicense(s)
+		if strings.Contains(norm, "DocumentRef-") {
+			// a reference into another document, which this one does
+			// not name: kept as text
+			norm = ""
+		}
 		l.valid[s] = norm
 		// LicenseRefs of the metadata itself need their entry too.
 		if norm != "" && strings.Contains(norm, "LicenseRef-") {

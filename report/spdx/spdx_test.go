@@ -147,8 +147,9 @@ func TestEdgeCases(t *testing.T) {
 			{Name: "c", Version: "1", Kind: "deb", Licenses: []string{"GPL-2", "Artistic", "MIT OR GPL-2.0-only"}},
 			{Name: "d", Version: "1", Kind: "deb", Licenses: []string{"GPL-2", "LicenseRef-Custom"}},
 			{Name: "e", Version: "1", Kind: "deb", Licenses: []string{"Public domain (see copyright) ü"}},
+			{Name: "f", Version: "1", Kind: "deb", Licenses: []string{"DocumentRef-other:LicenseRef-x"}},
 		}}, func(t *testing.T, doc *v23.Document) {
-			want := []string{"MIT AND Apache-2.0", "GPL-2.0-or-later OR MIT", "LicenseRef-GPL-2 AND LicenseRef-Artistic AND (MIT OR GPL-2.0-only)", "LicenseRef-GPL-2 AND LicenseRef-Custom", "LicenseRef-Public-domain-see-copyright"}
+			want := []string{"MIT AND Apache-2.0", "GPL-2.0-or-later OR MIT", "LicenseRef-GPL-2 AND LicenseRef-Artistic AND (MIT OR GPL-2.0-only)", "LicenseRef-GPL-2 AND LicenseRef-Custom", "LicenseRef-Public-domain-see-copyright", "LicenseRef-DocumentRef-other-LicenseRef-x"}
 			for i, p := range doc.Packages[1:] {
 				if p.PackageLicenseDeclared != want[i] {
 					t.Errorf("%s: %q, want %q", p.PackageName, p.PackageLicenseDeclared, want[i])
@@ -158,7 +159,7 @@ func TestEdgeCases(t *testing.T) {
 			for _, o := range doc.OtherLicenses {
 				ids = append(ids, o.LicenseIdentifier+"="+o.ExtractedText)
 			}
-			if got := strings.Join(ids, ","); got != "LicenseRef-Artistic=Artistic,LicenseRef-Custom=LicenseRef-Custom,LicenseRef-GPL-2=GPL-2,LicenseRef-Public-domain-see-copyright=Public domain (see copyright) ü" {
+			if got := strings.Join(ids, ","); got != "LicenseRef-Artistic=Artistic,LicenseRef-Custom=LicenseRef-Custom,LicenseRef-DocumentRef-other-LicenseRef-x=DocumentRef-other:LicenseRef-x,LicenseRef-GPL-2=GPL-2,LicenseRef-Public-domain-see-copyright=Public domain (see copyright) ü" {
 				t.Errorf("extracted licenses %s", got)
 			}
 		}},
