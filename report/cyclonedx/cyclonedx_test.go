@@ -185,4 +185,4 @@ func props(p *[]cdx.Property) []cdx.Property {
 // against the JSON report in the same run:
 //
 //	go test ./report/cyclonedx -run '^$' -bench Write -benchtime 20x
-func BenchmarkWrite(b *testing.B) { sbomtest.BenchWrite(b, "cyclonedx", cyclonedx.Write) }
+func BenchmarkWrite(b *testing.B) { sbomtest.BenchWrite(b, schema(b), "cyclonedx", cyclonedx.Write) }

@@ -191,4 +191,4 @@ func TestEdgeCases(t *testing.T) {
 // the JSON report in the same run:
 //
 //	go test ./report/spdx -run '^$' -bench Write -benchtime 20x
-func BenchmarkWrite(b *testing.B) { sbomtest.BenchWrite(b, "spdx", spdx.Write) }
+func BenchmarkWrite(b *testing.B) { sbomtest.BenchWrite(b, schema(b), "spdx", spdx.Write) }

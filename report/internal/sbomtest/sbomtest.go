@@ -139,10 +139,18 @@ func Validate(s *jsonschema.Schema, doc []byte) error {
 
 // BenchWrite times write against report.WriteJSON on the report of the
 // Debian fat image, alternating the two in each iteration, and reports
-// each one's time per write and their ratio (format/json) as metrics.
-func BenchWrite(b *testing.B, name string, write func(io.Writer, *report.Report) error) {
+// each one's time per write and their ratio (format/json) as metrics. The
+// document is validated against s first.
+func BenchWrite(b *testing.B, s *jsonschema.Schema, name string, write func(io.Writer, *report.Report) error) {
 	r := Report(b, "debian-bookworm-fat")
 	b.Logf("debian-bookworm-fat: %d packages, %d OS-owned, %d findings", len(r.Packages), len(r.OSOwnedPackages), len(r.Vulnerabilities))
+	var doc bytes.Buffer
+	if err := write(&doc, r); err != nil {
+		b.Fatal(err)
+	}
+	if err := Validate(s, doc.Bytes()); err != nil {
+		b.Fatalf("the fat image's %s document is invalid: %v", name, err)
+	}
 	var jsonTime, fmtTime time.Duration
 	var jsonBytes, fmtBytes int
 	n := 0
