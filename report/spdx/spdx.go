@@ -137,7 +137,7 @@ func Document(r *report.Report) *v23.Document {
 	var all []entry
 	osPkgs := map[string]string{} // "kind name" → id
 	add := func(p *vuln.Package, owned bool) {
-		base := "Package-" + sanitize(p.Kind+"-"+p.Name+"-"+p.Version)
+		base := strings.TrimRight("Package-"+sanitize(p.Kind+"-"+p.Name+"-"+p.Version), "-")
 		id := base
 		for n := 2; ids[id]; n++ {
 			id = fmt.Sprintf("%s-%d", base, n)
