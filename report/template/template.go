@@ -148,7 +148,7 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 // Funcs are the helpers templates may call, all pure:
 //
 //	toJson v          v as JSON (a string becomes a quoted, escaped JSON string)
-//	upper, lower s    case
+//	upper, lower s    case (the string helpers take a missing key as "")
 //	title s           first letter upper case ("critical" → "Critical")
 //	join sep list     the list's elements joined
 //	replace old new s every old in s replaced by new
@@ -172,9 +172,10 @@ func Funcs() template.FuncMap {
 			}
 			return strings.TrimSuffix(b.String(), "\n"), nil
 		},
-		"upper": strings.ToUpper,
-		"lower": strings.ToLower,
-		"title": func(s string) string {
+		"upper": func(v any) string { return strings.ToUpper(str(v)) },
+		"lower": func(v any) string { return strings.ToLower(str(v)) },
+		"title": func(v any) string {
+			s := str(v)
 			if s == "" {
 				return s
 			}
@@ -190,7 +191,7 @@ func Funcs() template.FuncMap {
 			return strings.Join(parts, sep)
 		},
 		"replace":    func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
-		"trim":       strings.TrimSpace,
+		"trim":       func(v any) string { return strings.TrimSpace(str(v)) },
 		"trimSuffix": func(suf, s string) string { return strings.TrimSuffix(s, suf) },
 		"contains":   func(sub, s string) bool { return strings.Contains(s, sub) },
 		"hasPrefix":  func(pre, s string) bool { return strings.HasPrefix(s, pre) },
@@ -200,15 +201,16 @@ func Funcs() template.FuncMap {
 			}
 			return v
 		},
-		"truncate": func(n int, s string) string {
+		"truncate": func(n int, v any) string {
+			s := str(v)
 			r := []rune(s)
 			if n < 1 || len(r) <= n {
 				return s
 			}
 			return string(r[:n-1]) + "…"
 		},
-		"mdEscape": func(s string) string {
-			return strings.NewReplacer("|", "\\|", "\n", " ", "\r", "", "<", "&lt;", ">", "&gt;").Replace(s)
+		"mdEscape": func(v any) string {
+			return strings.NewReplacer("|", "\\|", "\n", " ", "\r", "", "<", "&lt;", ">", "&gt;").Replace(str(v))
 		},
 		"sha256": func(s string) string {
 			h := sha256.Sum256([]byte(s))
@@ -230,6 +232,17 @@ func Funcs() template.FuncMap {
 			return l
 		},
 	}
+}
+
+// str is v as text: "" for nil (a key the JSON does not hold).
+func str(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	}
+	return fmt.Sprint(v)
 }
 
 func empty(v any) bool {
