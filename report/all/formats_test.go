@@ -63,8 +63,8 @@ func TestSARIFRealReports(t *testing.T) {
 					t.Errorf("%s: level %s for %s", f.ID, *res.Level, f.Severity)
 				}
 				uri := *res.Locations[0].PhysicalLocation.ArtifactLocation.URI
-				if f.PackageKind == "deb" && uri != "debian" && !strings.HasSuffix(uri, "oci") {
-					// An oci: layout's name is its directory's.
+				if f.PackageKind == "deb" && uri != "debian-bookworm-"+name {
+					// An oci: layout's image is named by its tag.
 					t.Errorf("%s: deb package located at %q", f.ID, uri)
 				}
 				if f.PackageKind != "deb" && f.DBPath != "" && uri != strings.TrimPrefix(f.DBPath, "/") {

@@ -265,9 +265,20 @@ func Location(r *report.Report, f *vuln.Finding) string {
 
 // ImagePath is an image reference's repository path without registry, tag
 // or digest ("docker.io/library/debian:12" → "library/debian"); a
-// transport name (oci:DIR:TAG, docker-archive:FILE) is kept as its last
-// path element.
+// transport name is its tag (oci:DIR:TAG) or its file or directory's
+// name (docker-archive:FILE).
 func ImagePath(image string) string {
+	for _, tr := range []string{"oci:", "oci-archive:", "docker-archive:", "dir:", "sbom:"} {
+		if rest, ok := strings.CutPrefix(image, tr); ok {
+			base := rest[strings.LastIndex(rest, "/")+1:]
+			if dir, tag, ok := strings.Cut(base, ":"); ok && tag != "" {
+				return tag
+			} else if dir != "" {
+				return dir
+			}
+			return "image"
+		}
+	}
 	if ref, err := name.ParseReference(image, name.WeakValidation); err == nil {
 		return ref.Context().RepositoryStr()
 	}
