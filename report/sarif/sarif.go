@@ -357,9 +357,9 @@ func contains(s []string, v string) bool {
 
 func ptr[T any](v T) *T { return &v }
 
-func mdEscape(s string) string {
-	return strings.NewReplacer("|", "\\|", "[", "\\[", "]", "\\]", "\n", " ").Replace(s)
-}
+var mdEscaper = strings.NewReplacer("|", "\\|", "[", "\\[", "]", "\\]", "\n", " ")
+
+func mdEscape(s string) string { return mdEscaper.Replace(s) }
 
 // clipBytes clips s to n bytes at a rune boundary, marking the cut.
 func clipBytes(s string, n int) string {

@@ -15,9 +15,10 @@ import (
 func TestLimits(t *testing.T) {
 	r := &report.Report{Image: "docker.io/library/debian:12"}
 	n := MaxResults + 7
+	long := strings.Repeat("https://x/", 3000)
 	for i := 0; i < n; i++ {
 		r.Vulnerabilities = append(r.Vulnerabilities, vuln.Finding{ID: fmt.Sprintf("CVE-2024-%d", i%300), Package: fmt.Sprintf("p%d", i), InstalledVersion: "1", PackageKind: "deb", Severity: vuln.SeverityHigh,
-			Links: []string{strings.Repeat("https://x/", 3000)}})
+			Links: []string{long}})
 	}
 	log, err := Build([]*report.Report{r})
 	if err != nil {

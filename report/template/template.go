@@ -209,9 +209,7 @@ func Funcs() template.FuncMap {
 			}
 			return string(r[:n-1]) + "…"
 		},
-		"mdEscape": func(v any) string {
-			return strings.NewReplacer("|", "\\|", "\n", " ", "\r", "", "<", "&lt;", ">", "&gt;").Replace(str(v))
-		},
+		"mdEscape": func(v any) string { return mdEscaper.Replace(str(v)) },
 		"sha256": func(s string) string {
 			h := sha256.Sum256([]byte(s))
 			return hex.EncodeToString(h[:])
@@ -233,6 +231,8 @@ func Funcs() template.FuncMap {
 		},
 	}
 }
+
+var mdEscaper = strings.NewReplacer("|", "\\|", "\n", " ", "\r", "", "<", "&lt;", ">", "&gt;")
 
 // str is v as text: "" for nil (a key the JSON does not hold).
 func str(v any) string {
