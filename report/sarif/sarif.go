@@ -174,9 +174,10 @@ func (a *ruleAcc) rule() *gosarif.ReportingDescriptor {
 		short = clipBytes(short, 1024)
 	}
 	full := title
-	if len(f.Aliases) > 0 {
-		full += " (also " + strings.Join(f.Aliases, ", ") + ")"
+	if ids := append(append([]string(nil), f.Aliases...), f.CVEs...); len(ids) > 0 {
+		full += " (also " + strings.Join(ids, ", ") + ")"
 	}
+	full = clipBytes(full, MaxHelp)
 	var text, md strings.Builder
 	fmt.Fprintf(&text, "Vulnerability %s\nSeverity: %s\n", f.ID, a.severity)
 	fmt.Fprintf(&md, "**Vulnerability %s**\n\n| Severity | Package | Installed → fixed |\n| --- | --- | --- |\n", f.ID)
