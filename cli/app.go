@@ -14,6 +14,8 @@ import (
 	"github.com/lapps/lapps/apps"
 	"github.com/lapps/lapps/client"
 	"github.com/lapps/lapps/report"
+	"github.com/lapps/lapps/report/appformat"
+	"github.com/lapps/lapps/report/template"
 	"github.com/lapps/lapps/service"
 )
 
@@ -405,7 +407,7 @@ func (a *app) appHistoryCommand() *cobra.Command {
 }
 
 func (a *app) appScanCommand() *cobra.Command {
-	var name, output string
+	var name, output, tmplSpec string
 	cmd := &cobra.Command{
 		Use:   "scan [-a APP] [-c config]",
 		Short: "Scan every image of the app's current deployments and record app scan N",
@@ -415,10 +417,12 @@ environment, or the app's own images when it was never deployed. The
 verdict under the policy: section of the -c file (over --server, the
 server's policy) is recorded with the app scan. Without -a, the only app.`,
 		Example: `  lapps app security scan -a shop
-  lapps app security scan -a shop -c policy.yaml -o json`,
+  lapps app security scan -a shop -c policy.yaml -o json
+  lapps app security scan -a shop -o sarif > shop.sarif`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			tmpl, err := appOutput(output, tmplSpec)
+			if err != nil {
 				return err
 			}
 			svc, err := a.apps(cmd)
@@ -432,11 +436,12 @@ server's policy) is recorded with the app scan. Without -a, the only app.`,
 			if err != nil {
 				return err
 			}
-			return a.writeAppReport(r, output, false)
+			return a.writeAppReport(r, output, tmpl, false)
 		},
 	}
 	cmd.Flags().StringVarP(&name, "app", "a", "", "the app (default: the only app)")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", appOutputHelp())
+	cmd.Flags().StringVar(&tmplSpec, "template", "", "with -o template: a Go text/template FILE over the JSON app report, or "+shippedTemplates())
 	return cmd
 }
 
@@ -482,7 +487,7 @@ func (a *app) appListScansCommand() *cobra.Command {
 }
 
 func (a *app) appReportCommand() *cobra.Command {
-	var name, output string
+	var name, output, tmplSpec string
 	var index int
 	cmd := &cobra.Command{
 		Use:   "report [-a APP] [-i N]",
@@ -491,10 +496,12 @@ func (a *app) appReportCommand() *cobra.Command {
 scan recorded it, the totals over the images and the verdict recorded with
 the app scan. Without -a, the only app.`,
 		Example: `  lapps app security report -a shop
-  lapps app security report -a shop -i 1 -o json`,
+  lapps app security report -a shop -i 1 -o json
+  lapps app security report -a shop -o openvex`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
+			tmpl, err := appOutput(output, tmplSpec)
+			if err != nil {
 				return err
 			}
 			if index < 0 || (index == 0 && cmd.Flags().Changed("index")) {
@@ -511,20 +518,22 @@ the app scan. Without -a, the only app.`,
 			if err != nil {
 				return err
 			}
-			return a.writeAppReport(r, output, true)
+			return a.writeAppReport(r, output, tmpl, true)
 		},
 	}
 	cmd.Flags().StringVarP(&name, "app", "a", "", "the app (default: the only app)")
 	cmd.Flags().IntVarP(&index, "index", "i", 0, "app scan number (default: the latest)")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", appOutputHelp())
+	cmd.Flags().StringVar(&tmplSpec, "template", "", "with -o template: a Go text/template FILE over the JSON app report, or "+shippedTemplates())
 	return cmd
 }
 
-// writeAppReport writes an app scan: with full set, each image's report;
-// otherwise a line per image.
-func (a *app) writeAppReport(r *apps.AppReport, output string, full bool) error {
-	if output == "json" {
-		return writeJSON(a.stdout, r)
+// writeAppReport writes an app scan: as a table, with full set, each
+// image's report, otherwise a line per image; in another format through
+// appformat.
+func (a *app) writeAppReport(r *apps.AppReport, output string, tmpl *template.Template, full bool) error {
+	if output != "table" {
+		return appformat.Write(a.stdout, r, output, tmpl)
 	}
 	fmt.Fprintf(a.stdout, "App:      %s\nScan:     #%d, %s\n", r.App, r.Index, r.ScannedAt.UTC().Format("2006-01-02 15:04:05Z"))
 	for _, s := range r.Sections {

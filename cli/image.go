@@ -10,6 +10,7 @@ import (
 
 	"github.com/lapps/lapps/client"
 	"github.com/lapps/lapps/report"
+	"github.com/lapps/lapps/report/template"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/vuln"
 )
@@ -42,12 +43,16 @@ oci-archive:FILE[:TAG], docker-archive:FILE, dir:ROOTFS.`,
 // findingFlags are the flags that shape and judge findings.
 type findingFlags struct {
 	output        string
+	template      string
 	failOn        string
 	ignoreUnfixed bool
+	// tmpl is the parsed --template, set by validate.
+	tmpl *template.Template
 }
 
 func (f *findingFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: "+strings.Join(report.Formats, ", "))
+	cmd.Flags().StringVar(&f.template, "template", "", "with -o template: a Go text/template FILE over the JSON report, or a shipped one: "+shippedTemplates())
 	cmd.Flags().StringVar(&f.failOn, "fail-on", "", "exit with code 10 when a finding has this severity or higher (critical, high, medium, low, negligible, unknown)")
 	cmd.Flags().BoolVar(&f.ignoreUnfixed, "ignore-unfixed", false, "leave out findings that have no fix yet (unfixed and will-not-fix)")
 }
@@ -56,6 +61,11 @@ func (f *findingFlags) validate() error {
 	if !contains(report.Formats, f.output) {
 		return usageError{fmt.Errorf("unknown output format %q (one of %s)", f.output, strings.Join(report.Formats, ", "))}
 	}
+	t, err := loadTemplate(f.output, f.template)
+	if err != nil {
+		return err
+	}
+	f.tmpl = t
 	if f.failOn != "" {
 		if _, ok := vuln.ParseSeverity(strings.ToLower(f.failOn)); !ok {
 			return usageError{fmt.Errorf("--fail-on %q: not a severity (critical, high, medium, low, negligible, unknown)", f.failOn)}
@@ -76,7 +86,11 @@ func (a *app) render(r *report.Report, f *findingFlags) error {
 		r.Vulnerabilities = kept
 		r.Summarize()
 	}
-	if err := report.Write(a.stdout, r, f.output); err != nil {
+	if f.tmpl != nil {
+		if err := f.tmpl.Execute(a.stdout, r); err != nil {
+			return err
+		}
+	} else if err := report.Write(a.stdout, r, f.output); err != nil {
 		return err
 	}
 	if f.failOn != "" {
@@ -207,7 +221,10 @@ vulnerability data, without reading the image again. With -i N, shows scan N
 exactly as it was recorded.`,
 		Example: `  lapps image security report docker.io/library/debian:12
   lapps image security report docker.io/library/debian:12 -i 1 -o json
-  lapps image security report oci:/path/layout:debian-bookworm-mid --fail-on critical`,
+  lapps image security report oci:/path/layout:debian-bookworm-mid --fail-on critical
+  lapps image security report docker.io/library/debian:12 -o sarif > lapps.sarif
+  lapps image security report docker.io/library/debian:12 -o openvex
+  lapps image security report docker.io/library/debian:12 -o template --template @markdown`,
 		Args: exactArgs(1, "IMAGE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := ff.validate(); err != nil {
@@ -230,6 +247,29 @@ exactly as it was recorded.`,
 	ff.register(cmd)
 	cmd.Flags().IntVarP(&index, "index", "i", 0, "scan number to show (default: the latest, matched against current data)")
 	return cmd
+}
+
+// loadTemplate checks --template against -o and parses it: required with
+// -o template, refused with any other format; a template that does not
+// parse is a usage error naming its line.
+func loadTemplate(output, spec string) (*template.Template, error) {
+	switch {
+	case output == "template" && spec == "":
+		return nil, usageError{fmt.Errorf("-o template needs --template FILE (or one of %s)", shippedTemplates())}
+	case output != "template" && spec != "":
+		return nil, usageError{fmt.Errorf("--template goes with -o template, not -o %s", output)}
+	case spec == "":
+		return nil, nil
+	}
+	t, err := template.Load(spec)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return t, nil
+}
+
+func shippedTemplates() string {
+	return "@" + strings.Join(template.Shipped, ", @")
 }
 
 func exactArgs(n int, names string) cobra.PositionalArgs {

@@ -11,6 +11,7 @@ import (
 	"github.com/lapps/lapps/apps"
 	"github.com/lapps/lapps/policy"
 	"github.com/lapps/lapps/report"
+	"github.com/lapps/lapps/report/appformat"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
 )
@@ -274,12 +275,16 @@ func (s *Server) appReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "the app scan number must be 1, 2, … or 0 for the latest")
 		return
 	}
+	neg, ok := negotiate(w, r, appformat.Formats)
+	if !ok {
+		return
+	}
 	rep, err := a.svc.AppReport(r.Context(), r.PathValue("app"), n)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	writeAppReport(w, neg, rep)
 }
 
 // isConflict reports whether err is a conflict with what exists.

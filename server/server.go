@@ -421,12 +421,16 @@ func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
 		}
 		index = n
 	}
+	n, ok := negotiate(w, r, imageFormats())
+	if !ok {
+		return
+	}
 	rep, err := s.svc.Report(r.Context(), img, index)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	writeReport(w, n, rep)
 }
 
 func (s *Server) manifestReport(w http.ResponseWriter, r *http.Request) {
@@ -435,12 +439,16 @@ func (s *Server) manifestReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "the digest must be sha256:…")
 		return
 	}
+	n, ok := negotiate(w, r, imageFormats())
+	if !ok {
+		return
+	}
 	rep, err := s.svc.ManifestReport(r.Context(), digest)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	writeReport(w, n, rep)
 }
 
 func (s *Server) sources(w http.ResponseWriter, r *http.Request) {

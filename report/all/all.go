@@ -4,8 +4,9 @@
 package all
 
 import (
-	// CycloneDX 1.6 JSON ("cyclonedx").
-	_ "github.com/lapps/lapps/report/cyclonedx"
-	// SPDX 2.3 JSON ("spdx-json").
-	_ "github.com/lapps/lapps/report/spdx"
+	_ "github.com/lapps/lapps/report/cyclonedx" // cyclonedx: CycloneDX 1.6 JSON
+	_ "github.com/lapps/lapps/report/openvex"   // openvex: OpenVEX
+	_ "github.com/lapps/lapps/report/sarif"     // sarif: SARIF 2.1.0
+	_ "github.com/lapps/lapps/report/spdx"      // spdx-json: SPDX 2.3 JSON
+	_ "github.com/lapps/lapps/report/template"  // template: Go text/template
 )
