@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/lapps/lapps/indexer"
-	"github.com/lapps/lapps/indexer/license"
 	"github.com/lapps/lapps/indexer/internal/jsonstream"
+	"github.com/lapps/lapps/indexer/license"
 	"github.com/lapps/lapps/vuln"
 )
 
