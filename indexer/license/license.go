@@ -450,7 +450,19 @@ func debianAtom(s string) (string, bool) {
 		}
 		exc = strings.TrimSpace(exc)
 		exc = strings.TrimSuffix(strings.TrimSuffix(exc, " exception"), " Exception")
-		for _, cand := range []string{exc + "-exception", exc, strings.ReplaceAll(exc, " ", "-") + "-exception"} {
+		cands := []string{exc + "-exception", exc, strings.ReplaceAll(exc, " ", "-") + "-exception"}
+		if name, ver, ok := strings.Cut(exc, "-"); ok && ver != "" && ver[0] >= '0' && ver[0] <= '9' {
+			cands = append(cands, name+"-exception-"+ver) // "Bison-2.2" → Bison-exception-2.2
+		}
+		// "GPL-3+ with Autoconf exception": the exception's version
+		// follows the GPL's (Autoconf-exception-3.0, GCC-exception-3.1).
+		if major, ok := gplMajor(id); ok {
+			cands = append(cands, exc+"-exception-"+major+".1", exc+"-exception-"+major+".0")
+		}
+		if strings.EqualFold(exc, "Bison") {
+			cands = append(cands, "Bison-exception-2.2")
+		}
+		for _, cand := range cands {
 			if ok, e := spdxlicenses.IsException(cand); ok {
 				return id + " WITH " + e, true
 			}
@@ -477,4 +489,14 @@ func cutFold(s, sep string) (before, after string, found bool) {
 		return s, "", false
 	}
 	return s[:i], s[i+len(sep):], true
+}
+
+// gplMajor returns the major version of a GPL id ("3" for
+// GPL-3.0-or-later).
+func gplMajor(id string) (string, bool) {
+	rest, ok := strings.CutPrefix(id, "GPL-")
+	if !ok || rest == "" {
+		return "", false
+	}
+	return rest[:1], true
 }
