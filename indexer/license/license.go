@@ -353,7 +353,12 @@ var versioned = regexp.MustCompile(`^(.*?)[ ,\-]*(?:v|version |ver\. ?|v\. ?)?\s
 var bsdClause = regexp.MustCompile(`^(?:bsd[ -]?([0-4])[ -]clause|([0-4])[ -]clause[ -]bsd)$`)
 
 // atom converts one license name, free text or an SPDX id.
-func atom(s string) (string, bool) {
+func atom(s string) (string, bool) { return atomDepth(s, 0) }
+
+// atomDepth is atom, looking into one level of parenthesised
+// abbreviation at most: "Name (ABBR)" is tried as "Name" and as "ABBR",
+// not deeper, so that the work stays linear whatever the nesting.
+func atomDepth(s string, depth int) (string, bool) {
 	if s == "" || len(s) > MaxLen {
 		return "", false
 	}
@@ -376,11 +381,11 @@ func atom(s string) (string, bool) {
 	}
 	// "GNU General Public License v2 (GPLv2)": the name without its
 	// abbreviation, then the abbreviation.
-	if i := strings.LastIndex(l, " ("); i > 0 && strings.HasSuffix(l, ")") {
-		if e, ok := atom(strings.TrimSpace(l[:i])); ok {
+	if i := strings.LastIndex(l, " ("); i > 0 && strings.HasSuffix(l, ")") && depth == 0 {
+		if e, ok := atomDepth(strings.TrimSpace(l[:i]), depth+1); ok {
 			return e, true
 		}
-		if e, ok := atom(l[i+2 : len(l)-1]); ok {
+		if e, ok := atomDepth(l[i+2:len(l)-1], depth+1); ok {
 			return e, true
 		}
 	}
@@ -483,12 +488,15 @@ func debianAtom(s string) (string, bool) {
 }
 
 // cutFold is strings.Cut with a case-insensitive separator.
+// It compares byte windows of s, so that indexes stay those of s
+// whatever its encoding (lower-casing invalid UTF-8 changes its length).
 func cutFold(s, sep string) (before, after string, found bool) {
-	i := strings.Index(strings.ToLower(s), sep)
-	if i < 0 {
-		return s, "", false
+	for i := 0; i+len(sep) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sep)], sep) {
+			return s[:i], s[i+len(sep):], true
+		}
 	}
-	return s[:i], s[i+len(sep):], true
+	return s, "", false
 }
 
 // gplMajor returns the major version of a GPL id ("3" for

@@ -1,6 +1,9 @@
 package license
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestNormalize(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -152,4 +155,19 @@ func FuzzNormalize(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestNestedInputs: deeply nested parentheses and long chains of
+// operators finish (the nesting once made atom exponential, which the
+// fuzzer found: such an input never returned).
+func TestNestedInputs(t *testing.T) {
+	for _, s := range []string{
+		strings.Repeat("a (", 80) + strings.Repeat(")", 80),
+		strings.Repeat("MIT or ", 36),
+		strings.Repeat("(", 120) + "MIT" + strings.Repeat(")", 120),
+		strings.Repeat("GPL-2+ with x exception, and ", 8),
+	} {
+		Normalize(s)
+		Debian(s)
+	}
 }
