@@ -206,9 +206,14 @@ func (w *walk) archive(dbPath, name string, ra io.ReaderAt, size int64, depth in
 			poms = append(poms, pkg)
 			pomDirs = append(pomDirs, path.Dir(entry))
 		case base == "pom.xml" && strings.HasPrefix(entry, "META-INF/maven/") && len(pomLicenses) < maxPoms:
+			// A pom.xml that does not read (larger than 1 MiB, damaged)
+			// costs its licenses only; the layer's budget still binds.
 			b, err := w.readMeta(f)
-			if err != nil {
+			if errors.Is(err, indexer.ErrExpanded) {
 				return fmt.Errorf("%s: %s: %w", dbPath, entry, err)
+			}
+			if err != nil {
+				continue
 			}
 			if ls := PomLicenses(b); len(ls) > 0 {
 				pomLicenses[path.Dir(entry)] = ls

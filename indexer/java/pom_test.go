@@ -62,3 +62,26 @@ func TestPomLicensesOfJars(t *testing.T) {
 		t.Errorf("%d packages, want %d", len(res.Packages), len(want))
 	}
 }
+
+// TestPomTooLarge: a pom.xml beyond the 1 MiB read bound gives no
+// licenses and does not fail the archive.
+func TestPomTooLarge(t *testing.T) {
+	big := append([]byte("<project><licenses><license><name>MIT</name></license></licenses>"), bytes.Repeat([]byte("<!-- pad -->"), (1<<20)/12+1)...)
+	big = append(big, "</project>"...)
+	jar := zipOf(t,
+		entry{"META-INF/maven/com.example/a/pom.properties", []byte("version=1.0\ngroupId=com.example\nartifactId=a\n")},
+		entry{"META-INF/maven/com.example/a/pom.xml", big},
+	)
+	res, err := java.New().Parse(context.Background(), "a.jar", bytes.NewReader(jar))
+	if err != nil || len(res.Packages) != 1 || res.Packages[0].Licenses != nil {
+		t.Fatalf("got %+v, %v; want one package without licenses", res.Packages, err)
+	}
+	small := zipOf(t,
+		entry{"META-INF/maven/com.example/a/pom.properties", []byte("version=1.0\ngroupId=com.example\nartifactId=a\n")},
+		entry{"META-INF/maven/com.example/a/pom.xml", big[:1<<20]},
+	)
+	res, err = java.New().Parse(context.Background(), "a.jar", bytes.NewReader(small))
+	if err != nil || len(res.Packages) != 1 || !reflect.DeepEqual(res.Packages[0].Licenses, []string{"MIT"}) {
+		t.Fatalf("at the bound: got %+v, %v; want MIT", res.Packages, err)
+	}
+}
