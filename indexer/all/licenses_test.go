@@ -86,6 +86,7 @@ func TestLicensesRealImages(t *testing.T) {
 			img := indexOCI(t, tc.layout, tc.tag)
 			total, with := map[string]int{}, map[string]int{}
 			stated := map[string]int{}
+			spdx, asStated := map[string]int{}, map[string]int{}
 			pkgs := append(slices.Clone(img.Packages), img.OSOwned...)
 			for _, p := range pkgs {
 				total[p.Kind]++
@@ -95,6 +96,9 @@ func TestLicensesRealImages(t *testing.T) {
 				for _, l := range p.Licenses {
 					if _, ok := license.Expression(l); !ok {
 						stated[l]++
+						asStated[p.Kind]++
+					} else {
+						spdx[p.Kind]++
 					}
 				}
 			}
@@ -104,7 +108,7 @@ func TestLicensesRealImages(t *testing.T) {
 			}
 			sort.Strings(kinds)
 			for _, k := range kinds {
-				t.Logf("%s: %d of %d packages with licenses", k, with[k], total[k])
+				t.Logf("%s: %d of %d packages with licenses; %d licenses SPDX, %d as stated", k, with[k], total[k], spdx[k], asStated[k])
 			}
 			for k, share := range tc.minShare {
 				if total[k] == 0 || with[k]*100 < share*total[k] {

@@ -67,8 +67,9 @@ type pkg struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	// License is "license": a string, or an array of strings that
-	// Composer reads as alternatives.
-	License []string `json:"license"`
+	// Composer reads as alternatives. Read by readLicense only (the
+	// reference decoder of the tests, encoding/json, leaves it).
+	License []string `json:"-"`
 }
 
 // ParseInstalled reads an installed.json: a JSON array of packages
