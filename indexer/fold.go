@@ -124,6 +124,17 @@ func fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex, lim Lim
 			out.Packages = append(out.Packages, p)
 		}
 	}
+	stated := statedLicenses(keys, state)
+	for i := range out.Packages {
+		if len(out.Packages[i].Licenses) == 0 {
+			out.Packages[i].Licenses = stated[out.Packages[i].Kind+" "+out.Packages[i].Name]
+		}
+	}
+	for i := range out.OSOwned {
+		if len(out.OSOwned[i].Licenses) == 0 {
+			out.OSOwned[i].Licenses = stated[out.OSOwned[i].Kind+" "+out.OSOwned[i].Name]
+		}
+	}
 	out.Distribution = mergeReleases(releases)
 	for i := range out.Packages {
 		out.Packages[i].PURL = vuln.PURL(out.Packages[i], out.Distribution)
@@ -145,6 +156,22 @@ func fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex, lim Lim
 		return pa.DBPath < pb.DBPath
 	})
 	return out, nil
+}
+
+// statedLicenses gathers the licenses that the files of the final file
+// system state for packages of other files (Entry.Licenses), keyed "KIND
+// NAME", in path order: the first file to state licenses for a package
+// gives them.
+func statedLicenses(keys []string, state map[string]*folded) map[string][]string {
+	out := map[string][]string{}
+	for _, k := range keys {
+		for pkg, ls := range state[k].entry.Licenses {
+			if _, ok := out[pkg]; !ok && len(ls) > 0 {
+				out[pkg] = ls
+			}
+		}
+	}
+	return out
 }
 
 // lockFileNames are the base names of the lock files the catalogers

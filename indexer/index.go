@@ -16,7 +16,7 @@ import (
 // results are recorded. A layer indexed by another version is indexed
 // again, lazily, the next time an image using it is scanned. Bump it
 // whenever a cataloger finds more, less or differently.
-const Version = "3"
+const Version = "4"
 
 // Cataloger finds packages, or the distribution, in the files of a layer.
 // A cataloger is stateless: Parse may be called concurrently.
@@ -69,6 +69,12 @@ type Result struct {
 	// same layer names the file (its packages are matched as that OS
 	// package).
 	Warnings []string
+	// Licenses are licenses that this file states for packages listed in
+	// other files, keyed "KIND NAME" like OwnedFiles (Debian's
+	// usr/share/doc/PKG/copyright gives "deb PKG"). The fold gives them
+	// to the packages of that kind and name, in any layer, that declare
+	// none of their own, as long as the file is in the final file system.
+	Licenses map[string][]string
 }
 
 // Entry is what one cataloger found in one file of a layer.
@@ -80,6 +86,8 @@ type Entry struct {
 	// OwnedBy names the operating-system package ("deb python3-requests")
 	// that installed this file, for files of language packages.
 	OwnedBy string `json:"owned_by,omitempty"`
+	// Licenses are the file's Result.Licenses.
+	Licenses map[string][]string `json:"licenses,omitempty"`
 }
 
 // LayerIndex is the index of one layer, stored under the layer's digest.

@@ -131,7 +131,11 @@ func (b *budget) chargeOwned(n, size int64) error {
 // packageSize is what a package record costs the budget: the bytes of
 // the strings a cataloger sets.
 func packageSize(p *vuln.Package) int64 {
-	return int64(len(p.Name) + len(p.Version) + len(p.Arch) + len(p.SourceName) + len(p.SourceVersion))
+	n := len(p.Name) + len(p.Version) + len(p.Arch) + len(p.SourceName) + len(p.SourceVersion)
+	for _, l := range p.Licenses {
+		n += len(l)
+	}
+	return int64(n)
 }
 
 // CountPackage charges one package record, decoded from the file being
@@ -207,6 +211,21 @@ func (pb *parseBudget) settle(res *Result) error {
 	}
 	if n := int64(len(res.Packages)) - pb.packages; n > 0 || size > pb.packageBytes {
 		if err := pb.layer.chargePackages(max(n, 0), max(size-pb.packageBytes, 0)); err != nil {
+			return err
+		}
+	}
+	if len(res.Licenses) > 0 {
+		// Licenses stated for packages of other files cost a package
+		// record each, and their bytes.
+		var n, size int64
+		for k, ls := range res.Licenses {
+			n++
+			size += int64(len(k))
+			for _, l := range ls {
+				size += int64(len(l))
+			}
+		}
+		if err := pb.layer.chargePackages(n, size); err != nil {
 			return err
 		}
 	}

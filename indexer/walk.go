@@ -317,6 +317,10 @@ func (w *walk) parse(ctx context.Context, c Cataloger, name string, r *io.Sectio
 			w.moreWarnings++
 		}
 	}
+	if len(res.Packages) == 0 && res.Distribution == nil && len(res.Licenses) > 0 {
+		w.idx.Entries = append(w.idx.Entries, Entry{Path: name, Cataloger: c.Name(), Licenses: res.Licenses})
+		return nil
+	}
 	if len(res.Packages) == 0 && res.Distribution == nil {
 		if len(res.OwnedFiles) > 0 {
 			return nil

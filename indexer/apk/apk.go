@@ -13,6 +13,7 @@ import (
 	"path"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/license"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -130,6 +131,10 @@ func ParseInstalled(ctx context.Context, r io.Reader) ([]vuln.Package, map[strin
 			cur.Arch = string(line[2:])
 		case 'o':
 			cur.SourceName = string(line[2:])
+		case 'L':
+			// The license, SPDX in recent Alpine ("MIT AND BSD-3-Clause"),
+			// free text in old releases ("GPL2+", "MIT BSD").
+			cur.Licenses = license.List(string(line[2:]))
 		case 'F':
 			dir = string(line[2:]) + "/"
 		case 'R':

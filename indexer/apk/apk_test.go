@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -129,18 +130,18 @@ func TestRealDatabases(t *testing.T) {
 	tests := []struct {
 		version string
 		count   int
-		want    []vuln.Package // spot checks, without DBPath
+		want    []vuln.Package // spot checks, without DBPath; licenses as the L: lines state them
 	}{
 		{"3.11.13", 14, []vuln.Package{
-			{Name: "musl", Version: "1.1.24-r3", Arch: "x86_64", SourceName: "musl", SourceVersion: "1.1.24-r3"},
-			{Name: "libssl1.1", Version: "1.1.1l-r0", Arch: "x86_64", SourceName: "openssl", SourceVersion: "1.1.1l-r0"},
-			{Name: "libc-utils", Version: "0.7.2-r0", Arch: "x86_64", SourceName: "libc-dev", SourceVersion: "0.7.2-r0"},
+			{Name: "musl", Version: "1.1.24-r3", Arch: "x86_64", SourceName: "musl", SourceVersion: "1.1.24-r3", Licenses: []string{"MIT"}},
+			{Name: "libssl1.1", Version: "1.1.1l-r0", Arch: "x86_64", SourceName: "openssl", SourceVersion: "1.1.1l-r0", Licenses: []string{"OpenSSL"}},
+			{Name: "libc-utils", Version: "0.7.2-r0", Arch: "x86_64", SourceName: "libc-dev", SourceVersion: "0.7.2-r0", Licenses: []string{"BSD"}},
 		}},
 		{"3.13.12", 14, nil},
 		{"3.20.3", 14, []vuln.Package{
-			{Name: "musl", Version: "1.2.5-r0", Arch: "x86_64", SourceName: "musl", SourceVersion: "1.2.5-r0"},
-			{Name: "libcrypto3", Version: "3.3.2-r0", Arch: "x86_64", SourceName: "openssl", SourceVersion: "3.3.2-r0"},
-			{Name: "scanelf", Version: "1.3.7-r2", Arch: "x86_64", SourceName: "pax-utils", SourceVersion: "1.3.7-r2"},
+			{Name: "musl", Version: "1.2.5-r0", Arch: "x86_64", SourceName: "musl", SourceVersion: "1.2.5-r0", Licenses: []string{"MIT"}},
+			{Name: "libcrypto3", Version: "3.3.2-r0", Arch: "x86_64", SourceName: "openssl", SourceVersion: "3.3.2-r0", Licenses: []string{"Apache-2.0"}},
+			{Name: "scanelf", Version: "1.3.7-r2", Arch: "x86_64", SourceName: "pax-utils", SourceVersion: "1.3.7-r2", Licenses: []string{"GPL-2.0-only"}},
 		}},
 	}
 	c := apk.New()
@@ -171,7 +172,7 @@ func TestRealDatabases(t *testing.T) {
 			}
 			for _, w := range tt.want {
 				w.Kind, w.DBPath = vuln.KindAPK, apk.InstalledPath
-				if got := byName[w.Name]; got != w {
+				if got := byName[w.Name]; !reflect.DeepEqual(got, w) {
 					t.Errorf("got %+v\nwant %+v", got, w)
 				}
 			}
@@ -298,7 +299,7 @@ func FuzzApkInstalled(f *testing.F) {
 			}
 		}
 		again, files2, err := apk.ParseInstalled(context.Background(), bytes.NewReader(b))
-		if err != nil || !slices.Equal(pkgs, again) || !maps.EqualFunc(files, files2, slices.Equal) {
+		if err != nil || !reflect.DeepEqual(pkgs, again) || !maps.EqualFunc(files, files2, slices.Equal) {
 			t.Fatalf("not deterministic: %v", err)
 		}
 	})

@@ -8,7 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -68,7 +68,7 @@ func FuzzDepsJSONReference(f *testing.F) {
 		if (gotErr == nil) != (wantErr == nil) {
 			t.Fatalf("error %v, the reference's %v", gotErr, wantErr)
 		}
-		if gotErr == nil && !slices.Equal(got, want) {
+		if gotErr == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("got %v, want %v", got, want)
 		}
 	})

@@ -47,10 +47,11 @@ func New() Cataloger { return Cataloger{} }
 func (Cataloger) Name() string { return "dpkg" }
 
 // Wants implements indexer.Cataloger: var/lib/dpkg/status, the files of
-// var/lib/dpkg/status.d/ except the *.md5sums lists beside them, and the
-// file lists var/lib/dpkg/info/*.list.
+// var/lib/dpkg/status.d/ except the *.md5sums lists beside them, the
+// file lists var/lib/dpkg/info/*.list, and the copyright files
+// usr/share/doc/*/copyright.
 func (Cataloger) Wants(p string) bool {
-	if p == StatusPath {
+	if p == StatusPath || CopyrightPackage(p) != "" {
 		return true
 	}
 	dir, base := path.Split(p)
@@ -62,8 +63,20 @@ func (Cataloger) Wants(p string) bool {
 
 // Parse implements indexer.Cataloger: the installed packages of one
 // status file, or the files of one package's file list, as OwnedFiles
-// keyed "deb PACKAGE" and without packages.
+// keyed "deb PACKAGE" and without packages, or the licenses of one
+// machine-readable copyright file, as Licenses keyed "deb PACKAGE"
+// (which the fold gives to the package of that name).
 func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Result, error) {
+	if name := CopyrightPackage(p); name != "" {
+		ls, err := ParseCopyright(ctx, r)
+		if err != nil {
+			return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
+		}
+		if len(ls) == 0 {
+			return indexer.Result{}, nil
+		}
+		return indexer.Result{Licenses: map[string][]string{vuln.KindDeb + " " + name: ls}}, nil
+	}
 	if dir, base := path.Split(p); dir == InfoDir+"/" {
 		name := ListPackage(base)
 		if name == "" {

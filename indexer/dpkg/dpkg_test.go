@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -382,7 +383,7 @@ func FuzzDpkgStatus(f *testing.F) {
 			}
 		}
 		again, err := dpkg.ParseStatus(context.Background(), bytes.NewReader(b))
-		if err != nil || !slices.Equal(pkgs, again) {
+		if err != nil || !reflect.DeepEqual(pkgs, again) {
 			t.Fatalf("not deterministic: %v", err)
 		}
 	})

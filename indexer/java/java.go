@@ -181,8 +181,12 @@ func (w *walk) archive(dbPath, name string, ra io.ReaderAt, size int64, depth in
 	before := len(w.pkgs) // packages found before this archive's nested ones
 	var (
 		poms     []vuln.Package
+		pomDirs  []string // the directory of each pom.properties
 		manifest map[string]string
 		seen     = map[string]bool{}
+		// pomLicenses are the licenses of the pom.xml files, by their
+		// directory META-INF/maven/GROUP/ARTIFACT.
+		pomLicenses = map[string][]string{}
 	)
 	for _, f := range zr.File {
 		entry := f.Name
@@ -200,6 +204,20 @@ func (w *walk) archive(dbPath, name string, ra io.ReaderAt, size int64, depth in
 			seen[pkg.Name+"@"+pkg.Version] = true
 			pkg.DBPath = dbPath
 			poms = append(poms, pkg)
+			pomDirs = append(pomDirs, path.Dir(entry))
+		case base == "pom.xml" && strings.HasPrefix(entry, "META-INF/maven/") && len(pomLicenses) < maxPoms:
+			// A pom.xml that does not read (larger than 1 MiB, damaged)
+			// costs its licenses only; the layer's budget still binds.
+			b, err := w.readMeta(f)
+			if errors.Is(err, indexer.ErrExpanded) {
+				return fmt.Errorf("%s: %s: %w", dbPath, entry, err)
+			}
+			if err != nil {
+				continue
+			}
+			if ls := PomLicenses(b); len(ls) > 0 {
+				pomLicenses[path.Dir(entry)] = ls
+			}
 		case strings.EqualFold(entry, "META-INF/MANIFEST.MF"):
 			b, err := w.readMeta(f)
 			if err != nil {
@@ -220,6 +238,9 @@ func (w *walk) archive(dbPath, name string, ra io.ReaderAt, size int64, depth in
 				}
 			}
 		}
+	}
+	for i := range poms {
+		poms[i].Licenses = pomLicenses[pomDirs[i]]
 	}
 	pkg, warnings := manifestPackage(manifest, name)
 	if g, a, v, ok := RepositoryCoordinates(dbPath); ok {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -32,7 +33,7 @@ func samePackages(t *testing.T, what string, got, want []vuln.Package, gotErr, w
 	if (gotErr == nil) != (wantErr == nil) {
 		t.Fatalf("%s: error %v, the reference's %v", what, gotErr, wantErr)
 	}
-	if gotErr == nil && !slices.Equal(got, want) {
+	if gotErr == nil && !slices.EqualFunc(got, want, sameIgnoringLicenses) {
 		t.Fatalf("%s:\n got %v\nwant %v", what, got, want)
 	}
 }
@@ -47,7 +48,7 @@ func FuzzPackageJSONReference(f *testing.F) {
 		if (gotErr == nil) != (wantErr == nil) {
 			t.Fatalf("error %v, the reference's %v", gotErr, wantErr)
 		}
-		if (got == nil) != (want == nil) || (got != nil && *got != *want) {
+		if (got == nil) != (want == nil) || (got != nil && !sameIgnoringLicenses(*got, *want)) {
 			t.Fatalf("got %v, want %v", got, want)
 		}
 	})
@@ -137,7 +138,7 @@ func TestChunksOfRealLockFiles(t *testing.T) {
 			continue
 		}
 		n++
-		if err != nil || !slices.Equal(got, want) || len(got) == 0 {
+		if err != nil || !slices.EqualFunc(got, want, sameIgnoringLicenses) || len(got) == 0 {
 			t.Errorf("%s: %v\n got %v\nwant %v", m, err, got, want)
 		}
 	}
@@ -158,4 +159,11 @@ func TestYAMLLayoutRefused(t *testing.T) {
 			t.Errorf("%q: error %v, want errYAMLLayout", in, err)
 		}
 	}
+}
+
+// sameIgnoringLicenses compares packages as the reference sees them:
+// the reference reads no licenses.
+func sameIgnoringLicenses(a, b vuln.Package) bool {
+	a.Licenses, b.Licenses = nil, nil
+	return reflect.DeepEqual(a, b)
 }

@@ -238,7 +238,7 @@ func parseApplication(p string, r io.Reader) (indexer.Result, error) {
 	if m.Name == "" {
 		return indexer.Result{}, nil
 	}
-	pkg := vuln.Package{Name: m.Name, Version: m.Version, Kind: vuln.KindNPM, Application: vuln.ApplicationPublished}
+	pkg := vuln.Package{Name: m.Name, Version: m.Version, Kind: vuln.KindNPM, Application: vuln.ApplicationPublished, Licenses: m.Licenses}
 	if m.Private || m.Version == "" {
 		pkg.Application = vuln.ApplicationUnpublished
 	}
@@ -258,7 +258,7 @@ func parseDebianModule(p string, r io.Reader) (indexer.Result, error) {
 	if m.Name == "" || m.Version == "" {
 		return indexer.Result{}, nil
 	}
-	return indexer.Result{Packages: []vuln.Package{{Name: m.Name, Version: m.Version, Kind: vuln.KindNPM}}}, nil
+	return indexer.Result{Packages: []vuln.Package{{Name: m.Name, Version: m.Version, Kind: vuln.KindNPM, Licenses: m.Licenses}}}, nil
 }
 
 // stripBOM removes a UTF-8 byte order mark, which encoding/json and

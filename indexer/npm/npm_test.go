@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -579,7 +580,7 @@ func TestApplication(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(res.Packages, tc.want) {
+			if !reflect.DeepEqual(res.Packages, tc.want) {
 				t.Errorf("got %+v, want %+v", res.Packages, tc.want)
 			}
 		})

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/lapps/lapps/indexer/internal/jsonstream"
+	"github.com/lapps/lapps/indexer/license"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -25,7 +26,7 @@ func ParsePackageJSON(r io.Reader) (*vuln.Package, error) {
 	if m.Private || !m.HasName || !m.HasVersion || m.Name == "" || m.Version == "" {
 		return nil, nil
 	}
-	return &vuln.Package{Name: m.Name, Version: m.Version, Kind: vuln.KindNPM}, nil
+	return &vuln.Package{Name: m.Name, Version: m.Version, Kind: vuln.KindNPM, Licenses: m.Licenses}, nil
 }
 
 // Manifest is what lapps reads of a package.json: its top-level name,
@@ -34,6 +35,10 @@ type Manifest struct {
 	Name, Version       string
 	HasName, HasVersion bool // the field is there, as a string
 	Private             bool
+	// Licenses are the SPDX expressions (license.Normalize) of "license"
+	// (a string, or the legacy {"type": …} object) or, without it, of
+	// the legacy "licenses" array (of strings or such objects).
+	Licenses []string
 }
 
 // ReadManifest reads the top-level name, version and private fields of a
@@ -53,6 +58,7 @@ func ReadManifest(r io.Reader) (Manifest, error) {
 		name, version   string
 		nameOK, verOK   bool
 		private         bool
+		lic, legacy     []string
 		isObject, empty = t == json.Delim('{'), t == nil
 	)
 	if !isObject && !empty {
@@ -70,6 +76,12 @@ func ReadManifest(r io.Reader) (Manifest, error) {
 				version = ""
 				err = d.String(&version)
 				verOK = err == nil
+			case "license":
+				lic = nil
+				return readLicenses(d, &lic)
+			case "licenses":
+				legacy = nil
+				return readLicenses(d, &legacy)
 			case "private":
 				private = false
 				if err = d.Bool(&private); err != nil {
@@ -90,7 +102,10 @@ func ReadManifest(r io.Reader) (Manifest, error) {
 	if err := d.End(); err != nil {
 		return Manifest{}, fmt.Errorf("package.json: %w", err)
 	}
-	m := Manifest{Private: private, HasName: nameOK, HasVersion: verOK}
+	m := Manifest{Private: private, HasName: nameOK, HasVersion: verOK, Licenses: lic}
+	if len(lic) == 0 {
+		m.Licenses = legacy
+	}
 	if nameOK {
 		m.Name = strings.TrimSpace(name)
 	}
@@ -98,4 +113,52 @@ func ReadManifest(r io.Reader) (Manifest, error) {
 		m.Version = strings.TrimSpace(version)
 	}
 	return m, nil
+}
+
+// readLicenses reads a license value: a string, an object whose "type"
+// names the license, or an array of those; other values are skipped.
+// What it finds is normalised and added to *out (license.Add bounds it).
+func readLicenses(d *jsonstream.Decoder, out *[]string) error {
+	c, err := d.Peek()
+	if err != nil {
+		return err
+	}
+	switch c {
+	case '"':
+		var s string
+		if err := d.String(&s); err != nil {
+			return err
+		}
+		*out = license.Add(*out, license.Normalize(s))
+		return nil
+	case '{':
+		_, err := d.ObjectOrNull(func(key string) error {
+			if key != "type" {
+				return d.Skip()
+			}
+			var s string
+			if err := d.String(&s); err != nil {
+				if _, ok := err.(*jsonstream.TypeError); ok {
+					return nil
+				}
+				return err
+			}
+			*out = license.Add(*out, license.Normalize(s))
+			return nil
+		})
+		return err
+	case '[':
+		_, err := d.ArrayOrNull(func() error {
+			c, err := d.Peek()
+			if err != nil {
+				return err
+			}
+			if c == '[' {
+				return d.Skip() // no nesting beyond one array
+			}
+			return readLicenses(d, out)
+		})
+		return err
+	}
+	return d.Skip()
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/internal/jsonstream"
+	"github.com/lapps/lapps/indexer/license"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -65,6 +66,10 @@ func (Cataloger) Parse(ctx context.Context, p string, r io.Reader) (indexer.Resu
 type pkg struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
+	// License is "license": a string, or an array of strings that
+	// Composer reads as alternatives. Read by readLicense only (the
+	// reference decoder of the tests, encoding/json, leaves it).
+	License []string `json:"-"`
 }
 
 // ParseInstalled reads an installed.json: a JSON array of packages
@@ -201,13 +206,66 @@ func decodePkg(ctx context.Context, d *jsonstream.Decoder, typeErr *error) (pkg,
 			return keep(d.String(&p.Name))
 		case strings.EqualFold(key, "version"):
 			return keep(d.String(&p.Version))
+		case strings.EqualFold(key, "license"):
+			p.License = nil
+			return readLicense(d, &p.License)
 		}
 		return d.Skip()
 	})
 	if err := keep(err); err != nil {
 		return p, err
 	}
-	return p, indexer.CountPackage(ctx, vuln.Package{Name: p.Name, Version: p.Version})
+	return p, indexer.CountPackage(ctx, vuln.Package{Name: p.Name, Version: p.Version, Licenses: p.License})
+}
+
+// readLicense reads a "license" value: a string or an array of strings
+// (at most license.MaxPerPackage kept); other values are skipped.
+func readLicense(d *jsonstream.Decoder, out *[]string) error {
+	c, err := d.Peek()
+	if err != nil {
+		return err
+	}
+	keep := func() error {
+		var s string
+		err := d.String(&s)
+		if _, ok := err.(*jsonstream.TypeError); ok {
+			return nil
+		}
+		if err == nil && s != "" && len(s) <= license.MaxLen && len(*out) < license.MaxPerPackage {
+			*out = append(*out, s)
+		}
+		return err
+	}
+	switch c {
+	case '"':
+		return keep()
+	case '[':
+		_, err := d.ArrayOrNull(keep)
+		return err
+	}
+	return d.Skip()
+}
+
+// licenses returns the SPDX expression of Composer's license list: its
+// licenses are alternatives ("license": ["LGPL-2.1-only",
+// "GPL-3.0-or-later"] lets the user choose), so several that are SPDX
+// become one expression joined by OR; otherwise each, normalised.
+func licenses(list []string) []string {
+	out := license.List(list...)
+	if len(out) < 2 {
+		return out
+	}
+	parts := make([]string, len(out))
+	for i, l := range out {
+		if _, ok := license.Expression(l); !ok {
+			return out
+		}
+		parts[i] = "(" + l + ")"
+	}
+	if e, ok := license.Expression(strings.Join(parts, " OR ")); ok {
+		return []string{e}
+	}
+	return out
 }
 
 // packages turns Composer packages into lapps packages: names lower-cased
@@ -228,7 +286,7 @@ func packages(list []pkg) []vuln.Package {
 			continue
 		}
 		seen[name+"@"+v] = true
-		out = append(out, vuln.Package{Name: name, Version: v, Kind: vuln.KindComposer})
+		out = append(out, vuln.Package{Name: name, Version: v, Kind: vuln.KindComposer, Licenses: licenses(p.License)})
 	}
 	return out
 }

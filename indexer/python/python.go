@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/license"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -65,14 +66,15 @@ func underSitePackages(dir string) bool {
 // Parse implements indexer.Cataloger: one distribution, named and
 // versioned by its Name and Version headers.
 func (Cataloger) Parse(_ context.Context, p string, r io.Reader) (indexer.Result, error) {
-	name, version, err := ParseMetadata(r)
+	m, err := ReadMetadata(r)
 	if err != nil {
 		return indexer.Result{}, fmt.Errorf("parse %s: %w", p, err)
 	}
 	return indexer.Result{Packages: []vuln.Package{{
-		Name:    NormalizeName(name),
-		Version: version,
-		Kind:    vuln.KindPyPI,
+		Name:     NormalizeName(m.Name),
+		Version:  m.Version,
+		Kind:     vuln.KindPyPI,
+		Licenses: m.Licenses,
 	}}}, nil
 }
 
@@ -81,12 +83,40 @@ func (Cataloger) Parse(_ context.Context, p string, r io.Reader) (indexer.Result
 const maxHeaderLine = 1 << 20
 
 // ParseMetadata returns the Name and Version headers of a core metadata
-// file (METADATA, PKG-INFO). The headers are RFC 822 style and end at the
-// first empty line. It is written here rather than with net/textproto or
-// net/mail because those reject whole files over one malformed line, and
-// real metadata has them (unindented continuation lines of old
-// descriptions); only two headers matter and they come first.
+// file (METADATA, PKG-INFO): ReadMetadata without the licenses.
 func ParseMetadata(r io.Reader) (name, version string, err error) {
+	m, err := ReadMetadata(r)
+	return m.Name, m.Version, err
+}
+
+// Metadata is what lapps reads of a core metadata file.
+type Metadata struct {
+	Name, Version string
+	// Licenses are the SPDX expressions (license.Normalize) of
+	// License-Expression (metadata 2.4); without it, of License when it
+	// is a short one-line name, not a license's text; without either, of
+	// the "License ::" classifiers.
+	Licenses []string
+}
+
+// maxLicenseHeader is the longest License header taken as a license's
+// name; longer ones, and ones with continuation lines, hold its text.
+const maxLicenseHeader = 100
+
+// ReadMetadata reads the headers of a core metadata file (METADATA,
+// PKG-INFO). The headers are RFC 822 style and end at the first empty
+// line. It is written here rather than with net/textproto or net/mail
+// because those reject whole files over one malformed line, and real
+// metadata has them (unindented continuation lines of old descriptions).
+// Only the headers are read, line by line, each at most 1 MiB; the
+// description body after them never is.
+func ReadMetadata(r io.Reader) (Metadata, error) {
+	var (
+		m                  Metadata
+		expr, lic          string
+		licLong, inLicense bool
+		classifiers        []string
+	)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(nil, maxHeaderLine)
 	first := true
@@ -100,8 +130,12 @@ func ParseMetadata(r io.Reader) (name, version string, err error) {
 			break
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			continue // continuation of a header we do not read
+			if inLicense && len(bytes.TrimSpace(line)) > 0 {
+				licLong = true // a License header with a text under it
+			}
+			continue // continuation of a header
 		}
+		inLicense = false
 		k, v, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
 			continue
@@ -109,27 +143,42 @@ func ParseMetadata(r io.Reader) (name, version string, err error) {
 		key := string(bytes.TrimSpace(k))
 		val := string(bytes.TrimSpace(v))
 		switch {
-		case strings.EqualFold(key, "Name") && name == "":
-			name = val
-		case strings.EqualFold(key, "Version") && version == "":
-			version = val
-		}
-		if name != "" && version != "" {
-			break
+		case strings.EqualFold(key, "Name") && m.Name == "":
+			m.Name = val
+		case strings.EqualFold(key, "Version") && m.Version == "":
+			m.Version = val
+		case strings.EqualFold(key, "License-Expression") && expr == "":
+			expr = val
+		case strings.EqualFold(key, "License") && lic == "":
+			lic, inLicense = val, true
+			licLong = len(val) > maxLicenseHeader
+		case strings.EqualFold(key, "Classifier") && strings.HasPrefix(val, "License ::"):
+			if e, ok := license.Classifier(val); ok && len(classifiers) < license.MaxPerPackage {
+				classifiers = append(classifiers, e)
+			}
 		}
 	}
-	if err := sc.Err(); err != nil && !(errors.Is(err, bufio.ErrTooLong) && name != "" && version != "") {
-		return "", "", fmt.Errorf("read metadata: %w", err)
+	if err := sc.Err(); err != nil && !(errors.Is(err, bufio.ErrTooLong) && m.Name != "" && m.Version != "") {
+		return Metadata{}, fmt.Errorf("read metadata: %w", err)
 	}
 	switch {
-	case name == "" && version == "":
-		return "", "", errors.New("no Name and Version headers")
-	case name == "":
-		return "", "", errors.New("no Name header")
-	case version == "":
-		return "", "", errors.New("no Version header")
+	case m.Name == "" && m.Version == "":
+		return Metadata{}, errors.New("no Name and Version headers")
+	case m.Name == "":
+		return Metadata{}, errors.New("no Name header")
+	case m.Version == "":
+		return Metadata{}, errors.New("no Version header")
 	}
-	return name, version, nil
+	switch {
+	case expr != "":
+		m.Licenses = license.List(expr)
+	case lic != "" && !licLong && !strings.EqualFold(lic, "UNKNOWN"):
+		m.Licenses = license.List(lic)
+	}
+	if len(m.Licenses) == 0 {
+		m.Licenses = license.List(classifiers...)
+	}
+	return m, nil
 }
 
 // NormalizeName normalises a distribution name as PEP 503 says: lower

@@ -30,6 +30,7 @@ import (
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver go-rpmdb opens rpmdb.sqlite with
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/license"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -270,6 +271,9 @@ func convert(ctx context.Context, infos []*rpmdb.PackageInfo, res *indexer.Resul
 			Version: epoch + pi.Version,
 			Arch:    pi.Arch,
 			Kind:    vuln.KindRPM,
+			// The License tag: SPDX in recent Fedora and RHEL 10, Fedora's
+			// short names ("GPLv2+ and LGPLv2+") before.
+			Licenses: license.List(pi.License),
 		}
 		if pi.Release != "" {
 			p.Version += "-" + pi.Release

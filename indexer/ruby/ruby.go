@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/license"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -86,12 +87,25 @@ var assignRE = regexp.MustCompile(`^\s*[A-Za-z_]\w*\.(name|version)\s*=\s*(.*)$`
 // string literals assigned to name and version are read instead, in the
 // forms RubyGems has written them over the years ("rack", "rack".freeze,
 // 'rack', %q{rack}, %q<rack>, Gem::Version.new("1.0")). The first
-// assignment of each wins.
+// assignment of each wins. The licenses (s.licenses, s.license) are read
+// the same way, normalised (license.Normalize).
 func ParseGemspec(r io.Reader) (vuln.Package, error) {
-	var name, version string
+	var (
+		name, version string
+		licenses      []string
+		sawLicenses   bool
+	)
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	for sc.Scan() {
+		if lm := licensesRE.FindStringSubmatch(sc.Text()); lm != nil && !sawLicenses {
+			// s.licenses = ["MIT".freeze, "Ruby".freeze], or s.license = "MIT".
+			sawLicenses = true
+			for _, q := range quotedRE.FindAllStringSubmatch(lm[1], license.MaxPerPackage) {
+				licenses = license.Add(licenses, license.Normalize(q[1]+q[2]))
+			}
+			continue
+		}
 		m := assignRE.FindStringSubmatch(sc.Text())
 		if m == nil {
 			continue
@@ -106,9 +120,6 @@ func ParseGemspec(r io.Reader) (vuln.Package, error) {
 		case m[1] == "version" && version == "":
 			version = v
 		}
-		if name != "" && version != "" {
-			break
-		}
 	}
 	if err := sc.Err(); err != nil {
 		return vuln.Package{}, err
@@ -121,8 +132,15 @@ func ParseGemspec(r io.Reader) (vuln.Package, error) {
 	case !validName(name) || !validVersion(version):
 		return vuln.Package{}, fmt.Errorf("gem %q version %q: not a gem name and version", name, version)
 	}
-	return vuln.Package{Name: name, Version: version, Kind: vuln.KindGem}, nil
+	return vuln.Package{Name: name, Version: version, Kind: vuln.KindGem, Licenses: licenses}, nil
 }
+
+// licensesRE matches the assignment of a gemspec's licenses, and
+// quotedRE the string literals of its value.
+var (
+	licensesRE = regexp.MustCompile(`^\s*[A-Za-z_]\w*\.licen[sc]es?\s*=\s*(.*)$`)
+	quotedRE   = regexp.MustCompile(`"([^"]*)"|'([^']*)'`)
+)
 
 // rubyString returns the first string literal of a Ruby expression:
 // "…", '…', %q{…}, %q<…>, %q(…), %q[…], %Q of the same.

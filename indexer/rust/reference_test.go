@@ -9,7 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
+	"reflect"
 	"testing"
 
 	"github.com/BurntSushi/toml"
@@ -128,7 +128,7 @@ func same(t *testing.T, got, want []vuln.Package, gotErr, wantErr error) {
 	if (gotErr == nil) != (wantErr == nil) {
 		t.Fatalf("error %v, the reference's %v", gotErr, wantErr)
 	}
-	if gotErr == nil && !slices.Equal(got, want) {
+	if gotErr == nil && !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }

@@ -136,6 +136,11 @@ func (d *Decoder) peekValue() (byte, error) {
 	return c, err
 }
 
+// Peek returns the first byte of the next value without reading it:
+// '"' for a string, '{' an object, '[' an array, 'n' null, 't' or 'f' a
+// boolean, '-' or a digit a number.
+func (d *Decoder) Peek() (byte, error) { return d.peekValue() }
+
 func (d *Decoder) consume() { d.r.Discard(1); d.off++ }
 
 // Token returns the next value's first token: json.Delim('{') or
