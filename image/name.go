@@ -46,13 +46,13 @@ func NormalizeName(ref string, opts ...Option) (string, error) {
 		return "", err
 	}
 	defer lfs.close()
-	for _, t := range []string{prefixOCIArchive, prefixOCI, prefixDockerArchive, prefixDir} {
+	for _, t := range []string{prefixOCIArchive, prefixOCI, prefixDockerArchive, prefixDir, prefixSBOM} {
 		rest, ok := strings.CutPrefix(ref, t)
 		if !ok {
 			continue
 		}
 		p, suffix := rest, ""
-		if t != prefixDir {
+		if t != prefixDir && t != prefixSBOM {
 			p, suffix = lfs.splitPath(rest)
 		}
 		abs, err := absPath(t, p)
