@@ -17,7 +17,7 @@ var errOtherType = errors.New("purl type not matched")
 
 type typeError struct{ typ string }
 
-func (e *typeError) Error() string { return "purl type " + e.typ + " is not matched" }
+func (e *typeError) Error() string   { return "purl type " + e.typ + " is not matched" }
 func (e *typeError) Is(t error) bool { return t == errOtherType }
 
 // kinds are the purl types lapps matches, by type.
@@ -48,7 +48,8 @@ func fromPURL(s string) (vuln.Package, *vuln.Distribution, error) {
 	switch kind {
 	case vuln.KindDeb, vuln.KindRPM, vuln.KindAPK:
 		p.Arch = q["arch"]
-		if e := q["epoch"]; e != "" && e != "0" && kind == vuln.KindRPM && !strings.Contains(p.Version, ":") {
+		// The epoch qualifier (rpm; Trivy for deb too) joins the version.
+		if e := q["epoch"]; e != "" && e != "0" && !strings.Contains(p.Version, ":") {
 			p.Version = e + ":" + p.Version
 		}
 		if up := q["upstream"]; up != "" {
@@ -61,7 +62,7 @@ func fromPURL(s string) (vuln.Package, *vuln.Distribution, error) {
 			}
 			p.SourceName, p.SourceVersion = name, ver
 		}
-		d = distroOf(u.Namespace, q["distro"], kind)
+		d = distroOf(u.Namespace, q["distro"])
 	case vuln.KindGo:
 		if u.Namespace != "" {
 			p.Name = u.Namespace + "/" + u.Name
@@ -101,7 +102,7 @@ func rpmSourceName(f string) string {
 // distroOf reads a distro qualifier: "debian-12", "debian-12.5" (Syft,
 // Trivy, lapps for deb and rpm), "alpine-3.19.1" or "3.20.3" (lapps for
 // apk), with the purl's namespace as the id where the qualifier has none.
-func distroOf(namespace, distro, kind string) *vuln.Distribution {
+func distroOf(namespace, distro string) *vuln.Distribution {
 	if distro == "" {
 		return nil
 	}
@@ -118,6 +119,5 @@ func distroOf(namespace, distro, kind string) *vuln.Distribution {
 	if id == "" {
 		return nil
 	}
-	_ = kind
 	return &vuln.Distribution{ID: id, VersionID: ver, Version: ver}
 }

@@ -121,6 +121,12 @@ func Parse(data []byte, lim Limits) (doc *Document, err error) {
 			doc, err = nil, fmt.Errorf("%w: parser panic: %v", ErrFormat, p)
 		}
 	}()
+	return parse(data, lim)
+}
+
+// parse is Parse without the recovery of panics (which fuzzing looks for).
+func parse(data []byte, lim Limits) (*Document, error) {
+	var err error
 	var head struct {
 		BOMFormat   string `json:"bomFormat"`
 		SpecVersion string `json:"specVersion"`
@@ -203,7 +209,7 @@ func (b *builder) add(name, version, purl string, h hints) {
 	if h.sourceVersion != "" && p.SourceVersion == "" && p.SourceName != "" {
 		p.SourceVersion = h.sourceVersion
 	}
-	if p.SourceName == p.Name && p.SourceVersion == p.Version {
+	if p.SourceName == p.Name && (p.SourceVersion == "" || p.SourceVersion == p.Version) {
 		p.SourceName, p.SourceVersion = "", ""
 	}
 	p.DBPath = strings.TrimPrefix(h.path, "/")

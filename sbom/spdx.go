@@ -31,6 +31,10 @@ func (b *builder) spdx(data []byte, version string) error {
 		if err := b.component(); err != nil {
 			return err
 		}
+		if p.PrimaryPackagePurpose == "CONTAINER" {
+			// The image the document describes (Syft, Trivy), not a package.
+			continue
+		}
 		if p.PrimaryPackagePurpose == "OPERATING-SYSTEM" {
 			if b.doc.Distribution.Empty() && p.PackageName != "" {
 				b.doc.Distribution = &vuln.Distribution{ID: strings.ToLower(p.PackageName), VersionID: p.PackageVersion, Version: p.PackageVersion}
