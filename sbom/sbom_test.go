@@ -234,8 +234,8 @@ func TestLimits(t *testing.T) {
 // TestPURL covers the purl conventions of lapps, Syft and Trivy.
 func TestPURL(t *testing.T) {
 	for _, c := range []struct {
-		purl                       string
-		want                       vuln.Package
+		purl                      string
+		want                      vuln.Package
 		distroID, distroVersionID string
 	}{
 		{"pkg:deb/debian/libc6@2.36-9%2Bdeb12u14?arch=amd64&distro=debian-12&upstream=glibc", vuln.Package{Kind: "deb", Name: "libc6", Version: "2.36-9+deb12u14", Arch: "amd64", SourceName: "glibc"}, "debian", "12"},
