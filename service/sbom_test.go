@@ -1,0 +1,235 @@
+package service
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	cdx "github.com/CycloneDX/cyclonedx-go"
+	packageurl "github.com/package-url/packageurl-go"
+
+	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/report"
+	"github.com/lapps/lapps/testenv"
+	"github.com/lapps/lapps/updater"
+	"github.com/lapps/lapps/vuln"
+)
+
+// sbomOf writes, with cyclonedx-go, a CycloneDX 1.6 SBOM of a report's
+// packages as Syft would: the operating system as an operating-system
+// component, every package with its purl (the source package and its
+// version in the upstream qualifier where they differ from the binary's),
+// and the file it was read from as syft:location:0:path. Language
+// packages that an OS package owns are left out: they are that package.
+func sbomOf(t *testing.T, r *report.Report) []byte {
+	t.Helper()
+	var comps []cdx.Component
+	d := r.Distribution
+	if !d.Empty() {
+		comps = append(comps, cdx.Component{Type: cdx.ComponentTypeOS, Name: d.ID, Version: d.VersionID,
+			Properties: &[]cdx.Property{{Name: "syft:distro:id", Value: d.ID}, {Name: "syft:distro:versionID", Value: d.VersionID}, {Name: "syft:distro:versionCodename", Value: d.VersionCodename}}})
+	}
+	for _, p := range r.Packages {
+		purl := vuln.PURL(p, d)
+		if p.SourceName != "" && p.SourceVersion != "" && p.SourceVersion != p.Version {
+			u, err := packageurl.FromString(purl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var q packageurl.Qualifiers
+			for _, kv := range u.Qualifiers {
+				if kv.Key != "upstream" {
+					q = append(q, kv)
+				}
+			}
+			u.Qualifiers = append(q, packageurl.Qualifier{Key: "upstream", Value: p.SourceName + "@" + p.SourceVersion})
+			purl = u.ToString()
+		}
+		comps = append(comps, cdx.Component{BOMRef: purl, Type: cdx.ComponentTypeLibrary, Name: p.Name, Version: p.Version, PackageURL: purl,
+			Properties: &[]cdx.Property{{Name: "syft:location:0:path", Value: "/" + p.DBPath}}})
+	}
+	bom := cdx.NewBOM()
+	bom.SpecVersion = cdx.SpecVersion1_6
+	bom.Metadata = &cdx.Metadata{Component: &cdx.Component{Type: cdx.ComponentTypeContainer, Name: r.Image, Version: r.ManifestDigest}}
+	bom.Components = &comps
+	var b strings.Builder
+	enc := cdx.NewBOMEncoder(&b, cdx.BOMFileFormatJSON)
+	enc.SetPretty(true)
+	if err := enc.EncodeVersion(bom, cdx.SpecVersion1_6); err != nil {
+		t.Fatal(err)
+	}
+	return []byte(b.String())
+}
+
+// findingKeys are the findings as a sorted set, without what an SBOM does
+// not carry (the layer).
+func findingKeys(fs []vuln.Finding) []string {
+	out := make([]string, 0, len(fs))
+	for _, f := range fs {
+		out = append(out, strings.Join([]string{f.ID, f.PackageKind, f.Package, f.InstalledVersion, f.SourcePackage, f.FixedVersion, string(f.Status), f.Severity.String(), f.Ecosystem, f.MatchedBy, f.DBPath}, " "))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// matchInputs are what the matcher takes of each package, sorted.
+func matchInputs(ps []vuln.Package) []string {
+	binNMU := regexp.MustCompile(`\+b[0-9]+$`)
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		src, srcVer := p.SourceName, p.SourceVersion
+		if src == "" {
+			src = p.Name
+		}
+		if srcVer == "" {
+			srcVer = binNMU.ReplaceAllString(p.Version, "")
+		}
+		out = append(out, strings.Join([]string{p.Kind, p.Name, p.Version, p.Arch, src, srcVer, p.DBPath}, " "))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestSBOMFindingsEqualImage scans debian-bookworm-mid, writes a
+// CycloneDX SBOM of the packages lapps found, scans that as sbom:FILE and
+// checks that the findings are the same, with Debian, Go and GitHub
+// advisories; then that the SBOM's scans are numbered and listed, that
+// report -i gives the recorded scan, and that the inverted package index
+// (which the notifier reads) reaches the SBOM's manifest.
+func TestSBOMFindingsEqualImage(t *testing.T) {
+	images := testenv.Images(t)
+	v := testenv.VulnData(t)
+	ref := "oci:" + filepath.Join(images, "debian", "oci") + ":debian-bookworm-mid"
+	l, _ := newTestLocal(t)
+	l.sources = []updater.Source{
+		{Name: "debian-dsa", Type: "debian-dsa", Path: filepath.Join(v, "debian-security-tracker", "data")},
+		{Name: "go-vulndb", Type: "osv", Path: filepath.Join(v, "golang-vulndb", "data", "osv")},
+		{Name: "ghsa", Type: "osv", Path: filepath.Join(v, "github-advisory-database", "advisories")},
+	}
+	ctx := context.Background()
+	res, err := l.UpdateVulnDB(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Error != "" {
+			t.Fatalf("%s: %s", r.Source, r.Error)
+		}
+	}
+	img, err := l.ScanImage(ctx, ScanRequest{Image: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := sbomOf(t, img)
+	file := filepath.Join(t.TempDir(), "bom.json")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sb, err := l.ScanImage(ctx, ScanRequest{Image: "sbom:" + file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	if sb.Image != "sbom:"+file || sb.ManifestDigest != digest || sb.ScanIndex != 1 {
+		t.Errorf("image %s manifest %s scan %d, want sbom:%s %s 1", sb.Image, sb.ManifestDigest, sb.ScanIndex, file, digest)
+	}
+	if len(sb.Packages) != len(img.Packages) {
+		t.Errorf("%d packages from the SBOM, %d in the image", len(sb.Packages), len(img.Packages))
+	}
+	kinds := map[string]int{}
+	for _, f := range img.Vulnerabilities {
+		kinds[f.PackageKind]++
+	}
+	if kinds[vuln.KindGo] == 0 || kinds[vuln.KindNPM] == 0 {
+		t.Fatalf("the image's findings by kind %v: the comparison needs golang and npm findings", kinds)
+	}
+	// The shared Debian data (2023) predates every package of the image,
+	// so no deb finding compares: what the matcher takes of each package
+	// (kind, name, version, arch, source name and the source version it
+	// compares) and the distribution's ecosystem must be the same.
+	if a, b := matchInputs(img.Packages), matchInputs(sb.Packages); !slices.Equal(a, b) {
+		t.Errorf("packages as matched:\nimage %q\nSBOM  %q", a, b)
+	}
+	if a, b := vuln.DistributionEcosystem(img.Distribution), vuln.DistributionEcosystem(sb.Distribution); a != b || a != "Debian:12" {
+		t.Errorf("ecosystem %q from the image, %q from the SBOM", a, b)
+	}
+	want, got := findingKeys(img.Vulnerabilities), findingKeys(sb.Vulnerabilities)
+	if !slices.Equal(want, got) {
+		for _, k := range want {
+			if !slices.Contains(got, k) {
+				t.Errorf("only from the image: %s", k)
+			}
+		}
+		for _, k := range got {
+			if !slices.Contains(want, k) {
+				t.Errorf("only from the SBOM: %s", k)
+			}
+		}
+	}
+	t.Logf("image and SBOM: %d findings (%v), %d packages", len(want), kinds, len(sb.Packages))
+
+	// Scanned again: scan 2 of the same name and manifest; list and report.
+	if _, err := l.ScanImage(ctx, ScanRequest{Image: "sbom:" + file}); err != nil {
+		t.Fatal(err)
+	}
+	scans, err := l.ListScans(ctx, "sbom:"+file)
+	if err != nil || len(scans) != 2 || scans[1].Index != 2 || scans[0].ManifestDigest != digest || scans[0].Packages != len(sb.Packages) {
+		t.Fatalf("list: %v %+v", err, scans)
+	}
+	r1, err := l.Report(ctx, "sbom:"+file, 1)
+	if err != nil || !slices.Equal(findingKeys(r1.Vulnerabilities), got) || r1.ScanIndex != 1 {
+		t.Fatalf("report -i 1: %v", err)
+	}
+	live, err := l.Report(ctx, "sbom:"+file, 0)
+	if err != nil || !slices.Equal(findingKeys(live.Vulnerabilities), got) || live.ScanIndex != 2 {
+		t.Fatalf("live report: %v", err)
+	}
+	// The notifier finds affected manifests through this index.
+	ds, err := l.st.ManifestsWithPackages(ctx, vuln.KindDeb, []string{"glibc"})
+	if err != nil || !slices.Contains(ds, digest) || !slices.Contains(ds, img.ManifestDigest) {
+		t.Errorf("manifests with glibc: %v %v, want the image's and the SBOM's", err, ds)
+	}
+	// Scrub re-evaluates the SBOM from its stored index, without reading it.
+	os.Remove(file)
+	sr, err := l.Scrub(ctx)
+	if err != nil || sr.Failed != 0 {
+		t.Errorf("scrub: %v %+v", err, sr)
+	}
+}
+
+// TestSBOMSource: an sbom: path that is missing, or not under the local
+// roots of a server, is refused; a bare file is not an image.
+func TestSBOMSource(t *testing.T) {
+	l, _ := newTestLocal(t)
+	ctx := context.Background()
+	if _, err := l.ScanImage(ctx, ScanRequest{Image: "sbom:" + filepath.Join(t.TempDir(), "missing.json")}); !errors.Is(err, image.ErrNotFound) {
+		t.Errorf("missing: %v", err)
+	}
+	fixture, err := filepath.Abs(filepath.Join("..", "sbom", "testdata", "syft-debian-mid.cdx-1.6.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := newTestLocal(t)
+	srv.imageOpts = append(srv.imageOpts, image.WithLocalRoots([]string{t.TempDir()}))
+	if _, err := srv.ScanImage(ctx, ScanRequest{Image: "sbom:" + fixture}); !errors.Is(err, image.ErrForbidden) {
+		t.Errorf("outside the local roots: %v", err)
+	}
+	r, err := l.ScanImage(ctx, ScanRequest{Image: "sbom:" + fixture})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Distribution == nil || r.Distribution.VersionCodename != "bookworm" || len(r.Packages) != 19 {
+		t.Errorf("distribution %+v, %d packages", r.Distribution, len(r.Packages))
+	}
+	if _, err := l.ScanImage(ctx, ScanRequest{Image: "sbom:" + filepath.Join("..", "go.mod")}); err == nil {
+		t.Error("go.mod scanned as an SBOM")
+	}
+}
