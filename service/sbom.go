@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -48,6 +49,11 @@ func (l *Local) ScanSBOM(ctx context.Context, name, key string, r io.Reader, pro
 	}
 	doc, err := sbom.Read(r, l.sbomLimits)
 	if err != nil {
+		if errors.Is(err, sbom.ErrFormat) {
+			// Unreadable as an SBOM: a corrupt image, for exit codes and
+			// the API's error codes.
+			return nil, fmt.Errorf("%s: %w: %w", name, image.ErrCorrupt, err)
+		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	idx := SBOMIndex(doc)
