@@ -97,3 +97,12 @@ func SBOMIndex(doc *sbom.Document) *indexer.ImageIndex {
 		Warnings:       warnings,
 	}
 }
+
+// SBOMScanner scans the bytes of an SBOM: implemented by Local, so that
+// a server can scan an uploaded SBOM without reading a path its caller
+// names.
+type SBOMScanner interface {
+	ScanSBOM(ctx context.Context, name, key string, r io.Reader, progress func(Progress)) (*report.Report, error)
+}
+
+var _ SBOMScanner = (*Local)(nil)
