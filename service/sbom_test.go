@@ -16,6 +16,7 @@ import (
 	packageurl "github.com/package-url/packageurl-go"
 
 	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/notifier"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/updater"
@@ -231,5 +232,70 @@ func TestSBOMSource(t *testing.T) {
 	}
 	if _, err := l.ScanImage(ctx, ScanRequest{Image: "sbom:" + filepath.Join("..", "go.mod")}); err == nil {
 		t.Error("go.mod scanned as an SBOM")
+	}
+}
+
+// TestSBOMNotified: advisories that a new update operation adds reach a
+// scanned SBOM through the notifier's inverted index, as they reach
+// images, naming the SBOM's scans.
+func TestSBOMNotified(t *testing.T) {
+	v := testenv.VulnData(t)
+	osv := filepath.Join(v, "golang-vulndb", "data", "osv")
+	feed := t.TempDir()
+	cp := func(id string) {
+		b, err := os.ReadFile(filepath.Join(osv, id+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(feed, id+".json"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp("GO-2020-0015") // golang.org/x/text before 0.3.3: not v0.3.5
+	l, _ := newTestLocal(t)
+	l.sources = []updater.Source{{Name: "go-feed", Type: "osv", Path: feed}}
+	ctx := context.Background()
+	op := func() int64 {
+		t.Helper()
+		if res, err := l.UpdateVulnDB(ctx, nil); err != nil || res[0].Error != "" {
+			t.Fatalf("update: %v %+v", err, res)
+		}
+		st, err := l.VulnDBStatus(ctx)
+		if err != nil || len(st) != 1 {
+			t.Fatalf("status: %v %+v", err, st)
+		}
+		return st[0].Operation
+	}
+	op1 := op()
+	b, err := os.ReadFile(filepath.Join("..", "sbom", "testdata", "syft-debian-mid.cdx-1.6.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "bom.json")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := l.ScanImage(ctx, ScanRequest{Image: "sbom:" + file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp("GO-2021-0113") // golang.org/x/text before 0.3.7
+	cp("GO-2022-1059") // golang.org/x/text before 0.3.8
+	op2 := op()
+	changes, err := notifier.Affected(ctx, l.st, op1, op2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range changes {
+		if c.ManifestDigest != r.ManifestDigest || !slices.Equal(c.Images, []string{"sbom:" + file}) {
+			t.Errorf("change of %s %v, want the SBOM's %s", c.ManifestDigest, c.Images, r.ManifestDigest)
+		}
+		got = append(got, c.Action+" "+c.Finding.ID+" "+c.Finding.Package+" "+c.Finding.InstalledVersion)
+	}
+	// Findings carry the CVE the advisories alias (GO-2021-0113, GO-2022-1059).
+	want := []string{"added CVE-2021-38561 golang.org/x/text v0.3.5", "added CVE-2022-32149 golang.org/x/text v0.3.5"}
+	if !slices.Equal(got, want) {
+		t.Errorf("changes %q, want %q", got, want)
 	}
 }
