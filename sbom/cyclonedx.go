@@ -56,11 +56,13 @@ func (b *builder) cdxComponents(cs []cdx.Component, depth int) error {
 				b.doc.Distribution = cdxOS(c, props)
 			}
 		case c.PackageURL != "" || cdxPackageType(c.Type):
-			src, srcVer := props["aquasecurity:trivy:SrcName"], trivySourceVersion(props)
 			b.add(c.Name, c.Version, c.PackageURL, hints{
-				sourceName: src, sourceVersion: srcVer,
-				path:     firstNonEmpty(props["aquasecurity:trivy:FilePath"], props["syft:location:0:path"], props["lapps:db_path"]),
-				licenses: cdxLicenses(c.Licenses),
+				sourceName:    firstNonEmpty(props["lapps:source_name"], props["aquasecurity:trivy:SrcName"]),
+				sourceVersion: firstNonEmpty(props["lapps:source_version"], trivySourceVersion(props)),
+				path:          firstNonEmpty(props["lapps:db_path"], props["aquasecurity:trivy:FilePath"], props["syft:location:0:path"]),
+				licenses:      cdxLicenses(c.Licenses),
+				ownedBy:       props["lapps:os_owned_by"],
+				application:   props["lapps:application"],
 			})
 		}
 		if c.Components != nil {

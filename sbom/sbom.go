@@ -91,6 +91,11 @@ type Document struct {
 	// Packages are the packages with a purl lapps matches, in document
 	// order, without duplicates (vuln.Package.Key).
 	Packages []vuln.Package
+	// OSOwned are language packages that the SBOM says an OS package
+	// installed (a lapps SBOM's lapps:os_owned_by property, or "installed
+	// by" in its SPDX sourceInfo), with OwnedBy set: matched as that OS
+	// package, not again, as in an image's index.
+	OSOwned []vuln.Package
 	// Warnings say what was not taken: components without a purl, purls
 	// of other types, purls that do not parse.
 	Warnings []string
@@ -183,6 +188,9 @@ type hints struct {
 	sourceName, sourceVersion string
 	path                      string
 	licenses                  []string
+	// ownedBy and application are vuln.Package's OwnedBy and Application
+	// as a lapps SBOM records them.
+	ownedBy, application string
 }
 
 // add takes one component: its purl, or a warning.
@@ -215,6 +223,10 @@ func (b *builder) add(name, version, purl string, h hints) {
 	p.DBPath = strings.TrimPrefix(h.path, "/")
 	p.Licenses = h.licenses
 	p.PURL = purl
+	p.OwnedBy = h.ownedBy
+	if h.application == vuln.ApplicationPublished || h.application == vuln.ApplicationUnpublished {
+		p.Application = h.application
+	}
 	if d != nil {
 		if b.distros == nil {
 			b.distros = map[vuln.Distribution]int{}
@@ -228,6 +240,10 @@ func (b *builder) add(name, version, purl string, h hints) {
 		return
 	}
 	b.seen[p.Key()] = true
+	if p.OwnedBy != "" {
+		b.doc.OSOwned = append(b.doc.OSOwned, p)
+		return
+	}
 	b.doc.Packages = append(b.doc.Packages, p)
 }
 

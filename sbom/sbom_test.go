@@ -40,6 +40,7 @@ func TestParseFixtures(t *testing.T) {
 		counts                   map[string]int
 		want                     []pkg
 		warnings                 []string // substrings, one per warning
+		osOwned                  []string // name version owner path
 	}{
 		{
 			file: "syft-debian-mid.cdx-1.6.json", format: FormatCycloneDX, spec: "1.6",
@@ -94,6 +95,19 @@ func TestParseFixtures(t *testing.T) {
 			}, langs...),
 		},
 		{
+			// In the shape report/spdx writes: OPERATING_SYSTEM, sourceInfo.
+			file: "lapps-debian.spdx-2.3.json", format: FormatSPDX, spec: "SPDX-2.3",
+			name:   "index.docker.io/library/debian:12",
+			distro: vuln.Distribution{ID: "debian", VersionID: "12"},
+			counts: map[string]int{"deb": 3, "npm": 1},
+			want: []pkg{
+				{"deb", "libc6", "2.36-9+deb12u14", "glibc", "2.36-9+deb12u14"},
+				{"deb", "bash", "5.2.15-2+b13", "bash", "5.2.15-2"},
+				{"npm", "testimage-node-app", "1.0.0", "", ""},
+			},
+			osOwned: []string{"requests 2.28.1 deb python3-requests usr/lib/python3/dist-packages/requests-2.28.1.egg-info"},
+		},
+		{
 			file: "syft-debian.spdx-2.2.json", format: FormatSPDX, spec: "SPDX-2.2",
 			name:     "debian:12",
 			distro:   vuln.Distribution{ID: "debian", VersionID: "12"},
@@ -145,6 +159,13 @@ func TestParseFixtures(t *testing.T) {
 				if p.Version != w.version || p.SourceName != w.source || p.SourceVersion != w.sourceVersion {
 					t.Errorf("%s %s: version %q source %q %q, want %q %q %q", w.kind, w.name, p.Version, p.SourceName, p.SourceVersion, w.version, w.source, w.sourceVersion)
 				}
+			}
+			var owned []string
+			for _, p := range doc.OSOwned {
+				owned = append(owned, strings.Join([]string{p.Name, p.Version, p.OwnedBy, p.DBPath}, " "))
+			}
+			if fmt.Sprint(owned) != fmt.Sprint(c.osOwned) {
+				t.Errorf("OS-owned %q, want %q", owned, c.osOwned)
 			}
 			if len(doc.Warnings) != len(c.warnings) {
 				t.Errorf("warnings %q, want %d", doc.Warnings, len(c.warnings))

@@ -31,11 +31,15 @@ func (b *builder) spdx(data []byte, version string) error {
 		if err := b.component(); err != nil {
 			return err
 		}
-		if p.PrimaryPackagePurpose == "CONTAINER" {
-			// The image the document describes (Syft, Trivy), not a package.
+		// The JSON schema spells purposes OPERATING_SYSTEM, the
+		// specification's text OPERATING-SYSTEM: both are written.
+		purpose := strings.ReplaceAll(strings.ToUpper(p.PrimaryPackagePurpose), "_", "-")
+		if purpose == "CONTAINER" {
+			// The image the document describes (Syft, Trivy, lapps), not
+			// a package.
 			continue
 		}
-		if p.PrimaryPackagePurpose == "OPERATING-SYSTEM" {
+		if purpose == "OPERATING-SYSTEM" {
 			if b.doc.Distribution.Empty() && p.PackageName != "" {
 				b.doc.Distribution = &vuln.Distribution{ID: strings.ToLower(p.PackageName), VersionID: p.PackageVersion, Version: p.PackageVersion}
 			}
@@ -52,11 +56,12 @@ func (b *builder) spdx(data []byte, version string) error {
 				break
 			}
 		}
-		if purl == "" && !spdxPackagePurpose(p.PrimaryPackagePurpose) {
+		if purl == "" && !spdxPackagePurpose(purpose) {
 			continue
 		}
-		src, srcVer := spdxSource(p.PackageSourceInfo)
-		b.add(p.PackageName, p.PackageVersion, purl, hints{sourceName: src, sourceVersion: srcVer, licenses: spdxLicenses(p)})
+		h := spdxSourceInfo(p.PackageSourceInfo)
+		h.licenses = spdxLicenses(p)
+		b.add(p.PackageName, p.PackageVersion, purl, h)
 	}
 	return nil
 }
@@ -71,15 +76,29 @@ func spdxPackagePurpose(p string) bool {
 	return false
 }
 
-// spdxSource reads Trivy's sourceInfo "built package from: glibc
-// 2.36-9+deb12u4" into a source package name and version.
-func spdxSource(info string) (name, version string) {
-	rest, ok := strings.CutPrefix(strings.TrimSpace(info), "built package from: ")
-	if !ok {
-		return "", ""
+// spdxSourceInfo reads what a package's sourceInfo says: Trivy's "built
+// package from: glibc 2.36-9+deb12u4", or lapps' comma-separated "read
+// from /PATH", "installed by KIND NAME" and "built from source package
+// NAME [VERSION]".
+func spdxSourceInfo(info string) hints {
+	var h hints
+	info = strings.TrimSpace(info)
+	if rest, ok := strings.CutPrefix(info, "built package from: "); ok {
+		h.sourceName, h.sourceVersion, _ = strings.Cut(strings.TrimSpace(rest), " ")
+		h.sourceVersion = strings.TrimSpace(h.sourceVersion)
+		return h
 	}
-	name, version, _ = strings.Cut(strings.TrimSpace(rest), " ")
-	return name, strings.TrimSpace(version)
+	for _, part := range strings.Split(info, ", ") {
+		switch {
+		case strings.HasPrefix(part, "read from /"):
+			h.path = strings.TrimPrefix(part, "read from ")
+		case strings.HasPrefix(part, "installed by "):
+			h.ownedBy = strings.TrimPrefix(part, "installed by ")
+		case strings.HasPrefix(part, "built from source package "):
+			h.sourceName, h.sourceVersion, _ = strings.Cut(strings.TrimPrefix(part, "built from source package "), " ")
+		}
+	}
+	return h
 }
 
 // spdxLicenses is a package's concluded license, else its declared one,

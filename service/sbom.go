@@ -79,11 +79,15 @@ func (l *Local) ScanSBOM(ctx context.Context, name, key string, r io.Reader, pro
 // it came from. The index is stored like an image's, so the inverted
 // package index (and so notifications) reaches it.
 func SBOMIndex(doc *sbom.Document) *indexer.ImageIndex {
-	pkgs := make([]vuln.Package, len(doc.Packages))
-	for i, p := range doc.Packages {
-		p.Layer = doc.Digest
-		pkgs[i] = p
+	layered := func(ps []vuln.Package) []vuln.Package {
+		out := make([]vuln.Package, len(ps))
+		for i, p := range ps {
+			p.Layer = doc.Digest
+			out[i] = p
+		}
+		return out
 	}
+	pkgs := layered(doc.Packages)
 	warnings := append([]string(nil), doc.Warnings...)
 	if doc.Name != "" {
 		warnings = append(warnings, fmt.Sprintf("SBOM: %s %s of %s: packages as the SBOM lists them, not read from an image", doc.Format, doc.SpecVersion, doc.Name))
@@ -94,6 +98,7 @@ func SBOMIndex(doc *sbom.Document) *indexer.ImageIndex {
 		Distribution:   doc.Distribution,
 		Layers:         []indexer.LayerInfo{{Digest: doc.Digest, DiffID: doc.Digest, MediaType: doc.MediaType, Size: doc.Size}},
 		Packages:       pkgs,
+		OSOwned:        layered(doc.OSOwned),
 		Warnings:       warnings,
 	}
 }

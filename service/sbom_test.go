@@ -24,12 +24,18 @@ import (
 )
 
 // sbomOf writes, with cyclonedx-go, a CycloneDX 1.6 SBOM of a report's
-// packages as Syft would: the operating system as an operating-system
-// component, every package with its purl (the source package and its
-// version in the upstream qualifier where they differ from the binary's),
-// and the file it was read from as syft:location:0:path. Language
-// packages that an OS package owns are left out: they are that package.
-func sbomOf(t *testing.T, r *report.Report) []byte {
+// packages, the operating system as an operating-system component and
+// every package with its purl, in one of two styles:
+//
+//   - "lapps", as report/cyclonedx writes it: the source package, the
+//     database path, the owning OS package and the application mark as
+//     lapps: properties, and the language packages an OS package owns
+//     listed too (with lapps:os_owned_by);
+//   - "syft": the source package and its version in the purl's upstream
+//     qualifier where they differ from the binary's, the path as
+//     syft:location:0:path, OS-owned packages left out (Syft lists them
+//     as its own packages, which lapps cannot tell apart).
+func sbomOf(t *testing.T, r *report.Report, style string) []byte {
 	t.Helper()
 	var comps []cdx.Component
 	d := r.Distribution
@@ -37,24 +43,43 @@ func sbomOf(t *testing.T, r *report.Report) []byte {
 		comps = append(comps, cdx.Component{Type: cdx.ComponentTypeOS, Name: d.ID, Version: d.VersionID,
 			Properties: &[]cdx.Property{{Name: "syft:distro:id", Value: d.ID}, {Name: "syft:distro:versionID", Value: d.VersionID}, {Name: "syft:distro:versionCodename", Value: d.VersionCodename}}})
 	}
-	for _, p := range r.Packages {
+	pkgs := r.Packages
+	if style == "lapps" {
+		pkgs = append(append([]vuln.Package(nil), pkgs...), r.OSOwnedPackages...)
+	}
+	for _, p := range pkgs {
 		purl := vuln.PURL(p, d)
-		if p.SourceName != "" && p.SourceVersion != "" && p.SourceVersion != p.Version {
-			u, err := packageurl.FromString(purl)
-			if err != nil {
-				t.Fatal(err)
+		var props []cdx.Property
+		prop := func(k, v string) {
+			if v != "" {
+				props = append(props, cdx.Property{Name: k, Value: v})
 			}
-			var q packageurl.Qualifiers
-			for _, kv := range u.Qualifiers {
-				if kv.Key != "upstream" {
-					q = append(q, kv)
-				}
-			}
-			u.Qualifiers = append(q, packageurl.Qualifier{Key: "upstream", Value: p.SourceName + "@" + p.SourceVersion})
-			purl = u.ToString()
 		}
-		comps = append(comps, cdx.Component{BOMRef: purl, Type: cdx.ComponentTypeLibrary, Name: p.Name, Version: p.Version, PackageURL: purl,
-			Properties: &[]cdx.Property{{Name: "syft:location:0:path", Value: "/" + p.DBPath}}})
+		switch style {
+		case "lapps":
+			prop("lapps:db_path", p.DBPath)
+			prop("lapps:source_name", p.SourceName)
+			prop("lapps:source_version", p.SourceVersion)
+			prop("lapps:os_owned_by", p.OwnedBy)
+			prop("lapps:application", p.Application)
+		default:
+			if p.SourceName != "" && p.SourceVersion != "" && p.SourceVersion != p.Version {
+				u, err := packageurl.FromString(purl)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var q packageurl.Qualifiers
+				for _, kv := range u.Qualifiers {
+					if kv.Key != "upstream" {
+						q = append(q, kv)
+					}
+				}
+				u.Qualifiers = append(q, packageurl.Qualifier{Key: "upstream", Value: p.SourceName + "@" + p.SourceVersion})
+				purl = u.ToString()
+			}
+			prop("syft:location:0:path", "/"+p.DBPath)
+		}
+		comps = append(comps, cdx.Component{BOMRef: purl + "#" + p.DBPath, Type: cdx.ComponentTypeLibrary, Name: p.Name, Version: p.Version, PackageURL: purl, Properties: &props})
 	}
 	bom := cdx.NewBOM()
 	bom.SpecVersion = cdx.SpecVersion1_6
@@ -128,81 +153,89 @@ func TestSBOMFindingsEqualImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := sbomOf(t, img)
-	file := filepath.Join(t.TempDir(), "bom.json")
-	if err := os.WriteFile(file, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	sb, err := l.ScanImage(ctx, ScanRequest{Image: "sbom:" + file})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	digest := "sha256:" + hex.EncodeToString(sum[:])
-	if sb.Image != "sbom:"+file || sb.ManifestDigest != digest || sb.ScanIndex != 1 {
-		t.Errorf("image %s manifest %s scan %d, want sbom:%s %s 1", sb.Image, sb.ManifestDigest, sb.ScanIndex, file, digest)
-	}
-	if len(sb.Packages) != len(img.Packages) {
-		t.Errorf("%d packages from the SBOM, %d in the image", len(sb.Packages), len(img.Packages))
-	}
-	kinds := map[string]int{}
-	for _, f := range img.Vulnerabilities {
-		kinds[f.PackageKind]++
-	}
-	if kinds[vuln.KindGo] == 0 || kinds[vuln.KindNPM] == 0 {
-		t.Fatalf("the image's findings by kind %v: the comparison needs golang and npm findings", kinds)
-	}
-	// The shared Debian data (2023) predates every package of the image,
-	// so no deb finding compares: what the matcher takes of each package
-	// (kind, name, version, arch, source name and the source version it
-	// compares) and the distribution's ecosystem must be the same.
-	if a, b := matchInputs(img.Packages), matchInputs(sb.Packages); !slices.Equal(a, b) {
-		t.Errorf("packages as matched:\nimage %q\nSBOM  %q", a, b)
-	}
-	if a, b := vuln.DistributionEcosystem(img.Distribution), vuln.DistributionEcosystem(sb.Distribution); a != b || a != "Debian:12" {
-		t.Errorf("ecosystem %q from the image, %q from the SBOM", a, b)
-	}
-	want, got := findingKeys(img.Vulnerabilities), findingKeys(sb.Vulnerabilities)
-	if !slices.Equal(want, got) {
-		for _, k := range want {
-			if !slices.Contains(got, k) {
-				t.Errorf("only from the image: %s", k)
+	for _, style := range []string{"syft", "lapps"} {
+		data := sbomOf(t, img, style)
+		file := filepath.Join(t.TempDir(), style+".json")
+		if err := os.WriteFile(file, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sb, err := l.ScanImage(ctx, ScanRequest{Image: "sbom:" + file})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		digest := "sha256:" + hex.EncodeToString(sum[:])
+		if sb.Image != "sbom:"+file || sb.ManifestDigest != digest || sb.ScanIndex != 1 {
+			t.Errorf("image %s manifest %s scan %d, want sbom:%s %s 1", sb.Image, sb.ManifestDigest, sb.ScanIndex, file, digest)
+		}
+		if len(sb.Packages) != len(img.Packages) {
+			t.Errorf("%d packages from the SBOM, %d in the image", len(sb.Packages), len(img.Packages))
+		}
+		kinds := map[string]int{}
+		for _, f := range img.Vulnerabilities {
+			kinds[f.PackageKind]++
+		}
+		if kinds[vuln.KindGo] == 0 || kinds[vuln.KindNPM] == 0 {
+			t.Fatalf("the image's findings by kind %v: the comparison needs golang and npm findings", kinds)
+		}
+		// The shared Debian data (2023) predates every package of the image,
+		// so no deb finding compares: what the matcher takes of each package
+		// (kind, name, version, arch, source name and the source version it
+		// compares) and the distribution's ecosystem must be the same.
+		if a, b := matchInputs(img.Packages), matchInputs(sb.Packages); !slices.Equal(a, b) {
+			t.Errorf("packages as matched:\nimage %q\nSBOM  %q", a, b)
+		}
+		if a, b := vuln.DistributionEcosystem(img.Distribution), vuln.DistributionEcosystem(sb.Distribution); a != b || a != "Debian:12" {
+			t.Errorf("ecosystem %q from the image, %q from the SBOM", a, b)
+		}
+		want, got := findingKeys(img.Vulnerabilities), findingKeys(sb.Vulnerabilities)
+		if !slices.Equal(want, got) {
+			for _, k := range want {
+				if !slices.Contains(got, k) {
+					t.Errorf("only from the image: %s", k)
+				}
+			}
+			for _, k := range got {
+				if !slices.Contains(want, k) {
+					t.Errorf("only from the SBOM: %s", k)
+				}
 			}
 		}
-		for _, k := range got {
-			if !slices.Contains(want, k) {
-				t.Errorf("only from the SBOM: %s", k)
-			}
+		t.Logf("%s: image and SBOM: %d findings (%v), %d packages, %d OS-owned", style, len(want), kinds, len(sb.Packages), len(sb.OSOwnedPackages))
+		if style == "lapps" && len(sb.OSOwnedPackages) != len(img.OSOwnedPackages) {
+			t.Errorf("%d OS-owned packages from the SBOM, %d in the image", len(sb.OSOwnedPackages), len(img.OSOwnedPackages))
 		}
-	}
-	t.Logf("image and SBOM: %d findings (%v), %d packages", len(want), kinds, len(sb.Packages))
+		if style != "lapps" {
+			continue
+		}
 
-	// Scanned again: scan 2 of the same name and manifest; list and report.
-	if _, err := l.ScanImage(ctx, ScanRequest{Image: "sbom:" + file}); err != nil {
-		t.Fatal(err)
-	}
-	scans, err := l.ListScans(ctx, "sbom:"+file)
-	if err != nil || len(scans) != 2 || scans[1].Index != 2 || scans[0].ManifestDigest != digest || scans[0].Packages != len(sb.Packages) {
-		t.Fatalf("list: %v %+v", err, scans)
-	}
-	r1, err := l.Report(ctx, "sbom:"+file, 1)
-	if err != nil || !slices.Equal(findingKeys(r1.Vulnerabilities), got) || r1.ScanIndex != 1 {
-		t.Fatalf("report -i 1: %v", err)
-	}
-	live, err := l.Report(ctx, "sbom:"+file, 0)
-	if err != nil || !slices.Equal(findingKeys(live.Vulnerabilities), got) || live.ScanIndex != 2 {
-		t.Fatalf("live report: %v", err)
-	}
-	// The notifier finds affected manifests through this index.
-	ds, err := l.st.ManifestsWithPackages(ctx, vuln.KindDeb, []string{"glibc"})
-	if err != nil || !slices.Contains(ds, digest) || !slices.Contains(ds, img.ManifestDigest) {
-		t.Errorf("manifests with glibc: %v %v, want the image's and the SBOM's", err, ds)
-	}
-	// Scrub re-evaluates the SBOM from its stored index, without reading it.
-	os.Remove(file)
-	sr, err := l.Scrub(ctx)
-	if err != nil || sr.Failed != 0 {
-		t.Errorf("scrub: %v %+v", err, sr)
+		// Scanned again: scan 2 of the same name and manifest; list and report.
+		if _, err := l.ScanImage(ctx, ScanRequest{Image: "sbom:" + file}); err != nil {
+			t.Fatal(err)
+		}
+		scans, err := l.ListScans(ctx, "sbom:"+file)
+		if err != nil || len(scans) != 2 || scans[1].Index != 2 || scans[0].ManifestDigest != digest || scans[0].Packages != len(sb.Packages) {
+			t.Fatalf("list: %v %+v", err, scans)
+		}
+		r1, err := l.Report(ctx, "sbom:"+file, 1)
+		if err != nil || !slices.Equal(findingKeys(r1.Vulnerabilities), got) || r1.ScanIndex != 1 {
+			t.Fatalf("report -i 1: %v", err)
+		}
+		live, err := l.Report(ctx, "sbom:"+file, 0)
+		if err != nil || !slices.Equal(findingKeys(live.Vulnerabilities), got) || live.ScanIndex != 2 {
+			t.Fatalf("live report: %v", err)
+		}
+		// The notifier finds affected manifests through this index.
+		ds, err := l.st.ManifestsWithPackages(ctx, vuln.KindDeb, []string{"glibc"})
+		if err != nil || !slices.Contains(ds, digest) || !slices.Contains(ds, img.ManifestDigest) {
+			t.Errorf("manifests with glibc: %v %v, want the image's and the SBOM's", err, ds)
+		}
+		// Scrub re-evaluates the SBOM from its stored index, without reading it.
+		os.Remove(file)
+		sr, err := l.Scrub(ctx)
+		if err != nil || sr.Failed != 0 {
+			t.Errorf("scrub: %v %+v", err, sr)
+		}
 	}
 }
 
