@@ -35,7 +35,7 @@ type Limits struct {
 	// Packages bounds the packages of an image (default 100,000).
 	Packages int64 `yaml:"packages"`
 	// SBOMBytes bounds an SBOM file scanned (sbom:FILE, lapps sbom scan;
-	// default 256 MiB).
+	// default 64 MiB).
 	SBOMBytes ByteSize `yaml:"sbom_bytes"`
 	// SBOMComponents bounds the components (CycloneDX) or packages (SPDX)
 	// of an SBOM (default 100,000).

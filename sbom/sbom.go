@@ -47,7 +47,8 @@ var ErrFormat = errors.New("not a readable SBOM")
 
 // Limits bound what Read accepts.
 type Limits struct {
-	// Bytes bounds the SBOM file (default 256 MiB; key limits.sbom_bytes).
+	// Bytes bounds the SBOM file (default 64 MiB; key limits.sbom_bytes).
+	// Decoding takes about 10 times the file's size in memory at peak.
 	Bytes int64
 	// Components bounds the components (CycloneDX, nested ones included)
 	// or packages (SPDX) of the document (default 100,000; key
@@ -56,7 +57,7 @@ type Limits struct {
 }
 
 // DefaultLimits are used for zero fields of Limits.
-var DefaultLimits = Limits{Bytes: 256 << 20, Components: 100_000}
+var DefaultLimits = Limits{Bytes: 64 << 20, Components: 100_000}
 
 // withDefaults fills zero fields from DefaultLimits.
 func (l Limits) withDefaults() Limits {
