@@ -30,7 +30,8 @@ new scan, "list" shows them (newest last), "report" shows one.
 
 IMAGE is a registry reference (docker.io/library/debian:12,
 host:5000/repo@sha256:…) or a transport: oci:DIR[:TAG],
-oci-archive:FILE[:TAG], docker-archive:FILE, dir:ROOTFS.`,
+oci-archive:FILE[:TAG], docker-archive:FILE, dir:ROOTFS, or an SBOM,
+sbom:FILE (CycloneDX or SPDX JSON; see "lapps sbom").`,
 		Example: `  lapps image security scan docker.io/library/alpine:3.20
   lapps image security list docker.io/library/alpine:3.20
   lapps image security report docker.io/library/alpine:3.20 -i 1`,

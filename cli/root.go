@@ -114,7 +114,7 @@ file's database section; a postgres:// URL selects PostgreSQL).`,
 	root.PersistentFlags().StringVar(&a.serverURL, "server", "", "run commands on a lapps server (default $LAPPS_SERVER; token in $LAPPS_TOKEN) instead of in-process")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.SetVersionTemplate("{{.Version}}\n")
-	root.AddCommand(a.imageCommand(), a.appCommand(), a.vulndbCommand(), a.serveCommand(), a.tokenCommand(), a.versionCommand())
+	root.AddCommand(a.imageCommand(), a.sbomCommand(), a.appCommand(), a.vulndbCommand(), a.serveCommand(), a.tokenCommand(), a.versionCommand())
 	return root
 }
 
@@ -147,7 +147,7 @@ func (a *app) service(ctx context.Context) (service.Service, error) {
 // bounds on what scans read (the limits section), and opts.
 func (a *app) newLocal(st store.Store, opts ...service.Option) *service.Local {
 	lim := a.cfg.Limits
-	opts = append([]service.Option{service.WithImageOptions(image.WithLimits(lim.ImageLimits()))}, opts...)
+	opts = append([]service.Option{service.WithImageOptions(image.WithLimits(lim.ImageLimits())), service.WithSBOMLimits(lim.SBOMLimits())}, opts...)
 	return service.NewLocal(st, indexer.New(all.Catalogers(), indexer.WithLimits(lim.IndexerLimits())), opts...)
 }
 

@@ -184,6 +184,9 @@ func (c *Client) ScanImage(ctx context.Context, req service.ScanRequest) (*repor
 	if len(req.Credentials) > 0 {
 		return nil, fmt.Errorf("registry credentials are configured on the server, not sent by the client: %w", service.ErrBadRequest)
 	}
+	if image.IsSBOM(req.Image) {
+		return c.scanSBOM(ctx, req)
+	}
 	var job server.Job
 	if err := c.postJSON(ctx, "/v1/scans", server.ScanBody{Image: absRef(req.Image), Platform: req.Platform}, &job); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/limits"
+	"github.com/lapps/lapps/sbom"
 )
 
 // Limits bounds what a scan reads of an image, whoever asks for it (the
@@ -33,6 +34,12 @@ type Limits struct {
 	FileBytes ByteSize `yaml:"file_bytes"`
 	// Packages bounds the packages of an image (default 100,000).
 	Packages int64 `yaml:"packages"`
+	// SBOMBytes bounds an SBOM file scanned (sbom:FILE, lapps sbom scan;
+	// default 64 MiB).
+	SBOMBytes ByteSize `yaml:"sbom_bytes"`
+	// SBOMComponents bounds the components (CycloneDX) or packages (SPDX)
+	// of an SBOM (default 100,000).
+	SBOMComponents int64 `yaml:"sbom_components"`
 }
 
 func (l Limits) validate() error {
@@ -43,6 +50,7 @@ func (l Limits) validate() error {
 		{"metadata_bytes", int64(l.MetadataBytes)}, {"layers", int64(l.Layers)}, {"layer_bytes", int64(l.LayerBytes)},
 		{"scan_bytes", int64(l.ScanBytes)}, {"compression_ratio", l.CompressionRatio}, {"layer_entries", l.LayerEntries},
 		{"file_bytes", int64(l.FileBytes)}, {"packages", l.Packages},
+		{"sbom_bytes", int64(l.SBOMBytes)}, {"sbom_components", l.SBOMComponents},
 	} {
 		if f.v < 0 {
 			return fmt.Errorf("limits.%s: must not be negative (0 takes the default)", f.key)
@@ -81,4 +89,10 @@ func (l Limits) IndexerLimits() indexer.Limits {
 		FileBytes: int64(l.FileBytes),
 		Packages:  l.Packages,
 	}
+}
+
+// SBOMLimits returns the bounds of the SBOM reader (zero fields take its
+// defaults).
+func (l Limits) SBOMLimits() sbom.Limits {
+	return sbom.Limits{Bytes: int64(l.SBOMBytes), Components: l.SBOMComponents}
 }

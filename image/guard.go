@@ -239,7 +239,7 @@ func PublicAddr(ip netip.Addr) bool {
 // localTransport returns the transport prefix and the rest of ref when ref
 // names a local transport.
 func localTransport(ref string) (prefix, rest string, ok bool) {
-	for _, t := range []string{prefixOCIArchive, prefixOCI, prefixDockerArchive, prefixDir} {
+	for _, t := range []string{prefixOCIArchive, prefixOCI, prefixDockerArchive, prefixDir, prefixSBOM} {
 		if r, ok := strings.CutPrefix(ref, t); ok {
 			return t, r, true
 		}

@@ -24,7 +24,8 @@ var ErrCorrupt = errors.New("corrupt image")
 // reference alone, without opening anything: for a registry reference the
 // normalised reference ("debian:12" → "index.docker.io/library/debian:12"),
 // for a transport the transport, the absolute path and the tag or digest
-// as given ("oci:/abs/layout:tag"). The same string always gives the same
+// as given ("oci:/abs/layout:tag"), for an SBOM "sbom:" and the absolute
+// path ("sbom:/abs/bom.json"). The same string always gives the same
 // name, so `list` and `report` find what `scan` recorded.
 //
 // A reference without a transport prefix that names an existing local
@@ -46,13 +47,13 @@ func NormalizeName(ref string, opts ...Option) (string, error) {
 		return "", err
 	}
 	defer lfs.close()
-	for _, t := range []string{prefixOCIArchive, prefixOCI, prefixDockerArchive, prefixDir} {
+	for _, t := range []string{prefixOCIArchive, prefixOCI, prefixDockerArchive, prefixDir, prefixSBOM} {
 		rest, ok := strings.CutPrefix(ref, t)
 		if !ok {
 			continue
 		}
 		p, suffix := rest, ""
-		if t != prefixDir {
+		if t != prefixDir && t != prefixSBOM {
 			p, suffix = lfs.splitPath(rest)
 		}
 		abs, err := absPath(t, p)

@@ -141,6 +141,9 @@ func Open(ctx context.Context, ref string, opts ...Option) (Image, error) {
 	if strings.TrimSpace(ref) == "" {
 		return nil, fmt.Errorf("%w: empty reference", ErrInvalidReference)
 	}
+	if IsSBOM(ref) {
+		return nil, fmt.Errorf("%w: %s is an SBOM, not an image: it is scanned by the service (lapps sbom scan)", ErrInvalidReference, ref)
+	}
 	if t, rest, ok := localTransport(ref); ok {
 		if err := CheckLocal(ref, o.localRoots); err != nil {
 			return nil, err

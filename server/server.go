@@ -155,6 +155,7 @@ var routes = []route{
 	{"GET", "/readyz", (*Server).readyz, public},
 	{"GET", "/v1/openapi.json", (*Server).openapi, public},
 	{"POST", "/v1/scans", (*Server).createScan, ScopeScan},
+	{"POST", "/v1/sboms/scans", (*Server).scanSBOM, ScopeScan},
 	{"GET", "/v1/scans", (*Server).listScans, ScopeRead},
 	{"GET", "/v1/jobs/{id}", (*Server).getJob, ScopeRead},
 	{"GET", "/v1/report", (*Server).getReport, ScopeRead},

@@ -580,7 +580,7 @@ func TestRoutesScopes(t *testing.T) {
 	defer ts.Close()
 	// What each route needs, as issue 12 says.
 	needs := map[string]string{
-		"POST /v1/scans": ScopeScan, "POST /v1/registry/events": ScopeScan, "POST /v1/apps/{app}/scans": ScopeScan,
+		"POST /v1/scans": ScopeScan, "POST /v1/sboms/scans": ScopeScan, "POST /v1/registry/events": ScopeScan, "POST /v1/apps/{app}/scans": ScopeScan,
 		"POST /v1/apps": ScopeDeploy, "POST /v1/apps/import": ScopeDeploy, "POST /v1/apps/{app}/deployments": ScopeDeploy,
 		"POST /v1/sources/update": ScopeAdmin, "POST /v1/sources/import": ScopeAdmin, "DELETE /v1/apps/{app}": ScopeAdmin,
 		"GET /v1/tokens": ScopeAdmin, "POST /v1/tokens": ScopeAdmin, "DELETE /v1/tokens/{id}": ScopeAdmin,

@@ -21,6 +21,7 @@ import (
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/report"
+	"github.com/lapps/lapps/sbom"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/updater"
 	"github.com/lapps/lapps/vuln"
@@ -45,6 +46,8 @@ type Local struct {
 	// insecure are the registries read over plain HTTP or unverified TLS
 	// whoever asks (WithInsecureRegistries).
 	insecure []string
+	// sbomLimits bound the SBOMs read (WithSBOMLimits).
+	sbomLimits sbom.Limits
 }
 
 // Option configures a Local service.
@@ -125,6 +128,9 @@ func (l *Local) Store() store.Store { return l.st }
 // current data and records the scan. Nothing is recorded when any step
 // fails.
 func (l *Local) ScanImage(ctx context.Context, req ScanRequest) (*report.Report, error) {
+	if image.IsSBOM(req.Image) {
+		return l.scanSBOM(ctx, req)
+	}
 	progress := req.Progress
 	if progress == nil {
 		progress = func(Progress) {}

@@ -31,7 +31,7 @@ type ScrubResult struct {
 // isRegistryRef reports whether an image name is a registry reference
 // (and not one of the local transports).
 func isRegistryRef(name string) bool {
-	for _, t := range []string{"oci:", "oci-archive:", "docker-archive:", "dir:"} {
+	for _, t := range []string{"oci:", "oci-archive:", "docker-archive:", "dir:", "sbom:"} {
 		if strings.HasPrefix(name, t) {
 			return false
 		}
