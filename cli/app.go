@@ -17,6 +17,7 @@ import (
 	"github.com/lapps/lapps/report/appformat"
 	"github.com/lapps/lapps/report/template"
 	"github.com/lapps/lapps/service"
+	"github.com/lapps/lapps/vuln"
 )
 
 func (a *app) appCommand() *cobra.Command {
@@ -407,7 +408,7 @@ func (a *app) appHistoryCommand() *cobra.Command {
 }
 
 func (a *app) appScanCommand() *cobra.Command {
-	var name, output, tmplSpec string
+	var name, output, tmplSpec, failOn string
 	cmd := &cobra.Command{
 		Use:   "scan [-a APP] [-c config]",
 		Short: "Scan every image of the app's current deployments and record app scan N",
@@ -432,13 +433,26 @@ server's policy) is recorded with the app scan. Without -a, the only app.`,
 			if name, err = a.appName(cmd, svc, name); err != nil {
 				return err
 			}
+			min, err := parseFailOn(failOn)
+			if err != nil {
+				return err
+			}
 			r, err := svc.ScanApp(cmd.Context(), apps.AppScanRequest{App: name, Policy: a.cfg.Policy, ImageOptions: a.imageOptions()})
 			if err != nil {
 				return err
 			}
-			return a.writeAppReport(r, output, tmpl, false)
+			if err := a.writeAppReport(r, output, tmpl, false); err != nil {
+				return err
+			}
+			// A CI job gates on the scan: a failing verdict, or a finding
+			// at or above --fail-on, exits 10.
+			if r.Verdict == "fail" {
+				return exitError{code: ExitFindings, err: fmt.Errorf("app %s scan #%d: verdict fail", r.App, r.Index)}
+			}
+			return appFailOn(r, failOn, min)
 		},
 	}
+	cmd.Flags().StringVar(&failOn, "fail-on", "", "exit with code 10 when a finding of any image has this severity or higher (critical, high, medium, low, negligible, unknown); a failing verdict exits 10 too")
 	cmd.Flags().StringVarP(&name, "app", "a", "", "the app (default: the only app)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", appOutputHelp())
 	cmd.Flags().StringVar(&tmplSpec, "template", "", "with -o template: a Go text/template FILE over the JSON app report, or "+shippedTemplates())
@@ -487,7 +501,7 @@ func (a *app) appListScansCommand() *cobra.Command {
 }
 
 func (a *app) appReportCommand() *cobra.Command {
-	var name, output, tmplSpec string
+	var name, output, tmplSpec, failOn string
 	var index int
 	cmd := &cobra.Command{
 		Use:   "report [-a APP] [-i N]",
@@ -514,13 +528,21 @@ the app scan. Without -a, the only app.`,
 			if name, err = a.appName(cmd, svc, name); err != nil {
 				return err
 			}
+			min, err := parseFailOn(failOn)
+			if err != nil {
+				return err
+			}
 			r, err := svc.AppReport(cmd.Context(), name, index)
 			if err != nil {
 				return err
 			}
-			return a.writeAppReport(r, output, tmpl, true)
+			if err := a.writeAppReport(r, output, tmpl, true); err != nil {
+				return err
+			}
+			return appFailOn(r, failOn, min)
 		},
 	}
+	cmd.Flags().StringVar(&failOn, "fail-on", "", "exit with code 10 when a finding of any image has this severity or higher (critical, high, medium, low, negligible, unknown)")
 	cmd.Flags().StringVarP(&name, "app", "a", "", "the app (default: the only app)")
 	cmd.Flags().IntVarP(&index, "index", "i", 0, "app scan number (default: the latest)")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", appOutputHelp())
@@ -560,6 +582,36 @@ func (a *app) writeAppReport(r *apps.AppReport, output string, tmpl *template.Te
 	fmt.Fprintf(a.stdout, "Verdict:  %s\n", r.Verdict)
 	for _, reason := range r.Reasons {
 		fmt.Fprintf(a.stdout, "  %s\n", reason)
+	}
+	return nil
+}
+
+// parseFailOn parses a --fail-on severity ("" is none).
+func parseFailOn(failOn string) (vuln.Severity, error) {
+	if failOn == "" {
+		return 0, nil
+	}
+	min, ok := vuln.ParseSeverity(strings.ToLower(failOn))
+	if !ok {
+		return 0, usageError{fmt.Errorf("--fail-on %q: not a severity (critical, high, medium, low, negligible, unknown)", failOn)}
+	}
+	return min, nil
+}
+
+// appFailOn returns exit 10 when a finding of an image of r is at or above
+// min (with --fail-on given).
+func appFailOn(r *apps.AppReport, failOn string, min vuln.Severity) error {
+	if failOn == "" {
+		return nil
+	}
+	n := 0
+	for _, s := range r.Sections {
+		if s.Report != nil {
+			n += s.Report.AtOrAbove(min)
+		}
+	}
+	if n > 0 {
+		return exitError{code: ExitFindings, err: fmt.Errorf("app %s scan #%d: %d finding(s) at or above %s", r.App, r.Index, n, min)}
 	}
 	return nil
 }

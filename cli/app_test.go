@@ -55,8 +55,12 @@ func TestAppCommands(t *testing.T) {
 		{"history", []string{"app", "history", "-a", "shop"}, 0,
 			[]string{"prod  fail     refused", "prod  warn     accepted", "#1 refused:", "ALSA-2024:3339 (high) in glibc"}, nil, true},
 		{"list", []string{"app", "list"}, 0, []string{"shop", "prod (#2, warn)"}, nil, true},
-		{"scan", []string{"app", "security", "scan", "-a", "shop", "-c", strict}, 0, []string{"Scan:     #1", "(image scan #2)", "Verdict:  fail"}, nil, true},
+		// A failing verdict exits 10, so that CI can gate on an app.
+		{"scan", []string{"app", "security", "scan", "-a", "shop", "-c", strict}, ExitFindings, []string{"Scan:     #1", "(image scan #2)", "Verdict:  fail"}, []string{"app shop scan #1: verdict fail"}, false},
 		{"scan, the only app", []string{"app", "security", "scan", "-c", lenient}, 0, []string{"Scan:     #2", "(image scan #3)", "Verdict:  warn"}, nil, true},
+		{"report --fail-on high", []string{"app", "security", "report", "-a", "shop", "--fail-on", "high"}, ExitFindings, []string{"Verdict:  warn"}, []string{"at or above high"}, false},
+		{"report --fail-on critical", []string{"app", "security", "report", "-a", "shop", "--fail-on", "critical"}, 0, []string{"Verdict:  warn"}, nil, true},
+		{"report --fail-on severe", []string{"app", "security", "report", "-a", "shop", "--fail-on", "severe"}, ExitUsage, nil, []string{"not a severity"}, false},
 		{"scans", []string{"app", "security", "list", "-a", "shop"}, 0, []string{"SCAN", "fail", "warn"}, nil, true},
 		{"report", []string{"app", "security", "report", "-a", "shop", "-i", "1"}, 0,
 			[]string{"(image scan #2): fail ==", "ALSA-2024:3339", "Totals:", "Verdict:  fail"}, nil, true},
