@@ -69,6 +69,16 @@ func (a *app) apps(cmd *cobra.Command) (apps.Service, error) {
 	return apps.New(a.st, svc), nil
 }
 
+// remotePolicyNotice tells the user, on stderr, that the policy: section
+// of their -c file does not decide a deployment or app scan run on a
+// server: the server judges with its own configuration.
+func (a *app) remotePolicyNotice(svc apps.Service) {
+	if _, remote := svc.(*client.Client); !remote || a.configPath == "" || a.cfg == nil || a.cfg.Policy == nil {
+		return
+	}
+	fmt.Fprintf(a.stderr, "lapps: note: the policy: section of %s is not used over --server; the server decides with its own policy (its configuration file)\n", a.configPath)
+}
+
 // imageOptions are the settings of the configuration for reading images.
 func (a *app) imageOptions() apps.ImageOptions {
 	o := apps.ImageOptions{Platform: a.cfg.Platform, Credentials: a.cfg.Credentials()}
@@ -234,6 +244,7 @@ app's own images are deployed. ENV defaults to "default".`,
 			if err != nil {
 				return err
 			}
+			a.remotePolicyNotice(svc)
 			d, err := svc.Deploy(cmd.Context(), apps.DeployRequest{App: name, Env: env, Images: images,
 				Policy: a.cfg.Policy, ImageOptions: a.imageOptions()})
 			if err != nil {
@@ -437,6 +448,7 @@ server's policy) is recorded with the app scan. Without -a, the only app.`,
 			if err != nil {
 				return err
 			}
+			a.remotePolicyNotice(svc)
 			r, err := svc.ScanApp(cmd.Context(), apps.AppScanRequest{App: name, Policy: a.cfg.Policy, ImageOptions: a.imageOptions()})
 			if err != nil {
 				return err
