@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/testenv"
 )
 
@@ -178,5 +181,25 @@ func TestVersionOneString(t *testing.T) {
 	c2, o2, _ := run(t, db, "--version")
 	if c1 != 0 || c2 != 0 || o1 != o2 || !strings.HasPrefix(o1, "lapps ") {
 		t.Errorf("version %d %q, --version %d %q", c1, o1, c2, o2)
+	}
+}
+
+// TestErrorText: an error is one line, each clause once, without the
+// sentinels that only choose the exit code.
+func TestErrorText(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("open database x.db: %w", fmt.Errorf("open database x.db: %w", errors.New("file is not a database"))), "open database x.db: file is not a database"},
+		{fmt.Errorf("revoke token 99: %w", fmt.Errorf("revoke token 99: %w", service.ErrNotFound)), "revoke token 99"},
+		{fmt.Errorf("import x: source is configured: %w", service.ErrBadRequest), "import x: source is configured"},
+		{fmt.Errorf("scan img: %w", context.Canceled), "scan img: interrupted"},
+		{service.ErrNotFound, service.ErrNotFound.Error()},
+		{errors.New("GET https://a.example/x: 500"), "GET https://a.example/x: 500"},
+	} {
+		if got := errorText(tc.err); got != tc.want {
+			t.Errorf("errorText(%q) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -66,9 +67,36 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	code := exitCode(err)
 	if code != ExitFindings || !isSilent(err) {
-		fmt.Fprintf(stderr, "lapps: %v\n", err)
+		fmt.Fprintf(stderr, "lapps: %s\n", errorText(err))
 	}
 	return code
+}
+
+// errorText is the one line an error is shown as: the clauses a wrapped
+// error repeats said once ("open database X: open database X: …"), no
+// trailing sentinel that only chooses the exit code (": bad request",
+// ": not found"), and "interrupted" rather than "context canceled".
+func errorText(err error) string {
+	parts := strings.Split(err.Error(), ": ")
+	out := parts[:0:0]
+	for _, p := range parts {
+		if len(out) > 0 && out[len(out)-1] == p {
+			continue
+		}
+		out = append(out, p)
+	}
+	for len(out) > 1 {
+		last := out[len(out)-1]
+		if last == service.ErrBadRequest.Error() || last == service.ErrNotFound.Error() {
+			out = out[:len(out)-1]
+			continue
+		}
+		break
+	}
+	if n := len(out); n > 0 && out[n-1] == context.Canceled.Error() {
+		out[n-1] = "interrupted"
+	}
+	return strings.Join(out, ": ")
 }
 
 func (a *app) rootCommand() *cobra.Command {

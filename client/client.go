@@ -105,6 +105,10 @@ func apiError(e server.APIError, status int) error {
 		return fmt.Errorf("%w (set LAPPS_TOKEN): %s", ErrUnauthorized, e.Message)
 	}
 	if sentinel == nil {
+		if status == 0 {
+			// A job's error: no HTTP status to speak of.
+			return fmt.Errorf("server: %s", e.Message)
+		}
 		return fmt.Errorf("server: %s (HTTP %d)", e.Message, status)
 	}
 	return &remoteError{msg: e.Message, sentinel: sentinel, status: status}
