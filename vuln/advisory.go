@@ -1,6 +1,9 @@
 package vuln
 
-import "strings"
+import (
+	"regexp"
+	"strings"
+)
 
 // advisoryPrefixes start the ids of distribution advisories: documents
 // that announce an update fixing one or more vulnerabilities, rather than
@@ -39,4 +42,14 @@ func IsAdvisoryID(id string) bool {
 // IsCVE reports whether id is a CVE id ("CVE-2024-1234", any case).
 func IsCVE(id string) bool {
 	return len(id) > 4 && strings.EqualFold(id[:4], "CVE-")
+}
+
+var cveIDPattern = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
+
+// CVEID returns s trimmed and upper-cased, and whether that is a well-formed
+// CVE id (CVE-YYYY-NNNN…): the check every source that keys records by CVE
+// (kev, epss, cve5) applies before it stores one.
+func CVEID(s string) (string, bool) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	return s, cveIDPattern.MatchString(s)
 }

@@ -79,7 +79,6 @@ const maxZipNesting = 2
 type Parser struct{}
 
 var (
-	cveRE  = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
 	fileRE = regexp.MustCompile(`(?i)^CVE-\d{4}-\d{4,}\.json$`)
 )
 
@@ -251,8 +250,8 @@ func parse(data []byte) (parsed, string, error) {
 	if strings.EqualFold(strings.TrimSpace(m.State), "REJECTED") {
 		return parsed{}, SkipRejected, nil
 	}
-	id := strings.ToUpper(strings.TrimSpace(m.CVEID))
-	if !cveRE.MatchString(id) {
+	id, ok := vuln.CVEID(m.CVEID)
+	if !ok {
 		return parsed{}, SkipBadID, nil
 	}
 	cna := doc.Containers.CNA

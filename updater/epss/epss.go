@@ -15,7 +15,6 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,8 +66,6 @@ const MaxLineBytes = 4 << 10
 // an error. encoding/csv is not used: it bounds no line, and the file has
 // no quoting to handle.
 type Parser struct{}
-
-var cveRE = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
 
 // skips counts the rows skipped, by reason.
 type skips map[string]int
@@ -231,8 +228,8 @@ func read(ctx context.Context, r io.Reader, name string, lim updater.Limits, see
 			sk[SkipShortRow]++
 			continue
 		}
-		id := strings.ToUpper(string(bytes.TrimSpace(fields[idCol])))
-		if !cveRE.MatchString(id) {
+		id, ok := vuln.CVEID(string(fields[idCol]))
+		if !ok {
 			sk[SkipBadID]++
 			continue
 		}

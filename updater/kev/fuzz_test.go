@@ -27,7 +27,7 @@ func FuzzParseCatalog(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, r := range recs {
-			id, ok := kev.CVEID(r.ID)
+			id, ok := vuln.CVEID(r.ID)
 			if !ok || id != r.ID || r.Package != r.ID || r.Ecosystem != vuln.EcosystemEnrichment || r.KnownExploited == nil || seen[r.ID] {
 				t.Fatalf("bad record %+v", r)
 			}

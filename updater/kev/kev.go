@@ -15,7 +15,6 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"regexp"
 	"strings"
 	"time"
 
@@ -66,14 +65,6 @@ const (
 // catalogue and is passed over. A feed without a catalogue is an error,
 // and so is a file that is not JSON.
 type Parser struct{}
-
-var cveRE = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
-
-// CVEID returns s trimmed and upper-cased when it is a CVE id.
-func CVEID(s string) (string, bool) {
-	s = strings.ToUpper(strings.TrimSpace(s))
-	return s, cveRE.MatchString(s)
-}
 
 // entry is one element of the vulnerabilities array.
 type entry struct {
@@ -240,7 +231,7 @@ func readCatalog(ctx context.Context, r io.Reader, name string, lim updater.Limi
 
 // record turns an entry into a record, or gives the reason to skip it.
 func record(e entry) (vuln.Record, string) {
-	id, ok := CVEID(e.CVEID)
+	id, ok := vuln.CVEID(e.CVEID)
 	if !ok {
 		return vuln.Record{}, SkipBadID
 	}
