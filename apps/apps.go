@@ -208,7 +208,7 @@ func checkAppName(name string) error {
 func appErr(name string, err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("no app %q (create it with `lapps app create %s`): %w", name, name, service.ErrNotFound)
+		return fmt.Errorf("no app %q (create it with `lapps app create -a %s`): %w", name, name, service.ErrNotFound)
 	case errors.Is(err, store.ErrExists):
 		return existsError{name}
 	}
