@@ -126,6 +126,7 @@ type ImageVerdict struct {
 
 // Deployment is one deployment attempt.
 type Deployment struct {
+	// ID is the deployment's number within its app: 1, 2, 3 … per app.
 	ID       int64     `json:"id"`
 	App      string    `json:"app"`
 	Env      string    `json:"env"`
