@@ -24,11 +24,11 @@ import (
 // "app:sections.report" is the image report.
 
 // docPaths parses docs/report.md: the rows of the tables of the image
-// report (the first table, then `## \`packages[]\“ and `##
-// \`vulnerabilities[]\“) and of the app report, each naming one or more
-// fields (`a`, `b[]`, or a path `sections[].verdict`), and the field
-// lists in braces in a row's meaning (`{id, version_id, …}`, nested
-// `by_severity: {critical, …}`), which name the row's field's fields.
+// report (the first table, then the sections on packages[] and
+// vulnerabilities[]) and of the app report, each naming one or more
+// fields (a, b[], or a path sections[].verdict), and the field lists in
+// braces in a row's meaning ({id, version_id, …}, nested
+// by_severity: {critical, …}), which name the row's field's fields.
 func docPaths(t *testing.T) map[string]bool {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "docs", "report.md"))
