@@ -126,6 +126,7 @@ type ImageVerdict struct {
 
 // Deployment is one deployment attempt.
 type Deployment struct {
+	// ID is the deployment's number within its app: 1, 2, 3 … per app.
 	ID       int64     `json:"id"`
 	App      string    `json:"app"`
 	Env      string    `json:"env"`
@@ -208,7 +209,7 @@ func checkAppName(name string) error {
 func appErr(name string, err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("no app %q (create it with `lapps app create %s`): %w", name, name, service.ErrNotFound)
+		return fmt.Errorf("no app %q (create it with `lapps app create -a %s`): %w", name, name, service.ErrNotFound)
 	case errors.Is(err, store.ErrExists):
 		return existsError{name}
 	}

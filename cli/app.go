@@ -29,7 +29,7 @@ a deployment into an environment under the policy: section of the -c file
 (over --server: the server's policy for that app and environment) and refuses it (exit code 11) when the verdict is fail; every attempt,
 accepted or refused, is kept in the app's history. "security scan" scans
 every image of the app's current deployments and records app scan N.`,
-		Example: `  lapps app create shop --image docker.io/library/nginx:1.27 --image docker.io/library/redis:7
+		Example: `  lapps app create -a shop --image docker.io/library/nginx:1.27 --image docker.io/library/redis:7
   lapps app import -f k8s/shop.yaml
   lapps app deploy -a shop -i docker.io/library/nginx:1.27,docker.io/library/redis:7 --env prod -c policy.yaml
   lapps app history -a shop
@@ -121,26 +121,47 @@ func (a *app) appName(cmd *cobra.Command, svc apps.Service, name string) (string
 		names = append(names, ap.Name)
 	}
 	if len(names) == 0 {
-		return "", usageError{errors.New("-a APP is required, and there are no apps (create one with `lapps app create`)")}
+		return "", usageError{errors.New("-a APP is required, and there are no apps (create one with `lapps app create -a APP`)")}
 	}
 	return "", usageError{fmt.Errorf("-a APP is required when there is more than one app (%s)", strings.Join(names, ", "))}
 }
 
 func (a *app) appCreateCommand() *cobra.Command {
+	var name string
 	var images []string
 	cmd := &cobra.Command{
-		Use:   "create APP",
+		Use:   "create -a APP [--image IMAGE ...]",
 		Short: "Create an app, optionally with its images",
-		Example: `  lapps app create shop
-  lapps app create shop --image docker.io/library/nginx:1.27 --image docker.io/library/redis:7
-  lapps app create shop --image oci:/path/layout:web-2.4`,
-		Args: exactArgs(1, "APP"),
+		Long: `Creates the app named with -a, like every other app command takes it. The
+positional form "app create APP" still works but is deprecated.`,
+		Example: `  lapps app create -a shop
+  lapps app create -a shop --image docker.io/library/nginx:1.27 --image docker.io/library/redis:7
+  lapps app create -a shop --image oci:/path/layout:web-2.4`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageError{fmt.Errorf("app create takes -a APP (see `%s --help`)", cmd.CommandPath())}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 1 && name != "" && args[0] != name:
+				return usageError{fmt.Errorf("app create: -a %s and the argument %s name different apps; give -a APP only", name, args[0])}
+			case len(args) == 1:
+				// The form before -a, kept so that scripts keep working.
+				name = args[0]
+				fmt.Fprintf(a.stderr, "lapps: note: `app create APP` is deprecated; write `app create -a %s`\n", name)
+			case name == "":
+				return usageError{errors.New("-a APP is required (app create -a APP [--image IMAGE ...])")}
+			}
+			if err := checkImageFlags("--image", images); err != nil {
+				return err
+			}
 			svc, err := a.apps(cmd)
 			if err != nil {
 				return err
 			}
-			ap, err := svc.CreateApp(cmd.Context(), args[0], images)
+			ap, err := svc.CreateApp(cmd.Context(), name, images)
 			if err != nil {
 				return err
 			}
@@ -151,6 +172,7 @@ func (a *app) appCreateCommand() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVarP(&name, "app", "a", "", "the app's name")
 	cmd.Flags().StringArrayVar(&images, "image", nil, "an image of the app (repeat for each)")
 	return cmd
 }
@@ -239,6 +261,9 @@ app's own images are deployed. ENV defaults to "default".`,
 			}
 			if name == "" {
 				return usageError{errors.New("-a APP is required")}
+			}
+			if err := checkImageFlags("-i/--image", images); err != nil {
+				return err
 			}
 			svc, err := a.apps(cmd)
 			if err != nil {
@@ -556,7 +581,7 @@ the app scan. Without -a, the only app.`,
 	}
 	cmd.Flags().StringVar(&failOn, "fail-on", "", "exit with code 10 when a finding of any image has this severity or higher (critical, high, medium, low, negligible, unknown)")
 	cmd.Flags().StringVarP(&name, "app", "a", "", "the app (default: the only app)")
-	cmd.Flags().IntVarP(&index, "index", "i", 0, "app scan number (default: the latest)")
+	indexFlag(cmd, &index, "app scan number (default: the latest)", "lapps app security list -a APP", "the app is -a APP")
 	cmd.Flags().StringVarP(&output, "output", "o", "table", appOutputHelp())
 	cmd.Flags().StringVar(&tmplSpec, "template", "", "with -o template: a Go text/template FILE over the JSON app report, or "+shippedTemplates())
 	return cmd

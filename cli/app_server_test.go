@@ -65,8 +65,8 @@ func TestAppCommandsOverServer(t *testing.T) {
 		stdout []string
 		stderr []string
 	}{
-		{"create", []string{"app", "create", "shop", "--image", alma}, 0, []string{"created app shop"}, nil},
-		{"create again", []string{"app", "create", "shop"}, ExitUsage, nil, []string{`app "shop" already exists`}},
+		{"create", []string{"app", "create", "-a", "shop", "--image", alma}, 0, []string{"created app shop"}, nil},
+		{"create again", []string{"app", "create", "-a", "shop"}, ExitUsage, nil, []string{`app "shop" already exists`}},
 		{"refused by the server's policy", []string{"app", "deploy", "-a", "shop", "--env", "prod", "-c", lenient}, ExitRefused,
 			[]string{"refused (verdict fail)"}, []string{"is not used over --server", "deployment of shop to prod refused (verdict fail):\n", "ALSA-2024:3339 (high) in glibc"}},
 		{"accepted", []string{"app", "deploy", "-a", "shop", "--env", "staging", "-c", lenient}, 0, []string{"accepted (verdict pass)"}, nil},

@@ -42,8 +42,8 @@ func TestAppCommands(t *testing.T) {
 		stderr  []string
 		nothing bool // stderr must be empty
 	}{
-		{"create", []string{"app", "create", "shop", "--image", alma}, 0, []string{"created app shop with 1 image(s)"}, nil, true},
-		{"create again", []string{"app", "create", "shop"}, ExitUsage, nil, []string{`app "shop" already exists`}, false},
+		{"create", []string{"app", "create", "-a", "shop", "--image", alma}, 0, []string{"created app shop with 1 image(s)"}, nil, true},
+		{"create again", []string{"app", "create", "-a", "shop"}, ExitUsage, nil, []string{`app "shop" already exists`}, false},
 		{"deploy without app", []string{"app", "deploy", "-i", alma}, ExitUsage, nil, []string{"-a APP is required"}, false},
 		{"deploy unknown app", []string{"app", "deploy", "-a", "nope", "-i", alma}, ExitNoScan, nil, []string{`no app "nope"`}, false},
 		{"bad policy", []string{"app", "deploy", "-a", "shop", "-c", badPolicy}, ExitUsage, nil, []string{"policy", "severe"}, false},
@@ -106,16 +106,18 @@ func TestAppCommands(t *testing.T) {
 	}
 
 	// JSON outputs parse.
-	if code, _, stderr := run(t, db, "app", "create", "api", "--image", alma); code != 0 {
+	if code, _, stderr := run(t, db, "app", "create", "-a", "api", "--image", alma); code != 0 {
 		t.Fatalf("create api: %d %s", code, stderr)
 	}
 	code, out, _ := run(t, db, "app", "deploy", "-a", "api", "-c", strict, "-o", "json")
 	var d struct {
+		ID       int64 `json:"id"`
 		Accepted bool
 		Verdict  string
 		Reasons  []string
 	}
-	if err := json.Unmarshal([]byte(out), &d); err != nil || code != ExitRefused || d.Accepted || d.Verdict != "fail" || len(d.Reasons) == 0 {
+	// api's first deployment is #1, whatever shop's were (numbers are per app).
+	if err := json.Unmarshal([]byte(out), &d); err != nil || code != ExitRefused || d.ID != 1 || d.Accepted || d.Verdict != "fail" || len(d.Reasons) == 0 {
 		t.Errorf("deploy -o json: exit %d, %+v, %v:\n%s", code, d, err, out)
 	}
 }

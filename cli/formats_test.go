@@ -69,7 +69,7 @@ func TestOutputFormats(t *testing.T) {
 		{"-o template without --template", append(report, "-o", "template"), ExitUsage, wantErr("-o template needs --template FILE (or one of @markdown, @gitlab)")},
 		{"unknown shipped template", append(report, "-o", "template", "--template", "@html"), ExitUsage, wantErr("no such shipped template")},
 		{"unknown format", append(report, "-o", "xml"), ExitUsage, wantErr("unknown output format \"xml\" (one of table, json")},
-		{"create app", []string{"app", "create", "shop", "--image", alma}, 0, wantOut("created app shop")},
+		{"create app", []string{"app", "create", "-a", "shop", "--image", alma}, 0, wantOut("created app shop")},
 		{"app scan sarif", []string{"app", "security", "scan", "-a", "shop", "-c", arm, "-o", "sarif"}, 0, func(t *testing.T, out, _ string) {
 			log, err := gosarif.FromBytes([]byte(out))
 			if err != nil || len(log.Runs) != 1 || len(log.Runs[0].Results) != n {

@@ -234,6 +234,9 @@ exactly as it was recorded.`,
 			if index < 0 || (index == 0 && cmd.Flags().Changed("index")) {
 				return usageError{fmt.Errorf("-i %d: scan indexes start at 1 (leave -i out for the latest scan matched against current data)", index)}
 			}
+			if strings.Trim(args[0], "0123456789") == "" {
+				return usageError{fmt.Errorf("%s takes IMAGE, not the number %s; a scan number goes after -i: `%s IMAGE -i %s`", cmd.CommandPath(), args[0], cmd.CommandPath(), args[0])}
+			}
 			svc, err := a.service(cmd.Context())
 			if err != nil {
 				return err
@@ -246,7 +249,7 @@ exactly as it was recorded.`,
 		},
 	}
 	ff.register(cmd)
-	cmd.Flags().IntVarP(&index, "index", "i", 0, "scan number to show (default: the latest, matched against current data)")
+	indexFlag(cmd, &index, "scan number to show (default: the latest, matched against current data)", "lapps image security list IMAGE", "the image is the argument")
 	return cmd
 }
 

@@ -25,6 +25,7 @@ type progress struct {
 	mu     sync.Mutex
 	w      io.Writer
 	layers map[int]service.Progress
+	whole  *service.Progress // the totals of a server's job (--server)
 	total  int
 	stage  string
 	last   time.Time
@@ -42,6 +43,9 @@ func (p *progress) update(ev service.Progress) {
 		p.total = ev.Layers
 	}
 	p.stage = ev.Stage
+	if ev.Whole {
+		p.whole = &ev
+	}
 	if ev.Layer != "" {
 		prev := p.layers[ev.Index]
 		if ev.Stage == service.StageLayer || prev.Stage != service.StageLayer || ev.Stage == service.StageDone {
@@ -72,6 +76,9 @@ func (p *progress) draw() {
 		if l.Total > 0 {
 			total += l.Total
 		}
+	}
+	if w := p.whole; w != nil {
+		done, cached, read, total = w.LayersDone, w.LayersCached, w.Read, w.Total
 	}
 	var line string
 	switch p.stage {

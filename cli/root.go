@@ -140,7 +140,7 @@ file's database section; a postgres:// URL selects PostgreSQL).`,
 	root.PersistentFlags().StringVar(&a.dbPath, "db", "", "database: an SQLite file, or a PostgreSQL URL postgres://… (default $LAPPS_DB, then database.url of -c, then $XDG_DATA_HOME/lapps/lapps.db)")
 	root.PersistentFlags().BoolVar(&a.debug, "debug", false, "log debug messages to stderr")
 	root.PersistentFlags().StringVar(&a.serverURL, "server", "", "run commands on a lapps server (default $LAPPS_SERVER; token in $LAPPS_TOKEN) instead of in-process")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(flagError)
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(a.imageCommand(), a.sbomCommand(), a.appCommand(), a.vulndbCommand(), a.serveCommand(), a.tokenCommand(), a.versionCommand())
 	return root

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -197,6 +198,70 @@ func TestVulnDBUpdateOffline(t *testing.T) {
 	for _, line := range strings.Split(out, "\n") {
 		if strings.HasPrefix(line, "feed-off") && !strings.Contains(line, "disabled") {
 			t.Errorf("disabled source shown as %q", line)
+		}
+	}
+}
+
+// TestVulnDBStatusImportedAndDisabled: status shows an imported source's
+// type as "TYPE (imported)" in aligned columns, a disabled source as
+// disabled, and its JSON carries type, configured and enabled.
+func TestVulnDBStatusImportedAndDisabled(t *testing.T) {
+	data := testenv.VulnData(t, "alpine-secdb")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "lapps.yaml")
+	if err := os.WriteFile(cfg, []byte(`vulndb:
+  sources:
+    - {name: feed-on, type: osv, urls: ["http://feeds.lapps-test.invalid/a.zip"]}
+    - {name: feed-off, type: osv, urls: ["http://feeds.lapps-test.invalid/c.zip"], enabled: false}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "lapps.db")
+	if code, _, stderr := run(t, db, "-c", cfg, "vulndb", "import", "--type", "alpine-secdb", data); code != 0 {
+		t.Fatalf("import: exit %d: %s", code, stderr)
+	}
+	code, out, _ := run(t, db, "-c", cfg, "vulndb", "status")
+	if code != 0 {
+		t.Fatalf("status: exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	col := strings.Index(lines[0], "TYPE")
+	for _, l := range lines[1:] {
+		name, _, _ := strings.Cut(l, " ")
+		typ := strings.TrimSpace(l[col:])
+		switch name {
+		case "import-alpine-secdb-alpine-secdb":
+			if !strings.HasPrefix(typ, "alpine-secdb (imported)") || strings.Contains(l, "not configured") {
+				t.Errorf("imported source: %q", l)
+			}
+		case "feed-off":
+			if !strings.Contains(l, "disabled") || strings.Contains(l, "never") {
+				t.Errorf("disabled source: %q", l)
+			}
+		}
+		if l[col-1] != ' ' || l[col] == ' ' {
+			t.Errorf("TYPE column not aligned: %q", l)
+		}
+	}
+	code, out, _ = run(t, db, "-c", cfg, "vulndb", "status", "-o", "json")
+	var st []struct {
+		Source     string `json:"source"`
+		Type       string `json:"type"`
+		Configured bool   `json:"configured"`
+		Enabled    bool   `json:"enabled"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 {
+		t.Fatalf("status -o json: exit %d, %v", code, err)
+	}
+	got := map[string]string{}
+	for _, s := range st {
+		got[s.Source] = fmt.Sprintf("%s %v %v", s.Type, s.Configured, s.Enabled)
+	}
+	for name, want := range map[string]string{
+		"feed-on": "osv true true", "feed-off": "osv true false", "import-alpine-secdb-alpine-secdb": "alpine-secdb false true",
+	} {
+		if got[name] != want {
+			t.Errorf("%s: %q, want %q", name, got[name], want)
 		}
 	}
 }

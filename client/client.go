@@ -199,7 +199,9 @@ func (c *Client) ScanImage(ctx context.Context, req service.ScanRequest) (*repor
 	defer t.Stop()
 	for {
 		if job.Progress != nil && req.Progress != nil {
-			req.Progress(service.Progress{Stage: job.Progress.Stage, Layers: job.Progress.Layers, Read: job.Progress.BytesRead})
+			jp := job.Progress
+			req.Progress(service.Progress{Stage: jp.Stage, Layers: jp.Layers, Read: jp.BytesRead, Total: jp.BytesTotal,
+				Whole: true, LayersDone: jp.LayersDone, LayersCached: jp.LayersCached})
 		}
 		switch job.State {
 		case server.JobSucceeded:

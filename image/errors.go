@@ -76,7 +76,9 @@ var registryCodes = map[transport.ErrorCode]bool{
 func registryAnswer(terr *transport.Error) string {
 	var codes []string
 	for _, d := range terr.Errors {
-		c := string(d.Code)
+		// In words (MANIFEST_UNKNOWN: manifest unknown); never a Go
+		// value such as the code's detail map[Tag:…].
+		c := strings.ToLower(strings.ReplaceAll(string(d.Code), "_", " "))
 		if !registryCodes[d.Code] {
 			c = "other code"
 		}
@@ -142,6 +144,9 @@ func registryError(image string, err error) error {
 		switch {
 		case codes[transport.ManifestUnknownErrorCode], codes[transport.NameUnknownErrorCode],
 			codes[transport.BlobUnknownErrorCode], terr.StatusCode == http.StatusNotFound:
+			if tag := refTag(image); tag != "" && codes[transport.ManifestUnknownErrorCode] && !codes[transport.NameUnknownErrorCode] {
+				return fmt.Errorf("%w: %s: the repository has no tag %s (%s)", ErrNotFound, image, tag, answer)
+			}
 			return fmt.Errorf("%w: %s: %s", ErrNotFound, image, answer)
 		case codes[transport.UnauthorizedErrorCode], codes[transport.DeniedErrorCode],
 			terr.StatusCode == http.StatusUnauthorized, terr.StatusCode == http.StatusForbidden:
@@ -184,3 +189,16 @@ type safeError struct {
 
 func (e *safeError) Error() string { return e.msg }
 func (e *safeError) Unwrap() error { return e.err }
+
+// refTag returns the tag of a registry reference (debian:12 → 12), or ""
+// for a digest reference or none.
+func refTag(ref string) string {
+	if strings.Contains(ref, "@") {
+		return ""
+	}
+	last := ref[strings.LastIndex(ref, "/")+1:]
+	if _, tag, ok := strings.Cut(last, ":"); ok {
+		return tag
+	}
+	return ""
+}

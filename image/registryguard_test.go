@@ -180,8 +180,8 @@ func TestRegistryErrorBodies(t *testing.T) {
 		{"plain", "s404", ErrNotFound, "registry answered 404 Not Found"},
 		{"plain", "s401", ErrUnauthorized, "registry answered 401 Unauthorized"},
 		{"plain", "s403", ErrUnauthorized, "registry answered 403 Forbidden"},
-		{"json", "s404", ErrNotFound, "registry answered 404 Not Found (MANIFEST_UNKNOWN, other code)"},
-		{"json", "s500", ErrNotFound, "(MANIFEST_UNKNOWN, other code)"},
+		{"json", "s404", ErrNotFound, "registry answered 404 Not Found (manifest unknown, other code)"},
+		{"json", "s500", ErrNotFound, "(manifest unknown, other code)"},
 	} {
 		ref := reg.addr() + "/" + c.repo + ":" + c.tag
 		_, err := Open(ctx, ref, WithRetry(Retry{Attempts: 1}))

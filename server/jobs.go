@@ -51,6 +51,9 @@ type JobProgress struct {
 	LayersDone   int    `json:"layers_done"`
 	LayersCached int    `json:"layers_cached"`
 	BytesRead    int64  `json:"bytes_read"`
+	// BytesTotal is the stored size of the layers being read, where it
+	// is known.
+	BytesTotal int64 `json:"bytes_total"`
 }
 
 // kindScan is the kind of scan jobs, the only kind so far.
@@ -425,6 +428,15 @@ func (j *jobs) execute(ctx context.Context, sj *store.Job) {
 		if err == nil && j.observe != nil {
 			j.observe(time.Since(start))
 		}
+		// The final progress (every layer read or cached, the bytes read)
+		// stays with the job, so that a client polling it sees the work
+		// done even when the scan ended between two heartbeats.
+		j.mu.Lock()
+		final, _ := json.Marshal(*progress)
+		j.mu.Unlock()
+		if perr := j.q.RenewJob(ctx, sj.ID, j.holder, j.ttl, final); perr != nil {
+			log.Debug("store the final progress of the scan job", "err", perr)
+		}
 		j.finish(ctx, log, sj, r, err)
 	}
 }
@@ -545,7 +557,7 @@ func progressInto(mu *sync.Mutex, p *JobProgress) func(service.Progress) {
 		if sp.Layer != "" {
 			prev := layers[sp.Index]
 			if sp.Stage != service.StageLayer {
-				sp.Read = prev.Read
+				sp.Read, sp.Total = prev.Read, prev.Total
 			}
 			layers[sp.Index] = sp
 		}
@@ -558,6 +570,9 @@ func progressInto(mu *sync.Mutex, p *JobProgress) func(service.Progress) {
 				np.LayersCached++
 			}
 			np.BytesRead += l.Read
+			if l.Total > 0 {
+				np.BytesTotal += l.Total
+			}
 		}
 		*p = np
 	}

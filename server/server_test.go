@@ -244,7 +244,7 @@ func TestScanJob(t *testing.T) {
 	for get(good.ID).Progress.BytesRead != 10 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if j := get(good.ID); j.State != JobRunning || j.Progress.BytesRead != 10 {
+	if j := get(good.ID); j.State != JobRunning || j.Progress.BytesRead != 10 || j.Progress.BytesTotal != 20 {
 		t.Errorf("running job: %+v %+v", j, j.Progress)
 	}
 	close(release)

@@ -87,6 +87,11 @@ type Progress struct {
 	// Read and Total count the layer's bytes as stored (Total -1 when
 	// unknown).
 	Read, Total int64
+	// Whole is set by a client that knows only a server job's totals
+	// (no Layer): Read and Total are then the bytes of all the layers,
+	// and LayersDone and LayersCached the layers indexed and cached.
+	Whole                    bool
+	LayersDone, LayersCached int
 }
 
 // ScanSummary is one line of `lapps image security list`.

@@ -29,7 +29,9 @@ type App struct {
 // Deployment is one attempt to deploy images of an app into an
 // environment, accepted or refused.
 type Deployment struct {
-	// ID is assigned by RecordDeployment, increasing.
+	// ID is the deployment's number within its app, assigned by
+	// RecordDeployment: 1, 2, 3 … per app (migration 0012; before it,
+	// numbers were global).
 	ID  int64
 	App string
 	Env string
@@ -81,7 +83,8 @@ type Apps interface {
 	// RemoveApp deletes app name with its deployments and app scans (the
 	// image scans stay); ErrNotFound when there is no such app.
 	RemoveApp(ctx context.Context, name string) error
-	// RecordDeployment stores d (d.ID is ignored) and returns its ID;
+	// RecordDeployment stores d (d.ID is ignored) and returns its number
+	// within d.App (1 for an app's first deployment);
 	// ErrNotFound when d.App does not exist. An empty Env or a Verdict
 	// other than pass, warn or fail is an error.
 	RecordDeployment(ctx context.Context, d *Deployment) (int64, error)

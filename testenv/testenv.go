@@ -6,6 +6,7 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,12 +84,31 @@ func Images(tb testing.TB) string {
 	return dir
 }
 
+// toolPackages are the apt packages .ci/run installs for the tools tests
+// look up (TestToolPackagesInstalled keeps them true to .ci/run). Tools
+// not listed come with the system or the Go toolchain.
+var toolPackages = map[string]string{
+	"docker-registry": "docker-registry", "skopeo": "skopeo", "umoci": "umoci", "debootstrap": "debootstrap",
+	"rpm": "rpm", "rpmbuild": "rpm", "python3": "python3", "jq": "jq", "bc": "bc", "curl": "curl",
+	"xz": "xz-utils", "zstd": "zstd", "git": "git", "gzip": "gzip", "objcopy": "binutils",
+	"openssl": "openssl", "rustc": "rustc",
+}
+
+// toolMissing says what to do about a tool that is not installed, and
+// whether .ci/run installs it, truthfully.
+func toolMissing(name string) string {
+	if pkg, ok := toolPackages[name]; ok {
+		return fmt.Sprintf("%s is not installed (.ci/run installs it: apt-get install %s)", name, pkg)
+	}
+	return fmt.Sprintf("%s is not on PATH (.ci/run does not install it: it comes with the system or the Go toolchain)", name)
+}
+
 // Tool returns the path of a command, or skips when it is not installed.
 func Tool(tb testing.TB, name string) string {
 	tb.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		Missing(tb, "%s is not installed (.ci/run installs it)", name)
+		Missing(tb, "%s", toolMissing(name))
 	}
 	return p
 }

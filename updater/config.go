@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/lapps/lapps/limits"
@@ -110,7 +111,7 @@ func (s Source) Validate() error {
 		return fmt.Errorf("source %q: name must be letters, digits, '.', '_' or '-'", s.Name)
 	}
 	if s.Type == "" {
-		return fmt.Errorf("source %q: no type (one of %v)", s.Name, Types())
+		return fmt.Errorf("source %q: no type (one of %s)", s.Name, strings.Join(Types(), ", "))
 	}
 	if types := Types(); len(types) > 0 {
 		if _, err := Lookup(s.Type); err != nil {

@@ -145,3 +145,16 @@ func TestDefaultSources(t *testing.T) {
 		t.Errorf("alpine urls %v", alpine)
 	}
 }
+
+// TestUnknownTypeInWords: the known source types are listed as words
+// (a, b, c), not as a Go slice ([a b c]).
+func TestUnknownTypeInWords(t *testing.T) {
+	_, err := updater.Lookup("nope")
+	if err == nil || strings.Contains(err.Error(), "[") || !strings.Contains(err.Error(), "unknown source type \"nope\" (known: ") {
+		t.Errorf("Lookup(nope): %v", err)
+	}
+	err = updater.Source{Name: "x"}.Validate()
+	if err == nil || strings.Contains(err.Error(), "[") {
+		t.Errorf("source without a type: %v", err)
+	}
+}

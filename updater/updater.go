@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/lapps/lapps/vuln"
@@ -55,7 +56,7 @@ func Lookup(typ string) (Parser, error) {
 	defer mu.RUnlock()
 	p, ok := parsers[typ]
 	if !ok {
-		return nil, fmt.Errorf("unknown source type %q (known: %v)", typ, typesLocked())
+		return nil, fmt.Errorf("unknown source type %q (known: %s)", typ, strings.Join(typesLocked(), ", "))
 	}
 	return p, nil
 }

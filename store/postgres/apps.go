@@ -139,7 +139,8 @@ func lockApp(ctx context.Context, tx pgx.Tx, name string) error {
 	return err
 }
 
-// RecordDeployment stores a deployment attempt and returns its ID.
+// RecordDeployment stores a deployment attempt and returns its number
+// within its app.
 func (s *Store) RecordDeployment(ctx context.Context, d *store.Deployment) (int64, error) {
 	if d == nil || d.App == "" || d.Env == "" {
 		return 0, errors.New("record deployment: no app or environment")
@@ -165,8 +166,9 @@ func (s *Store) RecordDeployment(ctx context.Context, d *store.Deployment) (int6
 		if err := lockApp(ctx, tx, app); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `INSERT INTO deployments (app, env, deployed_at, images, verdict, accepted, reasons)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		// The app's row is locked: the next number is free.
+		return tx.QueryRow(ctx, `INSERT INTO deployments (app, number, env, deployed_at, images, verdict, accepted, reasons)
+			SELECT $1, COALESCE(MAX(number), 0) + 1, $2, $3, $4, $5, $6, $7 FROM deployments WHERE app = $1 RETURNING number`,
 			app, txt(d.Env), at, imgs, d.Verdict, d.Accepted, reasons).Scan(&id)
 	})
 	if err != nil {
@@ -175,7 +177,7 @@ func (s *Store) RecordDeployment(ctx context.Context, d *store.Deployment) (int6
 	return id, nil
 }
 
-const deploymentCols = `id, app, env, deployed_at, images, verdict, accepted, reasons`
+const deploymentCols = `number, app, env, deployed_at, images, verdict, accepted, reasons`
 
 // Deployments returns the deployments of app, oldest first.
 func (s *Store) Deployments(ctx context.Context, app string) ([]store.Deployment, error) {

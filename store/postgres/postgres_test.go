@@ -323,3 +323,37 @@ func TestMigrate0011(t *testing.T) {
 	defer s.Close()
 	storetest.CheckUpgradedFrom10(t, s)
 }
+
+// TestMigrate0012 opens a database at schema 11 holding deployments of
+// two apps, numbered globally: after migration each app's are numbered 1,
+// 2, 3 … in their old order.
+func TestMigrate0012(t *testing.T) {
+	ctx := context.Background()
+	ms, err := store.LoadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := testenv.PostgresDSN(t)
+	prev, err := open(ctx, dsn, ms[:11])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, app := range []string{"shop", "api"} {
+		if _, err := prev.pool.Exec(ctx, `INSERT INTO apps (name, created_at, images) VALUES ($1, now(), '[]')`, app); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, app := range storetest.Upgraded11Deployments {
+		if _, err := prev.pool.Exec(ctx, `INSERT INTO deployments (app, env, deployed_at, images, verdict, accepted, reasons)
+			VALUES ($1, 'prod', now(), '[]', 'pass', true, '[]')`, app); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prev.Close()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckUpgradedFrom11(t, s)
+}

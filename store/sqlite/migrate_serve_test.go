@@ -115,3 +115,29 @@ func TestMigrate0011(t *testing.T) {
 	defer s.Close()
 	storetest.CheckUpgradedFrom10(t, s)
 }
+
+// TestMigrate0012 opens a database written at schema 11 holding
+// deployments of two apps, numbered globally: after migration each app's
+// are numbered 1, 2, 3 … in their old order.
+func TestMigrate0012(t *testing.T) {
+	ctx := context.Background()
+	path, db := atSchema(t, 11)
+	for _, app := range []string{"shop", "api"} {
+		if _, err := db.ExecContext(ctx, `INSERT INTO apps (name, created_at, images) VALUES (?, ?, '[]')`, app, formatTime(now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, app := range storetest.Upgraded11Deployments {
+		if _, err := db.ExecContext(ctx, `INSERT INTO deployments (id, app, env, deployed_at, images, verdict, accepted, reasons)
+			VALUES (?, ?, 'prod', ?, '[]', 'pass', 1, '[]')`, i+1, app, formatTime(now())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckUpgradedFrom11(t, s)
+}

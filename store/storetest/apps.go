@@ -108,16 +108,24 @@ func testDeployments(t *testing.T, s store.Store) {
 		{App: "shop", Env: "staging", At: date(2025, 1, 2), Images: []string{"a:2"}, Verdict: store.VerdictWarn, Accepted: true, Reasons: []string{"CVE-1 in a (medium)"}},
 		{App: "shop", Env: "prod", At: date(2025, 1, 3), Images: []string{"a:2", "b:1"}, Verdict: store.VerdictFail, Accepted: false, Reasons: []string{"CVE-2 in a (high)", "CVE-3 in b (critical)"}},
 	}
-	var prev int64
+	if _, err := s.CreateApp(ctx, "api", nil); err != nil {
+		t.Fatal(err)
+	}
 	for i := range steps {
 		id, err := s.RecordDeployment(ctx, &steps[i])
 		if err != nil {
 			t.Fatalf("RecordDeployment %d: %v", i, err)
 		}
-		if id <= prev {
-			t.Errorf("RecordDeployment %d: id %d after %d", i, id, prev)
+		// Numbers are per app: another app's deployments in between do
+		// not count.
+		if id != int64(i+1) {
+			t.Errorf("RecordDeployment %d of shop: number %d, want %d", i, id, i+1)
 		}
-		prev, steps[i].ID = id, id
+		steps[i].ID = id
+		other, err := s.RecordDeployment(ctx, &store.Deployment{App: "api", Env: "prod", Verdict: store.VerdictPass, Accepted: true})
+		if err != nil || other != int64(i+1) {
+			t.Errorf("RecordDeployment %d of api: number %d, %v; want %d", i, other, err, i+1)
+		}
 	}
 	got, err := s.Deployments(ctx, "shop")
 	if err != nil {
@@ -202,4 +210,39 @@ func testAppScans(t *testing.T, s store.Store) {
 		t.Fatalf("ListAppScans = %d scans, %v; want %d", len(list), err, n+1)
 	}
 	sameJSON(t, "ListAppScans[0]", list[0], first)
+}
+
+// Upgraded11Deployments are the deployments a database at schema 11
+// holds before migration 0012, in the order of their global ids (1, 2, …).
+var Upgraded11Deployments = []string{"shop", "api", "shop", "shop", "api"}
+
+// CheckUpgradedFrom11 checks a store migrated from schema 11 holding
+// Upgraded11Deployments (apps shop and api created): each app's
+// deployments are numbered 1, 2, 3 … in their old order, and the next
+// deployment of each takes the next number of its app.
+func CheckUpgradedFrom11(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	want := map[string]int64{}
+	for _, app := range Upgraded11Deployments {
+		want[app]++
+	}
+	for app, n := range want {
+		ds, err := s.Deployments(ctx, app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(ds)) != n {
+			t.Fatalf("%s after migration: %d deployments, want %d", app, len(ds), n)
+		}
+		for i, d := range ds {
+			if d.ID != int64(i+1) || d.App != app {
+				t.Errorf("%s after migration: deployment %d is #%d of %s", app, i, d.ID, d.App)
+			}
+		}
+		next, err := s.RecordDeployment(ctx, &store.Deployment{App: app, Env: "prod", Verdict: store.VerdictPass, Accepted: true})
+		if err != nil || next != n+1 {
+			t.Errorf("%s: next deployment #%d, %v; want #%d", app, next, err, n+1)
+		}
+	}
 }
