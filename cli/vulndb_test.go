@@ -151,7 +151,8 @@ func TestCoverageGapRealData(t *testing.T) {
 	}
 	code, out, _ = run(t, db, "image", "security", "report", ref)
 	if code != 0 || !strings.Contains(out, "Warning:      no vulnerability source covers Alpine:v3.20") ||
-		!strings.Contains(out, "no vulnerability data covers this image") {
+		!strings.Contains(out, "no vulnerability data covers this image") ||
+		!strings.Contains(out, "`lapps vulndb import`") {
 		t.Errorf("table report: exit %d\n%s", code, out)
 	}
 }

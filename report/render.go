@@ -106,7 +106,7 @@ func WriteTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(&b, "Not affected: %d statement(s) of the sources suppressed findings (JSON not_affected)\n", n)
 	}
 	if len(r.DataSources) == 0 {
-		fmt.Fprintf(&b, "Data:         no vulnerability data covers this image (`lapps vulndb status` shows what is loaded)\n")
+		fmt.Fprintf(&b, "Data:         no vulnerability data covers this image (`lapps vulndb status` shows what is loaded; load data with `lapps vulndb update`, or offline `lapps vulndb import`)\n")
 	}
 	for _, ds := range r.DataSources {
 		fmt.Fprintf(&b, "Data:         %s\n", dataLine(ds))
