@@ -93,7 +93,7 @@ type overviewData struct {
 	KEVImages int
 	Sources   []sourceView
 	Pending   int
-	Top       []imageRow
+	Top       []imageRowView
 	EnvChart  *chart
 	Warnings  int
 }
@@ -128,7 +128,7 @@ func (c *Console) overviewData(ctx context.Context) (*overviewData, error) {
 	}
 	d.Images = len(latest)
 	slices.SortFunc(rows, func(a, b imageRow) int { return riskOrder(a.Vulnerabilities, b.Vulnerabilities, a.Image, b.Image) })
-	d.Top = rows[:min(len(rows), topImages)]
+	d.Top = imageRows(rows[:min(len(rows), topImages)])
 
 	list, err := c.b.ListApps(ctx)
 	if err != nil {
@@ -268,7 +268,7 @@ func sourceViews(st []service.SourceStatus, now time.Time) []sourceView {
 }
 
 type imagesData struct {
-	Rows  []imageRow
+	Rows  []imageRowView
 	More  int
 	Query string
 }
@@ -287,6 +287,7 @@ func (c *Console) imagesPage(w http.ResponseWriter, r *http.Request, v *viewer) 
 		return
 	}
 	d := &imagesData{Query: q}
+	var rows []imageRow
 	for _, s := range latest {
 		if !containsFold(s.Image, q) {
 			continue
@@ -295,13 +296,14 @@ func (c *Console) imagesPage(w http.ResponseWriter, r *http.Request, v *viewer) 
 		for _, n := range s.Vulnerabilities {
 			t += n
 		}
-		d.Rows = append(d.Rows, imageRow{ScanSummary: s, Total: t})
+		rows = append(rows, imageRow{ScanSummary: s, Total: t})
 	}
-	slices.SortFunc(d.Rows, func(a, b imageRow) int { return riskOrder(a.Vulnerabilities, b.Vulnerabilities, a.Image, b.Image) })
-	if len(d.Rows) > maxRows {
-		d.More = len(d.Rows) - maxRows
-		d.Rows = d.Rows[:maxRows]
+	slices.SortFunc(rows, func(a, b imageRow) int { return riskOrder(a.Vulnerabilities, b.Vulnerabilities, a.Image, b.Image) })
+	if len(rows) > maxRows {
+		d.More = len(rows) - maxRows
+		rows = rows[:maxRows]
 	}
+	d.Rows = imageRows(rows)
 	c.render(w, r, http.StatusOK, "images", &page{Title: "Images", Viewer: v, Data: d})
 }
 
@@ -310,11 +312,11 @@ type imageData struct {
 	Report   *report.Report
 	Scans    []service.ScanSummary
 	Filter   filter
-	Findings []vuln.Finding
+	Findings []findingRow
 	// Shown of Total findings pass the filter; More are not shown.
 	Shown, Total, More int
 	Columns            []column
-	Packages           []vuln.Package
+	Packages           []packageRow
 	PackagesMore       int
 	Diff               *diffResult
 	Chart              *chart
@@ -403,12 +405,13 @@ func newImageData(rep *report.Report, f filter, scans []service.ScanSummary) *im
 		d.More = len(all) - maxRows
 		all = all[:maxRows]
 	}
-	d.Findings = all
-	d.Packages = rep.Packages
-	if len(d.Packages) > maxRows {
-		d.PackagesMore = len(d.Packages) - maxRows
-		d.Packages = d.Packages[:maxRows]
+	d.Findings = findingRows(all)
+	pkgs := rep.Packages
+	if len(pkgs) > maxRows {
+		d.PackagesMore = len(pkgs) - maxRows
+		pkgs = pkgs[:maxRows]
 	}
+	d.Packages = packageRows(pkgs)
 	counts := rep.Counts()
 	for s := vuln.SeverityCritical; s >= vuln.SeverityUnknown; s-- {
 		d.Severities = append(d.Severities, sevCount{s.String(), counts[s]})

@@ -245,13 +245,15 @@ func (c *Console) auth(scope string, h func(http.ResponseWriter, *http.Request, 
 			c.error(w, r, nil, status, msg)
 			return
 		}
-		if r.Method == http.MethodPost && !v.bearer {
+		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 			if err := r.ParseForm(); err != nil {
 				c.error(w, r, v, http.StatusBadRequest, "The form could not be read.")
 				return
 			}
-			if !sameToken(r.PostForm.Get("csrf"), v.csrf) {
+			// A bearer caller needs no CSRF token: browsers never send
+			// an Authorization header of their own accord.
+			if !v.bearer && !sameToken(r.PostForm.Get("csrf"), v.csrf) {
 				c.error(w, r, v, http.StatusForbidden, "The form's CSRF token is missing or wrong: reload the page and try again.")
 				return
 			}
