@@ -470,7 +470,10 @@ func (c *Console) appPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return
 	}
 	slices.Reverse(d.History) // newest first
-	if d.Scans, err = c.b.ListAppScans(ctx, name); err != nil {
+	if d.Scans, err = c.b.ListAppScans(ctx, name); errors.Is(err, store.ErrNotFound) {
+		d.Scans, err = nil, nil // no app scan yet
+	}
+	if err != nil {
 		c.failed(w, r, v, "the scans of "+name, err)
 		return
 	}
