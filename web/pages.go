@@ -184,6 +184,9 @@ func (c *Console) overviewData(ctx context.Context) (*overviewData, error) {
 	seen := map[string]bool{}
 	var kevImages []string
 	for _, e := range d.Envs {
+		if len(deployed[e]) == 0 {
+			continue // nothing deployed there now (refused, say)
+		}
 		m := map[string]int{}
 		imgs := make([]string, 0, len(deployed[e]))
 		for img := range deployed[e] {

@@ -113,21 +113,27 @@ func (b *Browser) Errors() []string {
 }
 
 // Screenshot saves the whole page as name-1280.png and name-390.png
-// (the width of a phone), and returns the paths.
+// (the width of a phone), its first screen as name-1280-top.png and
+// name-390-top.png, and returns the paths.
 func (b *Browser) Screenshot(name string) []string {
 	b.tb.Helper()
 	var paths []string
 	for _, w := range []int64{1280, 390} {
-		var png []byte
+		// The whole page, and the first screen of it (easier to look
+		// at for a long page).
+		var full, top []byte
 		b.Must("screenshot "+name,
 			emulation.SetDeviceMetricsOverride(w, 900, 1, w < 600),
 			chromedp.Sleep(100*time.Millisecond),
-			chromedp.FullScreenshot(&png, 100)) // 100: PNG
-		p := filepath.Join(b.Artifacts, fmt.Sprintf("%s-%d.png", name, w))
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			b.tb.Fatal(err)
+			chromedp.FullScreenshot(&full, 100), // 100: PNG
+			chromedp.CaptureScreenshot(&top))
+		for suffix, png := range map[string][]byte{"": full, "-top": top} {
+			p := filepath.Join(b.Artifacts, fmt.Sprintf("%s-%d%s.png", name, w, suffix))
+			if err := os.WriteFile(p, png, 0o644); err != nil {
+				b.tb.Fatal(err)
+			}
+			paths = append(paths, p)
 		}
-		paths = append(paths, p)
 	}
 	b.Must("reset the width", emulation.ClearDeviceMetricsOverride())
 	return paths
