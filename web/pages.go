@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lapps/lapps/web/render"
 	"net/http"
 	"net/url"
 	"slices"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"github.com/lapps/lapps/apps"
-	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/vuln"
@@ -38,7 +38,7 @@ const (
 
 // failed logs err and renders the error page that fits it.
 func (c *Console) failed(w http.ResponseWriter, r *http.Request, v *viewer, what string, err error) {
-	var bp badParam
+	var bp render.BadParam
 	switch {
 	case errors.As(err, &bp):
 		c.error(w, r, v, http.StatusBadRequest, bp.Error())
@@ -94,7 +94,7 @@ type overviewData struct {
 	Sources   []sourceView
 	Pending   int
 	Top       []imageRowView
-	EnvChart  *chart
+	EnvChart  *render.Chart
 	Warnings  int
 }
 
@@ -104,7 +104,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, v *viewer) {
 		c.failed(w, r, v, "the overview", err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "overview", &page{Title: "Overview", Viewer: v, Data: d})
+	c.render(w, r, http.StatusOK, "overview", &render.Page{Title: "Overview", Viewer: v, Data: d})
 }
 
 func (c *Console) overviewData(ctx context.Context) (*overviewData, error) {
@@ -208,7 +208,7 @@ func (c *Console) overviewData(ctx context.Context) (*overviewData, error) {
 		envCounts = append(envCounts, m)
 	}
 	if len(envLabels) > 0 {
-		d.EnvChart = envChart("Findings per environment", envLabels, envCounts)
+		d.EnvChart = render.EnvChart("Findings per environment", envLabels, envCounts)
 	}
 	for _, img := range kevImages[:min(len(kevImages), maxKEVImages)] {
 		rep, err := c.b.Report(ctx, img, byImage[img].Index)
@@ -279,7 +279,7 @@ type imagesData struct {
 // imagesPage lists every image's latest scan, riskiest first, with a
 // name filter.
 func (c *Console) imagesPage(w http.ResponseWriter, r *http.Request, v *viewer) {
-	q, err := textParam(r.URL.Query(), "q")
+	q, err := render.TextParam(r.URL.Query(), "q")
 	if err != nil {
 		c.failed(w, r, v, "images", err)
 		return
@@ -292,7 +292,7 @@ func (c *Console) imagesPage(w http.ResponseWriter, r *http.Request, v *viewer) 
 	d := &imagesData{Query: q}
 	var rows []imageRow
 	for _, s := range latest {
-		if !containsFold(s.Image, q) {
+		if !render.ContainsFold(s.Image, q) {
 			continue
 		}
 		t := 0
@@ -302,58 +302,35 @@ func (c *Console) imagesPage(w http.ResponseWriter, r *http.Request, v *viewer) 
 		rows = append(rows, imageRow{ScanSummary: s, Total: t})
 	}
 	slices.SortFunc(rows, func(a, b imageRow) int { return riskOrder(a.Vulnerabilities, b.Vulnerabilities, a.Image, b.Image) })
-	if len(rows) > maxRows {
-		d.More = len(rows) - maxRows
-		rows = rows[:maxRows]
+	if len(rows) > render.MaxRows {
+		d.More = len(rows) - render.MaxRows
+		rows = rows[:render.MaxRows]
 	}
 	d.Rows = imageRows(rows)
-	c.render(w, r, http.StatusOK, "images", &page{Title: "Images", Viewer: v, Data: d})
-}
-
-// imageData is the image page, and the body of an image's HTML report.
-type imageData struct {
-	Report   *report.Report
-	Scans    []service.ScanSummary
-	Filter   filter
-	Findings []findingRow
-	// Shown of Total findings pass the filter; More are not shown.
-	Shown, Total, More int
-	Columns            []column
-	Packages           []packageRow
-	PackagesMore       int
-	Diff               *diffResult
-	Chart              *chart
-	Severities         []sevCount
-	ClearURL           string
-	Ecosystems         []string
-}
-
-type sevCount struct {
-	Severity string
-	Count    int
+	c.render(w, r, http.StatusOK, "images", &render.Page{Title: "Images", Viewer: v, Data: d})
 }
 
 func (c *Console) imagePage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	q := r.URL.Query()
-	ref, err := textParam(q, "ref")
+	ref, err := render.TextParam(q, "ref")
 	if err == nil && ref == "" {
-		err = badParam{"ref", "is required (the image's name)"}
+		err = render.BadParam{Name: "ref", Why: "is required (the image's name)"}
 	}
 	if err != nil {
 		c.failed(w, r, v, "the image", err)
 		return
 	}
-	f, err := parseFilter(q)
+	f, err := render.ParseFilter(q)
 	if err != nil {
 		c.failed(w, r, v, "the image", err)
 		return
 	}
-	index, err := intParam(q, "scan")
+	index, err := render.IntParam(q, "scan")
 	if err != nil {
 		c.failed(w, r, v, "the image", err)
 		return
 	}
-	diff, err := intParam(q, "diff")
+	diff, err := render.IntParam(q, "diff")
 	if err != nil {
 		c.failed(w, r, v, "the image", err)
 		return
@@ -375,69 +352,32 @@ func (c *Console) imagePage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		c.failed(w, r, v, fmt.Sprintf("scan %d of %s", index, ref), err)
 		return
 	}
-	d := newImageData(rep, f, scans)
+	rows := make([]render.ScanRow, len(scans))
+	for i, s := range scans {
+		rows[i] = render.ScanRow{Image: s.Image, Index: s.Index, ScannedAt: s.ScannedAt, ManifestDigest: s.ManifestDigest, Packages: s.Packages, Vulnerabilities: s.Vulnerabilities}
+	}
+	d := render.NewImageData(rep, f, rows)
 	if diff > 0 && diff != index {
 		base, err := c.b.Report(ctx, ref, diff)
 		if err != nil {
 			c.failed(w, r, v, fmt.Sprintf("scan %d of %s", diff, ref), err)
 			return
 		}
-		d.Diff = diffFindings(base, rep)
+		d.Diff = render.DiffFindings(base, rep)
 	}
 	d.ClearURL = "/image?" + url.Values{"ref": {ref}, "scan": {strconv.Itoa(index)}}.Encode()
 	for _, col := range []struct{ label, key string }{{"Severity", "severity"}, {"ID", "id"}, {"Package", "package"}, {"Fixed in", "fixed"}, {"Exploit", "epss"}, {"Ecosystem", "ecosystem"}} {
 		desc := f.Sort == col.key && !f.Desc
-		qq := f.query(col.key, desc)
+		qq := f.Query(col.key, desc)
 		qq.Set("ref", ref)
 		qq.Set("scan", strconv.Itoa(index))
 		sorted := "none"
 		if f.Sort == col.key {
 			sorted = map[bool]string{false: "ascending", true: "descending"}[f.Desc]
 		}
-		d.Columns = append(d.Columns, column{Label: col.label, URL: "/image?" + qq.Encode(), Sorted: sorted})
+		d.Columns = append(d.Columns, render.Column{Label: col.label, URL: "/image?" + qq.Encode(), Sorted: sorted})
 	}
-	c.render(w, r, http.StatusOK, "image", &page{Title: ref, Viewer: v, Data: d})
-}
-
-// newImageData builds the image page (and report) of rep.
-func newImageData(rep *report.Report, f filter, scans []service.ScanSummary) *imageData {
-	d := &imageData{Report: rep, Scans: scans, Filter: f, Total: len(rep.Vulnerabilities)}
-	all := f.apply(rep.Vulnerabilities)
-	d.Shown = len(all)
-	if len(all) > maxRows {
-		d.More = len(all) - maxRows
-		all = all[:maxRows]
-	}
-	d.Findings = findingRows(all)
-	pkgs := rep.Packages
-	if len(pkgs) > maxRows {
-		d.PackagesMore = len(pkgs) - maxRows
-		pkgs = pkgs[:maxRows]
-	}
-	d.Packages = packageRows(pkgs)
-	counts := rep.Counts()
-	for s := vuln.SeverityCritical; s >= vuln.SeverityUnknown; s-- {
-		d.Severities = append(d.Severities, sevCount{s.String(), counts[s]})
-	}
-	ecos := map[string]bool{}
-	for i := range rep.Vulnerabilities {
-		ecos[rep.Vulnerabilities[i].Ecosystem] = true
-	}
-	for e := range ecos {
-		d.Ecosystems = append(d.Ecosystems, e)
-	}
-	slices.Sort(d.Ecosystems)
-	if len(scans) > 1 {
-		var labels, links []string
-		var counts []map[string]int
-		for _, s := range scans {
-			labels = append(labels, "#"+strconv.Itoa(s.Index))
-			counts = append(counts, s.Vulnerabilities)
-			links = append(links, "/image?"+url.Values{"ref": {rep.Image}, "scan": {strconv.Itoa(s.Index)}}.Encode())
-		}
-		d.Chart = timeChart("Findings over time", labels, counts, links)
-	}
-	return d
+	c.render(w, r, http.StatusOK, "image", &render.Page{Title: ref, Viewer: v, Data: d})
 }
 
 type appData struct {
@@ -445,15 +385,15 @@ type appData struct {
 	Current []apps.Deployment
 	History []apps.Deployment
 	Scans   []apps.AppScanSummary
-	Chart   *chart
+	Chart   *render.Chart
 	Latest  *apps.AppReport
 	Images  []string
 }
 
 func (c *Console) appPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	name := r.PathValue("app")
-	if len(name) > maxText {
-		c.failed(w, r, v, "the app", badParam{"app", "is too long"})
+	if len(name) > render.MaxText {
+		c.failed(w, r, v, "the app", render.BadParam{Name: "app", Why: "is too long"})
 		return
 	}
 	ctx := r.Context()
@@ -489,12 +429,12 @@ func (c *Console) appPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 			counts = append(counts, s.Vulnerabilities)
 			links = append(links, "")
 		}
-		d.Chart = timeChart("Findings over time (app scans)", labels, counts, nil)
+		d.Chart = render.TimeChart("Findings over time (app scans)", labels, counts, nil)
 		if rep, err := c.b.AppReport(ctx, name, 0); err == nil {
 			d.Latest = rep
 		}
 	}
-	c.render(w, r, http.StatusOK, "app", &page{Title: name, Viewer: v, Data: d})
+	c.render(w, r, http.StatusOK, "app", &render.Page{Title: name, Viewer: v, Data: d})
 }
 
 // affectedRow is one package of one image a vulnerability affects now.
@@ -523,7 +463,7 @@ type vulnData struct {
 func (c *Console) vulnPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
 	if id == "" || len(id) > 100 || strings.ContainsFunc(id, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		c.failed(w, r, v, "the vulnerability", badParam{"id", "must be a vulnerability id"})
+		c.failed(w, r, v, "the vulnerability", render.BadParam{Name: "id", Why: "must be a vulnerability id"})
 		return
 	}
 	d, err := c.vulnData(r.Context(), id)
@@ -531,7 +471,7 @@ func (c *Console) vulnPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		c.failed(w, r, v, "vulnerability "+id, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "vuln", &page{Title: id, Viewer: v, Data: d})
+	c.render(w, r, http.StatusOK, "vuln", &render.Page{Title: id, Viewer: v, Data: d})
 }
 
 // vulnData finds what is known of a vulnerability and where it affects
@@ -699,7 +639,7 @@ func (c *Console) sourcesPage(w http.ResponseWriter, r *http.Request, v *viewer)
 		c.failed(w, r, v, "the sources", err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "sources", &page{Title: "Sources and jobs", Viewer: v, Data: d})
+	c.render(w, r, http.StatusOK, "sources", &render.Page{Title: "Sources and jobs", Viewer: v, Data: d})
 }
 
 func (c *Console) sourcesData(ctx context.Context) (*sourcesData, error) {
@@ -717,9 +657,9 @@ func (c *Console) sourcesData(ctx context.Context) (*sourcesData, error) {
 // runSource re-runs one source now and shows the sources with its
 // result.
 func (c *Console) runSource(w http.ResponseWriter, r *http.Request, v *viewer) {
-	name, err := textParam(r.PostForm, "source")
+	name, err := render.TextParam(r.PostForm, "source")
 	if err == nil && name == "" {
-		err = badParam{"source", "is required"}
+		err = render.BadParam{Name: "source", Why: "is required"}
 	}
 	if err != nil {
 		c.failed(w, r, v, "the source", err)
@@ -737,14 +677,14 @@ func (c *Console) runSource(w http.ResponseWriter, r *http.Request, v *viewer) {
 		return
 	}
 	d.Results = res
-	c.render(w, r, http.StatusOK, "sources", &page{Title: "Sources and jobs", Viewer: v, Data: d})
+	c.render(w, r, http.StatusOK, "sources", &render.Page{Title: "Sources and jobs", Viewer: v, Data: d})
 }
 
 // scan queues a scan of an image and shows its job.
 func (c *Console) scan(w http.ResponseWriter, r *http.Request, v *viewer) {
-	img, err := textParam(r.PostForm, "image")
+	img, err := render.TextParam(r.PostForm, "image")
 	if err == nil && img == "" {
-		err = badParam{"image", "is required"}
+		err = render.BadParam{Name: "image", Why: "is required"}
 	}
 	if err != nil {
 		c.failed(w, r, v, "the scan", err)
@@ -761,7 +701,7 @@ func (c *Console) scan(w http.ResponseWriter, r *http.Request, v *viewer) {
 func (c *Console) jobPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	id := r.PathValue("id")
 	if len(id) > 200 {
-		c.failed(w, r, v, "the job", badParam{"id", "is too long"})
+		c.failed(w, r, v, "the job", render.BadParam{Name: "id", Why: "is too long"})
 		return
 	}
 	j, err := c.b.Job(r.Context(), id)
@@ -769,5 +709,5 @@ func (c *Console) jobPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 		c.failed(w, r, v, "job "+id, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "job", &page{Title: "Scan job", Viewer: v, Data: j})
+	c.render(w, r, http.StatusOK, "job", &render.Page{Title: "Scan job", Viewer: v, Data: j})
 }

@@ -5,7 +5,8 @@
 // scan jobs, and lets those whose token has the scope scan an image or
 // re-run a source.
 //
-// The same templates and style sheet write the single-file HTML reports
+// The same templates and style sheet (package web/render) write the
+// single-file HTML reports
 // of `-o html` (WriteImageReport, WriteAppReport), so that a report looks
 // like the console's image page.
 //
@@ -18,9 +19,9 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"embed"
 	"errors"
 	"fmt"
+	"github.com/lapps/lapps/web/render"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -33,12 +34,6 @@ import (
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/vuln"
 )
-
-//go:embed templates/*.html
-var templateFS embed.FS
-
-//go:embed static
-var staticFS embed.FS
 
 // Scopes of lapps tokens the console checks (as package server names
 // them).
@@ -124,7 +119,7 @@ type Console struct {
 	b    Backend
 	o    Options
 	mux  *http.ServeMux
-	tmpl *templates
+	tmpl *render.Templates
 }
 
 // New returns the console over b.
@@ -152,28 +147,28 @@ func New(b Backend, o Options) (*Console, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	t, err := parseTemplates()
+	t, err := render.ParseTemplates()
 	if err != nil {
 		return nil, err
 	}
 	c := &Console{b: b, o: o, mux: http.NewServeMux(), tmpl: t}
-	static, _ := fs.Sub(staticFS, "static")
+	static, _ := fs.Sub(render.StaticFS, "static")
 	c.mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
 	c.mux.HandleFunc("GET /signin", c.signinPage)
 	c.mux.HandleFunc("POST /signin", c.signin)
 	c.mux.HandleFunc("POST /signout", c.signout)
-	page := func(pattern string, scope string, h func(w http.ResponseWriter, r *http.Request, v *viewer)) {
+	handle := func(pattern string, scope string, h func(w http.ResponseWriter, r *http.Request, v *viewer)) {
 		c.mux.Handle(pattern, c.auth(scope, h))
 	}
-	page("GET /{$}", ScopeRead, c.overview)
-	page("GET /apps/{app}", ScopeRead, c.appPage)
-	page("GET /image", ScopeRead, c.imagePage)
-	page("GET /images", ScopeRead, c.imagesPage)
-	page("GET /vulns/{id}", ScopeRead, c.vulnPage)
-	page("GET /sources", ScopeRead, c.sourcesPage)
-	page("GET /jobs/{id}", ScopeRead, c.jobPage)
-	page("POST /scan", ScopeScan, c.scan)
-	page("POST /sources/run", ScopeAdmin, c.runSource)
+	handle("GET /{$}", ScopeRead, c.overview)
+	handle("GET /apps/{app}", ScopeRead, c.appPage)
+	handle("GET /image", ScopeRead, c.imagePage)
+	handle("GET /images", ScopeRead, c.imagesPage)
+	handle("GET /vulns/{id}", ScopeRead, c.vulnPage)
+	handle("GET /sources", ScopeRead, c.sourcesPage)
+	handle("GET /jobs/{id}", ScopeRead, c.jobPage)
+	handle("POST /scan", ScopeScan, c.scan)
+	handle("POST /sources/run", ScopeAdmin, c.runSource)
 	c.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.error(w, r, nil, http.StatusNotFound, "No such page.")
 	})
@@ -323,7 +318,7 @@ func (c *Console) signinPage(w http.ResponseWriter, r *http.Request) {
 func (c *Console) renderSignin(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	pre := randomToken()
 	setCookie(w, r, preCookie, pre, 15*time.Minute)
-	c.render(w, r, status, "signin", &page{Title: "Sign in", Data: signinData{Next: safeNext(r.FormValue("next")), CSRF: pre, Error: msg, Anonymous: c.o.Anonymous}})
+	c.render(w, r, status, "signin", &render.Page{Title: "Sign in", Data: signinData{Next: safeNext(r.FormValue("next")), CSRF: pre, Error: msg, Anonymous: c.o.Anonymous}})
 }
 
 type signinData struct {

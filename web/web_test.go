@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"github.com/lapps/lapps/web/render"
 	"io"
 	"log/slog"
 	"net/http"
@@ -196,7 +197,7 @@ func TestCSRFAndActions(t *testing.T) {
 		{"scan without csrf", url.Values{"image": {"a:1"}}, http.StatusForbidden},
 		{"scan with a wrong csrf", url.Values{"image": {"a:1"}, "csrf": {tok + "x"}}, http.StatusForbidden},
 		{"scan without an image", url.Values{"csrf": {tok}}, http.StatusBadRequest},
-		{"scan with a long image", url.Values{"csrf": {tok}, "image": {strings.Repeat("a", maxText+1)}}, http.StatusBadRequest},
+		{"scan with a long image", url.Values{"csrf": {tok}, "image": {strings.Repeat("a", render.MaxText+1)}}, http.StatusBadRequest},
 		{"scan", url.Values{"csrf": {tok}, "image": {"a:1"}}, http.StatusSeeOther},
 	} {
 		if w := b.do("POST", "/scan", tc.form, nil); w.Code != tc.want {
@@ -292,7 +293,7 @@ func TestPages(t *testing.T) {
 		{"/image?ref=" + img + "&scan=-1", 400, nil, nil},
 		{"/image?ref=" + img + "&scan=x", 400, nil, nil},
 		{"/image?ref=" + img + "&scan=9", 404, nil, nil},
-		{"/image?ref=" + img + "&package=" + strings.Repeat("a", maxText+1), 400, nil, nil},
+		{"/image?ref=" + img + "&package=" + strings.Repeat("a", render.MaxText+1), 400, nil, nil},
 		{"/image?ref=" + img + "&package=%00", 400, nil, nil},
 		{"/image?ref=" + img + "&package=%ff", 400, nil, nil},
 		{"/image?ref=" + img + "&x=" + strings.Repeat("a", maxQuery), http.StatusRequestURITooLong, nil, nil},
@@ -362,7 +363,7 @@ func TestDiff(t *testing.T) {
 	head := genReport("i", 2, 6, "")
 	head.Vulnerabilities = head.Vulnerabilities[1:]                                                                       // one fixed
 	head.Vulnerabilities = append(head.Vulnerabilities, vuln.Finding{ID: "CVE-2099-1", Package: "x", PackageKind: "deb"}) // one new
-	d := diffFindings(base, head)
+	d := render.DiffFindings(base, head)
 	if d.New != 1 || d.Fixed != 1 || d.Open != 5 || d.Rows[0].State != "new" || d.Rows[1].State != "fixed" {
 		t.Errorf("diff: new %d fixed %d open %d", d.New, d.Fixed, d.Open)
 	}

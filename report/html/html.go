@@ -1,6 +1,6 @@
 // Package html writes image reports as one self-contained HTML file (the
 // style sheet inline, no script, nothing fetched), with the look of the
-// console's image page: both are rendered by package web from the same
+// console's image page: both are rendered by package web/render from the same
 // templates and style sheet. It registers the format "html".
 package html
 
@@ -8,7 +8,7 @@ import (
 	"io"
 
 	"github.com/lapps/lapps/report"
-	"github.com/lapps/lapps/web"
+	"github.com/lapps/lapps/web/render"
 )
 
 // MediaType is the media type of the format.
@@ -19,4 +19,4 @@ func init() {
 }
 
 // Write writes r as a self-contained HTML page.
-func Write(w io.Writer, r *report.Report) error { return web.WriteImageReport(w, r) }
+func Write(w io.Writer, r *report.Report) error { return render.WriteImageReport(w, r) }

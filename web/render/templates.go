@@ -1,12 +1,16 @@
-package web
+// Package render is the look of lapps' web pages: the templates, the
+// style sheet and the view helpers (findings filter and sort, scan diff,
+// inline SVG charts) that the console (package web) and the single-file
+// `-o html` reports share, so that a report looks like the console's
+// image page. It needs no service: report/html imports it.
+package render
 
 import (
-	"bytes"
+	"embed"
 	"fmt"
 	"html/template"
 	"io"
 	"io/fs"
-	"net/http"
 	"net/url"
 	"path"
 	"strings"
@@ -15,17 +19,34 @@ import (
 	"github.com/lapps/lapps/vuln"
 )
 
-// templates are the parsed pages: each page file parsed over the shared
+// Viewer is who looks at a console page: what the templates ask of it.
+type Viewer interface {
+	// Can reports whether the viewer may do what needs scope.
+	Can(scope string) bool
+	// CSRF is the token of the viewer's forms.
+	CSRF() string
+}
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// StaticFS holds the console's static files (static/style.css).
+//
+//go:embed static
+var StaticFS embed.FS
+
+// Templates are the parsed pages: each page file parsed over the shared
 // partials (partials.html) and a layout (layout.html for the console,
 // standalone.html for the single-file reports).
-type templates struct {
+type Templates struct {
 	pages map[string]*template.Template
 }
 
-// page is what every page template gets.
-type page struct {
-	Title  string
-	Viewer *viewer
+// Page is what every page template gets.
+type Page struct {
+	Title string
+	// Viewer is who looks (nil in the single-file reports).
+	Viewer Viewer
 	// Standalone is set for the single-file reports: no navigation, no
 	// forms, the style sheet inline.
 	Standalone bool
@@ -36,7 +57,7 @@ type page struct {
 // styleSheet is the console's style sheet, inlined by the single-file
 // reports.
 var styleSheet = func() string {
-	b, err := fs.ReadFile(staticFS, "static/style.css")
+	b, err := fs.ReadFile(StaticFS, "static/style.css")
 	if err != nil {
 		panic(err) // embedded at build time
 	}
@@ -60,7 +81,7 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02")
 	},
-	"short": shortDigest,
+	"short": ShortDigest,
 	"q":     url.QueryEscape,
 	"p":     url.PathEscape,
 	"imageURL": func(image string, index int) string {
@@ -72,14 +93,14 @@ var funcs = template.FuncMap{
 	},
 	"vulnURL": func(id string) string { return "/vulns/" + url.PathEscape(id) },
 	"appURL":  func(app string) string { return "/apps/" + url.PathEscape(app) },
-	"clip":    clip,
+	"clip":    Clip,
 	"join":    strings.Join,
 	"exploit": exploitLabel,
 	"add":     func(a, b int) int { return a + b },
 	"style":   func() template.CSS { return template.CSS(styleSheet) }, // our own embedded file, never data
 	// sub is p with other data, for the partials of an app report's
 	// images.
-	"sub": func(p *page, d any) *page {
+	"sub": func(p *Page, d any) *Page {
 		q := *p
 		q.Data = d
 		return &q
@@ -89,7 +110,8 @@ var funcs = template.FuncMap{
 	},
 }
 
-func parseTemplates() (*templates, error) {
+// ParseTemplates parses every page over the partials, in both layouts.
+func ParseTemplates() (*Templates, error) {
 	names, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
@@ -98,7 +120,7 @@ func parseTemplates() (*templates, error) {
 	if err != nil {
 		return nil, fmt.Errorf("console templates: %w", err)
 	}
-	t := &templates{pages: map[string]*template.Template{}}
+	t := &Templates{pages: map[string]*template.Template{}}
 	for _, n := range names {
 		name := strings.TrimSuffix(path.Base(n), ".html")
 		if name == "partials" || name == "layout" || name == "standalone" {
@@ -122,8 +144,8 @@ func parseTemplates() (*templates, error) {
 	return t, nil
 }
 
-// execute writes page name (in its layout) to w.
-func (t *templates) execute(w io.Writer, name string, p *page) error {
+// Execute writes page name (in its layout) to w.
+func (t *Templates) Execute(w io.Writer, name string, p *Page) error {
 	pt, ok := t.pages[name]
 	if !ok {
 		return fmt.Errorf("no console template %q", name)
@@ -131,41 +153,16 @@ func (t *templates) execute(w io.Writer, name string, p *page) error {
 	return pt.ExecuteTemplate(w, "layout", p)
 }
 
-// render writes a page, or an error page when it fails.
-func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, p *page) {
-	if p.Generated.IsZero() {
-		p.Generated = c.o.Now()
-	}
-	var buf bytes.Buffer
-	if err := c.tmpl.execute(&buf, name, p); err != nil {
-		c.o.Logger.Error("console: render", "page", name, "err", err)
-		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
-}
-
-type errorData struct {
-	Status  int
-	Message string
-}
-
-// error renders an error page; msg is shown to the viewer.
-func (c *Console) error(w http.ResponseWriter, r *http.Request, v *viewer, status int, msg string) {
-	c.render(w, r, status, "error", &page{Title: http.StatusText(status), Viewer: v, Data: errorData{Status: status, Message: msg}})
-}
-
-func shortDigest(d string) string {
+// ShortDigest abbreviates a digest to 12 hex digits.
+func ShortDigest(d string) string {
 	if alg, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
 		return alg + ":" + hex[:12]
 	}
 	return d
 }
 
-func clip(n int, s string) string {
+// Clip folds the white space of s and cuts it to n runes, with an ellipsis.
+func Clip(n int, s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if r := []rune(s); len(r) > n {
 		return string(r[:n-1]) + "…"

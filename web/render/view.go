@@ -1,4 +1,4 @@
-package web
+package render
 
 import (
 	"cmp"
@@ -16,16 +16,16 @@ import (
 // Bounds of what a page shows and what its query may say.
 const (
 	// maxText bounds a text filter (package, id, ecosystem).
-	maxText = 200
+	MaxText = 200
 	// maxRows bounds the rows of a findings or packages table; the page
 	// says how many more there are.
-	maxRows = 2000
+	MaxRows = 2000
 	// maxChartPoints bounds the scans a chart draws (the latest).
 	maxChartPoints = 60
 )
 
-// filter is the findings filter of an image page, from its query.
-type filter struct {
+// Filter is the findings filter of an image page, from its query.
+type Filter struct {
 	Severity  string // a severity name, or "" for every one
 	Fixable   string // "yes", "no" or ""
 	KEV       bool   // known exploited only
@@ -40,59 +40,60 @@ type filter struct {
 // report's own order (vuln.SortFindings).
 var sortKeys = []string{"risk", "severity", "id", "package", "fixed", "epss", "ecosystem"}
 
-// badParam is a query parameter that is not valid, shown to the viewer.
-type badParam struct{ name, why string }
+// BadParam is a query parameter that is not valid, shown to the viewer.
+type BadParam struct{ Name, Why string }
 
-func (e badParam) Error() string { return fmt.Sprintf("The %s parameter %s.", e.name, e.why) }
+func (e BadParam) Error() string { return fmt.Sprintf("The %s parameter %s.", e.Name, e.Why) }
 
-// textParam returns a bounded, valid UTF-8 text parameter.
-func textParam(q url.Values, name string) (string, error) {
+// TextParam returns a bounded, valid UTF-8 text parameter.
+func TextParam(q url.Values, name string) (string, error) {
 	v := strings.TrimSpace(q.Get(name))
-	if len(v) > maxText || !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 }) {
-		return "", badParam{name, fmt.Sprintf("must be text of at most %d bytes", maxText)}
+	if len(v) > MaxText || !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 }) {
+		return "", BadParam{name, fmt.Sprintf("must be text of at most %d bytes", MaxText)}
 	}
 	return v, nil
 }
 
-// intParam returns a positive integer parameter (0 when absent).
-func intParam(q url.Values, name string) (int, error) {
+// IntParam returns a positive integer parameter (0 when absent).
+func IntParam(q url.Values, name string) (int, error) {
 	v := q.Get(name)
 	if v == "" {
 		return 0, nil
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > 1<<30 {
-		return 0, badParam{name, "must be a scan number (1, 2, …)"}
+		return 0, BadParam{name, "must be a scan number (1, 2, …)"}
 	}
 	return n, nil
 }
 
-func parseFilter(q url.Values) (filter, error) {
-	var f filter
+// ParseFilter reads and checks the findings filter of a query.
+func ParseFilter(q url.Values) (Filter, error) {
+	var f Filter
 	var err error
 	f.Severity = q.Get("severity")
 	if f.Severity != "" {
 		if _, ok := vuln.ParseSeverity(f.Severity); !ok {
-			return f, badParam{"severity", "must be one of critical, high, medium, low, negligible, unknown"}
+			return f, BadParam{"severity", "must be one of critical, high, medium, low, negligible, unknown"}
 		}
 	}
 	switch f.Fixable = q.Get("fixable"); f.Fixable {
 	case "", "yes", "no":
 	default:
-		return f, badParam{"fixable", "must be yes or no"}
+		return f, BadParam{"fixable", "must be yes or no"}
 	}
 	switch q.Get("kev") {
 	case "":
 	case "1":
 		f.KEV = true
 	default:
-		return f, badParam{"kev", "must be 1"}
+		return f, BadParam{"kev", "must be 1"}
 	}
 	for _, p := range []struct {
 		name string
 		dst  *string
 	}{{"package", &f.Package}, {"id", &f.ID}, {"ecosystem", &f.Ecosystem}} {
-		if *p.dst, err = textParam(q, p.name); err != nil {
+		if *p.dst, err = TextParam(q, p.name); err != nil {
 			return f, err
 		}
 	}
@@ -101,24 +102,26 @@ func parseFilter(q url.Values) (filter, error) {
 		f.Sort = "risk"
 	}
 	if !slices.Contains(sortKeys, f.Sort) {
-		return f, badParam{"sort", "must be one of " + strings.Join(sortKeys, ", ")}
+		return f, BadParam{"sort", "must be one of " + strings.Join(sortKeys, ", ")}
 	}
 	switch q.Get("dir") {
 	case "", "asc":
 	case "desc":
 		f.Desc = true
 	default:
-		return f, badParam{"dir", "must be asc or desc"}
+		return f, BadParam{"dir", "must be asc or desc"}
 	}
 	return f, nil
 }
 
-func containsFold(s, sub string) bool {
+// ContainsFold reports whether s holds sub, ignoring case; "" is in
+// everything.
+func ContainsFold(s, sub string) bool {
 	return sub == "" || strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
 
 // match reports whether a finding passes the filter.
-func (f *filter) match(v *vuln.Finding) bool {
+func (f *Filter) match(v *vuln.Finding) bool {
 	if f.Severity != "" && v.Severity.String() != f.Severity {
 		return false
 	}
@@ -128,17 +131,17 @@ func (f *filter) match(v *vuln.Finding) bool {
 	if f.KEV && v.KnownExploited == nil {
 		return false
 	}
-	if !containsFold(v.Package, f.Package) && !containsFold(v.SourcePackage, f.Package) {
+	if !ContainsFold(v.Package, f.Package) && !ContainsFold(v.SourcePackage, f.Package) {
 		return false
 	}
-	if f.ID != "" && !containsFold(v.ID, f.ID) && !slices.ContainsFunc(v.Aliases, func(a string) bool { return containsFold(a, f.ID) }) {
+	if f.ID != "" && !ContainsFold(v.ID, f.ID) && !slices.ContainsFunc(v.Aliases, func(a string) bool { return ContainsFold(a, f.ID) }) {
 		return false
 	}
-	return containsFold(v.Ecosystem, f.Ecosystem)
+	return ContainsFold(v.Ecosystem, f.Ecosystem)
 }
 
 // apply returns the findings that pass, sorted as asked.
-func (f *filter) apply(in []vuln.Finding) []vuln.Finding {
+func (f *Filter) apply(in []vuln.Finding) []vuln.Finding {
 	out := make([]vuln.Finding, 0, len(in))
 	for i := range in {
 		if f.match(&in[i]) {
@@ -176,9 +179,9 @@ func epss(f *vuln.Finding) float64 {
 	return f.EPSS.Score
 }
 
-// query returns the filter as query parameters, with sort and dir
+// Query returns the filter as query parameters, with sort and dir
 // replaced when given.
-func (f filter) query(sort string, desc bool) url.Values {
+func (f Filter) Query(sort string, desc bool) url.Values {
 	q := url.Values{}
 	set := func(k, v string) {
 		if v != "" {
@@ -202,61 +205,61 @@ func (f filter) query(sort string, desc bool) url.Values {
 	return q
 }
 
-// column is a sortable column header of the findings table.
-type column struct {
+// Column is a sortable column header of the findings table.
+type Column struct {
 	Label, URL string
 	// Sorted is "ascending", "descending" or "none", for aria-sort.
 	Sorted string
 }
 
-// diffRow is one finding of a comparison between two scans.
-type diffRow struct {
+// DiffRow is one finding of a comparison between two scans.
+type DiffRow struct {
 	State   string // new, fixed, open
 	Finding vuln.Finding
 }
 
-// diffResult compares the findings of scan Base with those of scan Head.
-type diffResult struct {
+// DiffResult compares the findings of scan Base with those of scan Head.
+type DiffResult struct {
 	Base, Head         int
 	New, Fixed, Open   int
-	Rows               []diffRow
+	Rows               []DiffRow
 	Truncated          int
 	BaseTime, HeadTime string
 }
 
-// diffFindings compares two scans' findings by vulnerability and package:
+// DiffFindings compares two scans' findings by vulnerability and package:
 // new in head, fixed since base (gone from head), still open in both.
-func diffFindings(base, head *report.Report) *diffResult {
+func DiffFindings(base, head *report.Report) *DiffResult {
 	key := func(f *vuln.Finding) string { return f.ID + "\x00" + f.Package + "\x00" + f.PackageKind }
 	inBase := make(map[string]bool, len(base.Vulnerabilities))
 	for i := range base.Vulnerabilities {
 		inBase[key(&base.Vulnerabilities[i])] = true
 	}
-	d := &diffResult{Base: base.ScanIndex, Head: head.ScanIndex, BaseTime: base.ScannedAt.UTC().Format("2006-01-02 15:04Z"), HeadTime: head.ScannedAt.UTC().Format("2006-01-02 15:04Z")}
+	d := &DiffResult{Base: base.ScanIndex, Head: head.ScanIndex, BaseTime: base.ScannedAt.UTC().Format("2006-01-02 15:04Z"), HeadTime: head.ScannedAt.UTC().Format("2006-01-02 15:04Z")}
 	inHead := make(map[string]bool, len(head.Vulnerabilities))
-	var rows []diffRow
+	var rows []DiffRow
 	for _, f := range head.Vulnerabilities {
 		k := key(&f)
 		inHead[k] = true
 		if inBase[k] {
 			d.Open++
-			rows = append(rows, diffRow{"open", f})
+			rows = append(rows, DiffRow{"open", f})
 		} else {
 			d.New++
-			rows = append(rows, diffRow{"new", f})
+			rows = append(rows, DiffRow{"new", f})
 		}
 	}
 	for _, f := range base.Vulnerabilities {
 		if !inHead[key(&f)] {
 			d.Fixed++
-			rows = append(rows, diffRow{"fixed", f})
+			rows = append(rows, DiffRow{"fixed", f})
 		}
 	}
 	order := map[string]int{"new": 0, "fixed": 1, "open": 2}
-	slices.SortStableFunc(rows, func(a, b diffRow) int { return cmp.Compare(order[a.State], order[b.State]) })
-	if len(rows) > maxRows {
-		d.Truncated = len(rows) - maxRows
-		rows = rows[:maxRows]
+	slices.SortStableFunc(rows, func(a, b DiffRow) int { return cmp.Compare(order[a.State], order[b.State]) })
+	if len(rows) > MaxRows {
+		d.Truncated = len(rows) - MaxRows
+		rows = rows[:MaxRows]
 	}
 	d.Rows = rows
 	return d
@@ -285,8 +288,8 @@ type segment struct {
 	W, H     int
 }
 
-// chart is an inline SVG chart drawn on the server.
-type chart struct {
+// Chart is an inline SVG chart drawn on the server.
+type Chart struct {
 	// ID names the chart's title and description elements.
 	ID     string
 	Title  string
@@ -307,16 +310,16 @@ type tick struct {
 	X, Y  int
 }
 
-// timeChart draws findings by severity over numbered scans: one column
+// TimeChart draws findings by severity over numbered scans: one column
 // per scan, the latest maxChartPoints.
-func timeChart(title string, labels []string, counts []map[string]int, links []string) *chart {
+func TimeChart(title string, labels []string, counts []map[string]int, links []string) *Chart {
 	if len(counts) > maxChartPoints {
 		cut := len(counts) - maxChartPoints
 		labels, counts, links = labels[cut:], counts[cut:], links[cut:]
 	}
 	const h, top, bottom, left = 180, 10, 30, 40
 	bw := 28
-	c := &chart{ID: "chart-time", Title: title, Height: h, Width: left + 10 + len(counts)*(bw+8)}
+	c := &Chart{ID: "chart-time", Title: title, Height: h, Width: left + 10 + len(counts)*(bw+8)}
 	if c.Width < 240 {
 		c.Width = 240
 	}
@@ -362,11 +365,11 @@ func timeChart(title string, labels []string, counts []map[string]int, links []s
 	return c
 }
 
-// envChart draws horizontal stacked bars: findings by severity per
+// EnvChart draws horizontal stacked bars: findings by severity per
 // environment.
-func envChart(title string, labels []string, counts []map[string]int) *chart {
+func EnvChart(title string, labels []string, counts []map[string]int) *Chart {
 	const rowH, left, width = 30, 110, 560
-	c := &chart{ID: "chart-env", Title: title, Horizontal: true, Width: width, Height: 10 + len(labels)*rowH}
+	c := &Chart{ID: "chart-env", Title: title, Horizontal: true, Width: width, Height: 10 + len(labels)*rowH}
 	for _, m := range counts {
 		t := 0
 		for _, s := range chartSeverities {
@@ -376,7 +379,7 @@ func envChart(title string, labels []string, counts []map[string]int) *chart {
 	}
 	span := width - left - 60
 	for i, m := range counts {
-		b := bar{Label: clip(14, labels[i]), Y: 10 + i*rowH}
+		b := bar{Label: Clip(14, labels[i]), Y: 10 + i*rowH}
 		x := left
 		var parts []string
 		for _, s := range chartSeverities {
@@ -425,28 +428,11 @@ func findingRows(fs []vuln.Finding) []findingRow {
 		sev := f.Severity.String()
 		r := findingRow{Severity: sev, SevClass: "sev-" + sev, ID: f.ID, URL: "/vulns/" + url.PathEscape(f.ID), Package: f.Package,
 			Installed: f.InstalledVersion, Fixed: f.FixedVersion, Status: string(f.Status), Exploit: exploitLabel(f),
-			Ecosystem: f.Ecosystem, Title: clip(90, f.Title), Layer: shortDigest(f.Layer)}
+			Ecosystem: f.Ecosystem, Title: Clip(90, f.Title), Layer: ShortDigest(f.Layer)}
 		if f.SourcePackage != f.Package {
 			r.SourcePackage = f.SourcePackage
 		}
 		out[i] = r
-	}
-	return out
-}
-
-// imageRowView is an image's latest scan as the image tables show it.
-type imageRowView struct {
-	Image, URL, Scanned                string
-	Index, Critical, High, Medium, Low int
-	Total                              int
-}
-
-func imageRows(rows []imageRow) []imageRowView {
-	out := make([]imageRowView, len(rows))
-	for i, r := range rows {
-		v := r.Vulnerabilities
-		out[i] = imageRowView{Image: r.Image, URL: "/image?ref=" + url.QueryEscape(r.Image), Scanned: r.ScannedAt.UTC().Format("2006-01-02 15:04Z"),
-			Index: r.Index, Critical: v["critical"], High: v["high"], Medium: v["medium"], Low: v["low"], Total: r.Total}
 	}
 	return out
 }
@@ -461,7 +447,7 @@ func packageRows(ps []vuln.Package) []packageRow {
 		if p.SourceVersion != "" && p.SourceVersion != p.Version {
 			src += " " + p.SourceVersion
 		}
-		out[i] = packageRow{Name: p.Name, Version: p.Version, Kind: p.Kind, Source: src, Layer: shortDigest(p.Layer)}
+		out[i] = packageRow{Name: p.Name, Version: p.Version, Kind: p.Kind, Source: src, Layer: ShortDigest(p.Layer)}
 	}
 	return out
 }
