@@ -71,6 +71,7 @@ server:
 	for _, args := range [][]string{
 		{"app", "create", "shop", "--image", img},
 		{"app", "deploy", "-a", "shop", "--env", "staging"},
+		{"app", "security", "scan", "-a", "shop"},
 		{"app", "deploy", "-a", "shop", "--env", "prod"}, // refused: fail
 	} {
 		out, err := e.cli(t, srv, args...)

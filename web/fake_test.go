@@ -153,9 +153,27 @@ func (f *fake) ListApps(context.Context) ([]apps.App, error) { return f.apps, ni
 func (f *fake) AppHistory(_ context.Context, app string) ([]apps.Deployment, error) {
 	return slices.Clone(f.history[app]), nil
 }
-func (f *fake) ListAppScans(context.Context, string) ([]apps.AppScanSummary, error) { return nil, nil }
-func (f *fake) AppReport(context.Context, string, int) (*apps.AppReport, error) {
-	return nil, store.ErrNotFound
+func (f *fake) ListAppScans(_ context.Context, app string) ([]apps.AppScanSummary, error) {
+	if app != "shop" {
+		return nil, store.ErrNotFound
+	}
+	var out []apps.AppScanSummary
+	for i, r := range f.reports["registry.example/team/app0:1.0"] {
+		out = append(out, apps.AppScanSummary{App: app, Index: i + 1, ScannedAt: r.ScannedAt, Verdict: "warn",
+			Images: []store.AppScanImage{{Image: r.Image, Index: r.ScanIndex}}, Vulnerabilities: summary(r).Vulnerabilities})
+	}
+	return out, nil
+}
+
+func (f *fake) AppReport(ctx context.Context, app string, index int) (*apps.AppReport, error) {
+	scans, err := f.ListAppScans(ctx, app)
+	if err != nil || len(scans) == 0 {
+		return nil, store.ErrNotFound
+	}
+	s := scans[len(scans)-1]
+	rep := f.reports["registry.example/team/app0:1.0"][len(scans)-1]
+	return &apps.AppReport{AppScanSummary: s, Reasons: []string{"2 findings at or above high (warn_on)"},
+		Sections: []apps.AppSection{{Image: rep.Image, ScanIndex: rep.ScanIndex, Report: rep}}}, nil
 }
 func (f *fake) Sources(context.Context) ([]service.SourceStatus, error) { return f.sources, nil }
 func (f *fake) UpdateSources(_ context.Context, names []string) ([]service.SourceResult, error) {

@@ -6,9 +6,8 @@
 // re-run a source.
 //
 // The same templates and style sheet (package web/render) write the
-// single-file HTML reports
-// of `-o html` (WriteImageReport, WriteAppReport), so that a report looks
-// like the console's image page.
+// single-file HTML reports of `-o html` (WriteImageReport,
+// WriteAppReport), so that a report looks like the console's image page.
 //
 // People sign in with a lapps token (see session for the cookie); scripts
 // may send `Authorization: Bearer TOKEN` on every page instead. Every

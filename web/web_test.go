@@ -300,7 +300,7 @@ func TestPages(t *testing.T) {
 		{"/image", 400, nil, nil},
 		{"/image?ref=nope", 404, nil, nil},
 		{"/image?ref=" + url.QueryEscape(evil), 200, []string{"&lt;script&gt;"}, []string{"<script>alert"}},
-		{"/apps/shop", 200, []string{"staging", "refused", "CVE-2024-0005"}, nil},
+		{"/apps/shop", 200, []string{"staging", "refused", "CVE-2024-0005", "Findings over time (app scans)", "app0:1.0 #2", "Why the latest app scan is warn"}, nil},
 		{"/apps/nope", 404, nil, nil},
 		{"/vulns/CVE-2024-0003", 200, []string{"DSA-1-1", "1.0-2", "registry.example/team/app1:1.1", "&lt;script&gt;", "shop"}, []string{"<script>alert"}},
 		{"/vulns/CVE-1999-0001", 404, nil, nil},
