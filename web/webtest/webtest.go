@@ -127,6 +127,28 @@ func (b *Browser) Screenshot(name string) []string {
 			chromedp.Sleep(100*time.Millisecond),
 			chromedp.FullScreenshot(&full, 100), // 100: PNG
 			chromedp.CaptureScreenshot(&top))
+		// Reads well: nothing makes the page wider than the screen
+		// (wide tables scroll in their own box).
+		var over struct {
+			Width    int      `json:"width"`
+			Elements []string `json:"elements"`
+		}
+		b.Must("measure "+name, chromedp.Evaluate(`(() => {
+			const w = document.documentElement.clientWidth, out = [];
+			for (const e of document.querySelectorAll("body *")) {
+				const r = e.getBoundingClientRect();
+				let clipped = false;
+				for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
+					const o = getComputedStyle(p).overflowX;
+					if (o === "auto" || o === "scroll" || o === "hidden") { clipped = true; break; }
+				}
+				if (!clipped && r.right > w + 1) out.push(e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + " " + Math.round(r.right) + "px");
+			}
+			return {width: document.documentElement.scrollWidth, elements: out.slice(0, 10)};
+		})()`, &over))
+		if over.Width > int(w)+1 {
+			b.tb.Errorf("%s at %d px is %d px wide: %q", name, w, over.Width, over.Elements)
+		}
 		for suffix, png := range map[string][]byte{"": full, "-top": top} {
 			p := filepath.Join(b.Artifacts, fmt.Sprintf("%s-%d%s.png", name, w, suffix))
 			if err := os.WriteFile(p, png, 0o644); err != nil {
