@@ -312,7 +312,7 @@ func (c *Console) imagesPage(w http.ResponseWriter, r *http.Request, v *viewer) 
 
 func (c *Console) imagePage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	q := r.URL.Query()
-	ref, err := render.TextParam(q, "ref")
+	ref, err := render.RefParam(q, "ref")
 	if err == nil && ref == "" {
 		err = render.BadParam{Name: "ref", Why: "is required (the image's name)"}
 	}
@@ -682,7 +682,7 @@ func (c *Console) runSource(w http.ResponseWriter, r *http.Request, v *viewer) {
 
 // scan queues a scan of an image and shows its job.
 func (c *Console) scan(w http.ResponseWriter, r *http.Request, v *viewer) {
-	img, err := render.TextParam(r.PostForm, "image")
+	img, err := render.RefParam(r.PostForm, "image")
 	if err == nil && img == "" {
 		err = render.BadParam{Name: "image", Why: "is required"}
 	}

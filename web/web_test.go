@@ -197,7 +197,8 @@ func TestCSRFAndActions(t *testing.T) {
 		{"scan without csrf", url.Values{"image": {"a:1"}}, http.StatusForbidden},
 		{"scan with a wrong csrf", url.Values{"image": {"a:1"}, "csrf": {tok + "x"}}, http.StatusForbidden},
 		{"scan without an image", url.Values{"csrf": {tok}}, http.StatusBadRequest},
-		{"scan with a long image", url.Values{"csrf": {tok}, "image": {strings.Repeat("a", render.MaxText+1)}}, http.StatusBadRequest},
+		{"scan with a long image", url.Values{"csrf": {tok}, "image": {strings.Repeat("a", render.MaxRef+1)}}, http.StatusBadRequest},
+		{"scan with a control character", url.Values{"csrf": {tok}, "image": {"a\x00:1"}}, http.StatusBadRequest},
 		{"scan", url.Values{"csrf": {tok}, "image": {"a:1"}}, http.StatusSeeOther},
 	} {
 		if w := b.do("POST", "/scan", tc.form, nil); w.Code != tc.want {
@@ -298,6 +299,7 @@ func TestPages(t *testing.T) {
 		{"/image?ref=" + img + "&package=%ff", 400, nil, nil},
 		{"/image?ref=" + img + "&x=" + strings.Repeat("a", maxQuery), http.StatusRequestURITooLong, nil, nil},
 		{"/image", 400, nil, nil},
+		{"/image?ref=" + strings.Repeat("a", render.MaxRef+1), 400, nil, nil},
 		{"/image?ref=nope", 404, nil, nil},
 		{"/image?ref=" + url.QueryEscape(evil), 200, []string{"&lt;script&gt;"}, []string{"<script>alert"}},
 		{"/apps/shop", 200, []string{"staging", "refused", "CVE-2024-0005", "Findings over time (app scans)", "app0:1.0 #2", "Why the latest app scan is warn"}, nil},

@@ -46,10 +46,19 @@ type BadParam struct{ Name, Why string }
 func (e BadParam) Error() string { return fmt.Sprintf("The %s parameter %s.", e.Name, e.Why) }
 
 // TextParam returns a bounded, valid UTF-8 text parameter.
-func TextParam(q url.Values, name string) (string, error) {
+func TextParam(q url.Values, name string) (string, error) { return boundedParam(q, name, MaxText) }
+
+// MaxRef bounds an image reference in a query or form (a long local
+// path, a digest reference).
+const MaxRef = 1024
+
+// RefParam returns an image reference parameter, bounded by MaxRef.
+func RefParam(q url.Values, name string) (string, error) { return boundedParam(q, name, MaxRef) }
+
+func boundedParam(q url.Values, name string, n int) (string, error) {
 	v := strings.TrimSpace(q.Get(name))
-	if len(v) > MaxText || !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 }) {
-		return "", BadParam{name, fmt.Sprintf("must be text of at most %d bytes", MaxText)}
+	if len(v) > n || !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", BadParam{name, fmt.Sprintf("must be text of at most %d bytes", n)}
 	}
 	return v, nil
 }
