@@ -24,6 +24,7 @@ type ConsoleStore interface {
 	RecordsByID(ctx context.Context, ids []string) ([]vuln.Record, error)
 	ManifestsWithPackages(ctx context.Context, kind string, names []string) ([]string, error)
 	ImagesOfManifest(ctx context.Context, digest string) ([]string, error)
+	UpdateOperations(ctx context.Context, source string) ([]store.UpdateOperation, error)
 }
 
 // WithConsole serves the web console (package web) at / over the
@@ -213,4 +214,8 @@ func (b consoleBackend) ManifestsWithPackages(ctx context.Context, kind string, 
 
 func (b consoleBackend) ImagesOfManifest(ctx context.Context, digest string) ([]string, error) {
 	return b.st.ImagesOfManifest(ctx, digest)
+}
+
+func (b consoleBackend) UpdateOperations(ctx context.Context, source string) ([]store.UpdateOperation, error) {
+	return b.st.UpdateOperations(ctx, source)
 }

@@ -223,3 +223,10 @@ func (f *fake) ImagesOfManifest(_ context.Context, digest string) ([]string, err
 	slices.Sort(out)
 	return out, nil
 }
+
+func (f *fake) UpdateOperations(_ context.Context, source string) ([]store.UpdateOperation, error) {
+	if source != "debian" {
+		return nil, nil
+	}
+	return []store.UpdateOperation{{ID: 7, Source: source, CreatedAt: t0, Records: 1000}, {ID: 3, Source: source, CreatedAt: t0.Add(-time.Hour), Records: 990}}, nil
+}

@@ -631,7 +631,19 @@ type sourcesData struct {
 	Sources []sourceView
 	Pending int
 	Results []service.SourceResult
+	// Updates are the latest data updates of each source.
+	Updates []sourceUpdate
 }
+
+// sourceUpdate is one stored data update of a source.
+type sourceUpdate struct {
+	Source string
+	store.UpdateOperation
+}
+
+// updatesPerSource is how many of each source's data updates the
+// sources page lists.
+const updatesPerSource = 5
 
 func (c *Console) sourcesPage(w http.ResponseWriter, r *http.Request, v *viewer) {
 	d, err := c.sourcesData(r.Context())
@@ -650,6 +662,15 @@ func (c *Console) sourcesData(ctx context.Context) (*sourcesData, error) {
 	d := &sourcesData{Sources: sourceViews(st, c.o.Now())}
 	if d.Pending, err = c.b.PendingJobs(ctx); err != nil {
 		return nil, err
+	}
+	for _, s := range st {
+		ops, err := c.b.UpdateOperations(ctx, s.Source)
+		if err != nil {
+			return nil, err
+		}
+		for _, op := range ops[:min(len(ops), updatesPerSource)] {
+			d.Updates = append(d.Updates, sourceUpdate{Source: s.Source, UpdateOperation: op})
+		}
 	}
 	return d, nil
 }

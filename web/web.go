@@ -31,6 +31,7 @@ import (
 	"github.com/lapps/lapps/apps"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
+	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -90,6 +91,9 @@ type Backend interface {
 	ManifestsWithPackages(ctx context.Context, kind string, names []string) ([]string, error)
 	// ImagesOfManifest returns the images whose latest scan is of digest.
 	ImagesOfManifest(ctx context.Context, digest string) ([]string, error)
+	// UpdateOperations lists the stored data updates of a source, newest
+	// first.
+	UpdateOperations(ctx context.Context, source string) ([]store.UpdateOperation, error)
 }
 
 // Options configure a Console.

@@ -307,7 +307,7 @@ func TestPages(t *testing.T) {
 		{"/vulns/CVE-2024-0003", 200, []string{"DSA-1-1", "1.0-2", "registry.example/team/app1:1.1", "&lt;script&gt;", "shop"}, []string{"<script>alert"}},
 		{"/vulns/CVE-1999-0001", 404, nil, nil},
 		{"/vulns/" + strings.Repeat("A", 101), 400, nil, nil},
-		{"/sources", 200, []string{"503 Service Unavailable", "last run failed"}, nil},
+		{"/sources", 200, []string{"503 Service Unavailable", "last run failed", "#7", "990"}, nil},
 		{"/jobs/nope", 404, nil, nil},
 		{"/nope", 404, nil, nil},
 	} {
