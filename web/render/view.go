@@ -221,10 +221,21 @@ type Column struct {
 	Sorted string
 }
 
-// DiffRow is one finding of a comparison between two scans.
+// DiffRow is one finding of a comparison between two scans, its cells
+// worked out in Go (see findingRow).
 type DiffRow struct {
-	State   string // new, fixed, open
-	Finding vuln.Finding
+	State string // new, fixed, open
+	// Label is what the change column says.
+	Label string
+	Row   findingRow
+}
+
+func diffRow(state string, f vuln.Finding) DiffRow {
+	label := state
+	if state == "open" {
+		label = "still open"
+	}
+	return DiffRow{State: state, Label: label, Row: findingRows([]vuln.Finding{f})[0]}
 }
 
 // DiffResult compares the findings of scan Base with those of scan Head.
@@ -252,16 +263,16 @@ func DiffFindings(base, head *report.Report) *DiffResult {
 		inHead[k] = true
 		if inBase[k] {
 			d.Open++
-			rows = append(rows, DiffRow{"open", f})
+			rows = append(rows, diffRow("open", f))
 		} else {
 			d.New++
-			rows = append(rows, DiffRow{"new", f})
+			rows = append(rows, diffRow("new", f))
 		}
 	}
 	for _, f := range base.Vulnerabilities {
 		if !inHead[key(&f)] {
 			d.Fixed++
-			rows = append(rows, DiffRow{"fixed", f})
+			rows = append(rows, diffRow("fixed", f))
 		}
 	}
 	order := map[string]int{"new": 0, "fixed": 1, "open": 2}
