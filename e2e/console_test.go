@@ -150,10 +150,18 @@ server:
 	br.Must("open the new scan", chromedp.Click("#job-result"), chromedp.WaitVisible("#scans-h"))
 	var scans string
 	br.Must("read scans", chromedp.Text("#scans", &scans))
-	if !strings.Contains(scans, "#2") {
+	if !strings.Contains(scans, "#3") {
 		t.Errorf("image scans after the scan: %q", scans)
 	}
 	br.Screenshot("image-after-scan")
+	var diff string
+	br.Must("compare the scans", chromedp.Click(`a[href*="diff=1"]`), chromedp.WaitVisible("#diff-h"), chromedp.Text("#diff-h", &diff))
+	// #1 was the deployment's scan, #2 the app scan's, #3 this one.
+	if !strings.Contains(diff, "Scan #1 → #3: 0 new, 0 fixed, 2 still open") {
+		t.Errorf("diff of the two scans: %q", diff)
+	}
+	br.Screenshot("image-diff")
+	br.Axe("image diff")
 
 	// Sources and jobs.
 	br.Must("open sources", chromedp.Navigate(base+"/sources"), chromedp.WaitVisible("#src-h"))

@@ -277,7 +277,7 @@ func TestPages(t *testing.T) {
 		{"/", 200, []string{"shop", "v-fail", "refused", "CVE-2024-0005 (critical)", "no successful run", "newest record older than 30 days", "Findings per environment"}, []string{"<script>alert"}},
 		{"/images", 200, []string{"&lt;script&gt;alert(1)&lt;/script&gt;"}, []string{"<script>"}},
 		{"/images?q=app2", 200, []string{"app2"}, []string{"app1:"}},
-		{"/image?ref=" + img, 200, []string{"Findings: 40 of 40", "Findings over time", "pkg3", "#1 → #2"}, nil},
+		{"/image?ref=" + img, 200, []string{"Findings: 40 of 40", "Findings over time", "pkg3", "#1 → #2", `href="/image?ref=registry.example%2fteam%2fapp1%3a1.1&amp;scan=2&amp;diff=1"`}, nil},
 		{"/image?ref=" + img + "&severity=critical", 200, []string{"Findings: 6 of 40"}, nil},
 		{"/image?ref=" + img + "&kev=1", 200, []string{"Findings: 1 of 40", "KEV"}, nil},
 		{"/image?ref=" + img + "&fixable=yes&package=pkg3", 200, []string{"Findings: 1 of 40"}, nil},

@@ -82,8 +82,6 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02")
 	},
 	"short": ShortDigest,
-	"q":     url.QueryEscape,
-	"p":     url.PathEscape,
 	"imageURL": func(image string, index int) string {
 		v := url.Values{"ref": {image}}
 		if index > 0 {
