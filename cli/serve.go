@@ -20,6 +20,7 @@ import (
 	"github.com/lapps/lapps/scheduler"
 	"github.com/lapps/lapps/server"
 	"github.com/lapps/lapps/service"
+	"github.com/lapps/lapps/web"
 )
 
 func (a *app) serveCommand() *cobra.Command {
@@ -71,6 +72,12 @@ func (a *app) serve(ctx context.Context, addr string) error {
 		server.WithVersion(Version), server.WithCredentialKey([]byte(sc.Harbor.Key()))}
 	if sc.TokenRequired() {
 		opts = append(opts, server.WithTokens(server.StoreTokens{Store: st}))
+	}
+	if !sc.Console.Disabled {
+		if k := sc.Console.Key(); k != "" && len(k) < 16 {
+			return usageError{errors.New("server.console.session_key: at least 16 bytes")}
+		}
+		opts = append(opts, server.WithConsole(st, web.Options{Key: []byte(sc.Console.Key()), SessionTTL: sc.Console.SessionTTL, Logger: log}))
 	}
 	var clientCAs *x509.CertPool
 	if ad := sc.Admission; ad != nil {

@@ -130,6 +130,30 @@ type Server struct {
 	ScanTimeout time.Duration `yaml:"scan_timeout"`
 	// Harbor configures Harbor's scanner adapter under /harbor.
 	Harbor ServerHarbor `yaml:"harbor"`
+	// Console configures the web console served at /.
+	Console ServerConsole `yaml:"console"`
+}
+
+// ServerConsole configures the web console (package web) at /.
+type ServerConsole struct {
+	// Disabled turns the console off (/ then answers 404).
+	Disabled bool `yaml:"disabled"`
+	// SessionKey (or the environment variable SessionKeyEnv names), at
+	// least 16 bytes, signs the console's session cookies; replicas
+	// behind one address need the same one. Default: a random key per
+	// process (sessions end when it restarts and work on it alone).
+	SessionKey    string `yaml:"session_key"`
+	SessionKeyEnv string `yaml:"session_key_env"`
+	// SessionTTL is how long a sign-in lasts (default 8h).
+	SessionTTL time.Duration `yaml:"session_ttl"`
+}
+
+// Key returns the session key ("" for none).
+func (c ServerConsole) Key() string {
+	if c.SessionKeyEnv != "" {
+		return os.Getenv(c.SessionKeyEnv)
+	}
+	return c.SessionKey
 }
 
 // ServerHarbor configures Harbor's scanner adapter (served under /harbor).

@@ -119,6 +119,11 @@ func fromAccept(values []string, allowed []string) string {
 			}
 		}
 		for _, name := range allowed {
+			if name == "html" {
+				// Only by ?format=html: a browser's Accept prefers
+				// text/html, and the API answers it JSON as before.
+				continue
+			}
 			f, _ := report.LookupFormat(name)
 			if mt, _, err := mime.ParseMediaType(f.MediaType); err == nil && mt == x.typ {
 				return name

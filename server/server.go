@@ -24,6 +24,7 @@ import (
 	"github.com/lapps/lapps/server/harbor"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
+	"github.com/lapps/lapps/web"
 )
 
 //go:embed openapi.json
@@ -71,6 +72,10 @@ type Server struct {
 	harbor  *harbor.Adapter
 	credKey []byte
 	version string
+
+	// The web console at / (WithConsole); nil: not served.
+	consoleStore ConsoleStore
+	consoleOpts  *web.Options
 }
 
 // Option configures a Server.
@@ -222,7 +227,7 @@ func New(svc service.Service, queue store.Jobs, opts ...Option) *Server {
 	if s.metrics != nil {
 		s.mux.Handle("GET /metrics", s.metrics.Handler())
 	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	s.mountConsole(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no such endpoint: %s %s (see /v1/openapi.json)", r.Method, r.URL.Path))
 	})
 	return s

@@ -13,6 +13,7 @@ func TestRegistered(t *testing.T) {
 	for name, mediaType := range map[string]string{
 		"cyclonedx": "application/vnd.cyclonedx+json; version=1.6",
 		"spdx-json": "application/spdx+json",
+		"html":      "text/html; charset=utf-8",
 	} {
 		f, ok := report.LookupFormat(name)
 		if !ok || f.MediaType != mediaType {

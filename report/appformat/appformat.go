@@ -7,7 +7,8 @@
 //     located in its image;
 //   - openvex: one document, a statement per finding of every image, the
 //     findings each image's verdict suppressed as not_affected;
-//   - template: the template over the app report's JSON.
+//   - template: the template over the app report's JSON;
+//   - html: one self-contained page, each image as the console shows it.
 //
 // The SBOM formats (cyclonedx, spdx-json) describe one image each: they
 // are refused with ErrPerImage, naming the image command for each image.
@@ -26,10 +27,11 @@ import (
 	"github.com/lapps/lapps/report/openvex"
 	"github.com/lapps/lapps/report/sarif"
 	"github.com/lapps/lapps/report/template"
+	"github.com/lapps/lapps/web"
 )
 
 // Formats are the formats Write writes, besides the CLI's table.
-var Formats = []string{"json", "sarif", "openvex", "template"}
+var Formats = []string{"json", "sarif", "openvex", "template", "html"}
 
 // ErrPerImage is the error for a format that describes one image.
 var ErrPerImage = errors.New("describes one image")
@@ -81,6 +83,8 @@ func Write(w io.Writer, r *apps.AppReport, format string, tmpl *template.Templat
 			}
 		}
 		return openvex.WriteInputs(w, in)
+	case "html":
+		return web.WriteAppReport(w, r)
 	case "template":
 		if tmpl == nil {
 			return template.ErrNoTemplate
