@@ -91,7 +91,7 @@ var toolPackages = map[string]string{
 	"docker-registry": "docker-registry", "skopeo": "skopeo", "umoci": "umoci", "debootstrap": "debootstrap",
 	"rpm": "rpm", "rpmbuild": "rpm", "python3": "python3", "jq": "jq", "bc": "bc", "curl": "curl",
 	"xz": "xz-utils", "zstd": "zstd", "git": "git", "gzip": "gzip", "objcopy": "binutils",
-	"openssl": "openssl", "rustc": "rustc",
+	"openssl": "openssl", "rustc": "rustc", "chromium": "chromium",
 }
 
 // toolMissing says what to do about a tool that is not installed, and
