@@ -1,0 +1,276 @@
+// Package secrets finds secrets (tokens, keys) in the contents of text
+// files, with a curated rule set kept as data (rules.toml).
+//
+// Why not gitleaks as a library: gitleaks v8 (v8.30.1 on the module proxy)
+// is maintained and its default rules are the best public set, so the
+// rules here are taken from it, regex for regex, with the source of each
+// stated. But its detect package brings a command-line tool's
+// dependencies into lapps (viper, cobra, zerolog, lipgloss, sprig,
+// mholt/archives with 7-zip, brotli and rar readers), and scans whole
+// fragments with its own buffering, where lapps' walker hands over one
+// bounded file at a time and must bound the line length a regex sees.
+// Its generic rules (generic-api-key and the like) are noise on a whole
+// operating system image; the curated set keeps the rules anchored on a
+// vendor prefix or a PEM marker.
+//
+// A Scanner is safe for concurrent use; a Matcher (one per layer walk)
+// is not: it holds the buffers reused from file to file.
+package secrets
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/lapps/lapps/vuln"
+)
+
+//go:embed rules.toml
+var rulesTOML []byte
+
+// Rule is one secret rule.
+type Rule struct {
+	ID          string   `toml:"id"`
+	Description string   `toml:"description"`
+	Regex       string   `toml:"regex"`
+	Keywords    []string `toml:"keywords"`
+	SecretGroup int      `toml:"secret_group"`
+	Entropy     float64  `toml:"entropy"`
+	Allow       []string `toml:"allow"`
+	Severity    string   `toml:"severity"`
+	Multiline   bool     `toml:"multiline"`
+	Source      string   `toml:"source"`
+
+	re  *regexp.Regexp
+	sev vuln.Severity
+}
+
+// Sev is the rule's severity.
+func (r *Rule) Sev() vuln.Severity { return r.sev }
+
+// Scanner holds compiled rules.
+type Scanner struct {
+	rules []*Rule
+	// keywords are the distinct keywords, each with the rules it selects.
+	keywords []keyword
+}
+
+type keyword struct {
+	word  []byte
+	rules []*Rule
+}
+
+// Bounds of the scan of one file.
+const (
+	// MaxLine is the most bytes of a line a regex sees: a longer line
+	// (minified code, a data blob) is tried in a window of MaxLine bytes
+	// around each keyword.
+	MaxLine = 4096
+	// MaxBlock is the most bytes a multi-line rule (a PEM private key)
+	// sees from its keyword's line on.
+	MaxBlock = 64 << 10
+	// MaxPerFile is the most secrets reported in one file.
+	MaxPerFile = 100
+)
+
+var (
+	defaultOnce sync.Once
+	defaultScan *Scanner
+	defaultErr  error
+)
+
+// Default returns the scanner of the embedded rules.
+func Default() (*Scanner, error) {
+	defaultOnce.Do(func() { defaultScan, defaultErr = Parse(rulesTOML) })
+	return defaultScan, defaultErr
+}
+
+// Parse compiles a rule set in the format of rules.toml.
+func Parse(b []byte) (*Scanner, error) {
+	var doc struct {
+		Rules []*Rule `toml:"rules"`
+	}
+	if err := toml.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("secret rules: %w", err)
+	}
+	s := &Scanner{rules: doc.Rules}
+	byWord := map[string]int{}
+	for _, r := range doc.Rules {
+		if r.ID == "" || r.Regex == "" || len(r.Keywords) == 0 {
+			return nil, fmt.Errorf("secret rules: rule %q needs an id, a regex and keywords", r.ID)
+		}
+		re, err := regexp.Compile(r.Regex)
+		if err != nil {
+			return nil, fmt.Errorf("secret rules: %s: %w", r.ID, err)
+		}
+		if r.SecretGroup < 0 || r.SecretGroup > re.NumSubexp() {
+			return nil, fmt.Errorf("secret rules: %s: secret_group %d but %d groups", r.ID, r.SecretGroup, re.NumSubexp())
+		}
+		sev, ok := vuln.ParseSeverity(r.Severity)
+		if !ok {
+			return nil, fmt.Errorf("secret rules: %s: severity %q", r.ID, r.Severity)
+		}
+		r.re, r.sev = re, sev
+		for _, k := range r.Keywords {
+			k = strings.ToLower(k)
+			i, ok := byWord[k]
+			if !ok {
+				i = len(s.keywords)
+				byWord[k] = i
+				s.keywords = append(s.keywords, keyword{word: []byte(k)})
+			}
+			s.keywords[i].rules = append(s.keywords[i].rules, r)
+		}
+	}
+	return s, nil
+}
+
+// Rules returns the rules.
+func (s *Scanner) Rules() []*Rule { return s.rules }
+
+// Match is one secret found. Value is the secret itself: the caller
+// keeps only a redaction of it (checks.Redact).
+type Match struct {
+	Rule  *Rule
+	Line  int
+	Value string
+}
+
+// Matcher scans files with a Scanner, reusing its buffers.
+type Matcher struct {
+	s     *Scanner
+	lower []byte
+	seen  map[seenKey]bool
+}
+
+type seenKey struct {
+	rule  *Rule
+	start int
+}
+
+// NewMatcher returns a Matcher of s.
+func (s *Scanner) NewMatcher() *Matcher { return &Matcher{s: s, seen: map[seenKey]bool{}} }
+
+// IsText reports whether content looks like text: no NUL byte in its
+// first 8000 bytes (git's heuristic). Secrets are only looked for in
+// text.
+func IsText(content []byte) bool {
+	return bytes.IndexByte(content[:min(len(content), 8000)], 0) < 0
+}
+
+// Scan reports the secrets of one file's content to emit, at most
+// MaxPerFile, in no particular order; emit returning false stops the
+// scan. A line is only tried with the rules of a keyword it holds (case
+// insensitively), and a regex sees at most MaxLine bytes of a line.
+func (m *Matcher) Scan(content []byte, emit func(Match) bool) {
+	if cap(m.lower) < len(content) {
+		m.lower = make([]byte, len(content))
+	}
+	lower := m.lower[:len(content)]
+	for i, c := range content {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	clear(m.seen)
+	found := 0
+	for _, kw := range m.s.keywords {
+		off := 0
+		for off < len(lower) {
+			i := bytes.Index(lower[off:], kw.word)
+			if i < 0 {
+				break
+			}
+			pos := off + i
+			ls := bytes.LastIndexByte(content[:pos], '\n') + 1
+			le := bytes.IndexByte(content[pos:], '\n')
+			if le < 0 {
+				le = len(content)
+			} else {
+				le += pos
+			}
+			// The window a regex sees: the line, or MaxLine bytes around
+			// the keyword on a longer line.
+			ws, we := ls, le
+			if we-ws > MaxLine {
+				ws = max(ls, pos-MaxLine/2)
+				we = min(le, ws+MaxLine)
+			}
+			for _, r := range kw.rules {
+				k := seenKey{r, ws}
+				if m.seen[k] {
+					continue
+				}
+				m.seen[k] = true
+				end := we
+				if r.Multiline {
+					end = min(len(content), ws+MaxBlock)
+				}
+				window := content[ws:end]
+				for _, loc := range r.re.FindAllSubmatchIndex(window, -1) {
+					if r.Multiline && loc[0] > we-ws {
+						break // starts after the keyword's line
+					}
+					g := 2 * r.SecretGroup
+					if loc[g] < 0 {
+						continue
+					}
+					value := string(window[loc[g]:loc[g+1]])
+					if r.Multiline {
+						// The value of a PEM block is its body, after the
+						// header line.
+						if j := strings.IndexByte(value, '\n'); j >= 0 {
+							value = strings.TrimSpace(value[j+1:])
+						}
+					}
+					if !r.accepts(value) {
+						continue
+					}
+					line := 1 + bytes.Count(content[:ws+loc[0]], []byte{'\n'})
+					found++
+					if !emit(Match{Rule: r, Line: line, Value: value}) || found >= MaxPerFile {
+						return
+					}
+				}
+			}
+			off = max(we, pos+len(kw.word))
+		}
+	}
+}
+
+// accepts applies the rule's entropy and allow-list to a value.
+func (r *Rule) accepts(value string) bool {
+	for _, a := range r.Allow {
+		if strings.Contains(value, a) {
+			return false
+		}
+	}
+	return r.Entropy <= 0 || entropy(value) >= r.Entropy
+}
+
+// entropy is the Shannon entropy of s in bits per byte.
+func entropy(s string) float64 {
+	if s == "" {
+		return 0
+	}
+	var counts [256]int
+	for i := 0; i < len(s); i++ {
+		counts[s[i]]++
+	}
+	var h float64
+	n := float64(len(s))
+	for _, c := range counts {
+		if c > 0 {
+			p := float64(c) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	return h
+}
