@@ -55,11 +55,13 @@ func Check(cfg *v1.ConfigFile, layers []string) []checks.Finding {
 		}
 		out = append(out, checks.Finding{ID: checks.ConfigRootUser, Severity: vuln.SeverityLow, Title: "Image runs as root", Detail: d})
 	}
+	envSeen := map[string]bool{}
 	for _, e := range c.Env {
 		name, value, _ := strings.Cut(e, "=")
 		if f, ok := secretValue("ENV", name, value); ok {
 			f.ID, f.Title = checks.ConfigSecretEnv, "Secret in an environment variable of the image"
 			out = append(out, f)
+			envSeen[f.Detail] = true
 		}
 	}
 	var ports []int
@@ -99,6 +101,9 @@ func Check(cfg *v1.ConfigFile, layers []string) []checks.Finding {
 				Detail: fmt.Sprintf("history step %d adds a remote file without checking it (use a verified download in a RUN step, or ADD --checksum)", i+1)})
 		}
 		for _, f := range historySecrets(step) {
+			if f.ID == checks.ConfigSecretEnv && envSeen[f.Detail] {
+				continue // the configuration's own ENV, reported above
+			}
 			f.Layer = layer
 			f.Detail = fmt.Sprintf("history step %d: %s", i+1, f.Detail)
 			out = append(out, f)
