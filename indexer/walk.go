@@ -280,6 +280,9 @@ func (w *walk) entry(ctx context.Context, tr *tar.Reader, hdr *tar.Header) error
 		return nil
 	}
 	if hdr.Size > w.ix.limits.FileBytes {
+		if !catalog {
+			return nil // only the checks wanted it: read by path and mode only
+		}
 		w.warn(fmt.Sprintf("%s: %d bytes, larger than the %d byte limit (limits.file_bytes); not read", name, hdr.Size, w.ix.limits.FileBytes))
 		return nil
 	}

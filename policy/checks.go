@@ -89,6 +89,9 @@ func (c *Checks) allowed(s *checks.Secret) (string, string, bool) {
 func matchPath(pattern, p string) bool {
 	pattern = strings.TrimPrefix(pattern, "/")
 	p = strings.TrimPrefix(p, "/")
+	if pattern == "**" {
+		return true
+	}
 	if dir, ok := strings.CutSuffix(pattern, "/**"); ok {
 		if dir == "" {
 			return true

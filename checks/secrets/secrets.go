@@ -57,15 +57,59 @@ func (r *Rule) Sev() vuln.Severity { return r.sev }
 // Scanner holds compiled rules.
 type Scanner struct {
 	rules []*Rule
-	// keywords are the distinct keywords, each with the rules it selects.
+	// anchors group the keywords by their rarest byte (anchorByte): the
+	// scan looks for each anchor byte with bytes.IndexByte, one pass per
+	// distinct byte, and compares the keywords of that byte around each
+	// occurrence. This is lapps' own multi-keyword search, rather than an
+	// Aho-Corasick library as gitleaks uses: over an operating system's
+	// text files a few SIMD byte scans cost a fraction of a byte-at-a-time
+	// automaton, and the search runs on every small text file of every
+	// layer.
+	anchors []anchor
+}
+
+type anchor struct {
+	b        byte
 	keywords []keyword
 }
 
 type keyword struct {
 	word  []byte
+	at    int // offset of the anchor byte in word
 	rules []*Rule
 }
 
+// anchorByte returns the offset of the byte of w least frequent in text
+// and code, by a coarse estimate: uppercase letters and '_' are rarer
+// than digits and '-', which are rarer than '.' and lowercase letters;
+// among letters, English letter frequency decides.
+func anchorByte(w []byte) int {
+	const order = "etaoinshrdlcumwfgypbvkjxqz"
+	score := func(b byte) int {
+		switch {
+		case 'a' <= b && b <= 'z':
+			return 50 + 26 - strings.IndexByte(order, b)
+		case 'A' <= b && b <= 'Z':
+			return 20 + (26-strings.IndexByte(order, b+'a'-'A'))/2
+		case '0' <= b && b <= '9':
+			return 30
+		case b == '_':
+			return 25
+		case b == '-':
+			return 35
+		case b == '.':
+			return 45
+		}
+		return 15
+	}
+	best := 0
+	for i := range w {
+		if score(w[i]) < score(w[best]) {
+			best = i
+		}
+	}
+	return best
+}
 // Bounds of the scan of one file.
 const (
 	// MaxLine is the most bytes of a line a regex sees: a longer line
@@ -100,7 +144,8 @@ func Parse(b []byte) (*Scanner, error) {
 		return nil, fmt.Errorf("secret rules: %w", err)
 	}
 	s := &Scanner{rules: doc.Rules}
-	byWord := map[string]int{}
+	byWord := map[string]*keyword{}
+	var words []*keyword
 	for _, r := range doc.Rules {
 		if r.ID == "" || r.Regex == "" || len(r.Keywords) == 0 {
 			return nil, fmt.Errorf("secret rules: rule %q needs an id, a regex and keywords", r.ID)
@@ -118,15 +163,28 @@ func Parse(b []byte) (*Scanner, error) {
 		}
 		r.re, r.sev = re, sev
 		for _, k := range r.Keywords {
-			k = strings.ToLower(k)
-			i, ok := byWord[k]
-			if !ok {
-				i = len(s.keywords)
-				byWord[k] = i
-				s.keywords = append(s.keywords, keyword{word: []byte(k)})
+			if k == "" {
+				return nil, fmt.Errorf("secret rules: %s: empty keyword", r.ID)
 			}
-			s.keywords[i].rules = append(s.keywords[i].rules, r)
+			kw := byWord[k]
+			if kw == nil {
+				kw = &keyword{word: []byte(k), at: anchorByte([]byte(k))}
+				byWord[k] = kw
+				words = append(words, kw)
+			}
+			kw.rules = append(kw.rules, r)
 		}
+	}
+	byAnchor := map[byte]int{}
+	for _, kw := range words {
+		b := kw.word[kw.at]
+		i, ok := byAnchor[b]
+		if !ok {
+			i = len(s.anchors)
+			byAnchor[b] = i
+			s.anchors = append(s.anchors, anchor{b: b})
+		}
+		s.anchors[i].keywords = append(s.anchors[i].keywords, *kw)
 	}
 	return s, nil
 }
@@ -144,9 +202,8 @@ type Match struct {
 
 // Matcher scans files with a Scanner, reusing its buffers.
 type Matcher struct {
-	s     *Scanner
-	lower []byte
-	seen  map[seenKey]bool
+	s    *Scanner
+	seen map[seenKey]bool
 }
 
 type seenKey struct {
@@ -166,83 +223,90 @@ func IsText(content []byte) bool {
 
 // Scan reports the secrets of one file's content to emit, at most
 // MaxPerFile, in no particular order; emit returning false stops the
-// scan. A line is only tried with the rules of a keyword it holds (case
-// insensitively), and a regex sees at most MaxLine bytes of a line.
+// scan. A line is only tried with the rules of a keyword it holds
+// (keywords are matched in the case the rules' regexes require: a rule
+// matching either case lists both), and a regex sees at most MaxLine
+// bytes of a line.
 func (m *Matcher) Scan(content []byte, emit func(Match) bool) {
-	if cap(m.lower) < len(content) {
-		m.lower = make([]byte, len(content))
-	}
-	lower := m.lower[:len(content)]
-	for i, c := range content {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		lower[i] = c
-	}
 	clear(m.seen)
 	found := 0
-	for _, kw := range m.s.keywords {
-		off := 0
-		for off < len(lower) {
-			i := bytes.Index(lower[off:], kw.word)
+	for _, a := range m.s.anchors {
+		for off := 0; off < len(content); {
+			i := bytes.IndexByte(content[off:], a.b)
 			if i < 0 {
 				break
 			}
-			pos := off + i
-			ls := bytes.LastIndexByte(content[:pos], '\n') + 1
-			le := bytes.IndexByte(content[pos:], '\n')
-			if le < 0 {
-				le = len(content)
-			} else {
-				le += pos
-			}
-			// The window a regex sees: the line, or MaxLine bytes around
-			// the keyword on a longer line.
-			ws, we := ls, le
-			if we-ws > MaxLine {
-				ws = max(ls, pos-MaxLine/2)
-				we = min(le, ws+MaxLine)
-			}
-			for _, r := range kw.rules {
-				k := seenKey{r, ws}
-				if m.seen[k] {
+			at := off + i
+			off = at + 1
+			for ki := range a.keywords {
+				kw := &a.keywords[ki]
+				pos := at - kw.at
+				if pos < 0 || pos+len(kw.word) > len(content) || !bytes.Equal(content[pos:pos+len(kw.word)], kw.word) {
 					continue
 				}
-				m.seen[k] = true
-				end := we
-				if r.Multiline {
-					end = min(len(content), ws+MaxBlock)
-				}
-				window := content[ws:end]
-				for _, loc := range r.re.FindAllSubmatchIndex(window, -1) {
-					if r.Multiline && loc[0] > we-ws {
-						break // starts after the keyword's line
-					}
-					g := 2 * r.SecretGroup
-					if loc[g] < 0 {
-						continue
-					}
-					value := string(window[loc[g]:loc[g+1]])
-					if r.Multiline {
-						// The value of a PEM block is its body, after the
-						// header line.
-						if j := strings.IndexByte(value, '\n'); j >= 0 {
-							value = strings.TrimSpace(value[j+1:])
-						}
-					}
-					if !r.accepts(value) {
-						continue
-					}
-					line := 1 + bytes.Count(content[:ws+loc[0]], []byte{'\n'})
-					found++
-					if !emit(Match{Rule: r, Line: line, Value: value}) || found >= MaxPerFile {
-						return
-					}
+				if !m.try(content, pos, kw, &found, emit) {
+					return
 				}
 			}
-			off = max(we, pos+len(kw.word))
 		}
 	}
+}
+
+// try runs the rules of keyword kw, found at pos, on its line (or a
+// window of it); it returns false when the scan is to stop.
+func (m *Matcher) try(content []byte, pos int, kw *keyword, found *int, emit func(Match) bool) bool {
+	ls := bytes.LastIndexByte(content[:pos], '\n') + 1
+	le := bytes.IndexByte(content[pos:], '\n')
+	if le < 0 {
+		le = len(content)
+	} else {
+		le += pos
+	}
+	// The window a regex sees: the line, or MaxLine bytes around the
+	// keyword on a longer line.
+	ws, we := ls, le
+	if we-ws > MaxLine {
+		ws = max(ls, pos-MaxLine/2)
+		we = min(le, ws+MaxLine)
+	}
+	for _, r := range kw.rules {
+		k := seenKey{r, ws}
+		if m.seen[k] {
+			continue
+		}
+		m.seen[k] = true
+		end := we
+		if r.Multiline {
+			end = min(len(content), ws+MaxBlock)
+		}
+		window := content[ws:end]
+		for _, loc := range r.re.FindAllSubmatchIndex(window, -1) {
+			if r.Multiline && loc[0] > we-ws {
+				break // starts after the keyword's line
+			}
+			g := 2 * r.SecretGroup
+			if loc[g] < 0 {
+				continue
+			}
+			value := string(window[loc[g]:loc[g+1]])
+			if r.Multiline {
+				// The value of a PEM block is its body, after the header
+				// line.
+				if j := strings.IndexByte(value, '\n'); j >= 0 {
+					value = strings.TrimSpace(value[j+1:])
+				}
+			}
+			if !r.accepts(value) {
+				continue
+			}
+			line := 1 + bytes.Count(content[:ws+loc[0]], []byte{'\n'})
+			*found++
+			if !emit(Match{Rule: r, Line: line, Value: value}) || *found >= MaxPerFile {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // accepts applies the rule's entropy and allow-list to a value.
