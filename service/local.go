@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -550,6 +551,7 @@ func (l *Local) build(ctx context.Context, name string, idx *indexer.ImageIndex,
 	if f := imgconfig.EOL(idx.Distribution, now); f != nil {
 		r.ConfigFindings = append([]checks.Finding{*f}, r.ConfigFindings...)
 	}
+	sort.SliceStable(r.ConfigFindings, func(i, j int) bool { return r.ConfigFindings[i].Severity > r.ConfigFindings[j].Severity })
 	if r.Packages == nil {
 		r.Packages = []vuln.Package{}
 	}

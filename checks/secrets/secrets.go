@@ -110,6 +110,7 @@ func anchorByte(w []byte) int {
 	}
 	return best
 }
+
 // Bounds of the scan of one file.
 const (
 	// MaxLine is the most bytes of a line a regex sees: a longer line

@@ -125,9 +125,12 @@ func Build(rs []*report.Report) (*gosarif.Report, error) {
 			t := clipBytes(title, 1024)
 			run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, &gosarif.ReportingDescriptor{
 				ID: id, Name: ptr("ImageConfigurationCheck"),
-				ShortDescription:     &gosarif.MultiformatMessageString{Text: &t},
-				FullDescription:      &gosarif.MultiformatMessageString{Text: &t},
-				Help:                 &gosarif.MultiformatMessageString{Text: ptr(clipBytes(title+" (lapps check "+id+"; docs/report.md)", MaxHelp))},
+				ShortDescription: &gosarif.MultiformatMessageString{Text: &t},
+				FullDescription:  &gosarif.MultiformatMessageString{Text: &t},
+				Help: &gosarif.MultiformatMessageString{
+					Text:     ptr(clipBytes(title+" (lapps check "+id+"; docs/report.md)", MaxHelp)),
+					Markdown: ptr(clipBytes("**"+mdEscape(title)+"** (lapps check `"+id+"`; docs/report.md)", MaxHelp)),
+				},
 				DefaultConfiguration: &gosarif.ReportingConfiguration{Level: level(sev)},
 				Properties:           gosarif.Properties{"tags": []string{"security", sev.String()}, "precision": "high", "security-severity": securitySeverity(sev, 0)},
 			})
