@@ -15,9 +15,9 @@ import (
 )
 
 // Version is the version of the checks: the rules, the file checks and
-// the way their results are recorded. It is part of the indexer's
-// version (indexer.Version): changing what the checks find calls for a
-// bump of both, so that cached layers are indexed again.
+// the way their results are recorded. It ends the indexer's version
+// (indexer.Version): bumping it when the checks find more, less or
+// differently makes cached layers be indexed again.
 const Version = "1"
 
 // Finding is one configuration finding: of the image configuration

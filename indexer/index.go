@@ -16,10 +16,11 @@ import (
 // Version is the version of the indexer: the catalogers and the way their
 // results are recorded. A layer indexed by another version is indexed
 // again, lazily, the next time an image using it is scanned. Bump it
-// whenever a cataloger finds more, less or differently, and whenever
-// checks.Version changes (the file checks and the secret scan run in the
-// same pass and are stored in the same index).
-const Version = "5"
+// whenever a cataloger finds more, less or differently. It ends with
+// checks.Version (the file checks and the secret scan run in the same
+// pass and are stored in the same index), so that a new version of the
+// checks re-indexes layers too.
+const Version = "5." + checks.Version
 
 // Cataloger finds packages, or the distribution, in the files of a layer.
 // A cataloger is stateless: Parse may be called concurrently.

@@ -6,7 +6,9 @@ package config
 import (
 	_ "embed"
 	"fmt"
+	"log/slog"
 	"regexp"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,8 +43,19 @@ var buildArgs = regexp.MustCompile(`^(?:RUN\s+)?\|(\d+)\s+`)
 
 // Check checks cfg. layers are the digests of the image's layers, base
 // first: history entries that made a layer name it. A nil cfg (dir:
-// trees have none) gives no findings.
-func Check(cfg *v1.ConfigFile, layers []string) []checks.Finding {
+// trees have none) gives no findings. The history is read until
+// checks.MaxPerLayer findings (a step is read up to 64 KiB); a panic on
+// a hostile configuration is recovered into no findings.
+func Check(cfg *v1.ConfigFile, layers []string) (out []checks.Finding) {
+	defer func() {
+		if v := recover(); v != nil {
+			slog.Error("configuration checks panic", "panic", v, "stack", string(debug.Stack()))
+			out = nil
+		}
+	}()
+	return check(cfg, layers)
+}
+func check(cfg *v1.ConfigFile, layers []string) []checks.Finding {
 	if cfg == nil {
 		return nil
 	}
@@ -99,6 +112,9 @@ func Check(cfg *v1.ConfigFile, layers []string) []checks.Finding {
 			out = append(out, checks.Finding{ID: checks.ConfigAddURL, Severity: vuln.SeverityLow, Layer: layer,
 				Title:  "ADD from a URL",
 				Detail: fmt.Sprintf("history step %d adds a remote file without checking it (use a verified download in a RUN step, or ADD --checksum)", i+1)})
+		}
+		if len(out) >= checks.MaxPerLayer {
+			break // a hostile history: the first findings are kept
 		}
 		for _, f := range historySecrets(step) {
 			if f.ID == checks.ConfigSecretEnv && envSeen[f.Detail] {

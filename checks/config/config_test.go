@@ -104,3 +104,15 @@ func FuzzHistory(f *testing.F) {
 		_ = Check(cfg, []string{"sha256:a"})
 	})
 }
+
+// TestHistoryBound: a history of many secret-bearing steps gives at most
+// checks.MaxPerLayer findings.
+func TestHistoryBound(t *testing.T) {
+	cfg := &v1.ConfigFile{Config: v1.Config{User: "1", Healthcheck: &v1.HealthConfig{}}}
+	for i := 0; i < 3*checks.MaxPerLayer; i++ {
+		cfg.History = append(cfg.History, v1.History{CreatedBy: "ENV API_TOKEN=abcdefghijklmn", EmptyLayer: true})
+	}
+	if n := len(Check(cfg, nil)); n < checks.MaxPerLayer || n > checks.MaxPerLayer+1 {
+		t.Errorf("%d findings", n)
+	}
+}

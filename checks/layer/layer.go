@@ -92,7 +92,7 @@ func (p *Pass) Entry(name string, hdr *tar.Header) bool {
 	if f := files.Path(name); f != nil {
 		p.add(*f)
 	}
-	if files.IsShadow(name) || files.IsSSHDConfig(name) {
+	if (files.IsShadow(name) || files.IsSSHDConfig(name)) && len(p.res.Wrote) < checks.MaxPerLayer {
 		p.res.Wrote = append(p.res.Wrote, name)
 	}
 	return hdr.Size > 0 && hdr.Size <= p.maxText
