@@ -97,8 +97,11 @@ const (
 // memory up to MemoryThreshold bytes, spooled to a temporary file beyond
 // that, up to Limits.FileBytes; all other content is skipped as it
 // streams by, and so are sparse entries (GNU sparse type, PAX GNU.sparse
-// records), whose holes a reader would expand. The stream is read to its
-// end so that the transport can verify the layer's digest.
+// records), whose holes a reader would expand. In the same pass, unless
+// WithoutChecks, the file checks see every entry's header and the secret
+// scan the content of regular files up to Limits.SecretFileBytes
+// (checks/layer); their result is the index's Checks. The stream is read
+// to its end so that the transport can verify the layer's digest.
 //
 // A file that does not parse, that is larger than Limits.FileBytes, that
 // is sparse, or whose cataloger panics, becomes a warning. A stream that
