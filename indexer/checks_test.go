@@ -33,6 +33,7 @@ func TestSecretFileBytes(t *testing.T) {
 	layer := checksLayer(t, map[string]string{
 		"app/small.txt": line,
 		"app/big.txt":   strings.Repeat("#\n", 600) + line, // 1200+ bytes
+		"app/blob.bin":  "\x00\x01" + line,                 // binary: not scanned
 	})
 	ix := indexer.New(nil, indexer.WithLimits(indexer.Limits{SecretFileBytes: 1024}))
 	li, err := ix.IndexLayer(context.Background(), "sha256:x", bytes.NewReader(layer))

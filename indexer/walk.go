@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/lapps/lapps/checks/layer"
+	"github.com/lapps/lapps/checks/secrets"
 	"github.com/lapps/lapps/limits"
 )
 
@@ -289,6 +290,14 @@ func (w *walk) entry(ctx context.Context, tr *tar.Reader, hdr *tar.Header) error
 		w.warn(fmt.Sprintf("%s: %d bytes, larger than the %d byte limit (limits.file_bytes); not read", name, hdr.Size, w.ix.limits.FileBytes))
 		return nil
 	}
+	if !catalog {
+		// Only the checks want it: its first bytes say whether it is
+		// text, and a binary file's rest is not copied.
+		if err := w.checkText(tr, name, hdr.Size); err != nil {
+			return fmt.Errorf("read layer %s: %s: %w", digest, name, err)
+		}
+		return nil
+	}
 	ra, err := w.spool.load(tr, hdr.Size)
 	if err != nil {
 		return fmt.Errorf("read layer %s: %s: %w", digest, name, err)
@@ -298,15 +307,34 @@ func (w *walk) entry(ctx context.Context, tr *tar.Reader, hdr *tar.Header) error
 			return fmt.Errorf("read layer %s: %s: %w", digest, name, err)
 		}
 	}
-	if !catalog {
-		return nil
-	}
 	for _, c := range w.wanting {
 		if err := w.parse(ctx, c, name, io.NewSectionReader(ra, 0, hdr.Size)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// checkText reads a file only the checks want, of size bytes (at most
+// Limits.SecretFileBytes, as Entry asked), into the spool's buffer: its
+// first secrets.TextProbe bytes, and the rest only when those are text
+// (the checks read text only). The tar reader skips what is not read.
+func (w *walk) checkText(r io.Reader, name string, size int64) error {
+	if int64(cap(w.spool.buf)) < size {
+		w.spool.buf = make([]byte, size, max(size, min(2*int64(cap(w.spool.buf)), MemoryThreshold)))
+	}
+	b := w.spool.buf[:size]
+	n := min(size, secrets.TextProbe)
+	if _, err := io.ReadFull(r, b[:n]); err != nil {
+		return err
+	}
+	if !secrets.IsText(b[:n]) {
+		return nil
+	}
+	if _, err := io.ReadFull(r, b[n:]); err != nil {
+		return err
+	}
+	return w.checkContent(name, byteReaderAt(b), size)
 }
 
 // checkContent hands a file's content to the checks: the spool's buffer

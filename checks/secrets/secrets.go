@@ -215,11 +215,14 @@ type seenKey struct {
 // NewMatcher returns a Matcher of s.
 func (s *Scanner) NewMatcher() *Matcher { return &Matcher{s: s, seen: map[seenKey]bool{}} }
 
+// TextProbe is how many first bytes of a file IsText looks at.
+const TextProbe = 8000
+
 // IsText reports whether content looks like text: no NUL byte in its
-// first 8000 bytes (git's heuristic). Secrets are only looked for in
+// first TextProbe bytes (git's heuristic). Secrets are only looked for in
 // text.
 func IsText(content []byte) bool {
-	return bytes.IndexByte(content[:min(len(content), 8000)], 0) < 0
+	return bytes.IndexByte(content[:min(len(content), TextProbe)], 0) < 0
 }
 
 // Scan reports the secrets of one file's content to emit, at most
@@ -242,7 +245,7 @@ func (m *Matcher) Scan(content []byte, emit func(Match) bool) {
 			for ki := range a.keywords {
 				kw := &a.keywords[ki]
 				pos := at - kw.at
-				if pos < 0 || pos+len(kw.word) > len(content) || !bytes.Equal(content[pos:pos+len(kw.word)], kw.word) {
+				if pos < 0 || pos+len(kw.word) > len(content) || content[pos] != kw.word[0] || !bytes.Equal(content[pos:pos+len(kw.word)], kw.word) {
 					continue
 				}
 				if !m.try(content, pos, kw, &found, emit) {
