@@ -641,14 +641,16 @@ func appFailOn(r *apps.AppReport, failOn string, min vuln.Severity) error {
 	if failOn == "" {
 		return nil
 	}
-	n := 0
+	whole := &report.Report{}
 	for _, s := range r.Sections {
 		if s.Report != nil {
-			n += s.Report.AtOrAbove(min)
+			whole.Vulnerabilities = append(whole.Vulnerabilities, s.Report.Vulnerabilities...)
+			whole.ConfigFindings = append(whole.ConfigFindings, s.Report.ConfigFindings...)
+			whole.Secrets = append(whole.Secrets, s.Report.Secrets...)
 		}
 	}
-	if n > 0 {
-		return exitError{code: ExitFindings, err: fmt.Errorf("app %s scan #%d: %d finding(s) at or above %s", r.App, r.Index, n, min)}
+	if msg := failOnCount(whole, min); msg != "" {
+		return exitError{code: ExitFindings, err: fmt.Errorf("app %s scan #%d: %s at or above %s", r.App, r.Index, msg, min)}
 	}
 	return nil
 }

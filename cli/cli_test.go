@@ -88,7 +88,11 @@ func TestImageCommands(t *testing.T) {
 		{"bad fail-on", []string{"image", "security", "scan", ref, "--fail-on", "urgent"}, ExitUsage},
 		{"no image", []string{"image", "security", "scan"}, ExitUsage},
 		{"unknown flag", []string{"image", "security", "scan", ref, "--nope"}, ExitUsage},
-		{"fail-on without findings passes", []string{"image", "security", "scan", ref, "--fail-on", "low"}, ExitOK},
+		{"fail-on above every finding passes", []string{"image", "security", "scan", ref, "--fail-on", "critical"}, ExitOK},
+		// No vulnerability data here, but Alpine 3.20 is past its end of
+		// life (high) and the image runs as root (low): --fail-on counts
+		// configuration findings and secrets as the policy's fail_on does.
+		{"fail-on counts configuration findings", []string{"image", "security", "scan", ref, "--fail-on", "high"}, ExitFindings},
 		{"bad config", []string{"-c", "/nonexistent.yaml", "image", "security", "list", ref}, ExitUsage},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -52,8 +52,9 @@ func TestOutputFormats(t *testing.T) {
 	}{
 		{"sarif", append(report, "-o", "sarif"), 0, func(t *testing.T, out, _ string) {
 			log, err := gosarif.FromBytes([]byte(out))
-			if err != nil || len(log.Runs[0].Results) != n || log.Runs[0].Tool.Driver.Name != "lapps" {
-				t.Errorf("%v, want %d results", err, n)
+			// The configuration checks' findings are results too.
+			if want := n + len(r.ConfigFindings) + len(r.Secrets); err != nil || len(log.Runs[0].Results) != want || log.Runs[0].Tool.Driver.Name != "lapps" {
+				t.Errorf("%v, want %d results", err, want)
 			}
 		}},
 		{"openvex", append(report, "-o", "openvex"), 0, func(t *testing.T, out, _ string) {
@@ -72,8 +73,8 @@ func TestOutputFormats(t *testing.T) {
 		{"create app", []string{"app", "create", "-a", "shop", "--image", alma}, 0, wantOut("created app shop")},
 		{"app scan sarif", []string{"app", "security", "scan", "-a", "shop", "-c", arm, "-o", "sarif"}, 0, func(t *testing.T, out, _ string) {
 			log, err := gosarif.FromBytes([]byte(out))
-			if err != nil || len(log.Runs) != 1 || len(log.Runs[0].Results) != n {
-				t.Errorf("%v, want one run of %d results", err, n)
+			if want := n + len(r.ConfigFindings) + len(r.Secrets); err != nil || len(log.Runs) != 1 || len(log.Runs[0].Results) != want {
+				t.Errorf("%v, want one run of %d results", err, want)
 			}
 		}},
 		{"app report openvex", []string{"app", "security", "report", "-a", "shop", "-o", "openvex"}, 0, func(t *testing.T, out, _ string) {

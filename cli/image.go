@@ -54,7 +54,7 @@ type findingFlags struct {
 func (f *findingFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: "+strings.Join(report.Formats, ", "))
 	cmd.Flags().StringVar(&f.template, "template", "", "with -o template: a Go text/template FILE over the JSON report, or a shipped one: "+shippedTemplates())
-	cmd.Flags().StringVar(&f.failOn, "fail-on", "", "exit with code 10 when a finding has this severity or higher (critical, high, medium, low, negligible, unknown)")
+	cmd.Flags().StringVar(&f.failOn, "fail-on", "", "exit with code 10 when a vulnerability, configuration finding or secret has this severity or higher (critical, high, medium, low, negligible, unknown)")
 	cmd.Flags().BoolVar(&f.ignoreUnfixed, "ignore-unfixed", false, "leave out findings that have no fix yet (unfixed and will-not-fix)")
 }
 
@@ -96,8 +96,8 @@ func (a *app) render(r *report.Report, f *findingFlags) error {
 	}
 	if f.failOn != "" {
 		min, _ := vuln.ParseSeverity(strings.ToLower(f.failOn))
-		if n := r.AtOrAbove(min); n > 0 {
-			return exitError{code: ExitFindings, err: fmt.Errorf("%s: %d finding(s) at or above %s", r.Image, n, min)}
+		if msg := failOnCount(r, min); msg != "" {
+			return exitError{code: ExitFindings, err: fmt.Errorf("%s: %s at or above %s", r.Image, msg, min)}
 		}
 	}
 	return nil
@@ -299,4 +299,21 @@ func shortDigest(d string) string {
 		return alg + ":" + hex[:12]
 	}
 	return d
+}
+
+// failOnCount says what --fail-on counts in r at severity min or higher
+// ("3 finding(s), 1 secret(s)"), or "" when nothing reaches it.
+func failOnCount(r *report.Report, min vuln.Severity) string {
+	var parts []string
+	if n := r.AtOrAbove(min); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d finding(s)", n))
+	}
+	config, secrets := r.ChecksAtOrAbove(min)
+	if config > 0 {
+		parts = append(parts, fmt.Sprintf("%d configuration finding(s)", config))
+	}
+	if secrets > 0 {
+		parts = append(parts, fmt.Sprintf("%d secret(s)", secrets))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -123,8 +123,8 @@ func testImportNaming(t *testing.T, run func(t *testing.T, args ...string) (int,
 
 // TestCoverageGapRealData: the Alpine 3.20 test image scanned with
 // alpine-secdb's v3.11 data warns that no source covers Alpine:v3.20, in
-// the table and in JSON; --fail-on still judges the findings only (exit
-// 0: a gap in coverage is a warning, as in Trivy and Grype).
+// the table and in JSON; --fail-on critical still passes (exit 0: a gap in
+// coverage is a warning, as in Trivy and Grype).
 func TestCoverageGapRealData(t *testing.T) {
 	dir := testenv.Images(t)
 	data := testenv.VulnData(t, "alpine-secdb", "v3.11")

@@ -34,6 +34,9 @@ type Limits struct {
 	FileBytes ByteSize `yaml:"file_bytes"`
 	// Packages bounds the packages of an image (default 100,000).
 	Packages int64 `yaml:"packages"`
+	// SecretFileBytes bounds a file whose content the file checks and the
+	// secret scan read (default 1 MiB).
+	SecretFileBytes ByteSize `yaml:"secret_file_bytes"`
 	// SBOMBytes bounds an SBOM file scanned (sbom:FILE, lapps sbom scan;
 	// default 64 MiB).
 	SBOMBytes ByteSize `yaml:"sbom_bytes"`
@@ -49,7 +52,7 @@ func (l Limits) validate() error {
 	}{
 		{"metadata_bytes", int64(l.MetadataBytes)}, {"layers", int64(l.Layers)}, {"layer_bytes", int64(l.LayerBytes)},
 		{"scan_bytes", int64(l.ScanBytes)}, {"compression_ratio", l.CompressionRatio}, {"layer_entries", l.LayerEntries},
-		{"file_bytes", int64(l.FileBytes)}, {"packages", l.Packages},
+		{"file_bytes", int64(l.FileBytes)}, {"packages", l.Packages}, {"secret_file_bytes", int64(l.SecretFileBytes)},
 		{"sbom_bytes", int64(l.SBOMBytes)}, {"sbom_components", l.SBOMComponents},
 	} {
 		if f.v < 0 {
@@ -88,6 +91,8 @@ func (l Limits) IndexerLimits() indexer.Limits {
 		Entries:   l.LayerEntries,
 		FileBytes: int64(l.FileBytes),
 		Packages:  l.Packages,
+
+		SecretFileBytes: int64(l.SecretFileBytes),
 	}
 }
 

@@ -121,6 +121,7 @@ func readDockerArchive(ctx context.Context, f *os.File, base, sel string, o *opt
 	img := newOpenedImage(name, o)
 	img.manifestDigest = fmt.Sprintf("sha256:%x", sha256.Sum256(cb))
 	img.closer = f
+	img.config = cfg
 	for i, lp := range entry.Layers {
 		if err := ctx.Err(); err != nil {
 			return nil, err

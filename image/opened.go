@@ -32,7 +32,13 @@ type openedImage struct {
 	closer         io.Closer
 	closeOnce      sync.Once
 	closeErr       error
+	// config is the image configuration, where the transport has one.
+	config *v1.ConfigFile
 }
+
+// ConfigFile returns the image configuration the image was opened with
+// (nil for a dir: tree), which the configuration checks read.
+func (i *openedImage) ConfigFile() *v1.ConfigFile { return i.config }
 
 func (i *openedImage) Name() string           { return i.name }
 func (i *openedImage) ManifestDigest() string { return i.manifestDigest }
@@ -73,6 +79,7 @@ func imageLayers(name string, m *v1.Manifest, cfg *v1.ConfigFile, o *options, im
 	if err := o.limits.checkLayers(name, len(m.Layers)); err != nil {
 		return nil, err
 	}
+	img.config = cfg
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
 		return nil, fmt.Errorf("%w: %s: the image configuration lists %d diff_ids for %d layers", ErrCorrupt, name, len(cfg.RootFS.DiffIDs), len(m.Layers))
 	}

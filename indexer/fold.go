@@ -136,6 +136,7 @@ func fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex, lim Lim
 		}
 	}
 	out.Distribution = mergeReleases(releases)
+	out.ConfigFindings, out.Secrets = foldChecks(layers, idxs)
 	for i := range out.Packages {
 		out.Packages[i].PURL = vuln.PURL(out.Packages[i], out.Distribution)
 	}

@@ -9,14 +9,18 @@ import (
 	"io"
 	"io/fs"
 
+	"github.com/lapps/lapps/checks"
 	"github.com/lapps/lapps/vuln"
 )
 
 // Version is the version of the indexer: the catalogers and the way their
 // results are recorded. A layer indexed by another version is indexed
 // again, lazily, the next time an image using it is scanned. Bump it
-// whenever a cataloger finds more, less or differently.
-const Version = "4"
+// whenever a cataloger finds more, less or differently. It ends with
+// checks.Version (the file checks and the secret scan run in the same
+// pass and are stored in the same index), so that a new version of the
+// checks re-indexes layers too.
+const Version = "5." + checks.Version
 
 // Cataloger finds packages, or the distribution, in the files of a layer.
 // A cataloger is stateless: Parse may be called concurrently.
@@ -111,6 +115,9 @@ type LayerIndex struct {
 	// whichever layer writes them. A subset of the owned files, so bounded
 	// by the same limits.
 	OwnedLocks []string `json:"owned_locks,omitempty"`
+	// Checks are the file checks' findings and the secrets of the layer
+	// (checks/layer); nil when indexed WithoutChecks.
+	Checks *checks.LayerResult `json:"checks,omitempty"`
 }
 
 // LayerInfo describes one layer of an indexed image.
@@ -135,6 +142,12 @@ type ImageIndex struct {
 	// set so that the report can say so.
 	OSOwned  []vuln.Package `json:"os_owned,omitempty"`
 	Warnings []string       `json:"warnings,omitempty"`
+	// ConfigFindings are the file checks' findings of the layers
+	// (FoldChecks) and, once the service adds them, those of the image
+	// configuration (checks/config); Secrets the secrets of every layer,
+	// deleted later or not.
+	ConfigFindings []checks.Finding `json:"config_findings,omitempty"`
+	Secrets        []checks.Secret  `json:"secrets,omitempty"`
 }
 
 // ReaderAt returns r as an io.ReaderAt with its size: r itself when it is

@@ -37,6 +37,12 @@ type Limits struct {
 	// most packages of one folded image. More fails the layer, or the
 	// fold. Configuration key: limits.packages.
 	Packages int64
+	// SecretFileBytes is the largest file whose content the file checks
+	// and the secret scan read (text files only: a file with a NUL byte
+	// in its first 8000 bytes is not scanned for secrets). Larger files
+	// are checked by path and mode only. Configuration key:
+	// limits.secret_file_bytes.
+	SecretFileBytes int64
 }
 
 // DefaultLimits are the limits of an Indexer made without WithLimits:
@@ -47,6 +53,8 @@ var DefaultLimits = Limits{
 	Entries:   1_000_000,
 	FileBytes: 256 << 20,
 	Packages:  100_000,
+	// 1 MiB: configuration files, scripts and sources; beyond, data.
+	SecretFileBytes: 1 << 20,
 }
 
 // Configuration keys of the limits, as limits.Error names them.
@@ -70,6 +78,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.Packages <= 0 {
 		l.Packages = DefaultLimits.Packages
+	}
+	if l.SecretFileBytes <= 0 {
+		l.SecretFileBytes = DefaultLimits.SecretFileBytes
 	}
 	return l
 }

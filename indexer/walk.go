@@ -13,6 +13,8 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/lapps/lapps/checks/layer"
+	"github.com/lapps/lapps/checks/secrets"
 	"github.com/lapps/lapps/limits"
 )
 
@@ -20,6 +22,24 @@ import (
 type Indexer struct {
 	catalogers []Cataloger
 	limits     Limits
+	// noChecks turns the file checks and the secret scan off
+	// (WithoutChecks).
+	noChecks bool
+}
+
+// WithoutChecks turns off the file checks and the secret scan of the
+// layer pass (checks/layer), which are on by default: for measurements
+// only. Layer indexes made so carry a version of their own
+// (Version+"-nochecks"), which the service never takes for a current
+// index.
+func WithoutChecks() Option { return func(ix *Indexer) { ix.noChecks = true } }
+
+// Version is the indexer version the layer indexes of ix carry.
+func (ix *Indexer) Version() string {
+	if ix.noChecks {
+		return Version + "-nochecks"
+	}
+	return Version
 }
 
 // Option configures an Indexer.
@@ -78,8 +98,11 @@ const (
 // memory up to MemoryThreshold bytes, spooled to a temporary file beyond
 // that, up to Limits.FileBytes; all other content is skipped as it
 // streams by, and so are sparse entries (GNU sparse type, PAX GNU.sparse
-// records), whose holes a reader would expand. The stream is read to its
-// end so that the transport can verify the layer's digest.
+// records), whose holes a reader would expand. In the same pass, unless
+// WithoutChecks, the file checks see every entry's header and the secret
+// scan the content of regular files up to Limits.SecretFileBytes
+// (checks/layer); their result is the index's Checks. The stream is read
+// to its end so that the transport can verify the layer's digest.
 //
 // A file that does not parse, that is larger than Limits.FileBytes, that
 // is sparse, or whose cataloger panics, becomes a warning. A stream that
@@ -89,7 +112,7 @@ const (
 func (ix *Indexer) IndexLayer(ctx context.Context, digest string, r io.Reader) (*LayerIndex, error) {
 	w := &walk{
 		ix:  ix,
-		idx: &LayerIndex{Digest: digest, IndexerVersion: Version},
+		idx: &LayerIndex{Digest: digest, IndexerVersion: ix.Version()},
 		budget: &budget{
 			maxPackages: ix.limits.Packages,
 			maxOwned:    ix.limits.Entries,
@@ -102,6 +125,13 @@ func (ix *Indexer) IndexLayer(ctx context.Context, digest string, r io.Reader) (
 		ownerCatalogers: map[string]bool{},
 	}
 	defer w.spool.close()
+	if !ix.noChecks {
+		pass, err := layer.New(ix.limits.SecretFileBytes)
+		if err != nil {
+			return nil, fmt.Errorf("index layer %s: %w", digest, err)
+		}
+		w.pass = pass
+	}
 	if err := w.run(ctx, tar.NewReader(r)); err != nil {
 		return nil, err
 	}
@@ -136,6 +166,12 @@ type walk struct {
 	owners          []string
 	ownerIndex      map[string]int32
 	ownerCatalogers map[string]bool // catalogers that reported ownership
+
+	// pass runs the file checks and the secret scan (nil: WithoutChecks);
+	// checkBuf holds a file's content for it when the spool has it on
+	// disk.
+	pass     *layer.Pass
+	checkBuf []byte
 
 	// pending are the catalogers' own warnings (Result.Warnings), recorded
 	// at the end of the walk unless the file turns out to be OS-owned.
@@ -183,6 +219,12 @@ func (w *walk) run(ctx context.Context, tr *tar.Reader) error {
 		}
 		w.warn(pw.text)
 	}
+	if w.pass != nil {
+		w.idx.Checks = w.pass.Finish(func(p string) bool {
+			_, ok := w.owned[maphash.String(w.seed, p)]
+			return ok
+		})
+	}
 	if w.moreWarnings > 0 {
 		w.idx.Warnings = append(w.idx.Warnings, fmt.Sprintf("%d more warnings not kept", w.moreWarnings))
 	}
@@ -226,11 +268,15 @@ func (w *walk) entry(ctx context.Context, tr *tar.Reader, hdr *tar.Header) error
 		w.idx.Whiteouts = append(w.idx.Whiteouts, p)
 		return nil
 	}
+	// The checks see every entry's header (a directory's mode, a setuid
+	// file), and ask for the content of small regular files.
+	check := w.pass != nil && !sparse && w.pass.Entry(name, hdr)
 	// Only regular files are read: never a device, a FIFO or a link.
 	if !regular && !sparse {
 		return nil
 	}
-	if !w.wants(name, hdr) {
+	catalog := w.wants(name, hdr)
+	if !catalog && !check {
 		return nil
 	}
 	if sparse {
@@ -238,18 +284,81 @@ func (w *walk) entry(ctx context.Context, tr *tar.Reader, hdr *tar.Header) error
 		return nil
 	}
 	if hdr.Size > w.ix.limits.FileBytes {
+		if !catalog {
+			return nil // only the checks wanted it: read by path and mode only
+		}
 		w.warn(fmt.Sprintf("%s: %d bytes, larger than the %d byte limit (limits.file_bytes); not read", name, hdr.Size, w.ix.limits.FileBytes))
+		return nil
+	}
+	if !catalog {
+		// Only the checks want it: its first bytes say whether it is
+		// text, and a binary file's rest is not copied.
+		if err := w.checkText(tr, name, hdr.Size); err != nil {
+			return fmt.Errorf("read layer %s: %s: %w", digest, name, err)
+		}
 		return nil
 	}
 	ra, err := w.spool.load(tr, hdr.Size)
 	if err != nil {
 		return fmt.Errorf("read layer %s: %s: %w", digest, name, err)
 	}
+	if check {
+		if err := w.checkContent(name, ra, hdr.Size); err != nil {
+			return fmt.Errorf("read layer %s: %s: %w", digest, name, err)
+		}
+	}
 	for _, c := range w.wanting {
 		if err := w.parse(ctx, c, name, io.NewSectionReader(ra, 0, hdr.Size)); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// checkText reads a file only the checks want, of size bytes (at most
+// Limits.SecretFileBytes, as Entry asked), into the spool's buffer: its
+// first secrets.TextProbe bytes, and the rest only when those are text
+// (the checks read text only). The tar reader skips what is not read.
+func (w *walk) checkText(r io.Reader, name string, size int64) error {
+	if int64(cap(w.spool.buf)) < size {
+		w.spool.buf = make([]byte, size, max(size, min(2*int64(cap(w.spool.buf)), MemoryThreshold)))
+	}
+	b := w.spool.buf[:size]
+	n := min(size, secrets.TextProbe)
+	if _, err := io.ReadFull(r, b[:n]); err != nil {
+		return err
+	}
+	if !secrets.IsText(b[:n]) {
+		return nil
+	}
+	if _, err := io.ReadFull(r, b[n:]); err != nil {
+		return err
+	}
+	return w.checkContent(name, byteReaderAt(b), size)
+}
+
+// checkContent hands a file's content to the checks: the spool's buffer
+// when the file is in memory, else a copy (at most
+// Limits.SecretFileBytes, as Entry asked) in checkBuf. A panic of the
+// checks on a hostile file costs that file's checks, with a warning.
+func (w *walk) checkContent(name string, ra io.ReaderAt, size int64) error {
+	b, ok := ra.(byteReaderAt)
+	if !ok {
+		if int64(cap(w.checkBuf)) < size {
+			w.checkBuf = make([]byte, size)
+		}
+		b = w.checkBuf[:size]
+		if _, err := ra.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			slog.Error("checks panic", "path", name, "panic", v, "stack", string(debug.Stack()))
+			w.warn(fmt.Sprintf("%s: checks: panic: %v", name, v))
+		}
+	}()
+	w.pass.Content(name, b)
 	return nil
 }
 

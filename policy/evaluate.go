@@ -34,7 +34,12 @@ type Verdict struct {
 
 // FindingRef names one finding of a report.
 type FindingRef struct {
-	ID               string        `json:"id"`
+	ID string `json:"id"`
+	// Kind is "config" for a configuration finding (ID is the check id,
+	// Package where it is) and "secret" for a secret (ID is the rule,
+	// Package the file and line, InstalledVersion the redacted preview);
+	// empty for a vulnerability.
+	Kind             string        `json:"kind,omitempty"`
 	Aliases          []string      `json:"aliases,omitempty"`
 	Package          string        `json:"package"`
 	InstalledVersion string        `json:"installed_version"`
@@ -84,7 +89,8 @@ func ids(f *vuln.Finding) []string {
 // fixable reports whether a fix is known for f.
 func fixable(f *vuln.Finding) bool { return f.Status == vuln.StatusFixed && f.FixedVersion != "" }
 
-// Evaluate decides p (nil: no policy, every report passes unless nil) on
+// Evaluate decides p (nil: no policy, every report passes unless nil or
+// unless it holds a secret, see Checks) on
 // report r at time now, with the VEX documents vex (nil: none; load them
 // with LoadVEX(p.VEX...)). Only findings at or above warn_on or fail_on
 // (a finding of unknown severity counting as unknown_as), known exploited
@@ -94,7 +100,11 @@ func fixable(f *vuln.Finding) bool { return f.Status == vuln.StatusFixed && f.Fi
 // finding's id, aliases or CVEs) are listed in Suppressed, and the others
 // decide: fail when one is at or above fail_on, known exploited or at or
 // above the EPSS threshold, else warn when one is at or above warn_on, else
-// pass; the reasons say which rule failed, with counts. A
+// pass; the reasons say which rule failed, with counts. The report's
+// configuration findings count the same way by their severity, except
+// those checks.disable names; its secrets fail the verdict unless
+// checks.secrets.fail is false (then they count by severity), their rule
+// is disabled, or an allow rule accepts them (listed in Suppressed). A
 // report matched (GeneratedAt, else ScannedAt) more than max_report_age
 // before now fails too. A nil report fails. p is assumed valid (Validate);
 // an unknown threshold counts as unset.
@@ -150,6 +160,11 @@ func Evaluate(p *Policy, r *report.Report, now time.Time, vex *VEX) Verdict {
 			warns = append(warns, ref(f))
 		}
 	}
+	cc := evaluateChecks(p, r, failAt, failSet, warnAt, warnSet)
+	fails = append(fails, cc.fails...)
+	warns = append(warns, cc.warns...)
+	v.Suppressed = append(v.Suppressed, cc.suppressed...)
+	bySeverity += cc.bySeverity
 	switch {
 	case len(fails) > 0:
 		v.Result, v.Causes = Fail, fails
@@ -165,6 +180,9 @@ func Evaluate(p *Policy, r *report.Report, now time.Time, vex *VEX) Verdict {
 		}
 		if byEPSS > 0 {
 			v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s with an EPSS score at or above %g (epss_threshold)", byEPSS, plural(byEPSS, "finding"), epssAt))
+		}
+		if cc.secrets > 0 {
+			v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s in the image's files (checks.secrets.fail; allow them with checks.secrets.allow)", cc.secrets, plural(cc.secrets, "secret")))
 		}
 	case len(warns) > 0:
 		v.Result, v.Causes = Warn, warns
@@ -186,7 +204,7 @@ func Evaluate(p *Policy, r *report.Report, now time.Time, vex *VEX) Verdict {
 		}
 	}
 	if len(v.Suppressed) > 0 {
-		v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s suppressed by ignore rules or VEX", len(v.Suppressed), plural(len(v.Suppressed), "finding")))
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s suppressed by ignore rules, VEX or secret allow rules", len(v.Suppressed), plural(len(v.Suppressed), "finding")))
 	}
 	if nonFixable > 0 {
 		v.Reasons = append(v.Reasons, fmt.Sprintf("%d %s without a fix not counted (fixable_only)", nonFixable, plural(nonFixable, "finding")))

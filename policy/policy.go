@@ -50,6 +50,10 @@ type Policy struct {
 	// MaxReportAge, when set, fails a report matched longer ago than this
 	// ("72h", "7d").
 	MaxReportAge Duration `yaml:"max_report_age,omitempty" json:"max_report_age,omitempty"`
+	// Checks says which configuration checks and secret rules count and
+	// which secrets are accepted; by default every check counts against
+	// fail_on and warn_on by its severity, and any secret fails.
+	Checks Checks `yaml:"checks,omitempty" json:"checks,omitzero"`
 }
 
 // IgnoreRule suppresses the findings of one vulnerability, optionally only
@@ -261,6 +265,7 @@ func (p *Policy) Validate() error {
 	if p.MaxReportAge < 0 {
 		errs = append(errs, fmt.Errorf("max_report_age %s is negative", p.MaxReportAge))
 	}
+	errs = append(errs, p.Checks.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid policy: %w", errors.Join(errs...))
 	}

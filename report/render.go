@@ -102,6 +102,9 @@ func WriteTable(w io.Writer, r *Report) error {
 		fmt.Fprintf(&b, "              %d more%s installed by the distribution's package manager, matched as those OS packages\n", n, kindCounts(r.OSOwnedPackages))
 	}
 	fmt.Fprintf(&b, "Findings:     %d (%s), %s\n", len(r.Vulnerabilities), severityLine(r), mode)
+	if len(r.ConfigFindings)+len(r.Secrets) > 0 {
+		fmt.Fprintf(&b, "Checks:       %d configuration finding(s), %d secret(s)\n", len(r.ConfigFindings), len(r.Secrets))
+	}
 	if n := len(r.NotAffected); n > 0 {
 		fmt.Fprintf(&b, "Not affected: %d statement(s) of the sources suppressed findings (JSON not_affected)\n", n)
 	}
@@ -143,6 +146,24 @@ func WriteTable(w io.Writer, r *Report) error {
 				src += " " + p.SourceVersion
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.Name, p.Version, p.Kind, src, short(p.Layer))
+		}
+	}
+	if len(r.ConfigFindings) > 0 {
+		fmt.Fprintf(tw, "\nCONFIGURATION (%d)\n", len(r.ConfigFindings))
+		fmt.Fprintln(tw, "SEVERITY\tCHECK\tLAYER\tDETAIL")
+		for _, f := range r.ConfigFindings {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Severity, f.ID, short(f.Layer), clip(f.Detail, 110))
+		}
+	}
+	if len(r.Secrets) > 0 {
+		fmt.Fprintf(tw, "\nSECRETS (%d)\n", len(r.Secrets))
+		fmt.Fprintln(tw, "SEVERITY\tRULE\tFILE\tLAYER\tPREVIEW")
+		for _, sc := range r.Secrets {
+			file := fmt.Sprintf("/%s:%d", sc.Path, sc.Line)
+			if sc.DeletedLater {
+				file += " (deleted later)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sc.Severity, sc.Rule, clip(file, 90), short(sc.Layer), sc.Preview)
 		}
 	}
 	return tw.Flush()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lapps/lapps/checks"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/vuln"
 )
@@ -53,6 +54,14 @@ type Report struct {
 	// distribution release or an ecosystem of the image no source has
 	// records for). Always an array in JSON, empty when there are none.
 	Warnings []string `json:"warnings"`
+	// ConfigFindings are the configuration checks' findings: of the image
+	// configuration ("config-…" ids) and of the files of its layers
+	// ("file-…"), most severe first. Always an array in JSON.
+	ConfigFindings []checks.Finding `json:"config_findings"`
+	// Secrets are the secrets found in the files of the layers, deleted
+	// later or not, with a redacted preview, never their value. Always an
+	// array in JSON.
+	Secrets []checks.Secret `json:"secrets"`
 }
 
 // MarshalJSON writes the report with its lists as arrays, never null
@@ -71,6 +80,12 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	}
 	if p.Packages == nil {
 		p.Packages = []vuln.Package{}
+	}
+	if p.ConfigFindings == nil {
+		p.ConfigFindings = []checks.Finding{}
+	}
+	if p.Secrets == nil {
+		p.Secrets = []checks.Secret{}
 	}
 	return json.Marshal(p)
 }
@@ -161,6 +176,23 @@ func (r *Report) Counts() map[vuln.Severity]int {
 }
 
 // AtOrAbove reports how many findings have a severity at or above min.
+// ChecksAtOrAbove counts the configuration findings and the secrets of
+// severity min or higher: what --fail-on counts beside the
+// vulnerabilities (AtOrAbove).
+func (r *Report) ChecksAtOrAbove(min vuln.Severity) (config, secrets int) {
+	for _, f := range r.ConfigFindings {
+		if f.Severity >= min {
+			config++
+		}
+	}
+	for _, s := range r.Secrets {
+		if s.Severity >= min {
+			secrets++
+		}
+	}
+	return config, secrets
+}
+
 func (r *Report) AtOrAbove(min vuln.Severity) int {
 	n := 0
 	for _, f := range r.Vulnerabilities {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapps/lapps/checks"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -117,5 +118,24 @@ func TestSummaryCountsExploitedAndFixable(t *testing.T) {
 	r.Summarize()
 	if r.Summary.KnownExploited != 1 || r.Summary.Fixable != 2 || r.Summary.BySeverity["unknown"] != 1 {
 		t.Errorf("summary %+v", r.Summary)
+	}
+}
+
+func TestChecksAtOrAbove(t *testing.T) {
+	r := &Report{
+		ConfigFindings: []checks.Finding{{ID: "config-root-user", Severity: vuln.SeverityLow}, {ID: "config-eol-base", Severity: vuln.SeverityHigh}},
+		Secrets:        []checks.Secret{{Rule: "private-key", Severity: vuln.SeverityHigh}},
+	}
+	for _, tc := range []struct {
+		min             vuln.Severity
+		config, secrets int
+	}{
+		{vuln.SeverityCritical, 0, 0},
+		{vuln.SeverityHigh, 1, 1},
+		{vuln.SeverityLow, 2, 1},
+	} {
+		if c, s := r.ChecksAtOrAbove(tc.min); c != tc.config || s != tc.secrets {
+			t.Errorf("ChecksAtOrAbove(%s) = %d, %d; want %d, %d", tc.min, c, s, tc.config, tc.secrets)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/testenv"
 )
 
@@ -43,7 +44,7 @@ func gzipFloor(b *testing.B, layout string, digests []string) (wall, cpu time.Du
 	return time.Since(start), cpuTime(syscall.RUSAGE_CHILDREN) - cpu0
 }
 
-func benchIndex(b *testing.B, tag string) {
+func benchIndex(b *testing.B, tag string, opts ...indexer.Option) {
 	dir := testenv.Images(b)
 	layout := filepath.Join(dir, "debian", "oci")
 	ref := "oci:" + layout + ":" + tag
@@ -61,20 +62,23 @@ func benchIndex(b *testing.B, tag string) {
 	}
 
 	var floorWall, floorCPU, wall, cpu time.Duration
+	var peak int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		fw, fc := gzipFloor(b, layout, digests)
 		floorWall += fw
 		floorCPU += fc
-		l, _ := newBenchLocal(b)
+		l, _ := newBenchLocal(b, opts...)
 		b.StartTimer()
+		resetPeakRSS()
 		c0 := cpuTime(syscall.RUSAGE_SELF)
 		start := time.Now()
 		if _, err := l.ScanImage(ctx, ScanRequest{Image: ref}); err != nil {
 			b.Fatal(err)
 		}
 		wall += time.Since(start)
+		peak = max(peak, peakRSS())
 		cpu += cpuTime(syscall.RUSAGE_SELF) - c0
 		b.StopTimer()
 		l.Close()
@@ -85,6 +89,7 @@ func benchIndex(b *testing.B, tag string) {
 	b.ReportMetric(floorCPU.Seconds()/n, "floor-cpu-s")
 	b.ReportMetric(wall.Seconds()/n, "index-wall-s")
 	b.ReportMetric(cpu.Seconds()/n, "index-cpu-s")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MiB")
 }
 
 // BenchmarkIndexMid indexes debian-bookworm-mid from an OCI layout on a
@@ -92,8 +97,16 @@ func benchIndex(b *testing.B, tag string) {
 // same layers one after another, measured in the same run.
 func BenchmarkIndexMid(b *testing.B) { benchIndex(b, "debian-bookworm-mid") }
 
-// BenchmarkIndexFat does the same for debian-bookworm-fat.
-func BenchmarkIndexFat(b *testing.B) { benchIndex(b, "debian-bookworm-fat") }
+// BenchmarkIndexFat does the same for debian-bookworm-fat, with the
+// file checks and the secret scan (on by default) and without them
+// (indexer.WithoutChecks), each against its own gzip floor of the same
+// run:
+//
+//	go test ./service -run '^$' -bench 'IndexFat' -benchtime 3x
+func BenchmarkIndexFat(b *testing.B) {
+	b.Run("checks", func(b *testing.B) { benchIndex(b, "debian-bookworm-fat") })
+	b.Run("nochecks", func(b *testing.B) { benchIndex(b, "debian-bookworm-fat", indexer.WithoutChecks()) })
+}
 
 // BenchmarkRescanMid scans debian-bookworm-mid again once all its layers
 // are indexed: no layer is read.

@@ -11,12 +11,16 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/lapps/lapps/checks"
+	imgconfig "github.com/lapps/lapps/checks/config"
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/limits"
@@ -393,7 +397,7 @@ func (l *Local) indexImage(ctx context.Context, img image.Image, progress func(P
 		}
 		li, err := l.st.Layer(ctx, g.key)
 		switch {
-		case err == nil && li.IndexerVersion == indexer.Version:
+		case err == nil && li.IndexerVersion == l.ix.Version():
 			for _, i := range g.pos {
 				idxs[i] = li
 				progress(Progress{Stage: StageCached, Layer: layers[i].Digest(), Index: i, Layers: len(layers)})
@@ -443,6 +447,16 @@ func (l *Local) indexImage(ctx context.Context, img image.Image, progress func(P
 	idx, err := indexer.Fold(manifest, infos, idxs)
 	if err != nil {
 		return nil, err
+	}
+	// The image configuration's findings are stored with the folded
+	// index, before the layers' (which they precede in reports): a report
+	// never reads the image again.
+	if c, ok := img.(interface{ ConfigFile() *v1.ConfigFile }); ok {
+		digests := make([]string, len(infos))
+		for i := range infos {
+			digests[i] = infos[i].Digest
+		}
+		idx.ConfigFindings = append(imgconfig.Check(c.ConfigFile(), digests), idx.ConfigFindings...)
 	}
 	if err := l.st.PutManifest(ctx, idx); err != nil {
 		return nil, fmt.Errorf("store index: %w", err)
@@ -529,7 +543,15 @@ func (l *Local) build(ctx context.Context, name string, idx *indexer.ImageIndex,
 		NotAffected:     notAffected,
 		DataSources:     sources,
 		Warnings:        append(append(append([]string{}, idx.Warnings...), warnings...), uncovered...),
+		ConfigFindings:  append([]checks.Finding{}, idx.ConfigFindings...),
+		Secrets:         append([]checks.Secret{}, idx.Secrets...),
 	}
+	// End of life depends on the day: decided now, from the stored
+	// distribution.
+	if f := imgconfig.EOL(idx.Distribution, now); f != nil {
+		r.ConfigFindings = append([]checks.Finding{*f}, r.ConfigFindings...)
+	}
+	sort.SliceStable(r.ConfigFindings, func(i, j int) bool { return r.ConfigFindings[i].Severity > r.ConfigFindings[j].Severity })
 	if r.Packages == nil {
 		r.Packages = []vuln.Package{}
 	}

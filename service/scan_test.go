@@ -28,13 +28,13 @@ import (
 func newTestLocal(t *testing.T) (*Local, *atomic.Int64) { return newBenchLocal(t) }
 
 // newBenchLocal is newTestLocal for tests and benchmarks alike.
-func newBenchLocal(t testing.TB) (*Local, *atomic.Int64) {
+func newBenchLocal(t testing.TB, opts ...indexer.Option) (*Local, *atomic.Int64) {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "lapps.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := NewLocal(st, indexer.New(all.Catalogers()), WithSources(nil))
+	l := NewLocal(st, indexer.New(all.Catalogers(), opts...), WithSources(nil))
 	t.Cleanup(func() { l.Close() })
 	var reads atomic.Int64
 	l.open = func(ctx context.Context, ref string, opts ...image.Option) (image.Image, error) {

@@ -49,11 +49,20 @@ func TestSARIFRealReports(t *testing.T) {
 				ids[f.ID] = true
 				prints[strings.Join([]string{f.ID, f.PackageKind, f.Package, f.DBPath}, "|")] = true
 			}
-			if len(run.Results) != len(r.Vulnerabilities) || len(run.Tool.Driver.Rules) != len(ids) {
-				t.Fatalf("%d results, %d rules; the report has %d findings of %d ids", len(run.Results), len(run.Tool.Driver.Rules), len(r.Vulnerabilities), len(ids))
+			// The checks' findings follow the vulnerabilities', one rule
+			// per check id.
+			checkIDs := map[string]bool{}
+			for _, f := range r.ConfigFindings {
+				checkIDs[f.ID] = true
+			}
+			for _, s := range r.Secrets {
+				checkIDs["secret/"+s.Rule] = true
+			}
+			if len(run.Results) != len(r.Vulnerabilities)+len(r.ConfigFindings)+len(r.Secrets) || len(run.Tool.Driver.Rules) != len(ids)+len(checkIDs) {
+				t.Fatalf("%d results, %d rules; the report has %d findings of %d ids, %d checks' findings of %d ids", len(run.Results), len(run.Tool.Driver.Rules), len(r.Vulnerabilities), len(ids), len(r.ConfigFindings)+len(r.Secrets), len(checkIDs))
 			}
 			seen := map[string]bool{}
-			for i, res := range run.Results {
+			for i, res := range run.Results[:len(r.Vulnerabilities)] {
 				f := r.Vulnerabilities[i]
 				rule := run.Tool.Driver.Rules[*res.RuleIndex]
 				if rule.ID != *res.RuleID || rule.ID != f.ID {

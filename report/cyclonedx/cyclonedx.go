@@ -51,6 +51,12 @@ const (
 	PropManifestDigest = "lapps:manifest_digest"
 	PropScanIndex      = "lapps:scan_index"
 	PropLive           = "lapps:live"
+	// PropConfigFinding and PropSecret carry the checks' findings on the
+	// image component (CycloneDX has no type for a misconfiguration or a
+	// secret): "ID|severity|layer|path|detail" and
+	// "rule|severity|path:line|layer|preview", the secret redacted.
+	PropConfigFinding = "lapps:config_finding"
+	PropSecret        = "lapps:secret"
 )
 
 func init() {
@@ -240,6 +246,12 @@ func imageComponent(r *report.Report) cdx.Component {
 		if l.Digest != "" {
 			props = append(props, cdx.Property{Name: PropLayer, Value: l.Digest})
 		}
+	}
+	for _, f := range r.ConfigFindings {
+		props = append(props, cdx.Property{Name: PropConfigFinding, Value: strings.Join([]string{f.ID, f.Severity.String(), f.Layer, f.Path, f.Detail}, "|")})
+	}
+	for _, s := range r.Secrets {
+		props = append(props, cdx.Property{Name: PropSecret, Value: strings.Join([]string{s.Rule, s.Severity.String(), fmt.Sprintf("%s:%d", s.Path, s.Line), s.Layer, s.Preview}, "|")})
 	}
 	c.Properties = &props
 	return c

@@ -109,6 +109,65 @@ func Build(rs []*report.Report) (*gosarif.Report, error) {
 	for _, id := range order {
 		run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, rules[id].rule())
 	}
+	// The checks' findings and secrets follow, one rule per check id and
+	// per secret rule ("secret/RULE"), located at their file where they
+	// have one. A secret's message carries its redacted preview only.
+	checkRules := map[string]bool{}
+	addCheck := func(id, title string, sev vuln.Severity, r *report.Report, path string, line int, msg string) {
+		total++
+		if len(run.Results) >= MaxResults || (!checkRules[id] && len(order) >= MaxRules) {
+			dropped++
+			return
+		}
+		if !checkRules[id] {
+			checkRules[id] = true
+			order = append(order, id)
+			t := clipBytes(title, 1024)
+			run.Tool.Driver.Rules = append(run.Tool.Driver.Rules, &gosarif.ReportingDescriptor{
+				ID: id, Name: ptr("ImageConfigurationCheck"),
+				ShortDescription: &gosarif.MultiformatMessageString{Text: &t},
+				FullDescription:  &gosarif.MultiformatMessageString{Text: &t},
+				Help: &gosarif.MultiformatMessageString{
+					Text:     ptr(clipBytes(title+" (lapps check "+id+"; docs/report.md)", MaxHelp)),
+					Markdown: ptr(clipBytes("**"+mdEscape(title)+"** (lapps check `"+id+"`; docs/report.md)", MaxHelp)),
+				},
+				DefaultConfiguration: &gosarif.ReportingConfiguration{Level: level(sev)},
+				Properties:           gosarif.Properties{"tags": []string{"security", sev.String()}, "precision": "high", "security-severity": securitySeverity(sev, 0)},
+			})
+		}
+		loc := ImagePath(r.Image)
+		if path != "" {
+			loc = strings.TrimPrefix(path, "/")
+		}
+		if line < 1 {
+			line = 1
+		}
+		one := 1
+		res := gosarif.NewRuleResult(id).WithLevel(level(sev)).WithMessage(gosarif.NewTextMessage(msg))
+		res.AddLocation(gosarif.NewLocationWithPhysicalLocation(
+			gosarif.NewPhysicalLocation().
+				WithArtifactLocation(gosarif.NewSimpleArtifactLocation(loc).WithUriBaseId("ROOTPATH")).
+				WithRegion(&gosarif.Region{StartLine: &line, StartColumn: &one}),
+		).WithMessage(gosarif.NewTextMessage(r.Image + ": " + loc)))
+		h := sha256.Sum256([]byte(strings.Join([]string{ImagePath(r.Image), id, path, fmt.Sprint(line)}, "\x00")))
+		res.PartialFingerprints = map[string]interface{}{"lapps/v1": hex.EncodeToString(h[:16])}
+		run.AddResult(res)
+	}
+	for _, r := range rs {
+		if r == nil {
+			continue
+		}
+		for _, f := range r.ConfigFindings {
+			addCheck(f.ID, f.Title, f.Severity, r, f.Path, 0, fmt.Sprintf("%s\n%s\nSeverity: %s\nImage: %s\nLayer: %s", f.Title, f.Detail, f.Severity, r.Image, f.Layer))
+		}
+		for _, sc := range r.Secrets {
+			msg := fmt.Sprintf("%s\nRule: %s\nFile: /%s line %d\nPreview: %s\nImage: %s\nLayer: %s", sc.Title, sc.Rule, sc.Path, sc.Line, sc.Preview, r.Image, sc.Layer)
+			if sc.DeletedLater {
+				msg += " (the file is deleted by a later layer; this layer still ships it)"
+			}
+			addCheck("secret/"+sc.Rule, sc.Title, sc.Severity, r, sc.Path, sc.Line, msg)
+		}
+	}
 	// Results name their rule by index: fix the indexes now that the rule
 	// order is final (a rule's index is its place in order).
 	idx := make(map[string]uint, len(order))
