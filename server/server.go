@@ -71,6 +71,10 @@ type Server struct {
 	harbor  *harbor.Adapter
 	credKey []byte
 	version string
+
+	// reports caches encoded reports (WithReportCache); nil when off.
+	reportCfg ReportCacheConfig
+	reports   *reports
 }
 
 // Option configures a Server.
@@ -197,6 +201,7 @@ func New(svc service.Service, queue store.Jobs, opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
+	s.reports = newReports(s.reportCfg, svc)
 	s.jobs = newJobs(queue, svc, s.holder, s.leaseTTL, s.scanConcurrency, s.log)
 	s.jobs.scanTimeout, s.jobs.grace, s.jobs.localRoots = s.scanTimeout, s.scanGrace, s.localRoots
 	s.jobs.sealer = newSealer(s.credKey)
@@ -426,12 +431,7 @@ func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rep, err := s.svc.Report(r.Context(), img, index)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeReport(w, n, rep)
+	s.imageReport(w, r, n, img, index)
 }
 
 func (s *Server) manifestReport(w http.ResponseWriter, r *http.Request) {
@@ -444,12 +444,7 @@ func (s *Server) manifestReport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rep, err := s.svc.ManifestReport(r.Context(), digest)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeReport(w, n, rep)
+	s.manifestReportOf(w, r, n, digest)
 }
 
 func (s *Server) sources(w http.ResponseWriter, r *http.Request) {
