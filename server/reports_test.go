@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/lapps/lapps/apps"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/report"
@@ -282,5 +283,64 @@ func TestReportCacheReplicas(t *testing.T) {
 		if r := decodeReport(t, fetch(t, u, "If-None-Match", tags[i])); len(r.Vulnerabilities) == 0 {
 			t.Errorf("replica %d: no findings after the ingest", i+1)
 		}
+	}
+}
+
+// TestAppReportCache: an app report is kept until a new app scan (the
+// latest), or the app is made again under its name.
+func TestAppReportCache(t *testing.T) {
+	c, alma, base := formatServer(t)
+	ctx := context.Background()
+	scan := func() {
+		t.Helper()
+		if _, err := c.ScanApp(ctx, apps.AppScanRequest{App: "shop", ImageOptions: apps.ImageOptions{Platform: "linux/arm64"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appReport := func(g got) *apps.AppReport {
+		t.Helper()
+		if g.status != http.StatusOK {
+			t.Fatalf("status %d: %s", g.status, g.body)
+		}
+		var r apps.AppReport
+		if err := json.Unmarshal(g.body, &r); err != nil {
+			t.Fatal(err)
+		}
+		return &r
+	}
+	if _, err := c.CreateApp(ctx, "shop", []string{alma}); err != nil {
+		t.Fatal(err)
+	}
+	scan()
+	latest, first := base+"/v1/apps/shop/scans/0", base+"/v1/apps/shop/scans/1"
+	g := fetch(t, latest)
+	if r := appReport(g); r.Index != 1 || len(r.Sections) != 1 || r.Sections[0].Report == nil {
+		t.Fatalf("app scan #%d, %d sections", r.Index, len(r.Sections))
+	}
+	tag := g.header.Get("ETag")
+	if g := fetch(t, latest, "If-None-Match", tag); g.status != http.StatusNotModified {
+		t.Errorf("If-None-Match its tag: status %d", g.status)
+	}
+	scan()
+	if r := appReport(fetch(t, latest, "If-None-Match", tag)); r.Index != 2 {
+		t.Errorf("after a second app scan the latest is #%d", r.Index)
+	}
+	g1 := fetch(t, first)
+	if r := appReport(g1); r.Index != 1 {
+		t.Errorf("app scan #1 is #%d", r.Index)
+	}
+	// The app made again: its scan #1 is another.
+	if err := c.RemoveApp(ctx, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if g := fetch(t, first); g.status != http.StatusNotFound {
+		t.Errorf("app scan #1 of a removed app: status %d", g.status)
+	}
+	if _, err := c.CreateApp(ctx, "shop", []string{alma}); err != nil {
+		t.Fatal(err)
+	}
+	scan()
+	if g := fetch(t, first, "If-None-Match", g1.header.Get("ETag")); g.status != http.StatusOK || appReport(g).ScannedAt.Equal(appReport(g1).ScannedAt) {
+		t.Errorf("app scan #1 of the app made again: status %d, the old scan's time", g.status)
 	}
 }
