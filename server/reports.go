@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/lapps/lapps/report"
@@ -416,4 +417,20 @@ func (s *Server) appReportOf(w http.ResponseWriter, r *http.Request, a *appsAPI,
 		build:   build,
 		write:   write,
 	})
+}
+
+// exportReportCache exports the report cache's counts: hits, misses
+// (stale entries among them), evictions and the bytes held.
+func (m *Metrics) exportReportCache(c *reportcache.Cache) {
+	if m == nil || c == nil {
+		return
+	}
+	counter := func(name, help string, v func(reportcache.Stats) int64) {
+		_ = m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v(c.Stats())) }))
+	}
+	counter("lapps_report_cache_hits_total", "Reports answered from the report cache.", func(s reportcache.Stats) int64 { return s.Hits })
+	counter("lapps_report_cache_misses_total", "Reports made because the cache held none of their version.", func(s reportcache.Stats) int64 { return s.Misses })
+	counter("lapps_report_cache_evictions_total", "Reports evicted from the cache by its bound (server.report_cache.max_bytes).", func(s reportcache.Stats) int64 { return s.Evictions })
+	_ = m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lapps_report_cache_bytes", Help: "Bytes of the reports the cache holds."},
+		func() float64 { return float64(c.Stats().Bytes) }))
 }

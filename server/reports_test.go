@@ -102,7 +102,8 @@ func TestReportCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := cacheServer(t, local)
+	metrics := server.NewMetrics(nil)
+	base := cacheServer(t, local, server.WithMetrics(metrics))
 	live := base + "/v1/report?" + url.Values{"image": {alma}}.Encode()
 
 	first := fetch(t, live)
@@ -206,6 +207,12 @@ func TestReportCache(t *testing.T) {
 	}
 	if g := fetch(t, live+"&index=3"); g.status != http.StatusNotFound {
 		t.Errorf("scan #3: status %d", g.status)
+	}
+	m := fetch(t, base+"/metrics")
+	for _, want := range []string{"lapps_report_cache_hits_total ", "lapps_report_cache_misses_total ", "lapps_report_cache_bytes "} {
+		if !bytes.Contains(m.body, []byte("\n"+want)) || bytes.Contains(m.body, []byte("\n"+want+"0\n")) {
+			t.Errorf("metrics: %s missing or 0", want)
+		}
 	}
 }
 

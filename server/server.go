@@ -202,6 +202,9 @@ func New(svc service.Service, queue store.Jobs, opts ...Option) *Server {
 		o(s)
 	}
 	s.reports = newReports(s.reportCfg, svc)
+	if s.reports != nil {
+		s.metrics.exportReportCache(s.reports.cache)
+	}
 	s.jobs = newJobs(queue, svc, s.holder, s.leaseTTL, s.scanConcurrency, s.log)
 	s.jobs.scanTimeout, s.jobs.grace, s.jobs.localRoots = s.scanTimeout, s.scanGrace, s.localRoots
 	s.jobs.sealer = newSealer(s.credKey)
