@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/lapps/lapps/apps"
+	"github.com/lapps/lapps/client"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/report"
@@ -73,6 +75,37 @@ func decodeReport(t *testing.T, g got) *report.Report {
 	return &r
 }
 
+// almaGlibc is the AlmaLinux 9 advisories of the shared data that name
+// glibc, copied to a directory of the test's: enough data for the
+// AlmaLinux 9.3 image to have findings, read in a moment.
+func almaGlibc(t *testing.T) updater.Source {
+	t.Helper()
+	src := almaSource(t)
+	dir := t.TempDir()
+	entries, err := os.ReadDir(src.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(src.Path, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(`"glibc"`)) {
+			if err := os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatalf("no advisory of %s names glibc", src.Path)
+	}
+	src.Path = dir
+	return src
+}
+
 // cacheServer serves local over HTTP and returns its base URL.
 func cacheServer(t *testing.T, local *service.Local, opts ...server.Option) string {
 	t.Helper()
@@ -95,7 +128,7 @@ func TestReportCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources([]updater.Source{almaSource(t)}))
+	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources([]updater.Source{almaGlibc(t)}))
 	t.Cleanup(func() { local.Close() })
 	alma := "oci:" + filepath.Join(images, "rootfs", "oci") + ":almalinux-9.3"
 	scanned, err := local.ScanImage(ctx, service.ScanRequest{Image: alma})
@@ -225,7 +258,7 @@ func TestReportCacheOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources([]updater.Source{almaSource(t)}))
+	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources([]updater.Source{almaGlibc(t)}))
 	t.Cleanup(func() { local.Close() })
 	if _, err := local.UpdateVulnDB(ctx, nil); err != nil {
 		t.Fatal(err)
@@ -256,12 +289,13 @@ func TestReportCacheReplicas(t *testing.T) {
 	alma := "oci:" + filepath.Join(images, "rootfs", "oci") + ":almalinux-9.3"
 	var locals []*service.Local
 	var urls []string
+	glibc := almaGlibc(t)
 	for i := 0; i < 2; i++ {
 		st, err := postgres.Open(ctx, dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources([]updater.Source{almaSource(t)}))
+		l := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources([]updater.Source{glibc}))
 		t.Cleanup(func() { l.Close() })
 		locals = append(locals, l)
 		urls = append(urls, cacheServer(t, l)+"/v1/report?"+url.Values{"image": {alma}}.Encode())
@@ -296,8 +330,23 @@ func TestReportCacheReplicas(t *testing.T) {
 // TestAppReportCache: an app report is kept until a new app scan (the
 // latest), or the app is made again under its name.
 func TestAppReportCache(t *testing.T) {
-	c, alma, base := formatServer(t)
+	images := testenv.Images(t)
 	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "lapps.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources([]updater.Source{almaGlibc(t)}))
+	t.Cleanup(func() { local.Close() })
+	if _, err := local.UpdateVulnDB(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	base := cacheServer(t, local, server.WithApps(func(scans service.Service) apps.Service { return apps.New(st, scans) }, nil))
+	c, err := client.New(base, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alma := "oci:" + filepath.Join(images, "rootfs", "oci") + ":almalinux-9.3"
 	scan := func() {
 		t.Helper()
 		if _, err := c.ScanApp(ctx, apps.AppScanRequest{App: "shop", ImageOptions: apps.ImageOptions{Platform: "linux/arm64"}}); err != nil {
