@@ -75,6 +75,7 @@ func BenchmarkAdmission(b *testing.B) {
 			warm.Wait()
 			var all []time.Duration
 			var wall time.Duration
+			cpu0 := processCPU()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				var mu sync.Mutex
@@ -113,7 +114,11 @@ func BenchmarkAdmission(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			cpu := processCPU() - cpu0
 			sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+			// CPU per request (server and callers, this process): what
+			// a shared machine's load does not change.
+			b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-µs/req")
 			b.ReportMetric(float64(len(all))/wall.Seconds(), "req/s")
 			b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")

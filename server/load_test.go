@@ -11,6 +11,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,6 +103,7 @@ func loadReports(b *testing.B, client *http.Client, target string, header http.H
 	var all []time.Duration
 	var wall time.Duration
 	var bodyBytes atomic.Int64
+	cpu0 := processCPU()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var mu sync.Mutex
@@ -145,9 +147,20 @@ func loadReports(b *testing.B, client *http.Client, target string, header http.H
 			b.Fatal(err)
 		}
 	}
+	cpu := processCPU() - cpu0
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	// CPU per request (server and clients, this process): what a shared
+	// machine's load does not change.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-µs/req")
 	b.ReportMetric(float64(len(all))/wall.Seconds(), "req/s")
 	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(bodyBytes.Load()), "body-bytes")
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
