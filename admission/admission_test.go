@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -237,6 +238,8 @@ func FuzzDecide(f *testing.F) {
 	f.Add(reviewOf(f, "u2", podGVK, "pods", pod("p", "registry.example.com/debian:min", "registry.example.com/alma:9.3"), "shop", "p"))
 	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"m2","kind":{"version":"v1","kind":"Pod"},"operation":"CREATE","object":[1,2]}}`))
 	f.Add(reviewOf(f, "u3", podGVK, "pods", pod("p", "dir:/etc", "a", "b", "c"), "shop", "p"))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"d","kind":{"kind":"Deployment"},"operation":"UPDATE","object":{"kind":"Deployment","metadata":{"name":"d"},"spec":{"template":{"spec":{"containers":[{"image":"a"},{"image":"dir:/x"}]}}}}}}`))
+	f.Add([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"o","operation":"CREATE","object":{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"image":"a"}]}},"object":{"kind":"Pod","metadata":{"name":"q"},"spec":{"initContainers":[{"image":"b"}]}}}}`))
 	refuseLocal := func(im string) error {
 		if strings.Contains(im, ":/") {
 			return errors.New("local")
@@ -245,6 +248,13 @@ func FuzzDecide(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		out, sum, err := DecideSummary(context.Background(), b, lookupMap, Options{MaxImages: 3, Check: refuseLocal})
+		// The one-pass read decides as the two-pass read does.
+		onePass = false
+		out2, sum2, err2 := DecideSummary(context.Background(), b, lookupMap, Options{MaxImages: 3, Check: refuseLocal})
+		onePass = true
+		if (err == nil) != (err2 == nil) || !bytes.Equal(out, out2) || sum != sum2 {
+			t.Fatalf("one pass: %s %+v %v; two: %s %+v %v", out, sum, err, out2, sum2, err2)
+		}
 		if err != nil {
 			return
 		}

@@ -132,7 +132,8 @@ func (a *app) serve(ctx context.Context, addr string) error {
 	// lease.
 	locker := scheduler.NewLeaseLocker(st, "", a.cfg.Server.LeaseTTL, log)
 	log.Info("replica", "holder", locker.Holder())
-	opts = append(opts, server.WithReplica(locker.Holder(), locker.TTL()))
+	opts = append(opts, server.WithReplica(locker.Holder(), locker.TTL()),
+		server.WithReportCache(server.ReportCacheConfig{MaxBytes: sc.ReportCache.Bytes(), MaxAge: sc.ReportCache.MaxAge, Versions: local}))
 	srv := server.New(api, st, opts...)
 	var hs *http.Server
 	// The stop is bounded by server.shutdown_timeout, even with scans

@@ -132,6 +132,8 @@ type Server struct {
 	Harbor ServerHarbor `yaml:"harbor"`
 	// Console configures the web console served at /.
 	Console ServerConsole `yaml:"console"`
+	// ReportCache bounds the cache of encoded reports.
+	ReportCache ServerReportCache `yaml:"report_cache"`
 }
 
 // ServerConsole configures the web console (package web) at /.
@@ -154,6 +156,30 @@ func (c ServerConsole) Key() string {
 		return os.Getenv(c.SessionKeyEnv)
 	}
 	return c.SessionKey
+}
+
+// ServerReportCache configures the cache of encoded reports: each
+// replica keeps the reports it answered, by what they are made of (the
+// scan, the manifest, the vulnerability data version read from the
+// database at every request), and answers them again without matching.
+type ServerReportCache struct {
+	// MaxBytes bounds the memory of the reports kept ("64MiB"; default
+	// 64 MiB when 0).
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// Off turns the cache off.
+	Off bool `yaml:"off"`
+	// MaxAge bounds how long a live report is answered from the cache
+	// (default 10m).
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+// Bytes returns the bound of the report cache for the server: -1 when it
+// is off, 0 for the default.
+func (r ServerReportCache) Bytes() int64 {
+	if r.Off {
+		return -1
+	}
+	return int64(r.MaxBytes)
 }
 
 // ServerHarbor configures Harbor's scanner adapter (served under /harbor).
@@ -468,6 +494,9 @@ func (c *Config) validate() error {
 	}
 	if (c.Server.TLSCert == "") != (c.Server.TLSKey == "") {
 		return errors.New("server: tls_cert and tls_key go together")
+	}
+	if c.Server.ReportCache.MaxAge < 0 {
+		return errors.New("server.report_cache.max_age: must not be negative")
 	}
 	if c.Server.ScanConcurrency < 0 {
 		return errors.New("server.scan_concurrency: must not be negative")

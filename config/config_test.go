@@ -92,6 +92,8 @@ func TestLoadErrors(t *testing.T) {
 		"client ca without tls": "server:\n  admission: {client_ca: /ca.pem}\n",
 		"negative max images":   "server:\n  admission: {max_images: -1}\n",
 		"negative scan timeout": "server:\n  scan_timeout: -1s\n",
+		"report cache bytes":    "server:\n  report_cache: {max_bytes: -1}\n",
+		"report cache age":      "server:\n  report_cache: {max_age: -1m}\n",
 		"empty local images":    "server:\n  local_images: ['']\n",
 		"allow a URL":           "server:\n  registries: {allow: ['http://10.0.0.1']}\n",
 		"allow a path":          "server:\n  registries: {allow: ['10.0.0.1/x']}\n",

@@ -279,12 +279,7 @@ func (s *Server) appReport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rep, err := a.svc.AppReport(r.Context(), r.PathValue("app"), n)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeAppReport(w, neg, rep)
+	s.appReportOf(w, r, a, neg, r.PathValue("app"), n)
 }
 
 // isConflict reports whether err is a conflict with what exists.

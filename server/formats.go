@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"mime"
 	"net/http"
@@ -149,39 +150,57 @@ func imageFormats() []string { return report.Formats }
 
 // writeReport answers an image report in the negotiated format.
 func writeReport(w http.ResponseWriter, n negotiation, rep *report.Report) {
-	if n.format.Name == "json" && n.tmpl == nil {
-		writeJSON(w, http.StatusOK, rep)
-		return
-	}
+	body, ct, err := encodeReport(n, rep)
+	writeEncoded(w, body, ct, err)
+}
+
+// encodeReport encodes an image report in the negotiated format, JSON as
+// writeJSON does.
+func encodeReport(n negotiation, rep *report.Report) ([]byte, string, error) {
 	var b bytes.Buffer
 	var err error
-	if n.tmpl != nil {
+	switch {
+	case n.format.Name == "json" && n.tmpl == nil:
+		err = json.NewEncoder(&b).Encode(rep)
+		return b.Bytes(), "application/json", err
+	case n.tmpl != nil:
 		err = n.tmpl.Execute(&b, rep)
-	} else {
+	default:
 		err = n.format.Write(&b, rep)
 	}
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, CodeInternal, fmt.Sprintf("writing the report as %s: %v", n.format.Name, err))
+		return nil, "", fmt.Errorf("writing the report as %s: %v", n.format.Name, err)
+	}
+	return b.Bytes(), n.format.MediaType, nil
+}
+
+// writeEncoded answers an encoded report, or err as a 500.
+func writeEncoded(w http.ResponseWriter, body []byte, contentType string, err error) {
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, CodeInternal, err.Error())
 		return
 	}
-	w.Header().Set("Content-Type", n.format.MediaType)
+	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b.Bytes())
+	_, _ = w.Write(body)
 }
 
 // writeAppReport answers an app report in the negotiated format: json,
 // sarif, openvex or template (appformat.Formats).
 func writeAppReport(w http.ResponseWriter, n negotiation, rep *apps.AppReport) {
-	if n.format.Name == "json" {
-		writeJSON(w, http.StatusOK, rep)
-		return
-	}
+	body, ct, err := encodeAppReport(n, rep)
+	writeEncoded(w, body, ct, err)
+}
+
+// encodeAppReport encodes an app report in the negotiated format.
+func encodeAppReport(n negotiation, rep *apps.AppReport) ([]byte, string, error) {
 	var b bytes.Buffer
-	if err := appformat.Write(&b, rep, n.format.Name, n.tmpl); err != nil {
-		writeError(w, http.StatusInternalServerError, CodeInternal, fmt.Sprintf("writing the app report as %s: %v", n.format.Name, err))
-		return
+	if n.format.Name == "json" {
+		err := json.NewEncoder(&b).Encode(rep)
+		return b.Bytes(), "application/json", err
 	}
-	w.Header().Set("Content-Type", n.format.MediaType)
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b.Bytes())
+	if err := appformat.Write(&b, rep, n.format.Name, n.tmpl); err != nil {
+		return nil, "", fmt.Errorf("writing the app report as %s: %v", n.format.Name, err)
+	}
+	return b.Bytes(), n.format.MediaType, nil
 }

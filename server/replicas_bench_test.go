@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -70,7 +71,11 @@ func pgSize(tb testing.TB, dsn string) int64 {
 // returns the requests per second and the median and 99th percentile.
 func rps(tb testing.TB, targets []string) (float64, time.Duration, time.Duration) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	const clients, perClient = 32, 40
+	const clients = 32
+	perClient := 40
+	if testing.Short() {
+		perClient = 5
+	}
 	var mu sync.Mutex
 	var all []time.Duration
 	var wg sync.WaitGroup
@@ -115,7 +120,9 @@ func rps(tb testing.TB, targets []string) (float64, time.Duration, time.Duration
 // ingest time and database size of SQLite and PostgreSQL, and the report
 // requests per second of the Debian mid image with one SQLite server, one
 // PostgreSQL server, and two servers (replicas) on one PostgreSQL, all in
-// the same run. Servers and clients share this machine's cores.
+// the same run. Servers and clients share this machine's cores. With
+// -short (the CI smoke run) only the debian-dsa, debian-tracker and ghsa
+// sources are loaded and each client makes 5 requests.
 func BenchmarkEngines(b *testing.B) {
 	images := testenv.Images(b)
 	dsn := testenv.PostgresDSN(b)
@@ -133,7 +140,15 @@ func BenchmarkEngines(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			l := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(sharedData(b)))
+			sources := sharedData(b)
+			if testing.Short() {
+				// The smoke run (-short): the small sources that cover
+				// the Debian image.
+				sources = slices.DeleteFunc(sources, func(s updater.Source) bool {
+					return s.Name != "debian-dsa" && s.Name != "debian-tracker" && s.Name != "ghsa"
+				})
+			}
+			l := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(sources))
 			start := time.Now()
 			res, err := l.UpdateVulnDB(ctx, nil)
 			if err != nil {
@@ -202,7 +217,8 @@ func BenchmarkEngines(b *testing.B) {
 // same run: the jobs are posted round-robin to the replicas (as a load
 // balancer would) and the clock stops when every job has succeeded. Each
 // configuration starts from an empty database, so that every layer is
-// read. Replicas and PostgreSQL share this machine's cores.
+// read. Replicas and PostgreSQL share this machine's cores. With -short
+// (the CI smoke run) only the four small images are scanned.
 func BenchmarkScanJobs(b *testing.B) {
 	images := testenv.Images(b)
 	ctx := context.Background()
@@ -211,6 +227,10 @@ func BenchmarkScanJobs(b *testing.B) {
 		debian + "debian-bookworm-fat", debian + "debian-bookworm-mid", debian + "debian-bookworm-min",
 		"oci:" + filepath.Join(images, "debian-bullseye", "oci") + ":debian-bullseye-min",
 		rootfs + "almalinux-9.3", rootfs + "alpine-3.20.3", rootfs + "alpine-3.13.12", rootfs + "alpine-3.11.13",
+	}
+	if testing.Short() {
+		// The smoke run (-short): the four small images.
+		refs = []string{debian + "debian-bookworm-min", rootfs + "alpine-3.20.3", rootfs + "alpine-3.13.12", rootfs + "alpine-3.11.13"}
 	}
 	run := func(replicas int) time.Duration {
 		dsn := testenv.PostgresDSN(b)
@@ -221,7 +241,8 @@ func BenchmarkScanJobs(b *testing.B) {
 				b.Fatal(err)
 			}
 			l := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(nil))
-			srv := server.New(l, st, server.WithScanConcurrency(1), server.WithReplica(fmt.Sprintf("replica-%d", r), 10*time.Second))
+			srv := server.New(l, st, server.WithScanConcurrency(1), server.WithReplica(fmt.Sprintf("replica-%d", r), 10*time.Second),
+				server.WithLocalImages([]string{images}))
 			ts := httptest.NewServer(srv.Handler())
 			defer func() { ts.Close(); srv.Close(); l.Close() }()
 			urls = append(urls, ts.URL)

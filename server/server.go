@@ -76,6 +76,9 @@ type Server struct {
 	// The web console at / (WithConsole); nil: not served.
 	consoleStore ConsoleStore
 	consoleOpts  *web.Options
+	// reports caches encoded reports (WithReportCache); nil when off.
+	reportCfg ReportCacheConfig
+	reports   *reports
 }
 
 // Option configures a Server.
@@ -201,6 +204,10 @@ func New(svc service.Service, queue store.Jobs, opts ...Option) *Server {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(s)
+	}
+	s.reports = newReports(s.reportCfg, svc)
+	if s.reports != nil {
+		s.metrics.exportReportCache(s.reports.cache)
 	}
 	s.jobs = newJobs(queue, svc, s.holder, s.leaseTTL, s.scanConcurrency, s.log)
 	s.jobs.scanTimeout, s.jobs.grace, s.jobs.localRoots = s.scanTimeout, s.scanGrace, s.localRoots
@@ -431,12 +438,7 @@ func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rep, err := s.svc.Report(r.Context(), img, index)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeReport(w, n, rep)
+	s.imageReport(w, r, n, img, index)
 }
 
 func (s *Server) manifestReport(w http.ResponseWriter, r *http.Request) {
@@ -449,12 +451,7 @@ func (s *Server) manifestReport(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rep, err := s.svc.ManifestReport(r.Context(), digest)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeReport(w, n, rep)
+	s.manifestReportOf(w, r, n, digest)
 }
 
 func (s *Server) sources(w http.ResponseWriter, r *http.Request) {

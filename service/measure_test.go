@@ -37,7 +37,22 @@ func peakRSS() int64 {
 
 // sharedSources are the distribution sources of the shared data, as local
 // paths (the import path: the HTTP path is exercised by the end-to-end test).
+// With -short (the CI smoke run of the benchmarks) only the small ones.
 func sharedSources(tb testing.TB) []updater.Source {
+	all := allSharedSources(tb)
+	if !testing.Short() {
+		return all
+	}
+	var small []updater.Source
+	for _, s := range all {
+		if s.Name == "debian-dsa" || s.Name == "debian-tracker" || s.Name == "osv-ubuntu" || s.Name == "osv-rocky" || s.Name == "ghsa" {
+			small = append(small, s)
+		}
+	}
+	return small
+}
+
+func allSharedSources(tb testing.TB) []updater.Source {
 	v := testenv.VulnData(tb)
 	samples := filepath.Join(v, "vunnel-format-samples", "tests", "unit", "providers")
 	return []updater.Source{
@@ -114,7 +129,10 @@ func BenchmarkReportLatency(b *testing.B) {
 			if _, err := l.ScanImage(ctx, ScanRequest{Image: c.ref, Platform: c.platform}); err != nil {
 				b.Fatal(err)
 			}
-			const n = 300
+			n := 300
+			if testing.Short() {
+				n = 20
+			}
 			lat := make([]time.Duration, 0, n*b.N)
 			var reread time.Duration
 			b.ResetTimer()
