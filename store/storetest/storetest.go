@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, hooks Hooks) {
 		{"Layers", testLayers},
 		{"Manifests", testManifests},
 		{"ManifestsWithPackages", testManifestsWithPackages},
+		{"PackageRows", testPackageRows},
 		{"ScanNumbering", testScanNumbering},
 		{"ConcurrentCreateScan", testConcurrentCreateScan},
 		{"GetScan", testGetScan},
