@@ -18,6 +18,7 @@ package notifier
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -149,6 +150,14 @@ func affected(ctx context.Context, st store.Store, from, to int64, diff *store.D
 				}
 			}
 		}
+		if pr, ok := st.(store.PackageRows); ok {
+			changes, err := affectedByRows(ctx, st, pr, kind, query, ecos, before, after, images)
+			if err != nil {
+				return nil, fmt.Errorf("affected by operation %d: %w", to, err)
+			}
+			out = append(out, changes...)
+			continue
+		}
 		digests, err := st.ManifestsWithPackages(ctx, kind, query)
 		if err != nil {
 			return nil, fmt.Errorf("affected by operation %d: %w", to, err)
@@ -228,6 +237,29 @@ func restrict(idx *indexer.ImageIndex, eco, kind string, names map[string]bool) 
 	if vuln.DistributionKind(kind) && vuln.DistributionEcosystem(idx.Distribution) != eco {
 		return nil
 	}
+	var pkgs []vuln.Package
+	for _, p := range idx.Packages {
+		if concerns(&p, eco, kind, names) {
+			pkgs = append(pkgs, p)
+		}
+	}
+	if len(pkgs) == 0 {
+		return nil
+	}
+	return &indexer.ImageIndex{
+		ManifestDigest: idx.ManifestDigest,
+		IndexerVersion: idx.IndexerVersion,
+		Distribution:   idx.Distribution,
+		Packages:       pkgs,
+	}
+}
+
+// concerns reports whether package p is of kind and named (by name or
+// source name) by names, the package names of ecosystem eco in a diff.
+func concerns(p *vuln.Package, eco, kind string, names map[string]bool) bool {
+	if p.Kind != kind {
+		return false
+	}
 	named := func(n string) bool {
 		if n == "" {
 			return false
@@ -244,21 +276,97 @@ func restrict(idx *indexer.ImageIndex, eco, kind string, names map[string]bool) 
 		}
 		return false
 	}
-	var pkgs []vuln.Package
-	for _, p := range idx.Packages {
-		if p.Kind == kind && (named(p.Name) || named(p.SourceName)) {
-			pkgs = append(pkgs, p)
+	return named(p.Name) || named(p.SourceName)
+}
+
+// affectedByRows is the loop of affected over the manifests of one
+// package kind, from the package rows of the store (store.PackageRows):
+// one query gives, per manifest, only the packages the diff names, so no
+// manifest index is decoded. A package's JSON is decoded once however
+// many manifests hold it, and manifests whose packages concerned are the
+// same (same distribution, same packages byte for byte: images built on
+// one base) are matched once, their findings shared.
+func affectedByRows(ctx context.Context, st store.Store, pr store.PackageRows, kind string, query []string, ecos []*ecoNames,
+	before, after *snapshot, images map[string][]string) ([]Change, error) {
+	found, err := pr.PackagesNamed(ctx, kind, query)
+	if err != nil {
+		return nil, err
+	}
+	type matched struct{ was, is []vuln.Finding }
+	var (
+		out      []Change
+		packages = map[string]*vuln.Package{}
+		dists    = map[string]*vuln.Distribution{}
+		memo     = map[string]matched{}
+		key      []byte
+	)
+	for _, m := range found {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		dist, ok := dists[string(m.Distribution)]
+		if !ok {
+			if err := json.Unmarshal(m.Distribution, &dist); err != nil {
+				return nil, fmt.Errorf("manifest %s: distribution: %w", m.Digest, err)
+			}
+			dists[string(m.Distribution)] = dist
+		}
+		pkgs := make([]*vuln.Package, len(m.Packages))
+		for i, raw := range m.Packages {
+			p, ok := packages[string(raw)]
+			if !ok {
+				p = new(vuln.Package)
+				if err := json.Unmarshal(raw, p); err != nil {
+					return nil, fmt.Errorf("manifest %s: package: %w", m.Digest, err)
+				}
+				packages[string(raw)] = p
+			}
+			pkgs[i] = p
+		}
+		for _, e := range ecos {
+			if vuln.DistributionKind(kind) && vuln.DistributionEcosystem(dist) != e.ecosystem {
+				continue
+			}
+			key = append(append(append(key[:0], e.ecosystem...), 0), m.Distribution...)
+			var sub []vuln.Package
+			for i, p := range pkgs {
+				if concerns(p, e.ecosystem, kind, e.names) {
+					sub = append(sub, *p)
+					key = append(append(key, 0), m.Packages[i]...)
+				}
+			}
+			if len(sub) == 0 {
+				continue
+			}
+			r, ok := memo[string(key)]
+			if !ok {
+				idx := &indexer.ImageIndex{ManifestDigest: m.Digest, IndexerVersion: m.IndexerVersion, Distribution: dist, Packages: sub}
+				if r.was, _, err = matcher.Match(ctx, before, idx); err != nil {
+					return nil, fmt.Errorf("manifest %s before: %w", m.Digest, err)
+				}
+				if r.is, _, err = matcher.Match(ctx, after, idx); err != nil {
+					return nil, fmt.Errorf("manifest %s after: %w", m.Digest, err)
+				}
+				memo[string(key)] = r
+			}
+			changes := compare(m.Digest, r.was, r.is)
+			if len(changes) == 0 {
+				continue
+			}
+			imgs, ok := images[m.Digest]
+			if !ok {
+				if imgs, err = st.ImagesOfManifest(ctx, m.Digest); err != nil {
+					return nil, err
+				}
+				images[m.Digest] = imgs
+			}
+			for i := range changes {
+				changes[i].Images = imgs
+			}
+			out = append(out, changes...)
 		}
 	}
-	if len(pkgs) == 0 {
-		return nil
-	}
-	return &indexer.ImageIndex{
-		ManifestDigest: idx.ManifestDigest,
-		IndexerVersion: idx.IndexerVersion,
-		Distribution:   idx.Distribution,
-		Packages:       pkgs,
-	}
+	return out, nil
 }
 
 // findingKey identifies a finding across the two matches.
