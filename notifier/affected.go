@@ -283,9 +283,10 @@ func concerns(p *vuln.Package, eco, kind string, names map[string]bool) bool {
 // package kind, from the package rows of the store (store.PackageRows):
 // one query gives, per manifest, only the packages the diff names, so no
 // manifest index is decoded. A package's JSON is decoded once however
-// many manifests hold it, and manifests whose packages concerned are the
-// same (same distribution, same packages byte for byte: images built on
-// one base) are matched once, their findings shared.
+// many manifests hold it, and matched once (the matcher's findings are
+// per package; with the same distribution and ecosystem, the same
+// package byte for byte has the same findings in every image built on
+// one base), its findings shared.
 func affectedByRows(ctx context.Context, st store.Store, pr store.PackageRows, kind string, query []string, ecos []*ecoNames,
 	before, after *snapshot, images map[string][]string) ([]Change, error) {
 	found, err := pr.PackagesNamed(ctx, kind, query)
@@ -327,28 +328,34 @@ func affectedByRows(ctx context.Context, st store.Store, pr store.PackageRows, k
 			if vuln.DistributionKind(kind) && vuln.DistributionEcosystem(dist) != e.ecosystem {
 				continue
 			}
-			key = append(append(append(key[:0], e.ecosystem...), 0), m.Distribution...)
-			var sub []vuln.Package
+			// Findings are the matcher's per package: each distinct package
+			// (with the distribution and ecosystem) is matched once, and a
+			// manifest's findings are those of its packages.
+			var was, is []vuln.Finding
+			hit := false
 			for i, p := range pkgs {
-				if concerns(p, e.ecosystem, kind, e.names) {
-					sub = append(sub, *p)
-					key = append(append(key, 0), m.Packages[i]...)
+				if !concerns(p, e.ecosystem, kind, e.names) {
+					continue
 				}
+				hit = true
+				key = append(append(append(append(append(key[:0], e.ecosystem...), 0), m.Distribution...), 0), m.Packages[i]...)
+				r, ok := memo[string(key)]
+				if !ok {
+					idx := &indexer.ImageIndex{ManifestDigest: m.Digest, IndexerVersion: m.IndexerVersion, Distribution: dist, Packages: []vuln.Package{*p}}
+					if r.was, _, err = matcher.Match(ctx, before, idx); err != nil {
+						return nil, fmt.Errorf("manifest %s before: %w", m.Digest, err)
+					}
+					if r.is, _, err = matcher.Match(ctx, after, idx); err != nil {
+						return nil, fmt.Errorf("manifest %s after: %w", m.Digest, err)
+					}
+					memo[string(key)] = r
+				}
+				was, is = append(was, r.was...), append(is, r.is...)
 			}
-			if len(sub) == 0 {
+			if !hit {
 				continue
 			}
-			r, ok := memo[string(key)]
-			if !ok {
-				idx := &indexer.ImageIndex{ManifestDigest: m.Digest, IndexerVersion: m.IndexerVersion, Distribution: dist, Packages: sub}
-				if r.was, _, err = matcher.Match(ctx, before, idx); err != nil {
-					return nil, fmt.Errorf("manifest %s before: %w", m.Digest, err)
-				}
-				if r.is, _, err = matcher.Match(ctx, after, idx); err != nil {
-					return nil, fmt.Errorf("manifest %s after: %w", m.Digest, err)
-				}
-				memo[string(key)] = r
-			}
+			r := matched{was: was, is: is}
 			changes := compare(m.Digest, r.was, r.is)
 			if len(changes) == 0 {
 				continue
@@ -407,16 +414,44 @@ type snapshot struct {
 	source string
 	op     int64 // 0: the source had no data
 	cache  map[string]map[string][]vuln.Record
+	byID   map[string][]vuln.Record // RecordsByID's, by id
 }
 
 func newSnapshot(st store.Store, source string, op int64) *snapshot {
-	return &snapshot{st: st, source: source, op: op, cache: map[string]map[string][]vuln.Record{}}
+	return &snapshot{st: st, source: source, op: op, cache: map[string]map[string][]vuln.Record{}, byID: map[string][]vuln.Record{}}
 }
 
 // RecordsByID implements matcher.RecordSource: the current records,
 // which only enrich findings (severity, exploitation), never decide them.
 func (s *snapshot) RecordsByID(ctx context.Context, ids []string) ([]vuln.Record, error) {
-	return s.st.RecordsByID(ctx, ids)
+	var missing []string
+	for _, id := range ids {
+		if _, ok := s.byID[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		recs, err := s.st.RecordsByID(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range missing {
+			s.byID[id] = nil
+		}
+		for _, r := range recs {
+			s.byID[r.ID] = append(s.byID[r.ID], r)
+		}
+	}
+	var out []vuln.Record
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, s.byID[id]...)
+		}
+	}
+	store.SortRecords(out)
+	return out, nil
 }
 
 // Records implements matcher.RecordSource.
