@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/store"
@@ -268,10 +270,9 @@ const queryPackagesNamed = `WITH hit AS (
 		SELECT manifest, position FROM manifest_package_rows WHERE kind = ?1 AND name IN (SELECT value FROM json_each(?2))
 		UNION
 		SELECT manifest, position FROM manifest_package_rows WHERE kind = ?1 AND source_name <> '' AND source_name IN (SELECT value FROM json_each(?2)))
-	SELECT p.manifest, m.indexer_version, COALESCE(m.distribution, 'null'), p.data
+	SELECT p.manifest, p.position, m.indexer_version, COALESCE(m.distribution, 'null'), p.data
 	FROM hit JOIN manifest_package_rows AS p ON p.manifest = hit.manifest AND p.position = hit.position
-	JOIN manifests AS m ON m.digest = p.manifest
-	ORDER BY p.manifest, p.position`
+	JOIN manifests AS m ON m.digest = p.manifest`
 
 // PackagesNamed implements store.PackageRows.
 func (s *Store) PackagesNamed(ctx context.Context, kind string, names []string) ([]store.ManifestPackages, error) {
@@ -291,19 +292,40 @@ func (s *Store) PackagesNamed(ctx context.Context, kind string, names []string) 
 		return nil, fmt.Errorf("%s packages named: %w", kind, err)
 	}
 	defer rows.Close()
-	var out []store.ManifestPackages
+	// Sorted here rather than by SQLite, whose sorter would copy every
+	// row's JSON into a temporary b-tree: rows grouped by manifest (a
+	// map), then manifests by digest and packages by position.
+	type positioned struct {
+		pos  int64
+		data []byte
+	}
+	byDigest := map[string]*store.ManifestPackages{}
+	pos := map[string][]positioned{}
 	for rows.Next() {
-		var digest, version, dist, data string
-		if err := rows.Scan(&digest, &version, &dist, &data); err != nil {
+		var (
+			digest, version, dist, data string
+			at                          int64
+		)
+		if err := rows.Scan(&digest, &at, &version, &dist, &data); err != nil {
 			return nil, fmt.Errorf("%s packages named: %w", kind, err)
 		}
-		if n := len(out); n == 0 || out[n-1].Digest != digest {
-			out = append(out, store.ManifestPackages{Digest: digest, IndexerVersion: version, Distribution: []byte(dist)})
+		if byDigest[digest] == nil {
+			byDigest[digest] = &store.ManifestPackages{Digest: digest, IndexerVersion: version, Distribution: []byte(dist)}
 		}
-		out[len(out)-1].Packages = append(out[len(out)-1].Packages, []byte(data))
+		pos[digest] = append(pos[digest], positioned{at, []byte(data)})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("%s packages named: %w", kind, err)
 	}
+	out := make([]store.ManifestPackages, 0, len(byDigest))
+	for d, m := range byDigest {
+		ps := pos[d]
+		slices.SortFunc(ps, func(a, b positioned) int { return cmp.Compare(a.pos, b.pos) })
+		for _, p := range ps {
+			m.Packages = append(m.Packages, p.data)
+		}
+		out = append(out, *m)
+	}
+	slices.SortFunc(out, func(a, b store.ManifestPackages) int { return strings.Compare(a.Digest, b.Digest) })
 	return out, nil
 }
