@@ -18,6 +18,7 @@ package notifier
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -149,6 +150,14 @@ func affected(ctx context.Context, st store.Store, from, to int64, diff *store.D
 				}
 			}
 		}
+		if pr, ok := st.(store.PackageRows); ok {
+			changes, err := affectedByRows(ctx, st, pr, kind, query, ecos, before, after, images)
+			if err != nil {
+				return nil, fmt.Errorf("affected by operation %d: %w", to, err)
+			}
+			out = append(out, changes...)
+			continue
+		}
 		digests, err := st.ManifestsWithPackages(ctx, kind, query)
 		if err != nil {
 			return nil, fmt.Errorf("affected by operation %d: %w", to, err)
@@ -228,6 +237,29 @@ func restrict(idx *indexer.ImageIndex, eco, kind string, names map[string]bool) 
 	if vuln.DistributionKind(kind) && vuln.DistributionEcosystem(idx.Distribution) != eco {
 		return nil
 	}
+	var pkgs []vuln.Package
+	for _, p := range idx.Packages {
+		if concerns(&p, eco, kind, names) {
+			pkgs = append(pkgs, p)
+		}
+	}
+	if len(pkgs) == 0 {
+		return nil
+	}
+	return &indexer.ImageIndex{
+		ManifestDigest: idx.ManifestDigest,
+		IndexerVersion: idx.IndexerVersion,
+		Distribution:   idx.Distribution,
+		Packages:       pkgs,
+	}
+}
+
+// concerns reports whether package p is of kind and named (by name or
+// source name) by names, the package names of ecosystem eco in a diff.
+func concerns(p *vuln.Package, eco, kind string, names map[string]bool) bool {
+	if p.Kind != kind {
+		return false
+	}
 	named := func(n string) bool {
 		if n == "" {
 			return false
@@ -244,21 +276,104 @@ func restrict(idx *indexer.ImageIndex, eco, kind string, names map[string]bool) 
 		}
 		return false
 	}
-	var pkgs []vuln.Package
-	for _, p := range idx.Packages {
-		if p.Kind == kind && (named(p.Name) || named(p.SourceName)) {
-			pkgs = append(pkgs, p)
+	return named(p.Name) || named(p.SourceName)
+}
+
+// affectedByRows is the loop of affected over the manifests of one
+// package kind, from the package rows of the store (store.PackageRows):
+// one query gives, per manifest, only the packages the diff names, so no
+// manifest index is decoded. A package's JSON is decoded once however
+// many manifests hold it, and matched once (the matcher's findings are
+// per package; with the same distribution and ecosystem, the same
+// package byte for byte has the same findings in every image built on
+// one base), its findings shared.
+func affectedByRows(ctx context.Context, st store.Store, pr store.PackageRows, kind string, query []string, ecos []*ecoNames,
+	before, after *snapshot, images map[string][]string) ([]Change, error) {
+	found, err := pr.PackagesNamed(ctx, kind, query)
+	if err != nil {
+		return nil, err
+	}
+	type matched struct{ was, is []vuln.Finding }
+	var (
+		out      []Change
+		packages = map[string]*vuln.Package{}
+		dists    = map[string]*vuln.Distribution{}
+		memo     = map[string]matched{}
+		key      []byte
+	)
+	for _, m := range found {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		dist, ok := dists[string(m.Distribution)]
+		if !ok {
+			if err := json.Unmarshal(m.Distribution, &dist); err != nil {
+				return nil, fmt.Errorf("manifest %s: distribution: %w", m.Digest, err)
+			}
+			dists[string(m.Distribution)] = dist
+		}
+		pkgs := make([]*vuln.Package, len(m.Packages))
+		for i, raw := range m.Packages {
+			p, ok := packages[string(raw)]
+			if !ok {
+				p = new(vuln.Package)
+				if err := json.Unmarshal(raw, p); err != nil {
+					return nil, fmt.Errorf("manifest %s: package: %w", m.Digest, err)
+				}
+				packages[string(raw)] = p
+			}
+			pkgs[i] = p
+		}
+		for _, e := range ecos {
+			if vuln.DistributionKind(kind) && vuln.DistributionEcosystem(dist) != e.ecosystem {
+				continue
+			}
+			// Findings are the matcher's per package: each distinct package
+			// (with the distribution and ecosystem) is matched once, and a
+			// manifest's findings are those of its packages.
+			var was, is []vuln.Finding
+			hit := false
+			for i, p := range pkgs {
+				if !concerns(p, e.ecosystem, kind, e.names) {
+					continue
+				}
+				hit = true
+				key = append(append(append(append(append(key[:0], e.ecosystem...), 0), m.Distribution...), 0), m.Packages[i]...)
+				r, ok := memo[string(key)]
+				if !ok {
+					idx := &indexer.ImageIndex{ManifestDigest: m.Digest, IndexerVersion: m.IndexerVersion, Distribution: dist, Packages: []vuln.Package{*p}}
+					if r.was, _, err = matcher.Match(ctx, before, idx); err != nil {
+						return nil, fmt.Errorf("manifest %s before: %w", m.Digest, err)
+					}
+					if r.is, _, err = matcher.Match(ctx, after, idx); err != nil {
+						return nil, fmt.Errorf("manifest %s after: %w", m.Digest, err)
+					}
+					memo[string(key)] = r
+				}
+				was, is = append(was, r.was...), append(is, r.is...)
+			}
+			if !hit {
+				continue
+			}
+			r := matched{was: was, is: is}
+			changes := compare(m.Digest, r.was, r.is)
+			if len(changes) == 0 {
+				continue
+			}
+			imgs, ok := images[m.Digest]
+			if !ok {
+				if imgs, err = st.ImagesOfManifest(ctx, m.Digest); err != nil {
+					return nil, err
+				}
+				images[m.Digest] = imgs
+			}
+			for i := range changes {
+				changes[i].Images = imgs
+			}
+			out = append(out, changes...)
 		}
 	}
-	if len(pkgs) == 0 {
-		return nil
-	}
-	return &indexer.ImageIndex{
-		ManifestDigest: idx.ManifestDigest,
-		IndexerVersion: idx.IndexerVersion,
-		Distribution:   idx.Distribution,
-		Packages:       pkgs,
-	}
+	return out, nil
 }
 
 // findingKey identifies a finding across the two matches.
@@ -299,16 +414,44 @@ type snapshot struct {
 	source string
 	op     int64 // 0: the source had no data
 	cache  map[string]map[string][]vuln.Record
+	byID   map[string][]vuln.Record // RecordsByID's, by id
 }
 
 func newSnapshot(st store.Store, source string, op int64) *snapshot {
-	return &snapshot{st: st, source: source, op: op, cache: map[string]map[string][]vuln.Record{}}
+	return &snapshot{st: st, source: source, op: op, cache: map[string]map[string][]vuln.Record{}, byID: map[string][]vuln.Record{}}
 }
 
 // RecordsByID implements matcher.RecordSource: the current records,
 // which only enrich findings (severity, exploitation), never decide them.
 func (s *snapshot) RecordsByID(ctx context.Context, ids []string) ([]vuln.Record, error) {
-	return s.st.RecordsByID(ctx, ids)
+	var missing []string
+	for _, id := range ids {
+		if _, ok := s.byID[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		recs, err := s.st.RecordsByID(ctx, missing)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range missing {
+			s.byID[id] = nil
+		}
+		for _, r := range recs {
+			s.byID[r.ID] = append(s.byID[r.ID], r)
+		}
+	}
+	var out []vuln.Record
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, s.byID[id]...)
+		}
+	}
+	store.SortRecords(out)
+	return out, nil
 }
 
 // Records implements matcher.RecordSource.

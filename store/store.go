@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -434,4 +435,53 @@ type Leases interface {
 	// ReleaseLease frees the lease name when holder holds it (expired or
 	// not); otherwise it does nothing.
 	ReleaseLease(ctx context.Context, name, holder string) error
+}
+
+// ManifestPackages are packages of one manifest that PackageRows found.
+type ManifestPackages struct {
+	Digest         string
+	IndexerVersion string
+	// Distribution is the JSON of the manifest's Distribution ("null"
+	// when it has none).
+	Distribution []byte
+	// Packages are the JSON of the packages found (vuln.Package), in the
+	// manifest's order, undecoded: a caller decodes what it uses, and can
+	// tell identical package sets apart by their bytes.
+	Packages [][]byte
+}
+
+// PackageRows finds packages of indexed manifests by name, from the rows
+// PutManifest writes for each package (migration 0013), without decoding
+// manifest indexes. Both engines implement it.
+type PackageRows interface {
+	// PackagesNamed returns, sorted by manifest digest, the packages of
+	// kind whose name or source name is one of names, with their
+	// manifests. Manifests stored before the rows existed get them first.
+	PackagesNamed(ctx context.Context, kind string, names []string) ([]ManifestPackages, error)
+}
+
+// PackageRow is one package of a manifest as PutManifest stores it in
+// the rows of PackageRows.
+type PackageRow struct {
+	Kind, Name, SourceName string
+	Data                   []byte
+}
+
+// PackageRowsOf returns the rows of an index's packages, in order, and
+// the JSON of its distribution: what both engines store.
+func PackageRowsOf(idx *indexer.ImageIndex) ([]PackageRow, []byte, error) {
+	rows := make([]PackageRow, len(idx.Packages))
+	for i := range idx.Packages {
+		p := &idx.Packages[i]
+		b, err := json.Marshal(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("package %s: %w", p.Name, err)
+		}
+		rows[i] = PackageRow{Kind: p.Kind, Name: p.Name, SourceName: p.SourceName, Data: b}
+	}
+	dist, err := json.Marshal(idx.Distribution)
+	if err != nil {
+		return nil, nil, fmt.Errorf("distribution: %w", err)
+	}
+	return rows, dist, nil
 }

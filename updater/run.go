@@ -12,6 +12,7 @@ import (
 
 	"github.com/lapps/lapps/redact"
 	"github.com/lapps/lapps/store"
+	"github.com/lapps/lapps/vuln"
 )
 
 // ErrPanic is matched (errors.Is) by the error of a run whose parser (or
@@ -150,8 +151,31 @@ func run(ctx context.Context, st store.Vulnerabilities, src Source, o *options) 
 			log.Debug("feed content unchanged", "fingerprint", feed.Fingerprint)
 			return nil
 		}
-		recs, err := parser.Parse(WithSkips(ctx, skips), feed.FS)
-		if err != nil {
+		// With a store that takes a stream, the records go through a
+		// file (spill) rather than memory: parsed, merged by key, then
+		// stored a batch at a time.
+		streamer, streaming := st.(store.UpdateStreamer)
+		var (
+			recs  []vuln.Record
+			sp    *spill
+			order []int32
+		)
+		if streaming {
+			if sp, err = newSpill(o.tempDir, src.Name, LimitsOf(feed.FS)); err != nil {
+				return fmt.Errorf("parse %s: %w", src.Name, err)
+			}
+			defer func() {
+				if err := sp.Close(); err != nil {
+					log.Warn("removing the records' temporary file", "err", err)
+				}
+			}()
+			if err := parseTo(WithSkips(ctx, skips), parser, feed.FS, sp); err != nil {
+				return fmt.Errorf("parse %s: %w", src.Name, err)
+			}
+			if order, err = sp.finish(mergeOf(parser)); err != nil {
+				return fmt.Errorf("parse %s: %w", src.Name, err)
+			}
+		} else if recs, err = parser.Parse(WithSkips(ctx, skips), feed.FS); err != nil {
 			return fmt.Errorf("parse %s: %w", src.Name, err)
 		}
 		res.Skipped, res.SkippedBy = skips.Total(), skips.Counts()
@@ -167,10 +191,6 @@ func run(ctx context.Context, st store.Vulnerabilities, src Source, o *options) 
 			}
 			log.Warn("malformed entries of the feed skipped", "count", res.Skipped, slog.Group("reasons", attrs...))
 		}
-		for i := range recs {
-			recs[i].Source = src.Name
-		}
-		recs = Dedupe(recs)
 		if store.OriginFrom(ctx) == (store.Origin{}) {
 			// A configured source records where its data came from, as
 			// an import does, so that status and reports name its type
@@ -181,7 +201,15 @@ func run(ctx context.Context, st store.Vulnerabilities, src Source, o *options) 
 			}
 			ctx = store.WithOrigin(ctx, store.Origin{Type: src.Type, Path: origin})
 		}
-		op, err := st.PutUpdate(ctx, src.Name, feed.Fingerprint, recs)
+		var op *store.UpdateOperation
+		if streaming {
+			op, err = streamer.PutUpdateStream(ctx, src.Name, feed.Fingerprint, sp.stream(ctx, order))
+		} else {
+			for i := range recs {
+				recs[i].Source = src.Name
+			}
+			op, err = st.PutUpdate(ctx, src.Name, feed.Fingerprint, Dedupe(recs))
+		}
 		if err != nil {
 			return fmt.Errorf("store %s: %w", src.Name, err)
 		}

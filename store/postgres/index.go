@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -96,6 +97,10 @@ func (s *Store) PutManifest(ctx context.Context, idx *indexer.ImageIndex) error 
 	for i, l := range idx.Layers {
 		layers[i] = l.Digest
 	}
+	rows, dist, err := store.PackageRowsOf(idx)
+	if err != nil {
+		return fmt.Errorf("put manifest %s: %w", digest, err)
+	}
 	key := txt(digest)
 	err = s.write(ctx, func(tx pgx.Tx) error {
 		t := now()
@@ -119,7 +124,7 @@ func (s *Store) PutManifest(ctx context.Context, idx *indexer.ImageIndex) error 
 			SELECT $1, p.kind, p.name FROM unnest($2::text[], $3::text[]) AS p (kind, name)`, key, kinds, names); err != nil {
 			return fmt.Errorf("packages: %w", err)
 		}
-		return nil
+		return writePackageRows(ctx, tx, key, rows, dist)
 	})
 	if err != nil {
 		return fmt.Errorf("put manifest %s: %w", digest, err)
@@ -164,4 +169,123 @@ func uniqueNonEmpty(names []string) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// writePackageRows replaces the package rows of a manifest (migration
+// 0013), one statement of arrays, and marks it as having them.
+func writePackageRows(ctx context.Context, tx pgx.Tx, digest string, rows []store.PackageRow, dist []byte) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM manifest_package_rows WHERE manifest = $1`, digest); err != nil {
+		return err
+	}
+	kinds, names, sources, data := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
+	for i, r := range rows {
+		kinds[i], names[i], sources[i], data[i] = txt(r.Kind), txt(r.Name), txt(r.SourceName), txt(string(r.Data))
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO manifest_package_rows (manifest, position, kind, name, source_name, data)
+		SELECT $1, p.n - 1, p.kind, p.name, p.source_name, p.data
+		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS p (kind, name, source_name, data, n)`,
+		digest, kinds, names, sources, data); err != nil {
+		return fmt.Errorf("package rows: %w", err)
+	}
+	_, err := tx.Exec(ctx, `UPDATE manifests SET distribution = $1, package_rows = true WHERE digest = $2`, txt(string(dist)), digest)
+	return err
+}
+
+// fillBatch is how many manifests stored before migration 0013 one
+// transaction gives package rows.
+const fillBatch = 100
+
+// fillPackageRows writes the package rows of the manifests stored before
+// migration 0013, a batch at a time; a manifest that cannot be decoded is
+// marked without rows (and logged), never failing the caller.
+func (s *Store) fillPackageRows(ctx context.Context) error {
+	for {
+		done := false
+		err := s.write(ctx, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `SELECT digest, data FROM manifests WHERE NOT package_rows ORDER BY digest LIMIT $1
+				FOR UPDATE SKIP LOCKED`, fillBatch)
+			if err != nil {
+				return err
+			}
+			type pending struct{ digest, data string }
+			var todo []pending
+			for rows.Next() {
+				var p pending
+				if err := rows.Scan(&p.digest, &p.data); err != nil {
+					rows.Close()
+					return err
+				}
+				todo = append(todo, p)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if len(todo) == 0 {
+				done = true
+				return nil
+			}
+			for _, p := range todo {
+				var idx indexer.ImageIndex
+				rs, dist, err := []store.PackageRow(nil), []byte(nil), json.Unmarshal([]byte(p.data), &idx)
+				if err == nil {
+					rs, dist, err = store.PackageRowsOf(&idx)
+				}
+				if err != nil {
+					slog.Warn("manifest index not decodable: no package rows", "manifest", p.digest, "err", err)
+					rs, dist = nil, []byte("null")
+				}
+				if err := writePackageRows(ctx, tx, p.digest, rs, dist); err != nil {
+					return fmt.Errorf("manifest %s: %w", p.digest, err)
+				}
+			}
+			return nil
+		})
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// queryPackagesNamed selects the package rows of a kind ($1) by name or
+// source name ($2, an array), each through its index. Digests are sorted
+// byte by byte, as Go and SQLite sort them.
+const queryPackagesNamed = `WITH hit AS (
+		SELECT manifest, position FROM manifest_package_rows WHERE kind = $1 AND name = ANY ($2::text[])
+		UNION
+		SELECT manifest, position FROM manifest_package_rows WHERE kind = $1 AND source_name <> '' AND source_name = ANY ($2::text[]))
+	SELECT p.manifest, m.indexer_version, COALESCE(m.distribution, 'null'), p.data
+	FROM hit JOIN manifest_package_rows AS p ON p.manifest = hit.manifest AND p.position = hit.position
+	JOIN manifests AS m ON m.digest = p.manifest
+	ORDER BY p.manifest COLLATE "C", p.position`
+
+// PackagesNamed implements store.PackageRows.
+func (s *Store) PackagesNamed(ctx context.Context, kind string, names []string) ([]store.ManifestPackages, error) {
+	names = uniqueNonEmpty(txts(names))
+	if len(names) == 0 {
+		return nil, nil
+	}
+	if err := s.fillPackageRows(ctx); err != nil {
+		return nil, fmt.Errorf("packages named: package rows of earlier manifests: %w", err)
+	}
+	rows, err := s.pool.Query(ctx, queryPackagesNamed, txt(kind), names)
+	if err != nil {
+		return nil, fmt.Errorf("%s packages named: %w", kind, err)
+	}
+	defer rows.Close()
+	var out []store.ManifestPackages
+	for rows.Next() {
+		var digest, version, dist, data string
+		if err := rows.Scan(&digest, &version, &dist, &data); err != nil {
+			return nil, fmt.Errorf("%s packages named: %w", kind, err)
+		}
+		if n := len(out); n == 0 || out[n-1].Digest != digest {
+			out = append(out, store.ManifestPackages{Digest: digest, IndexerVersion: version, Distribution: []byte(dist)})
+		}
+		out[len(out)-1].Packages = append(out[len(out)-1].Packages, []byte(data))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s packages named: %w", kind, err)
+	}
+	return out, nil
 }

@@ -357,3 +357,34 @@ func TestMigrate0012(t *testing.T) {
 	defer s.Close()
 	storetest.CheckUpgradedFrom11(t, s)
 }
+
+// TestMigrate0013 opens a database at schema 12 holding a manifest, and
+// one whose index does not decode: after migration the first one's
+// packages are found by name (their rows written when first asked for),
+// and the second is passed over.
+func TestMigrate0013(t *testing.T) {
+	ctx := context.Background()
+	ms, err := store.LoadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := testenv.PostgresDSN(t)
+	prev, err := open(ctx, dsn, ms[:12])
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, data := storetest.Upgraded12Manifest(t)
+	for _, m := range [][2]string{{digest, data}, {"sha256:2222222222222222222222222222222222222222222222222222222222222222", `{"packages": "not a list"}`}} {
+		if _, err := prev.pool.Exec(ctx, `INSERT INTO manifests (digest, indexer_version, data, created_at, updated_at, last_seen) VALUES ($1, $2, $3, now(), now(), now())`,
+			m[0], indexer.Version, m[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prev.Close()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckUpgradedFrom12(t, s)
+}

@@ -132,6 +132,7 @@ func (s *Store) PruneManifests(ctx context.Context, before time.Time, limit int)
 			`DELETE FROM scans WHERE manifest_digest = ANY ($1::text[])`,
 			`DELETE FROM manifest_layers WHERE manifest = ANY ($1::text[])`,
 			`DELETE FROM manifest_packages WHERE manifest = ANY ($1::text[])`,
+			`DELETE FROM manifest_package_rows WHERE manifest = ANY ($1::text[])`,
 			`DELETE FROM manifests WHERE digest = ANY ($1::text[])`,
 		} {
 			if _, err := tx.Exec(ctx, q, digests); err != nil {

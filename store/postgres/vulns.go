@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"time"
@@ -57,6 +58,106 @@ func (s *Store) PutUpdate(ctx context.Context, source, fingerprint string, recor
 	}
 	return op, nil
 }
+
+// PutUpdateStream implements store.UpdateStreamer: PutUpdate, taking the
+// records from a stream. In the one transaction of PutUpdate, the records
+// are copied (COPY, pgx.CopyFrom, reading the stream as it goes) into a
+// temporary table dropped at commit, and then inserted from it, in hash
+// order, into records and uo_records by two statements; the operation's
+// count and coverage are set last. Memory holds one record at a time and
+// COPY's buffer, whatever the size of the feed.
+func (s *Store) PutUpdateStream(ctx context.Context, source, fingerprint string, records store.RecordStream) (*store.UpdateOperation, error) {
+	if source == "" {
+		return nil, errors.New("put update: no source")
+	}
+	enc := store.NewUpdateEncoder(source)
+	op := &store.UpdateOperation{Source: source, CreatedAt: now(), Fingerprint: fingerprint}
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		if err := lock(ctx, tx, lockSource, txt(source)); err != nil {
+			return err
+		}
+		origin := store.OriginFrom(ctx)
+		if err := tx.QueryRow(ctx, `INSERT INTO update_operations (source, fingerprint, created_at, records, ecosystems, newest_record, source_type, origin)
+			VALUES ($1, $2, $3, 0, '{}', NULL, $4, $5) RETURNING id`,
+			txt(source), txt(fingerprint), op.CreatedAt, txt(origin.Type), txt(origin.Path)).Scan(&op.ID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TEMPORARY TABLE update_stage (hash bytea, source text, id text, ecosystem text,
+			package text, data json) ON COMMIT DROP`); err != nil {
+			return fmt.Errorf("stage: %w", err)
+		}
+		src := &copySource{enc: enc}
+		src.pull, src.stop = iter.Pull2(records)
+		defer src.stop()
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"update_stage"},
+			[]string{"hash", "source", "id", "ecosystem", "package", "data"}, src); err != nil {
+			if src.err != nil {
+				// The stream's own error, rather than COPY's report of it.
+				return fmt.Errorf("records: %w", src.err)
+			}
+			return fmt.Errorf("copy records: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO records (hash, source, id, ecosystem, package, data)
+			SELECT hash, source, id, ecosystem, package, data FROM update_stage ORDER BY hash
+			ON CONFLICT (hash) DO NOTHING`); err != nil {
+			return fmt.Errorf("insert records: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO uo_records (op, hash) SELECT $1, hash FROM update_stage ORDER BY hash`, op.ID); err != nil {
+			return fmt.Errorf("insert links: %w", err)
+		}
+		op.Records = enc.Count()
+		ecos, newest := enc.Summary()
+		var nw *time.Time
+		if !newest.IsZero() {
+			nw = &newest
+		}
+		if _, err := tx.Exec(ctx, `UPDATE update_operations SET records = $1, ecosystems = $2, newest_record = $3 WHERE id = $4`,
+			op.Records, txt(store.EncodeEcosystems(ecos)), nw, op.ID); err != nil {
+			return err
+		}
+		if f := s.midway.Swap(nil); f != nil {
+			(*f)()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("put update of %s: %w", source, err)
+	}
+	return op, nil
+}
+
+// copySource is the pgx.CopyFromSource of PutUpdateStream: it encodes the
+// stream's records one at a time.
+type copySource struct {
+	enc  *store.UpdateEncoder
+	pull func() (vuln.Record, error, bool)
+	stop func()
+	row  []any
+	err  error
+}
+
+func (c *copySource) Next() bool {
+	r, err, ok := c.pull()
+	if !ok {
+		return false
+	}
+	if err != nil {
+		c.err = err
+		return false
+	}
+	e, err := c.enc.Encode(r)
+	if err != nil {
+		c.err = err
+		return false
+	}
+	rec := e.Record
+	c.row = []any{e.Hash, txt(rec.Source), txt(rec.ID), txt(rec.Ecosystem), txt(rec.Package), e.Data}
+	return true
+}
+
+func (c *copySource) Values() ([]any, error) { return c.row, nil }
+
+func (c *copySource) Err() error { return c.err }
 
 // batch is the number of records one statement of insertRecords carries:
 // large enough that the round trips do not count, small enough that a

@@ -1,12 +1,15 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/store"
@@ -90,6 +93,10 @@ func (s *Store) PutManifest(ctx context.Context, idx *indexer.ImageIndex) error 
 			pkgs = append(pkgs, k)
 		}
 	}
+	rows, dist, err := store.PackageRowsOf(idx)
+	if err != nil {
+		return fmt.Errorf("put manifest %s: %w", digest, err)
+	}
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		t := formatTime(now())
 		if _, err := tx.ExecContext(ctx, `INSERT INTO manifests (digest, indexer_version, data, created_at, updated_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)
@@ -124,7 +131,7 @@ func (s *Store) PutManifest(ctx context.Context, idx *indexer.ImageIndex) error 
 				return fmt.Errorf("package %s %s: %w", p.kind, p.name, err)
 			}
 		}
-		return nil
+		return writePackageRows(ctx, tx, digest, rows, dist)
 	})
 	if err != nil {
 		return fmt.Errorf("put manifest %s: %w", digest, err)
@@ -175,4 +182,150 @@ func uniqueNonEmpty(names []string) []string {
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// writePackageRows replaces the package rows of a manifest (migration
+// 0013) and marks it as having them.
+func writePackageRows(ctx context.Context, tx *sql.Tx, digest string, rows []store.PackageRow, dist []byte) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM manifest_package_rows WHERE manifest = ?`, digest); err != nil {
+		return err
+	}
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO manifest_package_rows (manifest, position, kind, name, source_name, data) VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer ins.Close()
+	for i, r := range rows {
+		if _, err := ins.ExecContext(ctx, digest, i, r.Kind, r.Name, r.SourceName, string(r.Data)); err != nil {
+			return fmt.Errorf("package row %d: %w", i, err)
+		}
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE manifests SET distribution = ?, package_rows = 1 WHERE digest = ?`, string(dist), digest)
+	return err
+}
+
+// fillBatch is how many manifests stored before migration 0013 one
+// transaction gives package rows.
+const fillBatch = 100
+
+// fillPackageRows writes the package rows of the manifests stored before
+// migration 0013, a batch at a time; a manifest that cannot be decoded is
+// left without rows (and logged), never failing the caller.
+func (s *Store) fillPackageRows(ctx context.Context) error {
+	for {
+		var digests []string
+		rows, err := s.r.QueryContext(ctx, `SELECT digest FROM manifests WHERE package_rows = 0 ORDER BY digest LIMIT ?`, fillBatch)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var d string
+			if err := rows.Scan(&d); err != nil {
+				rows.Close()
+				return err
+			}
+			digests = append(digests, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(digests) == 0 {
+			return nil
+		}
+		err = s.write(ctx, func(tx *sql.Tx) error {
+			for _, d := range digests {
+				var data string
+				if err := tx.QueryRowContext(ctx, `SELECT data FROM manifests WHERE digest = ? AND package_rows = 0`, d).Scan(&data); errors.Is(err, sql.ErrNoRows) {
+					continue // written meanwhile, or removed
+				} else if err != nil {
+					return err
+				}
+				var idx indexer.ImageIndex
+				rs, dist, err := []store.PackageRow(nil), []byte(nil), json.Unmarshal([]byte(data), &idx)
+				if err == nil {
+					rs, dist, err = store.PackageRowsOf(&idx)
+				}
+				if err != nil {
+					// Marked, without rows, so that it is not tried again: a
+					// manifest lapps cannot decode is matched by nothing.
+					slog.Warn("manifest index not decodable: no package rows", "manifest", d, "err", err)
+					rs, dist = nil, []byte("null")
+				}
+				if err := writePackageRows(ctx, tx, d, rs, dist); err != nil {
+					return fmt.Errorf("manifest %s: %w", d, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// queryPackagesNamed selects the package rows of a kind (?1) by name or
+// source name (?2, a JSON array), each through its index.
+const queryPackagesNamed = `WITH hit AS (
+		SELECT manifest, position FROM manifest_package_rows WHERE kind = ?1 AND name IN (SELECT value FROM json_each(?2))
+		UNION
+		SELECT manifest, position FROM manifest_package_rows WHERE kind = ?1 AND source_name <> '' AND source_name IN (SELECT value FROM json_each(?2)))
+	SELECT p.manifest, p.position, m.indexer_version, COALESCE(m.distribution, 'null'), p.data
+	FROM hit JOIN manifest_package_rows AS p ON p.manifest = hit.manifest AND p.position = hit.position
+	JOIN manifests AS m ON m.digest = p.manifest`
+
+// PackagesNamed implements store.PackageRows.
+func (s *Store) PackagesNamed(ctx context.Context, kind string, names []string) ([]store.ManifestPackages, error) {
+	names = uniqueNonEmpty(names)
+	if len(names) == 0 {
+		return nil, nil
+	}
+	if err := s.fillPackageRows(ctx); err != nil {
+		return nil, fmt.Errorf("packages named: package rows of earlier manifests: %w", err)
+	}
+	list, err := json.Marshal(names)
+	if err != nil {
+		return nil, fmt.Errorf("packages named: %w", err)
+	}
+	rows, err := s.r.QueryContext(ctx, queryPackagesNamed, kind, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("%s packages named: %w", kind, err)
+	}
+	defer rows.Close()
+	// Sorted here rather than by SQLite, whose sorter would copy every
+	// row's JSON into a temporary b-tree: rows grouped by manifest (a
+	// map), then manifests by digest and packages by position.
+	type positioned struct {
+		pos  int64
+		data []byte
+	}
+	byDigest := map[string]*store.ManifestPackages{}
+	pos := map[string][]positioned{}
+	for rows.Next() {
+		var (
+			digest, version, dist, data string
+			at                          int64
+		)
+		if err := rows.Scan(&digest, &at, &version, &dist, &data); err != nil {
+			return nil, fmt.Errorf("%s packages named: %w", kind, err)
+		}
+		if byDigest[digest] == nil {
+			byDigest[digest] = &store.ManifestPackages{Digest: digest, IndexerVersion: version, Distribution: []byte(dist)}
+		}
+		pos[digest] = append(pos[digest], positioned{at, []byte(data)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s packages named: %w", kind, err)
+	}
+	out := make([]store.ManifestPackages, 0, len(byDigest))
+	for d, m := range byDigest {
+		ps := pos[d]
+		slices.SortFunc(ps, func(a, b positioned) int { return cmp.Compare(a.pos, b.pos) })
+		for _, p := range ps {
+			m.Packages = append(m.Packages, p.data)
+		}
+		out = append(out, *m)
+	}
+	slices.SortFunc(out, func(a, b store.ManifestPackages) int { return strings.Compare(a.Digest, b.Digest) })
+	return out, nil
 }

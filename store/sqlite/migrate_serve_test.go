@@ -141,3 +141,27 @@ func TestMigrate0012(t *testing.T) {
 	defer s.Close()
 	storetest.CheckUpgradedFrom11(t, s)
 }
+
+// TestMigrate0013 opens a database written at schema 12 holding a
+// manifest, and one whose index does not decode: after migration the
+// first one's packages are found by name (their rows written when first
+// asked for), and the second is passed over.
+func TestMigrate0013(t *testing.T) {
+	ctx := context.Background()
+	path, db := atSchema(t, 12)
+	digest, data := storetest.Upgraded12Manifest(t)
+	at := formatTime(now())
+	for _, m := range [][2]string{{digest, data}, {"sha256:2222222222222222222222222222222222222222222222222222222222222222", "{not json"}} {
+		if _, err := db.ExecContext(ctx, `INSERT INTO manifests (digest, indexer_version, data, created_at, updated_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)`,
+			m[0], indexer.Version, m[1], at, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckUpgradedFrom12(t, s)
+}

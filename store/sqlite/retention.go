@@ -149,6 +149,7 @@ func (s *Store) PruneManifests(ctx context.Context, before time.Time, limit int)
 				`DELETE FROM scans WHERE manifest_digest = ?`,
 				`DELETE FROM manifest_layers WHERE manifest = ?`,
 				`DELETE FROM manifest_packages WHERE manifest = ?`,
+				`DELETE FROM manifest_package_rows WHERE manifest = ?`,
 				`DELETE FROM manifests WHERE digest = ?`,
 			} {
 				if _, err := tx.ExecContext(ctx, q, d); err != nil {

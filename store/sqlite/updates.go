@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"time"
 
@@ -161,6 +162,25 @@ func (s *Store) beginOperationWith(ctx context.Context, source, fingerprint stri
 // writeOperation writes the records of writing operation id in batches,
 // renewing its lease with each, and publishes it.
 func (s *Store) writeOperation(ctx context.Context, id int64, enc []store.EncodedRecord) (*store.UpdateOperation, error) {
+	next := func(n, maxBytes int) ([]store.EncodedRecord, error) {
+		end, sz := 0, 0
+		for end < len(enc) && end < n && (end == 0 || sz+len(enc[end].Data) <= maxBytes) {
+			sz += len(enc[end].Data)
+			end++
+		}
+		b := enc[:end]
+		enc = enc[end:]
+		return b, nil
+	}
+	return s.writeBatches(ctx, id, next, nil)
+}
+
+// writeBatches writes the records of writing operation id, taking them
+// from next (at most n records of at most maxBytes of JSON, one record
+// whatever its size; none at the end) one transaction at a time,
+// renewing its lease with each, and publishes it. publish, when not nil,
+// runs in the publishing transaction.
+func (s *Store) writeBatches(ctx context.Context, id int64, next func(n, maxBytes int) ([]store.EncodedRecord, error), publish func(tx *sql.Tx) error) (*store.UpdateOperation, error) {
 	renew := func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE update_operations SET lease_until = ? WHERE id = ? AND state = 'writing'`,
 			formatTime(now().Add(writeLease)), id)
@@ -174,24 +194,26 @@ func (s *Store) writeOperation(ctx context.Context, id int64, enc []store.Encode
 	}
 	txBytes := s.txBytes
 	b := s.newBatcher(s.txRecords)
-	for start := 0; start < len(enc); {
-		end, sz := start, 0
-		for end < len(enc) && end-start < b.size.n && (end == start || sz+len(enc[end].Data) <= txBytes) {
-			sz += len(enc[end].Data)
-			end++
+	for written := 0; ; {
+		batch, err := next(b.size.n, txBytes)
+		if err != nil {
+			return nil, err
+		}
+		if len(batch) == 0 {
+			break
 		}
 		var began time.Time
-		err := s.write(ctx, func(tx *sql.Tx) error {
+		err = s.write(ctx, func(tx *sql.Tx) error {
 			began = time.Now()
 			if err := renew(tx); err != nil {
 				return err
 			}
-			return insertRecords(ctx, tx, id, enc[start:end])
+			return insertRecords(ctx, tx, id, batch)
 		})
 		if err != nil {
-			return nil, fmt.Errorf("records %d to %d: %w", start, end, err)
+			return nil, fmt.Errorf("records %d to %d: %w", written, written+len(batch), err)
 		}
-		start = end
+		written += len(batch)
 		s.midwayHook()
 		if err := b.after(ctx, time.Since(began)); err != nil {
 			return nil, err
@@ -201,6 +223,11 @@ func (s *Store) writeOperation(ctx context.Context, id int64, enc []store.Encode
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		if err := renew(tx); err != nil {
 			return err
+		}
+		if publish != nil {
+			if err := publish(tx); err != nil {
+				return err
+			}
 		}
 		op.CreatedAt = now()
 		if _, err := tx.ExecContext(ctx, `UPDATE update_operations SET state = 'published', lease_until = NULL, created_at = ?
@@ -212,6 +239,73 @@ func (s *Store) writeOperation(ctx context.Context, id int64, enc []store.Encode
 	})
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
+	}
+	return op, nil
+}
+
+// PutUpdateStream implements store.UpdateStreamer: PutUpdate, taking
+// the records from a stream a batch at a time. The operation is written
+// as PutUpdate's is (batches of short transactions, published by the
+// last) and its count and coverage are stored when it is published.
+func (s *Store) PutUpdateStream(ctx context.Context, source, fingerprint string, records store.RecordStream) (*store.UpdateOperation, error) {
+	if source == "" {
+		return nil, errors.New("put update: no source")
+	}
+	enc := store.NewUpdateEncoder(source)
+	pull, stop := iter.Pull2(records)
+	defer stop()
+	var carry *store.EncodedRecord // read beyond the last batch's bytes
+	next := func(n, maxBytes int) ([]store.EncodedRecord, error) {
+		var out []store.EncodedRecord
+		sz := 0
+		for len(out) < n {
+			var e store.EncodedRecord
+			if carry != nil {
+				e, carry = *carry, nil
+			} else {
+				r, err, ok := pull()
+				if !ok {
+					break
+				}
+				if err != nil {
+					return nil, err
+				}
+				if e, err = enc.Encode(r); err != nil {
+					return nil, err
+				}
+			}
+			if len(out) > 0 && sz+len(e.Data) > maxBytes {
+				carry = &e
+				break
+			}
+			sz += len(e.Data)
+			out = append(out, e)
+		}
+		return out, nil
+	}
+	defer s.beginBatched(ctx)()
+	id, err := s.beginOperationWith(ctx, source, fingerprint, 0, opCoverage{ecosystems: store.EncodeEcosystems(nil), origin: store.OriginFrom(ctx)})
+	if err != nil {
+		return nil, fmt.Errorf("put update of %s: %w", source, err)
+	}
+	publish := func(tx *sql.Tx) error {
+		ecos, newest := enc.Summary()
+		var nw any
+		if !newest.IsZero() {
+			nw = formatTime(newest)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE update_operations SET records = ?, ecosystems = ?, newest_record = ? WHERE id = ?`,
+			enc.Count(), store.EncodeEcosystems(ecos), nw, id)
+		return err
+	}
+	op, err := s.writeBatches(ctx, id, next, publish)
+	if err != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+		defer cancel()
+		if cerr := s.dropOperation(cctx, source, id); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove the unpublished operation %d (the next update of the source will): %w", id, cerr))
+		}
+		return nil, fmt.Errorf("put update of %s: %w", source, err)
 	}
 	return op, nil
 }

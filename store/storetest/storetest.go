@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, hooks Hooks) {
 		{"Layers", testLayers},
 		{"Manifests", testManifests},
 		{"ManifestsWithPackages", testManifestsWithPackages},
+		{"PackageRows", testPackageRows},
 		{"ScanNumbering", testScanNumbering},
 		{"ConcurrentCreateScan", testConcurrentCreateScan},
 		{"GetScan", testGetScan},
@@ -85,6 +86,45 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, hooks Hooks) {
 				}
 			})
 			tc.fn(t, s)
+		})
+	}
+	// The tests of updates again, PutUpdate going through PutUpdateStream.
+	sh := streamedHooks(hooks)
+	withStreamedHooks := func(fn func(*testing.T, store.Store, Hooks)) func(*testing.T, store.Store) {
+		return func(t *testing.T, s store.Store) {
+			if hooks.Midway == nil || hooks.Abandon == nil || hooks.Leftovers == nil {
+				t.Fatal("the engine does not give every storetest.Hooks")
+			}
+			fn(t, s, sh)
+		}
+	}
+	tests = append(tests, struct {
+		name string
+		fn   func(*testing.T, store.Store)
+	}{"StreamError", withHooks(testStreamError)})
+	for _, tc := range tests {
+		if !streamedTests[tc.name] {
+			continue
+		}
+		fn := tc.fn
+		switch tc.name {
+		case "HiddenOperation":
+			fn = withStreamedHooks(testHiddenOperation)
+		case "FailedUpdate":
+			fn = withStreamedHooks(testFailedUpdate)
+		case "AbandonedUpdate":
+			fn = withStreamedHooks(testAbandonedUpdate)
+		case "StreamError":
+			fn = withStreamedHooks(testStreamError)
+		}
+		t.Run("Streamed/"+tc.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			fn(t, streamed{s})
 		})
 	}
 }

@@ -103,9 +103,22 @@ var (
 // within Limits.DocumentBytes through an updater.JSONGuard, a YAML
 // document within Limits.YAMLBytes. Fixed versions that apk cannot parse
 // (an empty key among them) are skipped and counted with updater.Skip.
-func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
+func (p Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
+	recs, err := updater.Collect(ctx, p, feed)
+	if err != nil {
+		return nil, err
+	}
+	return merge(recs), nil
+}
+
+// Merge implements updater.Merger: the records of one key folded as
+// Parse folds them.
+func (Parser) Merge(parts []vuln.Record) vuln.Record { return merge(parts)[0] }
+
+// ParseStream implements updater.StreamParser: Parse, emitting the
+// records of each document as it is read, not merged.
+func (Parser) ParseStream(ctx context.Context, feed fs.FS, emit func(vuln.Record) error) error {
 	lim := updater.LimitsOf(feed)
-	var recs []vuln.Record
 	found := 0
 	bad := 0
 	err := fs.WalkDir(feed, ".", func(p string, d fs.DirEntry, err error) error {
@@ -141,17 +154,21 @@ func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
 			return err
 		}
 		bad += n
-		recs = append(recs, rs...)
+		for _, r := range rs {
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("alpine secdb: %w", err)
+		return fmt.Errorf("alpine secdb: %w", err)
 	}
 	if found == 0 {
-		return nil, errors.New("alpine secdb: no secdb document in the feed")
+		return errors.New("alpine secdb: no secdb document in the feed")
 	}
 	updater.Skip(ctx, "alpine secdb: fixed version that is not an apk version", bad)
-	return merge(recs), nil
+	return nil
 }
 
 // looksLikeSecDB sniffs the head of a file without a telling extension.

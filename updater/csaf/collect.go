@@ -2,6 +2,7 @@ package csaf
 
 import (
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -20,7 +21,7 @@ type fix struct {
 	evr      string
 	parsed   version.Version
 	stream   string
-	cves     map[string]bool
+	cves     []string // a set, kept sorted: a few CVEs, where a map would take hundreds of bytes
 	severity vuln.Severity
 	rating   string
 	cvss     []vuln.CVSS
@@ -222,18 +223,26 @@ func (c *collector) addFix(vex bool, m *meta, cve string, r *resolved, sev vuln.
 	k := key{id, r.eco, r.rpm.name}
 	f := c.fixes[k]
 	if f == nil {
-		f = &fix{vex: vex, evr: r.rpm.evr, parsed: parsed, stream: r.rpm.stream, cves: map[string]bool{}, meta: m}
+		f = &fix{vex: vex, evr: r.rpm.evr, parsed: parsed, stream: r.rpm.stream, meta: m}
 		c.fixes[k] = f
 	} else if parsed.Compare(f.parsed) < 0 {
 		f.evr, f.parsed, f.stream = r.rpm.evr, parsed, r.rpm.stream
 	}
 	if cve != "" {
-		f.cves[cve] = true
+		if i, found := slices.BinarySearch(f.cves, cve); !found {
+			f.cves = slices.Insert(f.cves, i, cve)
+		}
 	}
 	if sev > f.severity {
 		f.severity, f.rating = sev, rating
 	}
-	f.cvss = append(f.cvss, cvss...)
+	// Only ratings not seen yet: a fix of many products would otherwise
+	// keep the same rating once per product.
+	for _, v := range cvss {
+		if !slices.Contains(f.cvss, v) {
+			f.cvss = append(f.cvss, v)
+		}
+	}
 }
 
 func (c *collector) addStatement(k key, st *statement) {
@@ -295,17 +304,35 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// records turns the collected facts into records, deduplicated.
+// records turns the collected facts into records, deduplicated, sorted
+// by key.
 func (c *collector) records() []vuln.Record {
-	advisoryFixes := map[key]bool{} // (cve, eco, pkg) an advisory fixes
+	var out []vuln.Record
+	_ = c.each(func(r vuln.Record) error { // appending fails never
+		out = append(out, r)
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
+	return out
+}
+
+// each turns the collected facts into records, deduplicated, and hands
+// them to emit one at a time, in no particular order.
+func (c *collector) each(emit func(vuln.Record) error) error {
+	// (cve, eco, pkg) an advisory fixes, of those that a VEX fix or a
+	// statement is about (the only keys looked up: keeping every one
+	// would take tens of megabytes for a feed the size of CIQ's).
+	advisoryFixes := map[key]bool{}
 	for k, f := range c.fixes {
 		if !f.vex {
-			for cve := range f.cves {
-				advisoryFixes[key{cve, k.eco, k.pkg}] = true
+			for _, cve := range f.cves {
+				ck := key{cve, k.eco, k.pkg}
+				if g := c.fixes[ck]; (g != nil && g.vex) || c.statements[ck] != nil {
+					advisoryFixes[ck] = true
+				}
 			}
 		}
 	}
-	var out []vuln.Record
 	for k, f := range c.fixes {
 		if f.vex && advisoryFixes[k] {
 			c.skips[SkipDuplicate]++
@@ -315,10 +342,12 @@ func (c *collector) records() []vuln.Record {
 		r.Status = vuln.StatusFixed
 		r.Ranges = []vuln.Range{{Type: vuln.RangeEcosystem, Introduced: introduced(f.stream, k.pkg, f.evr), Fixed: f.evr}}
 		if !f.vex {
-			r.CVEs = sortedSet(f.cves)
+			r.CVEs = slices.Clone(f.cves)
 		}
 		r.Severity, r.SourceSeverity, r.CVSS = f.severity, f.rating, sortCVSS(f.cvss)
-		out = append(out, r)
+		if err := emit(r); err != nil {
+			return err
+		}
 	}
 	for k, st := range c.statements {
 		if c.fixes[k] != nil || advisoryFixes[k] {
@@ -330,10 +359,11 @@ func (c *collector) records() []vuln.Record {
 		r.Status = st.status
 		r.Justification = st.justification
 		r.Severity, r.SourceSeverity, r.CVSS = st.severity, st.rating, sortCVSS(st.cvss)
-		out = append(out, r)
+		if err := emit(r); err != nil {
+			return err
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
-	return out
+	return nil
 }
 
 func (m *meta) record(k key) vuln.Record {

@@ -87,7 +87,40 @@ const (
 )
 
 // Parse implements updater.Parser.
-func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
+func (p Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
+	c, err := collect(ctx, feed)
+	if err != nil {
+		return nil, err
+	}
+	recs := c.records()
+	for reason, n := range c.skips {
+		updater.Skip(ctx, reason, n)
+	}
+	return recs, nil
+}
+
+// ParseStream implements updater.StreamParser. The documents of a feed
+// say things of the same (id, ecosystem, package) across files, and the
+// rules that choose between them need every document, so the facts are
+// collected first (a small part of the documents: ids, versions, a
+// pointer to the document's texts); the records are made one at a time
+// from them, never all at once.
+func (p Parser) ParseStream(ctx context.Context, feed fs.FS, emit func(vuln.Record) error) error {
+	c, err := collect(ctx, feed)
+	if err != nil {
+		return err
+	}
+	if err := c.each(emit); err != nil {
+		return err
+	}
+	for reason, n := range c.skips {
+		updater.Skip(ctx, reason, n)
+	}
+	return nil
+}
+
+// collect reads every document of the feed into a collector.
+func collect(ctx context.Context, feed fs.FS) (*collector, error) {
 	lim := updater.LimitsOf(feed)
 	c := newCollector()
 	docs := 0
@@ -120,11 +153,7 @@ func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
 	if docs == 0 {
 		return nil, errors.New("csaf: no CSAF document in the feed")
 	}
-	recs := c.records()
-	for reason, n := range c.skips {
-		updater.Skip(ctx, reason, n)
-	}
-	return recs, nil
+	return c, nil
 }
 
 // ParseDocument parses one CSAF document (read within

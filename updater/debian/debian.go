@@ -86,8 +86,22 @@ func validVersion(v string) bool {
 // it decodes; the name parse is given is the file's path in the feed.
 func parseFeed(ctx context.Context, feed fs.FS, what, none string, sniff func(*bufio.Reader) bool,
 	parse func(ctx context.Context, r io.Reader, name string, lim updater.Limits) ([]vuln.Record, error)) ([]vuln.Record, error) {
-	lim := updater.LimitsOf(feed)
 	var recs []vuln.Record
+	err := streamFeed(ctx, feed, what, none, sniff, parse, func(r vuln.Record) error {
+		recs = append(recs, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return dedupe(recs), nil
+}
+
+// streamFeed is parseFeed handing the records of each file to emit, not
+// merged (updater.StreamParser).
+func streamFeed(ctx context.Context, feed fs.FS, what, none string, sniff func(*bufio.Reader) bool,
+	parse func(ctx context.Context, r io.Reader, name string, lim updater.Limits) ([]vuln.Record, error), emit func(vuln.Record) error) error {
+	lim := updater.LimitsOf(feed)
 	found := 0
 	err := fs.WalkDir(feed, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -110,14 +124,18 @@ func parseFeed(ctx context.Context, feed fs.FS, what, none string, sniff func(*b
 		if err != nil {
 			return fmt.Errorf("parse %s: %w", path, err)
 		}
-		recs = append(recs, rs...)
+		for _, r := range rs {
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if found == 0 {
-		return nil, fmt.Errorf("%s: %s", what, none)
+		return fmt.Errorf("%s: %s", what, none)
 	}
-	return dedupe(recs), nil
+	return nil
 }

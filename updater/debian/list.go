@@ -60,6 +60,15 @@ func (ListParser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) 
 	return parseFeed(ctx, feed, "debian advisory list", "no DSA or DLA list in the feed", looksLikeList, parseList)
 }
 
+// ParseStream implements updater.StreamParser.
+func (ListParser) ParseStream(ctx context.Context, feed fs.FS, emit func(vuln.Record) error) error {
+	return streamFeed(ctx, feed, "debian advisory list", "no DSA or DLA list in the feed", looksLikeList, parseList, emit)
+}
+
+// Merge implements updater.Merger: of the records of one key, the first
+// (as Parse keeps).
+func (ListParser) Merge(parts []vuln.Record) vuln.Record { return parts[0] }
+
 // ParseList parses one DSA or DLA list.
 func ParseList(ctx context.Context, r io.Reader) ([]vuln.Record, error) {
 	recs, err := parseList(ctx, r, "list", updater.DefaultLimits())

@@ -74,6 +74,16 @@ func (TrackerParser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, erro
 	return parseFeed(ctx, feed, "debian tracker", "no tracker JSON file in the feed", looksLikeJSONObject, parseTracker)
 }
 
+// ParseStream implements updater.StreamParser (by file: a tracker
+// export is parsed whole).
+func (TrackerParser) ParseStream(ctx context.Context, feed fs.FS, emit func(vuln.Record) error) error {
+	return streamFeed(ctx, feed, "debian tracker", "no tracker JSON file in the feed", looksLikeJSONObject, parseTracker, emit)
+}
+
+// Merge implements updater.Merger: of the records of one key, the first
+// (as Parse keeps).
+func (TrackerParser) Merge(parts []vuln.Record) vuln.Record { return parts[0] }
+
 // ParseTracker parses one tracker JSON export within the default bounds
 // (updater.DefaultLimits).
 func ParseTracker(ctx context.Context, r io.Reader) ([]vuln.Record, error) {

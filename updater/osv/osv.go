@@ -76,61 +76,74 @@ type Parser struct{}
 // bounds (updater.LimitsOf): Limits.DocumentBytes (Limits.YAMLBytes for
 // YAML), JSON through an updater.JSONGuard. Malformed ranges and versions
 // are skipped and counted with updater.Skip (see Records).
-func (Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
+func (p Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
+	return updater.Collect(ctx, p, feed)
+}
+
+// window is the number of files ParseStream decodes in parallel before
+// emitting their records in file order: enough to keep every core busy,
+// few enough that their records take little memory.
+const window = 256
+
+// ParseStream implements updater.StreamParser: Parse, emitting the
+// records of each window of files in file order as they are decoded.
+func (Parser) ParseStream(ctx context.Context, feed fs.FS, emit func(vuln.Record) error) error {
 	lim := updater.LimitsOf(feed)
 	files, err := osvFiles(feed)
 	if err != nil {
-		return nil, fmt.Errorf("osv: %w", err)
+		return fmt.Errorf("osv: %w", err)
 	}
 	if len(files) == 0 {
-		return nil, errors.New("osv: no .json, .yaml or .yml file in the feed")
-	}
-	// Decoding dominates; files are parsed in parallel and their records
-	// concatenated in file order, so the result does not depend on timing.
-	results := make([][]vuln.Record, len(files))
-	errs := make([]error, len(files))
-	skips := make([]skipCounts, len(files))
-	var next int
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	workers := min(runtime.GOMAXPROCS(0), len(files))
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= len(files) || ctx.Err() != nil {
-					return
-				}
-				results[i], errs[i] = parseFileSafe(feed, files[i], lim, &skips[i])
-			}
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("osv: %w", err)
-	}
-	n := 0
-	for i, err := range errs {
-		if err != nil {
-			return nil, fmt.Errorf("osv: %w", err)
-		}
-		n += len(results[i])
-	}
-	out := make([]vuln.Record, 0, n)
-	for _, rs := range results {
-		out = append(out, rs...)
+		return errors.New("osv: no .json, .yaml or .yml file in the feed")
 	}
 	var total skipCounts
-	for i := range skips {
-		total.add(&skips[i])
+	for lo := 0; lo < len(files); lo += window {
+		chunk := files[lo:min(lo+window, len(files))]
+		// Decoding dominates; files are parsed in parallel and their
+		// records emitted in file order, so the result does not depend
+		// on timing.
+		results := make([][]vuln.Record, len(chunk))
+		errs := make([]error, len(chunk))
+		skips := make([]skipCounts, len(chunk))
+		var next int
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		workers := min(runtime.GOMAXPROCS(0), len(chunk))
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					mu.Lock()
+					i := next
+					next++
+					mu.Unlock()
+					if i >= len(chunk) || ctx.Err() != nil {
+						return
+					}
+					results[i], errs[i] = parseFileSafe(feed, chunk[i], lim, &skips[i])
+				}
+			}()
+		}
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("osv: %w", err)
+		}
+		for i, err := range errs {
+			if err != nil {
+				return fmt.Errorf("osv: %w", err)
+			}
+			total.add(&skips[i])
+			for _, r := range results[i] {
+				if err := emit(r); err != nil {
+					return fmt.Errorf("osv: %w", err)
+				}
+			}
+			results[i] = nil
+		}
 	}
 	total.report(ctx)
-	return out, nil
+	return nil
 }
 
 // parseFileSafe is parseFile with a panic turned into an error: the

@@ -78,9 +78,22 @@ var cveFileRE = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
 // Limits.DocumentBytes (updater.LimitsOf); a feed with none is an error.
 // A released line without a usable version is skipped and counted
 // (updater.Skip).
-func (UCTParser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
+func (p UCTParser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
+	recs, err := updater.Collect(ctx, p, feed)
+	if err != nil {
+		return nil, err
+	}
+	return dedupe(recs), nil
+}
+
+// Merge implements updater.Merger: of the records of one key, the first
+// (as Parse keeps).
+func (UCTParser) Merge(parts []vuln.Record) vuln.Record { return parts[0] }
+
+// ParseStream implements updater.StreamParser: Parse, emitting the
+// records of each file as it is read.
+func (UCTParser) ParseStream(ctx context.Context, feed fs.FS, emit func(vuln.Record) error) error {
 	lim := updater.LimitsOf(feed)
-	var recs []vuln.Record
 	found, bad := 0, 0
 	err := fs.WalkDir(feed, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -110,17 +123,21 @@ func (UCTParser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
 			return fmt.Errorf("parse %s: %w", p, err)
 		}
 		bad += n
-		recs = append(recs, rs...)
+		for _, r := range rs {
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ubuntu cve tracker: %w", err)
+		return fmt.Errorf("ubuntu cve tracker: %w", err)
 	}
 	if found == 0 {
-		return nil, errors.New("ubuntu cve tracker: no CVE-YYYY-NNNN file in the feed")
+		return errors.New("ubuntu cve tracker: no CVE-YYYY-NNNN file in the feed")
 	}
 	updater.Skip(ctx, skipBadFix, bad)
-	return dedupe(recs), nil
+	return nil
 }
 
 // skipBadFix is the reason under which a released line without a usable

@@ -1,0 +1,23 @@
+-- 0013: the packages of every manifest as rows (issue 17), so that the
+-- manifests an update affects, and the packages of theirs it concerns,
+-- are found by an index and read without decoding whole manifest
+-- indexes: one row per package, in the manifest's order, with its JSON
+-- (vuln.Package) and the names it is found by. The manifest keeps its
+-- distribution (JSON, "null" when none) beside the rows. Manifests
+-- stored before have package_rows 0 and no rows: the store writes them
+-- the first time it is asked (and PutManifest for every manifest since).
+-- Rows go with their manifest (ON DELETE CASCADE: scrub, GC).
+CREATE TABLE manifest_package_rows (
+    manifest    TEXT    NOT NULL REFERENCES manifests (digest) ON DELETE CASCADE,
+    position    INTEGER NOT NULL,
+    kind        TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    source_name TEXT    NOT NULL,
+    data        TEXT    NOT NULL,
+    PRIMARY KEY (manifest, position)
+) WITHOUT ROWID;
+CREATE INDEX manifest_package_rows_name ON manifest_package_rows (kind, name);
+CREATE INDEX manifest_package_rows_source ON manifest_package_rows (kind, source_name) WHERE source_name <> '';
+ALTER TABLE manifests ADD COLUMN distribution TEXT;
+ALTER TABLE manifests ADD COLUMN package_rows INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX manifests_without_package_rows ON manifests (digest) WHERE package_rows = 0;
