@@ -111,8 +111,16 @@ type cacheable struct {
 	version func(ctx context.Context) (string, error)
 	// build makes the report and encodes it; it writes nothing.
 	build func(ctx context.Context) (*encoded, error)
-	// write answers without the cache (no version, or its error).
-	write func()
+}
+
+// answerUncached builds the report and answers it without the cache.
+func answerUncached(w http.ResponseWriter, r *http.Request, build func(context.Context) (*encoded, error)) {
+	enc, err := build(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeEncoded(w, enc.body, enc.contentType, nil)
 }
 
 // serve answers q from the cache when its entry has the current version,
@@ -123,7 +131,7 @@ func (rs *reports) serve(w http.ResponseWriter, r *http.Request, q cacheable) {
 	if err != nil || ver == "" {
 		// Whatever failed (no such scan, the store) is answered as
 		// without the cache, with the same error.
-		q.write()
+		answerUncached(w, r, q.build)
 		return
 	}
 	if e, ok := rs.cache.Get(q.key, ver); ok {
@@ -312,16 +320,8 @@ func (s *Server) imageReport(w http.ResponseWriter, r *http.Request, n negotiati
 		}
 		return liveEncoded(body, ct, rep), nil
 	}
-	write := func() {
-		enc, err := build(r.Context())
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeEncoded(w, enc.body, enc.contentType, nil)
-	}
 	if s.reports == nil {
-		write()
+		answerUncached(w, r, build)
 		return
 	}
 	s.reports.serve(w, r, cacheable{
@@ -337,7 +337,6 @@ func (s *Server) imageReport(w http.ResponseWriter, r *http.Request, n negotiati
 			return v + "\x00" + dv, err
 		},
 		build: build,
-		write: write,
 	})
 }
 
@@ -355,16 +354,8 @@ func (s *Server) manifestReportOf(w http.ResponseWriter, r *http.Request, n nego
 		}
 		return liveEncoded(body, ct, rep), nil
 	}
-	write := func() {
-		enc, err := build(r.Context())
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeEncoded(w, enc.body, enc.contentType, nil)
-	}
 	if s.reports == nil {
-		write()
+		answerUncached(w, r, build)
 		return
 	}
 	s.reports.serve(w, r, cacheable{
@@ -378,7 +369,6 @@ func (s *Server) manifestReportOf(w http.ResponseWriter, r *http.Request, n nego
 			return v + "\x00" + dv, err
 		},
 		build: build,
-		write: write,
 	})
 }
 
@@ -398,24 +388,15 @@ func (s *Server) appReportOf(w http.ResponseWriter, r *http.Request, a *appsAPI,
 		// with what its version says.
 		return &encoded{body: body, contentType: ct}, nil
 	}
-	write := func() {
-		enc, err := build(r.Context())
-		if err != nil {
-			writeErr(w, err)
-			return
-		}
-		writeEncoded(w, enc.body, enc.contentType, nil)
-	}
 	av, ok := a.svc.(AppReportVersions)
 	if s.reports == nil || !ok {
-		write()
+		answerUncached(w, r, build)
 		return
 	}
 	s.reports.serve(w, r, cacheable{
 		key:     "app\x00" + app + "\x00" + strconv.Itoa(index) + "\x00" + formatKey(r, n),
 		version: func(ctx context.Context) (string, error) { return av.AppReportVersion(ctx, app, index) },
 		build:   build,
-		write:   write,
 	})
 }
 
