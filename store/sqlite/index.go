@@ -151,22 +151,10 @@ func (s *Store) ManifestsWithPackages(ctx context.Context, kind string, names []
 	if err != nil {
 		return nil, fmt.Errorf("manifests with packages: %w", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT DISTINCT manifest FROM manifest_packages
+	out, err := queryStrings(ctx, s.r, `SELECT DISTINCT manifest FROM manifest_packages
 		WHERE kind = ? AND name IN (SELECT value FROM json_each(?))
 		ORDER BY manifest`, kind, string(list))
 	if err != nil {
-		return nil, fmt.Errorf("manifests with %s packages: %w", kind, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
-			return nil, fmt.Errorf("manifests with %s packages: %w", kind, err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("manifests with %s packages: %w", kind, err)
 	}
 	return out, nil
@@ -213,21 +201,8 @@ const fillBatch = 100
 // left without rows (and logged), never failing the caller.
 func (s *Store) fillPackageRows(ctx context.Context) error {
 	for {
-		var digests []string
-		rows, err := s.r.QueryContext(ctx, `SELECT digest FROM manifests WHERE package_rows = 0 ORDER BY digest LIMIT ?`, fillBatch)
+		digests, err := queryStrings(ctx, s.r, `SELECT digest FROM manifests WHERE package_rows = 0 ORDER BY digest LIMIT ?`, fillBatch)
 		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var d string
-			if err := rows.Scan(&d); err != nil {
-				rows.Close()
-				return err
-			}
-			digests = append(digests, d)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		if len(digests) == 0 {

@@ -69,22 +69,10 @@ func (s *Store) LatestScans(ctx context.Context) ([]store.Scan, error) {
 // ImagesOfManifest returns, sorted, the images whose latest scan is of
 // manifest digest.
 func (s *Store) ImagesOfManifest(ctx context.Context, digest string) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT image FROM scans AS s
+	out, err := queryStrings(ctx, s.r, `SELECT image FROM scans AS s
 		WHERE manifest_digest = ? AND idx = (SELECT MAX(idx) FROM scans AS t WHERE t.image = s.image)
 		ORDER BY image`, digest)
 	if err != nil {
-		return nil, fmt.Errorf("images of manifest %s: %w", digest, err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var img string
-		if err := rows.Scan(&img); err != nil {
-			return nil, fmt.Errorf("images of manifest %s: %w", digest, err)
-		}
-		out = append(out, img)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("images of manifest %s: %w", digest, err)
 	}
 	return out, nil
@@ -124,24 +112,11 @@ func (s *Store) PruneManifests(ctx context.Context, before time.Time, limit int)
 	b := formatTime(before)
 	var n int
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT digest FROM manifests AS m
+		digests, err := queryStrings(ctx, tx, `SELECT digest FROM manifests AS m
 			WHERE m.updated_at < ? AND m.last_seen < ?
 			AND NOT EXISTS (SELECT 1 FROM scans AS s WHERE s.manifest_digest = m.digest AND s.scanned_at >= ?)
 			ORDER BY m.last_seen, digest LIMIT ?`, b, b, b, limit)
 		if err != nil {
-			return err
-		}
-		var digests []string
-		for rows.Next() {
-			var d string
-			if err := rows.Scan(&d); err != nil {
-				rows.Close()
-				return err
-			}
-			digests = append(digests, d)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, d := range digests {
@@ -175,23 +150,10 @@ func (s *Store) PruneLayers(ctx context.Context, before time.Time, limit int) (i
 	}
 	var n int
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `DELETE FROM layers WHERE digest IN (SELECT digest FROM layers AS l
+		gone, err := queryStrings(ctx, tx, `DELETE FROM layers WHERE digest IN (SELECT digest FROM layers AS l
 			WHERE l.created_at < ? AND NOT EXISTS (SELECT 1 FROM manifest_layers AS ml WHERE ml.layer = l.digest)
 			ORDER BY l.created_at, digest LIMIT ?) RETURNING digest`, formatTime(before), limit)
 		if err != nil {
-			return err
-		}
-		var gone []string
-		for rows.Next() {
-			var d string
-			if err := rows.Scan(&d); err != nil {
-				rows.Close()
-				return err
-			}
-			gone = append(gone, d)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		n = len(gone)
