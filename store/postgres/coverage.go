@@ -6,25 +6,7 @@ import (
 	"time"
 
 	"github.com/lapps/lapps/store"
-	"github.com/lapps/lapps/vuln"
 )
-
-// opCoverage is what PutUpdate stores with an operation for SourceData
-// (migration 0011).
-type opCoverage struct {
-	ecosystems string
-	newest     *time.Time // NULL when no record has a date
-	origin     store.Origin
-}
-
-func coverageOf(ctx context.Context, records []vuln.Record) opCoverage {
-	ecos, newest := store.Summarize(records)
-	c := opCoverage{ecosystems: txt(store.EncodeEcosystems(ecos)), origin: store.OriginFrom(ctx)}
-	if !newest.IsZero() {
-		c.newest = &newest
-	}
-	return c
-}
 
 // SourceData returns what the current operation of every source holds,
 // sorted by source name, from the operations' rows alone.

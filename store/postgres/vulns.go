@@ -27,36 +27,8 @@ import (
 // queue on an advisory lock, so that operation ids increase in the order
 // operations become visible.
 func (s *Store) PutUpdate(ctx context.Context, source, fingerprint string, records []vuln.Record) (*store.UpdateOperation, error) {
-	if source == "" {
-		return nil, errors.New("put update: no source")
-	}
-	enc, err := store.EncodeRecords(source, records)
-	if err != nil {
-		return nil, fmt.Errorf("put update of %s: %w", source, err)
-	}
-	op := &store.UpdateOperation{Source: source, CreatedAt: now(), Fingerprint: fingerprint, Records: len(enc)}
-	err = s.write(ctx, func(tx pgx.Tx) error {
-		if err := lock(ctx, tx, lockSource, txt(source)); err != nil {
-			return err
-		}
-		cov := coverageOf(ctx, records)
-		if err := tx.QueryRow(ctx, `INSERT INTO update_operations (source, fingerprint, created_at, records, ecosystems, newest_record, source_type, origin)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-			txt(source), txt(fingerprint), op.CreatedAt, op.Records, cov.ecosystems, cov.newest, txt(cov.origin.Type), txt(cov.origin.Path)).Scan(&op.ID); err != nil {
-			return err
-		}
-		if err := insertRecords(ctx, tx, op.ID, enc); err != nil {
-			return err
-		}
-		if f := s.midway.Swap(nil); f != nil {
-			(*f)()
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("put update of %s: %w", source, err)
-	}
-	return op, nil
+	// One write path: the streamed one, over the slice.
+	return s.PutUpdateStream(ctx, source, fingerprint, store.RecordsOf(records))
 }
 
 // PutUpdateStream implements store.UpdateStreamer: PutUpdate, taking the
