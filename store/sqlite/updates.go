@@ -101,12 +101,7 @@ func (s *Store) PutUpdate(ctx context.Context, source, fingerprint string, recor
 	}
 	op, err := s.writeOperation(ctx, id, enc)
 	if err != nil {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		defer cancel()
-		if cerr := s.dropOperation(cctx, source, id); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("remove the unpublished operation %d (the next update of the source will): %w", id, cerr))
-		}
-		return nil, fmt.Errorf("put update of %s: %w", source, err)
+		return nil, s.abandon(ctx, source, id, err)
 	}
 	return op, nil
 }
@@ -300,12 +295,7 @@ func (s *Store) PutUpdateStream(ctx context.Context, source, fingerprint string,
 	}
 	op, err := s.writeBatches(ctx, id, next, publish)
 	if err != nil {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		defer cancel()
-		if cerr := s.dropOperation(cctx, source, id); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("remove the unpublished operation %d (the next update of the source will): %w", id, cerr))
-		}
-		return nil, fmt.Errorf("put update of %s: %w", source, err)
+		return nil, s.abandon(ctx, source, id, err)
 	}
 	return op, nil
 }
@@ -486,4 +476,16 @@ func (s *Store) midwayHook() {
 	if f := s.midway.Swap(nil); f != nil {
 		(*f)()
 	}
+}
+
+// abandon removes the unpublished operation id of source after err, with
+// its own deadline (ctx may be what was cancelled), and returns err,
+// joined with the removal's error if that failed too.
+func (s *Store) abandon(ctx context.Context, source string, id int64, err error) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if cerr := s.dropOperation(cctx, source, id); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("remove the unpublished operation %d (the next update of the source will): %w", id, cerr))
+	}
+	return fmt.Errorf("put update of %s: %w", source, err)
 }
