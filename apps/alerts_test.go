@@ -83,7 +83,7 @@ func TestCheckVerdicts(t *testing.T) {
 				t.Errorf("%s: findings %+v: ALSA-2024:3339 on glibc named %v", s.name, a.Images[0].Findings, named)
 			}
 		}
-		ns, err := l.st.Notifications(ctx)
+		ns, err := l.st.(store.Outbox).Notifications(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +115,7 @@ func TestCheckVerdicts(t *testing.T) {
 		return srv
 	}
 	team, ops := receiver("team", "team-secret"), receiver("ops", "ops-secret")
-	dl, err := notifier.NewDeliverer(l.st, []notifier.Webhook{
+	dl, err := notifier.NewDeliverer(l.st.(store.Outbox), []notifier.Webhook{
 		{Name: "team", URL: team.URL, Secret: "team-secret"},
 		{Name: "ops", URL: ops.URL, Secret: "ops-secret"},
 	})
@@ -134,7 +134,7 @@ func TestCheckVerdicts(t *testing.T) {
 			t.Errorf("%s received %+v", name, ps)
 		}
 	}
-	if depth, err := l.st.OutboxDepth(ctx); err != nil || depth != 0 {
+	if depth, err := l.st.(store.Outbox).OutboxDepth(ctx); err != nil || depth != 0 {
 		t.Errorf("outbox depth %d, %v; want 0", depth, err)
 	}
 }
@@ -174,7 +174,7 @@ func TestCheckVerdictsEnvironments(t *testing.T) {
 	if len(got) != 2 || got["prod"] != policy.Fail || got["staging"] != policy.Warn {
 		t.Errorf("alerts by environment = %v, want prod fail and staging warn", got)
 	}
-	if ns, err := l.st.Notifications(ctx); err != nil || len(ns) != 0 {
+	if ns, err := l.st.(store.Outbox).Notifications(ctx); err != nil || len(ns) != 0 {
 		t.Errorf("no webhooks: %d notifications, %v; want none", len(ns), err)
 	}
 	if err := l.RemoveApp(ctx, "shop"); err != nil {

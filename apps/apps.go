@@ -612,7 +612,7 @@ var _ Service = (*Local)(nil)
 // Local is the in-process Service, on the store and the image scans of a
 // service.Service.
 type Local struct {
-	st  store.Store
+	st  Store
 	svc service.Service
 	log *slog.Logger
 	now func() time.Time
@@ -629,6 +629,6 @@ type Local struct {
 // names (image.WithLocalRoots on a server), so that an app's images are
 // named as its scans are, and a server never looks a name up in its
 // working directory.
-func New(st store.Store, svc service.Service, imageOpts ...image.Option) *Local {
+func New(st Store, svc service.Service, imageOpts ...image.Option) *Local {
 	return &Local{st: st, svc: svc, log: slog.Default(), now: time.Now, imageOpts: imageOpts}
 }

@@ -96,7 +96,7 @@ type Change struct {
 // ecosystems whose names ignore case (NuGet, Packagist) a package
 // indexed in another case than the record spells it is found only when
 // one of them is all lower case.
-func Affected(ctx context.Context, st store.Store, from, to int64) ([]Change, error) {
+func Affected(ctx context.Context, st AffectedStore, from, to int64) ([]Change, error) {
 	diff, err := st.DiffUpdates(ctx, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("affected by operation %d: %w", to, err)
@@ -110,7 +110,7 @@ type ecoNames struct {
 	names     map[string]bool
 }
 
-func affected(ctx context.Context, st store.Store, from, to int64, diff *store.Diff) ([]Change, error) {
+func affected(ctx context.Context, st AffectedStore, from, to int64, diff *store.Diff) ([]Change, error) {
 	var source string
 	byEco := map[string]*ecoNames{}
 	for _, l := range [][]vuln.Record{diff.Added, diff.Removed, diff.Changed} {
@@ -287,7 +287,7 @@ func concerns(p *vuln.Package, eco, kind string, names map[string]bool) bool {
 // per package; with the same distribution and ecosystem, the same
 // package byte for byte has the same findings in every image built on
 // one base), its findings shared.
-func affectedByRows(ctx context.Context, st store.Store, pr store.PackageRows, kind string, query []string, ecos []*ecoNames,
+func affectedByRows(ctx context.Context, st AffectedStore, pr store.PackageRows, kind string, query []string, ecos []*ecoNames,
 	before, after *snapshot, images map[string][]string) ([]Change, error) {
 	found, err := pr.PackagesNamed(ctx, kind, query)
 	if err != nil {
@@ -410,14 +410,14 @@ func compare(digest string, was, is []vuln.Finding) []Change {
 // records of every other source. Records are fetched once per ecosystem
 // and package name.
 type snapshot struct {
-	st     store.Store
+	st     AffectedStore
 	source string
 	op     int64 // 0: the source had no data
 	cache  map[string]map[string][]vuln.Record
 	byID   map[string][]vuln.Record // RecordsByID's, by id
 }
 
-func newSnapshot(st store.Store, source string, op int64) *snapshot {
+func newSnapshot(st AffectedStore, source string, op int64) *snapshot {
 	return &snapshot{st: st, source: source, op: op, cache: map[string]map[string][]vuln.Record{}, byID: map[string][]vuln.Record{}}
 }
 

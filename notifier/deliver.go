@@ -60,7 +60,7 @@ type Metrics interface {
 // before the first call; it is safe for concurrent use afterwards, and
 // several deliverers (one per replica) share one outbox safely.
 type Deliverer struct {
-	store    store.Outbox
+	store    DeliveryStore
 	webhooks map[string]Webhook
 
 	// Client sends the requests; it must not follow redirects (a POST
@@ -88,7 +88,7 @@ type Deliverer struct {
 
 // NewDeliverer returns a deliverer of st's outbox to webhooks, with the
 // defaults; it fails on an invalid or duplicate webhook.
-func NewDeliverer(st store.Outbox, webhooks []Webhook) (*Deliverer, error) {
+func NewDeliverer(st DeliveryStore, webhooks []Webhook) (*Deliverer, error) {
 	d := &Deliverer{
 		store:    st,
 		webhooks: map[string]Webhook{},

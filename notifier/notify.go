@@ -169,7 +169,7 @@ func WithClock(now func() time.Time) NotifyOption {
 // Notify returns the number of entries enqueued, over all webhooks. It is
 // meant to run for a source in one process at a time (the scheduler's
 // singleton lock): two concurrent calls could enqueue an operation twice.
-func Notify(ctx context.Context, st store.Store, source string, webhooks []Webhook, opts ...NotifyOption) (int, error) {
+func Notify(ctx context.Context, st NotifyStore, source string, webhooks []Webhook, opts ...NotifyOption) (int, error) {
 	o := &notifyOptions{pageSize: DefaultPageSize, logger: slog.Default(), now: time.Now}
 	for _, opt := range opts {
 		opt(o)
