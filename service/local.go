@@ -33,7 +33,7 @@ import (
 
 // Local is the in-process Service, on a store of its own.
 type Local struct {
-	st       store.Store
+	st       Store
 	ix       *indexer.Indexer
 	sources  []updater.Source
 	log      *slog.Logger
@@ -106,9 +106,10 @@ func WithLogger(log *slog.Logger) Option { return func(l *Local) { l.log = log }
 // number of CPUs).
 func WithParallelism(n int) Option { return func(l *Local) { l.parallel = max(1, n) } }
 
-// NewLocal returns the in-process service on st, indexing with ix. It
-// takes ownership of st: Close closes it.
-func NewLocal(st store.Store, ix *indexer.Indexer, opts ...Option) *Local {
+// NewLocal returns the in-process service on st (a store.Store, or any
+// store with the roles of Store), indexing with ix. It takes ownership of
+// st: Close closes it.
+func NewLocal(st Store, ix *indexer.Indexer, opts ...Option) *Local {
 	l := &Local{
 		st: st, ix: ix, log: slog.Default(), now: time.Now,
 		parallel: runtime.GOMAXPROCS(0), open: image.Open,
@@ -124,8 +125,12 @@ func NewLocal(st store.Store, ix *indexer.Indexer, opts ...Option) *Local {
 func (l *Local) Close() error { return l.st.Close() }
 
 // Store returns the store the service works on, which a server on it
-// shares (its scan job queue, say).
-func (l *Local) Store() store.Store { return l.st }
+// shares (its scan job queue, say); nil when the service was given a
+// store that is not a whole store.Store (a test's fake).
+func (l *Local) Store() store.Store {
+	s, _ := l.st.(store.Store)
+	return s
+}
 
 // ScanImage indexes the layers of the image not indexed yet by this
 // indexer version, folds the layer indexes, matches the result against the

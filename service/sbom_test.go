@@ -325,7 +325,7 @@ func TestSBOMNotified(t *testing.T) {
 	cp("GO-2021-0113") // golang.org/x/text before 0.3.7
 	cp("GO-2022-1059") // golang.org/x/text before 0.3.8
 	op2 := op()
-	changes, err := notifier.Affected(ctx, l.st, op1, op2)
+	changes, err := notifier.Affected(ctx, l.Store(), op1, op2)
 	if err != nil {
 		t.Fatal(err)
 	}
