@@ -25,6 +25,24 @@ import (
 // each subtest; Run closes it when the subtest ends. hooks reach what the
 // interface does not (see Hooks).
 func Run(t *testing.T, open func(t *testing.T) store.Store, hooks Hooks) {
+	run(t, open, hooks, nil)
+}
+
+// RunOnly runs the named tests of the conformance suite (the names of
+// Run's subtests: "Layers", "DiffUpdates", …), and the streamed versions
+// of those that have one: for a store that implements only some roles of
+// store.Store, such as the in-memory fake of store/memstore. A name the
+// suite does not have fails the test.
+func RunOnly(t *testing.T, open func(t *testing.T) store.Store, hooks Hooks, names ...string) {
+	only := map[string]bool{}
+	for _, n := range names {
+		only[n] = true
+	}
+	run(t, open, hooks, only)
+}
+
+// run runs the suite, only the tests named in only when it is not nil.
+func run(t *testing.T, open func(t *testing.T) store.Store, hooks Hooks, only map[string]bool) {
 	withHooks := func(fn func(*testing.T, store.Store, Hooks)) func(*testing.T, store.Store) {
 		return func(t *testing.T, s store.Store) {
 			if hooks.Midway == nil || hooks.Abandon == nil || hooks.Leftovers == nil {
@@ -77,7 +95,19 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, hooks Hooks) {
 		{"AppScans", testAppScans},
 		{"AppVerdicts", testAppVerdicts},
 	}
+	known := map[string]bool{"StreamError": true}
 	for _, tc := range tests {
+		known[tc.name] = true
+	}
+	for n := range only {
+		if !known[n] {
+			t.Errorf("storetest: no test %q", n)
+		}
+	}
+	for _, tc := range tests {
+		if only != nil && !only[tc.name] {
+			continue
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
 			t.Cleanup(func() {
@@ -103,7 +133,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store, hooks Hooks) {
 		fn   func(*testing.T, store.Store)
 	}{"StreamError", withHooks(testStreamError)})
 	for _, tc := range tests {
-		if !streamedTests[tc.name] {
+		if !streamedTests[tc.name] || only != nil && !only[tc.name] {
 			continue
 		}
 		fn := tc.fn
