@@ -62,9 +62,9 @@ type manifest struct {
 	stored, seen time.Time
 	layers       []string // the digests of its layers
 	version      string
-	data    []byte // the index's JSON
-	rows    []store.PackageRow
-	dist    []byte // the distribution's JSON
+	data         []byte // the index's JSON
+	rows         []store.PackageRow
+	dist         []byte // the distribution's JSON
 }
 
 type scan struct {
@@ -76,7 +76,7 @@ type scan struct {
 // content hash, with the columns they query.
 type storedRecord struct {
 	source, id, ecosystem, pkg, key string
-	data                               []byte
+	data                            []byte
 }
 
 type operation struct {
