@@ -122,3 +122,13 @@ func (s *Store) PruneLayers(ctx context.Context, before time.Time, limit int) (i
 	}
 	return len(old), nil
 }
+
+// PruneJobs is store.Jobs.PruneJobs for a store without a job queue:
+// there is never a finished job to delete. It checks its limit as the
+// engines do.
+func (s *Store) PruneJobs(ctx context.Context, before time.Time, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, fmt.Errorf("prune jobs: limit %d", limit)
+	}
+	return 0, nil
+}
