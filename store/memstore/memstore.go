@@ -1,15 +1,18 @@
 // Package memstore is an in-memory store for tests: the store roles that
-// the notifier, the service's scans and the apps' reads use, with the
-// engines' semantics, so that their tests run in milliseconds without a
-// database or test images.
+// the notifier (notifier.NotifyStore, DeliveryStore) and the service
+// (service.Store) declare, with the engines' semantics, so that their
+// tests run in milliseconds without a database or test images.
 //
 // It implements store.Layers, store.Blobs, store.Manifests,
 // store.PackageRows, store.Scans, store.Vulnerabilities,
 // store.UpdateStreamer, store.UpdateRecords, store.RecordLookup,
 // store.Coverage, store.Retention and store.Outbox. It does not
-// implement store.Store: tokens, leases, jobs and apps are not here. Its
-// parity test runs the engines' conformance suite (store/storetest) on it
-// for every role it implements, so that it cannot drift from them.
+// implement store.Store: tokens, leases, the job queue (but for
+// PruneJobs, which never finds a job) and apps are not here. Its parity
+// test runs the engines' conformance suite (store/storetest) on it for
+// every role it implements, so that it cannot drift from them; only the
+// suite's tests of half-written updates, which look into an engine's
+// tables through storetest.Hooks, are not run.
 //
 // Records, indexes and reports are kept as the JSON the engines store and
 // decoded on every read, so that a caller gets what an engine would give
