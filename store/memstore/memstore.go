@@ -1,14 +1,15 @@
 // Package memstore is an in-memory store for tests: the store roles that
-// the notifier (notifier.NotifyStore, DeliveryStore) and the service
-// (service.Store) declare, with the engines' semantics, so that their
+// the notifier (notifier.NotifyStore, DeliveryStore), the service
+// (service.Store) and the apps (apps.Store) declare, with the engines' semantics, so that their
 // tests run in milliseconds without a database or test images.
 //
 // It implements store.Layers, store.Blobs, store.Manifests,
 // store.PackageRows, store.Scans, store.Vulnerabilities,
 // store.UpdateStreamer, store.UpdateRecords, store.RecordLookup,
-// store.Coverage, store.Retention and store.Outbox. It does not
-// implement store.Store: tokens, leases, the job queue (but for
-// PruneJobs, which never finds a job) and apps are not here. Its parity
+// store.Coverage, store.Retention, store.Outbox, store.Apps and
+// store.AppVerdicts. It does not implement store.Store: tokens, leases
+// and the job queue (but for PruneJobs, which never finds a job) are not
+// here. Its parity
 // test runs the engines' conformance suite (store/storetest) on it for
 // every role it implements, so that it cannot drift from them; only the
 // suite's tests of half-written updates, which look into an engine's
@@ -52,6 +53,8 @@ type Store struct {
 
 	notifications map[string]*store.Notification
 	cursors       map[string]int64
+
+	apps apps
 }
 
 type layer struct {
@@ -106,6 +109,7 @@ func New() *Store {
 		runs:          map[string]runState{},
 		notifications: map[string]*store.Notification{},
 		cursors:       map[string]int64{},
+		apps:          newApps(),
 	}
 }
 
@@ -428,4 +432,6 @@ var (
 	_ store.Coverage        = (*Store)(nil)
 	_ store.Retention       = (*Store)(nil)
 	_ store.Outbox          = (*Store)(nil)
+	_ store.Apps            = (*Store)(nil)
+	_ store.AppVerdicts     = (*Store)(nil)
 )

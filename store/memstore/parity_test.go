@@ -20,8 +20,8 @@ type partial struct {
 type missing struct{ store.Store }
 
 // implemented are the conformance tests of the roles memstore implements.
-// Not run: the tests of tokens, leases, jobs, apps and verdicts (roles it
-// does not have), and HiddenOperation, FailedUpdate,
+// Not run: the tests of tokens, leases and jobs (roles it does not
+// have), and HiddenOperation, FailedUpdate,
 // AbandonedUpdate and StreamError, which need storetest.Hooks into an
 // engine's half-written updates (memstore publishes an update at once,
 // under its lock: there is no half-written state to look into).
@@ -32,6 +32,7 @@ var implemented = []string{
 	"SourceStatuses", "SourceData", "PruneUpdates", "OperationRecords",
 	"OutboxEnqueue", "OutboxClaim", "OutboxConcurrentClaim", "PruneDelivered",
 	"LatestScans", "Blobs", "PruneScans", "PruneManifests", "PruneLayers", "PruneLayerBlobs",
+	"Apps", "Deployments", "AppScans", "AppVerdicts",
 }
 
 // TestConformance runs the engines' conformance suite on memstore for
