@@ -13,7 +13,7 @@ const module = "github.com/lapps/lapps/"
 // lower are the packages (with all below them) that must never import
 // any of upper: the model and the engines under the daemon.
 var lower = []string{
-	"vuln/...", "store/...", "matcher/...", "indexer/...", "checks/...",
+	"vuln/...", "model", "store/...", "matcher/...", "indexer/...", "checks/...",
 	"report", "policy", "image/...", "limits", "redact",
 }
 
