@@ -317,8 +317,8 @@ func (s *Store) DiffUpdates(ctx context.Context, from, to int64) (*store.Diff, e
 			if err != nil {
 				return err
 			}
-			if fromOp.Source != toOp.Source {
-				return fmt.Errorf("operations of different sources (%s, %s)", fromOp.Source, toOp.Source)
+			if err := store.DiffSources(fromOp, toOp); err != nil {
+				return err
 			}
 		}
 		// Added and changed records on the to side, removed records and
@@ -332,29 +332,7 @@ func (s *Store) DiffUpdates(ctx context.Context, from, to int64) (*store.Diff, e
 	if err != nil {
 		return nil, fmt.Errorf("diff updates %d..%d: %w", from, to, err)
 	}
-	inOlder := make(map[string]bool, len(older))
-	for i := range older {
-		inOlder[older[i].Key()] = true
-	}
-	inNewer := make(map[string]bool, len(newer))
-	d := &store.Diff{}
-	for _, r := range newer {
-		inNewer[r.Key()] = true
-		if inOlder[r.Key()] {
-			d.Changed = append(d.Changed, r)
-		} else {
-			d.Added = append(d.Added, r)
-		}
-	}
-	for _, r := range older {
-		if !inNewer[r.Key()] {
-			d.Removed = append(d.Removed, r)
-		}
-	}
-	for _, l := range [][]vuln.Record{d.Added, d.Removed, d.Changed} {
-		store.SortRecords(l)
-	}
-	return d, nil
+	return store.DiffRecords(newer, older), nil
 }
 
 // querier is what pgxpool.Pool and pgx.Tx have in common for queries.
