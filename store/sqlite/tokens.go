@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/lapps/lapps/store"
@@ -15,16 +13,13 @@ import (
 // CreateToken stores a new token whose secret hashes to hash and returns
 // it with its id and creation time.
 func (s *Store) CreateToken(ctx context.Context, name string, hash []byte, scopes []string) (*store.Token, error) {
-	if len(hash) != 32 {
-		return nil, fmt.Errorf("create token %q: hash of %d bytes, want 32 (SHA-256)", name, len(hash))
+	tok, stored, err := store.NewToken(name, hash, scopes, now())
+	if err != nil {
+		return nil, err
 	}
-	if err := store.CheckTokenScopes(scopes); err != nil {
-		return nil, fmt.Errorf("create token %q: %w", name, err)
-	}
-	tok := &store.Token{Name: name, CreatedAt: now(), Scopes: slices.Clone(scopes)}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO tokens (name, hash, created_at, scopes) VALUES (?, ?, ?, ?) RETURNING id`,
-			name, hash, formatTime(tok.CreatedAt), strings.Join(scopes, ",")).Scan(&tok.ID)
+			name, hash, formatTime(tok.CreatedAt), stored).Scan(&tok.ID)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create token %q: %w", name, err)
