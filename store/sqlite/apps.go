@@ -52,21 +52,14 @@ func (s *Store) ListApps(ctx context.Context) ([]store.App, error) {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}
 	defer rows.Close()
-	var out []store.App
-	for rows.Next() {
-		a, err := scanApp(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list apps: %w", err)
-		}
-		out = append(out, *a)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, scanApp)
+	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}
 	return out, nil
 }
 
-func scanApp(row interface{ Scan(...any) error }) (*store.App, error) {
+func scanApp(row store.Row) (*store.App, error) {
 	var (
 		a          store.App
 		at, images string
@@ -178,27 +171,30 @@ func (s *Store) deployments(ctx context.Context, app, query string) ([]store.Dep
 		return nil, fmt.Errorf("deployments of %s: %w", app, err)
 	}
 	defer rows.Close()
-	var out []store.Deployment
-	for rows.Next() {
-		var (
-			d                   store.Deployment
-			at, images, reasons string
-		)
-		if err := rows.Scan(&d.ID, &d.App, &d.Env, &at, &images, &d.Verdict, &d.Accepted, &reasons); err != nil {
-			return nil, fmt.Errorf("deployments of %s: %w", app, err)
-		}
-		if d.At, err = parseTime(at); err != nil {
-			return nil, fmt.Errorf("deployments of %s: %w", app, err)
-		}
-		if err := store.DecodeDeployment(&d, images, reasons); err != nil {
-			return nil, fmt.Errorf("deployments of %s: %w", app, err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, scanDeployment)
+	if err != nil {
 		return nil, fmt.Errorf("deployments of %s: %w", app, err)
 	}
 	return out, nil
+}
+
+// scanDeployment reads a row of deploymentCols.
+func scanDeployment(row store.Row) (*store.Deployment, error) {
+	var (
+		d                   store.Deployment
+		at, images, reasons string
+	)
+	if err := row.Scan(&d.ID, &d.App, &d.Env, &at, &images, &d.Verdict, &d.Accepted, &reasons); err != nil {
+		return nil, err
+	}
+	var err error
+	if d.At, err = parseTime(at); err != nil {
+		return nil, err
+	}
+	if err := store.DecodeDeployment(&d, images, reasons); err != nil {
+		return nil, err
+	}
+	return &d, nil
 }
 
 // CreateAppScan stores sc under the next index for sc.App, in one write
@@ -235,15 +231,8 @@ func (s *Store) ListAppScans(ctx context.Context, app string) ([]store.AppScan, 
 		return nil, fmt.Errorf("list scans of app %s: %w", app, err)
 	}
 	defer rows.Close()
-	var out []store.AppScan
-	for rows.Next() {
-		sc, err := scanAppScan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list scans of app %s: %w", app, err)
-		}
-		out = append(out, *sc)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, scanAppScan)
+	if err != nil {
 		return nil, fmt.Errorf("list scans of app %s: %w", app, err)
 	}
 	return out, nil
@@ -271,7 +260,7 @@ func (s *Store) GetAppScan(ctx context.Context, app string, index int) (*store.A
 	return sc, nil
 }
 
-func scanAppScan(row interface{ Scan(...any) error }) (*store.AppScan, error) {
+func scanAppScan(row store.Row) (*store.AppScan, error) {
 	var (
 		sc         store.AppScan
 		at, images string

@@ -49,15 +49,8 @@ func (s *Store) ListTokens(ctx context.Context) ([]store.Token, error) {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Token
-	for rows.Next() {
-		tok, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list tokens: %w", err)
-		}
-		out = append(out, *tok)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, scanToken)
+	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	return out, nil
@@ -106,7 +99,7 @@ func affectedOne(res sql.Result, err error) error {
 	return nil
 }
 
-func scanToken(row interface{ Scan(...any) error }) (*store.Token, error) {
+func scanToken(row store.Row) (*store.Token, error) {
 	var (
 		tok               store.Token
 		created           string

@@ -287,19 +287,8 @@ func (s *Store) Records(ctx context.Context, ecosystem string, packages []string
 		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
 	}
 	defer rows.Close()
-	var out []vuln.Record
-	for rows.Next() {
-		var hash, data []byte
-		if err := rows.Scan(&hash, &data); err != nil {
-			return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
-		}
-		rec, err := s.records.Decode(hash, data)
-		if err != nil {
-			return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
-		}
-		out = append(out, rec)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, s.scanRecord)
+	if err != nil {
 		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
 	}
 	store.SortRecords(out)
@@ -354,21 +343,23 @@ func (s *Store) RecordsByID(ctx context.Context, ids []string) ([]vuln.Record, e
 		return nil, fmt.Errorf("records by id: %w", err)
 	}
 	defer rows.Close()
-	var out []vuln.Record
-	for rows.Next() {
-		var hash, data []byte
-		if err := rows.Scan(&hash, &data); err != nil {
-			return nil, fmt.Errorf("records by id: %w", err)
-		}
-		rec, err := s.records.Decode(hash, data)
-		if err != nil {
-			return nil, fmt.Errorf("records by id: %w", err)
-		}
-		out = append(out, rec)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, s.scanRecord)
+	if err != nil {
 		return nil, fmt.Errorf("records by id: %w", err)
 	}
 	store.SortRecords(out)
 	return out, nil
+}
+
+// scanRecord reads a row of (hash, data) through the record cache.
+func (s *Store) scanRecord(row store.Row) (*vuln.Record, error) {
+	var hash, data []byte
+	if err := row.Scan(&hash, &data); err != nil {
+		return nil, err
+	}
+	rec, err := s.records.Decode(hash, data)
+	if err != nil {
+		return nil, err
+	}
+	return &rec, nil
 }
