@@ -32,3 +32,13 @@ func CollectRows[T any](rows Rows, scan func(Row) (*T, error)) ([]T, error) {
 	}
 	return out, nil
 }
+
+// ScanBytes reads a row of one column as bytes (a record's stored JSON),
+// for CollectRows.
+func ScanBytes(row Row) (*[]byte, error) {
+	var b []byte
+	if err := row.Scan(&b); err != nil {
+		return nil, err
+	}
+	return &b, nil
+}

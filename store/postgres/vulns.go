@@ -348,15 +348,8 @@ func queryRecords(ctx context.Context, q querier, query string, args ...any) ([]
 		return nil, err
 	}
 	defer rows.Close()
-	var raw [][]byte
-	for rows.Next() {
-		var data []byte
-		if err := rows.Scan(&data); err != nil {
-			return nil, err
-		}
-		raw = append(raw, data)
-	}
-	if err := rows.Err(); err != nil {
+	raw, err := store.CollectRows(rows, store.ScanBytes)
+	if err != nil {
 		return nil, err
 	}
 	return store.DecodeRecords(raw)
