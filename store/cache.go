@@ -50,6 +50,20 @@ func (c *RecordCache) Decode(hash, data []byte) (vuln.Record, error) {
 	return rec, nil
 }
 
+// ScanRow reads a row of (hash, data), the columns both engines select
+// for current records, and decodes it as Decode does; for CollectRows.
+func (c *RecordCache) ScanRow(row Row) (*vuln.Record, error) {
+	var hash, data []byte
+	if err := row.Scan(&hash, &data); err != nil {
+		return nil, err
+	}
+	rec, err := c.Decode(hash, data)
+	if err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
 // clone copies a record and its slices.
 func clone(r *vuln.Record) vuln.Record {
 	c := *r

@@ -280,7 +280,7 @@ func (s *Store) Records(ctx context.Context, ecosystem string, packages []string
 		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
 	}
 	defer rows.Close()
-	out, err := store.CollectRows(rows, s.scanRecord)
+	out, err := store.CollectRows(rows, s.records.ScanRow)
 	if err != nil {
 		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
 	}
@@ -336,23 +336,10 @@ func (s *Store) RecordsByID(ctx context.Context, ids []string) ([]vuln.Record, e
 		return nil, fmt.Errorf("records by id: %w", err)
 	}
 	defer rows.Close()
-	out, err := store.CollectRows(rows, s.scanRecord)
+	out, err := store.CollectRows(rows, s.records.ScanRow)
 	if err != nil {
 		return nil, fmt.Errorf("records by id: %w", err)
 	}
 	store.SortRecords(out)
 	return out, nil
-}
-
-// scanRecord reads a row of (hash, data) through the record cache.
-func (s *Store) scanRecord(row store.Row) (*vuln.Record, error) {
-	var hash, data []byte
-	if err := row.Scan(&hash, &data); err != nil {
-		return nil, err
-	}
-	rec, err := s.records.Decode(hash, data)
-	if err != nil {
-		return nil, err
-	}
-	return &rec, nil
 }
