@@ -8,12 +8,13 @@ import (
 	"strings"
 
 	"github.com/lapps/lapps/limits"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 )
 
 // folded is the state of one path while layers are folded.
 type folded struct {
-	entry Entry
+	entry model.Entry
 	// since maps a package's Key to the digest of the layer that
 	// introduced it.
 	since map[string]string
@@ -27,23 +28,23 @@ type folded struct {
 // layers and idxs are parallel slices. An image of more than
 // DefaultLimits.Packages packages is a *limits.Error; (*Indexer).Fold
 // applies the Indexer's limits instead.
-func Fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex) (*ImageIndex, error) {
+func Fold(manifestDigest string, layers []model.LayerInfo, idxs []*model.LayerIndex) (*model.ImageIndex, error) {
 	return fold(manifestDigest, layers, idxs, DefaultLimits)
 }
 
 // Fold is the package's Fold with the Indexer's limits: an image of more
 // than Limits.Packages packages (reported and OS-owned) is a
 // *limits.Error naming limits.packages.
-func (ix *Indexer) Fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex) (*ImageIndex, error) {
+func (ix *Indexer) Fold(manifestDigest string, layers []model.LayerInfo, idxs []*model.LayerIndex) (*model.ImageIndex, error) {
 	return fold(manifestDigest, layers, idxs, ix.limits)
 }
 
-func fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex, lim Limits) (*ImageIndex, error) {
+func fold(manifestDigest string, layers []model.LayerInfo, idxs []*model.LayerIndex, lim Limits) (*model.ImageIndex, error) {
 	if len(layers) != len(idxs) {
 		return nil, fmt.Errorf("fold %s: %d layers but %d layer indexes", manifestDigest, len(layers), len(idxs))
 	}
 	state := map[string]*folded{}
-	out := &ImageIndex{ManifestDigest: manifestDigest, IndexerVersion: Version, Layers: layers}
+	out := &model.ImageIndex{ManifestDigest: manifestDigest, IndexerVersion: Version, Layers: layers}
 	for i, li := range idxs {
 		if li == nil {
 			return nil, fmt.Errorf("fold %s: no index for layer %s", manifestDigest, layers[i].Digest)
@@ -84,7 +85,7 @@ func fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex, lim Lim
 	tooMany := func() error {
 		return limits.New(fmt.Sprintf("packages of image %s", manifestDigest), lim.Packages, "packages", keyPackages)
 	}
-	var releases []Entry
+	var releases []model.Entry
 	seen := map[string]bool{}
 	for _, k := range keys {
 		f := state[k]
@@ -160,7 +161,7 @@ func fold(manifestDigest string, layers []LayerInfo, idxs []*LayerIndex, lim Lim
 }
 
 // statedLicenses gathers the licenses that the files of the final file
-// system state for packages of other files (Entry.Licenses), keyed "KIND
+// system state for packages of other files (model.Entry.Licenses), keyed "KIND
 // NAME", in path order: the first file to state licenses for a package
 // gives them.
 func statedLicenses(keys []string, state map[string]*folded) map[string][]string {
@@ -235,7 +236,7 @@ func firstNodeModules(p string) int {
 // with an installed node_modules tree beside it in the final file system:
 // the packages installed there are what runs, and are reported instead.
 // installed is what installedTrees returns for state.
-func supersededLock(e Entry, installed map[string]bool, state map[string]*folded) bool {
+func supersededLock(e model.Entry, installed map[string]bool, state map[string]*folded) bool {
 	if e.Cataloger != "npm" || !lockFiles[path.Base(e.Path)] {
 		return false
 	}
@@ -264,7 +265,7 @@ func supersededLock(e Entry, installed map[string]bool, state map[string]*folded
 // and S paths in the state, not W × S: the directories whose contents go
 // are sorted, the ones under another dropped, and each path of the state
 // looks for its one candidate ancestor by binary search.
-func removeDeleted(state map[string]*folded, li *LayerIndex) {
+func removeDeleted(state map[string]*folded, li *model.LayerIndex) {
 	if len(li.Whiteouts) == 0 && len(li.Opaque) == 0 {
 		return
 	}
@@ -353,7 +354,7 @@ func releaseRank(p string) int {
 // files (alpine-release, debian_version, redhat-release…). Vendor files
 // fill what os-release leaves empty, and give the precise Version
 // ("12.8", "3.20.3") where os-release has only the major one.
-func mergeReleases(entries []Entry) *vuln.Distribution {
+func mergeReleases(entries []model.Entry) *vuln.Distribution {
 	if len(entries) == 0 {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/lapps/lapps/checks"
+	"github.com/lapps/lapps/model"
 )
 
 // foldChecks gathers the checks' results of the layers, base first, into
@@ -14,7 +15,7 @@ import (
 // again (LayerResult.Wrote) or reports the same finding on it. Other file
 // findings and every secret stay, marked as deleted later where a later
 // layer deletes the file: the layer holding it is still in the image.
-func foldChecks(layers []LayerInfo, idxs []*LayerIndex) ([]checks.Finding, []checks.Secret) {
+func foldChecks(layers []model.LayerInfo, idxs []*model.LayerIndex) ([]checks.Finding, []checks.Secret) {
 	type later struct {
 		whiteouts map[string]bool
 		opaque    []string

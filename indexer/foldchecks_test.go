@@ -4,13 +4,14 @@ import (
 	"testing"
 
 	"github.com/lapps/lapps/checks"
+	"github.com/lapps/lapps/model"
 )
 
 // TestFoldChecks: final-state findings go with their file, the others
 // and secrets stay, marked deleted later.
 func TestFoldChecks(t *testing.T) {
-	layers := []LayerInfo{{Digest: "sha256:a"}, {Digest: "sha256:b"}, {Digest: "sha256:c"}}
-	idxs := []*LayerIndex{
+	layers := []model.LayerInfo{{Digest: "sha256:a"}, {Digest: "sha256:b"}, {Digest: "sha256:c"}}
+	idxs := []*model.LayerIndex{
 		{Checks: &checks.LayerResult{
 			Findings: []checks.Finding{
 				{ID: checks.FileSetuid, Path: "usr/local/bin/x"},
@@ -53,7 +54,7 @@ func TestFoldChecks(t *testing.T) {
 		t.Errorf("secrets %+v", ss)
 	}
 	// Layers indexed without checks give nothing.
-	if f, s := foldChecks(layers[:1], []*LayerIndex{{}}); f != nil || s != nil {
+	if f, s := foldChecks(layers[:1], []*model.LayerIndex{{}}); f != nil || s != nil {
 		t.Errorf("%v %v", f, s)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -73,18 +74,18 @@ func layerTar(t testing.TB, files ...file) []byte {
 	return buf.Bytes()
 }
 
-func index(t *testing.T, layers ...[]byte) *indexer.ImageIndex {
+func index(t *testing.T, layers ...[]byte) *model.ImageIndex {
 	t.Helper()
 	ix := indexer.New([]indexer.Cataloger{listCataloger{}})
-	var infos []indexer.LayerInfo
-	var idxs []*indexer.LayerIndex
+	var infos []model.LayerInfo
+	var idxs []*model.LayerIndex
 	for i, l := range layers {
 		d := fmt.Sprintf("sha256:layer%d", i)
 		li, err := ix.IndexLayer(context.Background(), d, bytes.NewReader(l))
 		if err != nil {
 			t.Fatal(err)
 		}
-		infos = append(infos, indexer.LayerInfo{Digest: d})
+		infos = append(infos, model.LayerInfo{Digest: d})
 		idxs = append(idxs, li)
 	}
 	img, err := indexer.Fold("sha256:m", infos, idxs)
@@ -94,7 +95,7 @@ func index(t *testing.T, layers ...[]byte) *indexer.ImageIndex {
 	return img
 }
 
-func pkgs(img *indexer.ImageIndex) string {
+func pkgs(img *model.ImageIndex) string {
 	var s []string
 	for _, p := range img.Packages {
 		s = append(s, p.DBPath+":"+p.Name+"@"+p.Version+"<"+p.Layer)
@@ -260,7 +261,7 @@ func FuzzIndexLayer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		li, err := ix.IndexLayer(context.Background(), "sha256:f", bytes.NewReader(data))
 		if err == nil {
-			if _, err := indexer.Fold("m", []indexer.LayerInfo{{Digest: "sha256:f"}}, []*indexer.LayerIndex{li}); err != nil {
+			if _, err := indexer.Fold("m", []model.LayerInfo{{Digest: "sha256:f"}}, []*model.LayerIndex{li}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -306,7 +307,7 @@ func TestOwnershipAndLockFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := indexer.Fold("m", []indexer.LayerInfo{{Digest: "sha256:l"}}, []*indexer.LayerIndex{li})
+	img, err := indexer.Fold("m", []model.LayerInfo{{Digest: "sha256:l"}}, []*model.LayerIndex{li})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +343,7 @@ func TestReleaseVersionPrecision(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		img, _ := indexer.Fold("m", []indexer.LayerInfo{{Digest: "sha256:r"}}, []*indexer.LayerIndex{li})
+		img, _ := indexer.Fold("m", []model.LayerInfo{{Digest: "sha256:r"}}, []*model.LayerIndex{li})
 		if img.Distribution.Version != tc.want {
 			t.Errorf("os-release %q, vendor %q: version %q, want %q", tc.osVersion, tc.vendor, img.Distribution.Version, tc.want)
 		}
@@ -405,15 +406,15 @@ func TestOwnedLockFiles(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var infos []indexer.LayerInfo
-			var idxs []*indexer.LayerIndex
+			var infos []model.LayerInfo
+			var idxs []*model.LayerIndex
 			for i, fs := range tc.layers {
 				d := fmt.Sprintf("sha256:l%d", i)
 				li, err := ix.IndexLayer(context.Background(), d, bytes.NewReader(layerTar(t, fs...)))
 				if err != nil {
 					t.Fatal(err)
 				}
-				infos, idxs = append(infos, indexer.LayerInfo{Digest: d}), append(idxs, li)
+				infos, idxs = append(infos, model.LayerInfo{Digest: d}), append(idxs, li)
 			}
 			img, err := indexer.Fold("m", infos, idxs)
 			if err != nil {

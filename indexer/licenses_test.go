@@ -13,6 +13,7 @@ import (
 
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/limits"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -46,8 +47,8 @@ func foldLicenses(t *testing.T, lim indexer.Limits, layers ...[]byte) (map[strin
 	t.Helper()
 	ix := indexer.New([]indexer.Cataloger{licenseFiles{}}, indexer.WithLimits(lim))
 	var (
-		infos []indexer.LayerInfo
-		idxs  []*indexer.LayerIndex
+		infos []model.LayerInfo
+		idxs  []*model.LayerIndex
 	)
 	for i, l := range layers {
 		d := fmt.Sprintf("sha256:l%d", i)
@@ -55,7 +56,7 @@ func foldLicenses(t *testing.T, lim indexer.Limits, layers ...[]byte) (map[strin
 		if err != nil {
 			return nil, err
 		}
-		infos = append(infos, indexer.LayerInfo{Digest: d})
+		infos = append(infos, model.LayerInfo{Digest: d})
 		idxs = append(idxs, li)
 	}
 	img, err := ix.Fold("sha256:m", infos, idxs)

@@ -16,6 +16,7 @@ import (
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/internal/hostile"
 	"github.com/lapps/lapps/limits"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -342,28 +343,28 @@ func TestWarningsCapped(t *testing.T) {
 }
 
 func TestFoldPackagesLimit(t *testing.T) {
-	layer := func(d string, names ...string) (indexer.LayerInfo, *indexer.LayerIndex) {
-		li := &indexer.LayerIndex{Digest: d}
+	layer := func(d string, names ...string) (model.LayerInfo, *model.LayerIndex) {
+		li := &model.LayerIndex{Digest: d}
 		for _, n := range names {
-			li.Entries = append(li.Entries, indexer.Entry{Path: n + "/pkgs.txt", Cataloger: "list", Packages: []vuln.Package{
+			li.Entries = append(li.Entries, model.Entry{Path: n + "/pkgs.txt", Cataloger: "list", Packages: []vuln.Package{
 				{Name: n, Version: "1", Kind: vuln.KindDeb}, {Name: n + "-dev", Version: "1", Kind: vuln.KindDeb},
 			}})
 		}
-		return indexer.LayerInfo{Digest: d}, li
+		return model.LayerInfo{Digest: d}, li
 	}
 	i0, l0 := layer("sha256:0", "a", "b")
 	i1, l1 := layer("sha256:1", "a", "c") // a replaces a: 6 packages in the image
 	ix := indexer.New(nil, indexer.WithLimits(indexer.Limits{Packages: 6}))
-	if img, err := ix.Fold("sha256:m", []indexer.LayerInfo{i0, i1}, []*indexer.LayerIndex{l0, l1}); err != nil || len(img.Packages) != 6 {
+	if img, err := ix.Fold("sha256:m", []model.LayerInfo{i0, i1}, []*model.LayerIndex{l0, l1}); err != nil || len(img.Packages) != 6 {
 		t.Fatalf("%v", err)
 	}
 	i2, l2 := layer("sha256:2", "d")
-	_, err := ix.Fold("sha256:m", []indexer.LayerInfo{i0, i1, i2}, []*indexer.LayerIndex{l0, l1, l2})
+	_, err := ix.Fold("sha256:m", []model.LayerInfo{i0, i1, i2}, []*model.LayerIndex{l0, l1, l2})
 	var le *limits.Error
 	if !errors.As(err, &le) || le.Key != "limits.packages" || le.Limit != 6 || !strings.Contains(err.Error(), "sha256:m") {
 		t.Errorf("error %v", err)
 	}
-	if _, err := indexer.Fold("sha256:m", []indexer.LayerInfo{i0}, []*indexer.LayerIndex{nil}); err == nil {
+	if _, err := indexer.Fold("sha256:m", []model.LayerInfo{i0}, []*model.LayerIndex{nil}); err == nil {
 		t.Error("no error for a missing layer index")
 	}
 }
@@ -371,8 +372,8 @@ func TestFoldPackagesLimit(t *testing.T) {
 // naiveFold is the fold's deletion and lock file rules written the
 // obvious, quadratic way: what removeDeleted and supersededLock must
 // agree with.
-func naiveFold(layers []*indexer.LayerIndex) []string {
-	state := map[string]indexer.Entry{}
+func naiveFold(layers []*model.LayerIndex) []string {
+	state := map[string]model.Entry{}
 	for _, li := range layers {
 		for _, dir := range li.Opaque {
 			for k, e := range state {
@@ -434,13 +435,13 @@ func TestFoldDeletionsRandom(t *testing.T) {
 	}
 	leaves := []string{"package.json", "package-lock.json", "yarn.lock", "x"}
 	for iter := 0; iter < 2000; iter++ {
-		var infos []indexer.LayerInfo
-		var layers []*indexer.LayerIndex
+		var infos []model.LayerInfo
+		var layers []*model.LayerIndex
 		for l := 0; l < 1+rnd.IntN(4); l++ {
-			li := &indexer.LayerIndex{Digest: fmt.Sprint("sha256:", l)}
+			li := &model.LayerIndex{Digest: fmt.Sprint("sha256:", l)}
 			for i := 0; i < rnd.IntN(12); i++ {
 				p := randPath(leaves[rnd.IntN(len(leaves))])
-				li.Entries = append(li.Entries, indexer.Entry{Path: p, Cataloger: "npm", Packages: []vuln.Package{{Name: p, Version: "1", Kind: vuln.KindNPM}}})
+				li.Entries = append(li.Entries, model.Entry{Path: p, Cataloger: "npm", Packages: []vuln.Package{{Name: p, Version: "1", Kind: vuln.KindNPM}}})
 			}
 			for i := 0; i < rnd.IntN(4); i++ {
 				li.Whiteouts = append(li.Whiteouts, randPath(""))
@@ -452,7 +453,7 @@ func TestFoldDeletionsRandom(t *testing.T) {
 					li.Opaque = append(li.Opaque, randPath(""))
 				}
 			}
-			infos = append(infos, indexer.LayerInfo{Digest: li.Digest})
+			infos = append(infos, model.LayerInfo{Digest: li.Digest})
 			layers = append(layers, li)
 		}
 		img, err := indexer.Fold("m", infos, layers)

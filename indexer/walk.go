@@ -16,6 +16,7 @@ import (
 	"github.com/lapps/lapps/checks/layer"
 	"github.com/lapps/lapps/checks/secrets"
 	"github.com/lapps/lapps/limits"
+	"github.com/lapps/lapps/model"
 )
 
 // Indexer indexes layers with a fixed set of catalogers.
@@ -109,10 +110,10 @@ const (
 // is not a valid tar archive, that fails to read, or that crosses
 // Limits.Entries or Limits.Packages (a *limits.Error) is an error, and
 // nothing of the layer is returned.
-func (ix *Indexer) IndexLayer(ctx context.Context, digest string, r io.Reader) (*LayerIndex, error) {
+func (ix *Indexer) IndexLayer(ctx context.Context, digest string, r io.Reader) (*model.LayerIndex, error) {
 	w := &walk{
 		ix:  ix,
-		idx: &LayerIndex{Digest: digest, IndexerVersion: ix.Version()},
+		idx: &model.LayerIndex{Digest: digest, IndexerVersion: ix.Version()},
 		budget: &budget{
 			maxPackages: ix.limits.Packages,
 			maxOwned:    ix.limits.Entries,
@@ -146,7 +147,7 @@ func (ix *Indexer) IndexLayer(ctx context.Context, digest string, r io.Reader) (
 // walk is the state of the indexing of one layer.
 type walk struct {
 	ix     *Indexer
-	idx    *LayerIndex
+	idx    *model.LayerIndex
 	budget *budget
 	spool  spool
 
@@ -427,7 +428,7 @@ func (w *walk) parse(ctx context.Context, c Cataloger, name string, r *io.Sectio
 		}
 	}
 	if len(res.Packages) == 0 && res.Distribution == nil && len(res.Licenses) > 0 {
-		w.idx.Entries = append(w.idx.Entries, Entry{Path: name, Cataloger: c.Name(), Licenses: res.Licenses})
+		w.idx.Entries = append(w.idx.Entries, model.Entry{Path: name, Cataloger: c.Name(), Licenses: res.Licenses})
 		return nil
 	}
 	if len(res.Packages) == 0 && res.Distribution == nil {
@@ -440,7 +441,7 @@ func (w *walk) parse(ctx context.Context, c Cataloger, name string, r *io.Sectio
 			if err := w.budget.chargePackages(1, 0); err != nil {
 				return fmt.Errorf("index layer %s: %s: %w", w.idx.Digest, name, err)
 			}
-			w.idx.Entries = append(w.idx.Entries, Entry{Path: name, Cataloger: c.Name()})
+			w.idx.Entries = append(w.idx.Entries, model.Entry{Path: name, Cataloger: c.Name()})
 		}
 		return nil
 	}
@@ -449,7 +450,7 @@ func (w *walk) parse(ctx context.Context, c Cataloger, name string, r *io.Sectio
 			res.Packages[i].DBPath = name
 		}
 	}
-	w.idx.Entries = append(w.idx.Entries, Entry{Path: name, Cataloger: c.Name(), Packages: res.Packages, Distribution: res.Distribution})
+	w.idx.Entries = append(w.idx.Entries, model.Entry{Path: name, Cataloger: c.Name(), Packages: res.Packages, Distribution: res.Distribution})
 	return nil
 }
 

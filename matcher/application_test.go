@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -27,7 +27,7 @@ func TestMatchApplication(t *testing.T) {
 		{vuln.Package{Name: "my-app", Version: "1.0.0", Kind: vuln.KindNPM}, []string{"GHSA-bbbb"}},
 	}
 	for _, tc := range tests {
-		fs, _, err := Match(context.Background(), src, &indexer.ImageIndex{Packages: []vuln.Package{tc.pkg}})
+		fs, _, err := Match(context.Background(), src, &model.ImageIndex{Packages: []vuln.Package{tc.pkg}})
 		if err != nil {
 			t.Fatal(err)
 		}

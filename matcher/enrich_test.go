@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -68,7 +68,7 @@ func TestEnrich(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			src := &fakeSource{records: tc.recs}
-			idx := &indexer.ImageIndex{Packages: []vuln.Package{{Name: "golang.org/x/text", Version: "v0.3.5", Kind: vuln.KindGo}}}
+			idx := &model.ImageIndex{Packages: []vuln.Package{{Name: "golang.org/x/text", Version: "v0.3.5", Kind: vuln.KindGo}}}
 			fs, _, err := Match(context.Background(), src, idx)
 			if err != nil {
 				t.Fatal(err)
@@ -113,7 +113,7 @@ func TestEnrichOwnSeverityFirst(t *testing.T) {
 	kev := enrichment("CVE-2024-33599", "kev", vuln.SeverityUnknown, nil)
 	kev.KnownExploited = &vuln.KnownExploited{Catalog: "CISA KEV", DateAdded: "2024-06-01"}
 	src := &fakeSource{records: []vuln.Record{alsa, unrated, crit, med, kev}}
-	idx := &indexer.ImageIndex{Distribution: alma93, Packages: []vuln.Package{rpm("glibc", "2.34-83.el9_3.7")}}
+	idx := &model.ImageIndex{Distribution: alma93, Packages: []vuln.Package{rpm("glibc", "2.34-83.el9_3.7")}}
 	fs, _, err := Match(context.Background(), src, idx)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func TestEnrichBatches(t *testing.T) {
 	}
 	recs = append(recs, enrichment("CVE-2099-0650", "cve5", vuln.SeverityHigh, nil))
 	src := &fakeSource{records: recs}
-	idx := &indexer.ImageIndex{Packages: pkgs}
+	idx := &model.ImageIndex{Packages: pkgs}
 	fs, _, err := Match(context.Background(), src, idx)
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +163,7 @@ func TestEnrichBatches(t *testing.T) {
 	}
 
 	src = &fakeSource{records: recs[:1], idErr: errors.New("database gone")}
-	if _, _, err := Match(context.Background(), src, &indexer.ImageIndex{Packages: pkgs[:1]}); err == nil || !strings.Contains(err.Error(), "database gone") {
+	if _, _, err := Match(context.Background(), src, &model.ImageIndex{Packages: pkgs[:1]}); err == nil || !strings.Contains(err.Error(), "database gone") {
 		t.Errorf("RecordsByID failing: err = %v", err)
 	}
 }

@@ -71,7 +71,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 	"github.com/lapps/lapps/vuln/version"
 )
@@ -90,7 +90,7 @@ type RecordSource interface {
 // the findings, sorted by vuln.SortFindings, and warnings about what could
 // not be decided (unknown distribution, versions that do not parse, records
 // that make no sense); an error only when src fails or ctx is done.
-func Match(ctx context.Context, src RecordSource, idx *indexer.ImageIndex) ([]vuln.Finding, []string, error) {
+func Match(ctx context.Context, src RecordSource, idx *model.ImageIndex) ([]vuln.Finding, []string, error) {
 	res, err := MatchAll(ctx, src, idx)
 	if err != nil {
 		return nil, nil, err
@@ -139,7 +139,7 @@ func (m *matcher) warn(format string, args ...any) {
 
 // plan groups the packages of idx by ecosystem and works out the names
 // each is looked up by.
-func (m *matcher) plan(idx *indexer.ImageIndex) []*ecoGroup {
+func (m *matcher) plan(idx *model.ImageIndex) []*ecoGroup {
 	byEco := map[string]*ecoGroup{}
 	distroEco := vuln.DistributionEcosystem(idx.Distribution)
 	unmatched := map[string]int{}

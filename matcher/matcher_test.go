@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -342,7 +342,7 @@ func TestMatch(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			src := &fakeSource{records: tc.records, sloppy: tc.sloppy}
-			idx := &indexer.ImageIndex{Distribution: tc.distro, Packages: tc.packages}
+			idx := &model.ImageIndex{Distribution: tc.distro, Packages: tc.packages}
 			got, warnings, err := Match(context.Background(), src, idx)
 			if err != nil {
 				t.Fatal(err)
@@ -379,7 +379,7 @@ func TestMatchMergesSeverityAndSources(t *testing.T) {
 	nvd.CVSS = []vuln.CVSS{{Version: "3.1", Vector: "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", Score: 7.8}}
 	nvd.Title = "Looney Tunables"
 	src := &fakeSource{records: []vuln.Record{dsa, tracker, nvd}}
-	idx := &indexer.ImageIndex{
+	idx := &model.ImageIndex{
 		Distribution: &vuln.Distribution{ID: "debian", VersionID: "12"},
 		Packages:     []vuln.Package{deb("libc6", "2.36-9+deb12u1", "glibc", "2.36-9+deb12u1")},
 	}
@@ -427,7 +427,7 @@ func TestMatchBadVersionsWarn(t *testing.T) {
 		fixed("CVE-2000-0003", "test", eco, "good", "not a version!"),
 		fixed("CVE-2000-0004", "test", eco, "good", "2.0-1"),
 	}}
-	idx := &indexer.ImageIndex{
+	idx := &model.ImageIndex{
 		Distribution: &vuln.Distribution{ID: "debian", VersionID: "12"},
 		Packages: []vuln.Package{
 			deb("bad", "no version here", "", ""),
@@ -473,7 +473,7 @@ func TestMatchMalformedRanges(t *testing.T) {
 		rec("CVE-2000-0006", vuln.StatusUnfixed, []vuln.Range{{Type: vuln.RangeEcosystem, Introduced: "0"}}),
 		rec("CVE-2000-0007", vuln.StatusUnfixed, nil),
 	}}
-	idx := &indexer.ImageIndex{
+	idx := &model.ImageIndex{
 		Distribution: &vuln.Distribution{ID: "debian", VersionID: "12"},
 		Packages:     []vuln.Package{deb("curl", "7.88.1-10", "", "")},
 	}
@@ -497,7 +497,7 @@ func TestMatchMalformedRanges(t *testing.T) {
 }
 
 func TestMatchErrors(t *testing.T) {
-	idx := &indexer.ImageIndex{Distribution: bullseye, Packages: []vuln.Package{deb("gzip", "1.10-4", "", "")}}
+	idx := &model.ImageIndex{Distribution: bullseye, Packages: []vuln.Package{deb("gzip", "1.10-4", "", "")}}
 	boom := errors.New("database is locked")
 	if _, _, err := Match(context.Background(), &fakeSource{err: boom}, idx); !errors.Is(err, boom) {
 		t.Errorf("source error: got %v", err)
@@ -524,7 +524,7 @@ func TestMatchErrors(t *testing.T) {
 // stays a finding of its own, listing its CVEs.
 func TestAdvisoryFoldedIntoCVEs(t *testing.T) {
 	const d11 = "Debian:11"
-	idx := &indexer.ImageIndex{Distribution: bullseye, Packages: []vuln.Package{deb("bsdutils", "1:2.36.1-8", "util-linux", "2.36.1-8")}}
+	idx := &model.ImageIndex{Distribution: bullseye, Packages: []vuln.Package{deb("bsdutils", "1:2.36.1-8", "util-linux", "2.36.1-8")}}
 	tracker := []vuln.Record{
 		status("CVE-2021-3995", "debian-tracker", d11, "util-linux", vuln.StatusUnfixed),
 		fixed("CVE-2021-3996", "debian-tracker", d11, "util-linux", "2.36.1-8+deb11u1"),

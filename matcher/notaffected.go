@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -25,7 +25,7 @@ type Result struct {
 // known_not_affected entries) that applied to an installed package: one
 // per statement id, package, version and source, sorted by package,
 // version, id and source. NotAffected is never nil.
-func MatchAll(ctx context.Context, src RecordSource, idx *indexer.ImageIndex) (*Result, error) {
+func MatchAll(ctx context.Context, src RecordSource, idx *model.ImageIndex) (*Result, error) {
 	if idx == nil {
 		return nil, fmt.Errorf("match: no image index")
 	}

@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -26,7 +26,7 @@ func TestMatchAllNotAffected(t *testing.T) {
 		fixed("CVE-2024-0002", "osv", eco, "openssh", "9.0-1.el9"),
 		status("CVE-2024-0004", "csaf", eco, "curl", vuln.StatusNotAffected), // curl not installed
 	}}
-	idx := &indexer.ImageIndex{
+	idx := &model.ImageIndex{
 		Distribution: &vuln.Distribution{ID: "rocky", VersionID: "9.6"},
 		Packages:     []vuln.Package{rpm("openssh", "8.7p1-45.el9")},
 	}

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/updater/osv"
 	"github.com/lapps/lapps/vuln"
@@ -136,7 +136,7 @@ func TestAlmaLinuxAgainstOracle(t *testing.T) {
 	recs := almaRecords(t)
 	pkgs := packagesFile(t, "rootfs/almalinux-9.3.packages", vuln.KindRPM)
 	src := &fakeSource{records: recs}
-	idx := &indexer.ImageIndex{Distribution: alma93, Packages: pkgs}
+	idx := &model.ImageIndex{Distribution: alma93, Packages: pkgs}
 	fs, warnings, err := Match(context.Background(), src, idx)
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +239,7 @@ func (m mapSource) RecordsByID(_ context.Context, ids []string) ([]vuln.Record, 
 // Debian tracker, where most of a package's CVEs were fixed long ago) 36
 // fixed below, one above with its advisory, one unfixed and one not
 // affected.
-func debianMidWorkload(b testing.TB, heavy bool) (mapSource, *indexer.ImageIndex, int) {
+func debianMidWorkload(b testing.TB, heavy bool) (mapSource, *model.ImageIndex, int) {
 	pkgs := packagesFile(b, "debian/debian-bookworm-mid.packages", vuln.KindDeb)
 	const eco = "Debian:12"
 	src := mapSource{eco: {}}
@@ -273,7 +273,7 @@ func debianMidWorkload(b testing.TB, heavy bool) (mapSource, *indexer.ImageIndex
 	for n < 60000 {
 		add(fixed(fmt.Sprintf("CVE-2022-%05d", n), "debian-tracker", eco, fmt.Sprintf("other-%d", n%3000), "1.0-1"))
 	}
-	return src, &indexer.ImageIndex{Distribution: &vuln.Distribution{ID: "debian", VersionID: "12"}, Packages: pkgs}, n
+	return src, &model.ImageIndex{Distribution: &vuln.Distribution{ID: "debian", VersionID: "12"}, Packages: pkgs}, n
 }
 
 // replaySource answers each distinct query once from src and then from
@@ -442,7 +442,7 @@ func TestAlpineAgainstSecdb(t *testing.T) {
 	if len(pkgs) != 14 {
 		t.Fatalf("%d installed packages, want 14", len(pkgs))
 	}
-	idx := &indexer.ImageIndex{Distribution: alpine, Packages: pkgs}
+	idx := &model.ImageIndex{Distribution: alpine, Packages: pkgs}
 	fs, warnings, err := Match(context.Background(), &fakeSource{records: recs}, idx)
 	if err != nil || len(fs) != 0 || len(warnings) != 0 {
 		t.Fatalf("Alpine 3.11.13: %d findings %v, warnings %q, err %v", len(fs), project(fs), warnings, err)
@@ -531,7 +531,7 @@ func TestRelatedNeverMerges(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.stdlib, func(t *testing.T) {
-			idx := &indexer.ImageIndex{Packages: []vuln.Package{{Name: "stdlib", Version: tc.stdlib, Kind: vuln.KindGo}}}
+			idx := &model.ImageIndex{Packages: []vuln.Package{{Name: "stdlib", Version: tc.stdlib, Kind: vuln.KindGo}}}
 			fs, warnings, err := Match(context.Background(), &fakeSource{records: recs}, idx)
 			if err != nil || len(warnings) > 0 {
 				t.Fatalf("err %v, warnings %q", err, warnings)

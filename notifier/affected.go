@@ -23,8 +23,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/matcher"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/vuln"
 )
@@ -233,7 +233,7 @@ func caseless(eco string) bool {
 // restrict returns a copy of idx holding only the packages of kind that
 // the names of ecosystem eco concern, or nil when there are none or the
 // manifest's distribution is not eco's release.
-func restrict(idx *indexer.ImageIndex, eco, kind string, names map[string]bool) *indexer.ImageIndex {
+func restrict(idx *model.ImageIndex, eco, kind string, names map[string]bool) *model.ImageIndex {
 	if vuln.DistributionKind(kind) && vuln.DistributionEcosystem(idx.Distribution) != eco {
 		return nil
 	}
@@ -246,7 +246,7 @@ func restrict(idx *indexer.ImageIndex, eco, kind string, names map[string]bool) 
 	if len(pkgs) == 0 {
 		return nil
 	}
-	return &indexer.ImageIndex{
+	return &model.ImageIndex{
 		ManifestDigest: idx.ManifestDigest,
 		IndexerVersion: idx.IndexerVersion,
 		Distribution:   idx.Distribution,
@@ -341,7 +341,7 @@ func affectedByRows(ctx context.Context, st AffectedStore, pr store.PackageRows,
 				key = append(append(append(append(append(key[:0], e.ecosystem...), 0), m.Distribution...), 0), m.Packages[i]...)
 				r, ok := memo[string(key)]
 				if !ok {
-					idx := &indexer.ImageIndex{ManifestDigest: m.Digest, IndexerVersion: m.IndexerVersion, Distribution: dist, Packages: []vuln.Package{*p}}
+					idx := &model.ImageIndex{ManifestDigest: m.Digest, IndexerVersion: m.IndexerVersion, Distribution: dist, Packages: []vuln.Package{*p}}
 					if r.was, _, err = matcher.Match(ctx, before, idx); err != nil {
 						return nil, fmt.Errorf("manifest %s before: %w", m.Digest, err)
 					}

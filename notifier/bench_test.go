@@ -16,6 +16,7 @@ import (
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/matcher"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/notifier"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
@@ -61,7 +62,7 @@ func BenchmarkAffected(b *testing.B) {
 
 	// The real indexes of the Debian images.
 	svc := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(nil))
-	var bases []*indexer.ImageIndex
+	var bases []*model.ImageIndex
 	for _, ref := range []string{
 		"debian/oci:debian-bookworm-min", "debian/oci:debian-bookworm-mid", "debian/oci:debian-bookworm-fat",
 		"debian-bullseye/oci:debian-bullseye-min",
@@ -233,9 +234,9 @@ func dropNewest(tb testing.TB, list string, n int) string {
 // one package in ten dropped, and a third of the rest made older than
 // installed (their upstream version prefixed with "0~", which dpkg sorts
 // before any release), so that the advisories apply to them.
-func generate(base *indexer.ImageIndex, i int, rng *rand.Rand) *indexer.ImageIndex {
+func generate(base *model.ImageIndex, i int, rng *rand.Rand) *model.ImageIndex {
 	sum := sha256.Sum256(fmt.Appendf(nil, "lapps-bench-%d", i))
-	idx := &indexer.ImageIndex{
+	idx := &model.ImageIndex{
 		ManifestDigest: "sha256:" + hex.EncodeToString(sum[:]),
 		IndexerVersion: base.IndexerVersion,
 		Distribution:   &vuln.Distribution{ID: "debian", VersionID: "11", VersionCodename: "bullseye", Name: "Debian GNU/Linux"},

@@ -14,6 +14,7 @@ import (
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/matcher"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/notifier"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store/postgres"
@@ -45,7 +46,7 @@ func TestMeasureScale(t *testing.T) {
 	}
 	defer local.Close()
 	svc := service.NewLocal(local, indexer.New(all.Catalogers()), service.WithSources(nil))
-	var bases []*indexer.ImageIndex
+	var bases []*model.ImageIndex
 	for _, ref := range []string{
 		"debian/oci:debian-bookworm-min", "debian/oci:debian-bookworm-mid", "debian/oci:debian-bookworm-fat",
 		"debian-bullseye/oci:debian-bullseye-min",

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/lapps/lapps/checks"
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -26,11 +26,11 @@ type Report struct {
 	GeneratedAt time.Time `json:"generated_at"`
 	// Live is true when the vulnerabilities were matched against the
 	// current data at request time rather than recorded at scan time.
-	Live           bool                `json:"live"`
-	IndexerVersion string              `json:"indexer_version"`
-	Distribution   *vuln.Distribution  `json:"distribution"`
-	Layers         []indexer.LayerInfo `json:"layers"`
-	Packages       []vuln.Package      `json:"packages"`
+	Live           bool               `json:"live"`
+	IndexerVersion string             `json:"indexer_version"`
+	Distribution   *vuln.Distribution `json:"distribution"`
+	Layers         []model.LayerInfo  `json:"layers"`
+	Packages       []vuln.Package     `json:"packages"`
 	// OSOwnedPackages are language packages found in files that an
 	// operating-system package installed (Debian's python3-requests, say):
 	// they are matched as that OS package, not a second time, and listed

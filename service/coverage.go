@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/vuln"
@@ -22,7 +22,7 @@ var distroKinds = map[string]bool{vuln.KindDeb: true, vuln.KindRPM: true, vuln.K
 // ecosystem takes (an unknown distribution) are left out: the matcher
 // warns of them already. Packages an OS package installed are matched as
 // that package, so they do not count.
-func imageEcosystems(idx *indexer.ImageIndex) map[string]int {
+func imageEcosystems(idx *model.ImageIndex) map[string]int {
 	out := map[string]int{}
 	distro := vuln.DistributionEcosystem(idx.Distribution)
 	for i := range idx.Packages {

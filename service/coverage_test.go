@@ -13,6 +13,7 @@ import (
 
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/store/sqlite"
@@ -23,12 +24,12 @@ import (
 // coverageImage is a fabricated image index: nDeb Debian packages of
 // release debRelease (or an unknown distribution when it is ""), and the
 // language packages given.
-func coverageImage(digest, distroID, release string, nDeb int, lang ...vuln.Package) *indexer.ImageIndex {
+func coverageImage(digest, distroID, release string, nDeb int, lang ...vuln.Package) *model.ImageIndex {
 	layer := "sha256:" + strings.Repeat("a", 64)
-	idx := &indexer.ImageIndex{
+	idx := &model.ImageIndex{
 		ManifestDigest: digest, IndexerVersion: indexer.Version,
 		Distribution: &vuln.Distribution{ID: distroID, VersionID: release},
-		Layers:       []indexer.LayerInfo{{Digest: layer}},
+		Layers:       []model.LayerInfo{{Digest: layer}},
 	}
 	kind := vuln.KindDeb
 	if distroID == "alpine" {
@@ -106,7 +107,7 @@ func TestCoverageWarnings(t *testing.T) {
 	gomod := vuln.Package{Name: "example.com/mod", Version: "v0.9.0", Kind: vuln.KindGo}
 	tests := []struct {
 		name     string
-		idx      *indexer.ImageIndex
+		idx      *model.ImageIndex
 		warnings []string // exactly, in order
 		sources  []string
 		findings int

@@ -24,6 +24,7 @@ import (
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/limits"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/sbom"
 	"github.com/lapps/lapps/store"
@@ -375,20 +376,20 @@ func (l *Local) groupLayers(ctx context.Context, img image.Image, progress func(
 // indexImage returns the folded index of img, reading only the layers
 // whose verified content has no index of the current indexer version, each
 // distinct content once.
-func (l *Local) indexImage(ctx context.Context, img image.Image, progress func(Progress)) (*indexer.ImageIndex, error) {
+func (l *Local) indexImage(ctx context.Context, img image.Image, progress func(Progress)) (*model.ImageIndex, error) {
 	layers := img.Layers()
 	groups, err := l.groupLayers(ctx, img, progress)
 	if err != nil {
 		return nil, err
 	}
-	infos := make([]indexer.LayerInfo, len(layers))
-	idxs := make([]*indexer.LayerIndex, len(layers))
+	infos := make([]model.LayerInfo, len(layers))
+	idxs := make([]*model.LayerIndex, len(layers))
 	manifest := img.ManifestDigest()
 	var todo []*layerGroup
 	for _, g := range groups {
 		for _, i := range g.pos {
 			ly := layers[i]
-			infos[i] = indexer.LayerInfo{Digest: ly.Digest(), DiffID: g.key, MediaType: ly.MediaType(), Size: ly.Size()}
+			infos[i] = model.LayerInfo{Digest: ly.Digest(), DiffID: g.key, MediaType: ly.MediaType(), Size: ly.Size()}
 			if g.rehash != "" {
 				// A dir: tree: its digests are the content's hash, and so
 				// is the manifest's (the image is this one layer).
@@ -472,7 +473,7 @@ func (l *Local) indexImage(ctx context.Context, img image.Image, progress func(P
 // indexLayer reads and indexes the content of one layer group, stores its
 // index and, for a content-addressed blob, the verified pair of its
 // digests.
-func (l *Local) indexLayer(ctx context.Context, g *layerGroup) (*indexer.LayerIndex, error) {
+func (l *Local) indexLayer(ctx context.Context, g *layerGroup) (*model.LayerIndex, error) {
 	ly := g.ly
 	start := time.Now()
 	rc, err := ly.Open(ctx)
@@ -517,7 +518,7 @@ func corrupt(ctx context.Context, err error) error {
 }
 
 // build matches idx against the current data and assembles a report.
-func (l *Local) build(ctx context.Context, name string, idx *indexer.ImageIndex, now time.Time) (*report.Report, error) {
+func (l *Local) build(ctx context.Context, name string, idx *model.ImageIndex, now time.Time) (*report.Report, error) {
 	findings, notAffected, warnings, err := l.match(ctx, idx)
 	if err != nil {
 		return nil, err

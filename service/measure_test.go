@@ -13,6 +13,7 @@ import (
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/matcher"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/updater"
 )
@@ -172,8 +173,8 @@ func rereadReport(ctx context.Context, l *Local, ref, platform string) error {
 		return err
 	}
 	defer img.Close()
-	var infos []indexer.LayerInfo
-	var idxs []*indexer.LayerIndex
+	var infos []model.LayerInfo
+	var idxs []*model.LayerIndex
 	for _, ly := range img.Layers() {
 		rc, err := ly.Open(ctx)
 		if err != nil {
@@ -184,7 +185,7 @@ func rereadReport(ctx context.Context, l *Local, ref, platform string) error {
 		if err != nil {
 			return err
 		}
-		infos = append(infos, indexer.LayerInfo{Digest: ly.Digest(), DiffID: ly.DiffID()})
+		infos = append(infos, model.LayerInfo{Digest: ly.Digest(), DiffID: ly.DiffID()})
 		idxs = append(idxs, li)
 	}
 	idx, err := indexer.Fold(img.ManifestDigest(), infos, idxs)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/sbom"
 	"github.com/lapps/lapps/vuln"
@@ -78,7 +79,7 @@ func (l *Local) ScanSBOM(ctx context.Context, name, key string, r io.Reader, pro
 // digest (media type the SBOM's), which every package names as the layer
 // it came from. The index is stored like an image's, so the inverted
 // package index (and so notifications) reaches it.
-func SBOMIndex(doc *sbom.Document) *indexer.ImageIndex {
+func SBOMIndex(doc *sbom.Document) *model.ImageIndex {
 	layered := func(ps []vuln.Package) []vuln.Package {
 		out := make([]vuln.Package, len(ps))
 		for i, p := range ps {
@@ -92,11 +93,11 @@ func SBOMIndex(doc *sbom.Document) *indexer.ImageIndex {
 	if doc.Name != "" {
 		warnings = append(warnings, fmt.Sprintf("SBOM: %s %s of %s: packages as the SBOM lists them, not read from an image", doc.Format, doc.SpecVersion, doc.Name))
 	}
-	return &indexer.ImageIndex{
+	return &model.ImageIndex{
 		ManifestDigest: doc.Digest,
 		IndexerVersion: indexer.Version,
 		Distribution:   doc.Distribution,
-		Layers:         []indexer.LayerInfo{{Digest: doc.Digest, DiffID: doc.Digest, MediaType: doc.MediaType, Size: doc.Size}},
+		Layers:         []model.LayerInfo{{Digest: doc.Digest, DiffID: doc.Digest, MediaType: doc.MediaType, Size: doc.Size}},
 		Packages:       pkgs,
 		OSOwned:        layered(doc.OSOwned),
 		Warnings:       warnings,

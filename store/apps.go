@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -118,4 +119,147 @@ type AppVerdicts interface {
 // ValidVerdict reports whether v is one of the stored verdicts.
 func ValidVerdict(v string) bool {
 	return v == VerdictPass || v == VerdictWarn || v == VerdictFail
+}
+
+// The engines' apps, deployments and app scans differ only in their SQL:
+// what is checked, how lists are encoded and decoded, and what a new app
+// looks like is here, once.
+
+// TextFunc maps a string to what an engine's text columns can hold:
+// PostgreSQL's text holds neither NUL nor invalid UTF-8, SQLite's holds
+// any string. nil keeps strings as they are.
+type TextFunc func(string) string
+
+func (f TextFunc) list(ss []string) []string {
+	if f == nil || ss == nil {
+		return ss
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = f(s)
+	}
+	return out
+}
+
+// EncodeApp checks the name of an app to create and encodes its images
+// (through text) as stored. Errors are those of CreateApp.
+func EncodeApp(name string, images []string, text TextFunc) (string, error) {
+	if name == "" {
+		return "", errors.New("create app: no name")
+	}
+	imgs, err := EncodeList(text.list(images))
+	if err != nil {
+		return "", fmt.Errorf("create app %s: %w", name, err)
+	}
+	return imgs, nil
+}
+
+// NewApp is the App that CreateApp returns once stored: images as given,
+// nil when empty.
+func NewApp(name string, images []string, at time.Time) *App {
+	a := &App{Name: name, CreatedAt: at, Images: images}
+	if len(a.Images) == 0 {
+		a.Images = nil
+	}
+	return a
+}
+
+// DeploymentColumns are what both engines store of a Deployment besides
+// its plain values: the time of the attempt and the two JSON lists.
+type DeploymentColumns struct {
+	At              time.Time
+	Images, Reasons string
+}
+
+// EncodeDeployment checks d for RecordDeployment (an app, an environment,
+// a verdict of pass, warn or fail) and encodes its lists, each string
+// through text first; At is d.At, or now when that is zero. Errors are
+// RecordDeployment's, whole.
+func EncodeDeployment(d *Deployment, text TextFunc, now time.Time) (DeploymentColumns, error) {
+	var c DeploymentColumns
+	if d == nil || d.App == "" || d.Env == "" {
+		return c, errors.New("record deployment: no app or environment")
+	}
+	if !ValidVerdict(d.Verdict) {
+		return c, fmt.Errorf("record deployment of %s: verdict %q is not pass, warn or fail", d.App, d.Verdict)
+	}
+	var err error
+	if c.Images, err = EncodeList(text.list(d.Images)); err != nil {
+		return c, fmt.Errorf("record deployment of %s: %w", d.App, err)
+	}
+	if c.Reasons, err = EncodeList(text.list(d.Reasons)); err != nil {
+		return c, fmt.Errorf("record deployment of %s: %w", d.App, err)
+	}
+	c.At = d.At
+	if c.At.IsZero() {
+		c.At = now
+	}
+	return c, nil
+}
+
+// DecodeDeployment fills d's lists from their stored columns.
+func DecodeDeployment(d *Deployment, images, reasons string) error {
+	var err error
+	if d.Images, err = DecodeList[string](images); err != nil {
+		return err
+	}
+	d.Reasons, err = DecodeList[string](reasons)
+	return err
+}
+
+// AppScanColumns are what both engines store of an AppScan besides its
+// plain values.
+type AppScanColumns struct {
+	At     time.Time
+	Images string
+	// Summary is nil (stored as NULL) when the scan has none, otherwise
+	// its []byte.
+	Summary any
+}
+
+// EncodeAppScan checks sc for CreateAppScan (an app, a verdict of pass,
+// warn or fail) and encodes its images, each image name through text; At
+// is sc.ScannedAt, or now when that is zero. Errors are CreateAppScan's,
+// whole.
+func EncodeAppScan(sc *AppScan, text TextFunc, now time.Time) (AppScanColumns, error) {
+	var c AppScanColumns
+	if sc == nil || sc.App == "" {
+		return c, errors.New("create app scan: no app")
+	}
+	if !ValidVerdict(sc.Verdict) {
+		return c, fmt.Errorf("create app scan of %s: verdict %q is not pass, warn or fail", sc.App, sc.Verdict)
+	}
+	list := sc.Images
+	if text != nil {
+		list = make([]AppScanImage, len(sc.Images))
+		for i, im := range sc.Images {
+			list[i] = AppScanImage{Image: text(im.Image), Index: im.Index}
+		}
+	}
+	var err error
+	if c.Images, err = EncodeList(list); err != nil {
+		return c, fmt.Errorf("create app scan of %s: %w", sc.App, err)
+	}
+	c.At = sc.ScannedAt
+	if c.At.IsZero() {
+		c.At = now
+	}
+	if len(sc.Summary) > 0 {
+		c.Summary = sc.Summary
+	}
+	return c, nil
+}
+
+// DecodeAppScan fills sc's images and summary (nil when empty) from their
+// stored columns.
+func DecodeAppScan(sc *AppScan, images string, summary []byte) error {
+	var err error
+	if sc.Images, err = DecodeList[AppScanImage](images); err != nil {
+		return err
+	}
+	sc.Summary = nil
+	if len(summary) > 0 {
+		sc.Summary = summary
+	}
+	return nil
 }

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -50,6 +50,20 @@ func (c *RecordCache) Decode(hash, data []byte) (vuln.Record, error) {
 	return rec, nil
 }
 
+// ScanRow reads a row of (hash, data), the columns both engines select
+// for current records, and decodes it as Decode does; for CollectRows.
+func (c *RecordCache) ScanRow(row Row) (*vuln.Record, error) {
+	var hash, data []byte
+	if err := row.Scan(&hash, &data); err != nil {
+		return nil, err
+	}
+	rec, err := c.Decode(hash, data)
+	if err != nil {
+		return nil, err
+	}
+	return &rec, nil
+}
+
 // clone copies a record and its slices.
 func clone(r *vuln.Record) vuln.Record {
 	c := *r
@@ -67,17 +81,17 @@ func clone(r *vuln.Record) vuln.Record {
 // the decoding. Bounded like RecordCache.
 type IndexCache struct {
 	mu  sync.Mutex
-	m   map[[32]byte]*indexer.ImageIndex
+	m   map[[32]byte]*model.ImageIndex
 	max int
 }
 
 // NewIndexCache returns a cache of at most max indexes.
 func NewIndexCache(max int) *IndexCache {
-	return &IndexCache{m: make(map[[32]byte]*indexer.ImageIndex), max: max}
+	return &IndexCache{m: make(map[[32]byte]*model.ImageIndex), max: max}
 }
 
 // Decode returns the index stored as data, as a copy the caller may change.
-func (c *IndexCache) Decode(data []byte) (*indexer.ImageIndex, error) {
+func (c *IndexCache) Decode(data []byte) (*model.ImageIndex, error) {
 	key := sha256.Sum256(data)
 	c.mu.Lock()
 	idx, ok := c.m[key]
@@ -85,13 +99,13 @@ func (c *IndexCache) Decode(data []byte) (*indexer.ImageIndex, error) {
 	if ok {
 		return cloneIndex(idx), nil
 	}
-	var dec indexer.ImageIndex
+	var dec model.ImageIndex
 	if err := json.Unmarshal(data, &dec); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	if len(c.m) >= c.max {
-		c.m = make(map[[32]byte]*indexer.ImageIndex, c.max)
+		c.m = make(map[[32]byte]*model.ImageIndex, c.max)
 	}
 	c.m[key] = cloneIndex(&dec)
 	c.mu.Unlock()
@@ -100,7 +114,7 @@ func (c *IndexCache) Decode(data []byte) (*indexer.ImageIndex, error) {
 
 // cloneIndex copies an index deeply enough that changing the copy's
 // fields and slices leaves the original alone.
-func cloneIndex(idx *indexer.ImageIndex) *indexer.ImageIndex {
+func cloneIndex(idx *model.ImageIndex) *model.ImageIndex {
 	c := *idx
 	if idx.Distribution != nil {
 		d := *idx.Distribution

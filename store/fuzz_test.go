@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -134,10 +134,10 @@ func FuzzDecodeRecords(f *testing.F) {
 }
 
 func FuzzIndexCache(f *testing.F) {
-	full, err := json.Marshal(indexer.ImageIndex{
+	full, err := json.Marshal(model.ImageIndex{
 		ManifestDigest: "sha256:1111111111111111111111111111111111111111111111111111111111111111",
 		Distribution:   &vuln.Distribution{ID: "debian", VersionID: "12"},
-		Layers:         []indexer.LayerInfo{{Digest: "sha256:2222222222222222222222222222222222222222222222222222222222222222"}},
+		Layers:         []model.LayerInfo{{Digest: "sha256:2222222222222222222222222222222222222222222222222222222222222222"}},
 		Packages:       []vuln.Package{{Name: "libc6", Version: "2.36-9", Kind: "deb", SourceName: "glibc"}},
 		OSOwned:        []vuln.Package{{Name: "x"}},
 		Warnings:       []string{"usr/lib/x: truncated"},

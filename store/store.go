@@ -11,7 +11,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -43,9 +43,9 @@ type Store interface {
 type Layers interface {
 	// Layer returns the stored index of a layer, or ErrNotFound. The caller
 	// checks IndexerVersion.
-	Layer(ctx context.Context, digest string) (*indexer.LayerIndex, error)
+	Layer(ctx context.Context, digest string) (*model.LayerIndex, error)
 	// PutLayer stores or replaces a layer's index.
-	PutLayer(ctx context.Context, idx *indexer.LayerIndex) error
+	PutLayer(ctx context.Context, idx *model.LayerIndex) error
 }
 
 // Blobs records which uncompressed content (diff ID) a layer blob holds,
@@ -87,10 +87,10 @@ func CheckBlobDiffID(blob, diffID string) error {
 // Manifests stores folded image indexes under manifest digests.
 type Manifests interface {
 	// Manifest returns the stored index of a manifest, or ErrNotFound.
-	Manifest(ctx context.Context, digest string) (*indexer.ImageIndex, error)
+	Manifest(ctx context.Context, digest string) (*model.ImageIndex, error)
 	// PutManifest stores or replaces a manifest's index, its layer list and
 	// its packages (the inverted index from package to manifest).
-	PutManifest(ctx context.Context, idx *indexer.ImageIndex) error
+	PutManifest(ctx context.Context, idx *model.ImageIndex) error
 	// ManifestsWithPackages returns the digests of the manifests that hold a
 	// package of the given kind whose name or source name is one of names.
 	ManifestsWithPackages(ctx context.Context, kind string, names []string) ([]string, error)
@@ -469,7 +469,7 @@ type PackageRow struct {
 
 // PackageRowsOf returns the rows of an index's packages, in order, and
 // the JSON of its distribution: what both engines store.
-func PackageRowsOf(idx *indexer.ImageIndex) ([]PackageRow, []byte, error) {
+func PackageRowsOf(idx *model.ImageIndex) ([]PackageRow, []byte, error) {
 	rows := make([]PackageRow, len(idx.Packages))
 	for i := range idx.Packages {
 		p := &idx.Packages[i]

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // maxTokenScopes bounds the scopes of one token.
@@ -36,4 +37,18 @@ func SplitTokenScopes(stored string) []string {
 		}
 	}
 	return out
+}
+
+// NewToken checks a CreateToken call (hash of 32 bytes, the SHA-256 of the
+// secret; scopes as CheckTokenScopes wants them) and returns the token to
+// store, created at at and without its id, with its scopes as both
+// engines store them (comma-separated). Errors are CreateToken's, whole.
+func NewToken(name string, hash []byte, scopes []string, at time.Time) (*Token, string, error) {
+	if len(hash) != 32 {
+		return nil, "", fmt.Errorf("create token %q: hash of %d bytes, want 32 (SHA-256)", name, len(hash))
+	}
+	if err := CheckTokenScopes(scopes); err != nil {
+		return nil, "", fmt.Errorf("create token %q: %w", name, err)
+	}
+	return &Token{Name: name, CreatedAt: at, Scopes: slices.Clone(scopes)}, strings.Join(scopes, ","), nil
 }

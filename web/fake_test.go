@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/lapps/lapps/apps"
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
@@ -36,7 +36,7 @@ var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 func genReport(image string, index, n int, title string) *report.Report {
 	r := &report.Report{Image: image, ScanIndex: index, ScannedAt: t0.Add(time.Duration(index) * time.Hour), GeneratedAt: t0,
 		ManifestDigest: fmt.Sprintf("sha256:%064x", index), Distribution: &vuln.Distribution{ID: "debian", Version: "12", PrettyName: "Debian GNU/Linux 12 (bookworm)"},
-		Layers: []indexer.LayerInfo{{Digest: "sha256:" + fmt.Sprintf("%064d", 1)}}}
+		Layers: []model.LayerInfo{{Digest: "sha256:" + fmt.Sprintf("%064d", 1)}}}
 	for i := 0; i < n/2+1; i++ {
 		r.Packages = append(r.Packages, vuln.Package{Name: fmt.Sprintf("pkg%d", i), Version: "1.0-1", Kind: "deb", Layer: r.Layers[0].Digest})
 	}

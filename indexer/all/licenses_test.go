@@ -12,12 +12,13 @@ import (
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/indexer/license"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/testenv"
 )
 
 // indexOCI indexes and folds one image of an OCI layout of the test
 // images ("debian", "rootfs").
-func indexOCI(t *testing.T, layout, tag string) *indexer.ImageIndex {
+func indexOCI(t *testing.T, layout, tag string) *model.ImageIndex {
 	t.Helper()
 	ctx := context.Background()
 	img, err := image.Open(ctx, "oci:"+filepath.Join(testenv.Images(t), layout, "oci")+":"+tag)
@@ -27,8 +28,8 @@ func indexOCI(t *testing.T, layout, tag string) *indexer.ImageIndex {
 	defer img.Close()
 	ix := indexer.New(all.Catalogers())
 	var (
-		infos []indexer.LayerInfo
-		idxs  []*indexer.LayerIndex
+		infos []model.LayerInfo
+		idxs  []*model.LayerIndex
 	)
 	for _, ly := range img.Layers() {
 		rc, err := ly.Open(ctx)
@@ -40,7 +41,7 @@ func indexOCI(t *testing.T, layout, tag string) *indexer.ImageIndex {
 		if err != nil {
 			t.Fatal(err)
 		}
-		infos = append(infos, indexer.LayerInfo{Digest: ly.Digest(), DiffID: ly.DiffID(), MediaType: ly.MediaType(), Size: ly.Size()})
+		infos = append(infos, model.LayerInfo{Digest: ly.Digest(), DiffID: ly.DiffID(), MediaType: ly.MediaType(), Size: ly.Size()})
 		idxs = append(idxs, li)
 	}
 	out, err := indexer.Fold(img.ManifestDigest(), infos, idxs)

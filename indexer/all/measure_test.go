@@ -15,6 +15,7 @@ import (
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/indexer/internal/hostile"
+	"github.com/lapps/lapps/model"
 )
 
 // hostileCases are the hostile layers of issue 12, at full size. They are
@@ -100,7 +101,7 @@ func TestMeasureHostile(t *testing.T) {
 			continue
 		}
 		t.Run(c.name, func(t *testing.T) {
-			var li *indexer.LayerIndex
+			var li *model.LayerIndex
 			var err error
 			m := measure(func() { li, err = ix.IndexLayer(context.Background(), "sha256:hostile", c.layer()) })
 			outcome := "ok"

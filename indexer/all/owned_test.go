@@ -15,6 +15,7 @@ import (
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/vuln"
 )
@@ -28,7 +29,7 @@ type layerFacts struct {
 }
 
 // indexTee indexes a layer and, from the same stream, reads its facts.
-func indexTee(ctx context.Context, t *testing.T, ix *indexer.Indexer, ly image.Layer) (*indexer.LayerIndex, layerFacts) {
+func indexTee(ctx context.Context, t *testing.T, ix *indexer.Indexer, ly image.Layer) (*model.LayerIndex, layerFacts) {
 	t.Helper()
 	rc, err := ly.Open(ctx)
 	if err != nil {
@@ -37,7 +38,7 @@ func indexTee(ctx context.Context, t *testing.T, ix *indexer.Indexer, ly image.L
 	defer rc.Close()
 	pr, pw := io.Pipe()
 	type result struct {
-		li  *indexer.LayerIndex
+		li  *model.LayerIndex
 		err error
 	}
 	done := make(chan result, 1)
@@ -98,7 +99,7 @@ func indexTee(ctx context.Context, t *testing.T, ix *indexer.Indexer, ly image.L
 // indexImage indexes a tagged image of the Debian test images with every
 // cataloger, as the service does, and returns its folded index with the
 // facts of each layer.
-func indexImage(t *testing.T, tag string) (*indexer.ImageIndex, []layerFacts) {
+func indexImage(t *testing.T, tag string) (*model.ImageIndex, []layerFacts) {
 	t.Helper()
 	ctx := context.Background()
 	layout := filepath.Join(testenv.Images(t), "debian", "oci")
@@ -109,13 +110,13 @@ func indexImage(t *testing.T, tag string) (*indexer.ImageIndex, []layerFacts) {
 	defer img.Close()
 	ix := indexer.New(all.Catalogers())
 	var (
-		infos []indexer.LayerInfo
-		idxs  []*indexer.LayerIndex
+		infos []model.LayerInfo
+		idxs  []*model.LayerIndex
 		facts []layerFacts
 	)
 	for _, ly := range img.Layers() {
 		li, f := indexTee(ctx, t, ix, ly)
-		infos = append(infos, indexer.LayerInfo{Digest: ly.Digest(), DiffID: ly.DiffID(), MediaType: ly.MediaType(), Size: ly.Size()})
+		infos = append(infos, model.LayerInfo{Digest: ly.Digest(), DiffID: ly.DiffID(), MediaType: ly.MediaType(), Size: ly.Size()})
 		idxs = append(idxs, li)
 		facts = append(facts, f)
 		for _, e := range li.Entries {

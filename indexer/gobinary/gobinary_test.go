@@ -20,12 +20,13 @@ import (
 
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/gobinary"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/vuln"
 )
 
 // indexLayer runs the real layer walk with the Go binary cataloger alone.
-func indexLayer(t *testing.T, blobPath string) *indexer.LayerIndex {
+func indexLayer(t *testing.T, blobPath string) *model.LayerIndex {
 	t.Helper()
 	ix := indexer.New([]indexer.Cataloger{gobinary.New()})
 	li, err := ix.IndexLayer(context.Background(), "test", testenv.OpenLayer(t, blobPath))

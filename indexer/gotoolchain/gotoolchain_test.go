@@ -19,6 +19,7 @@ import (
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/indexer/gotoolchain"
 	"github.com/lapps/lapps/matcher"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/updater/osv"
 	"github.com/lapps/lapps/vuln"
@@ -193,13 +194,13 @@ func goVulnDB(t *testing.T) (records, string) {
 // matchLayer indexes one layer with every cataloger, folds it and matches
 // it; it returns "GO-ID package" for each Go vulnerability database id
 // of the findings.
-func matchLayer(t *testing.T, src records, files map[string][]byte) ([]string, *indexer.ImageIndex) {
+func matchLayer(t *testing.T, src records, files map[string][]byte) ([]string, *model.ImageIndex) {
 	ix := indexer.New(all.Catalogers())
 	li, err := ix.IndexLayer(context.Background(), "sha256:go", bytes.NewReader(layer(t, files)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := indexer.Fold("sha256:m", []indexer.LayerInfo{{Digest: "sha256:go"}}, []*indexer.LayerIndex{li})
+	img, err := indexer.Fold("sha256:m", []model.LayerInfo{{Digest: "sha256:go"}}, []*model.LayerIndex{li})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/osrelease"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -81,7 +82,7 @@ func TestRedHatImages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			idx, err := ix.Fold("sha256:bb", []indexer.LayerInfo{{Digest: "sha256:aa"}}, []*indexer.LayerIndex{li})
+			idx, err := ix.Fold("sha256:bb", []model.LayerInfo{{Digest: "sha256:aa"}}, []*model.LayerIndex{li})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/osrelease"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/vuln"
 )
@@ -143,7 +144,7 @@ func TestRealRootFileSystems(t *testing.T) {
 			if len(li.Warnings) > 0 {
 				t.Errorf("warnings: %q", li.Warnings)
 			}
-			slices.SortFunc(li.Entries, func(a, b indexer.Entry) int {
+			slices.SortFunc(li.Entries, func(a, b model.Entry) int {
 				return osrelease.Precedence(a.Path) - osrelease.Precedence(b.Path)
 			})
 			var files []string

@@ -13,7 +13,7 @@ const module = "github.com/lapps/lapps/"
 // lower are the packages (with all below them) that must never import
 // any of upper: the model and the engines under the daemon.
 var lower = []string{
-	"vuln/...", "store/...", "matcher/...", "indexer/...", "checks/...",
+	"vuln/...", "model", "store/...", "matcher/...", "indexer/...", "checks/...",
 	"report", "policy", "image/...", "limits", "redact",
 }
 
@@ -57,5 +57,27 @@ func TestUpperMatchesForbidden(t *testing.T) {
 	}
 	if !strings.Contains(string(out), module+"service\n") {
 		t.Fatalf("go list -deps server does not list service:\n%s", out)
+	}
+}
+
+// indexReaders read image and layer indexes (the model package) but
+// have no use for the walker and the catalogers that make them.
+var indexReaders = []string{"model", "store", "store/sqlite", "store/postgres", "matcher", "report"}
+
+// TestIndexReadersSkipIndexer keeps the index model apart from the
+// indexer: the packages that store, match or report an index do not link
+// the indexer, its catalogers or their parsers.
+func TestIndexReadersSkipIndexer(t *testing.T) {
+	goBin := testenv.Tool(t, "go")
+	for _, pkg := range indexReaders {
+		out, err := exec.Command(goBin, "list", "-deps", "-f", "{{.ImportPath}}", "../../"+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if rel, ok := strings.CutPrefix(dep, module); ok && (rel == "indexer" || strings.HasPrefix(rel, "indexer/")) {
+				t.Errorf("%s depends on %s: it reads indexes through the model package and needs no indexer", pkg, rel)
+			}
+		}
 	}
 }

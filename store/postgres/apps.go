@@ -13,12 +13,9 @@ import (
 
 // CreateApp stores a new app; store.ErrExists when the name is taken.
 func (s *Store) CreateApp(ctx context.Context, name string, images []string) (*store.App, error) {
-	if name == "" {
-		return nil, errors.New("create app: no name")
-	}
-	imgs, err := store.EncodeList(txts(images))
+	imgs, err := store.EncodeApp(name, images, txt)
 	if err != nil {
-		return nil, fmt.Errorf("create app %s: %w", name, err)
+		return nil, err
 	}
 	at := now()
 	tag, err := s.pool.Exec(ctx, `INSERT INTO apps (name, created_at, images) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`,
@@ -29,11 +26,7 @@ func (s *Store) CreateApp(ctx context.Context, name string, images []string) (*s
 	if tag.RowsAffected() == 0 {
 		return nil, fmt.Errorf("create app %s: %w", name, store.ErrExists)
 	}
-	a := &store.App{Name: name, CreatedAt: at, Images: images}
-	if len(a.Images) == 0 {
-		a.Images = nil
-	}
-	return a, nil
+	return store.NewApp(name, images, at), nil
 }
 
 // GetApp returns app name, or store.ErrNotFound.
@@ -55,21 +48,14 @@ func (s *Store) ListApps(ctx context.Context) ([]store.App, error) {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}
 	defer rows.Close()
-	var out []store.App
-	for rows.Next() {
-		a, err := scanApp(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list apps: %w", err)
-		}
-		out = append(out, *a)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, scanApp)
+	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}
 	return out, nil
 }
 
-func scanApp(row pgx.Row) (*store.App, error) {
+func scanApp(row store.Row) (*store.App, error) {
 	var (
 		a      store.App
 		images string
@@ -142,23 +128,9 @@ func lockApp(ctx context.Context, tx pgx.Tx, name string) error {
 // RecordDeployment stores a deployment attempt and returns its number
 // within its app.
 func (s *Store) RecordDeployment(ctx context.Context, d *store.Deployment) (int64, error) {
-	if d == nil || d.App == "" || d.Env == "" {
-		return 0, errors.New("record deployment: no app or environment")
-	}
-	if !store.ValidVerdict(d.Verdict) {
-		return 0, fmt.Errorf("record deployment of %s: verdict %q is not pass, warn or fail", d.App, d.Verdict)
-	}
-	imgs, err := store.EncodeList(txts(d.Images))
+	c, err := store.EncodeDeployment(d, txt, now())
 	if err != nil {
-		return 0, fmt.Errorf("record deployment of %s: %w", d.App, err)
-	}
-	reasons, err := store.EncodeList(txts(d.Reasons))
-	if err != nil {
-		return 0, fmt.Errorf("record deployment of %s: %w", d.App, err)
-	}
-	at := d.At
-	if at.IsZero() {
-		at = now()
+		return 0, err
 	}
 	app := txt(d.App)
 	var id int64
@@ -169,7 +141,7 @@ func (s *Store) RecordDeployment(ctx context.Context, d *store.Deployment) (int6
 		// The app's row is locked: the next number is free.
 		return tx.QueryRow(ctx, `INSERT INTO deployments (app, number, env, deployed_at, images, verdict, accepted, reasons)
 			SELECT $1, COALESCE(MAX(number), 0) + 1, $2, $3, $4, $5, $6, $7 FROM deployments WHERE app = $1 RETURNING number`,
-			app, txt(d.Env), at, imgs, d.Verdict, d.Accepted, reasons).Scan(&id)
+			app, txt(d.Env), c.At, c.Images, d.Verdict, d.Accepted, c.Reasons).Scan(&id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("record deployment of %s: %w", d.App, err)
@@ -197,51 +169,36 @@ func (s *Store) deployments(ctx context.Context, app, query string) ([]store.Dep
 		return nil, fmt.Errorf("deployments of %s: %w", app, err)
 	}
 	defer rows.Close()
-	var out []store.Deployment
-	for rows.Next() {
-		var (
-			d               store.Deployment
-			images, reasons string
-		)
-		if err := rows.Scan(&d.ID, &d.App, &d.Env, &d.At, &images, &d.Verdict, &d.Accepted, &reasons); err != nil {
-			return nil, fmt.Errorf("deployments of %s: %w", app, err)
-		}
-		d.At = d.At.UTC()
-		if d.Images, err = store.DecodeList[string](images); err != nil {
-			return nil, fmt.Errorf("deployments of %s: %w", app, err)
-		}
-		if d.Reasons, err = store.DecodeList[string](reasons); err != nil {
-			return nil, fmt.Errorf("deployments of %s: %w", app, err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, scanDeployment)
+	if err != nil {
 		return nil, fmt.Errorf("deployments of %s: %w", app, err)
 	}
 	return out, nil
+}
+
+// scanDeployment reads a row of deploymentCols.
+func scanDeployment(row store.Row) (*store.Deployment, error) {
+	var (
+		d               store.Deployment
+		images, reasons string
+	)
+	if err := row.Scan(&d.ID, &d.App, &d.Env, &d.At, &images, &d.Verdict, &d.Accepted, &reasons); err != nil {
+		return nil, err
+	}
+	d.At = d.At.UTC()
+	if err := store.DecodeDeployment(&d, images, reasons); err != nil {
+		return nil, err
+	}
+	return &d, nil
 }
 
 // CreateAppScan stores sc under the next index for sc.App and returns that
 // index. The app's row is locked first, so that concurrent callers, in one
 // process or several, get distinct, consecutive indexes.
 func (s *Store) CreateAppScan(ctx context.Context, sc *store.AppScan) (int, error) {
-	if sc == nil || sc.App == "" {
-		return 0, errors.New("create app scan: no app")
-	}
-	if !store.ValidVerdict(sc.Verdict) {
-		return 0, fmt.Errorf("create app scan of %s: verdict %q is not pass, warn or fail", sc.App, sc.Verdict)
-	}
-	list := make([]store.AppScanImage, len(sc.Images))
-	for i, im := range sc.Images {
-		list[i] = store.AppScanImage{Image: txt(im.Image), Index: im.Index}
-	}
-	imgs, err := store.EncodeList(list)
+	c, err := store.EncodeAppScan(sc, txt, now())
 	if err != nil {
-		return 0, fmt.Errorf("create app scan of %s: %w", sc.App, err)
-	}
-	at := sc.ScannedAt
-	if at.IsZero() {
-		at = now()
+		return 0, err
 	}
 	app := txt(sc.App)
 	var idx int
@@ -251,7 +208,7 @@ func (s *Store) CreateAppScan(ctx context.Context, sc *store.AppScan) (int, erro
 		}
 		return tx.QueryRow(ctx, `INSERT INTO app_scans (app, idx, scanned_at, images, verdict, summary)
 			SELECT $1, COALESCE(MAX(idx), 0) + 1, $2, $3, $4, $5 FROM app_scans WHERE app = $1 RETURNING idx`,
-			app, at, imgs, sc.Verdict, nilIfEmpty(sc.Summary)).Scan(&idx)
+			app, c.At, c.Images, sc.Verdict, c.Summary).Scan(&idx)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("create app scan of %s: %w", sc.App, err)
@@ -268,15 +225,8 @@ func (s *Store) ListAppScans(ctx context.Context, app string) ([]store.AppScan, 
 		return nil, fmt.Errorf("list scans of app %s: %w", app, err)
 	}
 	defer rows.Close()
-	var out []store.AppScan
-	for rows.Next() {
-		sc, err := scanAppScan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list scans of app %s: %w", app, err)
-		}
-		out = append(out, *sc)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, scanAppScan)
+	if err != nil {
 		return nil, fmt.Errorf("list scans of app %s: %w", app, err)
 	}
 	return out, nil
@@ -304,7 +254,7 @@ func (s *Store) GetAppScan(ctx context.Context, app string, index int) (*store.A
 	return sc, nil
 }
 
-func scanAppScan(row pgx.Row) (*store.AppScan, error) {
+func scanAppScan(row store.Row) (*store.AppScan, error) {
 	var (
 		sc      store.AppScan
 		at      time.Time
@@ -315,10 +265,8 @@ func scanAppScan(row pgx.Row) (*store.AppScan, error) {
 		return nil, err
 	}
 	sc.ScannedAt = at.UTC()
-	var err error
-	if sc.Images, err = store.DecodeList[store.AppScanImage](images); err != nil {
+	if err := store.DecodeAppScan(&sc, images, summary); err != nil {
 		return nil, err
 	}
-	sc.Summary = nilIfEmpty(summary)
 	return &sc, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/vuln"
 )
@@ -267,7 +268,7 @@ func TestMalformedText(t *testing.T) {
 	defer s.Close()
 	const digest = "sha256:4444444444444444444444444444444444444444444444444444444444444444"
 	odd := []string{"lib\x00nul", "caf\xe9", "\xff\xfe"}
-	m := &indexer.ImageIndex{ManifestDigest: digest, IndexerVersion: indexer.Version}
+	m := &model.ImageIndex{ManifestDigest: digest, IndexerVersion: indexer.Version}
 	for _, n := range odd {
 		m.Packages = append(m.Packages, vuln.Package{Kind: vuln.KindDeb, Name: n, Version: "1.0"})
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/store/sqlite"
 	"github.com/lapps/lapps/vuln"
@@ -201,13 +202,13 @@ func parityScript(t *testing.T, s store.Store) []string {
 	digest := func(i int) string { return fmt.Sprintf("sha256:%064d", i) }
 	layer := func(i int) string { return fmt.Sprintf("sha256:%063d%d", 0, i) }
 	for i := 1; i <= 4; i++ {
-		m := &indexer.ImageIndex{ManifestDigest: digest(i), IndexerVersion: indexer.Version,
-			Layers:   []indexer.LayerInfo{{Digest: layer(i)}, {Digest: layer(9)}},
+		m := &model.ImageIndex{ManifestDigest: digest(i), IndexerVersion: indexer.Version,
+			Layers:   []model.LayerInfo{{Digest: layer(i)}, {Digest: layer(9)}},
 			Packages: []vuln.Package{{Name: "libc6", SourceName: "glibc", Kind: vuln.KindDeb, Version: "1"}}}
 		step(fmt.Sprintf("PutManifest %d", i), nil, s.PutManifest(ctx, m))
 	}
 	for _, i := range []int{1, 2, 3, 4, 5, 6, 9} {
-		step(fmt.Sprintf("PutLayer %d", i), nil, s.PutLayer(ctx, &indexer.LayerIndex{Digest: layer(i), IndexerVersion: indexer.Version}))
+		step(fmt.Sprintf("PutLayer %d", i), nil, s.PutLayer(ctx, &model.LayerIndex{Digest: layer(i), IndexerVersion: indexer.Version}))
 	}
 	future := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
 	for i, sc := range []struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/store/storetest"
 	"github.com/lapps/lapps/testenv"
@@ -125,7 +126,7 @@ func TestMigrationsFromEmpty(t *testing.T) {
 		}
 	}
 	// Data survives a re-open, which applies nothing.
-	layer := &indexer.LayerIndex{Digest: "sha256:8a1e25ce7c4f75e372e9884f8f7b1bedcfe4a7a7d452eb4b0a1c7477c9a90345", IndexerVersion: indexer.Version}
+	layer := &model.LayerIndex{Digest: "sha256:8a1e25ce7c4f75e372e9884f8f7b1bedcfe4a7a7d452eb4b0a1c7477c9a90345", IndexerVersion: indexer.Version}
 	if err := s.PutLayer(ctx, layer); err != nil {
 		t.Fatal(err)
 	}

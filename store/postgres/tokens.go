@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,19 +15,16 @@ import (
 // CreateToken stores a new token whose secret hashes to hash and returns
 // it with its id and creation time.
 func (s *Store) CreateToken(ctx context.Context, name string, hash []byte, scopes []string) (*store.Token, error) {
-	if len(hash) != 32 {
-		return nil, fmt.Errorf("create token %q: hash of %d bytes, want 32 (SHA-256)", name, len(hash))
+	tok, stored, err := store.NewToken(name, hash, scopes, now())
+	if err != nil {
+		return nil, err
 	}
-	if err := store.CheckTokenScopes(scopes); err != nil {
-		return nil, fmt.Errorf("create token %q: %w", name, err)
-	}
-	tok := &store.Token{Name: name, CreatedAt: now(), Scopes: slices.Clone(scopes)}
 	// A hash already stored inserts no row and so takes no id: ids stay
 	// consecutive, as the SQLite engine's. (Two callers racing with one
 	// hash still meet the unique constraint, and one id is lost.)
-	err := s.pool.QueryRow(ctx, `INSERT INTO tokens (name, hash, created_at, scopes)
+	err = s.pool.QueryRow(ctx, `INSERT INTO tokens (name, hash, created_at, scopes)
 		SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM tokens WHERE hash = $2) RETURNING id`,
-		txt(name), hash, tok.CreatedAt, strings.Join(scopes, ",")).Scan(&tok.ID)
+		txt(name), hash, tok.CreatedAt, stored).Scan(&tok.ID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		err = errors.New("a token with this hash exists")
 	}
@@ -61,15 +56,8 @@ func (s *Store) ListTokens(ctx context.Context) ([]store.Token, error) {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Token
-	for rows.Next() {
-		tok, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list tokens: %w", err)
-		}
-		out = append(out, *tok)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, scanToken)
+	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	return out, nil
@@ -107,7 +95,7 @@ func affectedOne(tag pgconn.CommandTag, err error) error {
 	return nil
 }
 
-func scanToken(row pgx.Row) (*store.Token, error) {
+func scanToken(row store.Row) (*store.Token, error) {
 	var (
 		tok               store.Token
 		lastUsed, revoked *time.Time

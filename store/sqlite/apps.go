@@ -11,12 +11,9 @@ import (
 
 // CreateApp stores a new app; store.ErrExists when the name is taken.
 func (s *Store) CreateApp(ctx context.Context, name string, images []string) (*store.App, error) {
-	if name == "" {
-		return nil, errors.New("create app: no name")
-	}
-	imgs, err := store.EncodeList(images)
+	imgs, err := store.EncodeApp(name, images, nil)
 	if err != nil {
-		return nil, fmt.Errorf("create app %s: %w", name, err)
+		return nil, err
 	}
 	at := now()
 	err = s.write(ctx, func(tx *sql.Tx) error {
@@ -33,11 +30,7 @@ func (s *Store) CreateApp(ctx context.Context, name string, images []string) (*s
 	if err != nil {
 		return nil, fmt.Errorf("create app %s: %w", name, err)
 	}
-	a := &store.App{Name: name, CreatedAt: at, Images: images}
-	if len(a.Images) == 0 {
-		a.Images = nil
-	}
-	return a, nil
+	return store.NewApp(name, images, at), nil
 }
 
 // GetApp returns app name, or store.ErrNotFound.
@@ -59,21 +52,14 @@ func (s *Store) ListApps(ctx context.Context) ([]store.App, error) {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}
 	defer rows.Close()
-	var out []store.App
-	for rows.Next() {
-		a, err := scanApp(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list apps: %w", err)
-		}
-		out = append(out, *a)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, scanApp)
+	if err != nil {
 		return nil, fmt.Errorf("list apps: %w", err)
 	}
 	return out, nil
 }
 
-func scanApp(row interface{ Scan(...any) error }) (*store.App, error) {
+func scanApp(row store.Row) (*store.App, error) {
 	var (
 		a          store.App
 		at, images string
@@ -142,23 +128,9 @@ func (s *Store) RemoveApp(ctx context.Context, name string) error {
 // RecordDeployment stores a deployment attempt and returns its number
 // within its app.
 func (s *Store) RecordDeployment(ctx context.Context, d *store.Deployment) (int64, error) {
-	if d == nil || d.App == "" || d.Env == "" {
-		return 0, errors.New("record deployment: no app or environment")
-	}
-	if !store.ValidVerdict(d.Verdict) {
-		return 0, fmt.Errorf("record deployment of %s: verdict %q is not pass, warn or fail", d.App, d.Verdict)
-	}
-	imgs, err := store.EncodeList(d.Images)
+	c, err := store.EncodeDeployment(d, nil, now())
 	if err != nil {
-		return 0, fmt.Errorf("record deployment of %s: %w", d.App, err)
-	}
-	reasons, err := store.EncodeList(d.Reasons)
-	if err != nil {
-		return 0, fmt.Errorf("record deployment of %s: %w", d.App, err)
-	}
-	at := d.At
-	if at.IsZero() {
-		at = now()
+		return 0, err
 	}
 	var id int64
 	err = s.write(ctx, func(tx *sql.Tx) error {
@@ -171,7 +143,7 @@ func (s *Store) RecordDeployment(ctx context.Context, d *store.Deployment) (int6
 		// SQLite has one writer: the next number is free.
 		return tx.QueryRowContext(ctx, `INSERT INTO deployments (app, number, env, deployed_at, images, verdict, accepted, reasons)
 			SELECT ?1, COALESCE(MAX(number), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7 FROM deployments WHERE app = ?1 RETURNING number`,
-			d.App, d.Env, formatTime(at), imgs, d.Verdict, d.Accepted, reasons).Scan(&id)
+			d.App, d.Env, formatTime(c.At), c.Images, d.Verdict, d.Accepted, c.Reasons).Scan(&id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("record deployment of %s: %w", d.App, err)
@@ -199,52 +171,38 @@ func (s *Store) deployments(ctx context.Context, app, query string) ([]store.Dep
 		return nil, fmt.Errorf("deployments of %s: %w", app, err)
 	}
 	defer rows.Close()
-	var out []store.Deployment
-	for rows.Next() {
-		var (
-			d                   store.Deployment
-			at, images, reasons string
-		)
-		if err := rows.Scan(&d.ID, &d.App, &d.Env, &at, &images, &d.Verdict, &d.Accepted, &reasons); err != nil {
-			return nil, fmt.Errorf("deployments of %s: %w", app, err)
-		}
-		if d.At, err = parseTime(at); err != nil {
-			return nil, fmt.Errorf("deployments of %s: %w", app, err)
-		}
-		if d.Images, err = store.DecodeList[string](images); err != nil {
-			return nil, fmt.Errorf("deployments of %s: %w", app, err)
-		}
-		if d.Reasons, err = store.DecodeList[string](reasons); err != nil {
-			return nil, fmt.Errorf("deployments of %s: %w", app, err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, scanDeployment)
+	if err != nil {
 		return nil, fmt.Errorf("deployments of %s: %w", app, err)
 	}
 	return out, nil
 }
 
+// scanDeployment reads a row of deploymentCols.
+func scanDeployment(row store.Row) (*store.Deployment, error) {
+	var (
+		d                   store.Deployment
+		at, images, reasons string
+	)
+	if err := row.Scan(&d.ID, &d.App, &d.Env, &at, &images, &d.Verdict, &d.Accepted, &reasons); err != nil {
+		return nil, err
+	}
+	var err error
+	if d.At, err = parseTime(at); err != nil {
+		return nil, err
+	}
+	if err := store.DecodeDeployment(&d, images, reasons); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
 // CreateAppScan stores sc under the next index for sc.App, in one write
 // transaction (SQLite has one writer), and returns that index.
 func (s *Store) CreateAppScan(ctx context.Context, sc *store.AppScan) (int, error) {
-	if sc == nil || sc.App == "" {
-		return 0, errors.New("create app scan: no app")
-	}
-	if !store.ValidVerdict(sc.Verdict) {
-		return 0, fmt.Errorf("create app scan of %s: verdict %q is not pass, warn or fail", sc.App, sc.Verdict)
-	}
-	imgs, err := store.EncodeList(sc.Images)
+	c, err := store.EncodeAppScan(sc, nil, now())
 	if err != nil {
-		return 0, fmt.Errorf("create app scan of %s: %w", sc.App, err)
-	}
-	at := sc.ScannedAt
-	if at.IsZero() {
-		at = now()
-	}
-	var summary any
-	if len(sc.Summary) > 0 {
-		summary = sc.Summary
+		return 0, err
 	}
 	var idx int
 	err = s.write(ctx, func(tx *sql.Tx) error {
@@ -256,7 +214,7 @@ func (s *Store) CreateAppScan(ctx context.Context, sc *store.AppScan) (int, erro
 		}
 		return tx.QueryRowContext(ctx, `INSERT INTO app_scans (app, idx, scanned_at, images, verdict, summary)
 			SELECT ?1, COALESCE(MAX(idx), 0) + 1, ?2, ?3, ?4, ?5 FROM app_scans WHERE app = ?1 RETURNING idx`,
-			sc.App, formatTime(at), imgs, sc.Verdict, summary).Scan(&idx)
+			sc.App, formatTime(c.At), c.Images, sc.Verdict, c.Summary).Scan(&idx)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("create app scan of %s: %w", sc.App, err)
@@ -273,15 +231,8 @@ func (s *Store) ListAppScans(ctx context.Context, app string) ([]store.AppScan, 
 		return nil, fmt.Errorf("list scans of app %s: %w", app, err)
 	}
 	defer rows.Close()
-	var out []store.AppScan
-	for rows.Next() {
-		sc, err := scanAppScan(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list scans of app %s: %w", app, err)
-		}
-		out = append(out, *sc)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, scanAppScan)
+	if err != nil {
 		return nil, fmt.Errorf("list scans of app %s: %w", app, err)
 	}
 	return out, nil
@@ -309,7 +260,7 @@ func (s *Store) GetAppScan(ctx context.Context, app string, index int) (*store.A
 	return sc, nil
 }
 
-func scanAppScan(row interface{ Scan(...any) error }) (*store.AppScan, error) {
+func scanAppScan(row store.Row) (*store.AppScan, error) {
 	var (
 		sc         store.AppScan
 		at, images string
@@ -323,11 +274,8 @@ func scanAppScan(row interface{ Scan(...any) error }) (*store.AppScan, error) {
 		return nil, err
 	}
 	sc.ScannedAt = t
-	if sc.Images, err = store.DecodeList[store.AppScanImage](images); err != nil {
+	if err := store.DecodeAppScan(&sc, images, summary); err != nil {
 		return nil, err
-	}
-	if len(summary) > 0 {
-		sc.Summary = summary
 	}
 	return &sc, nil
 }

@@ -11,12 +11,12 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/store"
 )
 
 // Layer returns the stored index of a layer, or store.ErrNotFound.
-func (s *Store) Layer(ctx context.Context, digest string) (*indexer.LayerIndex, error) {
+func (s *Store) Layer(ctx context.Context, digest string) (*model.LayerIndex, error) {
 	var data string
 	err := s.r.QueryRowContext(ctx, `SELECT data FROM layers WHERE digest = ?`, digest).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -25,7 +25,7 @@ func (s *Store) Layer(ctx context.Context, digest string) (*indexer.LayerIndex, 
 	if err != nil {
 		return nil, fmt.Errorf("layer %s: %w", digest, err)
 	}
-	var idx indexer.LayerIndex
+	var idx model.LayerIndex
 	if err := json.Unmarshal([]byte(data), &idx); err != nil {
 		return nil, fmt.Errorf("layer %s: decode stored index: %w", digest, err)
 	}
@@ -34,7 +34,7 @@ func (s *Store) Layer(ctx context.Context, digest string) (*indexer.LayerIndex, 
 
 // PutLayer stores or replaces a layer's index; its storage time
 // (created_at, which PruneLayers compares) becomes the current time.
-func (s *Store) PutLayer(ctx context.Context, idx *indexer.LayerIndex) error {
+func (s *Store) PutLayer(ctx context.Context, idx *model.LayerIndex) error {
 	if idx == nil || idx.Digest == "" {
 		return errors.New("put layer: no digest")
 	}
@@ -53,7 +53,7 @@ func (s *Store) PutLayer(ctx context.Context, idx *indexer.LayerIndex) error {
 }
 
 // Manifest returns the stored index of a manifest, or store.ErrNotFound.
-func (s *Store) Manifest(ctx context.Context, digest string) (*indexer.ImageIndex, error) {
+func (s *Store) Manifest(ctx context.Context, digest string) (*model.ImageIndex, error) {
 	var data []byte
 	err := s.r.QueryRowContext(ctx, `SELECT data FROM manifests WHERE digest = ?`, digest).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -71,7 +71,7 @@ func (s *Store) Manifest(ctx context.Context, digest string) (*indexer.ImageInde
 
 // PutManifest stores or replaces a manifest's index, its layer list and
 // the inverted index from its packages' names and source names to it.
-func (s *Store) PutManifest(ctx context.Context, idx *indexer.ImageIndex) error {
+func (s *Store) PutManifest(ctx context.Context, idx *model.ImageIndex) error {
 	if idx == nil || idx.ManifestDigest == "" {
 		return errors.New("put manifest: no digest")
 	}
@@ -216,7 +216,7 @@ func (s *Store) fillPackageRows(ctx context.Context) error {
 				} else if err != nil {
 					return err
 				}
-				var idx indexer.ImageIndex
+				var idx model.ImageIndex
 				rs, dist, err := []store.PackageRow(nil), []byte(nil), json.Unmarshal([]byte(data), &idx)
 				if err == nil {
 					rs, dist, err = store.PackageRowsOf(&idx)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/store/storetest"
 	"github.com/lapps/lapps/vuln"
@@ -101,7 +102,7 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layer := &indexer.LayerIndex{Digest: "sha256:8a1e25ce7c4f75e372e9884f8f7b1bedcfe4a7a7d452eb4b0a1c7477c9a90345", IndexerVersion: indexer.Version}
+	layer := &model.LayerIndex{Digest: "sha256:8a1e25ce7c4f75e372e9884f8f7b1bedcfe4a7a7d452eb4b0a1c7477c9a90345", IndexerVersion: indexer.Version}
 	if err := s.PutLayer(ctx, layer); err != nil {
 		t.Fatal(err)
 	}

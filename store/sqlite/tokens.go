@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/lapps/lapps/store"
@@ -15,16 +13,13 @@ import (
 // CreateToken stores a new token whose secret hashes to hash and returns
 // it with its id and creation time.
 func (s *Store) CreateToken(ctx context.Context, name string, hash []byte, scopes []string) (*store.Token, error) {
-	if len(hash) != 32 {
-		return nil, fmt.Errorf("create token %q: hash of %d bytes, want 32 (SHA-256)", name, len(hash))
+	tok, stored, err := store.NewToken(name, hash, scopes, now())
+	if err != nil {
+		return nil, err
 	}
-	if err := store.CheckTokenScopes(scopes); err != nil {
-		return nil, fmt.Errorf("create token %q: %w", name, err)
-	}
-	tok := &store.Token{Name: name, CreatedAt: now(), Scopes: slices.Clone(scopes)}
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO tokens (name, hash, created_at, scopes) VALUES (?, ?, ?, ?) RETURNING id`,
-			name, hash, formatTime(tok.CreatedAt), strings.Join(scopes, ",")).Scan(&tok.ID)
+			name, hash, formatTime(tok.CreatedAt), stored).Scan(&tok.ID)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create token %q: %w", name, err)
@@ -54,15 +49,8 @@ func (s *Store) ListTokens(ctx context.Context) ([]store.Token, error) {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	defer rows.Close()
-	var out []store.Token
-	for rows.Next() {
-		tok, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list tokens: %w", err)
-		}
-		out = append(out, *tok)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, scanToken)
+	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	return out, nil
@@ -111,7 +99,7 @@ func affectedOne(res sql.Result, err error) error {
 	return nil
 }
 
-func scanToken(row interface{ Scan(...any) error }) (*store.Token, error) {
+func scanToken(row store.Row) (*store.Token, error) {
 	var (
 		tok               store.Token
 		created           string

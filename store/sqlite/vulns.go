@@ -217,11 +217,11 @@ func (s *Store) DiffUpdates(ctx context.Context, from, to int64) (*store.Diff, e
 	}
 	if from != 0 {
 		fromOp, err := operation(ctx, tx, from)
+		if err == nil {
+			err = store.DiffSources(fromOp, toOp)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("diff updates %d..%d: %w", from, to, err)
-		}
-		if fromOp.Source != toOp.Source {
-			return nil, fmt.Errorf("diff updates %d..%d: operations of different sources (%s, %s)", from, to, fromOp.Source, toOp.Source)
 		}
 	}
 	// The records of one operation whose exact content the other does not
@@ -237,29 +237,7 @@ func (s *Store) DiffUpdates(ctx context.Context, from, to int64) (*store.Diff, e
 	if err != nil {
 		return nil, fmt.Errorf("diff updates %d..%d: %w", from, to, err)
 	}
-	inOlder := make(map[string]bool, len(older))
-	for i := range older {
-		inOlder[older[i].Key()] = true
-	}
-	inNewer := make(map[string]bool, len(newer))
-	d := &store.Diff{}
-	for _, r := range newer {
-		inNewer[r.Key()] = true
-		if inOlder[r.Key()] {
-			d.Changed = append(d.Changed, r)
-		} else {
-			d.Added = append(d.Added, r)
-		}
-	}
-	for _, r := range older {
-		if !inNewer[r.Key()] {
-			d.Removed = append(d.Removed, r)
-		}
-	}
-	for _, l := range [][]vuln.Record{d.Added, d.Removed, d.Changed} {
-		store.SortRecords(l)
-	}
-	return d, nil
+	return store.DiffRecords(newer, older), nil
 }
 
 // queryRecords runs a query selecting the data column of records and
@@ -272,15 +250,8 @@ func queryRecords(ctx context.Context, q interface {
 		return nil, err
 	}
 	defer rows.Close()
-	var raw [][]byte
-	for rows.Next() {
-		var data []byte
-		if err := rows.Scan(&data); err != nil {
-			return nil, err
-		}
-		raw = append(raw, data)
-	}
-	if err := rows.Err(); err != nil {
+	raw, err := store.CollectRows(rows, store.ScanBytes)
+	if err != nil {
 		return nil, err
 	}
 	return store.DecodeRecords(raw)
@@ -309,19 +280,8 @@ func (s *Store) Records(ctx context.Context, ecosystem string, packages []string
 		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
 	}
 	defer rows.Close()
-	var out []vuln.Record
-	for rows.Next() {
-		var hash, data []byte
-		if err := rows.Scan(&hash, &data); err != nil {
-			return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
-		}
-		rec, err := s.records.Decode(hash, data)
-		if err != nil {
-			return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
-		}
-		out = append(out, rec)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, s.records.ScanRow)
+	if err != nil {
 		return nil, fmt.Errorf("records of %s: %w", ecosystem, err)
 	}
 	store.SortRecords(out)
@@ -376,19 +336,8 @@ func (s *Store) RecordsByID(ctx context.Context, ids []string) ([]vuln.Record, e
 		return nil, fmt.Errorf("records by id: %w", err)
 	}
 	defer rows.Close()
-	var out []vuln.Record
-	for rows.Next() {
-		var hash, data []byte
-		if err := rows.Scan(&hash, &data); err != nil {
-			return nil, fmt.Errorf("records by id: %w", err)
-		}
-		rec, err := s.records.Decode(hash, data)
-		if err != nil {
-			return nil, fmt.Errorf("records by id: %w", err)
-		}
-		out = append(out, rec)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, s.records.ScanRow)
+	if err != nil {
 		return nil, fmt.Errorf("records by id: %w", err)
 	}
 	store.SortRecords(out)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/vuln"
 )
 
@@ -143,7 +144,7 @@ func goRecords() []vuln.Record {
 }
 
 // bookworm returns the index of a small Debian 12 image.
-func bookworm(digest string, withCurl bool) *indexer.ImageIndex {
+func bookworm(digest string, withCurl bool) *model.ImageIndex {
 	layer := "sha256:8a1e25ce7c4f75e372e9884f8f7b1bedcfe4a7a7d452eb4b0a1c7477c9a90345"
 	deb := func(name, version, source string) vuln.Package {
 		return vuln.Package{Name: name, Version: version, Arch: "amd64", SourceName: source, Kind: vuln.KindDeb,
@@ -162,23 +163,23 @@ func bookworm(digest string, withCurl bool) *indexer.ImageIndex {
 	for i := range pkgs {
 		pkgs[i].PURL = vuln.PURL(pkgs[i], &vuln.Distribution{ID: "debian", VersionID: "12"})
 	}
-	return &indexer.ImageIndex{
+	return &model.ImageIndex{
 		ManifestDigest: digest,
 		IndexerVersion: indexer.Version,
 		Distribution: &vuln.Distribution{ID: "debian", VersionID: "12", VersionCodename: "bookworm",
 			PrettyName: "Debian GNU/Linux 12 (bookworm)", Name: "Debian GNU/Linux", Version: "12.4"},
-		Layers:   []indexer.LayerInfo{{Digest: layer, MediaType: "application/vnd.oci.image.layer.v1.tar+gzip", Size: 29126484}},
+		Layers:   []model.LayerInfo{{Digest: layer, MediaType: "application/vnd.oci.image.layer.v1.tar+gzip", Size: 29126484}},
 		Packages: pkgs,
 	}
 }
 
 // alpine returns the index of an Alpine 3.20 image.
-func alpine(digest string) *indexer.ImageIndex {
-	layers := []indexer.LayerInfo{
+func alpine(digest string) *model.ImageIndex {
+	layers := []model.LayerInfo{
 		{Digest: "sha256:43c4264eed91be63b206e17d93e75256a6097070ce643c5e8f0379998b44f170", Size: 3623807},
 		{Digest: "sha256:0b8e6f5b2c3a0d3c3d29f1f5c6bd07d62c4d9b7d8c5c1e5d0cf2f63b5f0a3c11", Size: 1024},
 	}
-	return &indexer.ImageIndex{
+	return &model.ImageIndex{
 		ManifestDigest: digest,
 		IndexerVersion: indexer.Version,
 		Distribution:   &vuln.Distribution{ID: "alpine", VersionID: "3.20.3", Name: "Alpine Linux"},
@@ -193,11 +194,11 @@ func alpine(digest string) *indexer.ImageIndex {
 }
 
 // layerIndex returns the index of a Debian base layer.
-func layerIndex(digest, version string) *indexer.LayerIndex {
-	return &indexer.LayerIndex{
+func layerIndex(digest, version string) *model.LayerIndex {
+	return &model.LayerIndex{
 		Digest:         digest,
 		IndexerVersion: version,
-		Entries: []indexer.Entry{
+		Entries: []model.Entry{
 			{Path: "etc/os-release", Cataloger: "os-release", Distribution: &vuln.Distribution{ID: "debian", VersionID: "12", VersionCodename: "bookworm"}},
 			{Path: "var/lib/dpkg/status", Cataloger: "dpkg", Packages: []vuln.Package{
 				{Name: "libc6", Version: "2.36-9+deb12u1", Arch: "amd64", SourceName: "glibc", Kind: vuln.KindDeb, DBPath: "var/lib/dpkg/status"},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/vuln"
 )
@@ -53,7 +54,7 @@ func packagesNamed(t *testing.T, s store.Store, kind string, names ...string) []
 // indexed again replaces its rows, and its rows go when it is pruned.
 func testPackageRows(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	for _, m := range []*indexer.ImageIndex{bookworm(digest1, true), alpine(digest2), bookworm(digest3, false)} {
+	for _, m := range []*model.ImageIndex{bookworm(digest1, true), alpine(digest2), bookworm(digest3, false)} {
 		if err := s.PutManifest(ctx, m); err != nil {
 			t.Fatal(err)
 		}

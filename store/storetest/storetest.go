@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/vuln"
 )
@@ -253,7 +253,7 @@ func testManifests(t *testing.T, s store.Store) {
 	if _, err := s.Manifest(ctx, digest1); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Manifest of an empty store: err = %v, want ErrNotFound", err)
 	}
-	want := []*indexer.ImageIndex{bookworm(digest1, true), alpine(digest2)}
+	want := []*model.ImageIndex{bookworm(digest1, true), alpine(digest2)}
 	for _, m := range want {
 		if err := s.PutManifest(ctx, m); err != nil {
 			t.Fatal(err)
@@ -286,7 +286,7 @@ func testManifests(t *testing.T, s store.Store) {
 
 func testManifestsWithPackages(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	for _, m := range []*indexer.ImageIndex{bookworm(digest1, true), bookworm(digest2, false), alpine(digest3)} {
+	for _, m := range []*model.ImageIndex{bookworm(digest1, true), bookworm(digest2, false), alpine(digest3)} {
 		if err := s.PutManifest(ctx, m); err != nil {
 			t.Fatal(err)
 		}
