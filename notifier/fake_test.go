@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/notifier"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/store/memstore"
@@ -32,11 +33,11 @@ const (
 
 // debianIndex is the index of a Debian image of release version with the
 // given packages (name, version, source name).
-func debianIndex(digest, version string, pkgs ...[3]string) *indexer.ImageIndex {
-	idx := &indexer.ImageIndex{
+func debianIndex(digest, version string, pkgs ...[3]string) *model.ImageIndex {
+	idx := &model.ImageIndex{
 		ManifestDigest: digest, IndexerVersion: indexer.Version,
 		Distribution: &vuln.Distribution{ID: "debian", VersionID: version},
-		Layers:       []indexer.LayerInfo{{Digest: "sha256:" + strings.Repeat("1", 64)}},
+		Layers:       []model.LayerInfo{{Digest: "sha256:" + strings.Repeat("1", 64)}},
 	}
 	for _, p := range pkgs {
 		idx.Packages = append(idx.Packages, vuln.Package{Name: p[0], Version: p[1], SourceName: p[2], Kind: vuln.KindDeb,
@@ -87,10 +88,10 @@ func fixture(t *testing.T) (st *memstore.Store, op1, op2 int64) {
 	t.Helper()
 	ctx := context.Background()
 	st = memstore.New()
-	alpine := &indexer.ImageIndex{ManifestDigest: mAlp, IndexerVersion: indexer.Version,
+	alpine := &model.ImageIndex{ManifestDigest: mAlp, IndexerVersion: indexer.Version,
 		Distribution: &vuln.Distribution{ID: "alpine", VersionID: "3.20.3"},
 		Packages:     []vuln.Package{{Name: "musl", Version: "1.2.5-r0", SourceName: "musl", Kind: vuln.KindAPK, DBPath: "lib/apk/db/installed"}}}
-	for _, idx := range []*indexer.ImageIndex{
+	for _, idx := range []*model.ImageIndex{
 		debianIndex(mApp, "12", libc6, libcBin, libssl3, curl, libcurl4),
 		debianIndex(mBase, "12", libc6, libcBin, libssl3),
 		debianIndex(mOld, "11", libc6Old),

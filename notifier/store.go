@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/vuln"
 )
@@ -30,7 +30,7 @@ type AffectedStore interface {
 	// ManifestsWithPackages is store.Manifests.ManifestsWithPackages.
 	ManifestsWithPackages(ctx context.Context, kind string, names []string) ([]string, error)
 	// Manifest is store.Manifests.Manifest.
-	Manifest(ctx context.Context, digest string) (*indexer.ImageIndex, error)
+	Manifest(ctx context.Context, digest string) (*model.ImageIndex, error)
 	// ImagesOfManifest is store.Retention.ImagesOfManifest.
 	ImagesOfManifest(ctx context.Context, digest string) ([]string, error)
 }

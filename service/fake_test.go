@@ -20,6 +20,7 @@ import (
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/store/memstore"
@@ -384,7 +385,7 @@ func (s failStore) SourceData(ctx context.Context) ([]store.SourceData, error) {
 	return s.Store.SourceData(ctx)
 }
 
-func (s failStore) PutLayer(ctx context.Context, idx *indexer.LayerIndex) error {
+func (s failStore) PutLayer(ctx context.Context, idx *model.LayerIndex) error {
 	if err := s.fail("PutLayer"); err != nil {
 		return err
 	}

@@ -31,7 +31,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/store"
 )
 
@@ -151,14 +151,14 @@ func uniqueNonEmpty(names []string) map[string]bool {
 }
 
 // Layer implements store.Layers.
-func (s *Store) Layer(ctx context.Context, digest string) (*indexer.LayerIndex, error) {
+func (s *Store) Layer(ctx context.Context, digest string) (*model.LayerIndex, error) {
 	s.mu.Lock()
 	l, ok := s.layers[digest]
 	s.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("layer %s: %w", digest, store.ErrNotFound)
 	}
-	var idx indexer.LayerIndex
+	var idx model.LayerIndex
 	if err := json.Unmarshal([]byte(l.data), &idx); err != nil {
 		return nil, fmt.Errorf("layer %s: decode stored index: %w", digest, err)
 	}
@@ -166,7 +166,7 @@ func (s *Store) Layer(ctx context.Context, digest string) (*indexer.LayerIndex, 
 }
 
 // PutLayer implements store.Layers.
-func (s *Store) PutLayer(ctx context.Context, idx *indexer.LayerIndex) error {
+func (s *Store) PutLayer(ctx context.Context, idx *model.LayerIndex) error {
 	if idx == nil || idx.Digest == "" {
 		return errors.New("put layer: no digest")
 	}
@@ -206,14 +206,14 @@ func (s *Store) PutBlobDiffID(ctx context.Context, blob, diffID string) error {
 }
 
 // Manifest implements store.Manifests.
-func (s *Store) Manifest(ctx context.Context, digest string) (*indexer.ImageIndex, error) {
+func (s *Store) Manifest(ctx context.Context, digest string) (*model.ImageIndex, error) {
 	s.mu.Lock()
 	m, ok := s.manifests[digest]
 	s.mu.Unlock()
 	if !ok {
 		return nil, fmt.Errorf("manifest %s: %w", digest, store.ErrNotFound)
 	}
-	var idx indexer.ImageIndex
+	var idx model.ImageIndex
 	if err := json.Unmarshal(m.data, &idx); err != nil {
 		return nil, fmt.Errorf("manifest %s: decode stored index: %w", digest, err)
 	}
@@ -221,7 +221,7 @@ func (s *Store) Manifest(ctx context.Context, digest string) (*indexer.ImageInde
 }
 
 // PutManifest implements store.Manifests.
-func (s *Store) PutManifest(ctx context.Context, idx *indexer.ImageIndex) error {
+func (s *Store) PutManifest(ctx context.Context, idx *model.ImageIndex) error {
 	if idx == nil || idx.ManifestDigest == "" {
 		return errors.New("put manifest: no digest")
 	}
