@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapps/lapps/api"
+	"github.com/lapps/lapps/api/errcode"
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
@@ -77,7 +79,7 @@ func TestDeployAndAppScanThroughQueue(t *testing.T) {
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	imgs := []string{"registry.example.com/a:1", "registry.example.com/b:1", "registry.example.com/c:1"}
-	b, _ := json.Marshal(AppBody{Name: "shop", Images: imgs})
+	b, _ := json.Marshal(api.AppBody{Name: "shop", Images: imgs})
 	if s, _, body := call(t, http.DefaultClient, "POST", ts.URL+"/v1/apps", "", string(b)); s != 201 {
 		t.Fatalf("create app: %d %s", s, body)
 	}
@@ -298,7 +300,7 @@ func TestReleasedThreeTimesFails(t *testing.T) {
 func TestJobErrorSentinels(t *testing.T) {
 	for _, err := range []error{image.ErrForbidden, image.ErrNotFound, image.ErrUnauthorized, image.ErrCorrupt, image.ErrInvalidReference, service.ErrBadRequest} {
 		code, status := classify(fmt.Errorf("x: %w", err))
-		back := jobError{APIError{Code: code, Message: "x"}}
+		back := errcode.Err(api.Error{Code: code, Message: "x"})
 		if c2, s2 := classify(back); c2 != code || s2 != status {
 			t.Errorf("%v: %s %d read back as %s %d", err, code, status, c2, s2)
 		}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lapps/lapps/api"
+	"github.com/lapps/lapps/api/errcode"
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/redact"
@@ -26,35 +28,6 @@ const (
 	JobSucceeded = store.JobSucceeded
 	JobFailed    = store.JobFailed
 )
-
-// Job is long work (indexing an image) that the API answers for at once;
-// clients poll GET /v1/jobs/{id}, on any replica, until it is done.
-type Job struct {
-	ID         string         `json:"id"`
-	Kind       string         `json:"kind"`
-	Image      string         `json:"image,omitempty"`
-	State      string         `json:"state"`
-	CreatedAt  time.Time      `json:"created_at"`
-	StartedAt  time.Time      `json:"started_at,omitzero"`
-	FinishedAt time.Time      `json:"finished_at,omitzero"`
-	Attempts   int            `json:"attempts,omitempty"`
-	Replica    string         `json:"replica,omitempty"`
-	Progress   *JobProgress   `json:"progress,omitempty"`
-	Error      *APIError      `json:"error,omitempty"`
-	Result     *report.Report `json:"result,omitempty"`
-}
-
-// JobProgress is the latest progress of a scan job.
-type JobProgress struct {
-	Stage        string `json:"stage"`
-	Layers       int    `json:"layers"`
-	LayersDone   int    `json:"layers_done"`
-	LayersCached int    `json:"layers_cached"`
-	BytesRead    int64  `json:"bytes_read"`
-	// BytesTotal is the stored size of the layers being read, where it
-	// is known.
-	BytesTotal int64 `json:"bytes_total"`
-}
 
 // kindScan is the kind of scan jobs, the only kind so far.
 const kindScan = "scan"
@@ -127,7 +100,7 @@ type jobs struct {
 	mu sync.Mutex
 	// running holds the latest progress of the jobs this replica runs,
 	// fresher than what it stores every heartbeat.
-	running map[string]*JobProgress
+	running map[string]*api.JobProgress
 	// released are the running jobs released by releaseRunning, which
 	// their scans must not finish.
 	released map[string]bool
@@ -140,7 +113,7 @@ func newJobs(q store.Jobs, svc service.Service, holder string, ttl time.Duration
 	return &jobs{
 		q: q, svc: svc, holder: holder, ttl: ttl, beat: min(time.Second, ttl/3),
 		slots: make(chan struct{}, max(1, concurrency)), wake: make(chan struct{}, 1),
-		log: log, running: map[string]*JobProgress{}, released: map[string]bool{}, finished: make(chan struct{}),
+		log: log, running: map[string]*api.JobProgress{}, released: map[string]bool{}, finished: make(chan struct{}),
 		scanTimeout: DefaultScanTimeout, grace: 5 * time.Second,
 	}
 }
@@ -154,14 +127,14 @@ func newID() string {
 // enqueue queues a scan job under id (a new one when empty) and returns
 // it. A job already queued under id is returned as it stands, so that a
 // request delivered again (a registry event) queues its scan once.
-func (j *jobs) enqueue(ctx context.Context, id string, req scanJob) (*Job, error) {
+func (j *jobs) enqueue(ctx context.Context, id string, req scanJob) (*api.Job, error) {
 	job, _, err := j.enqueueNew(ctx, id, req)
 	return job, err
 }
 
 // enqueueNew is enqueue, saying whether the job is new (false: one was
 // already queued under id).
-func (j *jobs) enqueueNew(ctx context.Context, id string, req scanJob) (*Job, bool, error) {
+func (j *jobs) enqueueNew(ctx context.Context, id string, req scanJob) (*api.Job, bool, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, false, err
@@ -187,7 +160,7 @@ func (j *jobs) enqueueNew(ctx context.Context, id string, req scanJob) (*Job, bo
 
 // get returns job id as the API shows it, or an error wrapping
 // store.ErrNotFound.
-func (j *jobs) get(ctx context.Context, id string) (*Job, error) {
+func (j *jobs) get(ctx context.Context, id string) (*api.Job, error) {
 	sj, err := j.q.GetJob(ctx, id)
 	if err != nil {
 		return nil, err
@@ -197,8 +170,8 @@ func (j *jobs) get(ctx context.Context, id string) (*Job, error) {
 
 // apiJob turns a stored job into the API's; the result of a succeeded job
 // is the report its scan recorded.
-func (j *jobs) apiJob(ctx context.Context, sj *store.Job) (*Job, error) {
-	job := &Job{
+func (j *jobs) apiJob(ctx context.Context, sj *store.Job) (*api.Job, error) {
+	job := &api.Job{
 		ID: sj.ID, Kind: sj.Kind, State: sj.State, CreatedAt: sj.CreatedAt, StartedAt: sj.StartedAt,
 		FinishedAt: sj.FinishedAt, Attempts: sj.Attempts, Replica: sj.Holder,
 	}
@@ -207,7 +180,7 @@ func (j *jobs) apiJob(ctx context.Context, sj *store.Job) (*Job, error) {
 		job.Image = req.Image
 	}
 	if len(sj.Progress) > 0 {
-		var p JobProgress
+		var p api.JobProgress
 		if json.Unmarshal(sj.Progress, &p) == nil {
 			job.Progress = &p
 		}
@@ -219,28 +192,28 @@ func (j *jobs) apiJob(ctx context.Context, sj *store.Job) (*Job, error) {
 	}
 	j.mu.Unlock()
 	if job.Progress == nil && sj.State != JobSucceeded && sj.State != JobFailed {
-		job.Progress = &JobProgress{}
+		job.Progress = &api.JobProgress{}
 	}
 	switch sj.State {
 	case JobSucceeded:
 		var res scanResult
 		if err := json.Unmarshal(sj.Result, &res); err != nil || res.Image == "" || res.ScanIndex < 1 {
-			job.Error = &APIError{Code: CodeInternal, Message: fmt.Sprintf("stored result %q: not a scan", sj.Result)}
+			job.Error = &api.Error{Code: CodeInternal, Message: fmt.Sprintf("stored result %q: not a scan", sj.Result)}
 			break
 		}
 		r, err := j.svc.Report(ctx, res.Image, res.ScanIndex)
 		switch {
 		case errors.Is(err, service.ErrNotFound):
-			job.Error = &APIError{Code: CodeNotFound, Message: fmt.Sprintf("scan %d of %s, the job's result, is no longer kept (server.gc.keep_scans)", res.ScanIndex, res.Image)}
+			job.Error = &api.Error{Code: CodeNotFound, Message: fmt.Sprintf("scan %d of %s, the job's result, is no longer kept (server.gc.keep_scans)", res.ScanIndex, res.Image)}
 		case err != nil:
 			return nil, fmt.Errorf("job %s: its scan's report: %w", sj.ID, err)
 		default:
 			job.Result = r
 		}
 	case JobFailed:
-		var e APIError
+		var e api.Error
 		if err := json.Unmarshal(sj.Error, &e); err != nil || e.Code == "" {
-			e = APIError{Code: CodeInternal, Message: string(sj.Error)}
+			e = api.Error{Code: CodeInternal, Message: string(sj.Error)}
 		}
 		e.Message = redact.Text(e.Message) // stored by an older version, maybe
 		job.Error = &e
@@ -311,7 +284,7 @@ func (j *jobs) execute(ctx context.Context, sj *store.Job) {
 	}
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	progress := &JobProgress{}
+	progress := &api.JobProgress{}
 	j.mu.Lock()
 	j.running[sj.ID] = progress
 	j.mu.Unlock()
@@ -328,7 +301,7 @@ func (j *jobs) execute(ctx context.Context, sj *store.Job) {
 		defer close(beat)
 		t := time.NewTicker(j.beat)
 		defer t.Stop()
-		var last JobProgress
+		var last api.JobProgress
 		for {
 			select {
 			case <-jctx.Done():
@@ -486,7 +459,7 @@ func (j *jobs) finish(ctx context.Context, log *slog.Logger, sj *store.Job, r *r
 	var err error
 	if failure != nil {
 		code, _ := classify(failure)
-		failed, err = json.Marshal(APIError{Code: code, Message: redact.Text(failure.Error())})
+		failed, err = json.Marshal(api.Error{Code: code, Message: redact.Text(failure.Error())})
 		log.Info("scan job failed", "code", code, "err", failure)
 	} else {
 		result, err = json.Marshal(scanResult{Image: r.Image, ScanIndex: r.ScanIndex})
@@ -530,11 +503,11 @@ func (j *jobs) await(ctx context.Context, stop <-chan struct{}, id string) (*rep
 			}
 			return j.svc.Report(ctx, res.Image, res.ScanIndex)
 		case JobFailed:
-			var e APIError
+			var e api.Error
 			if err := json.Unmarshal(sj.Error, &e); err != nil || e.Code == "" {
-				e = APIError{Code: CodeInternal, Message: string(sj.Error)}
+				e = api.Error{Code: CodeInternal, Message: string(sj.Error)}
 			}
-			return nil, jobError{e}
+			return nil, errcode.Err(e)
 		}
 		select {
 		case <-ctx.Done():
@@ -549,7 +522,7 @@ func (j *jobs) await(ctx context.Context, stop <-chan struct{}, id string) (*rep
 
 // progressInto returns a service progress function that folds each step
 // into p, under mu.
-func progressInto(mu *sync.Mutex, p *JobProgress) func(service.Progress) {
+func progressInto(mu *sync.Mutex, p *api.JobProgress) func(service.Progress) {
 	layers := map[int]service.Progress{}
 	return func(sp service.Progress) {
 		mu.Lock()
@@ -561,7 +534,7 @@ func progressInto(mu *sync.Mutex, p *JobProgress) func(service.Progress) {
 			}
 			layers[sp.Index] = sp
 		}
-		np := JobProgress{Stage: sp.Stage, Layers: max(sp.Layers, p.Layers)}
+		np := api.JobProgress{Stage: sp.Stage, Layers: max(sp.Layers, p.Layers)}
 		for _, l := range layers {
 			switch l.Stage {
 			case service.StageDone:

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
@@ -287,13 +288,13 @@ func TestPushDeliveredTwice(t *testing.T) {
 		{"id":"ev-1","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"app","tag":"1","digest":"sha256:aa"},"request":{"host":"reg:5000"}},
 		{"id":"ev-2","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"app","tag":"2","digest":"sha256:bb"},"request":{"host":"reg:5000"}},
 		{"action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"app","tag":"3","digest":"sha256:cc"},"request":{"host":"reg:5000"}}]}`
-	post := func() []Job {
+	post := func() []api.Job {
 		resp, err := http.Post(ts.URL+"/v1/registry/events", "application/vnd.docker.distribution.events.v1+json", strings.NewReader(envelope))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var jobs []Job
+		var jobs []api.Job
 		if err := json.NewDecoder(resp.Body).Decode(&jobs); err != nil || resp.StatusCode != http.StatusAccepted {
 			t.Fatalf("POST /v1/registry/events: %d, %v", resp.StatusCode, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
@@ -88,7 +89,7 @@ func (s *Server) registryEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	seen := map[string]bool{}
-	jobs := []*Job{}
+	jobs := []*api.Job{}
 	for _, ev := range env.Events {
 		ref := pushRef(ev)
 		if ref == "" || seen[ref] {

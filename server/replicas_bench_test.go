@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/server"
@@ -255,7 +256,7 @@ func BenchmarkScanJobs(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var j server.Job
+			var j api.Job
 			err = json.NewDecoder(resp.Body).Decode(&j)
 			resp.Body.Close()
 			if err != nil || resp.StatusCode != http.StatusAccepted {
@@ -270,16 +271,16 @@ func BenchmarkScanJobs(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				var j server.Job
+				var j api.Job
 				err = json.NewDecoder(resp.Body).Decode(&j)
 				resp.Body.Close()
 				if err != nil {
 					b.Fatal(err)
 				}
-				if j.State == server.JobFailed {
+				if j.State == api.JobFailed {
 					b.Fatalf("job %s of %s: %+v", id, j.Image, j.Error)
 				}
-				if j.State == server.JobSucceeded {
+				if j.State == api.JobSucceeded {
 					ran[j.Replica]++
 					break
 				}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/apps"
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/redact"
@@ -328,16 +329,6 @@ func (s *Server) openapi(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(openAPI)
 }
 
-// ScanBody is the body of POST /v1/scans.
-type ScanBody struct {
-	Image    string `json:"image"`
-	Platform string `json:"platform,omitempty"`
-	// Insecure is refused (400): the server's configuration decides per
-	// registry (registries: HOST: insecure: true), never a caller. It is
-	// kept to say so clearly.
-	Insecure bool `json:"insecure,omitempty"`
-}
-
 // errInsecure answers a caller that asks for insecure registry access.
 const errInsecure = "insecure registry access is not a request's choice: the server's configuration decides it per registry (registries: HOST: insecure: true)"
 
@@ -359,7 +350,7 @@ func decode(r *http.Request, v any) error {
 }
 
 func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
-	var body ScanBody
+	var body api.ScanBody
 	if err := decode(r, &body); err != nil {
 		writeErr(w, err)
 		return
@@ -466,13 +457,8 @@ func (s *Server) sources(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-// UpdateBody is the body of POST /v1/sources/update.
-type UpdateBody struct {
-	Sources []string `json:"sources,omitempty"`
-}
-
 func (s *Server) updateSources(w http.ResponseWriter, r *http.Request) {
-	var body UpdateBody
+	var body api.UpdateBody
 	if r.ContentLength != 0 {
 		if err := decode(r, &body); err != nil {
 			writeErr(w, err)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
@@ -190,7 +191,7 @@ func TestErrorsAndAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var eb errorBody
+		var eb api.ErrorBody
 		_ = json.NewDecoder(resp.Body).Decode(&eb)
 		resp.Body.Close()
 		if resp.StatusCode != c.status || eb.Error.Code != c.code {
@@ -214,7 +215,7 @@ func TestScanJob(t *testing.T) {
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	post := func(img string) Job {
+	post := func(img string) api.Job {
 		resp, err := http.Post(ts.URL+"/v1/scans", "application/json", strings.NewReader(`{"image":"`+img+`"}`))
 		if err != nil {
 			t.Fatal(err)
@@ -223,19 +224,19 @@ func TestScanJob(t *testing.T) {
 		if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Location") == "" {
 			t.Fatalf("POST /v1/scans: %d", resp.StatusCode)
 		}
-		var j Job
+		var j api.Job
 		if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
 			t.Fatal(err)
 		}
 		return j
 	}
-	get := func(id string) Job {
+	get := func(id string) api.Job {
 		resp, err := http.Get(ts.URL + "/v1/jobs/" + id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var j Job
+		var j api.Job
 		_ = json.NewDecoder(resp.Body).Decode(&j)
 		return j
 	}

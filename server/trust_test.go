@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/apps"
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
@@ -54,7 +55,7 @@ func call(t *testing.T, c *http.Client, method, url, token, body string) (int, s
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var eb errorBody
+	var eb api.ErrorBody
 	_ = json.Unmarshal(b, &eb)
 	return resp.StatusCode, eb.Error.Code, string(b)
 }
@@ -411,14 +412,14 @@ func localService(t *testing.T, opts ...service.Option) *service.Local {
 
 // scanThrough posts a scan of ref to ts and returns the status of the
 // request and, when accepted, the finished job.
-func scanThrough(t *testing.T, srv *Server, ts *httptest.Server, ref string) (int, string, *Job) {
+func scanThrough(t *testing.T, srv *Server, ts *httptest.Server, ref string) (int, string, *api.Job) {
 	t.Helper()
-	body, _ := json.Marshal(ScanBody{Image: ref})
+	body, _ := json.Marshal(api.ScanBody{Image: ref})
 	status, code, raw := call(t, http.DefaultClient, "POST", ts.URL+"/v1/scans", "", string(body))
 	if status != http.StatusAccepted {
 		return status, code, nil
 	}
-	var job Job
+	var job api.Job
 	if err := json.Unmarshal([]byte(raw), &job); err != nil {
 		t.Fatal(err)
 	}
@@ -640,12 +641,12 @@ func TestTokensAPI(t *testing.T) {
 		}
 	}
 	status, _, body := call(t, http.DefaultClient, "POST", ts.URL+"/v1/tokens", admin, `{"name":"ci","scopes":["read","scan"]}`)
-	var created CreatedToken
+	var created api.CreatedToken
 	if status != 201 || json.Unmarshal([]byte(body), &created) != nil || !strings.HasPrefix(created.Secret, TokenPrefix) || strings.Join(created.Scopes, ",") != "read,scan" {
 		t.Fatalf("create: %d %s", status, body)
 	}
 	status, _, body = call(t, http.DefaultClient, "POST", ts.URL+"/v1/tokens", admin, `{"name":"viewer"}`)
-	var viewer CreatedToken
+	var viewer api.CreatedToken
 	if status != 201 || json.Unmarshal([]byte(body), &viewer) != nil || strings.Join(viewer.Scopes, ",") != "read" {
 		t.Fatalf("create without scopes: %d %s, want read", status, body)
 	}
@@ -656,7 +657,7 @@ func TestTokensAPI(t *testing.T) {
 		t.Errorf("a read,scan token listed tokens: %d", status)
 	}
 	status, _, body = call(t, http.DefaultClient, "GET", ts.URL+"/v1/tokens", admin, "")
-	var list []TokenInfo
+	var list []api.TokenInfo
 	if status != 200 || json.Unmarshal([]byte(body), &list) != nil || len(list) != 3 || strings.Contains(body, created.Secret) {
 		t.Fatalf("list: %d %s", status, body)
 	}
