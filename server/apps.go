@@ -57,12 +57,12 @@ func (q queuedScans) ScanImage(ctx context.Context, req service.ScanRequest) (*r
 	if err := q.s.checkImage(req.Image); err != nil {
 		return nil, err
 	}
-	job, err := q.s.jobs.enqueue(ctx, "", scanJob{Image: req.Image, Platform: req.Platform})
+	job, err := q.s.enqueue(ctx, "", scanJob{Image: req.Image, Platform: req.Platform})
 	if err != nil {
 		return nil, err
 	}
 	q.s.log.Info("scan queued for an app", "image", req.Image, "job", job.ID)
-	return q.s.jobs.await(ctx, q.s.ctx.Done(), job.ID)
+	return q.s.jobs.Await(ctx, q.s.ctx.Done(), job.ID)
 }
 
 func (a *appsAPI) policy(app, env string) *policy.Policy {

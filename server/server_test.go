@@ -101,7 +101,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	// And each documented operation answers with something other than
 	// the catch-all 404.
-	srv := New(fakeService{}, testQueue(t))
+	srv := newServer(t, fakeService{}, testQueue(t))
 	defer srv.Close()
 	for _, r := range routes {
 		path := strings.ReplaceAll(strings.ReplaceAll(r.path, "{id}", "nope"), "{digest}", "sha256:00")
@@ -157,7 +157,7 @@ func (t tokens) CheckToken(_ context.Context, tok string) ([]string, bool, error
 }
 
 func TestErrorsAndAuth(t *testing.T) {
-	srv := New(fakeService{}, testQueue(t), WithTokens(tokens{"good": {ScopeAdmin}}))
+	srv := newServer(t, fakeService{}, testQueue(t), WithTokens(tokens{"good": {ScopeAdmin}}))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -202,7 +202,7 @@ func TestErrorsAndAuth(t *testing.T) {
 
 func TestScanJob(t *testing.T) {
 	release := make(chan struct{})
-	srv := New(fakeService{scan: func(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
+	srv := newServer(t, fakeService{scan: func(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
 		req.Progress(service.Progress{Stage: service.StageLayer, Layer: "sha256:a", Layers: 2, Read: 10, Total: 20})
 		<-release
 		if req.Image == "bad" {
@@ -262,7 +262,7 @@ func TestScanJob(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	m := NewMetrics(func(context.Context) (int, error) { return 7, nil })
-	srv := New(fakeService{}, testQueue(t), WithMetrics(m))
+	srv := newServer(t, fakeService{}, testQueue(t), WithMetrics(m))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()

@@ -29,6 +29,7 @@ import (
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
+	"github.com/lapps/lapps/jobs"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
@@ -180,7 +181,7 @@ func TestAdmissionTrust(t *testing.T) {
 	good, bad := ca.client(t, "kube-apiserver"), other.client(t, "intruder")
 	toks := WithTokens(tokens{"scanner": {ScopeScan}, "reader": {ScopeRead}, "admin": {ScopeAdmin}})
 	newTLS := func(cfg AdmissionConfig, clientAuth tls.ClientAuthType) *httptest.Server {
-		srv := New(fakeService{}, testQueue(t), toks, WithAdmission(cfg))
+		srv := newServer(t, fakeService{}, testQueue(t), toks, WithAdmission(cfg))
 		t.Cleanup(srv.Close)
 		ts := httptest.NewUnstartedServer(srv.Handler())
 		ts.TLS = ClientTLS(nil, cfg.ClientCAs)
@@ -197,11 +198,11 @@ func TestAdmissionTrust(t *testing.T) {
 	// the handler verifies the chain itself.
 	unverified := newTLS(AdmissionConfig{ClientCAs: ca.pool}, tls.RequestClientCert)
 	anonymous := newTLS(AdmissionConfig{AllowAnonymous: true}, tls.NoClientCert)
-	plainSrv := New(fakeService{}, testQueue(t), WithAdmission(AdmissionConfig{AllowAnonymous: true}))
+	plainSrv := newServer(t, fakeService{}, testQueue(t), WithAdmission(AdmissionConfig{AllowAnonymous: true}))
 	t.Cleanup(plainSrv.Close)
 	plain := httptest.NewServer(plainSrv.Handler())
 	t.Cleanup(plain.Close)
-	plainOK := New(fakeService{}, testQueue(t), WithAdmission(AdmissionConfig{AllowAnonymous: true, AllowPlainHTTP: true}))
+	plainOK := newServer(t, fakeService{}, testQueue(t), WithAdmission(AdmissionConfig{AllowAnonymous: true, AllowPlainHTTP: true}))
 	t.Cleanup(plainOK.Close)
 	plainAllowed := httptest.NewServer(plainOK.Handler())
 	t.Cleanup(plainAllowed.Close)
@@ -262,7 +263,7 @@ func TestAdmissionTrust(t *testing.T) {
 func TestAdmissionRegistryImagesOnly(t *testing.T) {
 	spy := &spyService{}
 	q := &countingQueue{Jobs: testQueue(t)}
-	srv := New(spy, q, WithLocalImages([]string{"/"}), WithAdmission(AdmissionConfig{AllowAnonymous: true, AllowPlainHTTP: true, FailOpen: true}))
+	srv := newServer(t, spy, q, WithLocalImages([]string{"/"}), WithAdmission(AdmissionConfig{AllowAnonymous: true, AllowPlainHTTP: true, FailOpen: true}))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -342,7 +343,7 @@ func TestAdmissionBudgets(t *testing.T) {
 	}}
 	q := &countingQueue{Jobs: testQueue(t)}
 	logs := &countingHandler{}
-	srv := New(svc, q, WithScanConcurrency(1), WithLogger(slog.New(logs)),
+	srv := newServer(t, svc, q, jobs.WithConcurrency(1), WithLogger(slog.New(logs)),
 		WithAdmission(AdmissionConfig{AllowAnonymous: true, AllowPlainHTTP: true, MaxScans: 20}))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
@@ -423,8 +424,8 @@ func scanThrough(t *testing.T, srv *Server, ts *httptest.Server, ref string) (in
 	if err := json.Unmarshal([]byte(raw), &job); err != nil {
 		t.Fatal(err)
 	}
-	waitJob(t, srv.jobs.q, job.ID, nil)
-	j, err := srv.jobs.get(context.Background(), job.ID)
+	waitJob(t, srv.jobs.Stored, job.ID, nil)
+	j, err := srv.jobs.Get(context.Background(), job.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,11 +446,11 @@ func TestLocalImagesThroughAPI(t *testing.T) {
 	roots := []string{root, images}
 	local := localService(t, service.WithImageOptions(image.WithLocalRoots(roots)))
 	q := testQueue(t)
-	srv := New(local, q, WithLocalImages(roots))
+	srv := newServer(t, local, q, WithLocalImages(roots))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	none := New(local, testQueue(t))
+	none := newServer(t, local, testQueue(t))
 	defer none.Close()
 	tsNone := httptest.NewServer(none.Handler())
 	defer tsNone.Close()
@@ -514,7 +515,7 @@ func TestRegistryGuardThroughAPI(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			local := localService(t, service.WithImageOptions(image.WithRegistryAllow(c.allow)))
-			srv := New(local, testQueue(t))
+			srv := newServer(t, local, testQueue(t))
 			defer srv.Close()
 			ts := httptest.NewServer(srv.Handler())
 			defer ts.Close()
@@ -544,7 +545,7 @@ func TestInsecureRefused(t *testing.T) {
 	}
 	defer st.Close()
 	q := &countingQueue{Jobs: st}
-	srv := New(fakeService{}, q, WithApps(appsOn(st), nil))
+	srv := newServer(t, fakeService{}, q, WithApps(appsOn(st), nil))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -575,7 +576,7 @@ func TestRoutesScopes(t *testing.T) {
 	}
 	defer st.Close()
 	toks := tokens{"read": {ScopeRead}, "scan": {ScopeScan}, "deploy": {ScopeDeploy}, "admin": {ScopeAdmin}, "read+scan": {ScopeRead, ScopeScan}}
-	srv := New(fakeService{}, st, WithTokens(toks), WithTokenAdmin(st), WithApps(appsOn(st), nil))
+	srv := newServer(t, fakeService{}, st, WithTokens(toks), WithTokenAdmin(st), WithApps(appsOn(st), nil))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -630,7 +631,7 @@ func TestTokensAPI(t *testing.T) {
 	if _, err := st.CreateToken(ctx, "admin", hash, []string{ScopeAdmin}); err != nil {
 		t.Fatal(err)
 	}
-	srv := New(fakeService{}, st, WithTokens(StoreTokens{Store: st}), WithTokenAdmin(st))
+	srv := newServer(t, fakeService{}, st, WithTokens(StoreTokens{Store: st}), WithTokenAdmin(st))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -683,7 +684,7 @@ func TestImportReplaceThroughAPI(t *testing.T) {
 	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(
 		[]updater.Source{{Name: "alpine-secdb", Type: "alpine-secdb", Path: filepath.Dir(data)}}))
 	defer local.Close()
-	srv := New(local, st)
+	srv := newServer(t, local, st)
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -715,15 +716,15 @@ func TestImportReplaceThroughAPI(t *testing.T) {
 // job's stored error nor the API.
 func TestRedactedJobErrors(t *testing.T) {
 	q := testQueue(t)
-	srv := New(fakeService{scan: func(context.Context, service.ScanRequest) (*report.Report, error) {
+	srv := newServer(t, fakeService{scan: func(context.Context, service.ScanRequest) (*report.Report, error) {
 		return nil, fmt.Errorf("fetch https://robot:hunter2@reg.example.com/v2/token?api_key=k3y123&scope=x: %w", image.ErrUnauthorized)
 	}}, q)
 	defer srv.Close()
-	job, err := srv.jobs.enqueue(context.Background(), "", scanJob{Image: "reg.example.com/app:1"})
+	job, err := srv.enqueue(context.Background(), "", scanJob{Image: "reg.example.com/app:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sj := waitJob(t, q, job.ID, nil)
+	sj := waitJob(t, q.GetJob, job.ID, nil)
 	for _, secret := range []string{"hunter2", "k3y123"} {
 		if strings.Contains(string(sj.Error), secret) {
 			t.Errorf("stored job error %s holds %q", sj.Error, secret)
@@ -738,7 +739,7 @@ func TestRedactedJobErrors(t *testing.T) {
 		t.Errorf("API error %s holds credentials", b)
 	}
 	// A source's stored error, as GET /v1/sources shows it.
-	st := New(sourcesService{}, testQueue(t))
+	st := newServer(t, sourcesService{}, testQueue(t))
 	defer st.Close()
 	rec = httptest.NewRecorder()
 	st.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/sources", nil))
