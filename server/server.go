@@ -83,9 +83,10 @@ func WithTokens(t TokenChecker) Option { return func(s *Server) { s.tokens = t }
 // oci-archive:, docker-archive:, dir:) under dirs
 // (server.local_images); without it every local transport is refused
 // through the API (403 forbidden). The server checks the reference when
-// the request comes; the service the server runs on must enforce the
-// same roots where it opens images (service.WithImageOptions with
-// image.WithLocalRoots), where symbolic links are resolved.
+// the request comes; the job runner checks again before a job runs
+// (jobs.WithLocalImages, the same roots), and the service the server runs
+// on must enforce them where it opens images (service.WithImageOptions
+// with image.WithLocalRoots), where symbolic links are resolved.
 func WithLocalImages(dirs []string) Option {
 	return func(s *Server) { s.localRoots = append([]string{}, dirs...) }
 }
