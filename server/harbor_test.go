@@ -90,6 +90,7 @@ func TestHarborThroughServer(t *testing.T) {
 	// Another replica, with another key, on the same queue: the first
 	// stops claiming, the second fails the job it cannot open.
 	srv.Close()
+	srv.jobs.(*jobs.Runner).Close()
 	other := newServer(t, svc, q, jobs.WithCredentialKey([]byte("k2")))
 	defer other.Close()
 	id, err := harborBackend{srv}.Enqueue(context.Background(), harbor.Scan{Image: "h/a:1", Meta: json.RawMessage(`{"repository":"a"}`),
