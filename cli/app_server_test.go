@@ -40,7 +40,7 @@ func TestAppCommandsOverServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	strict := &policy.Policy{FailOn: "high"}
-	srv := server.New(local, st, server.WithLocalImages([]string{images}), server.WithApps(func(scans service.Service) apps.Service { return apps.New(st, scans) }, func(_, env string) *policy.Policy {
+	srv := server.New(local, startJobs(t, local, st, images), server.WithLocalImages([]string{images}), server.WithApps(func(scans service.Service) apps.Service { return apps.New(st, scans) }, func(_, env string) *policy.Policy {
 		if env == "prod" {
 			return strict
 		}

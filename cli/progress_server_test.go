@@ -30,7 +30,7 @@ func TestRemoteScanProgress(t *testing.T) {
 	}
 	local := service.NewLocal(st, indexer.New(all.Catalogers()))
 	t.Cleanup(func() { local.Close() })
-	srv := server.New(local, st, server.WithLocalImages([]string{images}))
+	srv := server.New(local, startJobs(t, local, st, images), server.WithLocalImages([]string{images}))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	c, err := client.New(hs.URL, "")

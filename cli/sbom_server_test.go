@@ -40,7 +40,7 @@ func TestSBOMOverServer(t *testing.T) {
 	if _, err := local.UpdateVulnDB(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(local, st, server.WithLocalImages(roots))
+	srv := server.New(local, startJobs(t, local, st, roots...), server.WithLocalImages(roots))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	remote := func(args ...string) (int, string, string) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/client"
 	"github.com/lapps/lapps/server"
 )
@@ -159,7 +160,7 @@ func (a *app) remote() (*client.Client, error) {
 }
 
 // listTokens lists the tokens of the server, or of the database.
-func (a *app) listTokens(ctx context.Context) ([]server.TokenInfo, error) {
+func (a *app) listTokens(ctx context.Context) ([]api.TokenInfo, error) {
 	if c, err := a.remote(); c != nil || err != nil {
 		if err != nil {
 			return nil, err
@@ -175,9 +176,9 @@ func (a *app) listTokens(ctx context.Context) ([]server.TokenInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]server.TokenInfo, len(ts))
+	out := make([]api.TokenInfo, len(ts))
 	for i, t := range ts {
-		out[i] = server.TokenInfo{ID: t.ID, Name: t.Name, Scopes: t.Scopes, CreatedAt: t.CreatedAt, LastUsed: t.LastUsed, RevokedAt: t.RevokedAt}
+		out[i] = api.TokenInfo{ID: t.ID, Name: t.Name, Scopes: t.Scopes, CreatedAt: t.CreatedAt, LastUsed: t.LastUsed, RevokedAt: t.RevokedAt}
 	}
 	return out, nil
 }

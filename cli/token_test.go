@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lapps/lapps/jobs"
 	"github.com/lapps/lapps/server"
 	"github.com/lapps/lapps/store/sqlite"
 )
@@ -43,7 +44,7 @@ func TestTokenCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(nil, st, server.WithTokens(server.StoreTokens{Store: st}), server.WithTokenAdmin(st))
+	srv := server.New(nil, jobs.New(st, nil), server.WithTokens(server.StoreTokens{Store: st}), server.WithTokenAdmin(st))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Close(); st.Close() })
 	// --db names a database the remote commands must not touch.

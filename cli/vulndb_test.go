@@ -37,9 +37,10 @@ func TestVulnDBImportNaming(t *testing.T) {
 			t.Fatal(err)
 		}
 		local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(nil))
-		srv := server.New(local, st)
+		runner := startJobs(t, local, st)
+		srv := server.New(local, runner)
 		hs := httptest.NewServer(srv.Handler())
-		t.Cleanup(func() { hs.Close(); srv.Close(); local.Close() })
+		t.Cleanup(func() { hs.Close(); srv.Close(); runner.Close(); local.Close() })
 		client := filepath.Join(t.TempDir(), "unused.db")
 		testImportNaming(t, func(t *testing.T, args ...string) (int, string, string) {
 			return run(t, client, append([]string{"--server", hs.URL}, args...)...)

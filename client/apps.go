@@ -7,8 +7,8 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/apps"
-	"github.com/lapps/lapps/server"
 )
 
 // The app commands over /v1/apps. Deployments and app scans are decided by
@@ -35,7 +35,7 @@ func absRefs(images []string) []string {
 // CreateApp creates an app (POST /v1/apps).
 func (c *Client) CreateApp(ctx context.Context, name string, images []string) (*apps.App, error) {
 	var out apps.App
-	if err := c.postJSON(ctx, "/v1/apps", server.AppBody{Name: name, Images: absRefs(images)}, &out); err != nil {
+	if err := c.postJSON(ctx, "/v1/apps", api.AppBody{Name: name, Images: absRefs(images)}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -62,7 +62,7 @@ func (c *Client) ImportApp(ctx context.Context, name string, manifests []byte) (
 // Accepted false, as in-process.
 func (c *Client) Deploy(ctx context.Context, req apps.DeployRequest) (*apps.Deployment, error) {
 	var out apps.Deployment
-	body := server.DeployBody{Env: req.Env, Images: absRefs(req.Images), Platform: req.Platform}
+	body := api.DeployBody{Env: req.Env, Images: absRefs(req.Images), Platform: req.Platform}
 	if err := c.postJSON(ctx, appPath(req.App, "deployments"), body, &out); err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (c *Client) AppHistory(ctx context.Context, name string) ([]apps.Deployment
 // ignored, as for Deploy.
 func (c *Client) ScanApp(ctx context.Context, req apps.AppScanRequest) (*apps.AppReport, error) {
 	var out apps.AppReport
-	body := server.AppScanBody{Platform: req.Platform}
+	body := api.AppScanBody{Platform: req.Platform}
 	if err := c.postJSON(ctx, appPath(req.App, "scans"), body, &out); err != nil {
 		return nil, err
 	}

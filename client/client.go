@@ -20,10 +20,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/report"
-	"github.com/lapps/lapps/server"
 	"github.com/lapps/lapps/service"
 )
 
@@ -79,29 +79,29 @@ func (c *Client) Close() error { return nil }
 // apiError turns an error response into an error that matches the same
 // sentinels as the in-process service (errors.Is), so that exit codes are
 // the same in both modes.
-func apiError(e server.APIError, status int) error {
+func apiError(e api.Error, status int) error {
 	var sentinel error
 	switch e.Code {
-	case server.CodeNotFound:
+	case api.CodeNotFound:
 		sentinel = service.ErrNotFound
-	case server.CodeImageNotFound:
+	case api.CodeImageNotFound:
 		sentinel = image.ErrNotFound
-	case server.CodeRegistryDenied:
+	case api.CodeRegistryDenied:
 		sentinel = image.ErrUnauthorized
-	case server.CodeInvalidReference:
+	case api.CodeInvalidReference:
 		sentinel = image.ErrInvalidReference
-	case server.CodeBadImage:
+	case api.CodeBadImage:
 		sentinel = image.ErrCorrupt
-	case server.CodeBadRequest, server.CodeConflict:
+	case api.CodeBadRequest, api.CodeConflict:
 		// Conflict: in-process, an existing app is a bad request too.
 		sentinel = service.ErrBadRequest
-	case server.CodeCanceled:
+	case api.CodeCanceled:
 		sentinel = context.Canceled
-	case server.CodeLimitExceeded:
+	case api.CodeLimitExceeded:
 		sentinel = limits.ErrExceeded
-	case server.CodeForbidden:
+	case api.CodeForbidden:
 		return &remoteError{msg: e.Message, sentinel: ErrForbidden, also: []error{ErrUnauthorized, image.ErrForbidden}, status: status}
-	case server.CodeUnauthorized:
+	case api.CodeUnauthorized:
 		return fmt.Errorf("%w (set LAPPS_TOKEN): %s", ErrUnauthorized, e.Message)
 	}
 	if sentinel == nil {
@@ -158,7 +158,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	if resp.StatusCode >= 300 {
 		var eb struct {
-			Error server.APIError `json:"error"`
+			Error api.Error `json:"error"`
 		}
 		if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
 			return apiError(eb.Error, resp.StatusCode)
@@ -191,8 +191,8 @@ func (c *Client) ScanImage(ctx context.Context, req service.ScanRequest) (*repor
 	if image.IsSBOM(req.Image) {
 		return c.scanSBOM(ctx, req)
 	}
-	var job server.Job
-	if err := c.postJSON(ctx, "/v1/scans", server.ScanBody{Image: absRef(req.Image), Platform: req.Platform}, &job); err != nil {
+	var job api.Job
+	if err := c.postJSON(ctx, "/v1/scans", api.ScanBody{Image: absRef(req.Image), Platform: req.Platform}, &job); err != nil {
 		return nil, err
 	}
 	t := time.NewTicker(c.poll)
@@ -204,7 +204,7 @@ func (c *Client) ScanImage(ctx context.Context, req service.ScanRequest) (*repor
 				Whole: true, LayersDone: jp.LayersDone, LayersCached: jp.LayersCached})
 		}
 		switch job.State {
-		case server.JobSucceeded:
+		case api.JobSucceeded:
 			if job.Result == nil && job.Error != nil {
 				return nil, apiError(*job.Error, 0) // its scan is no longer kept
 			}
@@ -212,7 +212,7 @@ func (c *Client) ScanImage(ctx context.Context, req service.ScanRequest) (*repor
 				return nil, errors.New("server: job succeeded without a report")
 			}
 			return job.Result, nil
-		case server.JobFailed:
+		case api.JobFailed:
 			if job.Error == nil {
 				return nil, errors.New("server: job failed")
 			}
@@ -258,7 +258,7 @@ func (c *Client) ManifestReport(ctx context.Context, digest string) (*report.Rep
 // UpdateVulnDB runs sources on the server.
 func (c *Client) UpdateVulnDB(ctx context.Context, names []string) ([]service.SourceResult, error) {
 	var out []service.SourceResult
-	err := c.postJSON(ctx, "/v1/sources/update", server.UpdateBody{Sources: names}, &out)
+	err := c.postJSON(ctx, "/v1/sources/update", api.UpdateBody{Sources: names}, &out)
 	return out, err
 }
 

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lapps/lapps/server"
+	"github.com/lapps/lapps/api"
 )
 
 // TestAPIErrorText: a job's error (no HTTP status) does not end in
@@ -17,7 +17,7 @@ func TestAPIErrorText(t *testing.T) {
 		{0, "server: scan failed"},
 		{500, "server: scan failed (HTTP 500)"},
 	} {
-		err := apiError(server.APIError{Code: server.CodeInternal, Message: "scan failed"}, tc.status)
+		err := apiError(api.Error{Code: api.CodeInternal, Message: "scan failed"}, tc.status)
 		if err.Error() != tc.want || strings.Contains(err.Error(), "HTTP 0") {
 			t.Errorf("status %d: %q, want %q", tc.status, err, tc.want)
 		}

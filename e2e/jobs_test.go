@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/client"
-	"github.com/lapps/lapps/server"
 	"github.com/lapps/lapps/testenv"
 )
 
@@ -121,9 +121,9 @@ func (e *env) call(t *testing.T, p *lappsProc, method, path string, body any, ou
 	}
 }
 
-func (e *env) job(t *testing.T, p *lappsProc, id string) server.Job {
+func (e *env) job(t *testing.T, p *lappsProc, id string) api.Job {
 	t.Helper()
-	var j server.Job
+	var j api.Job
 	e.call(t, p, "GET", "/v1/jobs/"+id, nil, &j)
 	return j
 }
@@ -167,14 +167,14 @@ func TestReplicasShareScanJobs(t *testing.T) {
 
 	// a runs the first scan, held in the middle of its blobs.
 	a := serve()
-	var job1 server.Job
-	e.call(t, a, "POST", "/v1/scans", server.ScanBody{Image: img1}, &job1)
+	var job1 api.Job
+	e.call(t, a, "POST", "/v1/scans", api.ScanBody{Image: img1}, &job1)
 	gate.waitArrival(t, "replica a to read the first image's blobs")
 	// b starts; the second scan, queued through a whose one slot is
 	// taken, runs in b: two replicas index two images at once.
 	b := serve()
-	var job2 server.Job
-	e.call(t, a, "POST", "/v1/scans", server.ScanBody{Image: img2}, &job2)
+	var job2 api.Job
+	e.call(t, a, "POST", "/v1/scans", api.ScanBody{Image: img2}, &job2)
 	gate.waitArrival(t, "a replica to read the second image's blobs")
 	ha, hb := holder(t, a), holder(t, b)
 	for _, c := range []struct {
@@ -182,7 +182,7 @@ func TestReplicasShareScanJobs(t *testing.T) {
 	}{{job1.ID, ha}, {job2.ID, hb}} {
 		// Either replica answers for either job.
 		for _, p := range []*lappsProc{a, b} {
-			if j := e.job(t, p, c.id); j.State != server.JobRunning || j.Replica != c.replica || j.Attempts != 1 {
+			if j := e.job(t, p, c.id); j.State != api.JobRunning || j.Replica != c.replica || j.Attempts != 1 {
 				t.Errorf("job %s: %s on %q, attempt %d; want running on %q, attempt 1", c.id, j.State, j.Replica, j.Attempts, c.replica)
 			}
 		}
@@ -193,16 +193,16 @@ func TestReplicasShareScanJobs(t *testing.T) {
 	a.kill()
 	killedAt := time.Now()
 	release()
-	var done server.Job
+	var done api.Job
 	waitFor(t, 30*time.Second, "b to finish a's scan", func() (bool, string) {
 		done = e.job(t, b, job1.ID)
-		return done.State == server.JobSucceeded || done.State == server.JobFailed, fmt.Sprintf("%s on %q, attempt %d", done.State, done.Replica, done.Attempts)
+		return done.State == api.JobSucceeded || done.State == api.JobFailed, fmt.Sprintf("%s on %q, attempt %d", done.State, done.Replica, done.Attempts)
 	})
 	t.Logf("b finished a's scan %s after a's SIGKILL (lease_ttl %s)", time.Since(killedAt).Round(100*time.Millisecond), leaseTTL)
-	if done.State != server.JobSucceeded || done.Replica != hb || done.Attempts != 2 || done.Result == nil || done.Result.ScanIndex != 1 {
+	if done.State != api.JobSucceeded || done.Replica != hb || done.Attempts != 2 || done.Result == nil || done.Result.ScanIndex != 1 {
 		t.Fatalf("job 1 after the kill: %s on %q, attempt %d, error %+v; want succeeded on %q at attempt 2 as scan 1", done.State, done.Replica, done.Attempts, done.Error, hb)
 	}
-	if j := e.job(t, b, job2.ID); j.State != server.JobSucceeded || j.Attempts != 1 {
+	if j := e.job(t, b, job2.ID); j.State != api.JobSucceeded || j.Attempts != 1 {
 		t.Errorf("job 2: %s, attempt %d, error %+v; want succeeded at attempt 1", j.State, j.Attempts, j.Error)
 	}
 	bAPI, err := client.New(b.url, e.token)

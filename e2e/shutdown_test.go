@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lapps/lapps/server"
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/store/sqlite"
 )
 
@@ -73,11 +73,11 @@ server:
 		t.Errorf("no warning about admission without TLS:\n%s", p.log.String())
 	}
 
-	var job server.Job
-	e.call(t, p, "POST", "/v1/scans", server.ScanBody{Image: registry + "/stuck:1"}, &job)
+	var job api.Job
+	e.call(t, p, "POST", "/v1/scans", api.ScanBody{Image: registry + "/stuck:1"}, &job)
 	waitFor(t, 30*time.Second, "the scan job to run", func() (bool, string) {
 		j := e.job(t, p, job.ID)
-		return j.State == server.JobRunning, fmt.Sprintf("%s %v", j.State, j.Error)
+		return j.State == api.JobRunning, fmt.Sprintf("%s %v", j.State, j.Error)
 	})
 	select {
 	case <-accepted:
@@ -106,7 +106,7 @@ server:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sj.State != server.JobQueued || sj.Holder != "" {
+	if sj.State != api.JobQueued || sj.Holder != "" {
 		t.Errorf("the stuck job after the shutdown: %s by %q, want queued for the next replica\n%s", sj.State, sj.Holder, p.log.String())
 	}
 }

@@ -456,7 +456,7 @@ func (s *Server) queueScan(image string, now time.Time, b *reviewScans) {
 	b.left--
 	a.mu.Unlock()
 	id := admissionJobID(image, a.cfg.Platform, now)
-	job, created, err := s.jobs.enqueueNew(s.ctx, id, scanJob{Image: image, Platform: a.cfg.Platform})
+	job, created, err := s.jobs.Enqueue(s.ctx, id, scanJob{Image: image, Platform: a.cfg.Platform})
 	if err != nil {
 		a.mu.Lock()
 		delete(a.queued, image)
@@ -493,7 +493,7 @@ func (s *Server) pruneAdmissionJobs() int {
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
 	for _, id := range ids {
-		sj, err := s.jobs.q.GetJob(ctx, id)
+		sj, err := s.jobs.Stored(ctx, id)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && sj.State != JobQueued && sj.State != JobRunning) {
 			a.mu.Lock()
 			delete(a.jobs, id)

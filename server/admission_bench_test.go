@@ -43,7 +43,7 @@ func BenchmarkAdmission(b *testing.B) {
 		ttl  time.Duration
 	}{{"cache=5s", 0}, {"cache=off", -1}} {
 		b.Run(bc.name, func(b *testing.B) {
-			srv := server.New(local, local.Store(), server.WithAdmission(server.AdmissionConfig{Policy: &policy.Policy{FailOn: "high", WarnOn: "medium"}, CacheTTL: bc.ttl, AllowAnonymous: true}))
+			srv := server.NewWithJobs(b, local, local.Store(), nil, server.WithAdmission(server.AdmissionConfig{Policy: &policy.Policy{FailOn: "high", WarnOn: "medium"}, CacheTTL: bc.ttl, AllowAnonymous: true}))
 			defer srv.Close()
 			ts := httptest.NewTLSServer(srv.Handler())
 			defer ts.Close()

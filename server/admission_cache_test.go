@@ -34,7 +34,7 @@ func (c *countingService) Report(ctx context.Context, _ string, _ int) (*report.
 // answered at once while one lookup refreshes it.
 func TestVerdictCache(t *testing.T) {
 	svc := &countingService{release: make(chan struct{})}
-	s := New(svc, testQueue(t), WithAdmission(AdmissionConfig{Policy: &policy.Policy{FailOn: "high"}, CacheTTL: time.Hour}))
+	s := newServer(t, svc, testQueue(t), WithAdmission(AdmissionConfig{Policy: &policy.Policy{FailOn: "high"}, CacheTTL: time.Hour}))
 	defer s.Close()
 	const callers = 32
 	var wg sync.WaitGroup
@@ -93,7 +93,7 @@ func TestVerdictCache(t *testing.T) {
 	// An image with no scans: not found, not cached, its scan queued
 	// once however often reviews name it.
 	q := &countingQueue{Jobs: testQueue(t)}
-	s2 := New(fakeService{}, q, WithAdmission(AdmissionConfig{}))
+	s2 := newServer(t, fakeService{}, q, WithAdmission(AdmissionConfig{}))
 	defer s2.Close()
 	for range 3 {
 		if _, found, err := s2.verdict(context.Background(), "registry.example.com/new:1"); err != nil || found {

@@ -165,9 +165,9 @@ func TestAdmission(t *testing.T) {
 	// configuration finding (checks/config tests it): disabled here,
 	// where the admission path is tested on the vulnerabilities.
 	pol := &policy.Policy{FailOn: "high", Checks: policy.Checks{Disable: []string{"config-eol-base"}}}
-	closed := server.New(local, local.Store(), server.WithAdmission(server.AdmissionConfig{Policy: pol, AllowAnonymous: true}))
+	closed := server.NewWithJobs(t, local, local.Store(), nil, server.WithAdmission(server.AdmissionConfig{Policy: pol, AllowAnonymous: true}))
 	defer closed.Close()
-	open := server.New(local, local.Store(), server.WithAdmission(server.AdmissionConfig{Policy: pol, FailOpen: true, Token: "s3cret"}))
+	open := server.NewWithJobs(t, local, local.Store(), nil, server.WithAdmission(server.AdmissionConfig{Policy: pol, FailOpen: true, Token: "s3cret"}))
 	defer open.Close()
 	tsClosed := httptest.NewTLSServer(closed.Handler())
 	defer tsClosed.Close()
@@ -283,7 +283,7 @@ func TestAdmission(t *testing.T) {
 	}
 
 	// Without WithAdmission the route says it is not enabled.
-	off := server.New(local, local.Store())
+	off := server.NewWithJobs(t, local, local.Store(), nil)
 	defer off.Close()
 	rec := httptest.NewRecorder()
 	off.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/v1/admission", bytes.NewReader(podReview(t, "u9", im["almalinux"]))))

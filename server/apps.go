@@ -2,23 +2,18 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/apps"
 	"github.com/lapps/lapps/policy"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/report/appformat"
 	"github.com/lapps/lapps/service"
-	"github.com/lapps/lapps/store"
 )
-
-// CodeConflict is the code of a request that conflicts with what exists
-// (an app created twice).
-const CodeConflict = "conflict"
 
 // PolicyFor returns the policy that decides deployments of app into env
 // (env is empty for app scans); nil passes every image.
@@ -62,12 +57,12 @@ func (q queuedScans) ScanImage(ctx context.Context, req service.ScanRequest) (*r
 	if err := q.s.checkImage(req.Image); err != nil {
 		return nil, err
 	}
-	job, err := q.s.jobs.enqueue(ctx, "", scanJob{Image: req.Image, Platform: req.Platform})
+	job, err := q.s.enqueue(ctx, "", scanJob{Image: req.Image, Platform: req.Platform})
 	if err != nil {
 		return nil, err
 	}
 	q.s.log.Info("scan queued for an app", "image", req.Image, "job", job.ID)
-	return q.s.jobs.await(ctx, q.s.ctx.Done(), job.ID)
+	return q.s.jobs.Await(ctx, q.s.ctx.Done(), job.ID)
 }
 
 func (a *appsAPI) policy(app, env string) *policy.Policy {
@@ -75,29 +70,6 @@ func (a *appsAPI) policy(app, env string) *policy.Policy {
 		return nil
 	}
 	return a.policyFor(app, env)
-}
-
-// AppBody is the body of POST /v1/apps.
-type AppBody struct {
-	Name   string   `json:"name"`
-	Images []string `json:"images,omitempty"`
-}
-
-// DeployBody is the body of POST /v1/apps/{app}/deployments.
-type DeployBody struct {
-	Env      string   `json:"env,omitempty"`
-	Images   []string `json:"images,omitempty"`
-	Platform string   `json:"platform,omitempty"`
-	// InsecureRegistries is refused (400): the server's configuration
-	// decides per registry. It is kept to say so clearly.
-	InsecureRegistries []string `json:"insecure_registries,omitempty"`
-}
-
-// AppScanBody is the body of POST /v1/apps/{app}/scans.
-type AppScanBody struct {
-	Platform string `json:"platform,omitempty"`
-	// InsecureRegistries is refused (400), as DeployBody's.
-	InsecureRegistries []string `json:"insecure_registries,omitempty"`
 }
 
 // appsOr answers 404 when the app endpoints are not enabled.
@@ -113,7 +85,7 @@ func (s *Server) createApp(w http.ResponseWriter, r *http.Request) {
 	if a == nil {
 		return
 	}
-	var body AppBody
+	var body api.AppBody
 	if err := decode(r, &body); err != nil {
 		writeErr(w, err)
 		return
@@ -181,7 +153,7 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 	if a == nil {
 		return
 	}
-	var body DeployBody
+	var body api.DeployBody
 	if r.ContentLength != 0 {
 		if err := decode(r, &body); err != nil {
 			writeErr(w, err)
@@ -228,7 +200,7 @@ func (s *Server) scanApp(w http.ResponseWriter, r *http.Request) {
 	if a == nil {
 		return
 	}
-	var body AppScanBody
+	var body api.AppScanBody
 	if r.ContentLength != 0 {
 		if err := decode(r, &body); err != nil {
 			writeErr(w, err)
@@ -281,6 +253,3 @@ func (s *Server) appReport(w http.ResponseWriter, r *http.Request) {
 	}
 	s.appReportOf(w, r, a, neg, r.PathValue("app"), n)
 }
-
-// isConflict reports whether err is a conflict with what exists.
-func isConflict(err error) bool { return errors.Is(err, store.ErrExists) }

@@ -48,7 +48,7 @@ func appServer(t *testing.T) (*client.Client, string) {
 	}
 	// The test images are local layouts: the server reads them under its
 	// local_images, as lapps serve would.
-	srv := server.New(local, st, server.WithLocalImages([]string{images}), server.WithApps(func(scans service.Service) apps.Service { return apps.New(st, scans) }, policyFor))
+	srv := server.NewWithJobs(t, local, st, nil, server.WithLocalImages([]string{images}), server.WithApps(func(scans service.Service) apps.Service { return apps.New(st, scans) }, policyFor))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	c, err := client.New(hs.URL, "")
@@ -208,8 +208,8 @@ func TestAppsHTTPStatus(t *testing.T) {
 	}
 	local := service.NewLocal(st, indexer.New(all.Catalogers()))
 	t.Cleanup(func() { local.Close() })
-	with := server.New(local, st, server.WithApps(func(scans service.Service) apps.Service { return apps.New(st, scans) }, nil))
-	without := server.New(local, st)
+	with := server.NewWithJobs(t, local, st, nil, server.WithApps(func(scans service.Service) apps.Service { return apps.New(st, scans) }, nil))
+	without := server.NewWithJobs(t, local, st, nil)
 	t.Cleanup(func() { with.Close(); without.Close() })
 	for _, tt := range tests {
 		srv := without

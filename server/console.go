@@ -172,7 +172,7 @@ func (b consoleBackend) Scan(ctx context.Context, image string) (string, error) 
 	if err := b.s.checkImage(image); err != nil {
 		return "", err
 	}
-	job, err := b.s.jobs.enqueue(ctx, "", scanJob{Image: image})
+	job, err := b.s.enqueue(ctx, "", scanJob{Image: image})
 	if err != nil {
 		return "", err
 	}
@@ -180,7 +180,7 @@ func (b consoleBackend) Scan(ctx context.Context, image string) (string, error) 
 }
 
 func (b consoleBackend) Job(ctx context.Context, id string) (*web.Job, error) {
-	j, err := b.s.jobs.get(ctx, id)
+	j, err := b.s.jobs.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +201,7 @@ func (b consoleBackend) Job(ctx context.Context, id string) (*web.Job, error) {
 }
 
 func (b consoleBackend) PendingJobs(ctx context.Context) (int, error) {
-	return b.s.jobs.q.PendingJobs(ctx)
+	return b.s.jobs.Pending(ctx)
 }
 
 func (b consoleBackend) RecordsByID(ctx context.Context, ids []string) ([]vuln.Record, error) {

@@ -33,7 +33,7 @@ func TestConsoleMounted(t *testing.T) {
 	if _, err := st.CreateToken(ctx, "reader", hash, []string{ScopeRead}); err != nil {
 		t.Fatal(err)
 	}
-	srv := New(fakeService{}, st, WithTokens(StoreTokens{Store: st}), WithConsole(st, web.Options{}))
+	srv := newServer(t, fakeService{}, st, WithTokens(StoreTokens{Store: st}), WithConsole(st, web.Options{}))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()

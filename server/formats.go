@@ -18,10 +18,6 @@ import (
 	"github.com/lapps/lapps/report/template"
 )
 
-// CodeNotAcceptable is the error code of a 406: no format of the request
-// (?format= or Accept) is served.
-const CodeNotAcceptable = "not_acceptable"
-
 // negotiation is the outcome of choosing a report's format.
 type negotiation struct {
 	format report.Format

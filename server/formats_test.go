@@ -42,7 +42,7 @@ func formatServer(t *testing.T) (*client.Client, string, string) {
 	if _, err := local.UpdateVulnDB(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(local, st, server.WithLocalImages([]string{images}), server.WithApps(func(scans service.Service) apps.Service { return apps.New(st, scans) }, nil))
+	srv := server.NewWithJobs(t, local, st, nil, server.WithLocalImages([]string{images}), server.WithApps(func(scans service.Service) apps.Service { return apps.New(st, scans) }, nil))
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	c, err := client.New(hs.URL, "")

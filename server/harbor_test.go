@@ -12,49 +12,11 @@ import (
 	"testing"
 
 	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/jobs"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/server/harbor"
 	"github.com/lapps/lapps/service"
 )
-
-func TestSealer(t *testing.T) {
-	creds := map[string]image.Credential{"h:5000": {Username: "robot$x", Password: "pw-123"}}
-	a, b := newSealer(nil), newSealer(nil)
-	shared1, shared2 := newSealer([]byte("a shared key")), newSealer([]byte("a shared key"))
-	sealed, err := a.seal("job-1", creds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bytes.Contains(sealed, []byte("pw-123")) || bytes.Contains(sealed, []byte("robot")) {
-		t.Fatal("the sealed form holds the credentials")
-	}
-	if got, err := a.open("job-1", sealed); err != nil || got["h:5000"] != creds["h:5000"] {
-		t.Fatalf("open: %v %v", got, err)
-	}
-	for _, c := range []struct {
-		name   string
-		s      *sealer
-		id     string
-		sealed []byte
-	}{
-		{"another replica's key", b, "job-1", sealed},
-		{"another job", a, "job-2", sealed},
-		{"tampered", a, "job-1", append(append([]byte{}, sealed[:len(sealed)-1]...), sealed[len(sealed)-1]^1)},
-		{"truncated", a, "job-1", sealed[:5]},
-		{"no sealer", nil, "job-1", sealed},
-	} {
-		if _, err := c.s.open(c.id, c.sealed); err != errSealed {
-			t.Errorf("%s: %v, want errSealed", c.name, err)
-		}
-	}
-	s2, err := shared1.seal("job-3", creds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := shared2.open("job-3", s2); err != nil || got["h:5000"] != creds["h:5000"] {
-		t.Errorf("a shared key: %v %v", got, err)
-	}
-}
 
 // TestHarborThroughServer: Harbor's scan request goes through the job
 // queue with its registry credentials sealed in the job, reaches the scan
@@ -74,7 +36,7 @@ func TestHarborThroughServer(t *testing.T) {
 	}}
 	q := testQueue(t)
 	toks := tokens{"scan": {ScopeScan}, "read": {ScopeRead}}
-	srv := New(svc, q, WithTokens(toks), WithCredentialKey([]byte("k1")))
+	srv := newServer(t, svc, q, WithTokens(toks), jobs.WithCredentialKey([]byte("k1")))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -95,7 +57,7 @@ func TestHarborThroughServer(t *testing.T) {
 	if err := json.Unmarshal([]byte(b), &resp); err != nil || resp.ID == "" {
 		t.Fatalf("%s: %v", b, err)
 	}
-	sj := waitJob(t, q, resp.ID, nil)
+	sj := waitJob(t, q.GetJob, resp.ID, nil)
 	if sj.State != JobSucceeded {
 		t.Fatalf("job %s %s", sj.State, sj.Error)
 	}
@@ -117,7 +79,7 @@ func TestHarborThroughServer(t *testing.T) {
 		t.Errorf("report: %d %s", s, b)
 	}
 	// A job queued by /v1/scans is not Harbor's.
-	job, err := srv.jobs.enqueue(context.Background(), "", scanJob{Image: "r.example/a:1"})
+	job, err := srv.enqueue(context.Background(), "", scanJob{Image: "r.example/a:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,18 +90,19 @@ func TestHarborThroughServer(t *testing.T) {
 	// Another replica, with another key, on the same queue: the first
 	// stops claiming, the second fails the job it cannot open.
 	srv.Close()
-	other := New(svc, q, WithCredentialKey([]byte("k2")))
+	srv.jobs.(*jobs.Runner).Close()
+	other := newServer(t, svc, q, jobs.WithCredentialKey([]byte("k2")))
 	defer other.Close()
 	id, err := harborBackend{srv}.Enqueue(context.Background(), harbor.Scan{Image: "h/a:1", Meta: json.RawMessage(`{"repository":"a"}`),
 		Credentials: map[string]image.Credential{"h": {Token: secret}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sj = waitJob(t, q, id, nil)
+	sj = waitJob(t, q.GetJob, id, nil)
 	if sj.State != JobFailed || !strings.Contains(string(sj.Error), "server.harbor.credentials_key") {
 		t.Errorf("job %s %s, want failed naming server.harbor.credentials_key", sj.State, sj.Error)
 	}
-	waitJob(t, q, job.ID, nil)
+	waitJob(t, q.GetJob, job.ID, nil)
 	mu.Lock()
 	if len(seen) != 2 || seen[1].Image != "r.example/a:1" {
 		t.Errorf("scans %+v", seen)
@@ -152,7 +115,7 @@ func TestHarborThroughServer(t *testing.T) {
 // report says so.
 func TestHarborRegistryGuard(t *testing.T) {
 	local := localService(t, service.WithImageOptions(image.WithRegistryAllow(nil)))
-	srv := New(local, testQueue(t))
+	srv := newServer(t, local, testQueue(t))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -165,7 +128,7 @@ func TestHarborRegistryGuard(t *testing.T) {
 	if err := json.Unmarshal([]byte(b), &resp); err != nil {
 		t.Fatal(err)
 	}
-	waitJob(t, srv.jobs.q, resp.ID, nil)
+	waitJob(t, srv.jobs.Stored, resp.ID, nil)
 	s, _, b = call(t, http.DefaultClient, "GET", ts.URL+"/harbor/api/v1/scan/"+resp.ID+"/report", "", "")
 	if s != 500 || !strings.Contains(b, "forbidden") || !strings.Contains(b, "server.registries.allow") || strings.Contains(b, "t0k") {
 		t.Errorf("report: %d %s", s, b)

@@ -53,7 +53,7 @@ func BenchmarkReportRPS(b *testing.B) {
 	if _, err := local.ScanImage(ctx, service.ScanRequest{Image: ref}); err != nil {
 		b.Fatal(err)
 	}
-	srv := server.New(local, local.Store())
+	srv := server.NewWithJobs(b, local, local.Store(), nil)
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()

@@ -76,6 +76,14 @@ func (m *Metrics) gauge(name, help string, count func(context.Context) (int, err
 	}))
 }
 
+// ObserveScan records the duration of one successful scan job (see
+// jobs.WithObserver); a nil Metrics records nothing.
+func (m *Metrics) ObserveScan(took time.Duration) {
+	if m != nil {
+		m.index.Observe(took.Seconds())
+	}
+}
+
 // ObserveJob records one scheduled job run.
 func (m *Metrics) ObserveJob(job string, took time.Duration, err error) {
 	result := "ok"

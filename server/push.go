@@ -1,22 +1,16 @@
 package server
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
-	"github.com/lapps/lapps/image"
-	"github.com/lapps/lapps/report"
-	"github.com/lapps/lapps/service"
+	"github.com/lapps/lapps/api"
 )
 
 // RegistryEvents is the envelope of the distribution registry's
@@ -88,14 +82,14 @@ func (s *Server) registryEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	seen := map[string]bool{}
-	jobs := []*Job{}
+	jobs := []*api.Job{}
 	for _, ev := range env.Events {
 		ref := pushRef(ev)
 		if ref == "" || seen[ref] {
 			continue
 		}
 		seen[ref] = true
-		job, err := s.jobs.enqueue(r.Context(), pushJobID(ev.ID, ref), scanJob{Image: ref, OnPush: true})
+		job, err := s.enqueue(r.Context(), pushJobID(ev.ID, ref), scanJob{Image: ref, OnPush: true})
 		if err != nil {
 			writeErr(w, err)
 			return
@@ -117,38 +111,4 @@ func pushJobID(eventID, ref string) string {
 	}
 	h := sha256.Sum256([]byte(eventID + "\x00" + ref))
 	return "push-" + hex.EncodeToString(h[:16])
-}
-
-// pushScanner scans a pushed image, trying again for a few seconds while
-// the registry does not know it. The distribution registry sends a
-// manifest's push event before it links the tag to the manifest
-// (distribution/distribution#2625, open since 2018), so a scan by tag
-// right after the event can find no such tag yet.
-type pushScanner struct {
-	service.Service
-	log *slog.Logger
-}
-
-// pushRetries are the waits between the attempts of a push scan.
-var pushRetries = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond}
-
-// ScanImage scans req.Image, again after each wait of pushRetries while
-// the image is not found; a scan that still fails is logged, since no
-// client waits for its job.
-func (p pushScanner) ScanImage(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
-	for i := 0; ; i++ {
-		r, err := p.Service.ScanImage(ctx, req)
-		if err == nil {
-			return r, nil
-		}
-		if !errors.Is(err, image.ErrNotFound) || i == len(pushRetries) {
-			p.log.Error("scan on push failed", "image", req.Image, "attempts", i+1, "err", err)
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(pushRetries[i]):
-		}
-	}
 }

@@ -20,8 +20,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
+	"github.com/lapps/lapps/jobs"
 	"github.com/lapps/lapps/server"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
@@ -183,9 +185,10 @@ func BenchmarkEngines(b *testing.B) {
 		// Servers: one on SQLite, two replicas on the PostgreSQL database.
 		serve := func(st store.Store) string {
 			l := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(nil))
-			srv := server.New(l, st)
+			runner := server.StartJobs(b, l, st)
+			srv := server.New(l, runner)
 			ts := httptest.NewServer(srv.Handler())
-			b.Cleanup(func() { ts.Close(); srv.Close(); l.Close() })
+			b.Cleanup(func() { ts.Close(); srv.Close(); runner.Close(); l.Close() })
 			return ts.URL + "/v1/report?" + url.Values{"image": {ref}}.Encode()
 		}
 		for _, engine := range []string{"sqlite", "postgres", "postgres"} {
@@ -241,10 +244,11 @@ func BenchmarkScanJobs(b *testing.B) {
 				b.Fatal(err)
 			}
 			l := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(nil))
-			srv := server.New(l, st, server.WithScanConcurrency(1), server.WithReplica(fmt.Sprintf("replica-%d", r), 10*time.Second),
-				server.WithLocalImages([]string{images}))
+			runner := server.StartJobs(b, l, st, jobs.WithConcurrency(1), jobs.WithReplica(fmt.Sprintf("replica-%d", r), 10*time.Second),
+				jobs.WithLocalImages([]string{images}))
+			srv := server.New(l, runner, server.WithLocalImages([]string{images}))
 			ts := httptest.NewServer(srv.Handler())
-			defer func() { ts.Close(); srv.Close(); l.Close() }()
+			defer func() { ts.Close(); srv.Close(); runner.Close(); l.Close() }()
 			urls = append(urls, ts.URL)
 		}
 		start := time.Now()
@@ -255,7 +259,7 @@ func BenchmarkScanJobs(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var j server.Job
+			var j api.Job
 			err = json.NewDecoder(resp.Body).Decode(&j)
 			resp.Body.Close()
 			if err != nil || resp.StatusCode != http.StatusAccepted {
@@ -270,16 +274,16 @@ func BenchmarkScanJobs(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				var j server.Job
+				var j api.Job
 				err = json.NewDecoder(resp.Body).Decode(&j)
 				resp.Body.Close()
 				if err != nil {
 					b.Fatal(err)
 				}
-				if j.State == server.JobFailed {
+				if j.State == api.JobFailed {
 					b.Fatalf("job %s of %s: %+v", id, j.Image, j.Error)
 				}
-				if j.State == server.JobSucceeded {
+				if j.State == api.JobSucceeded {
 					ran[j.Replica]++
 					break
 				}

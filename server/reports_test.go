@@ -110,7 +110,7 @@ func almaGlibc(t *testing.T) updater.Source {
 func cacheServer(t *testing.T, local *service.Local, opts ...server.Option) string {
 	t.Helper()
 	images := testenv.Images(t)
-	srv := server.New(local, local.Store(), append([]server.Option{server.WithLocalImages([]string{images})}, opts...)...)
+	srv := server.NewWithJobs(t, local, local.Store(), nil, append([]server.Option{server.WithLocalImages([]string{images})}, opts...)...)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	return hs.URL

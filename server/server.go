@@ -15,12 +15,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/apps"
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/redact"
-	"github.com/lapps/lapps/scheduler"
 	"github.com/lapps/lapps/server/harbor"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
@@ -41,7 +40,7 @@ type TokenChecker interface {
 // Server serves the API.
 type Server struct {
 	svc     service.Service
-	jobs    *jobs
+	jobs    Jobs
 	tokens  TokenChecker
 	log     *slog.Logger
 	ctx     context.Context
@@ -57,20 +56,9 @@ type Server struct {
 	// through the API (WithLocalImages); empty: none.
 	localRoots []string
 
-	// Settings of the scan jobs, which New starts.
-	scanConcurrency int
-	holder          string
-	leaseTTL        time.Duration
-	scanTimeout     time.Duration
-	// scanGrace is how long a cancelled scan is waited for before its
-	// job is given up (tests shorten it).
-	scanGrace time.Duration
-
-	// harbor serves Harbor's scanner adapter API under /harbor; credKey
-	// seals the registry credentials of its jobs (WithCredentialKey),
-	// version is the scanner version it reports (WithVersion).
+	// harbor serves Harbor's scanner adapter API under /harbor; version
+	// is the scanner version it reports (WithVersion).
 	harbor  *harbor.Adapter
-	credKey []byte
 	version string
 
 	// The web console at / (WithConsole); nil: not served.
@@ -95,47 +83,12 @@ func WithTokens(t TokenChecker) Option { return func(s *Server) { s.tokens = t }
 // oci-archive:, docker-archive:, dir:) under dirs
 // (server.local_images); without it every local transport is refused
 // through the API (403 forbidden). The server checks the reference when
-// the request comes; the service the server runs on must enforce the
-// same roots where it opens images (service.WithImageOptions with
-// image.WithLocalRoots), where symbolic links are resolved.
+// the request comes; the job runner checks again before a job runs
+// (jobs.WithLocalImages, the same roots), and the service the server runs
+// on must enforce them where it opens images (service.WithImageOptions
+// with image.WithLocalRoots), where symbolic links are resolved.
 func WithLocalImages(dirs []string) Option {
 	return func(s *Server) { s.localRoots = append([]string{}, dirs...) }
-}
-
-// WithScanTimeout bounds every scan job (default 30m,
-// server.scan_timeout): a scan still running after d is cancelled and its
-// job fails with limit_exceeded.
-func WithScanTimeout(d time.Duration) Option {
-	return func(s *Server) {
-		if d > 0 {
-			s.scanTimeout = d
-		}
-	}
-}
-
-// WithScanConcurrency sets how many scan jobs this replica runs at once
-// (default 2); more wait in the queue, for this replica or another.
-func WithScanConcurrency(n int) Option {
-	return func(s *Server) {
-		if n > 0 {
-			s.scanConcurrency = n
-		}
-	}
-}
-
-// WithReplica names this replica among those sharing the database (the
-// holder of the scan jobs it claims; default scheduler.HolderID) and sets
-// the lease of its claims (default scheduler.DefaultLeaseTTL): a job
-// whose replica dies is claimed again once its lease has expired.
-func WithReplica(holder string, leaseTTL time.Duration) Option {
-	return func(s *Server) {
-		if holder != "" {
-			s.holder = holder
-		}
-		if leaseTTL > 0 {
-			s.leaseTTL = leaseTTL
-		}
-	}
 }
 
 // WithMetrics exports metrics at /metrics and records request, scan and
@@ -194,13 +147,12 @@ var routes = []route{
 	{"GET", "/harbor/api/v1/scan/{id}/report", (*Server).harborReport, ScopeRead},
 }
 
-// New returns a server over svc whose scan jobs go through queue, which
-// the replicas on one database share (the store); it starts running them
-// at once, until Close.
-func New(svc service.Service, queue store.Jobs, opts ...Option) *Server {
-	s := &Server{svc: svc, log: slog.Default(), mux: http.NewServeMux(), localRoots: []string{},
-		scanConcurrency: 2, holder: scheduler.HolderID(), leaseTTL: scheduler.DefaultLeaseTTL,
-		scanTimeout: DefaultScanTimeout, scanGrace: 5 * time.Second}
+// New returns a server over svc whose scan jobs go through queue (a
+// jobs.Runner on the queue the replicas on one database share, which the
+// caller starts and stops). It starts nothing: the server only answers
+// requests, until Close.
+func New(svc service.Service, queue Jobs, opts ...Option) *Server {
+	s := &Server{svc: svc, jobs: queue, log: slog.Default(), mux: http.NewServeMux(), localRoots: []string{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(s)
@@ -209,19 +161,13 @@ func New(svc service.Service, queue store.Jobs, opts ...Option) *Server {
 	if s.reports != nil {
 		s.metrics.exportReportCache(s.reports.cache)
 	}
-	s.jobs = newJobs(queue, svc, s.holder, s.leaseTTL, s.scanConcurrency, s.log)
-	s.jobs.scanTimeout, s.jobs.grace, s.jobs.localRoots = s.scanTimeout, s.scanGrace, s.localRoots
-	s.jobs.sealer = newSealer(s.credKey)
-	s.credKey = nil
 	s.harbor = harbor.New(harborBackend{s}, harbor.WithVersion(s.version), harbor.WithLogger(s.log))
 	if s.newApps != nil {
 		s.apps.svc = s.newApps(queuedScans{Service: svc, s: s})
 	}
 	if s.metrics != nil {
-		s.jobs.observe = func(d time.Duration) { s.metrics.index.Observe(d.Seconds()) }
-		s.metrics.gauge("lapps_scan_jobs_pending", "Scan jobs queued or running, in every replica.", queue.PendingJobs)
+		s.metrics.gauge("lapps_scan_jobs_pending", "Scan jobs queued or running, in every replica.", queue.Pending)
 	}
-	s.jobs.start(s.ctx)
 	for _, rt := range routes {
 		h := rt.handler
 		handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(s, w, r) })
@@ -243,21 +189,14 @@ func New(svc service.Service, queue store.Jobs, opts ...Option) *Server {
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// DefaultScanTimeout bounds a scan job unless WithScanTimeout says
-// otherwise.
-const DefaultScanTimeout = 30 * time.Minute
-
-// Close stops the jobs and waits for them, however long they take; see
-// Shutdown for a bounded stop.
+// Close stops the server's own work and waits for it, however long it
+// takes; see Shutdown for a bounded stop.
 func (s *Server) Close() { _ = s.Shutdown(context.Background()) }
 
-// Shutdown stops the server's work: the running scans are cancelled and
-// their jobs released to the queue (for another replica, or this one
-// restarted), and callers waiting for a job are answered. It waits for
-// that until ctx ends; then it releases the jobs of scans that have not
-// stopped (stuck in I/O that ignores cancellation) itself and returns
-// ctx's error without waiting for them. The HTTP server is the caller's
-// to shut down.
+// Shutdown stops the server's own work: callers waiting for a job are
+// answered (the job goes on) and the admission scans it is queueing are
+// waited for, until ctx ends. The scan jobs are the runner's to stop
+// (jobs.Runner.Shutdown), the HTTP server is the caller's to shut down.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.cancel()
 	done := make(chan struct{})
@@ -265,17 +204,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if s.admit != nil {
 			s.admit.wg.Wait()
 		}
-		s.jobs.wait()
 		close(done)
 	}()
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		return fmt.Errorf("shutdown: admission work did not stop: %w", ctx.Err())
 	}
-	n := s.jobs.releaseRunning()
-	s.log.Warn("shutdown: scans still running when the shutdown timeout passed; their jobs were released", "jobs", n)
-	return fmt.Errorf("shutdown: %d scan jobs did not stop: %w", n, ctx.Err())
 }
 
 // scopesKey is the context key of the scopes of the request's token.
@@ -328,16 +264,6 @@ func (s *Server) openapi(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(openAPI)
 }
 
-// ScanBody is the body of POST /v1/scans.
-type ScanBody struct {
-	Image    string `json:"image"`
-	Platform string `json:"platform,omitempty"`
-	// Insecure is refused (400): the server's configuration decides per
-	// registry (registries: HOST: insecure: true), never a caller. It is
-	// kept to say so clearly.
-	Insecure bool `json:"insecure,omitempty"`
-}
-
 // errInsecure answers a caller that asks for insecure registry access.
 const errInsecure = "insecure registry access is not a request's choice: the server's configuration decides it per registry (registries: HOST: insecure: true)"
 
@@ -359,7 +285,7 @@ func decode(r *http.Request, v any) error {
 }
 
 func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
-	var body ScanBody
+	var body api.ScanBody
 	if err := decode(r, &body); err != nil {
 		writeErr(w, err)
 		return
@@ -376,7 +302,7 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	job, err := s.jobs.enqueue(r.Context(), "", scanJob{Image: body.Image, Platform: body.Platform})
+	job, err := s.enqueue(r.Context(), "", scanJob{Image: body.Image, Platform: body.Platform})
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -386,7 +312,7 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
-	job, err := s.jobs.get(r.Context(), r.PathValue("id"))
+	job, err := s.jobs.Get(r.Context(), r.PathValue("id"))
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "no such job (finished jobs are kept for server.gc.job_ttl, 24h by default)")
 		return
@@ -466,13 +392,8 @@ func (s *Server) sources(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-// UpdateBody is the body of POST /v1/sources/update.
-type UpdateBody struct {
-	Sources []string `json:"sources,omitempty"`
-}
-
 func (s *Server) updateSources(w http.ResponseWriter, r *http.Request) {
-	var body UpdateBody
+	var body api.UpdateBody
 	if r.ContentLength != 0 {
 		if err := decode(r, &body); err != nil {
 			writeErr(w, err)

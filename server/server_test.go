@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
@@ -100,7 +101,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	// And each documented operation answers with something other than
 	// the catch-all 404.
-	srv := New(fakeService{}, testQueue(t))
+	srv := newServer(t, fakeService{}, testQueue(t))
 	defer srv.Close()
 	for _, r := range routes {
 		path := strings.ReplaceAll(strings.ReplaceAll(r.path, "{id}", "nope"), "{digest}", "sha256:00")
@@ -156,7 +157,7 @@ func (t tokens) CheckToken(_ context.Context, tok string) ([]string, bool, error
 }
 
 func TestErrorsAndAuth(t *testing.T) {
-	srv := New(fakeService{}, testQueue(t), WithTokens(tokens{"good": {ScopeAdmin}}))
+	srv := newServer(t, fakeService{}, testQueue(t), WithTokens(tokens{"good": {ScopeAdmin}}))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -190,7 +191,7 @@ func TestErrorsAndAuth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var eb errorBody
+		var eb api.ErrorBody
 		_ = json.NewDecoder(resp.Body).Decode(&eb)
 		resp.Body.Close()
 		if resp.StatusCode != c.status || eb.Error.Code != c.code {
@@ -201,7 +202,7 @@ func TestErrorsAndAuth(t *testing.T) {
 
 func TestScanJob(t *testing.T) {
 	release := make(chan struct{})
-	srv := New(fakeService{scan: func(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
+	srv := newServer(t, fakeService{scan: func(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
 		req.Progress(service.Progress{Stage: service.StageLayer, Layer: "sha256:a", Layers: 2, Read: 10, Total: 20})
 		<-release
 		if req.Image == "bad" {
@@ -214,7 +215,7 @@ func TestScanJob(t *testing.T) {
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	post := func(img string) Job {
+	post := func(img string) api.Job {
 		resp, err := http.Post(ts.URL+"/v1/scans", "application/json", strings.NewReader(`{"image":"`+img+`"}`))
 		if err != nil {
 			t.Fatal(err)
@@ -223,19 +224,19 @@ func TestScanJob(t *testing.T) {
 		if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Location") == "" {
 			t.Fatalf("POST /v1/scans: %d", resp.StatusCode)
 		}
-		var j Job
+		var j api.Job
 		if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
 			t.Fatal(err)
 		}
 		return j
 	}
-	get := func(id string) Job {
+	get := func(id string) api.Job {
 		resp, err := http.Get(ts.URL + "/v1/jobs/" + id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var j Job
+		var j api.Job
 		_ = json.NewDecoder(resp.Body).Decode(&j)
 		return j
 	}
@@ -261,7 +262,7 @@ func TestScanJob(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	m := NewMetrics(func(context.Context) (int, error) { return 7, nil })
-	srv := New(fakeService{}, testQueue(t), WithMetrics(m))
+	srv := newServer(t, fakeService{}, testQueue(t), WithMetrics(m))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/store"
 )
 
@@ -113,32 +114,8 @@ func (s StoreTokens) CheckToken(ctx context.Context, secret string) ([]string, b
 // those routes answer 404.
 func WithTokenAdmin(st store.Tokens) Option { return func(s *Server) { s.tokenAdmin = st } }
 
-// TokenBody is the body of POST /v1/tokens.
-type TokenBody struct {
-	Name string `json:"name"`
-	// Scopes default to read.
-	Scopes []string `json:"scopes,omitempty"`
-}
-
-// TokenInfo is a token as the API shows it: never its secret.
-type TokenInfo struct {
-	ID        int64     `json:"id"`
-	Name      string    `json:"name"`
-	Scopes    []string  `json:"scopes"`
-	CreatedAt time.Time `json:"created_at"`
-	LastUsed  time.Time `json:"last_used,omitzero"`
-	RevokedAt time.Time `json:"revoked_at,omitzero"`
-}
-
-// CreatedToken is the answer of POST /v1/tokens: the token and its
-// secret, shown this once.
-type CreatedToken struct {
-	TokenInfo
-	Secret string `json:"secret"`
-}
-
-func tokenInfo(t *store.Token) TokenInfo {
-	return TokenInfo{ID: t.ID, Name: t.Name, Scopes: t.Scopes, CreatedAt: t.CreatedAt, LastUsed: t.LastUsed, RevokedAt: t.RevokedAt}
+func tokenInfo(t *store.Token) api.TokenInfo {
+	return api.TokenInfo{ID: t.ID, Name: t.Name, Scopes: t.Scopes, CreatedAt: t.CreatedAt, LastUsed: t.LastUsed, RevokedAt: t.RevokedAt}
 }
 
 // CheckTokenName validates the name of a new token: what `lapps token
@@ -167,7 +144,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	out := make([]TokenInfo, 0, len(ts))
+	out := make([]api.TokenInfo, 0, len(ts))
 	for i := range ts {
 		out = append(out, tokenInfo(&ts[i]))
 	}
@@ -179,7 +156,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	if st == nil {
 		return
 	}
-	var body TokenBody
+	var body api.TokenBody
 	if err := decode(r, &body); err != nil {
 		writeErr(w, err)
 		return
@@ -212,7 +189,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("token created", "id", t.ID, "name", t.Name, "scopes", strings.Join(t.Scopes, ","))
-	writeJSON(w, http.StatusCreated, CreatedToken{TokenInfo: tokenInfo(t), Secret: secret})
+	writeJSON(w, http.StatusCreated, api.CreatedToken{TokenInfo: tokenInfo(t), Secret: secret})
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {

@@ -24,10 +24,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/apps"
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
+	"github.com/lapps/lapps/jobs"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
@@ -54,7 +56,7 @@ func call(t *testing.T, c *http.Client, method, url, token, body string) (int, s
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var eb errorBody
+	var eb api.ErrorBody
 	_ = json.Unmarshal(b, &eb)
 	return resp.StatusCode, eb.Error.Code, string(b)
 }
@@ -179,7 +181,7 @@ func TestAdmissionTrust(t *testing.T) {
 	good, bad := ca.client(t, "kube-apiserver"), other.client(t, "intruder")
 	toks := WithTokens(tokens{"scanner": {ScopeScan}, "reader": {ScopeRead}, "admin": {ScopeAdmin}})
 	newTLS := func(cfg AdmissionConfig, clientAuth tls.ClientAuthType) *httptest.Server {
-		srv := New(fakeService{}, testQueue(t), toks, WithAdmission(cfg))
+		srv := newServer(t, fakeService{}, testQueue(t), toks, WithAdmission(cfg))
 		t.Cleanup(srv.Close)
 		ts := httptest.NewUnstartedServer(srv.Handler())
 		ts.TLS = ClientTLS(nil, cfg.ClientCAs)
@@ -196,11 +198,11 @@ func TestAdmissionTrust(t *testing.T) {
 	// the handler verifies the chain itself.
 	unverified := newTLS(AdmissionConfig{ClientCAs: ca.pool}, tls.RequestClientCert)
 	anonymous := newTLS(AdmissionConfig{AllowAnonymous: true}, tls.NoClientCert)
-	plainSrv := New(fakeService{}, testQueue(t), WithAdmission(AdmissionConfig{AllowAnonymous: true}))
+	plainSrv := newServer(t, fakeService{}, testQueue(t), WithAdmission(AdmissionConfig{AllowAnonymous: true}))
 	t.Cleanup(plainSrv.Close)
 	plain := httptest.NewServer(plainSrv.Handler())
 	t.Cleanup(plain.Close)
-	plainOK := New(fakeService{}, testQueue(t), WithAdmission(AdmissionConfig{AllowAnonymous: true, AllowPlainHTTP: true}))
+	plainOK := newServer(t, fakeService{}, testQueue(t), WithAdmission(AdmissionConfig{AllowAnonymous: true, AllowPlainHTTP: true}))
 	t.Cleanup(plainOK.Close)
 	plainAllowed := httptest.NewServer(plainOK.Handler())
 	t.Cleanup(plainAllowed.Close)
@@ -261,7 +263,7 @@ func TestAdmissionTrust(t *testing.T) {
 func TestAdmissionRegistryImagesOnly(t *testing.T) {
 	spy := &spyService{}
 	q := &countingQueue{Jobs: testQueue(t)}
-	srv := New(spy, q, WithLocalImages([]string{"/"}), WithAdmission(AdmissionConfig{AllowAnonymous: true, AllowPlainHTTP: true, FailOpen: true}))
+	srv := newServer(t, spy, q, WithLocalImages([]string{"/"}), WithAdmission(AdmissionConfig{AllowAnonymous: true, AllowPlainHTTP: true, FailOpen: true}))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -341,7 +343,7 @@ func TestAdmissionBudgets(t *testing.T) {
 	}}
 	q := &countingQueue{Jobs: testQueue(t)}
 	logs := &countingHandler{}
-	srv := New(svc, q, WithScanConcurrency(1), WithLogger(slog.New(logs)),
+	srv := newServer(t, svc, q, jobs.WithConcurrency(1), WithLogger(slog.New(logs)),
 		WithAdmission(AdmissionConfig{AllowAnonymous: true, AllowPlainHTTP: true, MaxScans: 20}))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
@@ -411,19 +413,19 @@ func localService(t *testing.T, opts ...service.Option) *service.Local {
 
 // scanThrough posts a scan of ref to ts and returns the status of the
 // request and, when accepted, the finished job.
-func scanThrough(t *testing.T, srv *Server, ts *httptest.Server, ref string) (int, string, *Job) {
+func scanThrough(t *testing.T, srv *Server, ts *httptest.Server, ref string) (int, string, *api.Job) {
 	t.Helper()
-	body, _ := json.Marshal(ScanBody{Image: ref})
+	body, _ := json.Marshal(api.ScanBody{Image: ref})
 	status, code, raw := call(t, http.DefaultClient, "POST", ts.URL+"/v1/scans", "", string(body))
 	if status != http.StatusAccepted {
 		return status, code, nil
 	}
-	var job Job
+	var job api.Job
 	if err := json.Unmarshal([]byte(raw), &job); err != nil {
 		t.Fatal(err)
 	}
-	waitJob(t, srv.jobs.q, job.ID, nil)
-	j, err := srv.jobs.get(context.Background(), job.ID)
+	waitJob(t, srv.jobs.Stored, job.ID, nil)
+	j, err := srv.jobs.Get(context.Background(), job.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,11 +446,11 @@ func TestLocalImagesThroughAPI(t *testing.T) {
 	roots := []string{root, images}
 	local := localService(t, service.WithImageOptions(image.WithLocalRoots(roots)))
 	q := testQueue(t)
-	srv := New(local, q, WithLocalImages(roots))
+	srv := newServer(t, local, q, WithLocalImages(roots))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	none := New(local, testQueue(t))
+	none := newServer(t, local, testQueue(t))
 	defer none.Close()
 	tsNone := httptest.NewServer(none.Handler())
 	defer tsNone.Close()
@@ -513,7 +515,7 @@ func TestRegistryGuardThroughAPI(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			local := localService(t, service.WithImageOptions(image.WithRegistryAllow(c.allow)))
-			srv := New(local, testQueue(t))
+			srv := newServer(t, local, testQueue(t))
 			defer srv.Close()
 			ts := httptest.NewServer(srv.Handler())
 			defer ts.Close()
@@ -543,7 +545,7 @@ func TestInsecureRefused(t *testing.T) {
 	}
 	defer st.Close()
 	q := &countingQueue{Jobs: st}
-	srv := New(fakeService{}, q, WithApps(appsOn(st), nil))
+	srv := newServer(t, fakeService{}, q, WithApps(appsOn(st), nil))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -574,7 +576,7 @@ func TestRoutesScopes(t *testing.T) {
 	}
 	defer st.Close()
 	toks := tokens{"read": {ScopeRead}, "scan": {ScopeScan}, "deploy": {ScopeDeploy}, "admin": {ScopeAdmin}, "read+scan": {ScopeRead, ScopeScan}}
-	srv := New(fakeService{}, st, WithTokens(toks), WithTokenAdmin(st), WithApps(appsOn(st), nil))
+	srv := newServer(t, fakeService{}, st, WithTokens(toks), WithTokenAdmin(st), WithApps(appsOn(st), nil))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -629,7 +631,7 @@ func TestTokensAPI(t *testing.T) {
 	if _, err := st.CreateToken(ctx, "admin", hash, []string{ScopeAdmin}); err != nil {
 		t.Fatal(err)
 	}
-	srv := New(fakeService{}, st, WithTokens(StoreTokens{Store: st}), WithTokenAdmin(st))
+	srv := newServer(t, fakeService{}, st, WithTokens(StoreTokens{Store: st}), WithTokenAdmin(st))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -640,12 +642,12 @@ func TestTokensAPI(t *testing.T) {
 		}
 	}
 	status, _, body := call(t, http.DefaultClient, "POST", ts.URL+"/v1/tokens", admin, `{"name":"ci","scopes":["read","scan"]}`)
-	var created CreatedToken
+	var created api.CreatedToken
 	if status != 201 || json.Unmarshal([]byte(body), &created) != nil || !strings.HasPrefix(created.Secret, TokenPrefix) || strings.Join(created.Scopes, ",") != "read,scan" {
 		t.Fatalf("create: %d %s", status, body)
 	}
 	status, _, body = call(t, http.DefaultClient, "POST", ts.URL+"/v1/tokens", admin, `{"name":"viewer"}`)
-	var viewer CreatedToken
+	var viewer api.CreatedToken
 	if status != 201 || json.Unmarshal([]byte(body), &viewer) != nil || strings.Join(viewer.Scopes, ",") != "read" {
 		t.Fatalf("create without scopes: %d %s, want read", status, body)
 	}
@@ -656,7 +658,7 @@ func TestTokensAPI(t *testing.T) {
 		t.Errorf("a read,scan token listed tokens: %d", status)
 	}
 	status, _, body = call(t, http.DefaultClient, "GET", ts.URL+"/v1/tokens", admin, "")
-	var list []TokenInfo
+	var list []api.TokenInfo
 	if status != 200 || json.Unmarshal([]byte(body), &list) != nil || len(list) != 3 || strings.Contains(body, created.Secret) {
 		t.Fatalf("list: %d %s", status, body)
 	}
@@ -682,7 +684,7 @@ func TestImportReplaceThroughAPI(t *testing.T) {
 	local := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(
 		[]updater.Source{{Name: "alpine-secdb", Type: "alpine-secdb", Path: filepath.Dir(data)}}))
 	defer local.Close()
-	srv := New(local, st)
+	srv := newServer(t, local, st)
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -714,15 +716,15 @@ func TestImportReplaceThroughAPI(t *testing.T) {
 // job's stored error nor the API.
 func TestRedactedJobErrors(t *testing.T) {
 	q := testQueue(t)
-	srv := New(fakeService{scan: func(context.Context, service.ScanRequest) (*report.Report, error) {
+	srv := newServer(t, fakeService{scan: func(context.Context, service.ScanRequest) (*report.Report, error) {
 		return nil, fmt.Errorf("fetch https://robot:hunter2@reg.example.com/v2/token?api_key=k3y123&scope=x: %w", image.ErrUnauthorized)
 	}}, q)
 	defer srv.Close()
-	job, err := srv.jobs.enqueue(context.Background(), "", scanJob{Image: "reg.example.com/app:1"})
+	job, err := srv.enqueue(context.Background(), "", scanJob{Image: "reg.example.com/app:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sj := waitJob(t, q, job.ID, nil)
+	sj := waitJob(t, q.GetJob, job.ID, nil)
 	for _, secret := range []string{"hunter2", "k3y123"} {
 		if strings.Contains(string(sj.Error), secret) {
 			t.Errorf("stored job error %s holds %q", sj.Error, secret)
@@ -737,7 +739,7 @@ func TestRedactedJobErrors(t *testing.T) {
 		t.Errorf("API error %s holds credentials", b)
 	}
 	// A source's stored error, as GET /v1/sources shows it.
-	st := New(sourcesService{}, testQueue(t))
+	st := newServer(t, sourcesService{}, testQueue(t))
 	defer st.Close()
 	rec = httptest.NewRecorder()
 	st.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/sources", nil))

@@ -1,4 +1,10 @@
-package server
+// Package jobs runs the scan jobs of lapps serve: long work (indexing an
+// image) that the API answers for at once, queued in the database that
+// every replica shares (store.Jobs) and run by whichever replica has a
+// free slot, under a lease, so that a job whose replica dies is claimed
+// again by another. The HTTP server queues jobs and reads them back
+// through a Runner; the daemon starts and stops it.
+package jobs
 
 import (
 	"context"
@@ -11,66 +17,36 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lapps/lapps/api"
+	"github.com/lapps/lapps/api/errcode"
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/redact"
 	"github.com/lapps/lapps/report"
+	"github.com/lapps/lapps/scheduler"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
 )
 
-// Job states, as the store keeps them.
-const (
-	JobQueued    = store.JobQueued
-	JobRunning   = store.JobRunning
-	JobSucceeded = store.JobSucceeded
-	JobFailed    = store.JobFailed
-)
+// KindScan is the kind of scan jobs, the only kind so far.
+const KindScan = "scan"
 
-// Job is long work (indexing an image) that the API answers for at once;
-// clients poll GET /v1/jobs/{id}, on any replica, until it is done.
-type Job struct {
-	ID         string         `json:"id"`
-	Kind       string         `json:"kind"`
-	Image      string         `json:"image,omitempty"`
-	State      string         `json:"state"`
-	CreatedAt  time.Time      `json:"created_at"`
-	StartedAt  time.Time      `json:"started_at,omitzero"`
-	FinishedAt time.Time      `json:"finished_at,omitzero"`
-	Attempts   int            `json:"attempts,omitempty"`
-	Replica    string         `json:"replica,omitempty"`
-	Progress   *JobProgress   `json:"progress,omitempty"`
-	Error      *APIError      `json:"error,omitempty"`
-	Result     *report.Report `json:"result,omitempty"`
-}
-
-// JobProgress is the latest progress of a scan job.
-type JobProgress struct {
-	Stage        string `json:"stage"`
-	Layers       int    `json:"layers"`
-	LayersDone   int    `json:"layers_done"`
-	LayersCached int    `json:"layers_cached"`
-	BytesRead    int64  `json:"bytes_read"`
-	// BytesTotal is the stored size of the layers being read, where it
-	// is known.
-	BytesTotal int64 `json:"bytes_total"`
-}
-
-// kindScan is the kind of scan jobs, the only kind so far.
-const kindScan = "scan"
-
-// scanJob is the request of a scan job, as stored. Registry credentials
-// and insecure access are never part of it: the replica that runs the job
-// uses its own configuration.
-type scanJob struct {
+// Scan is the request of a scan job, as stored. Registry credentials in
+// clear and insecure access are never part of it: the replica that runs
+// the job uses its own configuration, and credentials a caller sends are
+// stored sealed.
+type Scan struct {
 	Image    string `json:"image"`
 	Platform string `json:"platform,omitempty"`
 	// OnPush marks a scan queued by a registry event, retried while the
 	// registry does not know the tag yet (see pushScanner).
 	OnPush bool `json:"on_push,omitempty"`
-	// SealedCredentials are registry credentials a caller sent with the
-	// scan (Harbor's), sealed with the replicas' credential key (see
-	// sealer): never stored in clear.
+	// Credentials are registry credentials a caller sent with the scan
+	// (Harbor's): Enqueue seals them into SealedCredentials, and they are
+	// never stored as they are.
+	Credentials map[string]image.Credential `json:"-"`
+	// SealedCredentials are the registry credentials of the scan, sealed
+	// with the replicas' credential key (see sealer, WithCredentialKey).
 	SealedCredentials []byte `json:"sealed_credentials,omitempty"`
 	// Meta is kept for the caller that queued the job (Harbor's
 	// artifact).
@@ -90,16 +66,23 @@ type scanResult struct {
 // fails rather than taking every replica down in turn.
 const maxJobAttempts = 3
 
-// jobs runs scan jobs from the queue that every replica on the database
+// Scanner is what the jobs need of the service: it scans, and reads back
+// the report a scan recorded (a job's result).
+type Scanner interface {
+	ScanImage(ctx context.Context, req service.ScanRequest) (*report.Report, error)
+	Report(ctx context.Context, image string, index int) (*report.Report, error)
+}
+
+// Runner runs scan jobs from the queue that every replica on the database
 // shares (store.Jobs): a request enqueues a job; each replica claims
 // queued jobs while it has a free slot, under a lease it renews while
 // the job runs, so that more replicas index more images at once, and a
 // job whose replica dies is claimed again by another once its lease
 // expires. Results are stored with the job, so any replica answers for
 // it.
-type jobs struct {
+type Runner struct {
 	q      store.Jobs
-	svc    service.Service
+	svc    Scanner
 	holder string
 	ttl    time.Duration
 	// beat is how often a job's claim is renewed and, when idle, how
@@ -112,7 +95,8 @@ type jobs struct {
 	wg    sync.WaitGroup
 	// observe, if set, is told the duration of each successful scan.
 	observe func(time.Duration)
-	// scanTimeout bounds each scan (server.scan_timeout).
+	// scanTimeout bounds each scan (server.scan_timeout;
+	// WithScanTimeout).
 	scanTimeout time.Duration
 	// grace is how long a cancelled scan (timeout, shutdown, lost lease)
 	// is waited for; a scan that has not returned by then (blocked in
@@ -121,13 +105,20 @@ type jobs struct {
 	// localRoots are checked again before a job runs (a job queued by a
 	// replica configured otherwise, or before an upgrade).
 	localRoots []string
-	// sealer opens the registry credentials of jobs that carry them.
+	// sealer seals and opens the registry credentials of jobs that carry
+	// them.
 	sealer *sealer
+	// credKey is the key of the sealer (WithCredentialKey).
+	credKey []byte
+	// concurrency is how many jobs run at once (WithConcurrency).
+	concurrency int
+	// cancel stops the jobs started by Start.
+	cancel context.CancelFunc
 
 	mu sync.Mutex
 	// running holds the latest progress of the jobs this replica runs,
 	// fresher than what it stores every heartbeat.
-	running map[string]*JobProgress
+	running map[string]*api.JobProgress
 	// released are the running jobs released by releaseRunning, which
 	// their scans must not finish.
 	released map[string]bool
@@ -136,13 +127,23 @@ type jobs struct {
 	finished chan struct{}
 }
 
-func newJobs(q store.Jobs, svc service.Service, holder string, ttl time.Duration, concurrency int, log *slog.Logger) *jobs {
-	return &jobs{
-		q: q, svc: svc, holder: holder, ttl: ttl, beat: min(time.Second, ttl/3),
-		slots: make(chan struct{}, max(1, concurrency)), wake: make(chan struct{}, 1),
-		log: log, running: map[string]*JobProgress{}, released: map[string]bool{}, finished: make(chan struct{}),
-		scanTimeout: DefaultScanTimeout, grace: 5 * time.Second,
+// New returns a runner of the scan jobs of q, which it scans with svc.
+// It runs nothing until Start.
+func New(q store.Jobs, svc Scanner, opts ...Option) *Runner {
+	j := &Runner{
+		q: q, svc: svc, holder: scheduler.HolderID(), ttl: scheduler.DefaultLeaseTTL, concurrency: 2,
+		wake: make(chan struct{}, 1), log: slog.Default(), running: map[string]*api.JobProgress{},
+		released: map[string]bool{}, finished: make(chan struct{}),
+		scanTimeout: DefaultScanTimeout, grace: 5 * time.Second, localRoots: []string{},
 	}
+	for _, o := range opts {
+		o(j)
+	}
+	j.beat = min(time.Second, j.ttl/3)
+	j.slots = make(chan struct{}, max(1, j.concurrency))
+	j.sealer = newSealer(j.credKey)
+	j.credKey = nil
+	return j
 }
 
 func newID() string {
@@ -151,27 +152,29 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// enqueue queues a scan job under id (a new one when empty) and returns
-// it. A job already queued under id is returned as it stands, so that a
-// request delivered again (a registry event) queues its scan once.
-func (j *jobs) enqueue(ctx context.Context, id string, req scanJob) (*Job, error) {
-	job, _, err := j.enqueueNew(ctx, id, req)
-	return job, err
-}
-
-// enqueueNew is enqueue, saying whether the job is new (false: one was
-// already queued under id).
-func (j *jobs) enqueueNew(ctx context.Context, id string, req scanJob) (*Job, bool, error) {
+// Enqueue queues a scan job under id (a new one when empty) and returns
+// it, and whether it is new. A job already queued under id is returned as
+// it stands (new false), so that a request delivered again (a registry
+// event) queues its scan once. The request's credentials are sealed,
+// bound to the job's id.
+func (j *Runner) Enqueue(ctx context.Context, id string, req Scan) (*api.Job, bool, error) {
+	if id == "" {
+		id = newID()
+	}
+	if len(req.Credentials) > 0 {
+		sealed, err := j.sealer.seal(id, req.Credentials)
+		if err != nil {
+			return nil, false, fmt.Errorf("seal registry credentials: %w", err)
+		}
+		req.SealedCredentials = sealed
+	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, false, err
 	}
-	if id == "" {
-		id = newID()
-	}
-	sj, err := j.q.EnqueueJob(ctx, &store.Job{ID: id, Kind: kindScan, Request: body})
+	sj, err := j.q.EnqueueJob(ctx, &store.Job{ID: id, Kind: KindScan, Request: body})
 	if errors.Is(err, store.ErrExists) {
-		job, err := j.get(ctx, id)
+		job, err := j.Get(ctx, id)
 		return job, false, err
 	}
 	if err != nil {
@@ -181,66 +184,75 @@ func (j *jobs) enqueueNew(ctx context.Context, id string, req scanJob) (*Job, bo
 	case j.wake <- struct{}{}:
 	default:
 	}
-	job, err := j.apiJob(ctx, sj)
+	job, err := j.Show(ctx, sj)
 	return job, true, err
 }
 
-// get returns job id as the API shows it, or an error wrapping
+// Get returns job id as the API shows it, or an error wrapping
 // store.ErrNotFound.
-func (j *jobs) get(ctx context.Context, id string) (*Job, error) {
+func (j *Runner) Get(ctx context.Context, id string) (*api.Job, error) {
 	sj, err := j.q.GetJob(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return j.apiJob(ctx, sj)
+	return j.Show(ctx, sj)
 }
 
-// apiJob turns a stored job into the API's; the result of a succeeded job
+// Stored returns job id as the queue stores it, or an error wrapping
+// store.ErrNotFound.
+func (j *Runner) Stored(ctx context.Context, id string) (*store.Job, error) {
+	return j.q.GetJob(ctx, id)
+}
+
+// Pending counts the jobs queued or running, in every replica.
+func (j *Runner) Pending(ctx context.Context) (int, error) { return j.q.PendingJobs(ctx) }
+
+// Show turns a stored job into the API's; the result of a succeeded job
 // is the report its scan recorded.
-func (j *jobs) apiJob(ctx context.Context, sj *store.Job) (*Job, error) {
-	job := &Job{
+func (j *Runner) Show(ctx context.Context, sj *store.Job) (*api.Job, error) {
+	job := &api.Job{
 		ID: sj.ID, Kind: sj.Kind, State: sj.State, CreatedAt: sj.CreatedAt, StartedAt: sj.StartedAt,
 		FinishedAt: sj.FinishedAt, Attempts: sj.Attempts, Replica: sj.Holder,
 	}
-	var req scanJob
+	var req Scan
 	if json.Unmarshal(sj.Request, &req) == nil {
 		job.Image = req.Image
 	}
 	if len(sj.Progress) > 0 {
-		var p JobProgress
+		var p api.JobProgress
 		if json.Unmarshal(sj.Progress, &p) == nil {
 			job.Progress = &p
 		}
 	}
 	j.mu.Lock()
-	if p, ok := j.running[sj.ID]; ok && sj.State == JobRunning && sj.Holder == j.holder {
+	if p, ok := j.running[sj.ID]; ok && sj.State == store.JobRunning && sj.Holder == j.holder {
 		c := *p
 		job.Progress = &c
 	}
 	j.mu.Unlock()
-	if job.Progress == nil && sj.State != JobSucceeded && sj.State != JobFailed {
-		job.Progress = &JobProgress{}
+	if job.Progress == nil && sj.State != store.JobSucceeded && sj.State != store.JobFailed {
+		job.Progress = &api.JobProgress{}
 	}
 	switch sj.State {
-	case JobSucceeded:
+	case store.JobSucceeded:
 		var res scanResult
 		if err := json.Unmarshal(sj.Result, &res); err != nil || res.Image == "" || res.ScanIndex < 1 {
-			job.Error = &APIError{Code: CodeInternal, Message: fmt.Sprintf("stored result %q: not a scan", sj.Result)}
+			job.Error = &api.Error{Code: api.CodeInternal, Message: fmt.Sprintf("stored result %q: not a scan", sj.Result)}
 			break
 		}
 		r, err := j.svc.Report(ctx, res.Image, res.ScanIndex)
 		switch {
 		case errors.Is(err, service.ErrNotFound):
-			job.Error = &APIError{Code: CodeNotFound, Message: fmt.Sprintf("scan %d of %s, the job's result, is no longer kept (server.gc.keep_scans)", res.ScanIndex, res.Image)}
+			job.Error = &api.Error{Code: api.CodeNotFound, Message: fmt.Sprintf("scan %d of %s, the job's result, is no longer kept (server.gc.keep_scans)", res.ScanIndex, res.Image)}
 		case err != nil:
 			return nil, fmt.Errorf("job %s: its scan's report: %w", sj.ID, err)
 		default:
 			job.Result = r
 		}
-	case JobFailed:
-		var e APIError
+	case store.JobFailed:
+		var e api.Error
 		if err := json.Unmarshal(sj.Error, &e); err != nil || e.Code == "" {
-			e = APIError{Code: CodeInternal, Message: string(sj.Error)}
+			e = api.Error{Code: api.CodeInternal, Message: string(sj.Error)}
 		}
 		e.Message = redact.Text(e.Message) // stored by an older version, maybe
 		job.Error = &e
@@ -252,7 +264,7 @@ func (j *jobs) apiJob(ctx context.Context, sj *store.Job) (*Job, error) {
 // slot is free, and otherwise waits for a job queued here (wake) or for
 // the poll interval, after which jobs queued by other replicas or left by
 // a dead one are looked for again.
-func (j *jobs) run(ctx context.Context) {
+func (j *Runner) run(ctx context.Context) {
 	defer j.wg.Done()
 	for {
 		select {
@@ -290,14 +302,14 @@ var errLost = errors.New("the job's lease was lost to another replica")
 // its lease and stores its progress, then the outcome. A job this replica
 // stops running (shutdown) goes back to the queue; one whose lease was
 // lost is left to its new holder.
-func (j *jobs) execute(ctx context.Context, sj *store.Job) {
+func (j *Runner) execute(ctx context.Context, sj *store.Job) {
 	log := j.log.With("job", sj.ID, "attempt", sj.Attempts)
 	if sj.Attempts > maxJobAttempts {
 		j.finish(ctx, log, sj, nil, fmt.Errorf("abandoned after %d attempts: the replicas running it stopped before it finished", sj.Attempts-1))
 		return
 	}
-	var req scanJob
-	if err := json.Unmarshal(sj.Request, &req); err != nil || sj.Kind != kindScan || req.Image == "" {
+	var req Scan
+	if err := json.Unmarshal(sj.Request, &req); err != nil || sj.Kind != KindScan || req.Image == "" {
 		j.finish(ctx, log, sj, nil, fmt.Errorf("job of kind %q with request %q: not a scan: %w", sj.Kind, sj.Request, service.ErrBadRequest))
 		return
 	}
@@ -311,7 +323,7 @@ func (j *jobs) execute(ctx context.Context, sj *store.Job) {
 	}
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	progress := &JobProgress{}
+	progress := &api.JobProgress{}
 	j.mu.Lock()
 	j.running[sj.ID] = progress
 	j.mu.Unlock()
@@ -328,7 +340,7 @@ func (j *jobs) execute(ctx context.Context, sj *store.Job) {
 		defer close(beat)
 		t := time.NewTicker(j.beat)
 		defer t.Stop()
-		var last JobProgress
+		var last api.JobProgress
 		for {
 			select {
 			case <-jctx.Done():
@@ -365,7 +377,7 @@ func (j *jobs) execute(ctx context.Context, sj *store.Job) {
 	}
 	scanner := j.svc
 	if req.OnPush {
-		scanner = pushScanner{Service: j.svc, log: j.log}
+		scanner = pushScanner{Scanner: j.svc, log: j.log}
 	}
 	start := time.Now()
 	sctx, stop := context.WithTimeoutCause(jctx, j.scanTimeout, errScanTimeout)
@@ -456,7 +468,7 @@ func scanTimeoutError(d time.Duration) error {
 // and marks them so that their scans, should they ever return, do not
 // finish them: a shutdown that stops waiting for stuck scans. It returns
 // how many it released.
-func (j *jobs) releaseRunning() int {
+func (j *Runner) releaseRunning() int {
 	j.mu.Lock()
 	var ids []string
 	for id := range j.running {
@@ -481,12 +493,12 @@ func (j *jobs) releaseRunning() int {
 
 // finish records a job's outcome; credentials in its error (a URL's user
 // information or secret parameters) are redacted.
-func (j *jobs) finish(ctx context.Context, log *slog.Logger, sj *store.Job, r *report.Report, failure error) {
+func (j *Runner) finish(ctx context.Context, log *slog.Logger, sj *store.Job, r *report.Report, failure error) {
 	var result, failed []byte
 	var err error
 	if failure != nil {
-		code, _ := classify(failure)
-		failed, err = json.Marshal(APIError{Code: code, Message: redact.Text(failure.Error())})
+		code, _ := errcode.Classify(failure)
+		failed, err = json.Marshal(api.Error{Code: code, Message: redact.Text(failure.Error())})
 		log.Info("scan job failed", "code", code, "err", failure)
 	} else {
 		result, err = json.Marshal(scanResult{Image: r.Image, ScanIndex: r.ScanIndex})
@@ -507,11 +519,11 @@ func (j *jobs) finish(ctx context.Context, log *slog.Logger, sj *store.Job, r *r
 	j.mu.Unlock()
 }
 
-// await waits for job id to finish, in any replica, and returns the
+// Await waits for job id to finish, in any replica, and returns the
 // report its scan recorded, or its failure as an error matching the
 // sentinel of its code. It stops waiting when ctx or stop ends (the job
 // goes on).
-func (j *jobs) await(ctx context.Context, stop <-chan struct{}, id string) (*report.Report, error) {
+func (j *Runner) Await(ctx context.Context, stop <-chan struct{}, id string) (*report.Report, error) {
 	t := time.NewTicker(j.beat)
 	defer t.Stop()
 	for {
@@ -523,18 +535,18 @@ func (j *jobs) await(ctx context.Context, stop <-chan struct{}, id string) (*rep
 			return nil, fmt.Errorf("scan job %s: %w", id, err)
 		}
 		switch sj.State {
-		case JobSucceeded:
+		case store.JobSucceeded:
 			var res scanResult
 			if err := json.Unmarshal(sj.Result, &res); err != nil || res.Image == "" || res.ScanIndex < 1 {
 				return nil, fmt.Errorf("scan job %s: stored result %q: not a scan", id, sj.Result)
 			}
 			return j.svc.Report(ctx, res.Image, res.ScanIndex)
-		case JobFailed:
-			var e APIError
+		case store.JobFailed:
+			var e api.Error
 			if err := json.Unmarshal(sj.Error, &e); err != nil || e.Code == "" {
-				e = APIError{Code: CodeInternal, Message: string(sj.Error)}
+				e = api.Error{Code: api.CodeInternal, Message: string(sj.Error)}
 			}
-			return nil, jobError{e}
+			return nil, errcode.Err(e)
 		}
 		select {
 		case <-ctx.Done():
@@ -549,7 +561,7 @@ func (j *jobs) await(ctx context.Context, stop <-chan struct{}, id string) (*rep
 
 // progressInto returns a service progress function that folds each step
 // into p, under mu.
-func progressInto(mu *sync.Mutex, p *JobProgress) func(service.Progress) {
+func progressInto(mu *sync.Mutex, p *api.JobProgress) func(service.Progress) {
 	layers := map[int]service.Progress{}
 	return func(sp service.Progress) {
 		mu.Lock()
@@ -561,7 +573,7 @@ func progressInto(mu *sync.Mutex, p *JobProgress) func(service.Progress) {
 			}
 			layers[sp.Index] = sp
 		}
-		np := JobProgress{Stage: sp.Stage, Layers: max(sp.Layers, p.Layers)}
+		np := api.JobProgress{Stage: sp.Stage, Layers: max(sp.Layers, p.Layers)}
 		for _, l := range layers {
 			switch l.Stage {
 			case service.StageDone:
@@ -578,11 +590,39 @@ func progressInto(mu *sync.Mutex, p *JobProgress) func(service.Progress) {
 	}
 }
 
-// start runs the jobs until ctx ends.
-func (j *jobs) start(ctx context.Context) {
+// Start runs the jobs until ctx ends or Shutdown: this replica claims
+// queued jobs whenever it has a free slot.
+func (j *Runner) Start(ctx context.Context) {
+	ctx, j.cancel = context.WithCancel(ctx)
 	j.wg.Add(1)
 	go j.run(ctx)
 }
 
-// wait waits for the jobs to stop after ctx ended.
-func (j *jobs) wait() { j.wg.Wait() }
+// Close stops the jobs and waits for them, however long they take; see
+// Shutdown for a bounded stop.
+func (j *Runner) Close() { _ = j.Shutdown(context.Background()) }
+
+// Shutdown stops the jobs: the running scans are cancelled and their jobs
+// released to the queue (for another replica, or this one restarted), and
+// callers waiting for a job in this replica are answered. It waits for
+// that until ctx ends; then it releases the jobs of scans that have not
+// stopped (stuck in I/O that ignores cancellation) itself and returns
+// ctx's error without waiting for them.
+func (j *Runner) Shutdown(ctx context.Context) error {
+	if j.cancel != nil {
+		j.cancel()
+	}
+	done := make(chan struct{})
+	go func() {
+		j.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	n := j.releaseRunning()
+	j.log.Warn("shutdown: scans still running when the shutdown timeout passed; their jobs were released", "jobs", n)
+	return fmt.Errorf("shutdown: %d scan jobs did not stop: %w", n, ctx.Err())
+}

@@ -1,17 +1,16 @@
-package server
+package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/lapps/lapps/api"
+	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
@@ -22,7 +21,7 @@ import (
 func waitJob(t *testing.T, q store.Jobs, id string, cond func(*store.Job) bool) *store.Job {
 	t.Helper()
 	if cond == nil {
-		cond = func(j *store.Job) bool { return j.State == JobSucceeded || j.State == JobFailed }
+		cond = func(j *store.Job) bool { return j.State == store.JobSucceeded || j.State == store.JobFailed }
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -38,6 +37,41 @@ func waitJob(t *testing.T, q store.Jobs, id string, cond func(*store.Job) bool) 
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// fakeService is a Scanner whose scans and recorded reports the tests
+// choose.
+type fakeService struct {
+	scan func(ctx context.Context, req service.ScanRequest) (*report.Report, error)
+	// recorded, if set, answers Report for recorded scans (index > 0).
+	recorded func(image string, index int) (*report.Report, error)
+}
+
+func (f fakeService) ScanImage(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
+	if f.scan != nil {
+		return f.scan(ctx, req)
+	}
+	return nil, fmt.Errorf("%s: %w", req.Image, image.ErrNotFound)
+}
+
+func (f fakeService) Report(_ context.Context, image string, index int) (*report.Report, error) {
+	if f.recorded != nil && index > 0 {
+		return f.recorded(image, index)
+	}
+	return nil, fmt.Errorf("no scans: %w", service.ErrNotFound)
+}
+
+// run returns a runner of q's jobs over svc, started.
+func run(svc Scanner, q store.Jobs, opts ...Option) *Runner {
+	r := New(q, svc, opts...)
+	r.Start(context.Background())
+	return r
+}
+
+// enqueue is Enqueue without saying whether the job is new.
+func (j *Runner) enqueue(ctx context.Context, id string, req Scan) (*api.Job, error) {
+	job, _, err := j.Enqueue(ctx, id, req)
+	return job, err
 }
 
 // okScanner succeeds at once, telling each scan's key.
@@ -56,7 +90,7 @@ func okScanner(keys chan<- string) fakeService {
 func TestJobTakenOver(t *testing.T) {
 	q := testQueue(t)
 	ctx := context.Background()
-	if _, err := q.EnqueueJob(ctx, &store.Job{ID: "j1", Kind: kindScan, Request: []byte(`{"image":"reg/app:1"}`)}); err != nil {
+	if _, err := q.EnqueueJob(ctx, &store.Job{ID: "j1", Kind: KindScan, Request: []byte(`{"image":"reg/app:1"}`)}); err != nil {
 		t.Fatal(err)
 	}
 	// The dead replica's claim, which it never renews.
@@ -64,10 +98,10 @@ func TestJobTakenOver(t *testing.T) {
 		t.Fatalf("claim: %v, %v", j, err)
 	}
 	keys := make(chan string, 1)
-	srv := New(okScanner(keys), q, WithReplica("live-replica", 3*time.Second))
+	srv := run(okScanner(keys), q, WithReplica("live-replica", 3*time.Second))
 	defer srv.Close()
 	j := waitJob(t, q, "j1", nil)
-	if j.State != JobSucceeded || j.Holder != "live-replica" || j.Attempts != 2 {
+	if j.State != store.JobSucceeded || j.Holder != "live-replica" || j.Attempts != 2 {
 		t.Errorf("job taken over: %s by %q at attempt %d, want succeeded by live-replica at attempt 2", j.State, j.Holder, j.Attempts)
 	}
 	if k := <-keys; k != "j1" {
@@ -80,7 +114,7 @@ func TestJobTakenOver(t *testing.T) {
 func TestJobAbandoned(t *testing.T) {
 	q := testQueue(t)
 	ctx := context.Background()
-	if _, err := q.EnqueueJob(ctx, &store.Job{ID: "j1", Kind: kindScan, Request: []byte(`{"image":"reg/huge:1"}`)}); err != nil {
+	if _, err := q.EnqueueJob(ctx, &store.Job{ID: "j1", Kind: KindScan, Request: []byte(`{"image":"reg/huge:1"}`)}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range maxJobAttempts {
@@ -90,16 +124,16 @@ func TestJobAbandoned(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	var scans atomic.Int64
-	srv := New(fakeService{scan: func(context.Context, service.ScanRequest) (*report.Report, error) {
+	srv := run(fakeService{scan: func(context.Context, service.ScanRequest) (*report.Report, error) {
 		scans.Add(1)
 		return &report.Report{}, nil
 	}}, q)
 	defer srv.Close()
-	j, err := srv.jobs.get(ctx, waitJob(t, q, "j1", nil).ID)
+	j, err := srv.Get(ctx, waitJob(t, q, "j1", nil).ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.State != JobFailed || j.Error == nil || !strings.Contains(j.Error.Message, "abandoned after 3 attempts") || j.Attempts != maxJobAttempts+1 {
+	if j.State != store.JobFailed || j.Error == nil || !strings.Contains(j.Error.Message, "abandoned after 3 attempts") || j.Attempts != maxJobAttempts+1 {
 		t.Errorf("job: %s at attempt %d, error %+v; want failed, abandoned after 3 attempts", j.State, j.Attempts, j.Error)
 	}
 	if n := scans.Load(); n != 0 {
@@ -113,12 +147,12 @@ func TestJobAbandoned(t *testing.T) {
 func TestJobReleasedAtShutdown(t *testing.T) {
 	q := testQueue(t)
 	started := make(chan struct{})
-	srv := New(fakeService{scan: func(ctx context.Context, _ service.ScanRequest) (*report.Report, error) {
+	srv := run(fakeService{scan: func(ctx context.Context, _ service.ScanRequest) (*report.Report, error) {
 		close(started)
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}}, q, WithReplica("stopping", time.Minute))
-	job, err := srv.jobs.enqueue(context.Background(), "", scanJob{Image: "reg/app:1"})
+	job, err := srv.enqueue(context.Background(), "", Scan{Image: "reg/app:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,13 +164,13 @@ func TestJobReleasedAtShutdown(t *testing.T) {
 	}
 	// A released job keeps the attempt it used, so that a job stuck at
 	// every shutdown ends failed instead of running forever.
-	if j.State != JobQueued || j.Holder != "" || j.Attempts != 1 {
+	if j.State != store.JobQueued || j.Holder != "" || j.Attempts != 1 {
 		t.Fatalf("job after shutdown: %s by %q at attempt %d, want queued, unheld, keeping its attempt 1", j.State, j.Holder, j.Attempts)
 	}
 	const released = 1
-	next := New(okScanner(nil), q, WithReplica("next", time.Minute))
+	next := run(okScanner(nil), q, WithReplica("next", time.Minute))
 	defer next.Close()
-	if j := waitJob(t, q, job.ID, nil); j.State != JobSucceeded || j.Holder != "next" || j.Attempts != released+1 {
+	if j := waitJob(t, q, job.ID, nil); j.State != store.JobSucceeded || j.Holder != "next" || j.Attempts != released+1 {
 		t.Errorf("job after restart: %s by %q at attempt %d, want %d", j.State, j.Holder, j.Attempts, released+1)
 	}
 }
@@ -154,13 +188,13 @@ func (stealingQueue) RenewJob(context.Context, string, string, time.Duration, []
 func TestJobLost(t *testing.T) {
 	q := testQueue(t)
 	stopped := make(chan error, 1)
-	srv := New(fakeService{scan: func(ctx context.Context, _ service.ScanRequest) (*report.Report, error) {
+	srv := run(fakeService{scan: func(ctx context.Context, _ service.ScanRequest) (*report.Report, error) {
 		<-ctx.Done()
 		stopped <- context.Cause(ctx)
 		return nil, ctx.Err()
 	}}, stealingQueue{q}, WithReplica("slow", 300*time.Millisecond))
 	defer srv.Close()
-	job, err := srv.jobs.enqueue(context.Background(), "", scanJob{Image: "reg/app:1"})
+	job, err := srv.enqueue(context.Background(), "", Scan{Image: "reg/app:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +209,7 @@ func TestJobLost(t *testing.T) {
 	// Nothing recorded: the job is still running under the lost claim,
 	// for the next claimer once it expires.
 	time.Sleep(50 * time.Millisecond)
-	if j, err := q.GetJob(context.Background(), job.ID); err != nil || j.State != JobRunning || j.Result != nil || j.Error != nil {
+	if j, err := q.GetJob(context.Background(), job.ID); err != nil || j.State != store.JobRunning || j.Result != nil || j.Error != nil {
 		t.Errorf("lost job: %+v, %v; want running, no outcome", j, err)
 	}
 }
@@ -188,24 +222,24 @@ func TestJobBadRequest(t *testing.T) {
 	ctx := context.Background()
 	for id, j := range map[string]store.Job{
 		"kind":    {Kind: "rebuild", Request: []byte(`{"image":"reg/app:1"}`)},
-		"request": {Kind: kindScan, Request: []byte(`{"image":`)},
-		"image":   {Kind: kindScan, Request: []byte(`{}`)},
+		"request": {Kind: KindScan, Request: []byte(`{"image":`)},
+		"image":   {Kind: KindScan, Request: []byte(`{}`)},
 	} {
 		j.ID = id
 		if _, err := q.EnqueueJob(ctx, &j); err != nil {
 			t.Fatal(err)
 		}
 	}
-	srv := New(okScanner(nil), q)
+	srv := run(okScanner(nil), q)
 	defer srv.Close()
 	for _, id := range []string{"kind", "request", "image"} {
 		waitJob(t, q, id, nil)
-		j, err := srv.jobs.get(ctx, id)
+		j, err := srv.Get(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if j.State != JobFailed || j.Error == nil || j.Error.Code != CodeBadRequest || j.Attempts != 1 {
-			t.Errorf("job %s: %s at attempt %d, error %+v; want failed with %s", id, j.State, j.Attempts, j.Error, CodeBadRequest)
+		if j.State != store.JobFailed || j.Error == nil || j.Error.Code != api.CodeBadRequest || j.Attempts != 1 {
+			t.Errorf("job %s: %s at attempt %d, error %+v; want failed with %s", id, j.State, j.Attempts, j.Error, api.CodeBadRequest)
 		}
 	}
 }
@@ -216,7 +250,7 @@ func TestJobBadRequest(t *testing.T) {
 func TestJobResultIsTheScan(t *testing.T) {
 	q := testQueue(t)
 	kept := true
-	srv := New(fakeService{
+	srv := run(fakeService{
 		scan: func(_ context.Context, req service.ScanRequest) (*report.Report, error) {
 			return &report.Report{Image: req.Image, ScanIndex: 4}, nil
 		},
@@ -229,22 +263,22 @@ func TestJobResultIsTheScan(t *testing.T) {
 	}, q)
 	defer srv.Close()
 	ctx := context.Background()
-	job, err := srv.jobs.enqueue(ctx, "", scanJob{Image: "reg/app:1"})
+	job, err := srv.enqueue(ctx, "", Scan{Image: "reg/app:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if sj := waitJob(t, q, job.ID, nil); string(sj.Result) != `{"image":"reg/app:1","scan_index":4}` {
 		t.Errorf("stored result %s, want the scan's image and index", sj.Result)
 	}
-	j, err := srv.jobs.get(ctx, job.ID)
+	j, err := srv.Get(ctx, job.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if j.State != JobSucceeded || j.Result == nil || j.Result.ScanIndex != 4 || j.Result.ManifestDigest != "sha256:recorded" || j.Error != nil {
+	if j.State != store.JobSucceeded || j.Result == nil || j.Result.ScanIndex != 4 || j.Result.ManifestDigest != "sha256:recorded" || j.Error != nil {
 		t.Errorf("job: %+v, result %+v", j, j.Result)
 	}
 	kept = false
-	if j, err := srv.jobs.get(ctx, job.ID); err != nil || j.State != JobSucceeded || j.Result != nil || j.Error == nil || j.Error.Code != CodeNotFound {
+	if j, err := srv.Get(ctx, job.ID); err != nil || j.State != store.JobSucceeded || j.Result != nil || j.Error == nil || j.Error.Code != api.CodeNotFound {
 		t.Errorf("job whose scan was pruned: %+v, %v; want succeeded with a not_found error", j, err)
 	}
 }
@@ -254,68 +288,18 @@ func TestJobResultIsTheScan(t *testing.T) {
 func TestJobFinishedAtShutdown(t *testing.T) {
 	q := testQueue(t)
 	started := make(chan struct{})
-	srv := New(fakeService{scan: func(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
+	srv := run(fakeService{scan: func(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
 		close(started)
 		<-ctx.Done() // the server stops; the scan completes all the same
 		return &report.Report{Image: req.Image, ScanIndex: 1}, nil
 	}}, q)
-	job, err := srv.jobs.enqueue(context.Background(), "", scanJob{Image: "reg/app:1"})
+	job, err := srv.enqueue(context.Background(), "", Scan{Image: "reg/app:1"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-started
 	srv.Close()
-	if j, err := q.GetJob(context.Background(), job.ID); err != nil || j.State != JobSucceeded || j.Attempts != 1 {
+	if j, err := q.GetJob(context.Background(), job.ID); err != nil || j.State != store.JobSucceeded || j.Attempts != 1 {
 		t.Errorf("job after shutdown: %+v, %v; want succeeded at attempt 1", j, err)
-	}
-}
-
-// TestPushDeliveredTwice: the registry delivers an envelope again when
-// lapps did not answer it; each pushed image is queued once all the same.
-func TestPushDeliveredTwice(t *testing.T) {
-	q := &countingQueue{Jobs: testQueue(t)}
-	release := make(chan struct{})
-	srv := New(fakeService{scan: func(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
-		<-release
-		return &report.Report{Image: req.Image, ScanIndex: 1}, nil
-	}}, q)
-	defer srv.Close()
-	defer close(release)
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
-	const envelope = `{"events":[
-		{"id":"ev-1","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"app","tag":"1","digest":"sha256:aa"},"request":{"host":"reg:5000"}},
-		{"id":"ev-2","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"app","tag":"2","digest":"sha256:bb"},"request":{"host":"reg:5000"}},
-		{"action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"app","tag":"3","digest":"sha256:cc"},"request":{"host":"reg:5000"}}]}`
-	post := func() []Job {
-		resp, err := http.Post(ts.URL+"/v1/registry/events", "application/vnd.docker.distribution.events.v1+json", strings.NewReader(envelope))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var jobs []Job
-		if err := json.NewDecoder(resp.Body).Decode(&jobs); err != nil || resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("POST /v1/registry/events: %d, %v", resp.StatusCode, err)
-		}
-		return jobs
-	}
-	first, again := post(), post()
-	if len(first) != 3 || len(again) != 3 {
-		t.Fatalf("%d jobs, then %d; want 3 each", len(first), len(again))
-	}
-	for i := range 2 {
-		if first[i].ID != again[i].ID || first[i].Image != again[i].Image {
-			t.Errorf("event %d delivered again: job %s (%s), first %s (%s)", i+1, again[i].ID, again[i].Image, first[i].ID, first[i].Image)
-		}
-	}
-	// The event without an id cannot be recognised: a second job.
-	if first[2].ID == again[2].ID {
-		t.Errorf("event without an id: one job %s for both deliveries", first[2].ID)
-	}
-	if n := q.enqueued.Load(); n != 6 {
-		t.Errorf("%d enqueue calls, want 6", n)
-	}
-	if n, err := q.PendingJobs(context.Background()); err != nil || n != 4 {
-		t.Errorf("%d jobs pending (%v), want 4: ev-1's, ev-2's and two of the event without an id", n, err)
 	}
 }
