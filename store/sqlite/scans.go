@@ -60,8 +60,12 @@ func (s *Store) CreateScan(ctx context.Context, sc *store.Scan) (int, error) {
 // ListScans returns the scans of an image, oldest first, without their
 // reports; none (and no error) for an image never scanned.
 func (s *Store) ListScans(ctx context.Context, image string) ([]store.Scan, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT image, idx, scanned_at, manifest_digest, packages, counts, NULL
-		FROM scans WHERE image = ? ORDER BY idx`, image)
+	q, err := s.readStmt(ctx, `SELECT image, idx, scanned_at, manifest_digest, packages, counts, NULL
+		FROM scans WHERE image = ? ORDER BY idx`)
+	if err != nil {
+		return nil, fmt.Errorf("list scans of %s: %w", image, err)
+	}
+	rows, err := q.QueryContext(ctx, image)
 	if err != nil {
 		return nil, fmt.Errorf("list scans of %s: %w", image, err)
 	}
