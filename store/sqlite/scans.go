@@ -91,11 +91,11 @@ func (s *Store) GetScan(ctx context.Context, image string, index int) (*store.Sc
 		return nil, fmt.Errorf("scan %d of %s: negative scan index", index, image)
 	}
 	const cols = `SELECT image, idx, scanned_at, manifest_digest, packages, counts, report FROM scans`
-	var row *sql.Row
+	var row rowScanner
 	if index == 0 {
-		row = s.r.QueryRowContext(ctx, cols+` WHERE image = ? ORDER BY idx DESC LIMIT 1`, image)
+		row = s.readRow(ctx, cols+` WHERE image = ? ORDER BY idx DESC LIMIT 1`, image)
 	} else {
-		row = s.r.QueryRowContext(ctx, cols+` WHERE image = ? AND idx = ?`, image, index)
+		row = s.readRow(ctx, cols+` WHERE image = ? AND idx = ?`, image, index)
 	}
 	sc, err := scanScan(row)
 	switch {

@@ -363,6 +363,23 @@ func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	return q, nil
 }
 
+// rowScanner is a row of QueryRow, prepared or not.
+type rowScanner interface{ Scan(...any) error }
+
+// errRow is a row whose statement could not be prepared.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// readRow runs a one-row query prepared once on the read pool (readStmt).
+func (s *Store) readRow(ctx context.Context, query string, args ...any) rowScanner {
+	q, err := s.readStmt(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return q.QueryRowContext(ctx, args...)
+}
+
 // recordsByIDQuery finds the current records (those of the latest
 // published operation of their source) whose id is in a JSON list: the
 // records_id index (0010) finds the candidates, and the latest-operation
