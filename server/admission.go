@@ -277,7 +277,7 @@ func (a *admitter) check(ref string) error {
 	}
 	if a.nChecked.Add(1) > maxCached {
 		a.checked.Clear()
-		a.nChecked.Store(0)
+		a.nChecked.Store(1) // this one
 	}
 	a.checked.Store(ref, struct{}{})
 	return nil
