@@ -135,15 +135,6 @@ func Decide(ctx context.Context, data []byte, lookup Lookup, opts Options) ([]by
 func DecideSummary(ctx context.Context, data []byte, lookup Lookup, opts Options) ([]byte, Summary, error) {
 	var sum Summary
 	out, err := decide(ctx, data, lookup, opts, &sum)
-	if err == nil {
-		var r Response
-		if json.Unmarshal(out, &r) == nil {
-			sum.Allowed = r.Response.Allowed
-			if r.Response.Status != nil {
-				sum.Message = r.Response.Status.Message
-			}
-		}
-	}
 	return out, sum, err
 }
 
@@ -171,7 +162,7 @@ func decide(ctx context.Context, data []byte, lookup Lookup, opts Options, sum *
 		if json.Unmarshal(data, &probe) != nil || probe.Request.UID == "" {
 			return nil, fmt.Errorf("admission review: %w", err)
 		}
-		return deny(probe.Request.UID, http.StatusBadRequest, "lapps: malformed AdmissionReview: "+err.Error())
+		return sum.deny(probe.Request.UID, http.StatusBadRequest, "lapps: malformed AdmissionReview: "+err.Error())
 	}
 	if rv.Request == nil || rv.Request.UID == "" {
 		return nil, errors.New("admission review: no request uid")
@@ -179,18 +170,18 @@ func decide(ctx context.Context, data []byte, lookup Lookup, opts Options, sum *
 	req := rv.Request
 	sum.UID, sum.Kind, sum.Object, sum.Operation = req.UID, req.Kind.Kind, objName(req), req.Operation
 	if rv.APIVersion != apiVersion || rv.Kind != "AdmissionReview" {
-		return deny(req.UID, http.StatusBadRequest, fmt.Sprintf("lapps: want an AdmissionReview %s, got kind %q apiVersion %q", apiVersion, rv.Kind, rv.APIVersion))
+		return sum.deny(req.UID, http.StatusBadRequest, fmt.Sprintf("lapps: want an AdmissionReview %s, got kind %q apiVersion %q", apiVersion, rv.Kind, rv.APIVersion))
 	}
 	switch req.Operation {
 	case "DELETE", "CONNECT":
-		return allow(req.UID, nil)
+		return sum.allow(req.UID, nil)
 	}
 	if !fast {
 		if len(req.Object) == 0 || string(req.Object) == "null" {
-			return deny(req.UID, http.StatusBadRequest, fmt.Sprintf("lapps: %s request for %s without an object", req.Operation, req.Kind.Kind))
+			return sum.deny(req.UID, http.StatusBadRequest, fmt.Sprintf("lapps: %s request for %s without an object", req.Operation, req.Kind.Kind))
 		}
 		if images, err = objectImages(req.Object); err != nil {
-			return deny(req.UID, http.StatusBadRequest, fmt.Sprintf("lapps: cannot read the %s %s: %v", req.Kind.Kind, objName(req), err))
+			return sum.deny(req.UID, http.StatusBadRequest, fmt.Sprintf("lapps: cannot read the %s %s: %v", req.Kind.Kind, objName(req), err))
 		}
 	}
 	sum.Images = len(images)
@@ -203,7 +194,7 @@ func decide(ctx context.Context, data []byte, lookup Lookup, opts Options, sum *
 	}
 	if len(images) > maxImages {
 		bound := limits.New("images of one object", int64(maxImages), "distinct images", key)
-		return deny(req.UID, http.StatusBadRequest, fmt.Sprintf("lapps: the %s %s names %d distinct images: %v", req.Kind.Kind, objName(req), len(images), bound))
+		return sum.deny(req.UID, http.StatusBadRequest, fmt.Sprintf("lapps: the %s %s names %d distinct images: %v", req.Kind.Kind, objName(req), len(images), bound))
 	}
 	maxF := opts.MaxFindings
 	if maxF <= 0 {
@@ -246,9 +237,9 @@ func decide(ctx context.Context, data []byte, lookup Lookup, opts Options, sum *
 	}
 	if len(denials) > 0 {
 		msg := fmt.Sprintf("lapps denied %s %s: %s", req.Kind.Kind, objName(req), strings.Join(denials, "; "))
-		return respond(ResponseDetails{UID: req.UID, Status: &Status{Code: http.StatusForbidden, Message: msg, Reason: "Forbidden"}, Warnings: warnings})
+		return sum.respond(ResponseDetails{UID: req.UID, Status: &Status{Code: http.StatusForbidden, Message: msg, Reason: "Forbidden"}, Warnings: warnings})
 	}
-	return allow(req.UID, warnings)
+	return sum.allow(req.UID, warnings)
 }
 
 // describe names the verdict's causes, at most max of them, or its reasons.
@@ -297,13 +288,23 @@ func objName(req *request) string {
 	return show(req.Name)
 }
 
-func allow(uid string, warnings []string) ([]byte, error) {
-	return respond(ResponseDetails{UID: uid, Allowed: true, Warnings: warnings})
+func (s *Summary) allow(uid string, warnings []string) ([]byte, error) {
+	return s.respond(ResponseDetails{UID: uid, Allowed: true, Warnings: warnings})
 }
 
 // deny answers a malformed request.
-func deny(uid string, code int, msg string) ([]byte, error) {
-	return respond(ResponseDetails{UID: uid, Status: &Status{Code: code, Message: msg, Reason: "BadRequest"}})
+func (s *Summary) deny(uid string, code int, msg string) ([]byte, error) {
+	return s.respond(ResponseDetails{UID: uid, Status: &Status{Code: code, Message: msg, Reason: "BadRequest"}})
+}
+
+// respond encodes the response d and notes the decision in s (rather
+// than decoding the response again).
+func (s *Summary) respond(d ResponseDetails) ([]byte, error) {
+	s.Allowed = d.Allowed
+	if d.Status != nil {
+		s.Message = d.Status.Message
+	}
+	return respond(d)
 }
 
 func respond(d ResponseDetails) ([]byte, error) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lapps/lapps/admission"
@@ -149,6 +151,10 @@ type admitter struct {
 	// or running.
 	jobs map[string]bool
 	wg   sync.WaitGroup // refreshes
+	// checked holds the references admissionImage accepted (check),
+	// about nChecked of them.
+	checked  sync.Map
+	nChecked atomic.Int64
 }
 
 type cachedVerdict struct {
@@ -194,8 +200,12 @@ func (s *Server) admission(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Objects are at most a few MiB (etcd's limit is 1.5 MiB); a review
-	// carries the object and the old object.
-	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20+1))
+	// carries the object and the old object. The buffer is reused by
+	// later reviews: nothing decided keeps a reference to it.
+	buf := reviewBuffers.Get().(*bytes.Buffer)
+	defer putReviewBuffer(buf)
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, 16<<20+1))
+	body := buf.Bytes()
 	if err != nil {
 		writeError(w, http.StatusBadRequest, CodeBadRequest, "read AdmissionReview: "+err.Error())
 		return
@@ -211,7 +221,7 @@ func (s *Server) admission(w http.ResponseWriter, r *http.Request) {
 			s.queueScan(image, time.Now(), budget)
 		}
 		return v, found, err
-	}, admission.Options{FailOpen: a.cfg.FailOpen, MaxImages: a.cfg.MaxImages, Check: admissionImage})
+	}, admission.Options{FailOpen: a.cfg.FailOpen, MaxImages: a.cfg.MaxImages, Check: a.check})
 	if err != nil {
 		s.log.Warn("admission review not answered", "err", err)
 		if r.Context().Err() != nil {
@@ -240,6 +250,37 @@ func clip(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:128], "") + "…"
+}
+
+// reviewBuffers are the buffers reviews are read into.
+var reviewBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putReviewBuffer returns buf to reviewBuffers, unless a large review
+// grew it (beyond 1 MiB it is left to the collector).
+func putReviewBuffer(buf *bytes.Buffer) {
+	if buf.Cap() > 1<<20 {
+		return
+	}
+	buf.Reset()
+	reviewBuffers.Put(buf)
+}
+
+// check is admissionImage, remembering the references it accepted (at
+// most maxCached, then forgotten at once): the check is a function of the
+// reference alone, and parsing it again costs a tenth of a review.
+func (a *admitter) check(ref string) error {
+	if _, ok := a.checked.Load(ref); ok {
+		return nil
+	}
+	if err := admissionImage(ref); err != nil {
+		return err
+	}
+	if a.nChecked.Add(1) > maxCached {
+		a.checked.Clear()
+		a.nChecked.Store(1) // this one
+	}
+	a.checked.Store(ref, struct{}{})
+	return nil
 }
 
 // admissionImage refuses what admission never looks up nor queues:

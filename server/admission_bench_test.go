@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -26,6 +27,16 @@ import (
 // cache (5s) and without it (every decision matches the 5 stored indexes
 // against the data). Each caller posts 50 reviews per iteration (5 with
 // -short, the CI smoke run).
+//
+// The callers model kube-apiserver: it keeps its connections to a webhook
+// alive and, since Kubernetes 1.16 (kubernetes/kubernetes#82090), speaks
+// HTTP/1.1 to webhooks, opening a connection per concurrent request, so
+// that a Service spreads them over replicas (http1.1: one TLS connection
+// per caller, made before the clock starts); since 1.30
+// (kubernetes/kubernetes#122558) it speaks HTTP/2 to a webhook at a
+// loopback or localhost URL, every request multiplexed on one connection
+// (http2). The server logs one line per review, as in production, to a
+// JSON handler that discards it (no terminal in the measure).
 func BenchmarkAdmission(b *testing.B) {
 	im := testImages(b)
 	v := testenv.VulnData(b)
@@ -39,13 +50,17 @@ func BenchmarkAdmission(b *testing.B) {
 	})
 	review := podReview(b, "bench", im["alpine-3.11"], im["alpine-3.13"], im["alpine-3.20"], im["almalinux"], im["debian-min"])
 	for _, bc := range []struct {
-		name string
-		ttl  time.Duration
-	}{{"cache=5s", 0}, {"cache=off", -1}} {
+		name  string
+		ttl   time.Duration
+		http2 bool
+	}{{"cache=5s/http1.1", 0, false}, {"cache=5s/http2", 0, true}, {"cache=off/http1.1", -1, false}} {
 		b.Run(bc.name, func(b *testing.B) {
-			srv := server.NewWithJobs(b, local, local.Store(), nil, server.WithAdmission(server.AdmissionConfig{Policy: &policy.Policy{FailOn: "high", WarnOn: "medium"}, CacheTTL: bc.ttl, AllowAnonymous: true}))
+			srv := server.NewWithJobs(b, local, local.Store(), nil, server.WithAdmission(server.AdmissionConfig{Policy: &policy.Policy{FailOn: "high", WarnOn: "medium"}, CacheTTL: bc.ttl, AllowAnonymous: true}),
+				server.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))))
 			defer srv.Close()
-			ts := httptest.NewTLSServer(srv.Handler())
+			ts := httptest.NewUnstartedServer(srv.Handler())
+			ts.EnableHTTP2 = bc.http2
+			ts.StartTLS()
 			defer ts.Close()
 			client := ts.Client()
 			client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
@@ -53,6 +68,11 @@ func BenchmarkAdmission(b *testing.B) {
 			// every image was found.
 			if _, rv, raw := post(b, client, ts.URL, review); rv == nil || rv.Response.Allowed || bytes.Contains([]byte(raw), []byte("not scanned")) {
 				b.Fatalf("unexpected decision: %s", raw)
+			}
+			if resp, err := client.Get(ts.URL + "/healthz"); err != nil || (resp.ProtoMajor == 2) != bc.http2 {
+				b.Fatalf("protocol: %v %v", resp, err)
+			} else {
+				resp.Body.Close()
 			}
 			const clients = 32
 			perClient := 50

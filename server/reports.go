@@ -107,8 +107,14 @@ type encoded struct {
 type cacheable struct {
 	// key is what was asked (route, names, format).
 	key string
-	// version reads what the answer is made of; "" is not cached.
+	// version reads what the answer is made of besides the data; "" is
+	// not cached.
 	version func(ctx context.Context) (string, error)
+	// data: the answer is also made of the current data (its version is
+	// read after version, in a shared read of its own: nested in the
+	// key's read, every caller of a key would wait for both reads of
+	// the key's read and of the data's one after the other).
+	data bool
 	// build makes the report and encodes it; it writes nothing.
 	build func(ctx context.Context) (*encoded, error)
 }
@@ -128,6 +134,11 @@ func answerUncached(w http.ResponseWriter, r *http.Request, build func(context.C
 // it.
 func (rs *reports) serve(w http.ResponseWriter, r *http.Request, q cacheable) {
 	ver, err := rs.fresh.Do(r.Context(), q.key, q.version)
+	if err == nil && ver != "" && q.data {
+		var dv string
+		dv, err = rs.dataVersion(r.Context())
+		ver += "\x00" + dv
+	}
 	if err != nil || ver == "" {
 		// Whatever failed (no such scan, the store) is answered as
 		// without the cache, with the same error.
@@ -327,15 +338,11 @@ func (s *Server) imageReport(w http.ResponseWriter, r *http.Request, n negotiati
 	s.reports.serve(w, r, cacheable{
 		key: "image\x00" + img + "\x00" + strconv.Itoa(index) + "\x00" + formatKey(r, n),
 		version: func(ctx context.Context) (string, error) {
-			v, err := s.reports.v.ReportVersion(ctx, img, index)
-			if err != nil || index > 0 {
-				// A recorded scan never changes: its version only says
-				// it is still stored.
-				return v, err
-			}
-			dv, err := s.reports.dataVersion(ctx)
-			return v + "\x00" + dv, err
+			return s.reports.v.ReportVersion(ctx, img, index)
 		},
+		// A recorded scan never changes: its version only says it is
+		// still stored.
+		data:  index == 0,
 		build: build,
 	})
 }
@@ -361,13 +368,9 @@ func (s *Server) manifestReportOf(w http.ResponseWriter, r *http.Request, n nego
 	s.reports.serve(w, r, cacheable{
 		key: "manifest\x00" + digest + "\x00" + formatKey(r, n),
 		version: func(ctx context.Context) (string, error) {
-			v, err := s.reports.v.ManifestReportVersion(ctx, digest)
-			if err != nil || v == "" {
-				return "", err
-			}
-			dv, err := s.reports.dataVersion(ctx)
-			return v + "\x00" + dv, err
+			return s.reports.v.ManifestReportVersion(ctx, digest)
 		},
+		data:  true,
 		build: build,
 	})
 }

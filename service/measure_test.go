@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,8 +14,12 @@ import (
 
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/matcher"
 	"github.com/lapps/lapps/model"
+	"github.com/lapps/lapps/store"
+	"github.com/lapps/lapps/store/postgres"
+	"github.com/lapps/lapps/store/sqlite"
 	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/updater"
 )
@@ -194,4 +200,61 @@ func rereadReport(ctx context.Context, l *Local, ref, platform string) error {
 	}
 	_, _, err = matcher.Match(ctx, l.st, idx)
 	return err
+}
+
+// BenchmarkIngestPeak ingests each shared source on its own into a new
+// SQLite database and a new PostgreSQL schema (LAPPS_TEST_POSTGRES_DSN;
+// SQLite only without it outside CI), the CIQ CSAF archive included, and
+// reports each one's time and peak resident memory (VmHWM, reset before
+// each, after the heap of the one before was returned to the system):
+// one sub-benchmark per engine and source (peak-rss-MiB, s). With -short
+// (the CI smoke run) only the small sources.
+//
+//	go test ./service -run '^$' -bench IngestPeak -benchtime 1x
+func BenchmarkIngestPeak(b *testing.B) {
+	srcs := sharedSources(b)
+	if !testing.Short() {
+		srcs = append(srcs, updater.Source{Name: "csaf-ciq", Type: "csaf",
+			Path: testenv.VulnData(b, "ctrliq-advisories", "ctrliq-advisories-csaf-full.tar.zst")})
+	}
+	ctx := context.Background()
+	engines := []string{"sqlite"}
+	if os.Getenv("LAPPS_TEST_POSTGRES_DSN") != "" || testenv.CI() {
+		engines = append(engines, "postgres")
+	}
+	for _, engine := range engines {
+		for _, src := range srcs {
+			b.Run(engine+"/"+src.Name, func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					var st store.Store
+					var err error
+					if engine == "sqlite" {
+						st, err = sqlite.Open(ctx, filepath.Join(b.TempDir(), "lapps.db"))
+					} else {
+						st, err = postgres.Open(ctx, testenv.PostgresDSN(b))
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					l := NewLocal(st, indexer.New(all.Catalogers()), WithSources([]updater.Source{src}))
+					runtime.GC()
+					debug.FreeOSMemory()
+					resetPeakRSS()
+					start := time.Now()
+					res, err := l.UpdateVulnDB(ctx, nil)
+					took := time.Since(start)
+					peak := peakRSS()
+					l.Close()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(res) != 1 || res[0].Error != "" {
+						b.Fatalf("%s: %+v", src.Name, res)
+					}
+					b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MiB")
+					b.ReportMetric(took.Seconds(), "s")
+				}
+			})
+		}
+	}
 }

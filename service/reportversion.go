@@ -41,13 +41,24 @@ var _ ReportVersions = (*Local)(nil)
 // DataVersion returns the version of the current vulnerability data (see
 // ReportVersions).
 func (l *Local) DataVersion(ctx context.Context) (string, error) {
-	data, err := l.st.SourceData(ctx)
-	if err != nil {
-		return "", fmt.Errorf("data version: %w", err)
+	var ops []store.SourceOperation
+	if c, ok := l.st.(store.CurrentOperations); ok {
+		var err error
+		if ops, err = c.CurrentOperations(ctx); err != nil {
+			return "", fmt.Errorf("data version: %w", err)
+		}
+	} else {
+		data, err := l.st.SourceData(ctx)
+		if err != nil {
+			return "", fmt.Errorf("data version: %w", err)
+		}
+		for _, d := range data {
+			ops = append(ops, store.SourceOperation{Source: d.Source, Operation: d.Operation})
+		}
 	}
 	h := sha256.New()
-	for _, d := range data {
-		fmt.Fprintf(h, "%s\x00%d\n", d.Source, d.Operation)
+	for _, o := range ops {
+		fmt.Fprintf(h, "%s\x00%d\n", o.Source, o.Operation)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16]), nil
 }

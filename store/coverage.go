@@ -114,3 +114,18 @@ func DecodeEcosystems(source string, data []byte) (map[string]int, error) {
 	}
 	return ecos, nil
 }
+
+// CurrentOperations is implemented by the engines: each source's current
+// (latest published) update operation, ordered by source name as
+// SourceData is, without the rest of SourceData. Reports read it at
+// every request (the data version), where decoding SourceData's
+// ecosystem counts cost more than the query.
+type CurrentOperations interface {
+	CurrentOperations(ctx context.Context) ([]SourceOperation, error)
+}
+
+// SourceOperation is a source's current update operation.
+type SourceOperation struct {
+	Source    string
+	Operation int64
+}

@@ -46,3 +46,25 @@ func (s *Store) SourceData(ctx context.Context) ([]store.SourceData, error) {
 	}
 	return out, nil
 }
+
+// CurrentOperations implements store.CurrentOperations: SourceData's
+// sources and operations alone.
+func (s *Store) CurrentOperations(ctx context.Context) ([]store.SourceOperation, error) {
+	rows, err := s.pool.Query(ctx, `SELECT source, max(id) FROM update_operations GROUP BY source ORDER BY source COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("current operations: %w", err)
+	}
+	defer rows.Close()
+	var out []store.SourceOperation
+	for rows.Next() {
+		var o store.SourceOperation
+		if err := rows.Scan(&o.Source, &o.Operation); err != nil {
+			return nil, fmt.Errorf("current operations: %w", err)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("current operations: %w", err)
+	}
+	return out, nil
+}

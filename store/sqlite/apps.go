@@ -35,7 +35,7 @@ func (s *Store) CreateApp(ctx context.Context, name string, images []string) (*s
 
 // GetApp returns app name, or store.ErrNotFound.
 func (s *Store) GetApp(ctx context.Context, name string) (*store.App, error) {
-	a, err := scanApp(s.r.QueryRowContext(ctx, `SELECT name, created_at, images FROM apps WHERE name = ?`, name))
+	a, err := scanApp(s.readRow(ctx, `SELECT name, created_at, images FROM apps WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("app %s: %w", name, store.ErrNotFound)
 	}
@@ -244,11 +244,11 @@ func (s *Store) GetAppScan(ctx context.Context, app string, index int) (*store.A
 	if index < 0 {
 		return nil, fmt.Errorf("scan %d of app %s: negative scan index", index, app)
 	}
-	var row *sql.Row
+	var row rowScanner
 	if index == 0 {
-		row = s.r.QueryRowContext(ctx, `SELECT `+appScanCols+` FROM app_scans WHERE app = ? ORDER BY idx DESC LIMIT 1`, app)
+		row = s.readRow(ctx, `SELECT `+appScanCols+` FROM app_scans WHERE app = ? ORDER BY idx DESC LIMIT 1`, app)
 	} else {
-		row = s.r.QueryRowContext(ctx, `SELECT `+appScanCols+` FROM app_scans WHERE app = ? AND idx = ?`, app, index)
+		row = s.readRow(ctx, `SELECT `+appScanCols+` FROM app_scans WHERE app = ? AND idx = ?`, app, index)
 	}
 	sc, err := scanAppScan(row)
 	if errors.Is(err, sql.ErrNoRows) {

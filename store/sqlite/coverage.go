@@ -29,10 +29,14 @@ func coverageOf(ctx context.Context, records []vuln.Record) opCoverage {
 // SourceData returns what the current operation of every source holds,
 // sorted by source name, from the operations' rows alone.
 func (s *Store) SourceData(ctx context.Context) ([]store.SourceData, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT o.source, o.id, o.created_at, o.records, o.source_type, o.origin, o.ecosystems, o.newest_record
+	q, err := s.readStmt(ctx, `SELECT o.source, o.id, o.created_at, o.records, o.source_type, o.origin, o.ecosystems, o.newest_record
 		FROM update_operations AS o
 		WHERE o.id IN (SELECT MAX(id) FROM update_operations WHERE state = 'published' GROUP BY source)
 		ORDER BY o.source`)
+	if err != nil {
+		return nil, fmt.Errorf("source data: %w", err)
+	}
+	rows, err := q.QueryContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("source data: %w", err)
 	}
@@ -66,6 +70,32 @@ func (s *Store) SourceData(ctx context.Context) ([]store.SourceData, error) {
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("source data: %w", err)
+	}
+	return out, nil
+}
+
+// CurrentOperations implements store.CurrentOperations: SourceData's
+// sources and operations alone.
+func (s *Store) CurrentOperations(ctx context.Context) ([]store.SourceOperation, error) {
+	q, err := s.readStmt(ctx, `SELECT source, MAX(id) FROM update_operations WHERE state = 'published' GROUP BY source ORDER BY source`)
+	if err != nil {
+		return nil, fmt.Errorf("current operations: %w", err)
+	}
+	rows, err := q.QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("current operations: %w", err)
+	}
+	defer rows.Close()
+	var out []store.SourceOperation
+	for rows.Next() {
+		var o store.SourceOperation
+		if err := rows.Scan(&o.Source, &o.Operation); err != nil {
+			return nil, fmt.Errorf("current operations: %w", err)
+		}
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("current operations: %w", err)
 	}
 	return out, nil
 }

@@ -60,8 +60,12 @@ func (s *Store) CreateScan(ctx context.Context, sc *store.Scan) (int, error) {
 // ListScans returns the scans of an image, oldest first, without their
 // reports; none (and no error) for an image never scanned.
 func (s *Store) ListScans(ctx context.Context, image string) ([]store.Scan, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT image, idx, scanned_at, manifest_digest, packages, counts, NULL
-		FROM scans WHERE image = ? ORDER BY idx`, image)
+	q, err := s.readStmt(ctx, `SELECT image, idx, scanned_at, manifest_digest, packages, counts, NULL
+		FROM scans WHERE image = ? ORDER BY idx`)
+	if err != nil {
+		return nil, fmt.Errorf("list scans of %s: %w", image, err)
+	}
+	rows, err := q.QueryContext(ctx, image)
 	if err != nil {
 		return nil, fmt.Errorf("list scans of %s: %w", image, err)
 	}
@@ -87,11 +91,11 @@ func (s *Store) GetScan(ctx context.Context, image string, index int) (*store.Sc
 		return nil, fmt.Errorf("scan %d of %s: negative scan index", index, image)
 	}
 	const cols = `SELECT image, idx, scanned_at, manifest_digest, packages, counts, report FROM scans`
-	var row *sql.Row
+	var row rowScanner
 	if index == 0 {
-		row = s.r.QueryRowContext(ctx, cols+` WHERE image = ? ORDER BY idx DESC LIMIT 1`, image)
+		row = s.readRow(ctx, cols+` WHERE image = ? ORDER BY idx DESC LIMIT 1`, image)
 	} else {
-		row = s.r.QueryRowContext(ctx, cols+` WHERE image = ? AND idx = ?`, image, index)
+		row = s.readRow(ctx, cols+` WHERE image = ? AND idx = ?`, image, index)
 	}
 	sc, err := scanScan(row)
 	switch {

@@ -49,8 +49,10 @@ type Store struct {
 	records *store.RecordCache
 	indexes *store.IndexCache
 
-	stmtMu   sync.Mutex
-	recordsQ *sql.Stmt
+	// stmts are the read pool's prepared statements (readStmt), by
+	// query.
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt
 
 	// txRecords, txBytes and txLinks bound the work of one write
 	// transaction of PutUpdate and of the deletion of an operation (see
@@ -170,12 +172,13 @@ func (s *Store) Path() string { return s.path }
 // Close closes the database.
 func (s *Store) Close() error {
 	s.stmtMu.Lock()
-	var err error
-	if s.recordsQ != nil {
-		err = s.recordsQ.Close()
+	var errs []error
+	for _, q := range s.stmts {
+		errs = append(errs, q.Close())
 	}
+	s.stmts = nil
 	s.stmtMu.Unlock()
-	return errors.Join(err, s.r.Close(), s.w.Close())
+	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
 }
 
 // write runs fn in a write transaction, committing when it returns nil and

@@ -299,16 +299,45 @@ const recordsQuery = `SELECT r.hash, r.data FROM records AS r
 // recordsStmt returns the prepared recordsQuery: reports ask it several
 // times each, and preparing it costs as much as running it.
 func (s *Store) recordsStmt(ctx context.Context) (*sql.Stmt, error) {
+	return s.readStmt(ctx, recordsQuery)
+}
+
+// readStmt returns query prepared on the read pool, prepared once: the
+// queries that every report request asks (its versions, its records),
+// whose preparation costs as much as running them. The statements are
+// closed by Close.
+func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	s.stmtMu.Lock()
 	defer s.stmtMu.Unlock()
-	if s.recordsQ == nil {
-		q, err := s.r.PrepareContext(ctx, recordsQuery)
-		if err != nil {
-			return nil, err
-		}
-		s.recordsQ = q
+	if q, ok := s.stmts[query]; ok {
+		return q, nil
 	}
-	return s.recordsQ, nil
+	q, err := s.r.PrepareContext(context.WithoutCancel(ctx), query)
+	if err != nil {
+		return nil, err
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[query] = q
+	return q, nil
+}
+
+// rowScanner is a row of QueryRow, prepared or not.
+type rowScanner interface{ Scan(...any) error }
+
+// errRow is a row whose statement could not be prepared.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// readRow runs a one-row query prepared once on the read pool (readStmt).
+func (s *Store) readRow(ctx context.Context, query string, args ...any) rowScanner {
+	q, err := s.readStmt(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return q.QueryRowContext(ctx, args...)
 }
 
 // recordsByIDQuery finds the current records (those of the latest

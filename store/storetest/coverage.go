@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -71,6 +72,27 @@ func testSourceData(t *testing.T, s store.Store) {
 		if !g.NewestRecord.Equal(want[i].NewestRecord) {
 			t.Errorf("%s: NewestRecord = %v; want %v", g.Source, g.NewestRecord, want[i].NewestRecord)
 		}
+	}
+	// CurrentOperations: the same sources and operations, in the same
+	// order (what the data version of reports hashes).
+	engine := s
+	if w, ok := s.(streamed); ok {
+		engine = w.Store
+	}
+	c, ok := engine.(store.CurrentOperations)
+	if !ok {
+		t.Fatal("the engine does not implement store.CurrentOperations")
+	}
+	ops, err := c.CurrentOperations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantOps []store.SourceOperation
+	for _, d := range got {
+		wantOps = append(wantOps, store.SourceOperation{Source: d.Source, Operation: d.Operation})
+	}
+	if !slices.Equal(ops, wantOps) {
+		t.Errorf("CurrentOperations = %+v; want %+v", ops, wantOps)
 	}
 }
 

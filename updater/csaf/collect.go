@@ -1,9 +1,9 @@
 package csaf
 
 import (
+	"crypto/sha256"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -48,17 +48,40 @@ type meta struct {
 	published, modified    time.Time
 }
 
-// collector gathers the facts of every document of a feed and turns them
-// into records once all are read (see the package documentation for the
-// deduplication rules).
+// collector gathers the facts of a feed's documents and turns them into
+// records (see the package documentation for the deduplication rules).
+//
+// An advisory's fixes are records of their own as soon as its document is
+// read: they are handed to emit then, and only the (CVE, ecosystem,
+// package) they fix is kept, to drop the VEX statements that repeat them.
+// A feed's VEX fixes and statements are kept until every document is
+// read, since the rules that choose between them need all of them. Fixes
+// of one advisory id in several documents are emitted once per document
+// and merged as Parser.Merge says.
 type collector struct {
+	// emit takes an advisory's fixed records as its document is read
+	// (records of the same key may follow from later documents).
+	emit func(vuln.Record) error
+	// fixes are the VEX documents' fixes (and, while a document is
+	// added, its own advisory fixes: see add).
 	fixes      map[key]*fix
 	statements map[key]*statement
-	skips      map[string]int
+	// advisoryCVEs holds, as a hash (16 bytes where the three strings
+	// would take a hundred; a collision is 2^-128 unlikely), each
+	// (CVE, ecosystem, package) an advisory of the feed fixes.
+	advisoryCVEs map[[16]byte]struct{}
+	skips        map[string]int
 }
 
-func newCollector() *collector {
-	return &collector{fixes: map[key]*fix{}, statements: map[key]*statement{}, skips: map[string]int{}}
+func newCollector(emit func(vuln.Record) error) *collector {
+	return &collector{emit: emit, fixes: map[key]*fix{}, statements: map[key]*statement{},
+		advisoryCVEs: map[[16]byte]struct{}{}, skips: map[string]int{}}
+}
+
+// cveKey is the hash of (cve, eco, pkg) in advisoryCVEs.
+func cveKey(k key) [16]byte {
+	h := sha256.Sum256([]byte(k.id + "\x00" + k.eco + "\x00" + k.pkg))
+	return [16]byte(h[:16])
 }
 
 // rlsaRE finds the Rocky Linux advisory a CIQ advisory republishes, which
@@ -71,12 +94,18 @@ type resolved struct {
 	rpm rpm
 }
 
-func (c *collector) add(doc *document) {
+// add adds the facts of one document; an advisory's fixes are emitted.
+func (c *collector) add(doc *document) error {
 	d := &doc.Document
 	vex := d.Category == "csaf_vex"
 	if d.Tracking.ID == "" || (!vex && d.Category != "csaf_security_advisory") {
 		c.skips[SkipDocument]++
-		return
+		return nil
+	}
+	fixes := c.fixes
+	if !vex {
+		// This advisory's fixes, emitted once it is read.
+		fixes = map[key]*fix{}
 	}
 	m := &meta{
 		id:        strings.TrimSpace(d.Tracking.ID),
@@ -181,7 +210,7 @@ func (c *collector) add(doc *document) {
 				cvss := scores(v, pid)
 				switch status {
 				case "fixed", "first_fixed":
-					c.addFix(vex, m, cve, r, sev, rating, cvss)
+					c.addFix(fixes, vex, m, cve, r, sev, rating, cvss)
 				default:
 					if cve == "" {
 						continue
@@ -201,9 +230,21 @@ func (c *collector) add(doc *document) {
 			}
 		}
 	}
+	if vex {
+		return nil
+	}
+	for k, f := range fixes {
+		for _, cve := range f.cves {
+			c.advisoryCVEs[cveKey(key{cve, k.eco, k.pkg})] = struct{}{}
+		}
+		if err := c.emit(fixedRecord(k, f)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func (c *collector) addFix(vex bool, m *meta, cve string, r *resolved, sev vuln.Severity, rating string, cvss []vuln.CVSS) {
+func (c *collector) addFix(fixes map[key]*fix, vex bool, m *meta, cve string, r *resolved, sev vuln.Severity, rating string, cvss []vuln.CVSS) {
 	if r.rpm.evr == "" {
 		c.skips[SkipVersion]++
 		return
@@ -221,10 +262,10 @@ func (c *collector) addFix(vex bool, m *meta, cve string, r *resolved, sev vuln.
 		return
 	}
 	k := key{id, r.eco, r.rpm.name}
-	f := c.fixes[k]
+	f := fixes[k]
 	if f == nil {
 		f = &fix{vex: vex, evr: r.rpm.evr, parsed: parsed, stream: r.rpm.stream, meta: m}
-		c.fixes[k] = f
+		fixes[k] = f
 	} else if parsed.Compare(f.parsed) < 0 {
 		f.evr, f.parsed, f.stream = r.rpm.evr, parsed, r.rpm.stream
 	}
@@ -304,53 +345,22 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-// records turns the collected facts into records, deduplicated, sorted
-// by key.
-func (c *collector) records() []vuln.Record {
-	var out []vuln.Record
-	_ = c.each(func(r vuln.Record) error { // appending fails never
-		out = append(out, r)
-		return nil
-	})
-	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
-	return out
-}
-
-// each turns the collected facts into records, deduplicated, and hands
-// them to emit one at a time, in no particular order.
+// each turns the facts kept until every document was read (VEX fixes
+// and statements) into records, deduplicated against each other and the
+// advisories' fixes, and hands them to emit one at a time, in no
+// particular order.
 func (c *collector) each(emit func(vuln.Record) error) error {
-	// (cve, eco, pkg) an advisory fixes, of those that a VEX fix or a
-	// statement is about (the only keys looked up: keeping every one
-	// would take tens of megabytes for a feed the size of CIQ's).
-	advisoryFixes := map[key]bool{}
 	for k, f := range c.fixes {
-		if !f.vex {
-			for _, cve := range f.cves {
-				ck := key{cve, k.eco, k.pkg}
-				if g := c.fixes[ck]; (g != nil && g.vex) || c.statements[ck] != nil {
-					advisoryFixes[ck] = true
-				}
-			}
-		}
-	}
-	for k, f := range c.fixes {
-		if f.vex && advisoryFixes[k] {
+		if _, dup := c.advisoryCVEs[cveKey(k)]; dup && f.vex {
 			c.skips[SkipDuplicate]++
 			continue
 		}
-		r := f.meta.record(k)
-		r.Status = vuln.StatusFixed
-		r.Ranges = []vuln.Range{{Type: vuln.RangeEcosystem, Introduced: introduced(f.stream, k.pkg, f.evr), Fixed: f.evr}}
-		if !f.vex {
-			r.CVEs = slices.Clone(f.cves)
-		}
-		r.Severity, r.SourceSeverity, r.CVSS = f.severity, f.rating, sortCVSS(f.cvss)
-		if err := emit(r); err != nil {
+		if err := emit(fixedRecord(k, f)); err != nil {
 			return err
 		}
 	}
 	for k, st := range c.statements {
-		if c.fixes[k] != nil || advisoryFixes[k] {
+		if _, dup := c.advisoryCVEs[cveKey(k)]; dup || c.fixes[k] != nil {
 			c.skips[SkipDuplicate]++
 			continue
 		}
@@ -364,6 +374,59 @@ func (c *collector) each(emit func(vuln.Record) error) error {
 		}
 	}
 	return nil
+}
+
+// fixedRecord is the record of fix f of k.
+func fixedRecord(k key, f *fix) vuln.Record {
+	r := f.meta.record(k)
+	r.Status = vuln.StatusFixed
+	r.Ranges = []vuln.Range{{Type: vuln.RangeEcosystem, Introduced: introduced(f.stream, k.pkg, f.evr), Fixed: f.evr}}
+	if !f.vex {
+		r.CVEs = slices.Clone(f.cves)
+	}
+	r.Severity, r.SourceSeverity, r.CVSS = f.severity, f.rating, sortCVSS(f.cvss)
+	return r
+}
+
+// merge merges the records of one key in the order they were emitted:
+// an advisory's fixes of one package in several documents (the same
+// advisory id), as one collector would have merged their facts — the
+// smallest fixed version with its range, the union of CVEs and CVSS
+// ratings, the highest severity (the first that gave it), the rest from
+// the first. Of records not all fixed, a fixed one wins, as in each.
+func merge(parts []vuln.Record) vuln.Record {
+	var fixed []vuln.Record
+	for _, p := range parts {
+		if p.Status == vuln.StatusFixed && len(p.Ranges) == 1 {
+			fixed = append(fixed, p)
+		}
+	}
+	if len(fixed) == 0 {
+		return parts[len(parts)-1]
+	}
+	m := fixed[0]
+	m.CVEs, m.CVSS = slices.Clone(m.CVEs), slices.Clone(m.CVSS)
+	best, _ := rpmOrder.Parse(m.Ranges[0].Fixed)
+	for _, p := range fixed[1:] {
+		if v, err := rpmOrder.Parse(p.Ranges[0].Fixed); err == nil && (best == nil || v.Compare(best) < 0) {
+			best, m.Ranges = v, p.Ranges
+		}
+		for _, cve := range p.CVEs {
+			if i, found := slices.BinarySearch(m.CVEs, cve); !found {
+				m.CVEs = slices.Insert(m.CVEs, i, cve)
+			}
+		}
+		if p.Severity > m.Severity {
+			m.Severity, m.SourceSeverity = p.Severity, p.SourceSeverity
+		}
+		for _, v := range p.CVSS {
+			if !slices.Contains(m.CVSS, v) {
+				m.CVSS = append(m.CVSS, v)
+			}
+		}
+	}
+	m.CVSS = sortCVSS(m.CVSS)
+	return m
 }
 
 func (m *meta) record(k key) vuln.Record {

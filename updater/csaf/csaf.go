@@ -88,25 +88,43 @@ const (
 
 // Parse implements updater.Parser.
 func (p Parser) Parse(ctx context.Context, feed fs.FS) ([]vuln.Record, error) {
-	c, err := collect(ctx, feed)
+	recs, err := updater.Collect(ctx, p, feed)
 	if err != nil {
 		return nil, err
 	}
-	recs := c.records()
-	for reason, n := range c.skips {
-		updater.Skip(ctx, reason, n)
-	}
-	return recs, nil
+	return mergeAll(recs), nil
 }
 
-// ParseStream implements updater.StreamParser. The documents of a feed
-// say things of the same (id, ecosystem, package) across files, and the
-// rules that choose between them need every document, so the facts are
-// collected first (a small part of the documents: ids, versions, a
-// pointer to the document's texts); the records are made one at a time
-// from them, never all at once.
+// Merge implements updater.Merger: the fixes of one advisory id that
+// several documents emitted, merged as one document's (see merge).
+func (Parser) Merge(parts []vuln.Record) vuln.Record { return merge(parts) }
+
+// mergeAll merges the records of the same key (Merge) and sorts them by
+// key.
+func mergeAll(recs []vuln.Record) []vuln.Record {
+	groups := map[string][]vuln.Record{}
+	for _, r := range recs {
+		k := r.Key()
+		groups[k] = append(groups[k], r)
+	}
+	out := make([]vuln.Record, 0, len(groups))
+	for _, g := range groups {
+		out = append(out, merge(g))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
+	return out
+}
+
+// ParseStream implements updater.StreamParser. An advisory's fixed
+// records are emitted as its document is read (an advisory id that
+// several documents carry is emitted once per document, and merged by
+// Merge). The VEX documents of a feed say things of the same (CVE,
+// ecosystem, package) across files, and the rules that choose between
+// them need every document, so their facts are collected first (a small
+// part of the documents: ids, versions, a pointer to the document's
+// texts) and their records made one at a time once all are read.
 func (p Parser) ParseStream(ctx context.Context, feed fs.FS, emit func(vuln.Record) error) error {
-	c, err := collect(ctx, feed)
+	c, err := collect(ctx, feed, emit)
 	if err != nil {
 		return err
 	}
@@ -119,10 +137,11 @@ func (p Parser) ParseStream(ctx context.Context, feed fs.FS, emit func(vuln.Reco
 	return nil
 }
 
-// collect reads every document of the feed into a collector.
-func collect(ctx context.Context, feed fs.FS) (*collector, error) {
+// collect reads every document of the feed into a collector that emits
+// advisories' fixes to emit.
+func collect(ctx context.Context, feed fs.FS, emit func(vuln.Record) error) (*collector, error) {
 	lim := updater.LimitsOf(feed)
-	c := newCollector()
+	c := newCollector(emit)
 	docs := 0
 	err := fs.WalkDir(feed, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -159,11 +178,17 @@ func collect(ctx context.Context, feed fs.FS) (*collector, error) {
 // ParseDocument parses one CSAF document (read within
 // updater.DefaultLimits) into its records, deduplicated as a feed's are.
 func ParseDocument(r io.Reader) ([]vuln.Record, error) {
-	c := newCollector()
+	var recs []vuln.Record
+	collect := func(r vuln.Record) error {
+		recs = append(recs, r)
+		return nil
+	}
+	c := newCollector(collect)
 	if err := decode(r, "document", updater.DefaultLimits(), c); err != nil {
 		return nil, err
 	}
-	return c.records(), nil
+	_ = c.each(collect) // appending fails never
+	return mergeAll(recs), nil
 }
 
 // kindOf says how a feed file is read: "json", "tar", "tar.zst" or "" (not
@@ -203,8 +228,7 @@ func decode(r io.Reader, name string, lim updater.Limits, c *collector) error {
 	if err := json.NewDecoder(updater.NewJSONGuard(r, lim, name)).Decode(&doc); err != nil {
 		return fmt.Errorf("parse %s: %w", name, err)
 	}
-	c.add(&doc)
-	return nil
+	return c.add(&doc)
 }
 
 // severityOf maps a Red Hat impact rating.

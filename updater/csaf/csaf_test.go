@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -318,4 +319,58 @@ func FuzzParseDocument(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestAdvisoryInTwoDocuments: an advisory's fixes are emitted as its
+// document is read, so one advisory id in two documents is emitted
+// twice; Parse and a streamed run (ParseStream, merged by Merge as the
+// updater's spill file does) both give one record per package, the
+// smallest fix of either document with the CVEs of both, whatever the
+// order of the documents, and the VEX fix both advisories repeat is
+// still dropped.
+func TestAdvisoryInTwoDocuments(t *testing.T) {
+	second := strings.NewReplacer("3.0.7-28.el9_4", "3.0.7-27.el9_4", "CVE-2025-0002", "CVE-2025-0003").Replace(ciqAdvisory)
+	want := "CRLSA-2025:1234|Rocky Linux:9|openssl|fixed|0..1:3.0.7-27.el9_4|cves=CVE-2025-0001,CVE-2025-0002,CVE-2025-0003|aliases=RLSA-2025:1234|critical/Critical|"
+	for _, names := range [][2]string{{"a.json", "b.json"}, {"b.json", "a.json"}} {
+		feed := fstest.MapFS{
+			"csaf/advisories/" + names[0]: {Data: []byte(ciqAdvisory)},
+			"csaf/advisories/" + names[1]: {Data: []byte(second)},
+			"csaf/vex/cve-2025-0001.json": {Data: []byte(ciqVEX)},
+		}
+		recs, sk := parse(t, feed)
+		got := byKey(recs)
+		if g := got["CRLSA-2025:1234 Rocky Linux:9 openssl"]; g != want {
+			t.Errorf("%v: Parse gives\n%s\nwant\n%s", names, g, want)
+		}
+		if n := sk.Counts()[csaf.SkipDuplicate]; n != 1 {
+			t.Errorf("%v: %d duplicates skipped, want 1 (the VEX fix of openssl)", names, n)
+		}
+		// The streamed run: records of one key merged by Merge, in the
+		// order they were emitted.
+		groups := map[string][]vuln.Record{}
+		var order []string
+		emitted := 0
+		err := csaf.Parser{}.ParseStream(context.Background(), feed, func(r vuln.Record) error {
+			emitted++
+			k := r.Key()
+			if groups[k] == nil {
+				order = append(order, k)
+			}
+			groups[k] = append(groups[k], r)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if emitted != len(recs)+1 {
+			t.Errorf("%v: %d records emitted, want %d (the advisory's fix twice)", names, emitted, len(recs)+1)
+		}
+		var streamed []vuln.Record
+		for _, k := range order {
+			streamed = append(streamed, csaf.Parser{}.Merge(groups[k]))
+		}
+		if s := byKey(streamed); !maps.Equal(s, got) {
+			t.Errorf("%v: streamed\n%v\nParse\n%v", names, s, got)
+		}
+	}
 }
