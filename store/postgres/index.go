@@ -68,6 +68,54 @@ func (s *Store) Manifest(ctx context.Context, digest string) (*indexer.ImageInde
 	return idx, nil
 }
 
+// manifestWrite is what PutManifest (and BulkPutManifests) writes for
+// one manifest: its row, its layer list, the inverted index of its
+// package names and its package rows, every text through txt.
+type manifestWrite struct {
+	key, version, data, dist string
+	layers                   []string
+	kinds, names             []string // manifest_packages, distinct (kind, name)
+	rows                     []store.PackageRow
+}
+
+// manifestRows returns the rows of one manifest.
+func manifestRows(idx *indexer.ImageIndex) (*manifestWrite, error) {
+	if idx == nil || idx.ManifestDigest == "" {
+		return nil, errors.New("no digest")
+	}
+	data, err := json.Marshal(idx)
+	if err != nil {
+		return nil, err
+	}
+	w := &manifestWrite{key: txt(idx.ManifestDigest), version: txt(idx.IndexerVersion), data: string(data)}
+	type kindName struct{ kind, name string }
+	seen := make(map[kindName]bool, len(idx.Packages))
+	for _, p := range idx.Packages {
+		for _, n := range []string{p.Name, p.SourceName} {
+			k := kindName{txt(p.Kind), txt(n)}
+			if n == "" || seen[k] {
+				continue
+			}
+			seen[k] = true
+			w.kinds, w.names = append(w.kinds, k.kind), append(w.names, k.name)
+		}
+	}
+	w.layers = make([]string, len(idx.Layers))
+	for i, l := range idx.Layers {
+		w.layers[i] = l.Digest
+	}
+	w.layers = txts(w.layers)
+	rows, dist, err := store.PackageRowsOf(idx)
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range rows {
+		rows[i] = store.PackageRow{Kind: txt(r.Kind), Name: txt(r.Name), SourceName: txt(r.SourceName), Data: []byte(txt(string(r.Data)))}
+	}
+	w.rows, w.dist = rows, txt(string(dist))
+	return w, nil
+}
+
 // PutManifest stores or replaces a manifest's index, its layer list and
 // the inverted index from its packages' names and source names to it, in
 // one transaction.
@@ -76,38 +124,17 @@ func (s *Store) PutManifest(ctx context.Context, idx *indexer.ImageIndex) error 
 		return errors.New("put manifest: no digest")
 	}
 	digest := idx.ManifestDigest
-	data, err := json.Marshal(idx)
+	w, err := manifestRows(idx)
 	if err != nil {
 		return fmt.Errorf("put manifest %s: %w", digest, err)
 	}
-	type kindName struct{ kind, name string }
-	seen := make(map[kindName]bool, len(idx.Packages))
-	var kinds, names []string
-	for _, p := range idx.Packages {
-		for _, n := range []string{p.Name, p.SourceName} {
-			k := kindName{txt(p.Kind), txt(n)}
-			if n == "" || seen[k] {
-				continue
-			}
-			seen[k] = true
-			kinds, names = append(kinds, k.kind), append(names, k.name)
-		}
-	}
-	layers := make([]string, len(idx.Layers))
-	for i, l := range idx.Layers {
-		layers[i] = l.Digest
-	}
-	rows, dist, err := store.PackageRowsOf(idx)
-	if err != nil {
-		return fmt.Errorf("put manifest %s: %w", digest, err)
-	}
-	key := txt(digest)
+	key := w.key
 	err = s.write(ctx, func(tx pgx.Tx) error {
 		t := now()
 		if _, err := tx.Exec(ctx, `INSERT INTO manifests (digest, indexer_version, data, created_at, updated_at, last_seen) VALUES ($1, $2, $3, $4, $4, $4)
 			ON CONFLICT (digest) DO UPDATE SET indexer_version = excluded.indexer_version, data = excluded.data,
 				updated_at = excluded.updated_at, last_seen = GREATEST(manifests.last_seen, excluded.last_seen)`,
-			key, txt(idx.IndexerVersion), string(data), t); err != nil {
+			key, w.version, w.data, t); err != nil {
 			return err
 		}
 		for _, q := range []string{`DELETE FROM manifest_layers WHERE manifest = $1`, `DELETE FROM manifest_packages WHERE manifest = $1`} {
@@ -117,14 +144,14 @@ func (s *Store) PutManifest(ctx context.Context, idx *indexer.ImageIndex) error 
 		}
 		// Positions count from 0, as in the SQLite engine.
 		if _, err := tx.Exec(ctx, `INSERT INTO manifest_layers (manifest, position, layer)
-			SELECT $1, l.n - 1, l.layer FROM unnest($2::text[]) WITH ORDINALITY AS l (layer, n)`, key, txts(layers)); err != nil {
+			SELECT $1, l.n - 1, l.layer FROM unnest($2::text[]) WITH ORDINALITY AS l (layer, n)`, key, w.layers); err != nil {
 			return fmt.Errorf("layers: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO manifest_packages (manifest, kind, name)
-			SELECT $1, p.kind, p.name FROM unnest($2::text[], $3::text[]) AS p (kind, name)`, key, kinds, names); err != nil {
+			SELECT $1, p.kind, p.name FROM unnest($2::text[], $3::text[]) AS p (kind, name)`, key, w.kinds, w.names); err != nil {
 			return fmt.Errorf("packages: %w", err)
 		}
-		return writePackageRows(ctx, tx, key, rows, dist)
+		return writePackageRows(ctx, tx, key, w.rows, []byte(w.dist))
 	})
 	if err != nil {
 		return fmt.Errorf("put manifest %s: %w", digest, err)
