@@ -64,10 +64,10 @@ func (s *Store) BulkPutManifests(ctx context.Context, idxs []*indexer.ImageIndex
 		}); err != nil {
 			return err
 		}
-		return copyRows("manifest_package_rows", []string{"manifest", "position", "kind", "name", "source_name", "data"},
+		return copyRows("manifest_package_rows", []string{"manifest", "position", "kind", "name", "source_name", "data", "hash"},
 			func(w *manifestWrite, add func(...any)) {
 				for i, r := range w.rows {
-					add(w.key, int32(i), r.Kind, r.Name, r.SourceName, string(r.Data))
+					add(w.key, int32(i), r.Kind, r.Name, r.SourceName, string(r.Data), r.Hash)
 				}
 			})
 	})

@@ -48,7 +48,7 @@ func tableRows(t *testing.T, s *Store) []string {
 		`SELECT digest, indexer_version, data::text, distribution, package_rows, created_at = updated_at AND updated_at = last_seen FROM manifests`,
 		`SELECT manifest, position, layer FROM manifest_layers`,
 		`SELECT manifest, kind, name FROM manifest_packages`,
-		`SELECT manifest, position, kind, name, source_name, data FROM manifest_package_rows`,
+		`SELECT manifest, position, kind, name, source_name, data, hash FROM manifest_package_rows`,
 	} {
 		rows, err := s.pool.Query(context.Background(), q)
 		if err != nil {

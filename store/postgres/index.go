@@ -110,7 +110,7 @@ func manifestRows(idx *indexer.ImageIndex) (*manifestWrite, error) {
 		return nil, err
 	}
 	for i, r := range rows {
-		rows[i] = store.PackageRow{Kind: txt(r.Kind), Name: txt(r.Name), SourceName: txt(r.SourceName), Data: []byte(txt(string(r.Data)))}
+		rows[i] = store.PackageRow{Kind: txt(r.Kind), Name: txt(r.Name), SourceName: txt(r.SourceName), Data: []byte(txt(string(r.Data))), Hash: r.Hash}
 	}
 	w.rows, w.dist = rows, txt(string(dist))
 	return w, nil
@@ -204,14 +204,14 @@ func writePackageRows(ctx context.Context, tx pgx.Tx, digest string, rows []stor
 	if _, err := tx.Exec(ctx, `DELETE FROM manifest_package_rows WHERE manifest = $1`, digest); err != nil {
 		return err
 	}
-	kinds, names, sources, data := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
+	kinds, names, sources, data, hashes := make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows)), make([][]byte, len(rows))
 	for i, r := range rows {
-		kinds[i], names[i], sources[i], data[i] = txt(r.Kind), txt(r.Name), txt(r.SourceName), txt(string(r.Data))
+		kinds[i], names[i], sources[i], data[i], hashes[i] = txt(r.Kind), txt(r.Name), txt(r.SourceName), txt(string(r.Data)), r.Hash
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO manifest_package_rows (manifest, position, kind, name, source_name, data)
-		SELECT $1, p.n - 1, p.kind, p.name, p.source_name, p.data
-		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS p (kind, name, source_name, data, n)`,
-		digest, kinds, names, sources, data); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO manifest_package_rows (manifest, position, kind, name, source_name, data, hash)
+		SELECT $1, p.n - 1, p.kind, p.name, p.source_name, p.data, p.hash
+		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[]) WITH ORDINALITY AS p (kind, name, source_name, data, hash, n)`,
+		digest, kinds, names, sources, data, hashes); err != nil {
 		return fmt.Errorf("package rows: %w", err)
 	}
 	_, err := tx.Exec(ctx, `UPDATE manifests SET distribution = $1, package_rows = true WHERE digest = $2`, txt(string(dist)), digest)
@@ -275,18 +275,32 @@ func (s *Store) fillPackageRows(ctx context.Context) error {
 }
 
 // queryPackagesNamed selects the package rows of a kind ($1) by name or
-// source name ($2, an array), each through its index. Digests are sorted
-// byte by byte, as Go and SQLite sort them.
+// source name ($2, an array), each through its index, which includes the
+// row's manifest, position and hash (an index-only scan, migration
+// 0014): per manifest, its indexer version and distribution, and the
+// positions and hashes of the rows found, in order. Digests are sorted
+// byte by byte, as Go and SQLite sort them. The JSON of the packages is
+// read by queryPackageData, once per distinct hash.
 const queryPackagesNamed = `WITH hit AS (
-		SELECT manifest, position FROM manifest_package_rows WHERE kind = $1 AND name = ANY ($2::text[])
+		SELECT manifest, position, hash FROM manifest_package_rows WHERE kind = $1 AND name = ANY ($2::text[])
 		UNION
-		SELECT manifest, position FROM manifest_package_rows WHERE kind = $1 AND source_name <> '' AND source_name = ANY ($2::text[]))
-	SELECT p.manifest, m.indexer_version, COALESCE(m.distribution, 'null'), p.data
-	FROM hit JOIN manifest_package_rows AS p ON p.manifest = hit.manifest AND p.position = hit.position
-	JOIN manifests AS m ON m.digest = p.manifest
-	ORDER BY p.manifest COLLATE "C", p.position`
+		SELECT manifest, position, hash FROM manifest_package_rows WHERE kind = $1 AND source_name <> '' AND source_name = ANY ($2::text[])),
+	grouped AS (
+		SELECT manifest, array_agg(position ORDER BY position) AS positions, array_agg(hash ORDER BY position) AS hashes
+		FROM hit GROUP BY manifest)
+	SELECT g.manifest, m.indexer_version, COALESCE(m.distribution, 'null'), g.positions, g.hashes
+	FROM grouped AS g JOIN manifests AS m ON m.digest = g.manifest
+	ORDER BY g.manifest COLLATE "C"`
 
-// PackagesNamed implements store.PackageRows.
+// queryPackageData reads package rows by primary key ($1, $2: manifests
+// and positions, pairwise): their hash and JSON.
+const queryPackageData = `SELECT p.hash, p.data FROM unnest($1::text[], $2::int[]) AS k (manifest, position)
+	JOIN manifest_package_rows AS p ON p.manifest = k.manifest AND p.position = k.position`
+
+// PackagesNamed implements store.PackageRows: one query for the rows
+// found, by manifest (from the indexes alone), one for the JSON of each
+// distinct package among them, read from one of its rows, in one
+// read-only snapshot.
 func (s *Store) PackagesNamed(ctx context.Context, kind string, names []string) ([]store.ManifestPackages, error) {
 	names = uniqueNonEmpty(txts(names))
 	if len(names) == 0 {
@@ -295,24 +309,93 @@ func (s *Store) PackagesNamed(ctx context.Context, kind string, names []string) 
 	if err := s.fillPackageRows(ctx); err != nil {
 		return nil, fmt.Errorf("packages named: package rows of earlier manifests: %w", err)
 	}
-	rows, err := s.pool.Query(ctx, queryPackagesNamed, txt(kind), names)
+	out, err := s.packagesNamed(ctx, kind, names)
 	if err != nil {
 		return nil, fmt.Errorf("%s packages named: %w", kind, err)
 	}
-	defer rows.Close()
-	var out []store.ManifestPackages
-	for rows.Next() {
-		var digest, version, dist, data string
-		if err := rows.Scan(&digest, &version, &dist, &data); err != nil {
-			return nil, fmt.Errorf("%s packages named: %w", kind, err)
-		}
-		if n := len(out); n == 0 || out[n-1].Digest != digest {
-			out = append(out, store.ManifestPackages{Digest: digest, IndexerVersion: version, Distribution: []byte(dist)})
-		}
-		out[len(out)-1].Packages = append(out[len(out)-1].Packages, []byte(data))
+	return out, nil
+}
+
+func (s *Store) packagesNamed(ctx context.Context, kind string, names []string) ([]store.ManifestPackages, error) {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, err
 	}
+	defer tx.Rollback(ctx)
+	rows, err := tx.Query(ctx, queryPackagesNamed, txt(kind), names)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		out    []store.ManifestPackages
+		hashes [][][]byte // per manifest of out
+		dists  = map[string][]byte{}
+		data   = map[string][]byte{} // by hash, filled below
+		ms     []string              // one row of each distinct hash
+		ps     []int32
+	)
+	for rows.Next() {
+		var (
+			digest, version, dist string
+			pos                   []int32
+			hs                    [][]byte
+		)
+		if err := rows.Scan(&digest, &version, &dist, &pos, &hs); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if len(pos) != len(hs) {
+			rows.Close()
+			return nil, fmt.Errorf("manifest %s: %d positions, %d hashes", digest, len(pos), len(hs))
+		}
+		d, ok := dists[dist]
+		if !ok {
+			d = []byte(dist)
+			dists[dist] = d
+		}
+		out = append(out, store.ManifestPackages{Digest: digest, IndexerVersion: version, Distribution: d})
+		hashes = append(hashes, hs)
+		for i, h := range hs {
+			if _, ok := data[string(h)]; !ok {
+				data[string(h)] = nil
+				ms, ps = append(ms, digest), append(ps, pos[i])
+			}
+		}
+	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s packages named: %w", kind, err)
+		return nil, err
+	}
+	if len(ms) > 0 {
+		rows, err := tx.Query(ctx, queryPackageData, ms, ps)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var (
+				h []byte
+				b string
+			)
+			if err := rows.Scan(&h, &b); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			data[string(h)] = []byte(b)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	for i := range out {
+		out[i].Packages = make([][]byte, len(hashes[i]))
+		for j, h := range hashes[i] {
+			b := data[string(h)]
+			if b == nil {
+				return nil, fmt.Errorf("manifest %s: package row %x not read", out[i].Digest, h)
+			}
+			out[i].Packages[j] = b
+		}
 	}
 	return out, nil
 }

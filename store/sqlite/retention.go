@@ -191,3 +191,34 @@ func (s *Store) deleteCount(ctx context.Context, what, query string, args ...any
 	}
 	return int(n), nil
 }
+
+// ImagesOfManifests implements store.PackageRows: ImagesOfManifest for
+// many manifests, one query.
+func (s *Store) ImagesOfManifests(ctx context.Context, digests []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	if len(digests) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(uniqueNonEmpty(digests))
+	if err != nil {
+		return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT manifest_digest, image FROM scans AS s
+		WHERE manifest_digest IN (SELECT value FROM json_each(?)) AND idx = (SELECT MAX(idx) FROM scans AS t WHERE t.image = s.image)
+		ORDER BY image`, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d, image string
+		if err := rows.Scan(&d, &image); err != nil {
+			return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
+		}
+		out[d] = append(out[d], image)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
+	}
+	return out, nil
+}
