@@ -277,7 +277,9 @@ func (s *Store) fillPackageRows(ctx context.Context) error {
 // queryPackagesNamed selects the package rows of a kind ($1) by name or
 // source name ($2, an array), each through its index, which includes the
 // row's manifest, position and hash (an index-only scan, migration
-// 0014): per manifest, its indexer version and distribution, and the
+// 0014): per manifest, its indexer version and distribution (a probe of
+// the primary key per manifest found: OFFSET 0 keeps the planner from
+// turning it into a join that scans every manifest), and the
 // positions and hashes of the rows found, in order. Digests are sorted
 // byte by byte, as Go and SQLite sort them. The JSON of the packages is
 // read by queryPackageData, once per distinct hash.
@@ -289,7 +291,7 @@ const queryPackagesNamed = `WITH hit AS (
 		SELECT manifest, array_agg(position ORDER BY position) AS positions, array_agg(hash ORDER BY position) AS hashes
 		FROM hit GROUP BY manifest)
 	SELECT g.manifest, m.indexer_version, COALESCE(m.distribution, 'null'), g.positions, g.hashes
-	FROM grouped AS g JOIN manifests AS m ON m.digest = g.manifest
+	FROM grouped AS g CROSS JOIN LATERAL (SELECT indexer_version, distribution FROM manifests WHERE digest = g.manifest OFFSET 0) AS m
 	ORDER BY g.manifest COLLATE "C"`
 
 // queryPackageData reads package rows by primary key ($1, $2: manifests
