@@ -89,10 +89,20 @@ type Change struct {
 //     finding in both, even with another severity or fixed version, is
 //     not a change.
 //
+// Steps 2 and 3 as written are what a store without package rows gets.
+// A store.PackageRows gives instead, in one query per kind, the packages
+// of that kind and those names with their manifests, each distinct
+// package's JSON once (no manifest index is decoded); each distinct
+// package is then matched once per ecosystem and distribution and its
+// changes worked out once, a manifest's changes being those of its
+// packages (see affectedByRows for the one exception), and the images
+// of the manifests with changes are asked for in batches
+// (ImagesOfManifests). The result is the same.
+//
 // Cost: one diff, one inverted-index query per package kind, one index
-// load per candidate manifest, and matching only the packages concerned; the
-// records are fetched once per ecosystem and name and shared by every
-// manifest.
+// load per candidate manifest (none with package rows), and matching only
+// the packages concerned; the records are fetched once per ecosystem and
+// name and shared by every manifest.
 //
 // Limitation: ManifestsWithPackages compares names exactly; for the
 // ecosystems whose names ignore case (NuGet, Packagist) a package
