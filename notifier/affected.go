@@ -16,11 +16,12 @@
 package notifier
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/lapps/lapps/matcher"
@@ -56,7 +57,8 @@ type Change struct {
 
 // Affected returns the changes that update operation to of a source makes
 // against from, the operation before it (0 when to is the source's
-// first), sorted by manifest digest, action, vulnerability id and package.
+// first), sorted by manifest digest, action, vulnerability id, package,
+// installed version, package database, package kind and layer.
 //
 // How:
 //
@@ -87,10 +89,20 @@ type Change struct {
 //     finding in both, even with another severity or fixed version, is
 //     not a change.
 //
+// Steps 2 and 3 as written are what a store without package rows gets.
+// A store.PackageRows gives instead, in one query per kind, the packages
+// of that kind and those names with their manifests, each distinct
+// package's JSON once (no manifest index is decoded); each distinct
+// package is then matched once per ecosystem and distribution and its
+// changes worked out once, a manifest's changes being those of its
+// packages (see affectedByRows for the one exception), and the images
+// of the manifests with changes are asked for in batches
+// (ImagesOfManifests). The result is the same.
+//
 // Cost: one diff, one inverted-index query per package kind, one index
-// load per candidate manifest, and matching only the packages concerned; the
-// records are fetched once per ecosystem and name and shared by every
-// manifest.
+// load per candidate manifest (none with package rows), and matching only
+// the packages concerned; the records are fetched once per ecosystem and
+// name and shared by every manifest.
 //
 // Limitation: ManifestsWithPackages compares names exactly; for the
 // ecosystems whose names ignore case (NuGet, Packagist) a package
@@ -139,6 +151,7 @@ func affected(ctx context.Context, st AffectedStore, from, to int64, diff *store
 	after := newSnapshot(st, source, to)
 	var out []Change
 	images := map[string][]string{}
+	pr, _ := st.(store.PackageRows)
 	for _, kind := range sortedKeys(byKind) {
 		ecos := byKind[kind]
 		var query []string
@@ -150,8 +163,12 @@ func affected(ctx context.Context, st AffectedStore, from, to int64, diff *store
 				}
 			}
 		}
-		if pr, ok := st.(store.PackageRows); ok {
-			changes, err := affectedByRows(ctx, st, pr, kind, query, ecos, before, after, images)
+		if pr != nil {
+			found, err := pr.PackagesNamed(ctx, kind, query)
+			if err != nil {
+				return nil, fmt.Errorf("affected by operation %d: %w", to, err)
+			}
+			changes, err := affectedByRows(ctx, pr, kind, ecos, before, after, found)
 			if err != nil {
 				return nil, fmt.Errorf("affected by operation %d: %w", to, err)
 			}
@@ -201,17 +218,44 @@ func affected(ctx context.Context, st AffectedStore, from, to int64, diff *store
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b Change) int {
-		return cmp.Or(
-			cmp.Compare(a.ManifestDigest, b.ManifestDigest),
-			cmp.Compare(a.Action, b.Action),
-			cmp.Compare(a.Finding.ID, b.Finding.ID),
-			cmp.Compare(a.Finding.Package, b.Finding.Package),
-			cmp.Compare(a.Finding.InstalledVersion, b.Finding.InstalledVersion),
-			cmp.Compare(a.Finding.DBPath, b.Finding.DBPath),
-		)
-	})
+	// By index: a Change is large, and SortFunc would copy two per
+	// comparison.
+	sort.Slice(out, func(i, j int) bool { return compareChanges(&out[i], &out[j]) < 0 })
+	if pr != nil {
+		if err := imagesOf(ctx, pr, out); err != nil {
+			return nil, fmt.Errorf("affected by operation %d: %w", to, err)
+		}
+	}
 	return out, nil
+}
+
+// compareChanges orders changes by manifest digest, action,
+// vulnerability id, package, installed version, package database, then
+// package kind and layer (a package installed twice), comparing no more
+// of them than it needs.
+func compareChanges(a, b *Change) int {
+	if c := strings.Compare(a.ManifestDigest, b.ManifestDigest); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Action, b.Action); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Finding.ID, b.Finding.ID); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Finding.Package, b.Finding.Package); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Finding.InstalledVersion, b.Finding.InstalledVersion); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Finding.DBPath, b.Finding.DBPath); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Finding.PackageKind, b.Finding.PackageKind); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Finding.Layer, b.Finding.Layer)
 }
 
 // KindOf returns the package kind whose packages the records of a
@@ -283,24 +327,62 @@ func concerns(p *vuln.Package, eco, kind string, names map[string]bool) bool {
 // package kind, from the package rows of the store (store.PackageRows):
 // one query gives, per manifest, only the packages the diff names, so no
 // manifest index is decoded. A package's JSON is decoded once however
-// many manifests hold it, and matched once (the matcher's findings are
-// per package; with the same distribution and ecosystem, the same
-// package byte for byte has the same findings in every image built on
-// one base), its findings shared.
-func affectedByRows(ctx context.Context, st AffectedStore, pr store.PackageRows, kind string, query []string, ecos []*ecoNames,
-	before, after *snapshot, images map[string][]string) ([]Change, error) {
-	found, err := pr.PackagesNamed(ctx, kind, query)
-	if err != nil {
-		return nil, err
+// many manifests hold it (the store returns one slice for one package),
+// and matched once per ecosystem and distribution (the matcher's
+// findings are per package: with the same distribution and ecosystem,
+// the same package byte for byte has the same findings in every image
+// built on one base), and the changes of those findings worked out once
+// too: a manifest's changes are those of its packages, put together.
+// That holds when no two of its packages with findings share the
+// package's part of a finding's identity (kind, name, version, database
+// path: findingKey); a manifest where two do is compared in full, as
+// before. The images of the manifests with changes are not looked up
+// here: the caller asks for them in batches (imagesOf).
+func affectedByRows(ctx context.Context, pr store.PackageRows, kind string, ecos []*ecoNames,
+	before, after *snapshot, found []store.ManifestPackages) ([]Change, error) {
+	type pkg struct {
+		p  *vuln.Package
+		id string // the package's part of findingKey
 	}
-	type matched struct{ was, is []vuln.Finding }
+	type matched struct {
+		concerned bool
+		was, is   []vuln.Finding
+		changes   []Change // compare's, without a manifest digest
+	}
+	type memoKey struct {
+		eco  *ecoNames
+		dist *vuln.Distribution
+		p    *pkg
+	}
 	var (
 		out      []Change
-		packages = map[string]*vuln.Package{}
+		byAddr   = map[*byte]*pkg{}  // by the first byte of the store's slice
+		byBytes  = map[string]*pkg{} // the same JSON in another slice
 		dists    = map[string]*vuln.Distribution{}
-		memo     = map[string]matched{}
-		key      []byte
+		distEcos = map[*vuln.Distribution]string{}
+		memo     = map[memoKey]*matched{}
+		hits     []*matched
+		ids      []string
 	)
+	decode := func(raw []byte) (*pkg, error) {
+		if len(raw) == 0 {
+			return nil, errors.New("empty package row")
+		}
+		if p := byAddr[&raw[0]]; p != nil {
+			return p, nil
+		}
+		p := byBytes[string(raw)]
+		if p == nil {
+			p = &pkg{p: new(vuln.Package)}
+			if err := json.Unmarshal(raw, p.p); err != nil {
+				return nil, err
+			}
+			p.id = strings.Join([]string{p.p.Kind, p.p.Name, p.p.Version, p.p.DBPath}, "\x00")
+			byBytes[string(raw)] = p
+		}
+		byAddr[&raw[0]] = p
+		return p, nil
+	}
 	for _, m := range found {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -311,69 +393,102 @@ func affectedByRows(ctx context.Context, st AffectedStore, pr store.PackageRows,
 				return nil, fmt.Errorf("manifest %s: distribution: %w", m.Digest, err)
 			}
 			dists[string(m.Distribution)] = dist
+			distEcos[dist] = vuln.DistributionEcosystem(dist)
 		}
-		pkgs := make([]*vuln.Package, len(m.Packages))
+		pkgs := make([]*pkg, len(m.Packages))
 		for i, raw := range m.Packages {
-			p, ok := packages[string(raw)]
-			if !ok {
-				p = new(vuln.Package)
-				if err := json.Unmarshal(raw, p); err != nil {
-					return nil, fmt.Errorf("manifest %s: package: %w", m.Digest, err)
-				}
-				packages[string(raw)] = p
+			p, err := decode(raw)
+			if err != nil {
+				return nil, fmt.Errorf("manifest %s: package: %w", m.Digest, err)
 			}
 			pkgs[i] = p
 		}
 		for _, e := range ecos {
-			if vuln.DistributionKind(kind) && vuln.DistributionEcosystem(dist) != e.ecosystem {
+			if vuln.DistributionKind(kind) && distEcos[dist] != e.ecosystem {
 				continue
 			}
-			// Findings are the matcher's per package: each distinct package
-			// (with the distribution and ecosystem) is matched once, and a
-			// manifest's findings are those of its packages.
-			var was, is []vuln.Finding
-			hit := false
-			for i, p := range pkgs {
-				if !concerns(p, e.ecosystem, kind, e.names) {
+			hits, ids = hits[:0], ids[:0]
+			concerned := false
+			for _, p := range pkgs {
+				k := memoKey{e, dist, p}
+				r := memo[k]
+				if r == nil {
+					r = &matched{concerned: concerns(p.p, e.ecosystem, kind, e.names)}
+					if r.concerned {
+						idx := &model.ImageIndex{ManifestDigest: m.Digest, IndexerVersion: m.IndexerVersion, Distribution: dist, Packages: []vuln.Package{*p.p}}
+						var err error
+						if r.was, _, err = matcher.Match(ctx, before, idx); err != nil {
+							return nil, fmt.Errorf("manifest %s before: %w", m.Digest, err)
+						}
+						if r.is, _, err = matcher.Match(ctx, after, idx); err != nil {
+							return nil, fmt.Errorf("manifest %s after: %w", m.Digest, err)
+						}
+						r.changes = compare("", r.was, r.is)
+					}
+					memo[k] = r
+				}
+				if !r.concerned {
 					continue
 				}
-				hit = true
-				key = append(append(append(append(append(key[:0], e.ecosystem...), 0), m.Distribution...), 0), m.Packages[i]...)
-				r, ok := memo[string(key)]
-				if !ok {
-					idx := &model.ImageIndex{ManifestDigest: m.Digest, IndexerVersion: m.IndexerVersion, Distribution: dist, Packages: []vuln.Package{*p}}
-					if r.was, _, err = matcher.Match(ctx, before, idx); err != nil {
-						return nil, fmt.Errorf("manifest %s before: %w", m.Digest, err)
-					}
-					if r.is, _, err = matcher.Match(ctx, after, idx); err != nil {
-						return nil, fmt.Errorf("manifest %s after: %w", m.Digest, err)
-					}
-					memo[string(key)] = r
+				concerned = true
+				if len(r.was)+len(r.is) > 0 {
+					hits = append(hits, r)
+					ids = append(ids, p.id)
 				}
-				was, is = append(was, r.was...), append(is, r.is...)
 			}
-			if !hit {
+			if !concerned || len(hits) == 0 {
 				continue
 			}
-			r := matched{was: was, is: is}
-			changes := compare(m.Digest, r.was, r.is)
-			if len(changes) == 0 {
+			slices.Sort(ids)
+			if len(slices.Compact(ids)) < len(hits) {
+				// Two packages share a finding's identity: compare the
+				// manifest's findings together, as they would be reported.
+				var was, is []vuln.Finding
+				for _, r := range hits {
+					was, is = append(was, r.was...), append(is, r.is...)
+				}
+				out = append(out, compare(m.Digest, was, is)...)
 				continue
 			}
-			imgs, ok := images[m.Digest]
-			if !ok {
-				if imgs, err = st.ImagesOfManifest(ctx, m.Digest); err != nil {
-					return nil, err
+			for _, r := range hits {
+				for _, c := range r.changes {
+					c.ManifestDigest = m.Digest
+					out = append(out, c)
 				}
-				images[m.Digest] = imgs
 			}
-			for i := range changes {
-				changes[i].Images = imgs
-			}
-			out = append(out, changes...)
 		}
 	}
 	return out, nil
+}
+
+// imagesBatch is how many manifests one ImagesOfManifests call asks for.
+const imagesBatch = 5000
+
+// imagesOf sets the Images of changes (sorted by manifest digest), asking
+// the store for those of many manifests at once.
+func imagesOf(ctx context.Context, pr store.PackageRows, changes []Change) error {
+	var digests []string
+	for i, c := range changes {
+		if i == 0 || c.ManifestDigest != changes[i-1].ManifestDigest {
+			digests = append(digests, c.ManifestDigest)
+		}
+	}
+	images := make(map[string][]string, len(digests))
+	for len(digests) > 0 {
+		batch := digests[:min(imagesBatch, len(digests))]
+		digests = digests[len(batch):]
+		got, err := pr.ImagesOfManifests(ctx, batch)
+		if err != nil {
+			return err
+		}
+		for _, d := range batch {
+			images[d] = got[d]
+		}
+	}
+	for i := range changes {
+		changes[i].Images = images[changes[i].ManifestDigest]
+	}
+	return nil
 }
 
 // findingKey identifies a finding across the two matches.

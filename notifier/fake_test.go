@@ -177,6 +177,13 @@ func (f failing) ImagesOfManifest(ctx context.Context, digest string) ([]string,
 	return f.Store.ImagesOfManifest(ctx, digest)
 }
 
+func (f failing) ImagesOfManifests(ctx context.Context, digests []string) (map[string][]string, error) {
+	if err := f.fail("ImagesOfManifests"); err != nil {
+		return nil, err
+	}
+	return f.Store.ImagesOfManifests(ctx, digests)
+}
+
 func (f failing) OperationRecords(ctx context.Context, op int64, eco string, pkgs []string) ([]vuln.Record, error) {
 	if err := f.fail("OperationRecords"); err != nil {
 		return nil, err
@@ -291,7 +298,7 @@ func TestAffectedFake(t *testing.T) {
 // store.ErrNotFound.
 func TestAffectedFakeErrors(t *testing.T) {
 	ctx := context.Background()
-	for _, method := range []string{"DiffUpdates", "PackagesNamed", "OperationRecords", "ImagesOfManifest"} {
+	for _, method := range []string{"DiffUpdates", "PackagesNamed", "OperationRecords", "ImagesOfManifest", "ImagesOfManifests"} {
 		t.Run(method, func(t *testing.T) {
 			st, op1, op2 := fixture(t)
 			got, err := notifier.Affected(ctx, failing{st, method}, op1, op2)

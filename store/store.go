@@ -5,6 +5,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -446,7 +447,11 @@ type ManifestPackages struct {
 	Distribution []byte
 	// Packages are the JSON of the packages found (vuln.Package), in the
 	// manifest's order, undecoded: a caller decodes what it uses, and can
-	// tell identical package sets apart by their bytes.
+	// tell identical package sets apart by their bytes. The engines read
+	// each distinct package once (by its PackageRow.Hash) and return the
+	// same slice for it in every manifest that holds it: a caller may
+	// take one slice (its first byte's address) for the same bytes, never
+	// the other way round.
 	Packages [][]byte
 }
 
@@ -458,6 +463,10 @@ type PackageRows interface {
 	// kind whose name or source name is one of names, with their
 	// manifests. Manifests stored before the rows existed get them first.
 	PackagesNamed(ctx context.Context, kind string, names []string) ([]ManifestPackages, error)
+	// ImagesOfManifests is ImagesOfManifest for many manifests in one
+	// query: by digest, the images (sorted) whose latest scan is of it;
+	// a manifest without any is absent.
+	ImagesOfManifests(ctx context.Context, digests []string) (map[string][]string, error)
 }
 
 // PackageRow is one package of a manifest as PutManifest stores it in
@@ -465,6 +474,15 @@ type PackageRows interface {
 type PackageRow struct {
 	Kind, Name, SourceName string
 	Data                   []byte
+	// Hash identifies Data (migration 0014): the first 16 bytes of its
+	// SHA-256, so that PackagesNamed reads each distinct package once.
+	Hash []byte
+}
+
+// PackageHash returns the Hash of a package row's Data.
+func PackageHash(data []byte) []byte {
+	sum := sha256.Sum256(data)
+	return sum[:16]
 }
 
 // PackageRowsOf returns the rows of an index's packages, in order, and
@@ -477,7 +495,7 @@ func PackageRowsOf(idx *model.ImageIndex) ([]PackageRow, []byte, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("package %s: %w", p.Name, err)
 		}
-		rows[i] = PackageRow{Kind: p.Kind, Name: p.Name, SourceName: p.SourceName, Data: b}
+		rows[i] = PackageRow{Kind: p.Kind, Name: p.Name, SourceName: p.SourceName, Data: b, Hash: PackageHash(b)}
 	}
 	dist, err := json.Marshal(idx.Distribution)
 	if err != nil {

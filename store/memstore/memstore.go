@@ -418,6 +418,30 @@ func (s *Store) ImagesOfManifest(ctx context.Context, digest string) ([]string, 
 	return out, nil
 }
 
+// ImagesOfManifests implements store.PackageRows: ImagesOfManifest for
+// many manifests, a manifest without images absent.
+func (s *Store) ImagesOfManifests(ctx context.Context, digests []string) (map[string][]string, error) {
+	want := make(map[string]bool, len(digests))
+	for _, d := range digests {
+		want[d] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]string{}
+	for image, list := range s.scans {
+		if len(list) == 0 {
+			continue
+		}
+		if d := list[len(list)-1].s.ManifestDigest; want[d] {
+			out[d] = append(out[d], image)
+		}
+	}
+	for _, images := range out {
+		slices.Sort(images)
+	}
+	return out, nil
+}
+
 // Interfaces this store implements.
 var (
 	_ store.Layers          = (*Store)(nil)

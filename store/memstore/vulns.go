@@ -357,6 +357,18 @@ func (s *Store) SourceData(ctx context.Context) ([]store.SourceData, error) {
 	return out, nil
 }
 
+// CurrentOperations implements store.CurrentOperations: each source's
+// current operation, in SourceData's order.
+func (s *Store) CurrentOperations(ctx context.Context) ([]store.SourceOperation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.SourceOperation
+	for _, op := range s.current() {
+		out = append(out, store.SourceOperation{Source: op.data.Source, Operation: op.data.Operation})
+	}
+	return out, nil
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {

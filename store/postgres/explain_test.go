@@ -32,7 +32,7 @@ func (n *planNode) walk(fn func(*planNode)) {
 // over any of them in a query that matters is a regression.
 // (update_operations is not one: it is pruned to a few operations per
 // source, and reading it whole is the right plan.)
-var bigTables = []string{"records", "uo_records", "manifest_packages", "manifests", "manifest_layers", "layers", "layer_blobs", "scans", "notifications", "jobs"}
+var bigTables = []string{"records", "uo_records", "manifest_packages", "manifest_package_rows", "manifests", "manifest_layers", "layers", "layer_blobs", "scans", "notifications", "jobs"}
 
 // TestQueryPlans fills a database as a busy server's (62k records in three
 // update operations, 2,000 manifests of 100 packages, 20,000 scans of
@@ -60,6 +60,11 @@ func TestQueryPlans(t *testing.T) {
 		`INSERT INTO manifest_packages (manifest, kind, name)
 			SELECT 'sha256:' || lpad(m::text, 64, '0'), 'deb', 'pkg' || lpad(((m * 7 + p * 13) % 5000)::text, 5, '0')
 			FROM generate_series(1, 2000) AS m, generate_series(1, 100) AS p ON CONFLICT DO NOTHING`,
+		`INSERT INTO manifest_package_rows (manifest, position, kind, name, source_name, data, hash)
+			SELECT 'sha256:' || lpad(m::text, 64, '0'), p, 'deb', 'pkg' || lpad(((m * 7 + p * 13) % 5000)::text, 5, '0'),
+				CASE WHEN p % 3 = 0 THEN 'src' || lpad(((m + p) % 700)::text, 4, '0') ELSE '' END, '{}',
+				substring(sha256(convert_to(p::text, 'UTF8')) FROM 1 FOR 16)
+			FROM generate_series(1, 2000) AS m, generate_series(1, 100) AS p`,
 		`INSERT INTO scans (image, idx, scanned_at, manifest_digest, packages, counts, report)
 			SELECT 'registry.example/app' || i, n, now(), 'sha256:' || lpad((i * 2 + n)::text, 64, '0'), 100, '{}', '\x7b7d'
 			FROM generate_series(1, 1000) AS i, generate_series(1, 20) AS n`,
@@ -124,6 +129,15 @@ func TestQueryPlans(t *testing.T) {
 			[]string{"records_ecosystem_package", "uo_records_pkey"}},
 		{"ManifestsWithPackages", queryManifestsWithPackages, []any{"deb", names[:30]},
 			[]string{"manifest_packages_kind_name"}},
+		// A few names (an update of a few packages): a probe of the
+		// manifests' primary key per manifest found. (With names in most
+		// manifests, a scan of manifests for the hash join is as good.)
+		{"PackagesNamed", queryPackagesNamed, []any{"deb", names[:3]},
+			[]string{"manifest_package_rows_name", "manifest_package_rows_source", "manifests_pkey"}},
+		{"PackageData", queryPackageData, []any{[]string{"sha256:" + strings.Repeat("0", 60) + "1234"}, []int32{7}},
+			[]string{"manifest_package_rows_pkey"}},
+		{"ImagesOfManifests", queryImagesOfManifests, []any{[]string{"sha256:" + strings.Repeat("0", 60) + "1234", "sha256:" + strings.Repeat("0", 60) + "0042"}},
+			[]string{"scans_manifest", "scans_pkey"}},
 		{"GetScan", queryScan, []any{"registry.example/app500", 7}, []string{"scans_pkey"}},
 		{"GetScan latest", queryLatestScan, []any{"registry.example/app500"}, []string{"scans_pkey"}},
 		{"ClaimNotifications", queryClaim, []any{soon.Add(time.Minute), soon, 50}, []string{"notifications_due"}},
@@ -226,6 +240,12 @@ func literal(t *testing.T, v any) string {
 		return "ARRAY[" + strings.Join(q, ", ") + "]::text[]"
 	case int, int64:
 		return fmt.Sprint(v)
+	case []int32:
+		q := make([]string, len(v))
+		for i, n := range v {
+			q[i] = fmt.Sprint(n)
+		}
+		return "ARRAY[" + strings.Join(q, ", ") + "]::int[]"
 	case time.Time:
 		return quote(v.UTC().Format(time.RFC3339Nano)) + "::timestamptz"
 	}

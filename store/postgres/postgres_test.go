@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -387,5 +389,69 @@ func TestMigrate0013(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	storetest.CheckUpgradedFrom12(t, s)
+}
+
+// TestMigrate0014 opens a database at schema 13 holding a manifest with
+// its package rows (without hashes): after migration every row has the
+// hash store.PackageHash gives its JSON, and its packages are found by
+// name.
+func TestMigrate0014(t *testing.T) {
+	ctx := context.Background()
+	ms, err := store.LoadMigrations(migrationFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsn := testenv.PostgresDSN(t)
+	prev, err := open(ctx, dsn, ms[:13])
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest, data := storetest.Upgraded12Manifest(t)
+	var idx model.ImageIndex
+	if err := json.Unmarshal([]byte(data), &idx); err != nil {
+		t.Fatal(err)
+	}
+	rows, dist, err := store.PackageRowsOf(&idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prev.pool.Exec(ctx, `INSERT INTO manifests (digest, indexer_version, data, created_at, updated_at, last_seen, distribution, package_rows)
+		VALUES ($1, $2, $3, now(), now(), now(), $4, true)`, digest, indexer.Version, data, string(dist)); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rows {
+		if _, err := prev.pool.Exec(ctx, `INSERT INTO manifest_package_rows (manifest, position, kind, name, source_name, data) VALUES ($1, $2, $3, $4, $5, $6)`,
+			digest, i, r.Kind, r.Name, r.SourceName, string(r.Data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prev.Close()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	got, err := s.pool.Query(ctx, `SELECT position, hash FROM manifest_package_rows WHERE manifest = $1 ORDER BY position`, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for got.Next() {
+		var (
+			pos  int
+			hash []byte
+		)
+		if err := got.Scan(&pos, &hash); err != nil {
+			t.Fatal(err)
+		}
+		if want := rows[pos].Hash; !bytes.Equal(hash, want) {
+			t.Errorf("row %d: hash %x after migration, store.PackageHash %x", pos, hash, want)
+		}
+		n++
+	}
+	if got.Err() != nil || n != len(rows) {
+		t.Errorf("%d rows after migration (%v), want %d", n, got.Err(), len(rows))
+	}
 	storetest.CheckUpgradedFrom12(t, s)
 }

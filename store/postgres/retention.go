@@ -187,3 +187,34 @@ func (s *Store) deleteCount(ctx context.Context, what, query string, args ...any
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// queryImagesOfManifests is ImagesOfManifest's query for many manifests
+// ($1, an array): scans_manifest finds the scans of each.
+const queryImagesOfManifests = `SELECT s.manifest_digest, s.image COLLATE "C" FROM scans AS s
+	WHERE s.manifest_digest = ANY ($1::text[]) AND NOT EXISTS (SELECT 1 FROM scans AS t WHERE t.image = s.image AND t.idx > s.idx)
+	ORDER BY 2`
+
+// ImagesOfManifests implements store.PackageRows: ImagesOfManifest for
+// many manifests, one query.
+func (s *Store) ImagesOfManifests(ctx context.Context, digests []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	if len(digests) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, queryImagesOfManifests, uniqueNonEmpty(txts(digests)))
+	if err != nil {
+		return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d, image string
+		if err := rows.Scan(&d, &image); err != nil {
+			return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
+		}
+		out[d] = append(out[d], image)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
+	}
+	return out, nil
+}

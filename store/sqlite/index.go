@@ -178,13 +178,13 @@ func writePackageRows(ctx context.Context, tx *sql.Tx, digest string, rows []sto
 	if _, err := tx.ExecContext(ctx, `DELETE FROM manifest_package_rows WHERE manifest = ?`, digest); err != nil {
 		return err
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO manifest_package_rows (manifest, position, kind, name, source_name, data) VALUES (?, ?, ?, ?, ?, ?)`)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO manifest_package_rows (manifest, position, kind, name, source_name, data, hash) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
 	defer ins.Close()
 	for i, r := range rows {
-		if _, err := ins.ExecContext(ctx, digest, i, r.Kind, r.Name, r.SourceName, string(r.Data)); err != nil {
+		if _, err := ins.ExecContext(ctx, digest, i, r.Kind, r.Name, r.SourceName, string(r.Data), r.Hash); err != nil {
 			return fmt.Errorf("package row %d: %w", i, err)
 		}
 	}
@@ -240,16 +240,23 @@ func (s *Store) fillPackageRows(ctx context.Context) error {
 }
 
 // queryPackagesNamed selects the package rows of a kind (?1) by name or
-// source name (?2, a JSON array), each through its index.
+// source name (?2, a JSON array), each through its index, which covers
+// the row's manifest, position and hash (migration 0014), with its
+// manifest's indexer version and distribution. The JSON of the packages
+// is read by queryPackageData, once per distinct hash.
 const queryPackagesNamed = `WITH hit AS (
-		SELECT manifest, position FROM manifest_package_rows WHERE kind = ?1 AND name IN (SELECT value FROM json_each(?2))
+		SELECT manifest, position, hash FROM manifest_package_rows WHERE kind = ?1 AND name IN (SELECT value FROM json_each(?2))
 		UNION
-		SELECT manifest, position FROM manifest_package_rows WHERE kind = ?1 AND source_name <> '' AND source_name IN (SELECT value FROM json_each(?2)))
-	SELECT p.manifest, p.position, m.indexer_version, COALESCE(m.distribution, 'null'), p.data
-	FROM hit JOIN manifest_package_rows AS p ON p.manifest = hit.manifest AND p.position = hit.position
-	JOIN manifests AS m ON m.digest = p.manifest`
+		SELECT manifest, position, hash FROM manifest_package_rows WHERE kind = ?1 AND source_name <> '' AND source_name IN (SELECT value FROM json_each(?2)))
+	SELECT hit.manifest, hit.position, hit.hash, m.indexer_version, COALESCE(m.distribution, 'null')
+	FROM hit JOIN manifests AS m ON m.digest = hit.manifest`
 
-// PackagesNamed implements store.PackageRows.
+// queryPackageData reads one package row by primary key.
+const queryPackageData = `SELECT data FROM manifest_package_rows WHERE manifest = ? AND position = ?`
+
+// PackagesNamed implements store.PackageRows: one query for the rows
+// found (from the indexes alone), then the JSON of each distinct package
+// among them, read from one of its rows, in one read transaction.
 func (s *Store) PackagesNamed(ctx context.Context, kind string, names []string) ([]store.ManifestPackages, error) {
 	names = uniqueNonEmpty(names)
 	if len(names) == 0 {
@@ -258,46 +265,92 @@ func (s *Store) PackagesNamed(ctx context.Context, kind string, names []string) 
 	if err := s.fillPackageRows(ctx); err != nil {
 		return nil, fmt.Errorf("packages named: package rows of earlier manifests: %w", err)
 	}
+	out, err := s.packagesNamed(ctx, kind, names)
+	if err != nil {
+		return nil, fmt.Errorf("%s packages named: %w", kind, err)
+	}
+	return out, nil
+}
+
+func (s *Store) packagesNamed(ctx context.Context, kind string, names []string) ([]store.ManifestPackages, error) {
 	list, err := json.Marshal(names)
 	if err != nil {
-		return nil, fmt.Errorf("packages named: %w", err)
+		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, queryPackagesNamed, kind, string(list))
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, fmt.Errorf("%s packages named: %w", kind, err)
+		return nil, err
 	}
-	defer rows.Close()
-	// Sorted here rather than by SQLite, whose sorter would copy every
-	// row's JSON into a temporary b-tree: rows grouped by manifest (a
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, queryPackagesNamed, kind, string(list))
+	if err != nil {
+		return nil, err
+	}
+	// Sorted here rather than by SQLite: rows grouped by manifest (a
 	// map), then manifests by digest and packages by position.
-	type positioned struct {
+	type found struct {
 		pos  int64
-		data []byte
+		hash string
 	}
-	byDigest := map[string]*store.ManifestPackages{}
-	pos := map[string][]positioned{}
+	type where struct {
+		manifest string
+		pos      int64
+	}
+	var (
+		byDigest = map[string]*store.ManifestPackages{}
+		pos      = map[string][]found{}
+		dists    = map[string][]byte{}
+		first    = map[string]where{} // one row of each distinct hash
+	)
 	for rows.Next() {
 		var (
-			digest, version, dist, data string
-			at                          int64
+			digest, version, dist string
+			hash                  []byte
+			at                    int64
 		)
-		if err := rows.Scan(&digest, &at, &version, &dist, &data); err != nil {
-			return nil, fmt.Errorf("%s packages named: %w", kind, err)
+		if err := rows.Scan(&digest, &at, &hash, &version, &dist); err != nil {
+			rows.Close()
+			return nil, err
 		}
 		if byDigest[digest] == nil {
-			byDigest[digest] = &store.ManifestPackages{Digest: digest, IndexerVersion: version, Distribution: []byte(dist)}
+			d, ok := dists[dist]
+			if !ok {
+				d = []byte(dist)
+				dists[dist] = d
+			}
+			byDigest[digest] = &store.ManifestPackages{Digest: digest, IndexerVersion: version, Distribution: d}
 		}
-		pos[digest] = append(pos[digest], positioned{at, []byte(data)})
+		pos[digest] = append(pos[digest], found{at, string(hash)})
+		if _, ok := first[string(hash)]; !ok {
+			first[string(hash)] = where{digest, at}
+		}
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s packages named: %w", kind, err)
+		return nil, err
+	}
+	data := make(map[string][]byte, len(first))
+	if len(first) > 0 {
+		get, err := tx.PrepareContext(ctx, queryPackageData)
+		if err != nil {
+			return nil, err
+		}
+		defer get.Close()
+		for h, w := range first {
+			var b []byte
+			if err := get.QueryRowContext(ctx, w.manifest, w.pos).Scan(&b); err != nil {
+				return nil, fmt.Errorf("manifest %s, package row %d: %w", w.manifest, w.pos, err)
+			}
+			data[h] = b
+		}
 	}
 	out := make([]store.ManifestPackages, 0, len(byDigest))
 	for d, m := range byDigest {
 		ps := pos[d]
-		slices.SortFunc(ps, func(a, b positioned) int { return cmp.Compare(a.pos, b.pos) })
-		for _, p := range ps {
-			m.Packages = append(m.Packages, p.data)
+		slices.SortFunc(ps, func(a, b found) int { return cmp.Compare(a.pos, b.pos) })
+		m.Packages = make([][]byte, len(ps))
+		for i, p := range ps {
+			m.Packages[i] = data[p.hash]
 		}
 		out = append(out, *m)
 	}

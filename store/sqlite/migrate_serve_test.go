@@ -3,11 +3,14 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/lapps/lapps/indexer"
+	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/store/storetest"
 )
@@ -164,4 +167,61 @@ func TestMigrate0013(t *testing.T) {
 	}
 	defer s.Close()
 	storetest.CheckUpgradedFrom12(t, s)
+}
+
+// TestMigrate0014 opens a database written at schema 13 holding a
+// manifest with its package rows (without hashes): after migration its
+// packages are found by name (the rows written again, with hashes, when
+// first asked for), and GC selects its batch by the new index.
+func TestMigrate0014(t *testing.T) {
+	ctx := context.Background()
+	path, db := atSchema(t, 13)
+	digest, data := storetest.Upgraded12Manifest(t)
+	var idx model.ImageIndex
+	if err := json.Unmarshal([]byte(data), &idx); err != nil {
+		t.Fatal(err)
+	}
+	rows, dist, err := store.PackageRowsOf(&idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := formatTime(now())
+	if _, err := db.ExecContext(ctx, `INSERT INTO manifests (digest, indexer_version, data, created_at, updated_at, last_seen, distribution, package_rows)
+		VALUES (?, ?, ?, ?, ?, ?, ?, 1)`, digest, indexer.Version, data, at, at, at, string(dist)); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rows {
+		if _, err := db.ExecContext(ctx, `INSERT INTO manifest_package_rows (manifest, position, kind, name, source_name, data) VALUES (?, ?, ?, ?, ?, ?)`,
+			digest, i, r.Kind, r.Name, r.SourceName, string(r.Data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	storetest.CheckUpgradedFrom12(t, s)
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM manifest_package_rows WHERE length(hash) = 16`).Scan(&n); err != nil || n != len(rows) {
+		t.Errorf("package rows with a hash after migration: %d, %v; want %d", n, err, len(rows))
+	}
+	plan := ""
+	rs, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+queryPruneManifests, at, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rs.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rs.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan += detail + "; "
+	}
+	rs.Close()
+	if !strings.Contains(plan, "manifests_last_seen") || strings.Contains(plan, "TEMP B-TREE") {
+		t.Errorf("GC batch selection plan: %s; want a range scan of manifests_last_seen, no sort", plan)
+	}
 }

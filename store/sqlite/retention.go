@@ -103,6 +103,16 @@ func (s *Store) PruneScans(ctx context.Context, keep, limit int) (int, error) {
 		WHERE rn > ? ORDER BY image, idx LIMIT ?)`, keep, limit)
 }
 
+// queryPruneManifests selects at most ?2 manifests last seen before ?1
+// with no scan since, least recently seen first: a range scan of
+// manifests_last_seen (last_seen, digest; migration 0014) in that order,
+// which stops after ?2 victims, instead of a sort of every manifest not
+// seen since.
+const queryPruneManifests = `SELECT digest FROM manifests AS m
+	WHERE m.last_seen < ?1 AND m.updated_at < ?1
+	AND NOT EXISTS (SELECT 1 FROM scans AS s WHERE s.manifest_digest = m.digest AND s.scanned_at >= ?1)
+	ORDER BY m.last_seen, digest LIMIT ?2`
+
 // PruneManifests deletes at most limit manifests last seen before before,
 // with their scans, layer lists and packages.
 func (s *Store) PruneManifests(ctx context.Context, before time.Time, limit int) (int, error) {
@@ -112,10 +122,7 @@ func (s *Store) PruneManifests(ctx context.Context, before time.Time, limit int)
 	b := formatTime(before)
 	var n int
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		digests, err := queryStrings(ctx, tx, `SELECT digest FROM manifests AS m
-			WHERE m.updated_at < ? AND m.last_seen < ?
-			AND NOT EXISTS (SELECT 1 FROM scans AS s WHERE s.manifest_digest = m.digest AND s.scanned_at >= ?)
-			ORDER BY m.last_seen, digest LIMIT ?`, b, b, b, limit)
+		digests, err := queryStrings(ctx, tx, queryPruneManifests, b, limit)
 		if err != nil {
 			return err
 		}
@@ -190,4 +197,35 @@ func (s *Store) deleteCount(ctx context.Context, what, query string, args ...any
 		return 0, fmt.Errorf("%s: %w", what, err)
 	}
 	return int(n), nil
+}
+
+// ImagesOfManifests implements store.PackageRows: ImagesOfManifest for
+// many manifests, one query.
+func (s *Store) ImagesOfManifests(ctx context.Context, digests []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	if len(digests) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(uniqueNonEmpty(digests))
+	if err != nil {
+		return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT manifest_digest, image FROM scans AS s
+		WHERE manifest_digest IN (SELECT value FROM json_each(?)) AND idx = (SELECT MAX(idx) FROM scans AS t WHERE t.image = s.image)
+		ORDER BY image`, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d, image string
+		if err := rows.Scan(&d, &image); err != nil {
+			return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
+		}
+		out[d] = append(out[d], image)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
+	}
+	return out, nil
 }
