@@ -298,10 +298,23 @@ func TestAffectedFake(t *testing.T) {
 // store.ErrNotFound.
 func TestAffectedFakeErrors(t *testing.T) {
 	ctx := context.Background()
-	for _, method := range []string{"DiffUpdates", "PackagesNamed", "OperationRecords", "ImagesOfManifest", "ImagesOfManifests"} {
-		t.Run(method, func(t *testing.T) {
+	// The package-rows path asks for images in batches
+	// (ImagesOfManifests); the whole-manifests path one manifest at a time.
+	for _, tc := range []struct {
+		method string
+		rows   bool
+	}{
+		{"DiffUpdates", true}, {"PackagesNamed", true}, {"OperationRecords", true}, {"ImagesOfManifests", true},
+		{"OperationRecords", false}, {"ImagesOfManifest", false},
+	} {
+		method := tc.method
+		t.Run(fmt.Sprintf("%s/rows=%v", method, tc.rows), func(t *testing.T) {
 			st, op1, op2 := fixture(t)
-			got, err := notifier.Affected(ctx, failing{st, method}, op1, op2)
+			var fs notifier.AffectedStore = failing{st, method}
+			if !tc.rows {
+				fs = withoutRows{fs}
+			}
+			got, err := notifier.Affected(ctx, fs, op1, op2)
 			if !errors.Is(err, errBoom) || !strings.Contains(err.Error(), fmt.Sprintf("operation %d", op2)) {
 				t.Fatalf("Affected with %s failing = %v, %v; want errBoom wrapped naming operation %d", method, got, err, op2)
 			}
