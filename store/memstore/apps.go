@@ -2,7 +2,6 @@ package memstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -49,15 +48,15 @@ func copyAppScan(sc store.AppScan) store.AppScan {
 
 // CreateApp implements store.Apps.
 func (s *Store) CreateApp(ctx context.Context, name string, images []string) (*store.App, error) {
-	if name == "" {
-		return nil, errors.New("create app: no name")
+	if _, err := store.EncodeApp(name, images, nil); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.apps.apps[name]; ok {
 		return nil, fmt.Errorf("create app %s: %w", name, store.ErrExists)
 	}
-	a := &store.App{Name: name, CreatedAt: s.at(), Images: list(images)}
+	a := store.NewApp(name, slices.Clone(images), s.at())
 	s.apps.apps[name] = a
 	c := copyApp(a)
 	return &c, nil
@@ -119,11 +118,10 @@ func (s *Store) RemoveApp(ctx context.Context, name string) error {
 
 // RecordDeployment implements store.Apps.
 func (s *Store) RecordDeployment(ctx context.Context, d *store.Deployment) (int64, error) {
-	if d == nil || d.App == "" || d.Env == "" {
-		return 0, errors.New("record deployment: no app or environment")
-	}
-	if !store.ValidVerdict(d.Verdict) {
-		return 0, fmt.Errorf("record deployment of %s: verdict %q is not pass, warn or fail", d.App, d.Verdict)
+	// The engines' checks and errors, and their bound on the lists.
+	cols, err := store.EncodeDeployment(d, nil, s.at())
+	if err != nil {
+		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -131,10 +129,7 @@ func (s *Store) RecordDeployment(ctx context.Context, d *store.Deployment) (int6
 		return 0, fmt.Errorf("record deployment of %s: %w", d.App, store.ErrNotFound)
 	}
 	c := copyDeployment(*d)
-	c.At = micro(c.At)
-	if c.At.IsZero() {
-		c.At = s.at()
-	}
+	c.At = micro(cols.At)
 	ds := s.apps.deploys[d.App]
 	c.ID = 1
 	if len(ds) > 0 {
@@ -174,11 +169,9 @@ func (s *Store) CurrentDeployments(ctx context.Context, app string) ([]store.Dep
 
 // CreateAppScan implements store.Apps.
 func (s *Store) CreateAppScan(ctx context.Context, sc *store.AppScan) (int, error) {
-	if sc == nil || sc.App == "" {
-		return 0, errors.New("create app scan: no app")
-	}
-	if !store.ValidVerdict(sc.Verdict) {
-		return 0, fmt.Errorf("create app scan of %s: verdict %q is not pass, warn or fail", sc.App, sc.Verdict)
+	cols, err := store.EncodeAppScan(sc, nil, s.at())
+	if err != nil {
+		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -186,10 +179,7 @@ func (s *Store) CreateAppScan(ctx context.Context, sc *store.AppScan) (int, erro
 		return 0, fmt.Errorf("create app scan of %s: %w", sc.App, store.ErrNotFound)
 	}
 	c := copyAppScan(*sc)
-	c.ScannedAt = micro(c.ScannedAt)
-	if c.ScannedAt.IsZero() {
-		c.ScannedAt = s.at()
-	}
+	c.ScannedAt = micro(cols.At)
 	scans := s.apps.scans[sc.App]
 	c.Index = 1
 	if len(scans) > 0 {
