@@ -3,16 +3,12 @@ package memstore
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/lapps/lapps/store"
 )
-
-// maxNotificationID is the engines' bound on a notification id.
-const maxNotificationID = 200
 
 func copyNotification(n *store.Notification) store.Notification {
 	c := *n
@@ -30,20 +26,8 @@ func micro(t time.Time) time.Time { return utc(t).Truncate(time.Microsecond) }
 
 // EnqueueNotifications implements store.Outbox.
 func (s *Store) EnqueueNotifications(ctx context.Context, cursor string, op int64, ns []store.Notification) error {
-	if cursor == "" {
-		return errors.New("enqueue notifications: no cursor")
-	}
-	seen := make(map[string]bool, len(ns))
-	for i, n := range ns {
-		switch {
-		case n.ID == "" || len(n.ID) > maxNotificationID:
-			return fmt.Errorf("enqueue notifications of %s: notification %d: id %q is empty or longer than %d bytes", cursor, i, n.ID, maxNotificationID)
-		case seen[n.ID]:
-			return fmt.Errorf("enqueue notifications of %s: duplicate id %q", cursor, n.ID)
-		case n.Webhook == "" || n.Kind == "":
-			return fmt.Errorf("enqueue notifications of %s: notification %s: webhook and kind are required", cursor, n.ID)
-		}
-		seen[n.ID] = true
+	if err := store.CheckNotifications(cursor, ns, nil); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("enqueue notifications of %s: %w", cursor, err)

@@ -13,26 +13,11 @@ import (
 	"github.com/lapps/lapps/store"
 )
 
-// maxNotificationID bounds delivery ids, which travel in an HTTP header.
-const maxNotificationID = 200
-
 // EnqueueNotifications adds ns to the outbox and sets cursor to op in one
 // transaction.
 func (s *Store) EnqueueNotifications(ctx context.Context, cursor string, op int64, ns []store.Notification) error {
-	if cursor == "" {
-		return errors.New("enqueue notifications: no cursor")
-	}
-	seen := make(map[string]bool, len(ns))
-	for i, n := range ns {
-		switch {
-		case n.ID == "" || len(n.ID) > maxNotificationID:
-			return fmt.Errorf("enqueue notifications of %s: notification %d: id %q is empty or longer than %d bytes", cursor, i, n.ID, maxNotificationID)
-		case seen[txt(n.ID)]:
-			return fmt.Errorf("enqueue notifications of %s: duplicate id %q", cursor, n.ID)
-		case n.Webhook == "" || n.Kind == "":
-			return fmt.Errorf("enqueue notifications of %s: notification %s: webhook and kind are required", cursor, n.ID)
-		}
-		seen[txt(n.ID)] = true
+	if err := store.CheckNotifications(cursor, ns, txt); err != nil {
+		return err
 	}
 	t := now()
 	var (
