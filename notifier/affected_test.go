@@ -11,12 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lapps/lapps/indexer"
-	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/matcher"
 	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/notifier"
-	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/store/postgres"
 	"github.com/lapps/lapps/store/sqlite"
@@ -39,32 +36,13 @@ import (
 // without the package rows (every candidate's whole index decoded and
 // matched).
 func TestAffectedIsFullRematch(t *testing.T) {
-	images := testenv.Images(t)
 	ctx := context.Background()
 	scratch, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "scratch.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer scratch.Close()
-	svc := service.NewLocal(scratch, indexer.New(all.Catalogers()), service.WithSources(nil))
-	for _, ref := range []string{"debian/oci:debian-bookworm-min", "debian-bullseye/oci:debian-bullseye-min"} {
-		dir, tag, _ := strings.Cut(ref, ":")
-		if _, err := svc.ScanImage(ctx, service.ScanRequest{Image: "oci:" + filepath.Join(images, dir) + ":" + tag}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	scans, err := scratch.LatestScans(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var bases []*model.ImageIndex
-	for _, sc := range scans {
-		idx, err := scratch.Manifest(ctx, sc.ManifestDigest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bases = append(bases, idx)
-	}
+	bases := realIndexes(t, scratch, "debian/oci:debian-bookworm-min", "debian-bullseye/oci:debian-bullseye-min")
 	var manifests []*model.ImageIndex
 	rng := rand.New(rand.NewPCG(5, 6))
 	for i := range 40 {

@@ -52,7 +52,6 @@ const olderDSAs = 400
 // migration 0013), and reports the ratios. Run it with -benchtime=1x: the setup takes a
 // while.
 func BenchmarkAffected(b *testing.B) {
-	images := testenv.Images(b)
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "lapps.db"))
 	if err != nil {
@@ -61,28 +60,8 @@ func BenchmarkAffected(b *testing.B) {
 	defer st.Close()
 
 	// The real indexes of the Debian images.
-	svc := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(nil))
-	var bases []*model.ImageIndex
-	for _, ref := range []string{
-		"debian/oci:debian-bookworm-min", "debian/oci:debian-bookworm-mid", "debian/oci:debian-bookworm-fat",
-		"debian-bullseye/oci:debian-bullseye-min",
-	} {
-		dir, tag, _ := strings.Cut(ref, ":")
-		if _, err := svc.ScanImage(ctx, service.ScanRequest{Image: "oci:" + filepath.Join(images, dir) + ":" + tag}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	scans, err := st.LatestScans(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, sc := range scans {
-		idx, err := st.Manifest(ctx, sc.ManifestDigest)
-		if err != nil {
-			b.Fatal(err)
-		}
-		bases = append(bases, idx)
-	}
+	bases := realIndexes(b, st, "debian/oci:debian-bookworm-min", "debian/oci:debian-bookworm-mid", "debian/oci:debian-bookworm-fat",
+		"debian-bullseye/oci:debian-bullseye-min")
 
 	// The DSA list as it was olderDSAs advisories ago, then fewDSAs ago,
 	// then as it is: the first operation after the first adds many
@@ -263,4 +242,34 @@ func older(v string) string {
 		return epoch + ":0~" + rest
 	}
 	return "0~" + v
+}
+
+// realIndexes scans the test images refs ("dir/oci:tag" under the test
+// images) into st and returns their indexes as st stored them: the real
+// package sets the affected tests and measurements generate manifests
+// from.
+func realIndexes(tb testing.TB, st store.Store, refs ...string) []*model.ImageIndex {
+	tb.Helper()
+	images := testenv.Images(tb)
+	ctx := context.Background()
+	svc := service.NewLocal(st, indexer.New(all.Catalogers()), service.WithSources(nil))
+	for _, ref := range refs {
+		dir, tag, _ := strings.Cut(ref, ":")
+		if _, err := svc.ScanImage(ctx, service.ScanRequest{Image: "oci:" + filepath.Join(images, dir) + ":" + tag}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	scans, err := st.LatestScans(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []*model.ImageIndex
+	for _, sc := range scans {
+		idx, err := st.Manifest(ctx, sc.ManifestDigest)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, idx)
+	}
+	return out
 }

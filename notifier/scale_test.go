@@ -17,12 +17,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/lapps/lapps/indexer"
-	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/matcher"
 	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/notifier"
-	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
 	"github.com/lapps/lapps/store/postgres"
 	"github.com/lapps/lapps/store/sqlite"
@@ -56,35 +53,14 @@ func TestMeasureScale(t *testing.T) {
 	if w, err := strconv.Atoi(os.Getenv("LAPPS_SCALE_WORST")); err == nil {
 		worstUpTo = w
 	}
-	images := testenv.Images(t)
 	ctx := context.Background()
 	local, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "lapps.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer local.Close()
-	svc := service.NewLocal(local, indexer.New(all.Catalogers()), service.WithSources(nil))
-	var bases []*model.ImageIndex
-	for _, ref := range []string{
-		"debian/oci:debian-bookworm-min", "debian/oci:debian-bookworm-mid", "debian/oci:debian-bookworm-fat",
-		"debian-bullseye/oci:debian-bullseye-min",
-	} {
-		dir, tag, _ := strings.Cut(ref, ":")
-		if _, err := svc.ScanImage(ctx, service.ScanRequest{Image: "oci:" + filepath.Join(images, dir) + ":" + tag}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	scans, err := local.LatestScans(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sc := range scans {
-		idx, err := local.Manifest(ctx, sc.ManifestDigest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bases = append(bases, idx)
-	}
+	bases := realIndexes(t, local, "debian/oci:debian-bookworm-min", "debian/oci:debian-bookworm-mid", "debian/oci:debian-bookworm-fat",
+		"debian-bullseye/oci:debian-bullseye-min")
 
 	// LAPPS_SCALE_DSN: a database of the caller's, kept after the test, so
 	// that a database loaded once is measured again (by code changed
