@@ -15,9 +15,8 @@ import (
 
 	"github.com/lapps/lapps/client"
 	"github.com/lapps/lapps/config"
-	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/daemon"
 	"github.com/lapps/lapps/indexer"
-	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/redact"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
@@ -171,12 +170,9 @@ func (a *app) service(ctx context.Context) (service.Service, error) {
 	return a.svc, nil
 }
 
-// newLocal returns the in-process service on st with the configuration's
-// bounds on what scans read (the limits section), and opts.
+// newLocal is daemon.NewLocal with the command's configuration.
 func (a *app) newLocal(st store.Store, opts ...service.Option) *service.Local {
-	lim := a.cfg.Limits
-	opts = append([]service.Option{service.WithImageOptions(image.WithLimits(lim.ImageLimits())), service.WithSBOMLimits(lim.SBOMLimits())}, opts...)
-	return service.NewLocal(st, indexer.New(all.Catalogers(), indexer.WithLimits(lim.IndexerLimits())), opts...)
+	return daemon.NewLocal(a.cfg, st, opts...)
 }
 
 // openStore opens the database: a PostgreSQL URL (postgres://…) or an

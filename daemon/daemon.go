@@ -97,7 +97,7 @@ func Run(ctx context.Context, cfg *config.Config, st store.Store, opts ...Option
 	// server.registries.allow, insecure access only for the registries
 	// the configuration marks insecure.
 	serverImages := []image.Option{image.WithLocalRoots(sc.LocalImages), image.WithRegistryAllow(sc.Registries.Allow)}
-	local := newLocal(cfg, st, service.WithSources(sources), service.WithLogger(log), service.WithCredentials(cfg.Credentials()),
+	local := NewLocal(cfg, st, service.WithSources(sources), service.WithLogger(log), service.WithCredentials(cfg.Credentials()),
 		service.WithImageOptions(serverImages...),
 		service.WithInsecureRegistries(cfg.InsecureRegistries()))
 	metrics := server.NewMetrics(st.OutboxDepth)
@@ -357,9 +357,10 @@ func Run(ctx context.Context, cfg *config.Config, st store.Store, opts ...Option
 	return nil
 }
 
-// newLocal returns the in-process service on st with the configuration's
-// bounds on what scans read (the limits section), and opts.
-func newLocal(cfg *config.Config, st store.Store, opts ...service.Option) *service.Local {
+// NewLocal returns the in-process service on st with the configuration's
+// bounds on what scans read (the limits section), and opts: what lapps
+// serve and every local command run.
+func NewLocal(cfg *config.Config, st store.Store, opts ...service.Option) *service.Local {
 	lim := cfg.Limits
 	opts = append([]service.Option{service.WithImageOptions(image.WithLimits(lim.ImageLimits())), service.WithSBOMLimits(lim.SBOMLimits())}, opts...)
 	return service.NewLocal(st, indexer.New(all.Catalogers(), indexer.WithLimits(lim.IndexerLimits())), opts...)
