@@ -108,16 +108,14 @@ server:
 	// The image, its findings filtered.
 	imgURL := base + "/image?ref=" + url.QueryEscape(img)
 	var caption string
-	var navigated bool
 	br.Must("open the image", chromedp.Navigate(imgURL), chromedp.WaitVisible("#f-pkg"))
 	br.Screenshot("image")
 	br.Axe("image")
-	br.Must("filter findings", chromedp.SendKeys("#f-pkg", "musl-utils"), chromedp.SetValue("#f-sev", "unknown"),
-		chromedp.Click(`form.filters button[type=submit]`),
-		// The filtered page is the same page at a new address: wait for the
-		// new document, or the old one's caption is read before it goes.
-		chromedp.Poll(`location.search.includes("package=musl-utils") && document.readyState === "complete"`, &navigated),
-		chromedp.WaitVisible("#findings-h"),
+	br.Must("fill the filters", chromedp.SendKeys("#f-pkg", "musl-utils"), chromedp.SetValue("#f-sev", "unknown"))
+	// The filtered page replaces the page at a new address: wait for it to
+	// load, or the old one's caption may be read before it goes.
+	br.MustNavigate("filter findings", chromedp.Click(`form.filters button[type=submit]`))
+	br.Must("read the filtered findings", chromedp.WaitVisible("#findings-h"),
 		chromedp.Text("table.findings caption", &caption), chromedp.Location(&loc))
 	if !strings.Contains(loc, "package=musl-utils") || !strings.Contains(loc, "severity=unknown") || !strings.Contains(caption, "Findings: 1 of 2") {
 		t.Errorf("filtered location %s, caption %q: want musl-utils's one finding of two", loc, caption)

@@ -102,6 +102,24 @@ func (b *Browser) Must(what string, actions ...chromedp.Action) {
 	}
 }
 
+// MustNavigate runs actions that load another document (a click on a
+// link or a submit button), waits until it has loaded, and fails the
+// test on error or an HTTP error status. Reading the page right after
+// such a click may read the document being left, when the new one
+// replaces it at the same place (a form that submits to its own page).
+func (b *Browser) MustNavigate(what string, actions ...chromedp.Action) {
+	b.tb.Helper()
+	ctx, cancel := context.WithTimeout(b.Ctx, time.Minute)
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, actions...)
+	if err != nil {
+		b.tb.Fatalf("%s: %v", what, err)
+	}
+	if resp == nil || resp.Status >= 400 {
+		b.tb.Fatalf("%s: response %+v", what, resp)
+	}
+}
+
 // Errors returns the console errors and exceptions seen so far, and
 // forgets them.
 func (b *Browser) Errors() []string {
