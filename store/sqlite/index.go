@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 
 	"github.com/lapps/lapps/model"
 	"github.com/lapps/lapps/store"
@@ -241,15 +240,23 @@ func (s *Store) fillPackageRows(ctx context.Context) error {
 
 // queryPackagesNamed selects the package rows of a kind (?1) by name or
 // source name (?2, a JSON array), each through its index, which covers
-// the row's manifest, position and hash (migration 0014), with its
-// manifest's indexer version and distribution. The JSON of the packages
-// is read by queryPackageData, once per distinct hash.
-const queryPackagesNamed = `WITH hit AS (
-		SELECT manifest, position, hash FROM manifest_package_rows WHERE kind = ?1 AND name IN (SELECT value FROM json_each(?2))
-		UNION
-		SELECT manifest, position, hash FROM manifest_package_rows WHERE kind = ?1 AND source_name <> '' AND source_name IN (SELECT value FROM json_each(?2)))
-	SELECT hit.manifest, hit.position, hit.hash, m.indexer_version, COALESCE(m.distribution, 'null')
-	FROM hit JOIN manifests AS m ON m.digest = hit.manifest`
+// the row's manifest, position and hash (migration 0014). The JSON of
+// the packages is read by queryPackageData, once per distinct hash, and
+// the manifests' indexer version and distribution by queryManifestMeta,
+// once per manifest (not once per row found: an update that concerns
+// every manifest finds about a hundred rows in each).
+const queryPackagesNamed = `SELECT manifest, position, hash FROM manifest_package_rows WHERE kind = ?1 AND name IN (SELECT value FROM json_each(?2))
+	UNION
+	SELECT manifest, position, hash FROM manifest_package_rows WHERE kind = ?1 AND source_name <> '' AND source_name IN (SELECT value FROM json_each(?2))`
+
+// queryManifestMeta reads the indexer version and distribution of
+// manifests (a JSON array of digests) from the index of migration 0015,
+// without their rows.
+const queryManifestMeta = `SELECT digest, indexer_version, COALESCE(distribution, 'null') FROM manifests INDEXED BY manifests_package_meta
+	WHERE digest IN (SELECT value FROM json_each(?))`
+
+// manifestMetaBatch is how many manifests one queryManifestMeta reads.
+const manifestMetaBatch = 5000
 
 // queryPackageData reads one package row by primary key.
 const queryPackageData = `SELECT data FROM manifest_package_rows WHERE manifest = ? AND position = ?`
@@ -286,74 +293,120 @@ func (s *Store) packagesNamed(ctx context.Context, kind string, names []string) 
 	if err != nil {
 		return nil, err
 	}
-	// Sorted here rather than by SQLite: rows grouped by manifest (a
-	// map), then manifests by digest and packages by position.
+	// Sorted here rather than by SQLite: rows grouped by manifest, then
+	// manifests by digest and packages by position. The digests and
+	// hashes are read into reused buffers (RawBytes) and kept once each:
+	// a row found allocates nothing but its place in its manifest's list.
 	type found struct {
 		pos  int64
-		hash string
+		hash *[]byte // the package's JSON, once read
 	}
 	type where struct {
 		manifest string
 		pos      int64
 	}
+	type manifest struct {
+		digest string
+		found  []found
+	}
 	var (
-		byDigest = map[string]*store.ManifestPackages{}
-		pos      = map[string][]found{}
-		dists    = map[string][]byte{}
-		first    = map[string]where{} // one row of each distinct hash
+		byDigest = map[string]*manifest{}
+		data     = map[string]*[]byte{} // by hash
+		first    = map[*[]byte]where{}  // one row of each distinct hash
+		digest   sql.RawBytes
+		hash     sql.RawBytes
+		at       int64
 	)
 	for rows.Next() {
-		var (
-			digest, version, dist string
-			hash                  []byte
-			at                    int64
-		)
-		if err := rows.Scan(&digest, &at, &hash, &version, &dist); err != nil {
+		if err := rows.Scan(&digest, &at, &hash); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if byDigest[digest] == nil {
-			d, ok := dists[dist]
-			if !ok {
-				d = []byte(dist)
-				dists[dist] = d
-			}
-			byDigest[digest] = &store.ManifestPackages{Digest: digest, IndexerVersion: version, Distribution: d}
+		m := byDigest[string(digest)]
+		if m == nil {
+			m = &manifest{digest: string(digest)}
+			byDigest[m.digest] = m
 		}
-		pos[digest] = append(pos[digest], found{at, string(hash)})
-		if _, ok := first[string(hash)]; !ok {
-			first[string(hash)] = where{digest, at}
+		d := data[string(hash)]
+		if d == nil {
+			d = new([]byte)
+			data[string(hash)] = d
+			first[d] = where{m.digest, at}
 		}
+		m.found = append(m.found, found{at, d})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	data := make(map[string][]byte, len(first))
 	if len(first) > 0 {
 		get, err := tx.PrepareContext(ctx, queryPackageData)
 		if err != nil {
 			return nil, err
 		}
 		defer get.Close()
-		for h, w := range first {
-			var b []byte
-			if err := get.QueryRowContext(ctx, w.manifest, w.pos).Scan(&b); err != nil {
+		for d, w := range first {
+			if err := get.QueryRowContext(ctx, w.manifest, w.pos).Scan(d); err != nil {
 				return nil, fmt.Errorf("manifest %s, package row %d: %w", w.manifest, w.pos, err)
 			}
-			data[h] = b
 		}
 	}
-	out := make([]store.ManifestPackages, 0, len(byDigest))
-	for d, m := range byDigest {
-		ps := pos[d]
-		slices.SortFunc(ps, func(a, b found) int { return cmp.Compare(a.pos, b.pos) })
-		m.Packages = make([][]byte, len(ps))
-		for i, p := range ps {
-			m.Packages[i] = data[p.hash]
-		}
-		out = append(out, *m)
+	digests := make([]string, 0, len(byDigest))
+	for d := range byDigest {
+		digests = append(digests, d)
 	}
-	slices.SortFunc(out, func(a, b store.ManifestPackages) int { return strings.Compare(a.Digest, b.Digest) })
+	slices.Sort(digests)
+	out := make([]store.ManifestPackages, len(digests))
+	at0 := map[string]int{} // index in out, by digest
+	for i, d := range digests {
+		m := byDigest[d]
+		slices.SortFunc(m.found, func(a, b found) int { return cmp.Compare(a.pos, b.pos) })
+		ps := make([][]byte, len(m.found))
+		for j, f := range m.found {
+			ps[j] = *f.hash
+		}
+		out[i] = store.ManifestPackages{Digest: d, Packages: ps}
+		at0[d] = i
+	}
+	dists := map[string][]byte{}
+	for batch := range slices.Chunk(digests, manifestMetaBatch) {
+		list, err := json.Marshal(batch)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := tx.QueryContext(ctx, queryManifestMeta, string(list))
+		if err != nil {
+			return nil, fmt.Errorf("manifests' distributions: %w", err)
+		}
+		for rows.Next() {
+			var digest, version string
+			var dist sql.RawBytes
+			if err := rows.Scan(&digest, &version, &dist); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("manifests' distributions: %w", err)
+			}
+			d, ok := dists[string(dist)]
+			if !ok {
+				d = []byte(string(dist))
+				dists[string(dist)] = d
+			}
+			i, ok := at0[digest]
+			if !ok {
+				continue
+			}
+			out[i].IndexerVersion, out[i].Distribution = version, d
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("manifests' distributions: %w", err)
+		}
+	}
+	for i := range out {
+		if out[i].Distribution == nil {
+			// Removed since its rows were read, in the same read
+			// transaction: cannot happen (the rows reference it).
+			return nil, fmt.Errorf("manifest %s of package rows not found", out[i].Digest)
+		}
+	}
 	return out, nil
 }

@@ -207,11 +207,20 @@ func TestMigrate0014(t *testing.T) {
 	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM manifest_package_rows WHERE length(hash) = 16`).Scan(&n); err != nil || n != len(rows) {
 		t.Errorf("package rows with a hash after migration: %d, %v; want %d", n, err, len(rows))
 	}
-	plan := ""
-	rs, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+queryPruneManifests, at, 100)
+	if plan := queryPlan(t, s, queryPruneManifests, at, 100); !strings.Contains(plan, "manifests_last_seen") || strings.Contains(plan, "TEMP B-TREE") {
+		t.Errorf("GC batch selection plan: %s; want a range scan of manifests_last_seen, no sort", plan)
+	}
+}
+
+// queryPlan returns the details of EXPLAIN QUERY PLAN for query.
+func queryPlan(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	rs, err := s.r.QueryContext(context.Background(), `EXPLAIN QUERY PLAN `+query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rs.Close()
+	plan := ""
 	for rs.Next() {
 		var id, parent, unused int
 		var detail string
@@ -220,8 +229,25 @@ func TestMigrate0014(t *testing.T) {
 		}
 		plan += detail + "; "
 	}
-	rs.Close()
-	if !strings.Contains(plan, "manifests_last_seen") || strings.Contains(plan, "TEMP B-TREE") {
-		t.Errorf("GC batch selection plan: %s; want a range scan of manifests_last_seen, no sort", plan)
+	if err := rs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
+// TestPackagesNamedPlan checks that PackagesNamed reads the package rows
+// found from the name indexes alone, and the manifests' indexer version
+// and distribution from the index of migration 0015, never from the
+// manifests' rows (whose distribution comes after the index JSON).
+func TestPackagesNamedPlan(t *testing.T) {
+	s := openTemp(t)
+	plan := queryPlan(t, s, queryPackagesNamed, "deb", `["openssl"]`)
+	for _, want := range []string{"COVERING INDEX manifest_package_rows_name", "COVERING INDEX manifest_package_rows_source"} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("package rows plan: %s; want %s", plan, want)
+		}
+	}
+	if plan := queryPlan(t, s, queryManifestMeta, `["sha256:00"]`); !strings.Contains(plan, "COVERING INDEX manifests_package_meta") {
+		t.Errorf("manifests' distributions plan: %s; want a search of the covering index manifests_package_meta", plan)
 	}
 }
