@@ -172,7 +172,11 @@ func affected(ctx context.Context, st AffectedStore, from, to int64, diff *store
 			if err != nil {
 				return nil, fmt.Errorf("affected by operation %d: %w", to, err)
 			}
-			out = append(out, changes...)
+			if out == nil {
+				out = changes // the one kind of most updates: not copied
+			} else {
+				out = append(out, changes...)
+			}
 			continue
 		}
 		digests, err := st.ManifestsWithPackages(ctx, kind, query)
@@ -354,8 +358,17 @@ func affectedByRows(ctx context.Context, pr store.PackageRows, kind string, ecos
 		dist *vuln.Distribution
 		p    *pkg
 	}
+	// emit is the changes of one manifest: those of a package (shared by
+	// every manifest that holds it), or a manifest's own. The changes are
+	// put together once their number is known: a Change is large, and
+	// growing one slice of them by appending copied each several times.
+	type emit struct {
+		digest  string
+		changes []Change
+	}
 	var (
-		out      []Change
+		emits    []emit
+		total    int
 		byAddr   = map[*byte]*pkg{}  // by the first byte of the store's slice
 		byBytes  = map[string]*pkg{} // the same JSON in another slice
 		dists    = map[string]*vuln.Distribution{}
@@ -447,15 +460,26 @@ func affectedByRows(ctx context.Context, pr store.PackageRows, kind string, ecos
 				for _, r := range hits {
 					was, is = append(was, r.was...), append(is, r.is...)
 				}
-				out = append(out, compare(m.Digest, was, is)...)
+				own := compare(m.Digest, was, is)
+				emits, total = append(emits, emit{m.Digest, own}), total+len(own)
 				continue
 			}
 			for _, r := range hits {
-				for _, c := range r.changes {
-					c.ManifestDigest = m.Digest
-					out = append(out, c)
+				if len(r.changes) > 0 {
+					emits, total = append(emits, emit{m.Digest, r.changes}), total+len(r.changes)
 				}
 			}
+		}
+	}
+	if total == 0 {
+		return nil, nil
+	}
+	out := make([]Change, 0, total)
+	for _, e := range emits {
+		n := len(out)
+		out = append(out, e.changes...)
+		for i := n; i < len(out); i++ {
+			out[i].ManifestDigest = e.digest
 		}
 	}
 	return out, nil
