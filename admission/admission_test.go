@@ -297,3 +297,37 @@ func BenchmarkDecide(b *testing.B) {
 func tmpl(images ...string) corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{Spec: pod("", images...).Spec}
 }
+
+// TestDescribeOnce checks the remembered descriptions: each verdict and
+// bound gets its own text, equal to describe's, and the memo forgets
+// everything once it holds maxDescriptions of them.
+func TestDescribeOnce(t *testing.T) {
+	descriptions.Clear()
+	nDescriptions.Store(0)
+	var keep []*policy.Verdict // alive, so that no address is reused
+	for i := range maxDescriptions + 10 {
+		v := &policy.Verdict{Result: policy.Fail, Causes: []policy.FindingRef{
+			{ID: fmt.Sprintf("CVE-2026-%d", i), Package: "p", InstalledVersion: "1", Severity: vuln.SeverityHigh},
+			{ID: "CVE-2026-0", Package: "q", InstalledVersion: "2", Severity: vuln.SeverityLow}}}
+		keep = append(keep, v)
+		for _, max := range []int{1, 5} {
+			if got, want := describeOnce(v, max), describe(v, max); got != want {
+				t.Fatalf("verdict %d, max %d: %q, want %q", i, max, got, want)
+			}
+			if got, want := describeOnce(v, max), describe(v, max); got != want {
+				t.Fatalf("verdict %d, max %d, remembered: %q, want %q", i, max, got, want)
+			}
+		}
+		if n := nDescriptions.Load(); n > maxDescriptions {
+			t.Fatalf("%d descriptions remembered, bound %d", n, maxDescriptions)
+		}
+	}
+	n := 0
+	descriptions.Range(func(any, any) bool { n++; return true })
+	if n == 0 || n > maxDescriptions {
+		t.Errorf("%d descriptions held, want 1..%d", n, maxDescriptions)
+	}
+	if len(keep) != maxDescriptions+10 {
+		t.Fatal("verdicts lost")
+	}
+}

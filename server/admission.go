@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -233,13 +234,18 @@ func (s *Server) admission(w http.ResponseWriter, r *http.Request) {
 	}
 	// The review's strings are the caller's: clipped, so that a line
 	// stays a line.
-	attrs := []any{"uid", clip(sum.UID), "kind", clip(sum.Kind), "object", clip(sum.Object), "operation", clip(sum.Operation),
-		"images", sum.Images, "allowed", sum.Allowed, "denied_images", sum.Denied, "refused_images", sum.Refused,
-		"scans_queued", budget.queued, "scans_already_queued", budget.already, "scans_deferred", budget.deferred}
+	// Attributes, not key-value pairs: nothing is boxed on a path taken
+	// for every pod the cluster creates.
+	attrs := [...]slog.Attr{slog.String("uid", clip(sum.UID)), slog.String("kind", clip(sum.Kind)), slog.String("object", clip(sum.Object)),
+		slog.String("operation", clip(sum.Operation)), slog.Int("images", sum.Images), slog.Bool("allowed", sum.Allowed),
+		slog.Int("denied_images", sum.Denied), slog.Int("refused_images", sum.Refused), slog.Int("scans_queued", budget.queued),
+		slog.Int("scans_already_queued", budget.already), slog.Int("scans_deferred", budget.deferred), {}}
+	n := len(attrs) - 1
 	if budget.err != nil {
-		attrs = append(attrs, "queue_err", budget.err)
+		attrs[n] = slog.Any("queue_err", budget.err)
+		n++
 	}
-	s.log.Info("admission review", attrs...)
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "admission review", attrs[:n]...)
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(out)
 }

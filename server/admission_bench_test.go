@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +39,16 @@ import (
 // loopback or localhost URL, every request multiplexed on one connection
 // (http2). The server logs one line per review, as in production, to a
 // JSON handler that discards it (no terminal in the measure).
+//
+// Without a rate the callers post as fast as they are answered: the two
+// cores are saturated, by the server and by the callers themselves, and
+// the tail is the Go scheduler's over their 128 goroutines (it moves
+// little with the server's CPU per review). With rate=10000 they post
+// 10,000 reviews a second together, on fixed schedules, latency counted
+// from when each was due: the latency at a load well beyond a large
+// cluster's admission rate, two fifths of this machine's saturation.
+// dials counts the TLS connections made during the measurement: none, or
+// the warm-up failed.
 func BenchmarkAdmission(b *testing.B) {
 	im := testImages(b)
 	v := testenv.VulnData(b)
@@ -53,12 +65,24 @@ func BenchmarkAdmission(b *testing.B) {
 		name  string
 		ttl   time.Duration
 		http2 bool
-	}{{"cache=5s/http1.1", 0, false}, {"cache=5s/http2", 0, true}, {"cache=off/http1.1", -1, false}} {
+		// rate: the reviews a second the callers send together, each on
+		// its own schedule (0: each as soon as its previous one is
+		// answered, as many as the machine can take).
+		rate int
+	}{{"cache=5s/http1.1", 0, false, 0}, {"cache=5s/http2", 0, true, 0}, {"cache=off/http1.1", -1, false, 0},
+		{"cache=5s/http1.1/rate=10000", 0, false, 10000}, {"cache=5s/http2/rate=10000", 0, true, 10000}} {
 		b.Run(bc.name, func(b *testing.B) {
 			srv := server.NewWithJobs(b, local, local.Store(), nil, server.WithAdmission(server.AdmissionConfig{Policy: &policy.Policy{FailOn: "high", WarnOn: "medium"}, CacheTTL: bc.ttl, AllowAnonymous: true}),
 				server.WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))))
 			defer srv.Close()
 			ts := httptest.NewUnstartedServer(srv.Handler())
+			// New connections, counted to check the warm-up.
+			var newConns atomic.Int64
+			ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+				if st == http.StateNew {
+					newConns.Add(1)
+				}
+			}
 			ts.EnableHTTP2 = bc.http2
 			ts.StartTLS()
 			defer ts.Close()
@@ -74,74 +98,142 @@ func BenchmarkAdmission(b *testing.B) {
 			} else {
 				resp.Body.Close()
 			}
-			const clients = 32
 			perClient := 50
 			if testing.Short() {
 				perClient = 5
 			}
-			// One connection per caller, made (TLS handshake) before the
-			// measurement, as the API server keeps its connections.
-			var warm sync.WaitGroup
-			for c := 0; c < clients; c++ {
-				warm.Add(1)
-				go func() {
-					defer warm.Done()
-					if resp, err := client.Post(ts.URL+"/v1/admission", "application/json", bytes.NewReader(review)); err == nil {
-						_, _ = io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-					}
-				}()
+			warmCallers(b, client, ts.URL, review)
+			if want := map[bool]int64{false: admissionCallers, true: 1}[bc.http2]; newConns.Load() < want {
+				b.Fatalf("warm-up made %d connections, want %d", newConns.Load(), want)
 			}
-			warm.Wait()
-			var all []time.Duration
-			var wall time.Duration
 			cpu0 := processCPU()
+			conns0 := newConns.Load()
 			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				var mu sync.Mutex
-				var wg sync.WaitGroup
-				errs := make(chan error, clients)
-				start := time.Now()
-				for c := 0; c < clients; c++ {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						lat := make([]time.Duration, 0, perClient)
-						for j := 0; j < perClient; j++ {
-							t0 := time.Now()
-							resp, err := client.Post(ts.URL+"/v1/admission?timeout=5s", "application/json", bytes.NewReader(review))
-							if err != nil {
-								errs <- err
-								return
-							}
-							_, _ = io.Copy(io.Discard, resp.Body)
-							resp.Body.Close()
-							if resp.StatusCode != 200 {
-								errs <- fmt.Errorf("status %d", resp.StatusCode)
-								return
-							}
-							lat = append(lat, time.Since(t0))
-						}
-						mu.Lock()
-						all = append(all, lat...)
-						mu.Unlock()
-					}()
-				}
-				wg.Wait()
-				wall += time.Since(start)
-				close(errs)
-				for err := range errs {
-					b.Fatal(err)
-				}
+			all, wall, err := callAdmission(client, ts.URL, review, perClient, b.N, bc.rate)
+			if err != nil {
+				b.Fatal(err)
 			}
 			cpu := processCPU() - cpu0
 			sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-			// CPU per request (server and callers, this process): what
-			// a shared machine's load does not change.
+			// CPU per request (server and callers, both processes when the
+			// callers have their own): what a shared machine's load does
+			// not change.
 			b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-µs/req")
 			b.ReportMetric(float64(len(all))/wall.Seconds(), "req/s")
 			b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+			// Connections made during the measurement (TLS handshakes in
+			// it): none when the warm-up did its work.
+			b.ReportMetric(float64(newConns.Load()-conns0), "dials")
+			b.Logf("%d reviews: p90 %v, p95 %v, p99 %v, p99.9 %v, max %v", len(all), all[len(all)*90/100], all[len(all)*95/100], all[len(all)*99/100], all[len(all)*999/1000], all[len(all)-1])
 		})
 	}
+}
+
+// heldReader is a request body that calls first when it is first read,
+// then gives nothing until release is closed.
+type heldReader struct {
+	r       io.Reader
+	first   func()
+	release <-chan struct{}
+	once    sync.Once
+}
+
+func (h *heldReader) Read(p []byte) (int, error) {
+	h.once.Do(h.first)
+	<-h.release
+	return h.r.Read(p)
+}
+
+// admissionCallers is how many callers BenchmarkAdmission runs at once.
+const admissionCallers = 32
+
+// warmCallers makes one connection per caller (TLS handshake) before the
+// measurement, as the API server keeps its connections. Each warm-up
+// request holds its connection until every caller's has been sent (its
+// body is read only then), so that over HTTP/1.1 there are as many
+// connections as callers: callers warmed one after another would share
+// a few, and the measurement would then include TLS handshakes.
+func warmCallers(tb testing.TB, client *http.Client, url string, review []byte) {
+	var sent sync.WaitGroup
+	sent.Add(admissionCallers)
+	release := make(chan struct{})
+	go func() { sent.Wait(); close(release) }()
+	var warm sync.WaitGroup
+	for range admissionCallers {
+		warm.Add(1)
+		go func() {
+			defer warm.Done()
+			body := &heldReader{r: bytes.NewReader(review), first: sent.Done, release: release}
+			if resp, err := client.Post(url+"/v1/admission", "application/json", body); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	warm.Wait()
+}
+
+// callAdmission runs rounds of admissionCallers callers, each posting
+// review perClient times, and returns the latencies and the time the
+// rounds took. With rate 0 a caller posts as soon as its previous review
+// is answered (a closed loop: the machine saturated, the latency what
+// its scheduling gives). With a rate, the callers together post rate
+// reviews a second, each on its own fixed schedule, and a latency counts
+// from when the review was due, not when it was sent (a caller behind
+// its schedule counts its waiting: no coordinated omission).
+func callAdmission(client *http.Client, url string, review []byte, perClient, rounds, rate int) ([]time.Duration, time.Duration, error) {
+	var all []time.Duration
+	var wall time.Duration
+	var every time.Duration // one caller's interval
+	if rate > 0 {
+		every = time.Duration(admissionCallers) * time.Second / time.Duration(rate)
+	}
+	for range rounds {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		errs := make(chan error, admissionCallers)
+		start := time.Now()
+		for c := range admissionCallers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				lat := make([]time.Duration, 0, perClient)
+				// The callers' schedules are spread over one interval.
+				due := start.Add(every * time.Duration(c) / admissionCallers)
+				for range perClient {
+					t0 := time.Now()
+					if every > 0 {
+						if wait := time.Until(due); wait > 0 {
+							time.Sleep(wait)
+						}
+						t0 = due
+						due = due.Add(every)
+					}
+					resp, err := client.Post(url+"/v1/admission?timeout=5s", "application/json", bytes.NewReader(review))
+					if err != nil {
+						errs <- err
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						errs <- fmt.Errorf("status %d", resp.StatusCode)
+						return
+					}
+					lat = append(lat, time.Since(t0))
+				}
+				mu.Lock()
+				all = append(all, lat...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		wall += time.Since(start)
+		close(errs)
+		for err := range errs {
+			return nil, 0, err
+		}
+	}
+	return all, wall, nil
 }
