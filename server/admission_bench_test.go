@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -119,30 +118,29 @@ func BenchmarkAdmission(b *testing.B) {
 			} else {
 				resp.Body.Close()
 			}
-			perClient := 50
-			if testing.Short() {
-				perClient = 5
-			}
 			warmCallers(b, client, ts.URL, review)
-			if want := map[bool]int64{false: admissionCallers, true: 1}[bc.http2]; newConns.Load() < want {
+			if want := map[bool]int64{false: benchCallers, true: 1}[bc.http2]; newConns.Load() < want {
 				b.Fatalf("warm-up made %d connections, want %d", newConns.Load(), want)
 			}
 			cpu0 := processCPU()
 			conns0 := newConns.Load()
 			b.ResetTimer()
-			all, wall, err := callAdmission(client, ts.URL, review, perClient, b.N, bc.rate)
+			all, wall, err := callRounds(b.N, perCaller(50), bc.rate, func(int, int) error {
+				resp, err := client.Post(ts.URL+"/v1/admission?timeout=5s", "application/json", bytes.NewReader(review))
+				if err != nil {
+					return err
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					return fmt.Errorf("status %d", resp.StatusCode)
+				}
+				return nil
+			})
 			if err != nil {
 				b.Fatal(err)
 			}
-			cpu := processCPU() - cpu0
-			sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-			// CPU per request (server and callers, both processes when the
-			// callers have their own): what a shared machine's load does
-			// not change.
-			b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-µs/req")
-			b.ReportMetric(float64(len(all))/wall.Seconds(), "req/s")
-			b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+			reportLoad(b, all, wall, processCPU()-cpu0)
 			// Connections made during the measurement (TLS handshakes in
 			// it): none when the warm-up did its work.
 			b.ReportMetric(float64(newConns.Load()-conns0), "dials")
@@ -166,9 +164,6 @@ func (h *heldReader) Read(p []byte) (int, error) {
 	return h.r.Read(p)
 }
 
-// admissionCallers is how many callers BenchmarkAdmission runs at once.
-const admissionCallers = 32
-
 // warmCallers makes one connection per caller (TLS handshake) before the
 // measurement, as the API server keeps its connections. Each warm-up
 // request holds its connection until every caller's has been sent (its
@@ -177,11 +172,11 @@ const admissionCallers = 32
 // a few, and the measurement would then include TLS handshakes.
 func warmCallers(tb testing.TB, client *http.Client, url string, review []byte) {
 	var sent sync.WaitGroup
-	sent.Add(admissionCallers)
+	sent.Add(benchCallers)
 	release := make(chan struct{})
 	go func() { sent.Wait(); close(release) }()
 	var warm sync.WaitGroup
-	for range admissionCallers {
+	for range benchCallers {
 		warm.Add(1)
 		go func() {
 			defer warm.Done()
@@ -193,68 +188,4 @@ func warmCallers(tb testing.TB, client *http.Client, url string, review []byte) 
 		}()
 	}
 	warm.Wait()
-}
-
-// callAdmission runs rounds of admissionCallers callers, each posting
-// review perClient times, and returns the latencies and the time the
-// rounds took. With rate 0 a caller posts as soon as its previous review
-// is answered (a closed loop: the machine saturated, the latency what
-// its scheduling gives). With a rate, the callers together post rate
-// reviews a second, each on its own fixed schedule, and a latency counts
-// from when the review was due, not when it was sent (a caller behind
-// its schedule counts its waiting: no coordinated omission).
-func callAdmission(client *http.Client, url string, review []byte, perClient, rounds, rate int) ([]time.Duration, time.Duration, error) {
-	var all []time.Duration
-	var wall time.Duration
-	var every time.Duration // one caller's interval
-	if rate > 0 {
-		every = time.Duration(admissionCallers) * time.Second / time.Duration(rate)
-	}
-	for range rounds {
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		errs := make(chan error, admissionCallers)
-		start := time.Now()
-		for c := range admissionCallers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				lat := make([]time.Duration, 0, perClient)
-				// The callers' schedules are spread over one interval.
-				due := start.Add(every * time.Duration(c) / admissionCallers)
-				for range perClient {
-					t0 := time.Now()
-					if every > 0 {
-						if wait := time.Until(due); wait > 0 {
-							time.Sleep(wait)
-						}
-						t0 = due
-						due = due.Add(every)
-					}
-					resp, err := client.Post(url+"/v1/admission?timeout=5s", "application/json", bytes.NewReader(review))
-					if err != nil {
-						errs <- err
-						return
-					}
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						errs <- fmt.Errorf("status %d", resp.StatusCode)
-						return
-					}
-					lat = append(lat, time.Since(t0))
-				}
-				mu.Lock()
-				all = append(all, lat...)
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		wall += time.Since(start)
-		close(errs)
-		for err := range errs {
-			return nil, 0, err
-		}
-	}
-	return all, wall, nil
 }

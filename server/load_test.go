@@ -8,8 +8,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"sort"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -95,66 +93,33 @@ func BenchmarkReportRPS(b *testing.B) {
 // requests each per iteration, wants status want, and reports the
 // requests per second, the latency percentiles and the body size.
 func loadReports(b *testing.B, client *http.Client, target string, header http.Header, want int) {
-	const clients = 32
-	perClient := 40
-	if testing.Short() {
-		perClient = 5
-	}
-	var all []time.Duration
-	var wall time.Duration
 	var bodyBytes atomic.Int64
 	cpu0 := processCPU()
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		errs := make(chan error, clients)
-		start := time.Now()
-		for c := 0; c < clients; c++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				lat := make([]time.Duration, 0, perClient)
-				for j := 0; j < perClient; j++ {
-					t0 := time.Now()
-					req, _ := http.NewRequest("GET", target, nil)
-					for k, v := range header {
-						req.Header[k] = v
-					}
-					resp, err := client.Do(req)
-					if err != nil {
-						errs <- err
-						return
-					}
-					n, _ := io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != want {
-						errs <- fmt.Errorf("status %d, want %d", resp.StatusCode, want)
-						return
-					}
-					bodyBytes.Store(n)
-					lat = append(lat, time.Since(t0))
-				}
-				mu.Lock()
-				all = append(all, lat...)
-				mu.Unlock()
-			}()
+	all, wall, err := callRounds(b.N, perCaller(40), 0, func(int, int) error {
+		req, err := http.NewRequest("GET", target, nil)
+		if err != nil {
+			return err
 		}
-		wg.Wait()
-		wall += time.Since(start)
-		close(errs)
-		for err := range errs {
-			b.Fatal(err)
+		for k, v := range header {
+			req.Header[k] = v
 		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			return fmt.Errorf("status %d, want %d", resp.StatusCode, want)
+		}
+		bodyBytes.Store(n)
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
-	cpu := processCPU() - cpu0
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	// CPU per request (server and clients, this process): what a shared
-	// machine's load does not change.
-	b.ReportMetric(float64(cpu.Microseconds())/float64(len(all)), "cpu-µs/req")
-	b.ReportMetric(float64(len(all))/wall.Seconds(), "req/s")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+	reportLoad(b, all, wall, processCPU()-cpu0)
 	b.ReportMetric(float64(bodyBytes.Load()), "body-bytes")
 }
 

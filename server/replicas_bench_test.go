@@ -11,10 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -73,48 +71,21 @@ func pgSize(tb testing.TB, dsn string) int64 {
 // returns the requests per second and the median and 99th percentile.
 func rps(tb testing.TB, targets []string) (float64, time.Duration, time.Duration) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	const clients = 32
-	perClient := 40
-	if testing.Short() {
-		perClient = 5
-	}
-	var mu sync.Mutex
-	var all []time.Duration
-	var wg sync.WaitGroup
-	errs := make(chan error, clients)
-	start := time.Now()
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			lat := make([]time.Duration, 0, perClient)
-			for j := 0; j < perClient; j++ {
-				t0 := time.Now()
-				resp, err := client.Get(targets[(c+j)%len(targets)])
-				if err != nil {
-					errs <- err
-					return
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					errs <- fmt.Errorf("status %d", resp.StatusCode)
-					return
-				}
-				lat = append(lat, time.Since(t0))
-			}
-			mu.Lock()
-			all = append(all, lat...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	wall := time.Since(start)
-	close(errs)
-	for err := range errs {
+	all, wall, err := callRounds(1, perCaller(40), 0, func(c, j int) error {
+		resp, err := client.Get(targets[(c+j)%len(targets)])
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	if err != nil {
 		tb.Fatal(err)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	return float64(len(all)) / wall.Seconds(), all[len(all)/2], all[len(all)*99/100]
 }
 
