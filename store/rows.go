@@ -42,3 +42,13 @@ func ScanBytes(row Row) (*[]byte, error) {
 	}
 	return &b, nil
 }
+
+// ScanSourceOperation reads a row of (source, operation), for
+// CollectRows (CurrentOperations).
+func ScanSourceOperation(row Row) (*SourceOperation, error) {
+	var o SourceOperation
+	if err := row.Scan(&o.Source, &o.Operation); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}

@@ -55,15 +55,8 @@ func (s *Store) CurrentOperations(ctx context.Context) ([]store.SourceOperation,
 		return nil, fmt.Errorf("current operations: %w", err)
 	}
 	defer rows.Close()
-	var out []store.SourceOperation
-	for rows.Next() {
-		var o store.SourceOperation
-		if err := rows.Scan(&o.Source, &o.Operation); err != nil {
-			return nil, fmt.Errorf("current operations: %w", err)
-		}
-		out = append(out, o)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectRows(rows, store.ScanSourceOperation)
+	if err != nil {
 		return nil, fmt.Errorf("current operations: %w", err)
 	}
 	return out, nil
