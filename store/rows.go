@@ -52,3 +52,21 @@ func ScanSourceOperation(row Row) (*SourceOperation, error) {
 	}
 	return &o, nil
 }
+
+// CollectPairs reads rows of two strings (key, value) to the end and
+// returns the values by key, each list in the rows' order (images of
+// manifests). The caller closes rows.
+func CollectPairs(rows Rows) (map[string][]string, error) {
+	out := map[string][]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		out[k] = append(out[k], v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

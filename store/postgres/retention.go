@@ -197,23 +197,16 @@ const queryImagesOfManifests = `SELECT s.manifest_digest, s.image COLLATE "C" FR
 // ImagesOfManifests implements store.PackageRows: ImagesOfManifest for
 // many manifests, one query.
 func (s *Store) ImagesOfManifests(ctx context.Context, digests []string) (map[string][]string, error) {
-	out := map[string][]string{}
 	if len(digests) == 0 {
-		return out, nil
+		return map[string][]string{}, nil
 	}
 	rows, err := s.pool.Query(ctx, queryImagesOfManifests, uniqueNonEmpty(txts(digests)))
 	if err != nil {
 		return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var d, image string
-		if err := rows.Scan(&d, &image); err != nil {
-			return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
-		}
-		out[d] = append(out[d], image)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectPairs(rows)
+	if err != nil {
 		return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
 	}
 	return out, nil

@@ -202,9 +202,8 @@ func (s *Store) deleteCount(ctx context.Context, what, query string, args ...any
 // ImagesOfManifests implements store.PackageRows: ImagesOfManifest for
 // many manifests, one query.
 func (s *Store) ImagesOfManifests(ctx context.Context, digests []string) (map[string][]string, error) {
-	out := map[string][]string{}
 	if len(digests) == 0 {
-		return out, nil
+		return map[string][]string{}, nil
 	}
 	list, err := json.Marshal(uniqueNonEmpty(digests))
 	if err != nil {
@@ -217,14 +216,8 @@ func (s *Store) ImagesOfManifests(ctx context.Context, digests []string) (map[st
 		return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var d, image string
-		if err := rows.Scan(&d, &image); err != nil {
-			return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
-		}
-		out[d] = append(out[d], image)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := store.CollectPairs(rows)
+	if err != nil {
 		return nil, fmt.Errorf("images of %d manifests: %w", len(digests), err)
 	}
 	return out, nil
