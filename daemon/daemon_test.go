@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,31 +10,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lapps/lapps/config"
 	"github.com/lapps/lapps/store/sqlite"
+	"github.com/lapps/lapps/testenv"
 )
-
-// syncBuffer is a buffer written by the daemon and read by the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testConfig loads a configuration of one disabled source (no ingest at
 // start) followed by extra YAML for the server section.
@@ -65,7 +46,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out, logs syncBuffer
+	var out, logs testenv.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -130,7 +111,7 @@ func TestRunConfigError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = Run(context.Background(), cfg, st, WithAddr("127.0.0.1:0"), WithOutput(&syncBuffer{}))
+	err = Run(context.Background(), cfg, st, WithAddr("127.0.0.1:0"), WithOutput(&testenv.SyncBuffer{}))
 	var ce ConfigError
 	if !errors.As(err, &ce) || err.Error() != "server.console.session_key: at least 16 bytes" {
 		t.Errorf("Run = %v (%T), want the ConfigError naming server.console.session_key", err, err)

@@ -74,7 +74,7 @@ server:
 		}
 	}
 	cmd := exec.Command(lappsBin, "--db", db, "serve", "--addr", "127.0.0.1:0", "-c", cfg)
-	log := &syncBuffer{}
+	log := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

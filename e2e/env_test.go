@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -320,7 +319,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 type lappsProc struct {
 	cmd    *exec.Cmd
 	url    string
-	log    *syncBuffer
+	log    *testenv.SyncBuffer
 	exited chan struct{}
 }
 
@@ -330,7 +329,7 @@ var servingRE = regexp.MustCompile(`lapps: serving on (127\.0\.0\.1:[0-9]+)`)
 // killed when the test ends, and its log is shown if the test failed.
 func startLapps(t *testing.T, environ []string, args ...string) *lappsProc {
 	t.Helper()
-	p := &lappsProc{log: &syncBuffer{}, exited: make(chan struct{})}
+	p := &lappsProc{log: &testenv.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(lappsBin, args...)
 	p.cmd.Env = environ
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
@@ -369,22 +368,4 @@ func startLapps(t *testing.T, environ []string, args ...string) *lappsProc {
 func (p *lappsProc) kill() {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL) // fails only when it has exited already
 	<-p.exited
-}
-
-// syncBuffer is a bytes.Buffer that a process writes while a test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

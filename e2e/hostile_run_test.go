@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapps/lapps/testenv"
 	_ "modernc.org/sqlite" // reading the server's database after it stopped
 )
 
@@ -80,8 +81,8 @@ func (r *runner) run(args ...string) outcome {
 type proc struct {
 	r      *runner
 	cmd    *exec.Cmd
-	out    *syncBuffer
-	err    *syncBuffer
+	out    *testenv.SyncBuffer
+	err    *testenv.SyncBuffer
 	start  time.Time
 	done   chan struct{}
 	killed string
@@ -96,7 +97,7 @@ func (r *runner) start(extraEnv []string, args ...string) *proc {
 // startDir is start in the working directory dir ("": the test's).
 func (r *runner) startDir(dir string, extraEnv []string, args ...string) *proc {
 	r.t.Helper()
-	p := &proc{r: r, out: &syncBuffer{}, err: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{r: r, out: &testenv.SyncBuffer{}, err: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(r.bin, args...)
 	p.cmd.Dir = dir
 	p.cmd.Env = r.environ(extraEnv...)

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lapps/lapps/testenv"
 )
 
 // selfSigned writes a certificate for 127.0.0.1 and its key into dir.
@@ -53,7 +55,7 @@ func TestServeTLS(t *testing.T) {
 	cfg := filepath.Join(dir, "lapps.yaml")
 	os.WriteFile(cfg, []byte("vulndb:\n  sources:\n    - {name: none, type: osv, path: "+dir+", enabled: false}\nserver:\n  tls_cert: "+certFile+"\n  tls_key: "+keyFile+"\n"), 0o644)
 	cmd := exec.Command(lappsBin, "--db", filepath.Join(dir, "lapps.db"), "serve", "--addr", "127.0.0.1:0", "-c", cfg)
-	log := &syncBuffer{}
+	log := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

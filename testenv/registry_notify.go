@@ -66,7 +66,7 @@ func StartRegistryNotifying(tb testing.TB, endpointURL string, headers map[strin
 		tb.Fatalf("registry config: %v", err)
 	}
 
-	logBuf := &syncBuffer{}
+	logBuf := &SyncBuffer{}
 	cmd := exec.Command(bin, "serve", cfgPath)
 	cmd.Stdout, cmd.Stderr = logBuf, logBuf
 	if err := cmd.Start(); err != nil {
@@ -96,7 +96,7 @@ var listeningRE = regexp.MustCompile(`msg="listening on ([0-9.]+:[0-9]+)"`)
 
 // waitListening reads the registry's address from its "listening on" log
 // line and waits until /v2/ answers, for at most 10 s.
-func waitListening(tb testing.TB, log *syncBuffer, exited <-chan struct{}) string {
+func waitListening(tb testing.TB, log *SyncBuffer, exited <-chan struct{}) string {
 	tb.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	client := &http.Client{Timeout: time.Second}
@@ -121,20 +121,22 @@ func waitListening(tb testing.TB, log *syncBuffer, exited <-chan struct{}) strin
 	return ""
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing it while a
-// test reads it.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for a process (or a goroutine)
+// writing it while a test reads it.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+// String returns what was written so far.
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()

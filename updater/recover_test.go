@@ -1,7 +1,6 @@
 package updater_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -11,9 +10,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/lapps/lapps/testenv"
 	"github.com/lapps/lapps/updater"
 	"github.com/lapps/lapps/vuln"
 )
@@ -72,7 +71,7 @@ func TestParserPanicIsAFailedRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := sourceRecords(st, "src")
-			var logs syncBuffer
+			var logs testenv.SyncBuffer
 			err := run(st, bad, updater.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 			if !errors.Is(err, updater.ErrPanic) || !strings.Contains(err.Error(), "assignment to entry in nil map") {
 				t.Fatalf("error %v, want ErrPanic with the panic's message", err)
@@ -116,7 +115,7 @@ func TestRunRedactsCredentials(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := newFakeStore()
-			var logs syncBuffer
+			var logs testenv.SyncBuffer
 			log := updater.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 			res := updater.RunAll(context.Background(), st, []updater.Source{{Name: "creds", Type: "osv", URLs: []string{tc.url}}},
 				log, fast, updater.WithAttempts(2))[0]
@@ -163,7 +162,7 @@ func TestRunCountsSkipped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	st := newFakeStore()
 	res := updater.RunAll(context.Background(), st, []updater.Source{{Name: "osv", Type: "osv", Path: dir}},
 		updater.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))[0]
@@ -184,22 +183,4 @@ func TestRunCountsSkipped(t *testing.T) {
 	if n := strings.Count(logs.String(), "malformed entries of the feed skipped"); n != 1 {
 		t.Errorf("%d log lines about skipped entries, want 1:\n%s", n, logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
