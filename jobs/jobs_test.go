@@ -11,33 +11,11 @@ import (
 
 	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/jobs/jobstest"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
 )
-
-// waitJob polls job id in q until it is finished (or until cond, when
-// given, holds) and returns it.
-func waitJob(t *testing.T, q store.Jobs, id string, cond func(*store.Job) bool) *store.Job {
-	t.Helper()
-	if cond == nil {
-		cond = func(j *store.Job) bool { return j.State == store.JobSucceeded || j.State == store.JobFailed }
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		j, err := q.GetJob(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cond(j) {
-			return j
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s: still %s (holder %q, attempt %d)", id, j.State, j.Holder, j.Attempts)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // fakeService is a Scanner whose scans and recorded reports the tests
 // choose.
@@ -88,7 +66,7 @@ func okScanner(keys chan<- string) fakeService {
 // unrenewed) is claimed by another and run again, under the same key, so
 // that the scan it may have recorded already is not recorded twice.
 func TestJobTakenOver(t *testing.T) {
-	q := testQueue(t)
+	q := jobstest.Queue(t)
 	ctx := context.Background()
 	if _, err := q.EnqueueJob(ctx, &store.Job{ID: "j1", Kind: KindScan, Request: []byte(`{"image":"reg/app:1"}`)}); err != nil {
 		t.Fatal(err)
@@ -100,7 +78,7 @@ func TestJobTakenOver(t *testing.T) {
 	keys := make(chan string, 1)
 	srv := run(okScanner(keys), q, WithReplica("live-replica", 3*time.Second))
 	defer srv.Close()
-	j := waitJob(t, q, "j1", nil)
+	j := jobstest.Wait(t, q.GetJob, "j1", nil)
 	if j.State != store.JobSucceeded || j.Holder != "live-replica" || j.Attempts != 2 {
 		t.Errorf("job taken over: %s by %q at attempt %d, want succeeded by live-replica at attempt 2", j.State, j.Holder, j.Attempts)
 	}
@@ -112,7 +90,7 @@ func TestJobTakenOver(t *testing.T) {
 // TestJobAbandoned: a job whose replicas keep dying is failed after
 // maxJobAttempts claims, not run again.
 func TestJobAbandoned(t *testing.T) {
-	q := testQueue(t)
+	q := jobstest.Queue(t)
 	ctx := context.Background()
 	if _, err := q.EnqueueJob(ctx, &store.Job{ID: "j1", Kind: KindScan, Request: []byte(`{"image":"reg/huge:1"}`)}); err != nil {
 		t.Fatal(err)
@@ -129,7 +107,7 @@ func TestJobAbandoned(t *testing.T) {
 		return &report.Report{}, nil
 	}}, q)
 	defer srv.Close()
-	j, err := srv.Get(ctx, waitJob(t, q, "j1", nil).ID)
+	j, err := srv.Get(ctx, jobstest.Wait(t, q.GetJob, "j1", nil).ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +123,7 @@ func TestJobAbandoned(t *testing.T) {
 // puts it back in the queue, as it was, for the next replica, which runs
 // it to the end.
 func TestJobReleasedAtShutdown(t *testing.T) {
-	q := testQueue(t)
+	q := jobstest.Queue(t)
 	started := make(chan struct{})
 	srv := run(fakeService{scan: func(ctx context.Context, _ service.ScanRequest) (*report.Report, error) {
 		close(started)
@@ -170,7 +148,7 @@ func TestJobReleasedAtShutdown(t *testing.T) {
 	const released = 1
 	next := run(okScanner(nil), q, WithReplica("next", time.Minute))
 	defer next.Close()
-	if j := waitJob(t, q, job.ID, nil); j.State != store.JobSucceeded || j.Holder != "next" || j.Attempts != released+1 {
+	if j := jobstest.Wait(t, q.GetJob, job.ID, nil); j.State != store.JobSucceeded || j.Holder != "next" || j.Attempts != released+1 {
 		t.Errorf("job after restart: %s by %q at attempt %d, want %d", j.State, j.Holder, j.Attempts, released+1)
 	}
 }
@@ -186,7 +164,7 @@ func (stealingQueue) RenewJob(context.Context, string, string, time.Duration, []
 // TestJobLost: a replica that finds its claim lost stops the scan and
 // leaves the job, and its outcome, to the replica that took it.
 func TestJobLost(t *testing.T) {
-	q := testQueue(t)
+	q := jobstest.Queue(t)
 	stopped := make(chan error, 1)
 	srv := run(fakeService{scan: func(ctx context.Context, _ service.ScanRequest) (*report.Report, error) {
 		<-ctx.Done()
@@ -218,7 +196,7 @@ func TestJobLost(t *testing.T) {
 // kind, a request that does not parse) fails with bad_request instead of
 // being retried.
 func TestJobBadRequest(t *testing.T) {
-	q := testQueue(t)
+	q := jobstest.Queue(t)
 	ctx := context.Background()
 	for id, j := range map[string]store.Job{
 		"kind":    {Kind: "rebuild", Request: []byte(`{"image":"reg/app:1"}`)},
@@ -233,7 +211,7 @@ func TestJobBadRequest(t *testing.T) {
 	srv := run(okScanner(nil), q)
 	defer srv.Close()
 	for _, id := range []string{"kind", "request", "image"} {
-		waitJob(t, q, id, nil)
+		jobstest.Wait(t, q.GetJob, id, nil)
 		j, err := srv.Get(ctx, id)
 		if err != nil {
 			t.Fatal(err)
@@ -248,7 +226,7 @@ func TestJobBadRequest(t *testing.T) {
 // not a second copy of the report: the report shown is the scan's, and a
 // job whose scan retention removed says so.
 func TestJobResultIsTheScan(t *testing.T) {
-	q := testQueue(t)
+	q := jobstest.Queue(t)
 	kept := true
 	srv := run(fakeService{
 		scan: func(_ context.Context, req service.ScanRequest) (*report.Report, error) {
@@ -267,7 +245,7 @@ func TestJobResultIsTheScan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sj := waitJob(t, q, job.ID, nil); string(sj.Result) != `{"image":"reg/app:1","scan_index":4}` {
+	if sj := jobstest.Wait(t, q.GetJob, job.ID, nil); string(sj.Result) != `{"image":"reg/app:1","scan_index":4}` {
 		t.Errorf("stored result %s, want the scan's image and index", sj.Result)
 	}
 	j, err := srv.Get(ctx, job.ID)
@@ -286,7 +264,7 @@ func TestJobResultIsTheScan(t *testing.T) {
 // TestJobFinishedAtShutdown: a scan that ends while the server stops is
 // recorded as the job's outcome, not put back in the queue to run again.
 func TestJobFinishedAtShutdown(t *testing.T) {
-	q := testQueue(t)
+	q := jobstest.Queue(t)
 	started := make(chan struct{})
 	srv := run(fakeService{scan: func(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
 		close(started)

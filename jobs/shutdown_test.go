@@ -11,6 +11,7 @@ import (
 
 	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/api/errcode"
+	"github.com/lapps/lapps/jobs/jobstest"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
@@ -35,7 +36,7 @@ func withGrace(d time.Duration) Option { return func(j *Runner) { j.grace = d } 
 // with a scan that ignores cancellation, and the job is released to the
 // queue, not left running under a dead replica's lease.
 func TestShutdownWithStuckScan(t *testing.T) {
-	q := testQueue(t)
+	q := jobstest.Queue(t)
 	started := make(chan string, 1)
 	srv := run(stuckScanner(t, started), q, WithReplica("stuck", time.Hour), withGrace(time.Hour))
 	job, err := srv.enqueue(context.Background(), "", Scan{Image: "reg.example.com/fifo:1"})
@@ -62,7 +63,7 @@ func TestShutdownWithStuckScan(t *testing.T) {
 // after the grace period: at shutdown its job is released and the
 // shutdown completes; its slot is not held.
 func TestStuckScanGivenUp(t *testing.T) {
-	q := testQueue(t)
+	q := jobstest.Queue(t)
 	started := make(chan string, 1)
 	srv := run(stuckScanner(t, started), q, WithReplica("stuck", time.Hour), withGrace(10*time.Millisecond))
 	job, err := srv.enqueue(context.Background(), "", Scan{Image: "reg.example.com/fifo:1"})
@@ -83,7 +84,7 @@ func TestStuckScanGivenUp(t *testing.T) {
 // cancelled or not (then after the grace period), and frees its slot for
 // the next job.
 func TestScanTimeout(t *testing.T) {
-	q := testQueue(t)
+	q := jobstest.Queue(t)
 	started := make(chan string, 2)
 	end := make(chan struct{})
 	defer close(end)
@@ -106,7 +107,7 @@ func TestScanTimeout(t *testing.T) {
 		ids = append(ids, job.ID)
 	}
 	for _, id := range ids {
-		waitJob(t, q, id, nil)
+		jobstest.Wait(t, q.GetJob, id, nil)
 		j, err := srv.Get(context.Background(), id)
 		if err != nil {
 			t.Fatal(err)
@@ -123,7 +124,7 @@ func TestScanTimeout(t *testing.T) {
 // at the next claim, not retried forever: releases count the attempt,
 // and the server does not undo it.
 func TestReleasedThreeTimesFails(t *testing.T) {
-	q := testQueue(t)
+	q := jobstest.Queue(t)
 	if _, err := q.EnqueueJob(context.Background(), &store.Job{ID: "j1", Kind: KindScan, Request: []byte(`{"image":"reg.example.com/big:1"}`)}); err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func TestReleasedThreeTimesFails(t *testing.T) {
 		return &report.Report{}, nil
 	}}, q, WithReplica("last", time.Hour))
 	defer srv.Close()
-	j := waitJob(t, q, "j1", nil)
+	j := jobstest.Wait(t, q.GetJob, "j1", nil)
 	if j.State != store.JobFailed || !strings.Contains(string(j.Error), "abandoned after 3 attempts") || scans.Load() != 0 {
 		t.Errorf("after three releases: %s %s, %d scans; want failed, abandoned, not scanned", j.State, j.Error, scans.Load())
 	}

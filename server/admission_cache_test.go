@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lapps/lapps/jobs/jobstest"
 	"github.com/lapps/lapps/policy"
 	"github.com/lapps/lapps/report"
 )
@@ -34,7 +35,7 @@ func (c *countingService) Report(ctx context.Context, _ string, _ int) (*report.
 // answered at once while one lookup refreshes it.
 func TestVerdictCache(t *testing.T) {
 	svc := &countingService{release: make(chan struct{})}
-	s := newServer(t, svc, testQueue(t), WithAdmission(AdmissionConfig{Policy: &policy.Policy{FailOn: "high"}, CacheTTL: time.Hour}))
+	s := newServer(t, svc, jobstest.Queue(t), WithAdmission(AdmissionConfig{Policy: &policy.Policy{FailOn: "high"}, CacheTTL: time.Hour}))
 	defer s.Close()
 	const callers = 32
 	var wg sync.WaitGroup
@@ -92,7 +93,7 @@ func TestVerdictCache(t *testing.T) {
 	}
 	// An image with no scans: not found, not cached, its scan queued
 	// once however often reviews name it.
-	q := &countingQueue{Jobs: testQueue(t)}
+	q := &countingQueue{Jobs: jobstest.Queue(t)}
 	s2 := newServer(t, fakeService{}, q, WithAdmission(AdmissionConfig{}))
 	defer s2.Close()
 	for range 3 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lapps/lapps/image"
 	"github.com/lapps/lapps/jobs"
+	"github.com/lapps/lapps/jobs/jobstest"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/server/harbor"
 	"github.com/lapps/lapps/service"
@@ -34,7 +35,7 @@ func TestHarborThroughServer(t *testing.T) {
 	}, recorded: func(img string, index int) (*report.Report, error) {
 		return &report.Report{Image: img, ScanIndex: index}, nil
 	}}
-	q := testQueue(t)
+	q := jobstest.Queue(t)
 	toks := tokens{"scan": {ScopeScan}, "read": {ScopeRead}}
 	srv := newServer(t, svc, q, WithTokens(toks), jobs.WithCredentialKey([]byte("k1")))
 	defer srv.Close()
@@ -57,7 +58,7 @@ func TestHarborThroughServer(t *testing.T) {
 	if err := json.Unmarshal([]byte(b), &resp); err != nil || resp.ID == "" {
 		t.Fatalf("%s: %v", b, err)
 	}
-	sj := waitJob(t, q.GetJob, resp.ID, nil)
+	sj := jobstest.Wait(t, q.GetJob, resp.ID, nil)
 	if sj.State != JobSucceeded {
 		t.Fatalf("job %s %s", sj.State, sj.Error)
 	}
@@ -98,11 +99,11 @@ func TestHarborThroughServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sj = waitJob(t, q.GetJob, id, nil)
+	sj = jobstest.Wait(t, q.GetJob, id, nil)
 	if sj.State != JobFailed || !strings.Contains(string(sj.Error), "server.harbor.credentials_key") {
 		t.Errorf("job %s %s, want failed naming server.harbor.credentials_key", sj.State, sj.Error)
 	}
-	waitJob(t, q.GetJob, job.ID, nil)
+	jobstest.Wait(t, q.GetJob, job.ID, nil)
 	mu.Lock()
 	if len(seen) != 2 || seen[1].Image != "r.example/a:1" {
 		t.Errorf("scans %+v", seen)
@@ -115,7 +116,7 @@ func TestHarborThroughServer(t *testing.T) {
 // report says so.
 func TestHarborRegistryGuard(t *testing.T) {
 	local := localService(t, service.WithImageOptions(image.WithRegistryAllow(nil)))
-	srv := newServer(t, local, testQueue(t))
+	srv := newServer(t, local, jobstest.Queue(t))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -128,7 +129,7 @@ func TestHarborRegistryGuard(t *testing.T) {
 	if err := json.Unmarshal([]byte(b), &resp); err != nil {
 		t.Fatal(err)
 	}
-	waitJob(t, srv.jobs.Stored, resp.ID, nil)
+	jobstest.Wait(t, srv.jobs.Stored, resp.ID, nil)
 	s, _, b = call(t, http.DefaultClient, "GET", ts.URL+"/harbor/api/v1/scan/"+resp.ID+"/report", "", "")
 	if s != 500 || !strings.Contains(b, "forbidden") || !strings.Contains(b, "server.registries.allow") || strings.Contains(b, "t0k") {
 		t.Errorf("report: %d %s", s, b)

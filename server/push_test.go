@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/lapps/lapps/api"
+	"github.com/lapps/lapps/jobs/jobstest"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
 )
@@ -16,7 +17,7 @@ import (
 // TestPushDeliveredTwice: the registry delivers an envelope again when
 // lapps did not answer it; each pushed image is queued once all the same.
 func TestPushDeliveredTwice(t *testing.T) {
-	q := &countingQueue{Jobs: testQueue(t)}
+	q := &countingQueue{Jobs: jobstest.Queue(t)}
 	release := make(chan struct{})
 	srv := newServer(t, fakeService{scan: func(ctx context.Context, req service.ScanRequest) (*report.Report, error) {
 		<-release

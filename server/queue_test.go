@@ -2,29 +2,13 @@ package server
 
 import (
 	"context"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/lapps/lapps/jobs"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
-	"github.com/lapps/lapps/store/sqlite"
 )
-
-// testQueue returns the job queue of a new SQLite store, closed when the
-// test ends (after the runners on it, closed by cleanups registered
-// later).
-func testQueue(t testing.TB) store.Jobs {
-	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "jobs.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
 
 // countingQueue counts the jobs enqueued through it.
 type countingQueue struct {
@@ -82,31 +66,4 @@ func NewWithJobs(t testing.TB, svc service.Service, q store.Jobs, jobOpts []jobs
 		jobOpts = append([]jobs.Option{jobs.WithLocalImages(probe.localRoots)}, jobOpts...)
 	}
 	return New(svc, StartJobs(t, svc, q, jobOpts...), opts...)
-}
-
-// storedJobs reads jobs as stored: a store.Jobs (GetJob) or the server's
-// runner (Stored).
-type storedJobs func(ctx context.Context, id string) (*store.Job, error)
-
-// waitJob polls job id until it is finished (or until cond, when given,
-// holds) and returns it.
-func waitJob(t *testing.T, get storedJobs, id string, cond func(*store.Job) bool) *store.Job {
-	t.Helper()
-	if cond == nil {
-		cond = func(j *store.Job) bool { return j.State == JobSucceeded || j.State == JobFailed }
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		j, err := get(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cond(j) {
-			return j
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job %s: still %s (holder %q, attempt %d)", id, j.State, j.Holder, j.Attempts)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

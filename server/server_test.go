@@ -15,6 +15,7 @@ import (
 
 	"github.com/lapps/lapps/api"
 	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/jobs/jobstest"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
 )
@@ -101,7 +102,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	// And each documented operation answers with something other than
 	// the catch-all 404.
-	srv := newServer(t, fakeService{}, testQueue(t))
+	srv := newServer(t, fakeService{}, jobstest.Queue(t))
 	defer srv.Close()
 	for _, r := range routes {
 		path := strings.ReplaceAll(strings.ReplaceAll(r.path, "{id}", "nope"), "{digest}", "sha256:00")
@@ -157,7 +158,7 @@ func (t tokens) CheckToken(_ context.Context, tok string) ([]string, bool, error
 }
 
 func TestErrorsAndAuth(t *testing.T) {
-	srv := newServer(t, fakeService{}, testQueue(t), WithTokens(tokens{"good": {ScopeAdmin}}))
+	srv := newServer(t, fakeService{}, jobstest.Queue(t), WithTokens(tokens{"good": {ScopeAdmin}}))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -211,7 +212,7 @@ func TestScanJob(t *testing.T) {
 		return &report.Report{Image: req.Image, ScanIndex: 1}, nil
 	}, recorded: func(image string, index int) (*report.Report, error) {
 		return &report.Report{Image: image, ScanIndex: index}, nil
-	}}, testQueue(t))
+	}}, jobstest.Queue(t))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
@@ -262,7 +263,7 @@ func TestScanJob(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	m := NewMetrics(func(context.Context) (int, error) { return 7, nil })
-	srv := newServer(t, fakeService{}, testQueue(t), WithMetrics(m))
+	srv := newServer(t, fakeService{}, jobstest.Queue(t), WithMetrics(m))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()

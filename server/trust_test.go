@@ -30,6 +30,7 @@ import (
 	"github.com/lapps/lapps/indexer"
 	"github.com/lapps/lapps/indexer/all"
 	"github.com/lapps/lapps/jobs"
+	"github.com/lapps/lapps/jobs/jobstest"
 	"github.com/lapps/lapps/report"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
@@ -181,7 +182,7 @@ func TestAdmissionTrust(t *testing.T) {
 	good, bad := ca.client(t, "kube-apiserver"), other.client(t, "intruder")
 	toks := WithTokens(tokens{"scanner": {ScopeScan}, "reader": {ScopeRead}, "admin": {ScopeAdmin}})
 	newTLS := func(cfg AdmissionConfig, clientAuth tls.ClientAuthType) *httptest.Server {
-		srv := newServer(t, fakeService{}, testQueue(t), toks, WithAdmission(cfg))
+		srv := newServer(t, fakeService{}, jobstest.Queue(t), toks, WithAdmission(cfg))
 		t.Cleanup(srv.Close)
 		ts := httptest.NewUnstartedServer(srv.Handler())
 		ts.TLS = ClientTLS(nil, cfg.ClientCAs)
@@ -198,11 +199,11 @@ func TestAdmissionTrust(t *testing.T) {
 	// the handler verifies the chain itself.
 	unverified := newTLS(AdmissionConfig{ClientCAs: ca.pool}, tls.RequestClientCert)
 	anonymous := newTLS(AdmissionConfig{AllowAnonymous: true}, tls.NoClientCert)
-	plainSrv := newServer(t, fakeService{}, testQueue(t), WithAdmission(AdmissionConfig{AllowAnonymous: true}))
+	plainSrv := newServer(t, fakeService{}, jobstest.Queue(t), WithAdmission(AdmissionConfig{AllowAnonymous: true}))
 	t.Cleanup(plainSrv.Close)
 	plain := httptest.NewServer(plainSrv.Handler())
 	t.Cleanup(plain.Close)
-	plainOK := newServer(t, fakeService{}, testQueue(t), WithAdmission(AdmissionConfig{AllowAnonymous: true, AllowPlainHTTP: true}))
+	plainOK := newServer(t, fakeService{}, jobstest.Queue(t), WithAdmission(AdmissionConfig{AllowAnonymous: true, AllowPlainHTTP: true}))
 	t.Cleanup(plainOK.Close)
 	plainAllowed := httptest.NewServer(plainOK.Handler())
 	t.Cleanup(plainAllowed.Close)
@@ -262,7 +263,7 @@ func TestAdmissionTrust(t *testing.T) {
 // has local_images.
 func TestAdmissionRegistryImagesOnly(t *testing.T) {
 	spy := &spyService{}
-	q := &countingQueue{Jobs: testQueue(t)}
+	q := &countingQueue{Jobs: jobstest.Queue(t)}
 	srv := newServer(t, spy, q, WithLocalImages([]string{"/"}), WithAdmission(AdmissionConfig{AllowAnonymous: true, AllowPlainHTTP: true, FailOpen: true}))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
@@ -341,7 +342,7 @@ func TestAdmissionBudgets(t *testing.T) {
 		}
 		return nil, fmt.Errorf("%s: %w", req.Image, image.ErrNotFound)
 	}}
-	q := &countingQueue{Jobs: testQueue(t)}
+	q := &countingQueue{Jobs: jobstest.Queue(t)}
 	logs := &countingHandler{}
 	srv := newServer(t, svc, q, jobs.WithConcurrency(1), WithLogger(slog.New(logs)),
 		WithAdmission(AdmissionConfig{AllowAnonymous: true, AllowPlainHTTP: true, MaxScans: 20}))
@@ -424,7 +425,7 @@ func scanThrough(t *testing.T, srv *Server, ts *httptest.Server, ref string) (in
 	if err := json.Unmarshal([]byte(raw), &job); err != nil {
 		t.Fatal(err)
 	}
-	waitJob(t, srv.jobs.Stored, job.ID, nil)
+	jobstest.Wait(t, srv.jobs.Stored, job.ID, nil)
 	j, err := srv.jobs.Get(context.Background(), job.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -445,12 +446,12 @@ func TestLocalImagesThroughAPI(t *testing.T) {
 	}
 	roots := []string{root, images}
 	local := localService(t, service.WithImageOptions(image.WithLocalRoots(roots)))
-	q := testQueue(t)
+	q := jobstest.Queue(t)
 	srv := newServer(t, local, q, WithLocalImages(roots))
 	defer srv.Close()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
-	none := newServer(t, local, testQueue(t))
+	none := newServer(t, local, jobstest.Queue(t))
 	defer none.Close()
 	tsNone := httptest.NewServer(none.Handler())
 	defer tsNone.Close()
@@ -515,7 +516,7 @@ func TestRegistryGuardThroughAPI(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			local := localService(t, service.WithImageOptions(image.WithRegistryAllow(c.allow)))
-			srv := newServer(t, local, testQueue(t))
+			srv := newServer(t, local, jobstest.Queue(t))
 			defer srv.Close()
 			ts := httptest.NewServer(srv.Handler())
 			defer ts.Close()
@@ -715,7 +716,7 @@ func TestImportReplaceThroughAPI(t *testing.T) {
 // TestRedactedJobErrors: credentials in a scan's error never reach the
 // job's stored error nor the API.
 func TestRedactedJobErrors(t *testing.T) {
-	q := testQueue(t)
+	q := jobstest.Queue(t)
 	srv := newServer(t, fakeService{scan: func(context.Context, service.ScanRequest) (*report.Report, error) {
 		return nil, fmt.Errorf("fetch https://robot:hunter2@reg.example.com/v2/token?api_key=k3y123&scope=x: %w", image.ErrUnauthorized)
 	}}, q)
@@ -724,7 +725,7 @@ func TestRedactedJobErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sj := waitJob(t, q.GetJob, job.ID, nil)
+	sj := jobstest.Wait(t, q.GetJob, job.ID, nil)
 	for _, secret := range []string{"hunter2", "k3y123"} {
 		if strings.Contains(string(sj.Error), secret) {
 			t.Errorf("stored job error %s holds %q", sj.Error, secret)
@@ -739,7 +740,7 @@ func TestRedactedJobErrors(t *testing.T) {
 		t.Errorf("API error %s holds credentials", b)
 	}
 	// A source's stored error, as GET /v1/sources shows it.
-	st := newServer(t, sourcesService{}, testQueue(t))
+	st := newServer(t, sourcesService{}, jobstest.Queue(t))
 	defer st.Close()
 	rec = httptest.NewRecorder()
 	st.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/sources", nil))
