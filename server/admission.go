@@ -236,16 +236,14 @@ func (s *Server) admission(w http.ResponseWriter, r *http.Request) {
 	// stays a line.
 	// Attributes, not key-value pairs: nothing is boxed on a path taken
 	// for every pod the cluster creates.
-	attrs := [...]slog.Attr{slog.String("uid", clip(sum.UID)), slog.String("kind", clip(sum.Kind)), slog.String("object", clip(sum.Object)),
+	attrs := []slog.Attr{slog.String("uid", clip(sum.UID)), slog.String("kind", clip(sum.Kind)), slog.String("object", clip(sum.Object)),
 		slog.String("operation", clip(sum.Operation)), slog.Int("images", sum.Images), slog.Bool("allowed", sum.Allowed),
 		slog.Int("denied_images", sum.Denied), slog.Int("refused_images", sum.Refused), slog.Int("scans_queued", budget.queued),
-		slog.Int("scans_already_queued", budget.already), slog.Int("scans_deferred", budget.deferred), {}}
-	n := len(attrs) - 1
+		slog.Int("scans_already_queued", budget.already), slog.Int("scans_deferred", budget.deferred)}
 	if budget.err != nil {
-		attrs[n] = slog.Any("queue_err", budget.err)
-		n++
+		attrs = append(attrs, slog.Any("queue_err", budget.err))
 	}
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "admission review", attrs[:n]...)
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "admission review", attrs...)
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(out)
 }
