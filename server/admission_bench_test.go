@@ -180,16 +180,27 @@ func warmCallers(tb testing.TB, client *http.Client, url string, review []byte) 
 	release := make(chan struct{})
 	go func() { sent.Wait(); close(release) }()
 	var warm sync.WaitGroup
+	errs := make(chan error, benchCallers)
 	for range benchCallers {
 		warm.Add(1)
 		go func() {
 			defer warm.Done()
 			body := &heldReader{r: bytes.NewReader(review), first: sent.Done, release: release}
-			if resp, err := client.Post(url+"/v1/admission", "application/json", body); err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
+			// A request that failed before its body was read counts as
+			// sent, or the others would wait for it for ever.
+			defer body.once.Do(body.first)
+			resp, err := client.Post(url+"/v1/admission", "application/json", body)
+			if err != nil {
+				errs <- err
+				return
 			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
 		}()
 	}
 	warm.Wait()
+	close(errs)
+	for err := range errs {
+		tb.Fatalf("warm-up: %v", err)
+	}
 }
