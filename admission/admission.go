@@ -16,14 +16,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 	"weak"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	jsonv1 "github.com/go-json-experiment/json/v1"
 
+	"github.com/lapps/lapps/internal/memo"
 	"github.com/lapps/lapps/limits"
 	"github.com/lapps/lapps/policy"
 	"github.com/lapps/lapps/workload"
@@ -259,27 +258,17 @@ type describeKey struct {
 
 // descriptions remembers describe's text by verdict: the server answers
 // reviews from the verdicts it caches, the same few for many reviews, and
-// writing the text out again was a seventh of the decision's time. It
-// holds about maxDescriptions of them, then forgets them all at once.
-var (
-	descriptions  sync.Map // describeKey → string
-	nDescriptions atomic.Int64
-)
-
-const maxDescriptions = 4096
+// writing the text out again was a seventh of the decision's time.
+var descriptions = memo.Map[describeKey, string]{Max: 4096}
 
 // describeOnce is describe, remembered per verdict: a verdict that
 // lookup returned is never changed afterwards (Lookup's contract).
 func describeOnce(v *policy.Verdict, max int) string {
 	k := describeKey{weak.Make(v), max}
 	if s, ok := descriptions.Load(k); ok {
-		return s.(string)
+		return s
 	}
 	s := describe(v, max)
-	if nDescriptions.Add(1) > maxDescriptions {
-		descriptions.Clear()
-		nDescriptions.Store(1)
-	}
 	descriptions.Store(k, s)
 	return s
 }

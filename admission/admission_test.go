@@ -303,7 +303,7 @@ func tmpl(images ...string) corev1.PodTemplateSpec {
 // everything once it holds maxDescriptions of them.
 func TestDescribeOnce(t *testing.T) {
 	descriptions.Clear()
-	nDescriptions.Store(0)
+	maxDescriptions := int(descriptions.Max)
 	var keep []*policy.Verdict // alive, so that no address is reused
 	for i := range maxDescriptions + 10 {
 		v := &policy.Verdict{Result: policy.Fail, Causes: []policy.FindingRef{
@@ -318,13 +318,11 @@ func TestDescribeOnce(t *testing.T) {
 				t.Fatalf("verdict %d, max %d, remembered: %q, want %q", i, max, got, want)
 			}
 		}
-		if n := nDescriptions.Load(); n > maxDescriptions {
+		if n := descriptions.Len(); n > descriptions.Max {
 			t.Fatalf("%d descriptions remembered, bound %d", n, maxDescriptions)
 		}
 	}
-	n := 0
-	descriptions.Range(func(any, any) bool { n++; return true })
-	if n == 0 || n > maxDescriptions {
+	if n := descriptions.Len(); n == 0 || n > descriptions.Max {
 		t.Errorf("%d descriptions held, want 1..%d", n, maxDescriptions)
 	}
 	if len(keep) != maxDescriptions+10 {

@@ -16,11 +16,11 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/lapps/lapps/admission"
 	"github.com/lapps/lapps/image"
+	"github.com/lapps/lapps/internal/memo"
 	"github.com/lapps/lapps/policy"
 	"github.com/lapps/lapps/service"
 	"github.com/lapps/lapps/store"
@@ -107,6 +107,7 @@ func WithAdmission(c AdmissionConfig) Option {
 		}
 		s.admit = &admitter{cfg: c, cache: map[string]cachedVerdict{}, inflight: map[string]*lookupCall{},
 			queued: map[string]time.Time{}, jobs: map[string]bool{}}
+		s.admit.checked.Max = maxCached
 	}
 }
 
@@ -152,10 +153,8 @@ type admitter struct {
 	// or running.
 	jobs map[string]bool
 	wg   sync.WaitGroup // refreshes
-	// checked holds the references admissionImage accepted (check),
-	// about nChecked of them.
-	checked  sync.Map
-	nChecked atomic.Int64
+	// checked holds the references admissionImage accepted (check).
+	checked memo.Map[string, struct{}]
 }
 
 type cachedVerdict struct {
@@ -278,10 +277,6 @@ func (a *admitter) check(ref string) error {
 	}
 	if err := admissionImage(ref); err != nil {
 		return err
-	}
-	if a.nChecked.Add(1) > maxCached {
-		a.checked.Clear()
-		a.nChecked.Store(1) // this one
 	}
 	a.checked.Store(ref, struct{}{})
 	return nil
