@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -131,15 +130,8 @@ func BenchmarkAdmission(b *testing.B) {
 			b.ResetTimer()
 			all, wall, err := callRounds(b.N, perCaller(50), bc.rate, func(int, int) error {
 				resp, err := client.Post(ts.URL+"/v1/admission?timeout=5s", "application/json", bytes.NewReader(review))
-				if err != nil {
-					return err
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					return fmt.Errorf("status %d", resp.StatusCode)
-				}
-				return nil
+				_, err = drained(resp, err, http.StatusOK)
+				return err
 			})
 			if err != nil {
 				b.Fatal(err)
@@ -190,12 +182,9 @@ func warmCallers(tb testing.TB, client *http.Client, url string, review []byte) 
 			// sent, or the others would wait for it for ever.
 			defer body.once.Do(body.first)
 			resp, err := client.Post(url+"/v1/admission", "application/json", body)
-			if err != nil {
+			if _, err := drained(resp, err, http.StatusOK); err != nil {
 				errs <- err
-				return
 			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
 		}()
 	}
 	warm.Wait()

@@ -1,6 +1,9 @@
 package server_test
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"sort"
 	"sync"
 	"testing"
@@ -88,4 +91,19 @@ func reportLoad(b *testing.B, all []time.Duration, wall, cpu time.Duration) {
 	b.ReportMetric(float64(len(all))/wall.Seconds(), "req/s")
 	b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// drained reads a caller's response to the end and closes it; err is
+// the request's error, or a status other than want. It returns the
+// body's size.
+func drained(resp *http.Response, err error, want int) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		return n, fmt.Errorf("status %d, want %d", resp.StatusCode, want)
+	}
+	return n, nil
 }

@@ -2,8 +2,6 @@ package server_test
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -105,16 +103,9 @@ func loadReports(b *testing.B, client *http.Client, target string, header http.H
 			req.Header[k] = v
 		}
 		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		n, _ := io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			return fmt.Errorf("status %d, want %d", resp.StatusCode, want)
-		}
+		n, err := drained(resp, err, want)
 		bodyBytes.Store(n)
-		return nil
+		return err
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -73,15 +72,8 @@ func rps(tb testing.TB, targets []string) (float64, time.Duration, time.Duration
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	all, wall, err := callRounds(1, perCaller(40), 0, func(c, j int) error {
 		resp, err := client.Get(targets[(c+j)%len(targets)])
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
+		_, err = drained(resp, err, http.StatusOK)
+		return err
 	})
 	if err != nil {
 		tb.Fatal(err)
